@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "nextbest",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "nextbest", targets: ["nextbest"]),
+        .library(name: "NextBestCore", targets: ["NextBestCore"]),
+        .library(name: "NextBestStore", targets: ["NextBestStore"]),
+        .library(name: "NextBestCluster", targets: ["NextBestCluster"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"]), .brew(["lmdb"])]
+        ),
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"]), .brew(["zeromq"])]
+        ),
+        .target(
+            name: "NextBestCore",
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .target(
+            name: "NextBestStore",
+            dependencies: [
+                "NextBestCore", "CLMDB",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "NextBestCluster",
+            dependencies: ["NextBestCore", "NextBestStore"]
+        ),
+        .executableTarget(
+            name: "nextbest",
+            dependencies: [
+                "NextBestCore", "NextBestStore", "NextBestCluster",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore"]),
+        .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore"]),
+        .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestCluster"]),
+    ]
+)

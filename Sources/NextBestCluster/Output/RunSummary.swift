@@ -1,0 +1,30 @@
+import NextBestCore
+
+/// Renders `summary.json`: customers, offers made per product, region, segment, channel and offer,
+/// total expected value and cost, expected responses, and timings per stage.
+public enum RunSummary {
+    public static func render(plan: ScoringPlan, totals t: RunTotals, regions: CodeDictionary, segments: CodeDictionary,
+                              extra: [(String, JSONText)], timings: [(String, Double)]) -> String {
+        func counts(_ names: [String], _ values: [Int64]) -> JSONText {
+            .object(names.enumerated().map { ($1, .int($0 < values.count ? values[$0] : 0)) })
+        }
+        var fields: [(String, JSONText)] = [
+            ("objective", .string(plan.campaign.objective.rawValue)),
+            ("customers", .int(t.customers)),
+            ("customers_with_offers", .int(t.customersWithOffers)),
+            ("offers_made", .int(t.offersMade)),
+            ("total_expected_value", .fixed(Double(t.expectedValueMicros) / 1e6, decimals: 2)),
+            ("total_cost", .fixed(Double(t.costMicros) / 1e6, decimals: 2)),
+            ("expected_responses", .fixed(Double(t.propensityMicros) / 1e6, decimals: 2)),
+            ("fatigue_exclusions", .int(t.fatigued)),
+            ("by_product", counts(plan.products, t.byProduct)),
+            ("by_region", counts(regions.names, t.byRegion)),
+            ("by_segment", counts(segments.names, t.bySegment)),
+            ("by_channel", counts(plan.channels, t.byChannel)),
+            ("by_offer", counts(plan.offers.map(\.id), t.byOffer)),
+        ]
+        fields += extra
+        fields.append(("timings_seconds", .object(timings.map { ($0.0, .fixed($0.1, decimals: 3)) })))
+        return JSONText.object(fields).render()
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import NextBestCore
+import NextBestStore
+
+/// Scores and selects one shard of customers from the store: reads profiles and history in id order
+/// (a merge of two cursors), scores every offer, applies eligibility and fatigue, chooses each customer's
+/// list and formats its `nba.csv` rows. One instance per thread; buffers are reused across customers.
+public struct ShardScorer {
+    public let store: Store
+    public let plan: ScoringPlan
+    private var scorer: CustomerScorer
+    private var features: ContiguousArray<Float>
+    private var chosen: ContiguousArray<Int32>
+    private let channelBytes: [[UInt8]]
+
+    public init(store: Store, plan: ScoringPlan) {
+        self.store = store
+        self.plan = plan
+        scorer = CustomerScorer(plan: plan)
+        features = ContiguousArray(repeating: 0, count: plan.schema.count)
+        chosen = []
+        chosen.reserveCapacity(plan.campaign.perCustomer.maxOffers)
+        channelBytes = plan.channels.map { Array($0.utf8) }
+    }
+
+    /// The result of one shard with per-customer limits only.
+    public struct Output: Sendable {
+        public var rows: [UInt8]
+        public var totals: RunTotals
+    }
+
+    /// Calls `body(customerID, region, segment, scorer)` after scoring each customer of the shard.
+    public mutating func forEachCustomer(lower: UInt64, upper: UInt64?,
+                                         _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
+        let featureCount = plan.schema.count
+        try store.env.read { txn in
+            let hist = try txn.cursor(store.history)
+            defer { hist.close() }
+            var h = try withUnsafeBytes(of: lower.bigEndian) { try hist.seek(atLeast: $0) }
+            let upperKey = upper.map { ProfileCodec.key($0) }
+            try txn.scan(store.profiles, from: ProfileCodec.key(lower), to: upperKey) { k, v in
+                guard let id = ProfileCodec.customerID(key: k) else {
+                    throw StoreError.corrupt(database: "profiles", key: "\(Array(k))", reason: "key is not 8 bytes")
+                }
+                let header = try features.withUnsafeMutableBufferPointer { f -> ProfileCodec.Header in
+                    switch ProfileCodec.decode(v, featureCount: featureCount, into: f) {
+                    case .success(let hd): return hd
+                    case .failure(let e): throw StoreError.corrupt(database: "profiles", key: "customer \(id)", reason: e.description)
+                    }
+                }
+                scorer.begin()
+                while let (hk, hv) = h, let hid = ProfileCodec.customerID(key: hk), hid <= id {
+                    if hid == id {
+                        guard let ev = HistoryCodec.decode(hv) else {
+                            throw StoreError.corrupt(database: "history", key: "customer \(id)", reason: "malformed contact record")
+                        }
+                        if let offer = plan.offerIndex(idBytes: ev.offerID) {
+                            scorer.recordContact(offer: offer, day: ev.day, outcome: ev.outcome)
+                        }
+                    }
+                    h = try hist.next()
+                }
+                features.withUnsafeBufferPointer { scorer.score($0) }
+                try body(id, header.region, header.segment, &scorer)
+                return true
+            }
+        }
+    }
+
+    /// Scores a shard and chooses each customer's list with per-customer limits only.
+    public mutating func runUnconstrained(lower: UInt64, upper: UInt64?, regions: Int, segments: Int) throws -> Output {
+        var totals = RunTotals(offers: plan.offers.count, products: plan.products.count, channels: plan.channels.count,
+                               regions: regions, segments: segments)
+        var rows: [UInt8] = []
+        var chosen = self.chosen
+        let offerBytes = plan.offers.map(\.idBytes)
+        let channelBytes = self.channelBytes
+        let products = plan.offers.map(\.product)
+        try forEachCustomer(lower: lower, upper: upper) { id, region, segment, scorer in
+            totals.customers += 1
+            totals.fatigued += Int64(scorer.fatiguedOffers.count)
+            scorer.selectUnconstrained(into: &chosen)
+            NBARanking.rank(&chosen, candidates: scorer.candidates)
+            if !chosen.isEmpty { totals.customersWithOffers += 1 }
+            totals.ensure(region: Int(region), segment: Int(segment))
+            for (r, ci) in chosen.enumerated() {
+                let c = scorer.candidates[Int(ci)]
+                totals.add(c, product: products[Int(c.offer)], region: Int(region), segment: Int(segment))
+                NBAFormat.appendRow(customerID: id, rank: r + 1, offerID: offerBytes[Int(c.offer)],
+                                    channel: channelBytes[Int(c.channel)], propensity: c.propensity,
+                                    expectedValue: c.expectedValue, to: &rows)
+            }
+        }
+        self.chosen = chosen
+        return Output(rows: rows, totals: totals)
+    }
+}

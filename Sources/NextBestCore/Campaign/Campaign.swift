@@ -1,0 +1,126 @@
+/// A campaign: the offer catalogue and every rule the run must respect.
+///
+/// Read from YAML or JSON (same schema) by `nextbest import campaign`; see README for the schema.
+public struct Campaign: Sendable, Equatable, Codable {
+    /// What the optimization maximizes.
+    public enum Objective: String, Sendable, Codable, CaseIterable {
+        case expectedValue = "expected_value"
+        case propensity
+    }
+
+    /// Where an offer's value to the bank comes from.
+    public enum Value: Sendable, Equatable, Codable {
+        /// The same NPV for every customer.
+        case fixed(Double)
+        /// A per-customer value read from a profile feature.
+        case column(String)
+    }
+
+    /// One channel an offer may go out on.
+    public struct ChannelRule: Sendable, Equatable, Codable {
+        public var channel: String
+        /// Minimum propensity for the offer to be made on this channel.
+        public var minPropensity: Double
+        /// Cost of one contact on this channel.
+        public var cost: Double
+    }
+
+    /// One offer of the catalogue.
+    public struct Offer: Sendable, Equatable, Codable {
+        public var id: String
+        public var product: String
+        public var family: String
+        /// Id of the imported propensity model that scores this offer.
+        public var model: String
+        public var value: Value
+        /// Channel rules, sorted by channel name.
+        public var channels: [ChannelRule]
+    }
+
+    /// Limits that apply to every customer's list.
+    public struct PerCustomer: Sendable, Equatable, Codable {
+        public var maxOffers: Int
+        public var maxPerFamily: Int
+    }
+
+    /// Contact-fatigue rule: an offer ignored `maxIgnored` times within `windowDays` is not offered again.
+    public struct Fatigue: Sendable, Equatable, Codable {
+        public var maxIgnored: Int
+        public var windowDays: Int
+    }
+
+    /// Min and max counts of offers made.
+    public struct Bounds: Sendable, Equatable, Codable {
+        public var min: Int?
+        public var max: Int?
+    }
+
+    /// A named campaign-wide count constraint (product, region, segment or channel).
+    public struct CountConstraint: Sendable, Equatable, Codable {
+        public var name: String
+        public var bounds: Bounds
+    }
+
+    /// Campaign-wide constraints; each list is sorted by name.
+    public struct Constraints: Sendable, Equatable, Codable {
+        public var budget: Double?
+        public var products: [CountConstraint]
+        public var regions: [CountConstraint]
+        public var segments: [CountConstraint]
+        public var channels: [CountConstraint]
+
+        public init(budget: Double? = nil, products: [CountConstraint] = [], regions: [CountConstraint] = [],
+                    segments: [CountConstraint] = [], channels: [CountConstraint] = []) {
+            self.budget = budget; self.products = products; self.regions = regions
+            self.segments = segments; self.channels = channels
+        }
+
+        public var isEmpty: Bool {
+            budget == nil && products.isEmpty && regions.isEmpty && segments.isEmpty && channels.isEmpty
+        }
+    }
+
+    public var objective: Objective
+    /// Offers sorted by id (the order ties are broken in).
+    public var offers: [Offer]
+    public var perCustomer: PerCustomer
+    public var fatigue: Fatigue?
+    public var constraints: Constraints
+    /// The day fatigue windows count back from.
+    public var runDate: CalendarDay
+
+    public init(objective: Objective, offers: [Offer], perCustomer: PerCustomer, fatigue: Fatigue?,
+                constraints: Constraints, runDate: CalendarDay) {
+        self.objective = objective
+        self.offers = offers.sorted { $0.id < $1.id }
+        self.perCustomer = perCustomer
+        self.fatigue = fatigue
+        self.constraints = constraints
+        self.runDate = runDate
+    }
+
+    /// Distinct model ids the offers use, sorted.
+    public var modelIDs: [String] { Array(Set(offers.map(\.model))).sorted() }
+    /// Distinct channels the offers use, sorted.
+    public var channelNames: [String] { Array(Set(offers.flatMap { $0.channels.map(\.channel) })).sorted() }
+    /// Distinct products, sorted.
+    public var productNames: [String] { Array(Set(offers.map(\.product))).sorted() }
+    /// Distinct families, sorted.
+    public var familyNames: [String] { Array(Set(offers.map(\.family))).sorted() }
+}
+
+/// Why a campaign document was refused; `path` is the key path, `line` the source line when known.
+public struct CampaignError: Error, CustomStringConvertible, Equatable {
+    public var path: String
+    public var line: Int?
+    public var reason: String
+
+    public init(path: String, line: Int?, reason: String) {
+        self.path = path; self.line = line; self.reason = reason
+    }
+
+    public var description: String {
+        if let line { return "line \(line), key \(path): \(reason)" }
+        return "key \(path): \(reason)"
+    }
+}

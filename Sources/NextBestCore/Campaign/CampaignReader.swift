@@ -1,0 +1,166 @@
+extension Campaign {
+    /// Reads and validates a campaign from a parsed YAML/JSON document.
+    ///
+    /// Checks everything that can be checked without the store: the schema, unique offer ids,
+    /// non-negative costs and values, propensities in [0, 1], min <= max. Unknown keys are refused so a
+    /// typo never silently drops a rule.
+    public init(document: ConfigValue) throws(CampaignError) {
+        let top = try CampaignReader.map(document, "$", allowed: ["objective", "offers", "per_customer", "fatigue", "constraints", "run_date", "name"])
+        var objective = Objective.expectedValue
+        if let o = top["objective"] {
+            let s = try CampaignReader.string(o, "objective")
+            guard let obj = Objective(rawValue: s) else {
+                throw CampaignError(path: "objective", line: o.line, reason: "'\(s)' is not one of expected_value, propensity")
+            }
+            objective = obj
+        }
+        guard let offersValue = top["offers"] else { throw CampaignError(path: "offers", line: document.line, reason: "missing: a campaign needs at least one offer") }
+        guard case .array(let offerItems, _) = offersValue, !offerItems.isEmpty else {
+            throw CampaignError(path: "offers", line: offersValue.line, reason: "expected a non-empty list of offers")
+        }
+        var offers: [Offer] = []
+        var seen: [String: Int] = [:]
+        for (i, item) in offerItems.enumerated() {
+            let p = "offers[\(i)]"
+            let o = try CampaignReader.map(item, p, allowed: ["id", "product", "family", "model", "value", "value_column", "channels", "name", "description"])
+            let id = try CampaignReader.string(CampaignReader.required(o, "id", p, item), p + ".id")
+            guard !id.isEmpty, !id.contains(",") else { throw CampaignError(path: p + ".id", line: item.line, reason: "offer id must be non-empty and contain no comma") }
+            if let prev = seen[id] { throw CampaignError(path: p + ".id", line: o["id"]?.line, reason: "duplicate offer id '\(id)' (first at offers[\(prev)])") }
+            seen[id] = i
+            let product = try CampaignReader.string(CampaignReader.required(o, "product", p, item), p + ".product")
+            let family = try CampaignReader.string(CampaignReader.required(o, "family", p, item), p + ".family")
+            let model = try CampaignReader.string(CampaignReader.required(o, "model", p, item), p + ".model")
+            let value: Value
+            switch (o["value"], o["value_column"]) {
+            case (let v?, nil):
+                let d = try CampaignReader.number(v, p + ".value")
+                guard d >= 0 else { throw CampaignError(path: p + ".value", line: v.line, reason: "value \(d) is negative") }
+                value = .fixed(d)
+            case (nil, let c?): value = .column(try CampaignReader.string(c, p + ".value_column"))
+            case (.some, .some): throw CampaignError(path: p, line: item.line, reason: "give either value or value_column, not both")
+            case (nil, nil): throw CampaignError(path: p + ".value", line: item.line, reason: "missing: give value (NPV) or value_column")
+            }
+            let chValue = try CampaignReader.required(o, "channels", p, item)
+            guard case .map(let chEntries, _) = chValue, !chEntries.isEmpty else {
+                throw CampaignError(path: p + ".channels", line: chValue.line, reason: "expected a non-empty mapping of channel -> {min_propensity, cost}")
+            }
+            var rules: [ChannelRule] = []
+            for (name, rv) in chEntries {
+                let cp = p + ".channels." + name
+                if rules.contains(where: { $0.channel == name }) { throw CampaignError(path: cp, line: rv.line, reason: "channel listed twice") }
+                let r = try CampaignReader.map(rv, cp, allowed: ["min_propensity", "cost"])
+                let minP = try r["min_propensity"].map { v throws(CampaignError) in try CampaignReader.number(v, cp + ".min_propensity") } ?? 0
+                guard minP >= 0, minP <= 1 else { throw CampaignError(path: cp + ".min_propensity", line: r["min_propensity"]?.line, reason: "\(minP) is not a probability in [0, 1]") }
+                let cost = try r["cost"].map { v throws(CampaignError) in try CampaignReader.number(v, cp + ".cost") } ?? 0
+                guard cost >= 0 else { throw CampaignError(path: cp + ".cost", line: r["cost"]?.line, reason: "negative cost \(cost)") }
+                rules.append(ChannelRule(channel: name, minPropensity: minP, cost: cost))
+            }
+            rules.sort { $0.channel < $1.channel }
+            offers.append(Offer(id: id, product: product, family: family, model: model, value: value, channels: rules))
+        }
+
+        var perCustomer = PerCustomer(maxOffers: 3, maxPerFamily: 1)
+        if let pc = top["per_customer"] {
+            let m = try CampaignReader.map(pc, "per_customer", allowed: ["max_offers", "max_per_family"])
+            if let v = m["max_offers"] { perCustomer.maxOffers = try CampaignReader.count(v, "per_customer.max_offers", minimum: 1) }
+            if let v = m["max_per_family"] { perCustomer.maxPerFamily = try CampaignReader.count(v, "per_customer.max_per_family", minimum: 1) }
+            else { perCustomer.maxPerFamily = perCustomer.maxOffers }
+        }
+        var fatigue: Fatigue? = nil
+        if let f = top["fatigue"] {
+            let m = try CampaignReader.map(f, "fatigue", allowed: ["max_ignored", "window_days"])
+            let mi = try CampaignReader.count(CampaignReader.required(m, "max_ignored", "fatigue", f), "fatigue.max_ignored", minimum: 1)
+            let wd = try CampaignReader.count(CampaignReader.required(m, "window_days", "fatigue", f), "fatigue.window_days", minimum: 1)
+            fatigue = Fatigue(maxIgnored: mi, windowDays: wd)
+        }
+        var constraints = Constraints()
+        if let c = top["constraints"] {
+            let m = try CampaignReader.map(c, "constraints", allowed: ["budget", "products", "regions", "segments", "channels"])
+            if let b = m["budget"] {
+                let d = try CampaignReader.number(b, "constraints.budget")
+                guard d >= 0 else { throw CampaignError(path: "constraints.budget", line: b.line, reason: "negative budget \(d)") }
+                constraints.budget = d
+            }
+            constraints.products = try CampaignReader.counts(m["products"], "constraints.products")
+            constraints.regions = try CampaignReader.counts(m["regions"], "constraints.regions")
+            constraints.segments = try CampaignReader.counts(m["segments"], "constraints.segments")
+            constraints.channels = try CampaignReader.counts(m["channels"], "constraints.channels")
+        }
+        guard let rd = top["run_date"] else { throw CampaignError(path: "run_date", line: document.line, reason: "missing: the day fatigue windows count back from (YYYY-MM-DD)") }
+        let rdText = try CampaignReader.string(rd, "run_date")
+        guard let runDate = CalendarDay(rdText) else { throw CampaignError(path: "run_date", line: rd.line, reason: "'\(rdText)' is not a date YYYY-MM-DD") }
+
+        self.init(objective: objective, offers: offers, perCustomer: perCustomer, fatigue: fatigue,
+                  constraints: constraints, runDate: runDate)
+        let products = Set(offers.map(\.product))
+        for c in constraints.products where !products.contains(c.name) {
+            throw CampaignError(path: "constraints.products.\(c.name)", line: nil, reason: "no offer has product '\(c.name)'")
+        }
+        let channels = Set(channelNames)
+        for c in constraints.channels where !channels.contains(c.name) {
+            throw CampaignError(path: "constraints.channels.\(c.name)", line: nil, reason: "no offer uses channel '\(c.name)'")
+        }
+    }
+}
+
+/// Typed access to `ConfigValue` with campaign errors.
+enum CampaignReader {
+    static func map(_ v: ConfigValue, _ path: String, allowed: Set<String>) throws(CampaignError) -> [String: ConfigValue] {
+        guard case .map(let entries, _) = v else { throw CampaignError(path: path, line: v.line, reason: "expected a mapping, found \(v.kindName)") }
+        var out: [String: ConfigValue] = [:]
+        for (k, value) in entries {
+            guard allowed.contains(k) else {
+                throw CampaignError(path: path == "$" ? k : path + "." + k, line: value.line,
+                                    reason: "unknown key '\(k)' (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+            }
+            if out[k] != nil { throw CampaignError(path: path + "." + k, line: value.line, reason: "key given twice") }
+            out[k] = value
+        }
+        return out
+    }
+
+    static func required(_ m: [String: ConfigValue], _ key: String, _ path: String, _ parent: ConfigValue) throws(CampaignError) -> ConfigValue {
+        guard let v = m[key] else { throw CampaignError(path: path + "." + key, line: parent.line, reason: "missing") }
+        return v
+    }
+
+    static func string(_ v: ConfigValue, _ path: String) throws(CampaignError) -> String {
+        switch v {
+        case .string(let s, _): return s
+        case .number(_, let text, _): return text
+        default: throw CampaignError(path: path, line: v.line, reason: "expected a string, found \(v.kindName)")
+        }
+    }
+
+    static func number(_ v: ConfigValue, _ path: String) throws(CampaignError) -> Double {
+        guard case .number(let d, _, _) = v, d.isFinite else {
+            throw CampaignError(path: path, line: v.line, reason: "expected a finite number, found \(v.kindName)")
+        }
+        return d
+    }
+
+    static func count(_ v: ConfigValue, _ path: String, minimum: Int) throws(CampaignError) -> Int {
+        let d = try number(v, path)
+        guard d == d.rounded(), d >= Double(minimum), d < 1e15 else {
+            throw CampaignError(path: path, line: v.line, reason: "expected a whole number >= \(minimum), found \(d)")
+        }
+        return Int(d)
+    }
+
+    static func counts(_ v: ConfigValue?, _ path: String) throws(CampaignError) -> [Campaign.CountConstraint] {
+        guard let v else { return [] }
+        guard case .map(let entries, _) = v else { throw CampaignError(path: path, line: v.line, reason: "expected a mapping name -> {min, max}") }
+        var out: [Campaign.CountConstraint] = []
+        for (name, bv) in entries {
+            let p = path + "." + name
+            if out.contains(where: { $0.name == name }) { throw CampaignError(path: p, line: bv.line, reason: "listed twice") }
+            let m = try map(bv, p, allowed: ["min", "max"])
+            let lo = try m["min"].map { x throws(CampaignError) in try count(x, p + ".min", minimum: 0) }
+            let hi = try m["max"].map { x throws(CampaignError) in try count(x, p + ".max", minimum: 0) }
+            guard lo != nil || hi != nil else { throw CampaignError(path: p, line: bv.line, reason: "give min, max or both") }
+            if let lo, let hi, lo > hi { throw CampaignError(path: p, line: bv.line, reason: "min \(lo) is greater than max \(hi)") }
+            out.append(.init(name: name, bounds: .init(min: lo, max: hi)))
+        }
+        return out.sorted { $0.name < $1.name }
+    }
+}

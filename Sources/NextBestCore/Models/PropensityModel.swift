@@ -1,0 +1,131 @@
+import Foundation
+
+/// A propensity model as imported into the store: either kind, with its id and version.
+public struct PropensityModel: Sendable, Equatable, Codable {
+    /// The kinds of model nextbest evaluates.
+    public enum Kind: Sendable, Equatable, Codable {
+        case logistic(LogisticModel)
+        case trees(TreeEnsemble)
+    }
+
+    public var id: String
+    /// Incremented each time a model with this id is imported again.
+    public var version: Int
+    public var kind: Kind
+
+    public init(id: String, version: Int, kind: Kind) {
+        self.id = id
+        self.version = version
+        self.kind = kind
+    }
+
+    /// Feature names the model reads, in model order.
+    public var features: [String] {
+        switch kind {
+        case .logistic(let m): return m.features
+        case .trees(let t): return t.features
+        }
+    }
+
+    /// Names of the model's features that `schema` lacks (empty if the model can be bound).
+    public func missingFeatures(in schema: FeatureSchema) -> [String] {
+        features.filter { schema.index(of: $0) == nil }
+    }
+
+    /// The model compiled against a store's schema, ready to evaluate on feature rows in store order.
+    public func bound(to schema: FeatureSchema) throws(ModelError) -> BoundModel {
+        let missing = missingFeatures(in: schema)
+        if let first = missing.first { throw .unknownFeature(model: id, feature: first) }
+        switch kind {
+        case .logistic(let m):
+            let idx = m.features.map { Int32(schema.index(of: $0)!) }
+            return BoundModel(id: id, kind: .logistic, featureIndex: ContiguousArray(idx),
+                              coefficients: ContiguousArray(m.coefficients), intercept: m.intercept,
+                              nodes: [], roots: [], baseMargin: 0)
+        case .trees(let t):
+            let map = t.features.map { Int32(schema.index(of: $0)!) }
+            var nodes = ContiguousArray<TreeEnsemble.Node>()
+            nodes.reserveCapacity(t.nodes.count)
+            for var n in t.nodes {
+                if n.feature >= 0 { n.feature = map[Int(n.feature)] }
+                nodes.append(n)
+            }
+            return BoundModel(id: id, kind: .trees, featureIndex: [], coefficients: [], intercept: 0,
+                              nodes: nodes, roots: ContiguousArray(t.roots), baseMargin: t.baseMargin)
+        }
+    }
+}
+
+/// A model bound to store feature positions: the form the scoring loop evaluates.
+public struct BoundModel: Sendable {
+    public enum Kind: Sendable { case logistic, trees }
+    public let id: String
+    public let kind: Kind
+    let featureIndex: ContiguousArray<Int32>
+    let coefficients: ContiguousArray<Double>
+    let intercept: Double
+    let nodes: ContiguousArray<TreeEnsemble.Node>
+    let roots: ContiguousArray<Int32>
+    let baseMargin: Float
+
+    /// The propensity for one customer whose features (store order, NaN = missing) are in `x`.
+    @inlinable @inline(__always)
+    public func propensity(_ x: UnsafeBufferPointer<Float>) -> Float {
+        switch kind {
+        case .logistic: return logisticPropensity(x)
+        case .trees: return treePropensity(x)
+        }
+    }
+
+    @usableFromInline
+    func logisticPropensity(_ x: UnsafeBufferPointer<Float>) -> Float {
+        var z = intercept
+        featureIndex.withUnsafeBufferPointer { idx in
+            coefficients.withUnsafeBufferPointer { coef in
+                for i in 0..<idx.count {
+                    let v = x[Int(idx[i])]
+                    if !v.isNaN { z += coef[i] * Double(v) }
+                }
+            }
+        }
+        return Float(1.0 / (1.0 + Foundation.exp(-z)))
+    }
+
+    @usableFromInline
+    func treePropensity(_ x: UnsafeBufferPointer<Float>) -> Float {
+        var margin = baseMargin
+        nodes.withUnsafeBufferPointer { nodes in
+            roots.withUnsafeBufferPointer { roots in
+                for r in roots {
+                    var i = Int(r)
+                    while true {
+                        let n = nodes[i]
+                        if n.feature < 0 { margin += n.threshold; break }
+                        let v = x[Int(n.feature)]
+                        let goLeft = v.isNaN ? n.defaultLeft : (v < n.threshold)
+                        i = Int(n.left) + (goLeft ? 0 : 1)
+                    }
+                }
+            }
+        }
+        return Float(1.0 / (1.0 + Foundation.exp(-Double(margin))))
+    }
+}
+
+/// Why a model cannot be imported or bound.
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case invalid(String)
+    case unsupported(String)
+    case unknownFeature(model: String, feature: String)
+    case malformed(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let s): return s
+        case .unsupported(let s): return "unsupported model: \(s)"
+        case .unknownFeature(let m, let f):
+            return "model '\(m)' uses feature '\(f)', which is not a profile column in the store; import profiles with that column or retrain the model"
+        case .malformed(let p, let r): return "at \(p): \(r)"
+        }
+    }
+}

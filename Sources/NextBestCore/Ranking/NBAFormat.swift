@@ -1,0 +1,38 @@
+/// The `nba.csv` format: `customer_id,rank,offer_id,channel,propensity,expected_value`, one row per
+/// offer made, sorted by customer id then rank (1 = best). Propensity has 6 decimals, expected value 4.
+public enum NBAFormat {
+    public static let header = "customer_id,rank,offer_id,channel,propensity,expected_value\n"
+    public static let propensityDecimals = 6
+    public static let valueDecimals = 4
+
+    /// Appends one row.
+    @inlinable
+    public static func appendRow(customerID: UInt64, rank: Int, offerID: [UInt8], channel: [UInt8],
+                                 propensity: Float, expectedValue: Double, to out: inout [UInt8]) {
+        out.appendDecimal(customerID)
+        out.append(UInt8(ascii: ","))
+        out.appendDecimal(UInt64(rank))
+        out.append(UInt8(ascii: ","))
+        out.append(contentsOf: offerID)
+        out.append(UInt8(ascii: ","))
+        out.append(contentsOf: channel)
+        out.append(UInt8(ascii: ","))
+        FixedDecimal.append(Double(propensity), decimals: propensityDecimals, to: &out)
+        out.append(UInt8(ascii: ","))
+        FixedDecimal.append(expectedValue, decimals: valueDecimals, to: &out)
+        out.append(UInt8(ascii: "\n"))
+    }
+}
+
+/// Orders a customer's chosen candidates for display: by objective descending, ties by offer index.
+public enum NBARanking {
+    @inlinable
+    public static func rank(_ chosen: inout ContiguousArray<Int32>, candidates: ContiguousArray<Candidate>) {
+        chosen.withUnsafeMutableBufferPointer { buf in
+            insertionSort(buf) { a, b in
+                let ca = candidates[Int(a)], cb = candidates[Int(b)]
+                return ca.objective > cb.objective || (ca.objective == cb.objective && ca.offer < cb.offer)
+            }
+        }
+    }
+}

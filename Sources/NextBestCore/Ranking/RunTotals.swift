@@ -1,0 +1,69 @@
+/// Exact totals of the offers made in a run or a shard: counts per product, region, segment and
+/// channel, and money in fixed-point micro-units, so totals combine to the same result in any grouping.
+public struct RunTotals: Sendable, Equatable {
+    public var customers: Int64 = 0
+    public var customersWithOffers: Int64 = 0
+    public var offersMade: Int64 = 0
+    public var byOffer: [Int64]
+    public var byProduct: [Int64]
+    public var byChannel: [Int64]
+    public var byRegion: [Int64]
+    public var bySegment: [Int64]
+    /// Σ expected value, in millionths.
+    public var expectedValueMicros: Int64 = 0
+    /// Σ cost, in millionths.
+    public var costMicros: Int64 = 0
+    /// Σ propensity, in millionths (expected responses).
+    public var propensityMicros: Int64 = 0
+    /// Candidates removed by fatigue (customer × offer).
+    public var fatigued: Int64 = 0
+
+    public init(offers: Int, products: Int, channels: Int, regions: Int, segments: Int) {
+        byOffer = Array(repeating: 0, count: offers)
+        byProduct = Array(repeating: 0, count: products)
+        byChannel = Array(repeating: 0, count: channels)
+        byRegion = Array(repeating: 0, count: regions)
+        bySegment = Array(repeating: 0, count: segments)
+    }
+
+    /// Converts money to the fixed-point unit used in totals.
+    @inlinable public static func micros(_ v: Double) -> Int64 { Int64((v * 1_000_000).rounded(.toNearestOrAwayFromZero)) }
+
+    /// Grows the region/segment tables to hold `code`.
+    @inlinable
+    public mutating func ensure(region: Int, segment: Int) {
+        if region >= byRegion.count { byRegion += Array(repeating: 0, count: region + 1 - byRegion.count) }
+        if segment >= bySegment.count { bySegment += Array(repeating: 0, count: segment + 1 - bySegment.count) }
+    }
+
+    /// Records one offer made.
+    @inlinable
+    public mutating func add(_ c: Candidate, product: Int, region: Int, segment: Int) {
+        offersMade += 1
+        byOffer[Int(c.offer)] += 1
+        byProduct[product] += 1
+        byChannel[Int(c.channel)] += 1
+        byRegion[region] += 1
+        bySegment[segment] += 1
+        expectedValueMicros += Self.micros(c.expectedValue)
+        costMicros += Self.micros(c.cost)
+        propensityMicros += Self.micros(Double(c.propensity))
+    }
+
+    /// Adds another shard's totals.
+    public mutating func merge(_ o: RunTotals) {
+        customers += o.customers
+        customersWithOffers += o.customersWithOffers
+        offersMade += o.offersMade
+        func addAll(_ a: inout [Int64], _ b: [Int64]) {
+            if b.count > a.count { a += Array(repeating: 0, count: b.count - a.count) }
+            for i in 0..<b.count { a[i] += b[i] }
+        }
+        addAll(&byOffer, o.byOffer); addAll(&byProduct, o.byProduct); addAll(&byChannel, o.byChannel)
+        addAll(&byRegion, o.byRegion); addAll(&bySegment, o.bySegment)
+        expectedValueMicros += o.expectedValueMicros
+        costMicros += o.costMicros
+        propensityMicros += o.propensityMicros
+        fatigued += o.fatigued
+    }
+}

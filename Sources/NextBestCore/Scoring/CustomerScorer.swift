@@ -1,0 +1,161 @@
+/// Scores one customer at a time against a `ScoringPlan`, reusing its buffers so the hot loop
+/// allocates nothing per customer. One scorer per thread.
+///
+/// Per customer: `begin()`, `recordContact(...)` for each history event, then `score(...)`, then read
+/// `candidates` or call `selectUnconstrained(into:)`.
+public struct CustomerScorer {
+    public let plan: ScoringPlan
+    /// Propensity of each plan model for the current customer.
+    public private(set) var modelPropensity: ContiguousArray<Float>
+    /// Ignored-contact count in the fatigue window per offer.
+    private var ignoredCount: ContiguousArray<Int32>
+    private var touched: ContiguousArray<Int32>
+    /// Eligible candidates of the current customer, in (offer, channel) order.
+    public private(set) var candidates: ContiguousArray<Candidate>
+    /// Offers excluded by fatigue for the current customer.
+    public private(set) var fatiguedOffers: ContiguousArray<UInt16>
+    private var order: ContiguousArray<Int32>
+    private var familyUse: ContiguousArray<Int32>
+    private let windowStart: Int32
+    private let windowEnd: Int32
+    private let maxIgnored: Int32
+    private let propensityObjective: Bool
+
+    public init(plan: ScoringPlan) {
+        self.plan = plan
+        modelPropensity = ContiguousArray(repeating: 0, count: plan.models.count)
+        ignoredCount = ContiguousArray(repeating: 0, count: plan.offers.count)
+        touched = []
+        touched.reserveCapacity(64)
+        let maxCandidates = plan.offers.reduce(0) { $0 + $1.channels.count }
+        candidates = []
+        candidates.reserveCapacity(maxCandidates)
+        fatiguedOffers = []
+        fatiguedOffers.reserveCapacity(plan.offers.count)
+        order = []
+        order.reserveCapacity(maxCandidates)
+        familyUse = ContiguousArray(repeating: 0, count: plan.families.count)
+        let end = plan.campaign.runDate.daysSinceEpoch
+        if let f = plan.campaign.fatigue {
+            windowEnd = end
+            windowStart = end - Int32(f.windowDays) + 1
+            maxIgnored = Int32(f.maxIgnored)
+        } else {
+            windowStart = 1
+            windowEnd = 0
+            maxIgnored = .max
+        }
+        propensityObjective = plan.campaign.objective == .propensity
+    }
+
+    /// Starts a new customer: clears the history counters.
+    @inlinable
+    public mutating func begin() { resetHistory() }
+
+    @usableFromInline
+    mutating func resetHistory() {
+        for t in touched { ignoredCount[Int(t)] = 0 }
+        touched.removeAll(keepingCapacity: true)
+    }
+
+    /// Records one history event of the current customer (offer as a plan index).
+    public mutating func recordContact(offer: Int, day: Int32, outcome: ContactOutcome) {
+        guard outcome == .ignored, day >= windowStart, day <= windowEnd else { return }
+        if ignoredCount[offer] == 0 { touched.append(Int32(offer)) }
+        ignoredCount[offer] += 1
+    }
+
+    /// Scores every offer for a customer whose features (store order) are in `x`, keeping the eligible
+    /// (offer, channel) pairs in `candidates`.
+    public mutating func score(_ x: UnsafeBufferPointer<Float>) {
+        candidates.removeAll(keepingCapacity: true)
+        fatiguedOffers.removeAll(keepingCapacity: true)
+        for m in 0..<plan.models.count { modelPropensity[m] = plan.models[m].propensity(x) }
+        for (oi, o) in plan.offers.enumerated() {
+            if ignoredCount[oi] >= maxIgnored { fatiguedOffers.append(UInt16(oi)); continue }
+            let p = modelPropensity[o.model]
+            var value = o.value
+            if let vf = o.valueFeature {
+                let v = x[vf]
+                value = v.isNaN ? 0 : Double(v)
+            }
+            for k in 0..<o.channels.count where p >= o.minPropensity[k] {
+                let cost = o.cost[k]
+                let ev = Double(p) * value - cost
+                candidates.append(Candidate(offer: UInt16(oi), channel: UInt8(o.channels[k]), propensity: p,
+                                            expectedValue: ev, cost: cost,
+                                            objective: propensityObjective ? Double(p) : ev))
+            }
+        }
+    }
+
+    /// Chooses the customer's list with per-customer limits only (no campaign-wide constraints): per
+    /// offer its best channel, then offers by objective, skipping offers whose family is full, up to
+    /// `max_offers`. Only candidates with a positive objective are chosen. This greedy is exact for
+    /// these limits (they form a laminar matroid). Appends chosen candidate indices in rank order.
+    public mutating func selectUnconstrained(into chosen: inout ContiguousArray<Int32>) {
+        select(adjusted: { $0.objective }, into: &chosen)
+    }
+
+    /// The per-customer sub-problem for any adjusted value (objective minus priced resource use):
+    /// the same rule as `selectUnconstrained`, ranking by `adjusted` and choosing only positive values.
+    /// Ties break by offer index, then channel index.
+    @inlinable
+    public mutating func select(adjusted: (Candidate) -> Double, into chosen: inout ContiguousArray<Int32>) {
+        chosen.removeAll(keepingCapacity: true)
+        selectInto(adjusted: adjusted, &chosen)
+    }
+
+    @usableFromInline
+    mutating func selectInto(adjusted: (Candidate) -> Double, _ chosen: inout ContiguousArray<Int32>) {
+        order.removeAll(keepingCapacity: true)
+        // Best channel per offer: candidates are grouped by offer in ascending channel order.
+        var i = 0
+        let n = candidates.count
+        while i < n {
+            let offer = candidates[i].offer
+            var best = i
+            var bestValue = adjusted(candidates[i])
+            var j = i + 1
+            while j < n && candidates[j].offer == offer {
+                let v = adjusted(candidates[j])
+                if v > bestValue { best = j; bestValue = v }
+                j += 1
+            }
+            if bestValue > 0 { order.append(Int32(best)) }
+            i = j
+        }
+        // Rank by adjusted value, ties by offer index (candidates are in offer order already).
+        order.withUnsafeMutableBufferPointer { buf in
+            insertionSort(buf) { a, b in
+                let va = adjusted(candidates[Int(a)]), vb = adjusted(candidates[Int(b)])
+                return va > vb || (va == vb && a < b)
+            }
+        }
+        let maxOffers = plan.campaign.perCustomer.maxOffers
+        let maxPerFamily = Int32(plan.campaign.perCustomer.maxPerFamily)
+        for f in 0..<familyUse.count { familyUse[f] = 0 }
+        for idx in order {
+            if chosen.count >= maxOffers { break }
+            let fam = plan.offers[Int(candidates[Int(idx)].offer)].family
+            if familyUse[fam] >= maxPerFamily { continue }
+            familyUse[fam] += 1
+            chosen.append(idx)
+        }
+    }
+}
+
+/// Sorts a small buffer in place without allocating (lists here hold at most a few dozen items).
+@inlinable
+func insertionSort<T>(_ a: UnsafeMutableBufferPointer<T>, by less: (T, T) -> Bool) {
+    if a.count < 2 { return }
+    for i in 1..<a.count {
+        let x = a[i]
+        var j = i - 1
+        while j >= 0 && less(x, a[j]) {
+            a[j + 1] = a[j]
+            j -= 1
+        }
+        a[j + 1] = x
+    }
+}

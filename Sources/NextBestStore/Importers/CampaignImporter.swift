@@ -1,0 +1,121 @@
+import Foundation
+import NextBestCore
+import Yams
+
+/// Imports a campaign (YAML or JSON, same schema), checking it against the store: every model imported,
+/// value columns present, constrained regions and segments known.
+public enum CampaignImporter {
+    /// Parses a campaign file without touching any store.
+    public static func parse(file: String) throws -> Campaign {
+        let text: String
+        do { text = try String(contentsOfFile: file, encoding: .utf8) }
+        catch { throw ImportError(file: file, line: nil, reason: "cannot read file as UTF-8 text: \((error as NSError).localizedDescription)") }
+        let doc = try document(text: text, file: file)
+        do { return try Campaign(document: doc) }
+        catch { throw ImportError(file: file, line: error.line, key: error.path, reason: error.reason) }
+    }
+
+    /// Parses YAML or JSON text into a `ConfigValue` tree (JSON is read as YAML, its superset, unless
+    /// the file name ends in `.json`).
+    public static func document(text: String, file: String) throws -> ConfigValue {
+        if file.lowercased().hasSuffix(".json") {
+            do {
+                let any = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+                return fromJSON(any)
+            } catch {
+                let ns = error as NSError
+                throw ImportError(file: file, line: nil, reason: "not valid JSON: \(ns.userInfo[NSDebugDescriptionErrorKey] as? String ?? ns.localizedDescription)")
+            }
+        }
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) }
+        catch let e as YamlError {
+            throw ImportError(file: file, line: yamlLine(e), reason: "not valid YAML: \(e)")
+        } catch { throw ImportError(file: file, line: nil, reason: "not valid YAML: \(error)") }
+        guard let node else { throw ImportError(file: file, line: nil, reason: "the file is empty") }
+        return try fromYAML(node, file: file)
+    }
+
+    static func yamlLine(_ e: YamlError) -> Int? {
+        switch e {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return nil
+        }
+    }
+
+    static func fromYAML(_ node: Node, file: String) throws -> ConfigValue {
+        let line = node.mark?.line
+        switch node {
+        case .scalar(let s):
+            if s.style == .plain {
+                if node.null != nil { return .null(line: line) }
+                if let b = node.bool { return .bool(b, line: line) }
+                if let i = node.int { return .number(Double(i), text: s.string, line: line) }
+                if let d = node.float { return .number(d, text: s.string, line: line) }
+            }
+            return .string(s.string, line: line)
+        case .mapping(let m):
+            var entries: [(key: String, value: ConfigValue)] = []
+            for (k, v) in m {
+                guard let ks = k.string else { throw ImportError(file: file, line: k.mark?.line, reason: "mapping keys must be strings") }
+                entries.append((ks, try fromYAML(v, file: file)))
+            }
+            return .map(entries, line: line)
+        case .sequence(let seq):
+            return .array(try seq.map { try fromYAML($0, file: file) }, line: line)
+        default:
+            throw ImportError(file: file, line: line, reason: "YAML aliases are not supported")
+        }
+    }
+
+    static func fromJSON(_ any: Any) -> ConfigValue {
+        switch any {
+        case let s as String: return .string(s, line: nil)
+        case let b as Bool where type(of: any) == Bool.self: return .bool(b, line: nil)
+        case let n as NSNumber:
+            if String(cString: n.objCType) == "c" { return .bool(n.boolValue, line: nil) }
+            return .number(n.doubleValue, text: n.stringValue, line: nil)
+        case let a as [Any]: return .array(a.map(fromJSON), line: nil)
+        case let d as [String: Any]: return .map(d.keys.sorted().map { ($0, fromJSON(d[$0]!)) }, line: nil)
+        default: return .null(line: nil)
+        }
+    }
+
+    /// Checks a campaign against the store's models, schema and dictionaries; returns the problems.
+    public static func problems(_ c: Campaign, store: Store, in txn: LMDBTransaction) throws -> [(key: String, reason: String)] {
+        var out: [(String, String)] = []
+        let schema = try store.schema(in: txn)
+        for (i, o) in c.offers.enumerated() {
+            if let m = try store.model(o.model, in: txn) {
+                if let schema, let f = m.missingFeatures(in: schema).first { out.append(("offers[\(i)].model", "model '\(o.model)' uses column '\(f)', which the store lacks")) }
+            } else {
+                out.append(("offers[\(i)].model", "offer '\(o.id)' uses model '\(o.model)', which is not in the store (import it with `nextbest import model FILE --id \(o.model)`)"))
+            }
+            if case .column(let col) = o.value, schema?.index(of: col) == nil {
+                out.append(("offers[\(i)].value_column", "offer '\(o.id)' takes its value from column '\(col)', which is not a profile feature"))
+            }
+        }
+        let regions = try store.regions(in: txn), segments = try store.segments(in: txn)
+        for r in c.constraints.regions where regions.existingCode(for: r.name) == nil {
+            out.append(("constraints.regions.\(r.name)", "no customer in the store has region '\(r.name)'"))
+        }
+        for s in c.constraints.segments where segments.existingCode(for: s.name) == nil {
+            out.append(("constraints.segments.\(s.name)", "no customer in the store has segment '\(s.name)'"))
+        }
+        return out
+    }
+
+    public static func run(file: String, store: Store) throws -> (ImportReport, Campaign) {
+        let campaign = try parse(file: file)
+        return try store.env.write { txn in
+            if let p = try problems(campaign, store: store, in: txn).first {
+                throw ImportError(file: file, line: nil, key: "key \(p.key)", reason: p.reason)
+            }
+            let replaced = try store.campaign(in: txn) != nil
+            try store.putJSON(campaign, store.offers, "campaign", in: txn)
+            let version = (try txn.get(store.offers, key: Array("campaign_version".utf8)).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0) + 1
+            try txn.put(store.offers, key: Array("campaign_version".utf8), value: Array(String(version).utf8))
+            return (ImportReport(kind: "campaign v\(version) with \(campaign.offers.count) offers", rows: 1, added: replaced ? 0 : 1, replaced: replaced ? 1 : 0, skipped: 0), campaign)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import NextBestCore
+
+/// The nextbest store: one LMDB environment (a directory) with the named databases
+/// `profiles`, `offers`, `models`, `history`, `runs`, `results` and `meta`.
+///
+/// Layout (any LMDB client can read it):
+/// - `profiles`: key customer id (8 bytes big-endian) → `ProfileCodec` record.
+/// - `history` (`DUPSORT`): key customer id → `HistoryCodec` values.
+/// - `models`: key model id (UTF-8) → JSON of `PropensityModel`.
+/// - `offers`: key `campaign` → JSON of `Campaign`; key `campaign_version` → decimal text.
+/// - `meta`: `format`, `schema`, `regions`, `segments` → JSON.
+public final class Store: @unchecked Sendable {
+    public static let formatTag = "nextbest-store-1"
+    public static let databases: [(name: String, dupSort: Bool)] = [
+        ("profiles", false), ("offers", false), ("models", false), ("history", true),
+        ("runs", false), ("results", false), ("meta", false),
+    ]
+
+    public let env: LMDBEnvironment
+    public let profiles: LMDBDatabase
+    public let offers: LMDBDatabase
+    public let models: LMDBDatabase
+    public let history: LMDBDatabase
+    public let runs: LMDBDatabase
+    public let results: LMDBDatabase
+    public let meta: LMDBDatabase
+
+    /// Opens the store at `path`; creates it unless `readOnly`.
+    public init(path: String, readOnly: Bool = false) throws {
+        env = try LMDBEnvironment(path: path, readOnly: readOnly)
+        try env.openDatabases(Store.databases)
+        profiles = try env.database("profiles")
+        offers = try env.database("offers")
+        models = try env.database("models")
+        history = try env.database("history")
+        runs = try env.database("runs")
+        results = try env.database("results")
+        meta = try env.database("meta")
+        if !readOnly {
+            try env.write { txn in
+                if try txn.get(meta, key: Array("format".utf8)) == nil {
+                    try txn.put(meta, key: Array("format".utf8), value: Array(Store.formatTag.utf8))
+                }
+            }
+        }
+        let fmt = try env.read { txn in try txn.get(meta, key: Array("format".utf8)) }
+        if let fmt, String(decoding: fmt, as: UTF8.self) != Store.formatTag {
+            throw StoreError.cannotOpen(path: path, reason: "store format '\(String(decoding: fmt, as: UTF8.self))' is not \(Store.formatTag)")
+        }
+    }
+
+    // MARK: JSON values
+
+    func getJSON<T: Decodable>(_ type: T.Type, _ db: LMDBDatabase, _ key: String, in txn: LMDBTransaction) throws -> T? {
+        guard let bytes = try txn.get(db, key: Array(key.utf8)) else { return nil }
+        do { return try JSONDecoder().decode(T.self, from: Data(bytes)) }
+        catch { throw StoreError.corrupt(database: db.name, key: key, reason: "cannot decode: \(error)") }
+    }
+
+    func putJSON<T: Encodable>(_ value: T, _ db: LMDBDatabase, _ key: String, in txn: LMDBTransaction) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        try txn.put(db, key: Array(key.utf8), value: Array(try enc.encode(value)))
+    }
+
+    // MARK: Schema and dictionaries
+
+    /// The feature schema, or nil before the first profile import.
+    public func schema(in txn: LMDBTransaction) throws -> FeatureSchema? { try getJSON(FeatureSchema.self, meta, "schema", in: txn) }
+    func setSchema(_ s: FeatureSchema, in txn: LMDBTransaction) throws { try putJSON(s, meta, "schema", in: txn) }
+
+    public func regions(in txn: LMDBTransaction) throws -> CodeDictionary { try getJSON(CodeDictionary.self, meta, "regions", in: txn) ?? CodeDictionary() }
+    public func segments(in txn: LMDBTransaction) throws -> CodeDictionary { try getJSON(CodeDictionary.self, meta, "segments", in: txn) ?? CodeDictionary() }
+    func setDictionaries(regions: CodeDictionary, segments: CodeDictionary, in txn: LMDBTransaction) throws {
+        try putJSON(regions, meta, "regions", in: txn)
+        try putJSON(segments, meta, "segments", in: txn)
+    }
+
+    // MARK: Models and campaign
+
+    public func model(_ id: String, in txn: LMDBTransaction) throws -> PropensityModel? { try getJSON(PropensityModel.self, models, id, in: txn) }
+
+    /// Every stored model by id.
+    public func allModels(in txn: LMDBTransaction) throws -> [String: PropensityModel] {
+        var out: [String: PropensityModel] = [:]
+        var keys: [String] = []
+        try txn.scan(models) { k, _ in keys.append(String(decoding: k, as: UTF8.self)); return true }
+        for k in keys { out[k] = try model(k, in: txn) }
+        return out
+    }
+
+    public func campaign(in txn: LMDBTransaction) throws -> Campaign? { try getJSON(Campaign.self, offers, "campaign", in: txn) }
+
+    /// Number of profiles.
+    public func profileCount(in txn: LMDBTransaction) throws -> Int { try txn.count(profiles) }
+
+    /// Compiles the stored campaign against the stored schema and models.
+    public func scoringPlan(campaign override: Campaign? = nil) throws -> ScoringPlan {
+        try env.read { txn in
+            guard let schema = try schema(in: txn) else { throw StoreError.missing("the store has no profiles: run `nextbest import profiles FILE` or `nextbest generate` first") }
+            guard let campaign = try override ?? self.campaign(in: txn) else { throw StoreError.missing("the store has no campaign: run `nextbest import campaign FILE` first") }
+            var ms: [String: PropensityModel] = [:]
+            for id in campaign.modelIDs { if let m = try model(id, in: txn) { ms[id] = m } }
+            return try ScoringPlan(campaign: campaign, schema: schema, models: ms)
+        }
+    }
+}

@@ -1,0 +1,2 @@
+import ArgumentParser
+struct Generate: ParsableCommand { func run() throws {} }

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import NextBestCore
+import NextBestStore
+
+/// `nextbest import profiles|history|model|campaign FILE --store DIR`.
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import data into the store (each import is one transaction: all or nothing).",
+        subcommands: [Profiles.self, History.self, Model.self, CampaignFile.self]
+    )
+
+    struct Profiles: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Import a profiles CSV: customer_id,region,segment,<feature>...")
+        @Argument(help: "The CSV file.") var file: String
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            try reportingErrors {
+                let t = Date()
+                let store = try Store(path: storeOptions.store)
+                let r = try ProfileImporter.run(file: file, store: store)
+                print("\(r) from \(file) in \(elapsed(t))")
+            }
+        }
+    }
+
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Import contact history: customer_id,offer_id,channel,date,outcome.")
+        @Argument(help: "The CSV file.") var file: String
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            try reportingErrors {
+                let t = Date()
+                let store = try Store(path: storeOptions.store)
+                let r = try HistoryImporter.run(file: file, store: store)
+                print("\(r) from \(file) in \(elapsed(t))")
+            }
+        }
+    }
+
+    struct Model: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Import a propensity model (xgboost-json or logistic-json).")
+        @Argument(help: "The model file.") var file: String
+        @Option(help: "The model id offers refer to.") var id: String
+        @Option(help: "xgboost-json or logistic-json.") var format: String
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            try reportingErrors {
+                guard let fmt = ModelFormat(rawValue: format) else {
+                    throw ValidationError("--format must be one of \(ModelFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                let store = try Store(path: storeOptions.store)
+                let (r, _) = try ModelImporter.run(file: file, id: id, format: fmt, store: store)
+                print("\(r) from \(file)")
+            }
+        }
+    }
+
+    struct CampaignFile: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "campaign", abstract: "Import a campaign (YAML or JSON).")
+        @Argument(help: "The campaign file.") var file: String
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            try reportingErrors {
+                let store = try Store(path: storeOptions.store)
+                let (r, _) = try CampaignImporter.run(file: file, store: store)
+                print("\(r) from \(file)")
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+
+/// The `nextbest` command line: generate or import data into a store, score, and run the nightly job.
+@main
+struct NextBest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nextbest",
+        abstract: "Decide the next best actions a bank offers each customer.",
+        subcommands: [Generate.self, Import.self, Score.self, Run.self]
+    )
+}
+
+/// Options shared by commands that use a store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The store directory (an LMDB environment).")
+    var store: String
+}
+
+/// Prints a message to standard error.
+func printError(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+/// Runs a command body and turns thrown errors into a clear message and exit code 1.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch {
+        printError("error: \(error)")
+        throw ExitCode.failure
+    }
+}
+
+/// Seconds since `start`, formatted.
+func elapsed(_ start: Date) -> String { String(format: "%.2fs", Date().timeIntervalSince(start)) }
