@@ -1,1 +1,62 @@
-import Testing
+import Foundation
+import NextBestCore
+@testable import NextBestStore
+
+/// Paths and helpers shared by the store tests.
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures").path
+    static var models: String { root + "/models" }
+
+    /// A fresh empty directory.
+    static func tempDir(_ name: String = "t") -> String {
+        let p = NSTemporaryDirectory() + "nextbest-\(name)-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        return p
+    }
+
+    /// Writes `text` to a file in a temp dir and returns its path.
+    static func file(_ name: String, _ text: String) -> String {
+        let p = tempDir("f") + "/" + name
+        try! text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+
+    /// A store with the fixture profiles, models, history and campaign imported.
+    static func store() throws -> Store {
+        let store = try Store(path: tempDir("store") + "/store")
+        _ = try ProfileImporter.run(file: models + "/profiles.csv", store: store)
+        for m in ["xgb_small", "xgb_deep", "xgb_subset"] {
+            _ = try ModelImporter.run(file: models + "/\(m).json", id: m, format: .xgboostJSON, store: store)
+        }
+        for m in ["logit_all", "logit_subset"] {
+            _ = try ModelImporter.run(file: models + "/\(m).json", id: m, format: .logisticJSON, store: store)
+        }
+        _ = try HistoryImporter.run(file: root + "/history_small.csv", store: store)
+        _ = try CampaignImporter.run(file: root + "/campaign_small.yaml", store: store)
+        return store
+    }
+
+    /// A digest of every record of every database: equal digests mean an unchanged store.
+    static func digest(_ store: Store) throws -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ b: UnsafeRawBufferPointer) {
+            for x in b { h = (h ^ UInt64(x)) &* 0x100_0000_01b3 }
+            h = (h ^ 0xff) &* 0x100_0000_01b3
+        }
+        try store.env.read { txn in
+            for db in [store.profiles, store.offers, store.models, store.history, store.runs, store.results, store.meta] {
+                try txn.scan(db) { k, v in mix(k); mix(v); return true }
+            }
+        }
+        return h
+    }
+
+    /// Reads `customer_id,propensity` expectations.
+    static func expected(_ name: String) throws -> [(UInt64, Double)] {
+        let text = try String(contentsOfFile: models + "/expected_\(name).csv", encoding: .utf8)
+        return text.split(separator: "\n").dropFirst().map { line in
+            let f = line.split(separator: ",")
+            return (UInt64(f[0])!, Double(f[1])!)
+        }
+    }
+}

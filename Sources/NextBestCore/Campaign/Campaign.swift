@@ -23,6 +23,7 @@ public struct Campaign: Sendable, Equatable, Codable {
         public var minPropensity: Double
         /// Cost of one contact on this channel.
         public var cost: Double
+        public init(channel: String, minPropensity: Double, cost: Double) { self.channel = channel; self.minPropensity = minPropensity; self.cost = cost }
     }
 
     /// One offer of the catalogue.
@@ -35,30 +36,38 @@ public struct Campaign: Sendable, Equatable, Codable {
         public var value: Value
         /// Channel rules, sorted by channel name.
         public var channels: [ChannelRule]
+        public init(id: String, product: String, family: String, model: String, value: Value, channels: [ChannelRule]) {
+            self.id = id; self.product = product; self.family = family; self.model = model; self.value = value
+            self.channels = channels.sorted { $0.channel < $1.channel }
+        }
     }
 
     /// Limits that apply to every customer's list.
     public struct PerCustomer: Sendable, Equatable, Codable {
         public var maxOffers: Int
         public var maxPerFamily: Int
+        public init(maxOffers: Int, maxPerFamily: Int) { self.maxOffers = maxOffers; self.maxPerFamily = maxPerFamily }
     }
 
     /// Contact-fatigue rule: an offer ignored `maxIgnored` times within `windowDays` is not offered again.
     public struct Fatigue: Sendable, Equatable, Codable {
         public var maxIgnored: Int
         public var windowDays: Int
+        public init(maxIgnored: Int, windowDays: Int) { self.maxIgnored = maxIgnored; self.windowDays = windowDays }
     }
 
     /// Min and max counts of offers made.
     public struct Bounds: Sendable, Equatable, Codable {
         public var min: Int?
         public var max: Int?
+        public init(min: Int?, max: Int?) { self.min = min; self.max = max }
     }
 
     /// A named campaign-wide count constraint (product, region, segment or channel).
     public struct CountConstraint: Sendable, Equatable, Codable {
         public var name: String
         public var bounds: Bounds
+        public init(name: String, bounds: Bounds) { self.name = name; self.bounds = bounds }
     }
 
     /// Campaign-wide constraints; each list is sorted by name.
