@@ -11,8 +11,13 @@ public enum LocalRunner {
         public var outDir: String
         public var threads: Int
         public var shardSize: Int
-        public init(storePath: String, outDir: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount, shardSize: Int = 50_000) {
+        public var maxRounds: Int
+        /// Start from the prices of the previous run of the same campaign (and remember this run's).
+        public var warmStart: Bool
+        public init(storePath: String, outDir: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount, shardSize: Int = 50_000,
+                    maxRounds: Int = 60, warmStart: Bool = true) {
             self.storePath = storePath; self.outDir = outDir; self.threads = max(1, threads); self.shardSize = max(1, shardSize)
+            self.maxRounds = maxRounds; self.warmStart = warmStart
         }
     }
 
@@ -24,6 +29,7 @@ public enum LocalRunner {
         public var shards: Int
         public var timings: [(String, Double)]
         public var summary: String
+        public var report: Optimizer.Report
     }
 
     public static func run(_ options: Options, log: (String) -> Void = { _ in }) throws -> Result {
@@ -36,67 +42,76 @@ public enum LocalRunner {
         let tPlan = Date()
         log("planned \(shardPlan.shards.count) shards over \(shardPlan.customers) customers")
 
-        let outputs = ShardOutputs(count: shardPlan.shards.count)
+        // Score every shard into an in-memory candidate table.
+        let tables = Slots<Swift.Result<CandidateTable, Error>>(count: shardPlan.shards.count)
         let threads = min(options.threads, max(1, shardPlan.shards.count))
+        let next = Counter()
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             var scorer = ShardScorer(store: store, plan: plan)
-            while let i = outputs.claim() {
+            while let i = next.claim(below: shardPlan.shards.count) {
                 let s = shardPlan.shards[i]
-                do {
-                    let out = try scorer.runUnconstrained(lower: s.lower, upper: s.upper, regions: regions.count, segments: segments.count)
-                    outputs.complete(i, .success(out))
-                } catch {
-                    outputs.complete(i, .failure(error))
-                }
+                tables.set(i, Swift.Result { try scorer.buildTable(lower: s.lower, upper: s.upper) })
             }
         }
+        let constraints = ConstraintSet(plan: plan, regions: regions, segments: segments)
+        var shards = try tables.values().map { ShardOptimizer(plan: plan, constraints: constraints, table: try $0.get()) }
+        let tScore = Date()
+        log("scored \(shardPlan.customers) customers into \(shards.reduce(0) { $0 + $1.table.candidates.count }) candidates")
+
+        // Optimize: rounds of prices over all shards, then repair.
+        let warm = options.warmStart ? try PriceMemory.load(store: store) : nil
+        let report = try Optimizer.run(&shards, options: .init(maxRounds: options.maxRounds, warmStart: warm)) { shards, prices in
+            LocalRunner.evaluateAll(&shards, prices, threads: threads)
+        }
+        let tOptimize = Date()
+        log("optimized in \(report.rounds) rounds: objective \(FixedDecimal.string(report.objective, decimals: 2)), dual bound \(FixedDecimal.string(report.dualBound, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
+
+        // Merge shards in customer-id order.
         var totals = RunTotals(offers: plan.offers.count, products: plan.products.count, channels: plan.channels.count,
                                regions: regions.count, segments: segments.count)
         var chunks: [[UInt8]] = [Array(NBAFormat.header.utf8)]
-        for r in outputs.results() {
-            let out = try r.get()
-            totals.merge(out.totals)
-            chunks.append(out.rows)
+        for s in shards {
+            let (rows, t) = NBAWriter.rows(s, regions: regions.count, segments: segments.count)
+            totals.merge(t)
+            chunks.append(rows)
         }
-        let tScore = Date()
-        log("scored \(totals.customers) customers, \(totals.offersMade) offers made")
         let nbaPath = options.outDir + "/nba.csv"
         try AtomicFile.write(chunks, to: nbaPath)
         let tWrite = Date()
+        if options.warmStart { try? PriceMemory.save(report.prices, storePath: options.storePath, store: store) }
         let timings: [(String, Double)] = [
             ("plan", tPlan.timeIntervalSince(t0)),
-            ("score_and_select", tScore.timeIntervalSince(tPlan)),
-            ("write", tWrite.timeIntervalSince(tScore)),
+            ("score", tScore.timeIntervalSince(tPlan)),
+            ("optimize", tOptimize.timeIntervalSince(tScore)),
+            ("merge_and_write", tWrite.timeIntervalSince(tOptimize)),
             ("total", tWrite.timeIntervalSince(t0)),
         ]
         let summary = RunSummary.render(plan: plan, totals: totals, regions: regions, segments: segments,
-                                        extra: [("store", .string(options.storePath)), ("shards", .int(Int64(shardPlan.shards.count))),
+                                        extra: [("optimization", RunSummary.optimization(report)),
+                                                ("store", .string(options.storePath)), ("shards", .int(Int64(shardPlan.shards.count))),
                                                 ("threads", .int(Int64(threads)))],
                                         timings: timings)
         let summaryPath = options.outDir + "/summary.json"
         try AtomicFile.write(summary, to: summaryPath)
         return Result(nbaPath: nbaPath, summaryPath: summaryPath, totals: totals, shards: shardPlan.shards.count,
-                      timings: timings, summary: summary)
+                      timings: timings, summary: summary, report: report)
     }
-}
 
-/// Shard results filled in by worker threads, claimed in shard order.
-final class ShardOutputs: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private var slots: [Swift.Result<ShardScorer.Output, Error>?]
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    func claim() -> Int? {
-        lock.withLock {
-            guard next < slots.count else { return nil }
-            defer { next += 1 }
-            return next
+    /// One round in one process: every shard's sub-problems at `prices`, on `threads` threads,
+    /// aggregates combined in shard order.
+    static func evaluateAll(_ shards: inout [ShardOptimizer], _ prices: Prices, threads: Int) -> Aggregates {
+        let results = Slots<Aggregates>(count: shards.count)
+        let next = Counter()
+        let count = shards.count
+        shards.withUnsafeMutableBufferPointer { buf in
+            nonisolated(unsafe) let b = buf
+            DispatchQueue.concurrentPerform(iterations: min(threads, count)) { _ in
+                while let i = next.claim(below: count) { results.set(i, b[i].evaluate(prices)) }
+            }
         }
+        var total = Aggregates(rows: prices.count)
+        for a in results.values() { total.add(a) }
+        return total
     }
-
-    func complete(_ i: Int, _ r: Swift.Result<ShardScorer.Output, Error>) { lock.withLock { slots[i] = r } }
-
-    func results() -> [Swift.Result<ShardScorer.Output, Error>] { lock.withLock { slots.map { $0! } } }
 }
+

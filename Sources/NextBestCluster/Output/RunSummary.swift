@@ -28,3 +28,25 @@ public enum RunSummary {
         return JSONText.object(fields).render()
     }
 }
+
+extension RunSummary {
+    /// The optimization report as it appears in `summary.json`.
+    public static func optimization(_ r: Optimizer.Report) -> JSONText {
+        .object([
+            ("objective", .fixed(r.objective, decimals: 4)),
+            ("dual_bound", .fixed(r.dualBound, decimals: 4)),
+            ("gap", .fixed(r.gap, decimals: 8)),
+            ("rounds", .int(Int64(r.rounds))),
+            ("relaxed_objective", .fixed(r.relaxedObjective, decimals: 4)),
+            ("constraints", .array(r.constraints.map { c in
+                var f: [(String, JSONText)] = [("key", .string(c.row.key)), ("kind", .string(c.row.kind.rawValue)), ("name", .string(c.row.name))]
+                let money = c.row.kind == .budget
+                f.append(("used", .fixed(c.used, decimals: money ? 2 : 0)))
+                f.append(("min", c.row.lower.map { .fixed(money ? Double($0) / 1e6 : Double($0), decimals: money ? 2 : 0) } ?? .null))
+                f.append(("max", c.row.upper.map { .fixed(money ? Double($0) / 1e6 : Double($0), decimals: money ? 2 : 0) } ?? .null))
+                f.append(("price", .fixed(c.price, decimals: 6)))
+                return .object(f)
+            })),
+        ])
+    }
+}

@@ -67,6 +67,16 @@ public struct ShardScorer {
         }
     }
 
+    /// Scores a shard and keeps every customer's eligible candidates in memory for the optimizer.
+    public mutating func buildTable(lower: UInt64, upper: UInt64?) throws -> CandidateTable {
+        var table = CandidateTable()
+        try forEachCustomer(lower: lower, upper: upper) { id, region, segment, scorer in
+            table.fatigued += Int64(scorer.fatiguedOffers.count)
+            table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates)
+        }
+        return table
+    }
+
     /// Scores a shard and chooses each customer's list with per-customer limits only.
     public mutating func runUnconstrained(lower: UInt64, upper: UInt64?, regions: Int, segments: Int) throws -> Output {
         var totals = RunTotals(offers: plan.offers.count, products: plan.products.count, channels: plan.channels.count,

@@ -14,8 +14,7 @@ public struct CustomerScorer {
     public private(set) var candidates: ContiguousArray<Candidate>
     /// Offers excluded by fatigue for the current customer.
     public private(set) var fatiguedOffers: ContiguousArray<UInt16>
-    private var order: ContiguousArray<Int32>
-    private var familyUse: ContiguousArray<Int32>
+    private var solver: SubProblemSolver
     private let windowStart: Int32
     private let windowEnd: Int32
     private let maxIgnored: Int32
@@ -32,9 +31,7 @@ public struct CustomerScorer {
         candidates.reserveCapacity(maxCandidates)
         fatiguedOffers = []
         fatiguedOffers.reserveCapacity(plan.offers.count)
-        order = []
-        order.reserveCapacity(maxCandidates)
-        familyUse = ContiguousArray(repeating: 0, count: plan.families.count)
+        solver = SubProblemSolver(plan: plan)
         let end = plan.campaign.runDate.daysSinceEpoch
         if let f = plan.campaign.fatigue {
             windowEnd = end
@@ -98,50 +95,12 @@ public struct CustomerScorer {
     }
 
     /// The per-customer sub-problem for any adjusted value (objective minus priced resource use):
-    /// the same rule as `selectUnconstrained`, ranking by `adjusted` and choosing only positive values.
-    /// Ties break by offer index, then channel index.
-    @inlinable
+    /// see `SubProblemSolver`. Replaces `chosen` with the chosen candidate indices.
     public mutating func select(adjusted: (Candidate) -> Double, into chosen: inout ContiguousArray<Int32>) {
         chosen.removeAll(keepingCapacity: true)
-        selectInto(adjusted: adjusted, &chosen)
-    }
-
-    @usableFromInline
-    mutating func selectInto(adjusted: (Candidate) -> Double, _ chosen: inout ContiguousArray<Int32>) {
-        order.removeAll(keepingCapacity: true)
-        // Best channel per offer: candidates are grouped by offer in ascending channel order.
-        var i = 0
-        let n = candidates.count
-        while i < n {
-            let offer = candidates[i].offer
-            var best = i
-            var bestValue = adjusted(candidates[i])
-            var j = i + 1
-            while j < n && candidates[j].offer == offer {
-                let v = adjusted(candidates[j])
-                if v > bestValue { best = j; bestValue = v }
-                j += 1
-            }
-            if bestValue > 0 { order.append(Int32(best)) }
-            i = j
-        }
-        // Rank by adjusted value, ties by offer index (candidates are in offer order already).
-        order.withUnsafeMutableBufferPointer { buf in
-            insertionSort(buf) { a, b in
-                let va = adjusted(candidates[Int(a)]), vb = adjusted(candidates[Int(b)])
-                return va > vb || (va == vb && a < b)
-            }
-        }
-        let maxOffers = plan.campaign.perCustomer.maxOffers
-        let maxPerFamily = Int32(plan.campaign.perCustomer.maxPerFamily)
-        for f in 0..<familyUse.count { familyUse[f] = 0 }
-        for idx in order {
-            if chosen.count >= maxOffers { break }
-            let fam = plan.offers[Int(candidates[Int(idx)].offer)].family
-            if familyUse[fam] >= maxPerFamily { continue }
-            familyUse[fam] += 1
-            chosen.append(idx)
-        }
+        var solver = self.solver
+        _ = candidates.withUnsafeBufferPointer { solver.solve($0, adjusted: adjusted, into: &chosen) }
+        self.solver = solver
     }
 }
 

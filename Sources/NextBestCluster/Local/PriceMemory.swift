@@ -1,0 +1,29 @@
+import Foundation
+import NextBestCore
+import NextBestStore
+
+/// Remembers the final prices of a campaign's last run in the store (`runs` database, key
+/// `prices/<campaign digest>`), so the next run of the same campaign starts from them.
+public enum PriceMemory {
+    static func key(_ store: Store, in txn: LMDBTransaction) throws -> [UInt8]? {
+        guard let campaign = try txn.get(store.offers, key: Array("campaign".utf8)) else { return nil }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in campaign { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return Array("prices/\(String(h, radix: 16))".utf8)
+    }
+
+    public static func load(store: Store) throws -> Prices? {
+        try store.env.read { txn in
+            guard let k = try key(store, in: txn), let v = try txn.get(store.runs, key: k) else { return nil }
+            return try? JSONDecoder().decode(Prices.self, from: Data(v))
+        }
+    }
+
+    public static func save(_ prices: Prices, storePath: String, store: Store) throws {
+        let writable = try Store(path: storePath)
+        try writable.env.write { txn in
+            guard let k = try key(writable, in: txn) else { return }
+            try txn.put(writable.runs, key: k, value: Array(try JSONEncoder().encode(prices)))
+        }
+    }
+}

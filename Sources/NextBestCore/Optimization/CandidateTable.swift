@@ -1,0 +1,70 @@
+/// A shard's scored candidates, held in memory between optimization rounds: customers in id order,
+/// each with its eligible (offer, channel) candidates in one contiguous array.
+public struct CandidateTable: Sendable {
+    public private(set) var customerIDs: ContiguousArray<UInt64> = []
+    public private(set) var regions: ContiguousArray<UInt16> = []
+    public private(set) var segments: ContiguousArray<UInt16> = []
+    /// `offsets[i]..<offsets[i+1]` are customer i's candidates.
+    public private(set) var offsets: ContiguousArray<Int32> = [0]
+    public private(set) var candidates: ContiguousArray<Candidate> = []
+    /// Offers removed by fatigue, summed over the shard's customers.
+    public var fatigued: Int64 = 0
+
+    public init() {}
+
+    public var customerCount: Int { customerIDs.count }
+
+    /// Appends one customer's candidates.
+    public mutating func append(customerID: UInt64, region: UInt16, segment: UInt16, candidates c: ContiguousArray<Candidate>) {
+        customerIDs.append(customerID)
+        regions.append(region)
+        segments.append(segment)
+        candidates.append(contentsOf: c)
+        offsets.append(Int32(candidates.count))
+    }
+
+    /// The candidate index range of customer `i`.
+    @inlinable public func range(_ i: Int) -> Range<Int> { Int(offsets[i])..<Int(offsets[i + 1]) }
+}
+
+/// Prices of the campaign-wide constraints: `upper[k] >= 0` prices use above a max, `lower[k] >= 0`
+/// rewards use toward a min. The net price of row k is `upper[k] - lower[k]`, per offer (count rows) or
+/// per unit of money (budget).
+public struct Prices: Sendable, Equatable, Codable {
+    public var upper: [Double]
+    public var lower: [Double]
+
+    public init(count: Int) {
+        upper = Array(repeating: 0, count: count)
+        lower = Array(repeating: 0, count: count)
+    }
+
+    public var count: Int { upper.count }
+
+    /// Net price per row, with a trailing zero for "no row" (index `count`).
+    public var netWithSentinel: ContiguousArray<Double> {
+        var n = ContiguousArray<Double>(repeating: 0, count: upper.count + 1)
+        for k in 0..<upper.count { n[k] = upper[k] - lower[k] }
+        return n
+    }
+}
+
+/// What one shard reports for one price vector: exact resource use per row, the shard's part of the
+/// dual function and of the relaxed primal objective (both in micro-units), and offers made.
+public struct Aggregates: Sendable, Equatable {
+    public var use: [Int64]
+    public var dualMicros: Int64 = 0
+    public var primalMicros: Int64 = 0
+    public var offers: Int64 = 0
+    public var costMicros: Int64 = 0
+
+    public init(rows: Int) { use = Array(repeating: 0, count: rows) }
+
+    public mutating func add(_ o: Aggregates) {
+        for k in 0..<use.count { use[k] += o.use[k] }
+        dualMicros += o.dualMicros
+        primalMicros += o.primalMicros
+        offers += o.offers
+        costMicros += o.costMicros
+    }
+}

@@ -1,0 +1,107 @@
+/// The per-shard side of the optimizer: evaluates a price vector over the shard's candidates (every
+/// customer's sub-problem), and keeps the current selection for repair and output. One round of the
+/// distributed algorithm is exactly one `evaluate` per shard.
+public struct ShardOptimizer: Sendable {
+    public let plan: ScoringPlan
+    public let constraints: ConstraintSet
+    public let table: CandidateTable
+    /// Row (or `constraints.count` for none) of each candidate's product and channel, and its cost in micros.
+    let productRowOfOffer: ContiguousArray<Int32>
+    let channelRowOf: ContiguousArray<Int32>
+    let costMicros: ContiguousArray<Int64>
+    /// Chosen candidate indices per customer: `selection[i * maxOffers + j]`, -1 when empty.
+    public private(set) var selection: ContiguousArray<Int32>
+    public let maxOffers: Int
+    private var solver: SubProblemSolver
+
+    public init(plan: ScoringPlan, constraints: ConstraintSet, table: CandidateTable) {
+        self.plan = plan
+        self.constraints = constraints
+        self.table = table
+        let none = Int32(constraints.count)
+        productRowOfOffer = ContiguousArray(plan.offers.map { o in
+            let r = constraints.productRow[o.product]; return r >= 0 ? r : none
+        })
+        channelRowOf = ContiguousArray(plan.channels.indices.map { c in
+            let r = constraints.channelRow[c]; return r >= 0 ? r : none
+        })
+        costMicros = ContiguousArray(table.candidates.map { RunTotals.micros($0.cost) })
+        maxOffers = plan.campaign.perCustomer.maxOffers
+        selection = ContiguousArray(repeating: -1, count: table.customerCount * maxOffers)
+        solver = SubProblemSolver(plan: plan)
+    }
+
+    @inline(__always) func regionRow(_ i: Int) -> Int32 {
+        let code = Int(table.regions[i])
+        let r = code < constraints.regionRow.count ? constraints.regionRow[code] : -1
+        return r >= 0 ? r : Int32(constraints.count)
+    }
+
+    @inline(__always) func segmentRow(_ i: Int) -> Int32 {
+        let code = Int(table.segments[i])
+        let r = code < constraints.segmentRow.count ? constraints.segmentRow[code] : -1
+        return r >= 0 ? r : Int32(constraints.count)
+    }
+
+    /// The rows a candidate of customer `i` uses, as (row, amount) with amount in row units.
+    func uses(customer i: Int, candidate ci: Int) -> [(Int, Int64)] {
+        var out: [(Int, Int64)] = []
+        let c = table.candidates[ci]
+        let none = constraints.count
+        if constraints.budgetRow >= 0 { out.append((constraints.budgetRow, costMicros[ci])) }
+        for r in [Int(productRowOfOffer[Int(c.offer)]), Int(channelRowOf[Int(c.channel)]), Int(regionRow(i)), Int(segmentRow(i))] where r != none {
+            out.append((r, 1))
+        }
+        return out
+    }
+
+    /// Solves every customer's sub-problem at `prices`, records the selection and returns the aggregates.
+    public mutating func evaluate(_ prices: Prices) -> Aggregates {
+        let net = prices.netWithSentinel
+        let budgetPrice = constraints.budgetRow >= 0 ? net[constraints.budgetRow] : 0
+        var agg = Aggregates(rows: constraints.count + 1)
+        var chosen = ContiguousArray<Int32>()
+        chosen.reserveCapacity(maxOffers)
+        let productRow = productRowOfOffer, channelRow = channelRowOf
+        var solver = self.solver
+        var selection = self.selection
+        let maxOffers = self.maxOffers
+        let budgetRow = constraints.budgetRow
+        table.candidates.withUnsafeBufferPointer { all in
+            for i in 0..<table.customerCount {
+                let r = table.range(i)
+                let fixed = net[Int(regionRow(i))] + net[Int(segmentRow(i))]
+                let slice = UnsafeBufferPointer(rebasing: all[r])
+                chosen.removeAll(keepingCapacity: true)
+                let value = solver.solve(slice, adjusted: { c in
+                    c.objective - budgetPrice * c.cost - net[Int(productRow[Int(c.offer)])] - net[Int(channelRow[Int(c.channel)])] - fixed
+                }, into: &chosen)
+                agg.dualMicros += RunTotals.micros(value)
+                let base = i * maxOffers
+                for j in 0..<maxOffers { selection[base + j] = j < chosen.count ? Int32(r.lowerBound) + chosen[j] : -1 }
+                for idx in chosen {
+                    let ci = r.lowerBound + Int(idx)
+                    let c = all[ci]
+                    agg.primalMicros += RunTotals.micros(c.objective)
+                    agg.offers += 1
+                    agg.costMicros += costMicros[ci]
+                    if budgetRow >= 0 { agg.use[budgetRow] += costMicros[ci] }
+                    agg.use[Int(productRow[Int(c.offer)])] += 1
+                    agg.use[Int(channelRow[Int(c.channel)])] += 1
+                    agg.use[Int(regionRow(i))] += 1
+                    agg.use[Int(segmentRow(i))] += 1
+                }
+            }
+        }
+        self.solver = solver
+        self.selection = selection
+        agg.use.removeLast()
+        return agg
+    }
+
+    /// Replaces the selection (after repair).
+    public mutating func setSelection(_ s: ContiguousArray<Int32>) {
+        precondition(s.count == selection.count)
+        selection = s
+    }
+}
