@@ -12,10 +12,16 @@ struct Run: ParsableCommand {
     @Option(help: "Scoring threads (default: the number of cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Customers per shard.") var shardSize: Int = 50_000
     @Flag(help: "Print only the output paths.") var quiet = false
+    @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
+    @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
+    @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver.") var exportCandidates: String?
 
     func run() throws {
         try reportingErrors {
-            let r = try LocalRunner.run(.init(storePath: storeOptions.store, outDir: out, threads: threads, shardSize: shardSize)) { line in
+            var options = LocalRunner.Options(storePath: storeOptions.store, outDir: out, threads: threads, shardSize: shardSize,
+                                              maxRounds: maxRounds, warmStart: !noWarmStart)
+            options.exportCandidates = exportCandidates
+            let r = try LocalRunner.run(options) { line in
                 if !quiet { printError("nextbest: \(line)") }
             }
             print("wrote \(r.nbaPath) and \(r.summaryPath)")

@@ -14,6 +14,8 @@ public enum LocalRunner {
         public var maxRounds: Int
         /// Start from the prices of the previous run of the same campaign (and remember this run's).
         public var warmStart: Bool
+        /// Also write the optimization instance (candidates and constraints) into this directory.
+        public var exportCandidates: String? = nil
         public init(storePath: String, outDir: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount, shardSize: Int = 50_000,
                     maxRounds: Int = 60, warmStart: Bool = true) {
             self.storePath = storePath; self.outDir = outDir; self.threads = max(1, threads); self.shardSize = max(1, shardSize)
@@ -58,6 +60,7 @@ public enum LocalRunner {
         let tScore = Date()
         log("scored \(shardPlan.customers) customers into \(shards.reduce(0) { $0 + $1.table.candidates.count }) candidates")
 
+        if let dir = options.exportCandidates { try CandidateExport.write(shards, regions: regions, segments: segments, to: dir) }
         // Optimize: rounds of prices over all shards, then repair.
         let warm = options.warmStart ? try PriceMemory.load(store: store) : nil
         let report = try Optimizer.run(&shards, options: .init(maxRounds: options.maxRounds, warmStart: warm)) { shards, prices in

@@ -38,6 +38,9 @@ extension RunSummary {
             ("gap", .fixed(r.gap, decimals: 8)),
             ("rounds", .int(Int64(r.rounds))),
             ("relaxed_objective", .fixed(r.relaxedObjective, decimals: 4)),
+            ("history", .array(r.history.map { h in .object([("round", .int(Int64(h.round))), ("dual", .fixed(h.dual, decimals: 4)),
+                                                              ("relaxed_primal", .fixed(h.relaxedPrimal, decimals: 4)),
+                                                              ("max_violation", .fixed(h.maxViolation, decimals: 6))]) })),
             ("constraints", .array(r.constraints.map { c in
                 var f: [(String, JSONText)] = [("key", .string(c.row.key)), ("kind", .string(c.row.kind.rawValue)), ("name", .string(c.row.name))]
                 let money = c.row.kind == .budget

@@ -9,8 +9,13 @@ public enum DualSolver {
         /// Stop when every step is below this fraction of its first step.
         public var stepTolerance: Double = 1e-4
         public var warmStart: Prices? = nil
-        public init(maxRounds: Int = 60, stepTolerance: Double = 1e-4, warmStart: Prices? = nil) {
+        /// Rounds of the sign-based phase before polishing toward a repaired solution's value.
+        public var rprop: Int = 15
+        /// Stop polishing when the relative gap to the repaired solution is below this.
+        public var gapTolerance: Double = 5e-4
+        public init(maxRounds: Int = 60, stepTolerance: Double = 1e-4, warmStart: Prices? = nil, rprop: Int = 15, gapTolerance: Double = 5e-4) {
             self.maxRounds = maxRounds; self.stepTolerance = stepTolerance; self.warmStart = warmStart
+            self.rprop = rprop; self.gapTolerance = gapTolerance
         }
     }
 
@@ -57,6 +62,7 @@ public enum DualSolver {
 
     /// Runs rounds of `evaluate` (one per price vector; in the cluster, one broadcast and gather).
     public static func solve(rows: [ConstraintSet.Row], options: Options = .init(),
+                             primalTarget: ((Prices) -> Double?)? = nil,
                              evaluate: (Prices) throws -> Aggregates) rethrows -> Result {
         let k = rows.count
         var prices = options.warmStart.flatMap { $0.count == k ? $0 : nil } ?? Prices(count: k)
@@ -69,7 +75,9 @@ public enum DualSolver {
         let offers = max(Double(agg.offers), 1)
         let meanObjective = max(Double(agg.primalMicros) / 1e6 / offers, 1e-9)
         let meanCost = max(Double(agg.costMicros) / 1e6 / offers, 1e-9)
-        var stepU = rows.map { $0.kind == .budget ? 0.5 * meanObjective / meanCost : 0.5 * meanObjective }
+        // From a warm start the prices are already near: start with small steps.
+        let scale = options.warmStart == nil ? 0.5 : 0.05
+        var stepU = rows.map { $0.kind == .budget ? scale * meanObjective / meanCost : scale * meanObjective }
         var stepL = stepU
         let firstStep = stepU
         var signU = [Int](repeating: 0, count: k), signL = [Int](repeating: 0, count: k)
@@ -105,7 +113,61 @@ public enum DualSolver {
                 (rows[i].upper == nil || stepU[i] < options.stepTolerance * firstStep[i] || signU[i] == 0)
                     && (rows[i].lower == nil || stepL[i] < options.stepTolerance * firstStep[i] || signL[i] == 0)
             }
-            if settled { break }
+            if settled || round >= options.rprop { break }
+        }
+        // Polish: Polyak steps toward the value of a feasible (repaired) solution, which tighten the
+        // dual bound quickly once the prices are near the optimum.
+        if let primalTarget, round < options.maxRounds, let target = primalTarget(prices) {
+            var bestPrices = prices
+            var bestAgg = agg
+            var current = dualValue(rows, prices, agg)
+            let alpha = 1.0
+            // Deflected subgradient (Camerini–Fratta–Maffioli): mixing in the previous direction when
+            // the new subgradient turns against it damps the zigzag between coupled constraints.
+            var dU = [Double](repeating: 0, count: k), dL = [Double](repeating: 0, count: k)
+            while round < options.maxRounds {
+                let gap = (best - target) / max(abs(best), 1e-9)
+                if gap <= options.gapTolerance { break }
+                var gU = [Double](repeating: 0, count: k), gL = [Double](repeating: 0, count: k)
+                for (i, r) in rows.enumerated() {
+                    if let u = r.upper {
+                        let g = Double(u - agg.use[i]) * unit(r)
+                        if !(prices.upper[i] <= 0 && g > 0) { gU[i] = g }
+                    }
+                    if let l = r.lower {
+                        let g = Double(agg.use[i] - l) * unit(r)
+                        if !(prices.lower[i] <= 0 && g > 0) { gL[i] = g }
+                    }
+                }
+                var dot = 0.0, prev2 = 0.0
+                for i in 0..<k { dot += gU[i] * dU[i] + gL[i] * dL[i]; prev2 += dU[i] * dU[i] + dL[i] * dL[i] }
+                let beta = (dot < 0 && prev2 > 0) ? -1.5 * dot / prev2 : 0
+                var norm2 = 0.0
+                for i in 0..<k {
+                    dU[i] = gU[i] + beta * dU[i]
+                    dL[i] = gL[i] + beta * dL[i]
+                    norm2 += dU[i] * dU[i] + dL[i] * dL[i]
+                }
+                if norm2 == 0 { break }
+                let step = alpha * (current - target) / norm2
+                for i in 0..<k {
+                    prices.upper[i] = max(0, prices.upper[i] - step * dU[i])
+                    prices.lower[i] = max(0, prices.lower[i] - step * dL[i])
+                }
+                round += 1
+                agg = try evaluate(prices)
+                current = dualValue(rows, prices, agg)
+                rounds.append(Round(round: round, dual: current, relaxedPrimal: Double(agg.primalMicros) / 1e6, maxViolation: maxViolation(rows, agg)))
+                if current < best { best = current; bestPrices = prices; bestAgg = agg }
+            }
+            // Finish at the best prices found (one more round if the last was not them).
+            if prices != bestPrices {
+                prices = bestPrices
+                round += 1
+                agg = try evaluate(prices)
+                rounds.append(Round(round: round, dual: dualValue(rows, prices, agg), relaxedPrimal: Double(agg.primalMicros) / 1e6, maxViolation: maxViolation(rows, agg)))
+            }
+            _ = bestAgg
         }
         return Result(prices: prices, bestDual: best, rounds: rounds, last: agg)
     }

@@ -94,6 +94,15 @@ public enum Optimizer {
         if !conflicts.isEmpty { throw Infeasible(conflicts: conflicts) }
     }
 
+    /// The objective of the shards' current selections (exact: summed in micro-units).
+    static func objective(_ shards: [ShardOptimizer]) -> Double {
+        var micros: Int64 = 0
+        for s in shards {
+            for ci in s.selection where ci >= 0 { micros += RunTotals.micros(s.table.candidates[Int(ci)].objective) }
+        }
+        return Double(micros) / 1e6
+    }
+
     /// Runs the whole optimization. `evaluateAll` must evaluate every shard at the prices and combine the
     /// aggregates in shard order (in one process or over the wire).
     public static func run(_ shards: inout [ShardOptimizer], options: DualSolver.Options = .init(),
@@ -104,10 +113,20 @@ public enum Optimizer {
         let cs = first.constraints
         try precheck(shards)
         var local = shards
-        let dual = DualSolver.solve(rows: cs.rows, options: options) { prices in evaluateAll(&local, prices) }
+        // The polish phase aims at the value of the current selection once repaired (on a copy).
+        var bestRepaired: [ShardOptimizer]? = nil
+        let target: (Prices) -> Double? = { _ in
+            var copy = local
+            guard Repair.run(&copy).isEmpty else { return nil }
+            bestRepaired = copy
+            return Optimizer.objective(copy)
+        }
+        let dual = DualSolver.solve(rows: cs.rows, options: options, primalTarget: target) { prices in evaluateAll(&local, prices) }
         shards = local
         // The last evaluation was at the final prices: its selection is what repair starts from.
         let shortfalls = Repair.run(&shards)
+        // Keep the better of the two repaired solutions (both feasible; ties keep the final one).
+        if shortfalls.isEmpty, let other = bestRepaired, Optimizer.objective(other) > Optimizer.objective(shards) { shards = other }
         if !shortfalls.isEmpty {
             let use = Repair.totalUse(shards)
             let binding = cs.rows.indices.filter { k in cs.rows[k].upper.map { use[k] >= $0 } ?? false }.map { cs.rows[$0].key }
@@ -118,11 +137,7 @@ public enum Optimizer {
                     + (binding.isEmpty ? "" : " while at their max: \(binding.joined(separator: ", "))")
             })
         }
-        var objectiveMicros: Int64 = 0
-        for s in shards {
-            for ci in s.selection where ci >= 0 { objectiveMicros += RunTotals.micros(s.table.candidates[Int(ci)].objective) }
-        }
-        let objective = Double(objectiveMicros) / 1e6
+        let objective = Self.objective(shards)
         let use = Repair.totalUse(shards)
         let bound = max(dual.bestDual, objective)
         let gap = bound > 0 ? (bound - objective) / bound : 0

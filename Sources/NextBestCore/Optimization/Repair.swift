@@ -143,7 +143,9 @@ public enum Repair {
                 if let best { moves.append(best) }
             }
         }
-        moves.sort { a, b in a.score < b.score || (a.score == b.score && (a.customerID < b.customerID || (a.customerID == b.customerID && a.add < b.add))) }
+        // Ties: customer id; a customer proposes one move, so no further key is needed and the order
+        // does not depend on how customers are split into shards.
+        moves.sort { a, b in a.score < b.score || (a.score == b.score && a.customerID < b.customerID) }
         return moves
     }
 

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import NextBestCore
+import NextBestStore
+@testable import NextBestCluster
+
+/// The constrained optimization against HiGHS's LP optimum of the same instances
+/// (Tests/Fixtures/lp/*/highs.json, written by Tests/Fixtures/lp/make_lp_fixtures.sh).
+@Suite struct OptimizerTests {
+    static let cases = ["all_kinds", "budget_only", "product_only", "region_only", "segment_only", "channel_only"]
+
+    func lpOptimum(_ name: String) throws -> Double {
+        let url = URL(fileURLWithPath: ClusterFixtures.root + "/lp/\(name)/highs.json")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        return try #require(json["lp_optimum"] as? Double)
+    }
+
+    func run(_ campaign: String, threads: Int = 2, shardSize: Int = 50_000, warm: Bool = false, store: String? = nil) throws -> (LocalRunner.Result, String) {
+        let path: String
+        if let store { path = store } else { path = try ClusterFixtures.store(campaign: campaign).1 }
+        let out = ClusterFixtures.tempDir("opt")
+        return (try LocalRunner.run(.init(storePath: path, outDir: out, threads: threads, shardSize: shardSize, warmStart: warm)), path)
+    }
+
+    @Test(arguments: cases)
+    func meetsEveryConstraintAndNearsTheLPOptimum(name: String) throws {
+        let (r, _) = try run(ClusterFixtures.root + "/lp/\(name)/campaign.yaml")
+        let lp = try lpOptimum(name)
+        let rep = r.report
+        // Every constraint holds exactly.
+        for c in rep.constraints {
+            let used = c.row.kind == .budget ? Int64((c.used * 1e6).rounded()) : Int64(c.used)
+            if let u = c.row.upper { #expect(used <= u, "\(c.row.key) used \(c.used) over max") }
+            if let l = c.row.lower { #expect(used >= l, "\(c.row.key) used \(c.used) under min") }
+        }
+        // Within 0.1 % of the LP relaxation's optimum (an upper bound on any integer solution)…
+        #expect(rep.objective >= 0.999 * lp, "\(name): objective \(rep.objective) vs LP \(lp)")
+        #expect(rep.objective <= lp * (1 + 1e-9))
+        // …and the reported dual bound is a true upper bound on the LP optimum.
+        #expect(rep.dualBound >= lp * (1 - 1e-9), "\(name): dual bound \(rep.dualBound) below LP optimum \(lp)")
+        #expect(rep.gap >= 0 && rep.gap < 0.01)
+        // The written lists agree with the report.
+        #expect(abs(Double(r.totals.expectedValueMicros) / 1e6 - rep.objective) < 1e-3)
+    }
+
+    @Test func swapRepairBeatsPricesAloneOnTheAllKindsCase() throws {
+        let (r, _) = try run(ClusterFixtures.root + "/lp/all_kinds/campaign.yaml")
+        let lp = try lpOptimum("all_kinds")
+        #expect(r.report.objective >= 0.9999 * lp)
+        #expect(r.report.rounds <= 61)
+    }
+
+    @Test func constrainedOutputIsIdenticalForAnyThreadsAndShards() throws {
+        let (_, path) = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml")
+        var outputs = Set<String>()
+        for (threads, shard) in [(1, 1000), (2, 7), (4, 50), (3, 1)] {
+            let (r, _) = try run("", threads: threads, shardSize: shard, store: path)
+            outputs.insert(try String(contentsOfFile: r.nbaPath, encoding: .utf8))
+        }
+        #expect(outputs.count == 1)
+    }
+
+    @Test func warmStartNeedsFewerRoundsAndStillHolds() throws {
+        let (_, path) = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml")
+        let (cold, _) = try run("", warm: true, store: path)
+        let (warm, _) = try run("", warm: true, store: path)
+        #expect(warm.report.rounds < cold.report.rounds)
+        let lp = try lpOptimum("all_kinds")
+        #expect(warm.report.objective >= 0.999 * lp)
+        for c in warm.report.constraints {
+            let used = c.row.kind == .budget ? Int64((c.used * 1e6).rounded()) : Int64(c.used)
+            if let u = c.row.upper { #expect(used <= u) }
+            if let l = c.row.lower { #expect(used >= l) }
+        }
+    }
+
+    @Test(arguments: [("region_min_over_capacity", "constraints.regions.south min 150 exceeds the 148 offers"),
+                      ("mins_cost_over_budget", "over constraints.budget 1.00")])
+    func infeasibleCampaignsNameTheConflict(name: String, message: String) throws {
+        let (_, path) = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/infeasible/\(name).yaml")
+        let out = ClusterFixtures.tempDir("inf")
+        do {
+            _ = try LocalRunner.run(.init(storePath: path, outDir: out, warmStart: false))
+            Issue.record("expected the run to stop")
+        } catch let e as Optimizer.Infeasible {
+            #expect(e.description.contains(message), "\(e)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out + "/nba.csv"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/summary.json"))
+    }
+
+    @Test func summaryCarriesTheOptimizationReport() throws {
+        let (r, _) = try run(ClusterFixtures.root + "/lp/all_kinds/campaign.yaml")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r.summaryPath))) as! [String: Any]
+        let opt = try #require(json["optimization"] as? [String: Any])
+        for key in ["objective", "dual_bound", "gap", "rounds", "constraints"] { #expect(opt[key] != nil, "missing \(key)") }
+        let rows = try #require(opt["constraints"] as? [[String: Any]])
+        #expect(rows.count == 7)
+        #expect(rows.allSatisfy { $0["used"] != nil && $0["min"] != nil && $0["max"] != nil })
+    }
+}
