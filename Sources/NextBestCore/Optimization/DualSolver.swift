@@ -121,7 +121,8 @@ public enum DualSolver {
             var bestPrices = prices
             var bestAgg = agg
             var current = dualValue(rows, prices, agg)
-            let alpha = 1.0
+            var alpha = 1.0
+            var sinceBest = 0
             // Deflected subgradient (Camerini–Fratta–Maffioli): mixing in the previous direction when
             // the new subgradient turns against it damps the zigzag between coupled constraints.
             var dU = [Double](repeating: 0, count: k), dL = [Double](repeating: 0, count: k)
@@ -158,7 +159,16 @@ public enum DualSolver {
                 agg = try evaluate(prices)
                 current = dualValue(rows, prices, agg)
                 rounds.append(Round(round: round, dual: current, relaxedPrimal: Double(agg.primalMicros) / 1e6, maxViolation: maxViolation(rows, agg)))
-                if current < best { best = current; bestPrices = prices; bestAgg = agg }
+                if current < best { best = current; bestPrices = prices; bestAgg = agg; sinceBest = 0 } else {
+                    // The target (a feasible value) lies below the optimum, so full Polyak steps overshoot
+                    // near it: halve the step after a few rounds without a better bound, from the best prices.
+                    sinceBest += 1
+                    if sinceBest >= 4 {
+                        alpha *= 0.5; sinceBest = 0
+                        prices = bestPrices; agg = bestAgg; current = best
+                        for i in 0..<k { dU[i] = 0; dL[i] = 0 }
+                    }
+                }
             }
             // Finish at the best prices found (one more round if the last was not them).
             if prices != bestPrices {
