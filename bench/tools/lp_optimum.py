@@ -276,7 +276,7 @@ def constraint_use(cand, cons, keep, x):
 
 
 def solve(cand, cons, mip=False, time_limit=120.0, threads=0, solver="choose",
-          crossover="on", verbose=False):
+          crossover="on", verbose=False, options=None):
     t0 = time.time()
     lp, keep, info = build_lp(cand, cons)
     t_build = time.time() - t0
@@ -287,6 +287,8 @@ def solve(cand, cons, mip=False, time_limit=120.0, threads=0, solver="choose",
         h.setOptionValue("threads", int(threads))
     h.setOptionValue("solver", solver)
     h.setOptionValue("run_crossover", crossover)
+    for key, val in (options or {}).items():
+        h.setOptionValue(key, val)
     h.passModel(lp)
 
     t1 = time.time()
