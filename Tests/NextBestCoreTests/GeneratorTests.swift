@@ -283,9 +283,7 @@ import Testing
         #expect(try Campaign(document: doc) == c)
         let text = g.campaignYAML(estimatingFrom: 2_000)
         #expect(text == CampaignDocument.yaml(c))
-        let parsed = try MiniYAML.parse(text)
-        #expect(parsed == doc)
-        #expect(try Campaign(document: parsed) == c)
+        // (Its reading through the real YAML parser is checked in NextBestStoreTests.)
         #expect(text.contains("run_date: 2026-11-23\n"))
         #expect(text.contains("  budget: "))
         // The models the campaign names are the generated ones, and the plan compiles.

@@ -157,3 +157,15 @@ import NextBestCore
         try expectRefusal(store2, containing: ["c.json", "not valid JSON"]) { _ = try CampaignImporter.run(file: Fixtures.file("c.json", "{\"offers\": ["), store: store2) }
     }
 }
+
+/// The generator's campaign text, read back by the real YAML parser (Yams), is the campaign it rendered.
+@Suite struct GeneratedCampaignTests {
+    @Test func generatedYAMLReadsBackThroughYams() throws {
+        let g = PopulationGenerator(customers: 20_000, offers: 12, seed: 5)
+        let c = g.campaign(estimatingFrom: 1_000)
+        let text = CampaignDocument.yaml(c)
+        let doc = try CampaignImporter.document(text: text, file: "generated.yaml")
+        #expect(doc == CampaignDocument.document(c))
+        #expect(try Campaign(document: doc) == c)
+    }
+}
