@@ -36,52 +36,12 @@ struct Generate: ParsableCommand {
             let t0 = Date()
             let gen = PopulationGenerator(customers: customers, offers: offers, seed: seed, featureCount: features,
                                           treeModelShare: treeShare, trees: trees, depth: depth)
-            let store = try Store(path: storeOptions.store)
             let dir = files ?? storeOptions.store + "/generated"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let threads = ProcessInfo.processInfo.activeProcessorCount
-            let loaded = try BulkLoader.load(store: store, schema: gen.schema, regions: gen.regions, segments: gen.segments,
-                                             count: customers, profiles: { range in
-                let parts = ParallelChunks.map(range, threads: threads) { i in (gen.profile(at: i), gen.history(at: i)) }
-                return parts
-            }, progress: { n in
+            let r = try BankWriter.write(gen, storePath: storeOptions.store, filesDir: dir, exportCSV: exportCSV) { n in
                 if n % 1_048_576 < 65_536 || n == customers { printError("nextbest: generated \(n) / \(customers) customers (\(elapsed(t0)))") }
-            })
-            let tProfiles = Date()
-            if exportCSV { try exportFiles(gen, dir: dir) }
-            for m in gen.models {
-                let ext = m.format == .xgboostJSON ? "xgb.json" : "logit.json"
-                let path = dir + "/\(m.id).\(ext)"
-                try AtomicFile.write(m.fileText, to: path)
-                _ = try ModelImporter.run(file: path, id: m.id, format: m.format, store: store)
             }
-            let campaignPath = dir + "/campaign.yaml"
-            try AtomicFile.write(gen.campaignYAML(), to: campaignPath)
-            _ = try CampaignImporter.run(file: campaignPath, store: store)
-            print("generated \(loaded.profiles) customers, \(loaded.contacts) contacts, \(gen.models.count) models and a campaign into \(storeOptions.store) in \(elapsed(t0)) (profiles \(String(format: "%.2fs", tProfiles.timeIntervalSince(t0))))")
+            print("generated \(r.profiles) customers, \(r.contacts) contacts, \(r.models) models and a campaign into \(storeOptions.store) in \(elapsed(t0)) (profiles \(String(format: "%.2fs", r.profileSeconds)))")
             print("model and campaign files: \(dir)")
         }
     }
-
-    func exportFiles(_ gen: PopulationGenerator, dir: String) throws {
-        var rows: [UInt8] = Array(("customer_id,region,segment," + gen.schema.names.joined(separator: ",") + "\n").utf8)
-        var hist: [UInt8] = Array("customer_id,offer_id,channel,date,outcome\n".utf8)
-        for i in 0..<customers {
-            let p = gen.profile(at: i)
-            rows.appendDecimal(p.customerID)
-            rows.appendString(",\(gen.regions[Int(p.region)]),\(gen.segments[Int(p.segment)])")
-            for f in p.features {
-                rows.append(UInt8(ascii: ","))
-                if !f.isNaN { rows.appendString(f.description) }
-            }
-            rows.append(UInt8(ascii: "\n"))
-            for e in gen.history(at: i) {
-                hist.appendDecimal(e.customerID)
-                hist.appendString(",\(e.offerID),\(e.channel),\(e.day),\(e.outcome.text)\n")
-            }
-        }
-        try AtomicFile.write([rows], to: dir + "/profiles.csv")
-        try AtomicFile.write([hist], to: dir + "/history.csv")
-    }
 }
-

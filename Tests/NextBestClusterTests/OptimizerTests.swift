@@ -99,3 +99,32 @@ import NextBestStore
         #expect(rows.allSatisfy { $0["used"] != nil && $0["min"] != nil && $0["max"] != nil })
     }
 }
+
+/// A generated bank of 10,000 customers with binding caps of every kind, against HiGHS
+/// (Tests/Fixtures/lp-generated/g10k: the generate options and HiGHS's LP optimum of the instance).
+@Suite struct GeneratedOptimalityTests {
+    @Test func tenThousandCustomersWithinAThousandthOfTheLPOptimum() throws {
+        let dir = ClusterFixtures.root + "/lp-generated/g10k"
+        let args = try String(contentsOfFile: dir + "/generate.args", encoding: .utf8).split(whereSeparator: \.isWhitespace).map(String.init)
+        func arg(_ name: String) -> String { args[args.firstIndex(of: name)! + 1] }
+        let gen = PopulationGenerator(customers: Int(arg("--customers"))!, offers: Int(arg("--offers"))!, seed: UInt64(arg("--seed"))!,
+                                      trees: Int(arg("--trees"))!, depth: Int(arg("--depth"))!)
+        let base = ClusterFixtures.tempDir("g10k")
+        _ = try BankWriter.write(gen, storePath: base + "/store", filesDir: base + "/files")
+        let r = try LocalRunner.run(.init(storePath: base + "/store", outDir: base + "/out", warmStart: false))
+        let highs = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/highs.json"))) as! [String: Any]
+        let lp = try #require(highs["lp_optimum"] as? Double)
+        #expect(highs["customers"] as? Int == 10_000)
+        #expect(r.report.objective >= 0.999 * lp, "objective \(r.report.objective) vs LP \(lp)")
+        #expect(r.report.dualBound >= lp * (1 - 1e-9))
+        #expect(r.report.rounds <= 61)
+        // Every constraint kind is present and holds; the maxes bind (used at their limit) or nearly.
+        let kinds = Set(r.report.constraints.map(\.row.kind))
+        #expect(kinds == [.budget, .product, .region, .segment, .channel])
+        for c in r.report.constraints {
+            let used = c.row.kind == .budget ? Int64((c.used * 1e6).rounded()) : Int64(c.used)
+            if let u = c.row.upper { #expect(used <= u, "\(c.row.key)") }
+            if let l = c.row.lower { #expect(used >= l, "\(c.row.key)") }
+        }
+    }
+}
