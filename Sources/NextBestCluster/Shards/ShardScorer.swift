@@ -29,10 +29,55 @@ public struct ShardScorer {
         public var totals: RunTotals
     }
 
-    /// Calls `body(customerID, region, segment, scorer)` after scoring each customer of the shard.
+    /// Customers scored together: models are evaluated tree-major over a block (see `BoundModel`).
+    public static let blockSize = 128
+
+    /// Calls `body(customerID, region, segment, scorer)` after scoring each customer of the shard, in
+    /// customer-id order.
     public mutating func forEachCustomer(lower: UInt64, upper: UInt64?,
                                          _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
         let featureCount = plan.schema.count
+        let models = plan.models
+        let modelCount = models.count
+        let blockSize = Self.blockSize
+        var block = [Float](repeating: 0, count: blockSize * featureCount)
+        var props = [Float](repeating: 0, count: blockSize * max(modelCount, 1))
+        var margins = [Float](repeating: 0, count: blockSize)
+        var ids = [UInt64](repeating: 0, count: blockSize)
+        var regions = [UInt16](repeating: 0, count: blockSize)
+        var segments = [UInt16](repeating: 0, count: blockSize)
+        var eventStart = [Int](repeating: 0, count: blockSize + 1)
+        var events: [(offer: Int32, day: Int32, outcome: ContactOutcome)] = []
+        var filled = 0
+        var scorer = self.scorer
+
+        func flush() throws {
+            guard filled > 0 else { return }
+            block.withUnsafeBufferPointer { x in
+                props.withUnsafeMutableBufferPointer { out in
+                    margins.withUnsafeMutableBufferPointer { mg in
+                        for m in 0..<modelCount {
+                            models[m].propensities(block: x, stride: featureCount, count: filled, margins: mg,
+                                                   out: UnsafeMutableBufferPointer(rebasing: out[m...]), outStride: modelCount)
+                        }
+                    }
+                }
+            }
+            for i in 0..<filled {
+                scorer.begin()
+                for e in events[eventStart[i]..<eventStart[i + 1]] { scorer.recordContact(offer: Int(e.offer), day: e.day, outcome: e.outcome) }
+                block.withUnsafeBufferPointer { x in
+                    props.withUnsafeBufferPointer { p in
+                        scorer.score(UnsafeBufferPointer(rebasing: x[(i * featureCount)..<((i + 1) * featureCount)]),
+                                     propensities: UnsafeBufferPointer(rebasing: p[(i * modelCount)..<((i + 1) * modelCount)]))
+                    }
+                }
+                try body(ids[i], regions[i], segments[i], &scorer)
+            }
+            filled = 0
+            events.removeAll(keepingCapacity: true)
+        }
+
         try store.env.read { txn in
             let hist = try txn.cursor(store.history)
             defer { hist.close() }
@@ -42,29 +87,34 @@ public struct ShardScorer {
                 guard let id = ProfileCodec.customerID(key: k) else {
                     throw StoreError.corrupt(database: "profiles", key: "\(Array(k))", reason: "key is not 8 bytes")
                 }
-                let header = try features.withUnsafeMutableBufferPointer { f -> ProfileCodec.Header in
-                    switch ProfileCodec.decode(v, featureCount: featureCount, into: f) {
+                let row = filled * featureCount
+                let header = try block.withUnsafeMutableBufferPointer { f -> ProfileCodec.Header in
+                    switch ProfileCodec.decode(v, featureCount: featureCount, into: UnsafeMutableBufferPointer(rebasing: f[row..<(row + featureCount)])) {
                     case .success(let hd): return hd
                     case .failure(let e): throw StoreError.corrupt(database: "profiles", key: "customer \(id)", reason: e.description)
                     }
                 }
-                scorer.begin()
+                ids[filled] = id
+                regions[filled] = header.region
+                segments[filled] = header.segment
+                eventStart[filled] = events.count
                 while let (hk, hv) = h, let hid = ProfileCodec.customerID(key: hk), hid <= id {
                     if hid == id {
                         guard let ev = HistoryCodec.decode(hv) else {
                             throw StoreError.corrupt(database: "history", key: "customer \(id)", reason: "malformed contact record")
                         }
-                        if let offer = plan.offerIndex(idBytes: ev.offerID) {
-                            scorer.recordContact(offer: offer, day: ev.day, outcome: ev.outcome)
-                        }
+                        if let offer = plan.offerIndex(idBytes: ev.offerID) { events.append((Int32(offer), ev.day, ev.outcome)) }
                     }
                     h = try hist.next()
                 }
-                features.withUnsafeBufferPointer { scorer.score($0) }
-                try body(id, header.region, header.segment, &scorer)
+                filled += 1
+                eventStart[filled] = events.count
+                if filled == blockSize { try flush() }
                 return true
             }
+            try flush()
         }
+        self.scorer = scorer
     }
 
     /// Scores a shard and keeps every customer's eligible candidates in memory for the optimizer.

@@ -65,9 +65,21 @@ public struct CustomerScorer {
     /// Scores every offer for a customer whose features (store order) are in `x`, keeping the eligible
     /// (offer, channel) pairs in `candidates`.
     public mutating func score(_ x: UnsafeBufferPointer<Float>) {
+        for m in 0..<plan.models.count { modelPropensity[m] = plan.models[m].propensity(x) }
+        applyRules(x)
+    }
+
+    /// Like `score`, with every model's propensity already computed (`propensities[m]` for plan model m),
+    /// as `BlockScorer` does for a block of customers at a time.
+    public mutating func score(_ x: UnsafeBufferPointer<Float>, propensities: UnsafeBufferPointer<Float>) {
+        for m in 0..<modelPropensity.count { modelPropensity[m] = propensities[m] }
+        applyRules(x)
+    }
+
+    /// Eligibility, fatigue, expected values: fills `candidates` from `modelPropensity`.
+    mutating func applyRules(_ x: UnsafeBufferPointer<Float>) {
         candidates.removeAll(keepingCapacity: true)
         fatiguedOffers.removeAll(keepingCapacity: true)
-        for m in 0..<plan.models.count { modelPropensity[m] = plan.models[m].propensity(x) }
         for (oi, o) in plan.offers.enumerated() {
             if ignoredCount[oi] >= maxIgnored { fatiguedOffers.append(UInt16(oi)); continue }
             let p = modelPropensity[o.model]
