@@ -38,6 +38,8 @@ extension RunSummary {
             ("gap", .fixed(r.gap, decimals: 8)),
             ("rounds", .int(Int64(r.rounds))),
             ("relaxed_objective", .fixed(r.relaxedObjective, decimals: 4)),
+            ("round_seconds", .fixed(r.roundSeconds, decimals: 3)),
+            ("repair_seconds", .fixed(r.repairSeconds, decimals: 3)),
             ("history", .array(r.history.map { h in .object([("round", .int(Int64(h.round))), ("dual", .fixed(h.dual, decimals: 4)),
                                                               ("relaxed_primal", .fixed(h.relaxedPrimal, decimals: 4)),
                                                               ("max_violation", .fixed(h.maxViolation, decimals: 6))]) })),

@@ -117,7 +117,7 @@ public enum DualSolver {
         }
         // Polish: Polyak steps toward the value of a feasible (repaired) solution, which tighten the
         // dual bound quickly once the prices are near the optimum.
-        if let primalTarget, round < options.maxRounds, let target = primalTarget(prices) {
+        if let primalTarget, round < options.maxRounds, var target = primalTarget(prices) {
             var bestPrices = prices
             var bestAgg = agg
             var current = dualValue(rows, prices, agg)
@@ -159,6 +159,8 @@ public enum DualSolver {
                 agg = try evaluate(prices)
                 current = dualValue(rows, prices, agg)
                 rounds.append(Round(round: round, dual: current, relaxedPrimal: Double(agg.primalMicros) / 1e6, maxViolation: maxViolation(rows, agg)))
+                // A round whose selection breaks no constraint is itself a feasible solution: a better target.
+                if maxViolation(rows, agg) == 0 { target = max(target, Double(agg.primalMicros) / 1e6) }
                 if current < best { best = current; bestPrices = prices; bestAgg = agg; sinceBest = 0 } else {
                     // The target (a feasible value) lies below the optimum, so full Polyak steps overshoot
                     // near it: halve the step after a few rounds without a better bound, from the best prices.

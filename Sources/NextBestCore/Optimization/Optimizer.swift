@@ -19,6 +19,9 @@ public enum Optimizer {
         public var prices: Prices
         public var constraints: [ConstraintUse]
         public var relaxedObjective: Double
+        /// Wall time of the price rounds (including the repair that sets the polish target) and of the final repair.
+        public var roundSeconds: Double = 0
+        public var repairSeconds: Double = 0
     }
 
     /// The run cannot satisfy the campaign's constraints: which ones conflict, and by how much.
@@ -121,10 +124,14 @@ public enum Optimizer {
             bestRepaired = copy
             return Optimizer.objective(copy)
         }
+        let clock = ContinuousClock()
+        let t0 = clock.now
         let dual = DualSolver.solve(rows: cs.rows, options: options, primalTarget: target) { prices in evaluateAll(&local, prices) }
+        let t1 = clock.now
         shards = local
         // The last evaluation was at the final prices: its selection is what repair starts from.
         let shortfalls = Repair.run(&shards)
+        let t2 = clock.now
         // Keep the better of the two repaired solutions (both feasible; ties keep the final one).
         if shortfalls.isEmpty, let other = bestRepaired, Optimizer.objective(other) > Optimizer.objective(shards) { shards = other }
         if !shortfalls.isEmpty {
@@ -145,7 +152,8 @@ public enum Optimizer {
         let constraints = cs.rows.enumerated().map { k, r in
             ConstraintUse(row: r, used: r.kind == .budget ? Double(use[k]) / 1e6 : Double(use[k]), price: net.upper[k] - net.lower[k])
         }
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         return Report(objective: objective, dualBound: bound, gap: gap, rounds: dual.rounds.count, history: dual.rounds,
-                      prices: dual.prices, constraints: constraints, relaxedObjective: Double(dual.last.primalMicros) / 1e6)
+                      prices: dual.prices, constraints: constraints, relaxedObjective: Double(dual.last.primalMicros) / 1e6, roundSeconds: seconds(t1 - t0), repairSeconds: seconds(t2 - t1))
     }
 }

@@ -59,6 +59,14 @@ public struct ShardOptimizer: Sendable {
     public mutating func evaluate(_ prices: Prices) -> Aggregates {
         let net = prices.netWithSentinel
         let budgetPrice = constraints.budgetRow >= 0 ? net[constraints.budgetRow] : 0
+        // The priced use of an (offer, channel) pair is the same for every customer: price it once.
+        let channelCount = plan.channels.count
+        var pairPrice = ContiguousArray<Double>(repeating: 0, count: plan.offers.count * channelCount)
+        for (oi, o) in plan.offers.enumerated() {
+            for (k, ch) in o.channels.enumerated() {
+                pairPrice[oi * channelCount + ch] = budgetPrice * o.cost[k] + net[Int(productRowOfOffer[oi])] + net[Int(channelRowOf[ch])]
+            }
+        }
         var agg = Aggregates(rows: constraints.count + 1)
         var chosen = ContiguousArray<Int32>()
         chosen.reserveCapacity(maxOffers)
@@ -68,13 +76,14 @@ public struct ShardOptimizer: Sendable {
         let maxOffers = self.maxOffers
         let budgetRow = constraints.budgetRow
         table.candidates.withUnsafeBufferPointer { all in
+          pairPrice.withUnsafeBufferPointer { pp in
             for i in 0..<table.customerCount {
                 let r = table.range(i)
                 let fixed = net[Int(regionRow(i))] + net[Int(segmentRow(i))]
                 let slice = UnsafeBufferPointer(rebasing: all[r])
                 chosen.removeAll(keepingCapacity: true)
                 let value = solver.solve(slice, adjusted: { c in
-                    c.objective - budgetPrice * c.cost - net[Int(productRow[Int(c.offer)])] - net[Int(channelRow[Int(c.channel)])] - fixed
+                    c.objective - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
                 }, into: &chosen)
                 agg.dualMicros += RunTotals.micros(value)
                 let base = i * maxOffers
@@ -92,6 +101,7 @@ public struct ShardOptimizer: Sendable {
                     agg.use[Int(segmentRow(i))] += 1
                 }
             }
+          }
         }
         self.solver = solver
         self.selection = selection
