@@ -126,9 +126,13 @@ public enum DualSolver {
             // Deflected subgradient (Camerini–Fratta–Maffioli): mixing in the previous direction when
             // the new subgradient turns against it damps the zigzag between coupled constraints.
             var dU = [Double](repeating: 0, count: k), dL = [Double](repeating: 0, count: k)
+            var bestHistory: [Double] = []
             while round < options.maxRounds {
                 let gap = (best - target) / max(abs(best), 1e-9)
                 if gap <= options.gapTolerance { break }
+                // Stop when the bound has stalled: under 0.001 % better than ten rounds ago.
+                bestHistory.append(best)
+                if bestHistory.count > 10, (bestHistory[bestHistory.count - 11] - best) <= 1e-5 * abs(best) { break }
                 var gU = [Double](repeating: 0, count: k), gL = [Double](repeating: 0, count: k)
                 for (i, r) in rows.enumerated() {
                     if let u = r.upper {
