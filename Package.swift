@@ -47,8 +47,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(
+            name: "NextBestTestKit",
+            dependencies: ["NextBestCore", "NextBestStore"]
+        ),
         .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore"]),
-        .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore"]),
-        .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestCluster"]),
+        .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestTestKit"]),
+        .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestCluster", "NextBestTestKit"]),
     ]
 )

@@ -1,18 +1,15 @@
 import Foundation
 import NextBestCore
 @testable import NextBestStore
+import NextBestTestKit
 
 /// Paths and helpers shared by the store tests.
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures").path
+    static var root: String { FixtureStore.root }
     static var models: String { root + "/models" }
 
     /// A fresh empty directory.
-    static func tempDir(_ name: String = "t") -> String {
-        let p = NSTemporaryDirectory() + "nextbest-\(name)-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-        return p
-    }
+    static func tempDir(_ name: String = "t") -> String { FixtureStore.tempDir(name) }
 
     /// Writes `text` to a file in a temp dir and returns its path.
     static func file(_ name: String, _ text: String) -> String {
@@ -22,19 +19,7 @@ enum Fixtures {
     }
 
     /// A store with the fixture profiles, models, history and campaign imported.
-    static func store() throws -> Store {
-        let store = try Store(path: tempDir("store") + "/store")
-        _ = try ProfileImporter.run(file: models + "/profiles.csv", store: store)
-        for m in ["xgb_small", "xgb_deep", "xgb_subset"] {
-            _ = try ModelImporter.run(file: models + "/\(m).json", id: m, format: .xgboostJSON, store: store)
-        }
-        for m in ["logit_all", "logit_subset"] {
-            _ = try ModelImporter.run(file: models + "/\(m).json", id: m, format: .logisticJSON, store: store)
-        }
-        _ = try HistoryImporter.run(file: root + "/history_small.csv", store: store)
-        _ = try CampaignImporter.run(file: root + "/campaign_small.yaml", store: store)
-        return store
-    }
+    static func store() throws -> Store { try FixtureStore.make().0 }
 
     /// A digest of every record of every database: equal digests mean an unchanged store.
     static func digest(_ store: Store) throws -> UInt64 {
