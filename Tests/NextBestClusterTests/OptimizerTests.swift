@@ -128,3 +128,49 @@ import NextBestStore
         }
     }
 }
+
+/// Per-customer limits and the propensity objective under campaign-wide constraints.
+@Suite struct ConstrainedListTests {
+    func lists(_ nba: String) -> [Substring: [[Substring]]] {
+        var out: [Substring: [[Substring]]] = [:]
+        for line in nba.split(separator: "\n").dropFirst() {
+            let f = line.split(separator: ",")
+            out[f[0], default: []].append(f)
+        }
+        return out
+    }
+
+    @Test func perCustomerLimitsHoldUnderConstraints() throws {
+        let (_, path) = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml")
+        let out = ClusterFixtures.tempDir("pc")
+        let r = try LocalRunner.run(.init(storePath: path, outDir: out, warmStart: false))
+        let family = ["CARD1": "cards", "CARD2": "cards", "MORT1": "mortgage", "SAV1": "savings", "SAV2": "savings"]
+        for (_, list) in lists(try String(contentsOfFile: r.nbaPath, encoding: .utf8)) {
+            #expect(list.count <= 2)
+            #expect(Set(list.map { family[String($0[2])]! }).count == list.count)
+            #expect(list.map { Int($0[1])! } == Array(1...list.count))
+            #expect(Set(list.map { $0[2] }).count == list.count)
+        }
+    }
+
+    @Test func propensityObjectiveUnderConstraints() throws {
+        let text = try String(contentsOfFile: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "objective: expected_value", with: "objective: propensity")
+        let f = ClusterFixtures.tempDir("c") + "/c.yaml"
+        try text.write(toFile: f, atomically: true, encoding: .utf8)
+        let (_, path) = try ClusterFixtures.store(campaign: f)
+        let r = try LocalRunner.run(.init(storePath: path, outDir: ClusterFixtures.tempDir("po"), warmStart: false))
+        // The objective is the sum of the propensities of the offers made (expected responses).
+        #expect(abs(r.report.objective - Double(r.totals.propensityMicros) / 1e6) < 1e-3)
+        for c in r.report.constraints {
+            let used = c.row.kind == .budget ? Int64((c.used * 1e6).rounded()) : Int64(c.used)
+            if let u = c.row.upper { #expect(used <= u, "\(c.row.key)") }
+            if let l = c.row.lower { #expect(used >= l, "\(c.row.key)") }
+        }
+        #expect(r.report.gap < 0.01)
+        for (_, list) in lists(try String(contentsOfFile: r.nbaPath, encoding: .utf8)) {
+            let ps = list.map { Double($0[4])! }
+            #expect(ps == ps.sorted(by: >))
+        }
+    }
+}
