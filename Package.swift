@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "nextbest", targets: ["nextbest"]),
         .library(name: "NextBestCore", targets: ["NextBestCore"]),
         .library(name: "NextBestStore", targets: ["NextBestStore"]),
+        .library(name: "NextBestWire", targets: ["NextBestWire"]),
         .library(name: "NextBestCluster", targets: ["NextBestCluster"]),
     ],
     dependencies: [
@@ -37,6 +38,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "NextBestWire",
+            dependencies: ["NextBestCore", "CZeroMQ"]
+        ),
+        .target(
             name: "NextBestCluster",
             dependencies: ["NextBestCore", "NextBestStore"]
         ),
@@ -53,6 +58,7 @@ let package = Package(
         ),
         .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore"]),
         .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestTestKit"]),
+        .testTarget(name: "NextBestWireTests", dependencies: ["NextBestWire"]),
         .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestCluster", "NextBestTestKit"]),
     ]
 )

@@ -121,7 +121,7 @@ public enum DualSolver {
             var bestPrices = prices
             var bestAgg = agg
             var current = dualValue(rows, prices, agg)
-            var alpha = 1.0
+            var alpha = 0.5
             var sinceBest = 0
             // Deflected subgradient (Camerini–Fratta–Maffioli): mixing in the previous direction when
             // the new subgradient turns against it damps the zigzag between coupled constraints.
@@ -132,7 +132,7 @@ public enum DualSolver {
                 if gap <= options.gapTolerance { break }
                 // Stop when the bound has stalled: under 0.001 % better than ten rounds ago.
                 bestHistory.append(best)
-                if bestHistory.count > 10, (bestHistory[bestHistory.count - 11] - best) <= 1e-5 * abs(best) { break }
+                if alpha < 0.1, bestHistory.count > 10, (bestHistory[bestHistory.count - 11] - best) <= 1e-5 * abs(best) { break }
                 var gU = [Double](repeating: 0, count: k), gL = [Double](repeating: 0, count: k)
                 for (i, r) in rows.enumerated() {
                     if let u = r.upper {

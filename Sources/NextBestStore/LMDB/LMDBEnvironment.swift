@@ -13,9 +13,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
     private var dbis: [String: MDB_dbi] = [:]
     private let lock = NSLock()
 
-    /// Opens (creating if needed and not read-only) the environment at directory `path`.
+    /// Opens (creating if needed and not read-only) the environment at directory `path`. The map starts at
+    /// 16 GiB of address space (the file grows only as data is written) and doubles when a write fills it.
     public init(path: String, readOnly: Bool = false, maxDatabases: UInt32 = 16,
-                initialMapSize: Int = 1 << 30) throws {
+                initialMapSize: Int = 16 << 30) throws {
         self.path = path
         self.readOnly = readOnly
         if !readOnly {
