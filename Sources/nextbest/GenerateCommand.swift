@@ -29,6 +29,8 @@ struct Generate: ParsableCommand {
         guard offers > 0 && offers <= 1000 else { throw ValidationError("--offers must be between 1 and 1000") }
         guard features >= 12 else { throw ValidationError("--features must be at least 12") }
         guard (0...1).contains(treeShare) else { throw ValidationError("--tree-share must be between 0 and 1") }
+        guard trees >= 1 else { throw ValidationError("--trees must be at least 1") }
+        guard (1...16).contains(depth) else { throw ValidationError("--depth must be between 1 and 16") }
     }
 
     func run() throws {
