@@ -63,8 +63,6 @@ public enum CampaignImporter {
             return .map(entries, line: line)
         case .sequence(let seq):
             return .array(try seq.map { try fromYAML($0, file: file) }, line: line)
-        default:
-            throw ImportError(file: file, line: line, reason: "YAML aliases are not supported")
         }
     }
 

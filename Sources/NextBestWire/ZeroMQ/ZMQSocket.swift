@@ -101,7 +101,13 @@ public final class ZMQSocket: @unchecked Sendable {
         var buf = [CChar](repeating: 0, count: 256)
         var len = buf.count
         guard zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buf, &len) == 0 else { throw ZMQError.last("getsockopt last_endpoint") }
-        return String(cString: buf)
+        return Self.text(buf)
+    }
+
+    /// A NUL-terminated C buffer as a string.
+    static func text(_ buf: [CChar]) -> String {
+        let bytes = buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Sends the frames as one multipart message.
@@ -148,7 +154,7 @@ public enum CurveKeys {
     public static func generate() throws -> (publicKey: String, secretKey: String) {
         var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
         guard zmq_curve_keypair(&pub, &sec) == 0 else { throw ZMQError.last("curve_keypair (is libzmq built with libsodium?)") }
-        return (String(cString: pub), String(cString: sec))
+        return (ZMQSocket.text(pub), ZMQSocket.text(sec))
     }
 
     /// Decodes a Z85 key to its 32 bytes; nil if it is not a valid 40-character key.
