@@ -58,6 +58,7 @@ public struct PropensityModel: Sendable, Equatable, Codable {
 
 /// A model bound to store feature positions: the form the scoring loop evaluates.
 public struct BoundModel: Sendable {
+    /// Which evaluator the bound model uses.
     public enum Kind: Sendable { case logistic, trees }
     public let id: String
     public let kind: Kind
