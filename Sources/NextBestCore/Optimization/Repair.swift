@@ -98,12 +98,30 @@ public enum Repair {
         let rows = first.constraints.rows
         var moves: [Move] = []
         var delta = [Int64](repeating: 0, count: rows.count + 1)
+        var chosen: [Int32] = []
+        chosen.reserveCapacity(first.maxOffers)
         for (si, s) in shards.enumerated() {
             let mo = s.maxOffers
             for i in 0..<s.table.customerCount {
                 let range = s.table.range(i)
-                var chosen: [Int32] = []
+                chosen.removeAll(keepingCapacity: true)
                 for j in 0..<mo { let c = s.selection[i * mo + j]; if c >= 0 { chosen.append(c) } }
+                // Skip customers who cannot move the target row: reducing needs a chosen offer that uses it;
+                // a region or segment row can only grow through its own customers.
+                switch goal {
+                case .reduce(let k):
+                    let k32 = Int32(k)
+                    let touches = chosen.contains { c in
+                        let u = rowUse(s, customer: i, candidate: Int(c))
+                        return u.rows.0 == k32 || u.rows.1 == k32 || u.rows.2 == k32 || u.rows.3 == k32 || u.rows.4 == k32
+                    }
+                    if !touches { continue }
+                case .increase(let k):
+                    let kind = rows[k].kind
+                    if kind == .region && s.regionRow(i) != Int32(k) { continue }
+                    if kind == .segment && s.segmentRow(i) != Int32(k) { continue }
+                case .improve: break
+                }
                 var best: Move? = nil
                 func consider(remove: Int32, add: Int32) {
                     for k in 0..<delta.count { delta[k] = 0 }
