@@ -81,7 +81,7 @@ public enum LocalRunner {
         let nbaPath = options.outDir + "/nba.csv"
         try AtomicFile.write(chunks, to: nbaPath)
         let tWrite = Date()
-        if options.warmStart { try? PriceMemory.save(report.prices, storePath: options.storePath, store: store) }
+        if options.warmStart { try? PriceMemory.save(report.prices, storePath: options.storePath) }
         let timings: [(String, Double)] = [
             ("plan", tPlan.timeIntervalSince(t0)),
             ("score", tScore.timeIntervalSince(tPlan)),

@@ -19,7 +19,7 @@ public enum PriceMemory {
         }
     }
 
-    public static func save(_ prices: Prices, storePath: String, store: Store) throws {
+    public static func save(_ prices: Prices, storePath: String) throws {
         let writable = try Store(path: storePath)
         try writable.env.write { txn in
             guard let k = try key(writable, in: txn) else { return }

@@ -2,31 +2,18 @@ import Foundation
 import NextBestCore
 import NextBestStore
 
-/// Scores and selects one shard of customers from the store: reads profiles and history in id order
-/// (a merge of two cursors), scores every offer, applies eligibility and fatigue, chooses each customer's
-/// list and formats its `nba.csv` rows. One instance per thread; buffers are reused across customers.
+/// Scores one shard of customers from the store: reads profiles and history in id order (a merge of two
+/// cursors), evaluates the models a block of customers at a time, applies eligibility and fatigue, and
+/// keeps each customer's candidates for the optimizer. One instance per thread.
 public struct ShardScorer {
     public let store: Store
     public let plan: ScoringPlan
     private var scorer: CustomerScorer
-    private var features: ContiguousArray<Float>
-    private var chosen: ContiguousArray<Int32>
-    private let channelBytes: [[UInt8]]
 
     public init(store: Store, plan: ScoringPlan) {
         self.store = store
         self.plan = plan
         scorer = CustomerScorer(plan: plan)
-        features = ContiguousArray(repeating: 0, count: plan.schema.count)
-        chosen = []
-        chosen.reserveCapacity(plan.campaign.perCustomer.maxOffers)
-        channelBytes = plan.channels.map { Array($0.utf8) }
-    }
-
-    /// The result of one shard with per-customer limits only.
-    public struct Output: Sendable {
-        public var rows: [UInt8]
-        public var totals: RunTotals
     }
 
     /// Customers scored together: models are evaluated tree-major over a block (see `BoundModel`).
@@ -125,33 +112,5 @@ public struct ShardScorer {
             table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates)
         }
         return table
-    }
-
-    /// Scores a shard and chooses each customer's list with per-customer limits only.
-    public mutating func runUnconstrained(lower: UInt64, upper: UInt64?, regions: Int, segments: Int) throws -> Output {
-        var totals = RunTotals(offers: plan.offers.count, products: plan.products.count, channels: plan.channels.count,
-                               regions: regions, segments: segments)
-        var rows: [UInt8] = []
-        var chosen = self.chosen
-        let offerBytes = plan.offers.map(\.idBytes)
-        let channelBytes = self.channelBytes
-        let products = plan.offers.map(\.product)
-        try forEachCustomer(lower: lower, upper: upper) { id, region, segment, scorer in
-            totals.customers += 1
-            totals.fatigued += Int64(scorer.fatiguedOffers.count)
-            scorer.selectUnconstrained(into: &chosen)
-            NBARanking.rank(&chosen, candidates: scorer.candidates)
-            if !chosen.isEmpty { totals.customersWithOffers += 1 }
-            totals.ensure(region: Int(region), segment: Int(segment))
-            for (r, ci) in chosen.enumerated() {
-                let c = scorer.candidates[Int(ci)]
-                totals.add(c, product: products[Int(c.offer)], region: Int(region), segment: Int(segment))
-                NBAFormat.appendRow(customerID: id, rank: r + 1, offerID: offerBytes[Int(c.offer)],
-                                    channel: channelBytes[Int(c.channel)], propensity: c.propensity,
-                                    expectedValue: c.expectedValue, to: &rows)
-            }
-        }
-        self.chosen = chosen
-        return Output(rows: rows, totals: totals)
     }
 }

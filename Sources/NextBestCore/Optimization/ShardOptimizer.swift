@@ -43,18 +43,6 @@ public struct ShardOptimizer: Sendable {
         return r >= 0 ? r : Int32(constraints.count)
     }
 
-    /// The rows a candidate of customer `i` uses, as (row, amount) with amount in row units.
-    func uses(customer i: Int, candidate ci: Int) -> [(Int, Int64)] {
-        var out: [(Int, Int64)] = []
-        let c = table.candidates[ci]
-        let none = constraints.count
-        if constraints.budgetRow >= 0 { out.append((constraints.budgetRow, costMicros[ci])) }
-        for r in [Int(productRowOfOffer[Int(c.offer)]), Int(channelRowOf[Int(c.channel)]), Int(regionRow(i)), Int(segmentRow(i))] where r != none {
-            out.append((r, 1))
-        }
-        return out
-    }
-
     /// Solves every customer's sub-problem at `prices`, records the selection and returns the aggregates.
     public mutating func evaluate(_ prices: Prices) -> Aggregates {
         let net = prices.netWithSentinel
