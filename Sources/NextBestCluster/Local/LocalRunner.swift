@@ -36,7 +36,8 @@ public enum LocalRunner {
 
     public static func run(_ options: Options, log: (String) -> Void = { _ in }) throws -> Result {
         let t0 = Date()
-        let store = try Store(path: options.storePath, readOnly: true)
+        // One environment per process (LMDB's rule): writable only when the run remembers its prices.
+        let store = try Store(path: options.storePath, readOnly: !options.warmStart, mustExist: true)
         store.env.clearStaleReaders()
         let plan = try store.scoringPlan()
         let (regions, segments) = try store.env.read { txn in (try store.regions(in: txn), try store.segments(in: txn)) }
@@ -81,7 +82,7 @@ public enum LocalRunner {
         let nbaPath = options.outDir + "/nba.csv"
         try AtomicFile.write(chunks, to: nbaPath)
         let tWrite = Date()
-        if options.warmStart { try? PriceMemory.save(report.prices, storePath: options.storePath) }
+        if options.warmStart { try PriceMemory.save(report.prices, store: store) }
         let timings: [(String, Double)] = [
             ("plan", tPlan.timeIntervalSince(t0)),
             ("score", tScore.timeIntervalSince(tPlan)),

@@ -19,11 +19,11 @@ public enum PriceMemory {
         }
     }
 
-    public static func save(_ prices: Prices, storePath: String) throws {
-        let writable = try Store(path: storePath)
-        try writable.env.write { txn in
-            guard let k = try key(writable, in: txn) else { return }
-            try txn.put(writable.runs, key: k, value: Array(try JSONEncoder().encode(prices)))
+    /// Stores `prices` for the store's current campaign (the store must be open for writing).
+    public static func save(_ prices: Prices, store: Store) throws {
+        try store.env.write { txn in
+            guard let k = try key(store, in: txn) else { return }
+            try txn.put(store.runs, key: k, value: Array(try JSONEncoder().encode(prices)))
         }
     }
 }

@@ -26,8 +26,11 @@ public final class Store: @unchecked Sendable {
     public let results: LMDBDatabase
     public let meta: LMDBDatabase
 
-    /// Opens the store at `path`; creates it unless `readOnly`.
-    public init(path: String, readOnly: Bool = false) throws {
+    /// Opens the store at `path`; creates it unless `readOnly` or `mustExist`.
+    public init(path: String, readOnly: Bool = false, mustExist: Bool = false) throws {
+        if mustExist && !FileManager.default.fileExists(atPath: path + "/data.mdb") {
+            throw StoreError.cannotOpen(path: path, reason: "no store there (run `nextbest generate` or `nextbest import profiles` first)")
+        }
         env = try LMDBEnvironment(path: path, readOnly: readOnly)
         try env.openDatabases(Store.databases)
         profiles = try env.database("profiles")
