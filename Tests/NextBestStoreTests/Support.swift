@@ -23,17 +23,13 @@ enum Fixtures {
 
     /// A digest of every record of every database: equal digests mean an unchanged store.
     static func digest(_ store: Store) throws -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ b: UnsafeRawBufferPointer) {
-            for x in b { h = (h ^ UInt64(x)) &* 0x100_0000_01b3 }
-            h = (h ^ 0xff) &* 0x100_0000_01b3
-        }
+        var h = FNV64()
         try store.env.read { txn in
             for db in [store.profiles, store.offers, store.models, store.history, store.runs, store.results, store.meta] {
-                try txn.scan(db) { k, v in mix(k); mix(v); return true }
+                try txn.scan(db) { k, v in h.add(k); h.add(v); return true }
             }
         }
-        return h
+        return h.value
     }
 
     /// Reads `customer_id,propensity` expectations.

@@ -7,9 +7,9 @@ import NextBestStore
 public enum PriceMemory {
     static func key(_ store: Store, in txn: LMDBTransaction) throws -> [UInt8]? {
         guard let campaign = try txn.get(store.offers, key: Array("campaign".utf8)) else { return nil }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in campaign { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return Array("prices/\(String(h, radix: 16))".utf8)
+        var h = FNV64()
+        h.addRaw(campaign)
+        return Array("prices/\(String(h.value, radix: 16))".utf8)
     }
 
     public static func load(store: Store) throws -> Prices? {

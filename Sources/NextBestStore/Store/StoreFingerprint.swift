@@ -39,12 +39,20 @@ public struct StoreFingerprint: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// 64-bit FNV-1a over length-prefixed byte strings (so field boundaries count).
-struct FNV64 {
-    var value: UInt64 = 0xcbf2_9ce4_8422_2325
-    mutating func add(_ bytes: [UInt8]) {
-        for b in withUnsafeBytes(of: UInt64(bytes.count).littleEndian, { Array($0) }) + bytes {
-            value = (value ^ UInt64(b)) &* 0x100_0000_01b3
-        }
+/// 64-bit FNV-1a, a small stable digest for store contents (not for security).
+public struct FNV64: Sendable {
+    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    public init() {}
+
+    /// Adds a field, length first, so field boundaries count.
+    public mutating func add<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { addRaw($0) }
+        addRaw(bytes)
+    }
+
+    /// Adds bytes as they are.
+    public mutating func addRaw<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        for b in bytes { value = (value ^ UInt64(b)) &* 0x100_0000_01b3 }
     }
 }
