@@ -57,16 +57,15 @@ public enum LocalRunner {
             }
         }
         let constraints = ConstraintSet(plan: plan, regions: regions, segments: segments)
-        var shards = try tables.values().map { ShardOptimizer(plan: plan, constraints: constraints, table: try $0.get()) }
+        let shards = try tables.values().map { ShardOptimizer(plan: plan, constraints: constraints, table: try $0.get()) }
         let tScore = Date()
         log("scored \(shardPlan.customers) customers into \(shards.reduce(0) { $0 + $1.table.candidates.count }) candidates")
 
         if let dir = options.exportCandidates { try CandidateExport.write(shards, regions: regions, segments: segments, to: dir) }
         // Optimize: rounds of prices over all shards, then repair.
         let warm = options.warmStart ? try PriceMemory.load(store: store) : nil
-        let report = try Optimizer.run(&shards, options: .init(maxRounds: options.maxRounds, warmStart: warm)) { shards, prices in
-            LocalRunner.evaluateAll(&shards, prices, threads: threads)
-        }
+        let group = LocalShards(shards, constraints: constraints, threads: threads)
+        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm))
         let tOptimize = Date()
         log("optimized in \(report.rounds) rounds: objective \(FixedDecimal.string(report.objective, decimals: 2)), dual bound \(FixedDecimal.string(report.dualBound, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
 
@@ -74,8 +73,8 @@ public enum LocalRunner {
         var totals = RunTotals(offers: plan.offers.count, products: plan.products.count, channels: plan.channels.count,
                                regions: regions.count, segments: segments.count)
         var chunks: [[UInt8]] = [Array(NBAFormat.header.utf8)]
-        for s in shards {
-            let (rows, t) = NBAWriter.rows(s, regions: regions.count, segments: segments.count)
+        for s in group.shards {
+            let (rows, t) = NBAWriter.rows(s, slot: report.slot, regions: regions.count, segments: segments.count)
             totals.merge(t)
             chunks.append(rows)
         }
@@ -100,22 +99,4 @@ public enum LocalRunner {
         return Result(nbaPath: nbaPath, summaryPath: summaryPath, totals: totals, shards: shardPlan.shards.count,
                       timings: timings, summary: summary, report: report)
     }
-
-    /// One round in one process: every shard's sub-problems at `prices`, on `threads` threads,
-    /// aggregates combined in shard order.
-    static func evaluateAll(_ shards: inout [ShardOptimizer], _ prices: Prices, threads: Int) -> Aggregates {
-        let results = Slots<Aggregates>(count: shards.count)
-        let next = Counter()
-        let count = shards.count
-        shards.withUnsafeMutableBufferPointer { buf in
-            nonisolated(unsafe) let b = buf
-            DispatchQueue.concurrentPerform(iterations: min(threads, count)) { _ in
-                while let i = next.claim(below: count) { results.set(i, b[i].evaluate(prices)) }
-            }
-        }
-        var total = Aggregates(rows: prices.count)
-        for a in results.values() { total.add(a) }
-        return total
-    }
 }
-

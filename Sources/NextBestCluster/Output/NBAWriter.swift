@@ -2,7 +2,7 @@ import NextBestCore
 
 /// Turns a shard's final selection into `nba.csv` rows and exact totals.
 public enum NBAWriter {
-    public static func rows(_ s: ShardOptimizer, regions: Int, segments: Int) -> (rows: [UInt8], totals: RunTotals) {
+    public static func rows(_ s: ShardOptimizer, slot: Int, regions: Int, segments: Int) -> (rows: [UInt8], totals: RunTotals) {
         let plan = s.plan
         var totals = RunTotals(offers: plan.offers.count, products: plan.products.count, channels: plan.channels.count,
                                regions: regions, segments: segments)
@@ -12,10 +12,11 @@ public enum NBAWriter {
         var rows: [UInt8] = []
         rows.reserveCapacity(s.table.customerCount * 40)
         var chosen = ContiguousArray<Int32>()
+        let sel = s.selections[slot]
         for i in 0..<s.table.customerCount {
             totals.customers += 1
             chosen.removeAll(keepingCapacity: true)
-            for j in 0..<s.maxOffers { let c = s.selection[i * s.maxOffers + j]; if c >= 0 { chosen.append(c) } }
+            for j in 0..<s.maxOffers { let c = sel[i * s.maxOffers + j]; if c >= 0 { chosen.append(c) } }
             NBARanking.rank(&chosen, candidates: s.table.candidates)
             if !chosen.isEmpty { totals.customersWithOffers += 1 }
             let region = Int(s.table.regions[i]), segment = Int(s.table.segments[i])

@@ -62,8 +62,8 @@ public enum DualSolver {
 
     /// Runs rounds of `evaluate` (one per price vector; in the cluster, one broadcast and gather).
     public static func solve(rows: [ConstraintSet.Row], options: Options = .init(),
-                             primalTarget: ((Prices) -> Double?)? = nil,
-                             evaluate: (Prices) throws -> Aggregates) rethrows -> Result {
+                             primalTarget: ((Prices) throws -> Double?)? = nil,
+                             evaluate: (Prices) throws -> Aggregates) throws -> Result {
         let k = rows.count
         var prices = options.warmStart.flatMap { $0.count == k ? $0 : nil } ?? Prices(count: k)
         var agg = try evaluate(prices)
@@ -117,7 +117,7 @@ public enum DualSolver {
         }
         // Polish: Polyak steps toward the value of a feasible (repaired) solution, which tighten the
         // dual bound quickly once the prices are near the optimum.
-        if let primalTarget, round < options.maxRounds, var target = primalTarget(prices) {
+        if let primalTarget, round < options.maxRounds, var target = try primalTarget(prices) {
             var bestPrices = prices
             var bestAgg = agg
             var current = dualValue(rows, prices, agg)

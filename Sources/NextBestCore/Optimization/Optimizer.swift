@@ -22,6 +22,8 @@ public enum Optimizer {
         /// Wall time of the price rounds (including the repair that sets the polish target) and of the final repair.
         public var roundSeconds: Double = 0
         public var repairSeconds: Double = 0
+        /// The selection slot holding the chosen (repaired) selection.
+        public var slot: Int = Slot.evaluated
     }
 
     /// The run cannot satisfy the campaign's constraints: which ones conflict, and by how much.
@@ -39,54 +41,26 @@ public enum Optimizer {
 
     /// Necessary conditions checked before any round: each min can be reached at all, and the cheapest
     /// way to meet the mins of one kind fits in the budget.
-    public static func precheck(_ shards: [ShardOptimizer]) throws {
-        guard let first = shards.first else { return }
-        let cs = first.constraints
+    public static func precheck(_ facts: PrecheckFacts, constraints cs: ConstraintSet) throws {
         let rows = cs.rows
         var conflicts: [String] = []
-        // Most offers each min row can receive: per customer, the number of distinct offers using the row
-        // limited by max_offers and max_per_family.
-        var capacity = [Int64](repeating: 0, count: rows.count + 1)
-        var cheapest: [[Int64]] = Array(repeating: [], count: rows.count)
         let minRows = rows.indices.filter { rows[$0].lower != nil && rows[$0].kind != .budget }
         if minRows.isEmpty { return }
-        let maxPerFamily = first.plan.campaign.perCustomer.maxPerFamily
-        var famCount = [Int](repeating: 0, count: first.plan.families.count)
-        var seen = [Bool](repeating: false, count: first.plan.offers.count)
-        for s in shards {
-            for i in 0..<s.table.customerCount {
-                for k in minRows {
-                    let k32 = Int32(k)
-                    for f in famCount.indices { famCount[f] = 0 }
-                    for o in seen.indices { seen[o] = false }
-                    var n = 0
-                    var best: Int64 = .max
-                    for ci in s.table.range(i) {
-                        let c = s.table.candidates[ci]
-                        let u = Repair.rowUse(s, customer: i, candidate: ci)
-                        guard u.rows.1 == k32 || u.rows.2 == k32 || u.rows.3 == k32 || u.rows.4 == k32 else { continue }
-                        best = min(best, u.amounts.0)
-                        if seen[Int(c.offer)] { continue }
-                        let fam = s.plan.offers[Int(c.offer)].family
-                        if famCount[fam] >= maxPerFamily || n >= s.maxOffers { continue }
-                        seen[Int(c.offer)] = true; famCount[fam] += 1; n += 1
-                    }
-                    capacity[k] += Int64(n)
-                    if best != .max { cheapest[k].append(cs.budgetRow >= 0 ? best : 0) }
-                }
-            }
-        }
-        for k in minRows where capacity[k] < rows[k].lower! {
-            conflicts.append("\(rows[k].key) min \(rows[k].lower!) exceeds the \(capacity[k]) offers its eligible customers can receive at most (short by \(rows[k].lower! - capacity[k]))")
+        for k in minRows where facts.capacity[k] < rows[k].lower! {
+            conflicts.append("\(rows[k].key) min \(rows[k].lower!) exceeds the \(facts.capacity[k]) offers its eligible customers can receive at most (short by \(rows[k].lower! - facts.capacity[k]))")
         }
         if cs.budgetRow >= 0, let budget = rows[cs.budgetRow].upper {
             for kind in [ConstraintSet.Kind.product, .region, .segment, .channel] {
                 var need: Int64 = 0
                 var names: [String] = []
                 for k in minRows where rows[k].kind == kind {
-                    let costs = cheapest[k].sorted()
-                    let m = Int(min(Int64(costs.count), rows[k].lower!))
-                    need += costs.prefix(m).reduce(0, +)
+                    // The `lower` cheapest customers (or all of them).
+                    var left = rows[k].lower!
+                    for bar in facts.cheapest[k] where left > 0 {
+                        let m = min(left, bar.count)
+                        need += m * bar.cost
+                        left -= m
+                    }
                     names.append(rows[k].key + " min \(rows[k].lower!)")
                 }
                 if need > budget {
@@ -97,45 +71,48 @@ public enum Optimizer {
         if !conflicts.isEmpty { throw Infeasible(conflicts: conflicts) }
     }
 
-    /// The objective of the shards' current selections (exact: summed in micro-units).
-    static func objective(_ shards: [ShardOptimizer]) -> Double {
-        var micros: Int64 = 0
-        for s in shards {
-            for ci in s.selection where ci >= 0 { micros += RunTotals.micros(s.table.candidates[Int(ci)].objective) }
-        }
-        return Double(micros) / 1e6
+    /// Selection slots of a shard during the optimization.
+    public enum Slot {
+        /// What the last round chose; the final repair works here.
+        public static let evaluated = 0
+        /// A trial repair during the rounds (sets the polishing target).
+        public static let trial = 1
+        /// The last successful trial repair.
+        public static let bestTrial = 2
+        public static let count = 3
     }
 
-    /// Runs the whole optimization. `evaluateAll` must evaluate every shard at the prices and combine the
-    /// aggregates in shard order (in one process or over the wire).
-    public static func run(_ shards: inout [ShardOptimizer], options: DualSolver.Options = .init(),
-                           evaluateAll: (inout [ShardOptimizer], Prices) -> Aggregates) throws -> Report {
-        guard let first = shards.first else {
-            return Report(objective: 0, dualBound: 0, gap: 0, rounds: 0, history: [], prices: Prices(count: 0), constraints: [], relaxedObjective: 0)
+    /// Runs the whole optimization over a group of shards: price rounds, repair, and the choice of the
+    /// better repaired selection, whose slot is `Report.slot`.
+    public static func run<G: ShardGroup>(_ group: G, options: DualSolver.Options = .init()) throws -> Report {
+        let cs = group.constraints
+        guard group.shardCount > 0 else {
+            return Report(objective: 0, dualBound: 0, gap: 0, rounds: 0, history: [], prices: Prices(count: cs.count), constraints: [], relaxedObjective: 0)
         }
-        let cs = first.constraints
-        try precheck(shards)
-        var local = shards
-        // The polish phase aims at the value of the current selection once repaired (on a copy).
-        var bestRepaired: [ShardOptimizer]? = nil
-        let target: (Prices) -> Double? = { _ in
-            var copy = local
-            guard Repair.run(&copy).isEmpty else { return nil }
-            bestRepaired = copy
-            return Optimizer.objective(copy)
+        try precheck(try group.precheckFacts(), constraints: cs)
+        // The polish phase aims at the value of the current selection once repaired (in a trial slot).
+        var bestTrial: SelectionState? = nil
+        let target: (Prices) throws -> Double? = { _ in
+            try group.copySelection(from: Slot.evaluated, to: Slot.trial)
+            guard try Repair.run(group, slot: Slot.trial).isEmpty else { return nil }
+            try group.copySelection(from: Slot.trial, to: Slot.bestTrial)
+            let st = try group.state(slot: Slot.trial)
+            bestTrial = st
+            return Double(st.objectiveMicros) / 1e6
         }
         let clock = ContinuousClock()
         let t0 = clock.now
-        let dual = DualSolver.solve(rows: cs.rows, options: options, primalTarget: target) { prices in evaluateAll(&local, prices) }
+        let dual = try DualSolver.solve(rows: cs.rows, options: options, primalTarget: target) { prices in try group.evaluate(prices) }
         let t1 = clock.now
-        shards = local
         // The last evaluation was at the final prices: its selection is what repair starts from.
-        let shortfalls = Repair.run(&shards)
+        let shortfalls = try Repair.run(group, slot: Slot.evaluated)
         let t2 = clock.now
+        var slot = Slot.evaluated
+        var final = try group.state(slot: slot)
         // Keep the better of the two repaired solutions (both feasible; ties keep the final one).
-        if shortfalls.isEmpty, let other = bestRepaired, Optimizer.objective(other) > Optimizer.objective(shards) { shards = other }
+        if shortfalls.isEmpty, let other = bestTrial, other.objectiveMicros > final.objectiveMicros { slot = Slot.bestTrial; final = other }
+        let use = final.use
         if !shortfalls.isEmpty {
-            let use = Repair.totalUse(shards)
             let binding = cs.rows.indices.filter { k in cs.rows[k].upper.map { use[k] >= $0 } ?? false }.map { cs.rows[$0].key }
             throw Infeasible(conflicts: shortfalls.map { s in
                 let r = cs.rows[s.row]
@@ -144,8 +121,7 @@ public enum Optimizer {
                     + (binding.isEmpty ? "" : " while at their max: \(binding.joined(separator: ", "))")
             })
         }
-        let objective = Self.objective(shards)
-        let use = Repair.totalUse(shards)
+        let objective = Double(final.objectiveMicros) / 1e6
         let bound = max(dual.bestDual, objective)
         let gap = bound > 0 ? (bound - objective) / bound : 0
         let net = dual.prices
@@ -154,6 +130,7 @@ public enum Optimizer {
         }
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         return Report(objective: objective, dualBound: bound, gap: gap, rounds: dual.rounds.count, history: dual.rounds,
-                      prices: dual.prices, constraints: constraints, relaxedObjective: Double(dual.last.primalMicros) / 1e6, roundSeconds: seconds(t1 - t0), repairSeconds: seconds(t2 - t1))
+                      prices: dual.prices, constraints: constraints, relaxedObjective: Double(dual.last.primalMicros) / 1e6,
+                      roundSeconds: seconds(t1 - t0), repairSeconds: seconds(t2 - t1), slot: slot)
     }
 }

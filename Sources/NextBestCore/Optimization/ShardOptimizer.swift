@@ -9,8 +9,12 @@ public struct ShardOptimizer: Sendable {
     let productRowOfOffer: ContiguousArray<Int32>
     let channelRowOf: ContiguousArray<Int32>
     let costMicros: ContiguousArray<Int64>
-    /// Chosen candidate indices per customer: `selection[i * maxOffers + j]`, -1 when empty.
-    public private(set) var selection: ContiguousArray<Int32>
+    /// Selections, each as chosen candidate indices per customer (`selections[slot][i * maxOffers + j]`,
+    /// -1 when empty). Slot 0 is what the last `evaluate` chose; the others are the repair's working
+    /// copies (see `Optimizer.Slot`).
+    public private(set) var selections: [ContiguousArray<Int32>]
+    /// The selection of the last `evaluate`.
+    public var selection: ContiguousArray<Int32> { selections[0] }
     public let maxOffers: Int
     private var solver: SubProblemSolver
 
@@ -27,7 +31,7 @@ public struct ShardOptimizer: Sendable {
         })
         costMicros = ContiguousArray(table.candidates.map { RunTotals.micros($0.cost) })
         maxOffers = plan.campaign.perCustomer.maxOffers
-        selection = ContiguousArray(repeating: -1, count: table.customerCount * maxOffers)
+        selections = Array(repeating: ContiguousArray(repeating: -1, count: table.customerCount * maxOffers), count: Optimizer.Slot.count)
         solver = SubProblemSolver(plan: plan)
     }
 
@@ -60,7 +64,8 @@ public struct ShardOptimizer: Sendable {
         chosen.reserveCapacity(maxOffers)
         let productRow = productRowOfOffer, channelRow = channelRowOf
         var solver = self.solver
-        var selection = self.selection
+        var selection = selections[0]
+        selections[0] = []
         let maxOffers = self.maxOffers
         let budgetRow = constraints.budgetRow
         table.candidates.withUnsafeBufferPointer { all in
@@ -92,14 +97,31 @@ public struct ShardOptimizer: Sendable {
           }
         }
         self.solver = solver
-        self.selection = selection
+        selections[0] = selection
         agg.use.removeLast()
         return agg
     }
 
-    /// Replaces the selection (after repair).
-    public mutating func setSelection(_ s: ContiguousArray<Int32>) {
-        precondition(s.count == selection.count)
-        selection = s
+    /// Copies one selection slot over another.
+    public mutating func copySelection(from: Int, to: Int) {
+        selections[to] = selections[from]
+    }
+
+    /// Whether a change names a customer of this shard and candidates of that customer (a change read
+    /// from the wire is checked before it is applied).
+    public func isValid(_ c: Repair.Change) -> Bool {
+        guard c.customer >= 0, Int(c.customer) < table.customerCount else { return false }
+        let r = table.range(Int(c.customer))
+        return (c.remove == -1 || r.contains(Int(c.remove))) && (c.add == -1 || r.contains(Int(c.add)))
+    }
+
+    /// Applies repair changes to a slot's selection: each removes one chosen candidate and/or adds one.
+    public mutating func apply(_ changes: [Repair.Change], slot: Int) {
+        let mo = maxOffers
+        for m in changes {
+            let base = Int(m.customer) * mo
+            if m.remove >= 0, let j = (0..<mo).first(where: { selections[slot][base + $0] == m.remove }) { selections[slot][base + j] = -1 }
+            if m.add >= 0, let j = (0..<mo).first(where: { selections[slot][base + $0] == -1 }) { selections[slot][base + j] = m.add }
+        }
     }
 }

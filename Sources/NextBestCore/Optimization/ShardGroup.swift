@@ -1,0 +1,135 @@
+/// The shards an optimization runs over, wherever they are held: in this process (`ShardArray`, or the
+/// cluster's parallel local group) or on worker processes behind the wire. Every operation covers all
+/// shards and combines their answers in shard order, so the optimizer's decisions cannot depend on where
+/// the shards live or how many there are.
+public protocol ShardGroup: AnyObject {
+    /// The campaign-wide constraints (the same for every shard).
+    var constraints: ConstraintSet { get }
+    var shardCount: Int { get }
+    /// Facts for the feasibility check made before any round, combined over the shards.
+    func precheckFacts() throws -> PrecheckFacts
+    /// Solves every customer's sub-problem at `prices` (each shard records the selection in slot 0) and
+    /// returns the aggregates combined in shard order.
+    func evaluate(_ prices: Prices) throws -> Aggregates
+    /// Copies selection slot `from` over slot `to` in every shard.
+    func copySelection(from: Int, to: Int) throws
+    /// Row use and objective of a slot's selection, summed over the shards.
+    func state(slot: Int) throws -> SelectionState
+    /// Every customer's best repair move toward `goal` (shards in order, customers in order).
+    func proposals(slot: Int, goal: Repair.Goal, use: [Int64]) throws -> [Repair.Move]
+    /// Applies accepted changes (`changes[shard]`) to a slot's selection.
+    func apply(_ changes: [[Repair.Change]], slot: Int) throws
+}
+
+/// What the feasibility check needs from the shards: for every min row, the most offers its customers
+/// can receive at all, and a histogram of each customer's cheapest way to use the row.
+public struct PrecheckFacts: Sendable, Equatable {
+    /// Per row (0 for rows without a min).
+    public var capacity: [Int64]
+    /// Per row: (cost in micro-money, customers whose cheapest candidate using the row costs that),
+    /// ascending by cost.
+    public var cheapest: [[CostCount]]
+
+    /// One bar of a cost histogram.
+    public struct CostCount: Sendable, Equatable {
+        public var cost: Int64
+        public var count: Int64
+        public init(cost: Int64, count: Int64) { self.cost = cost; self.count = count }
+    }
+
+    public init(rows: Int) {
+        capacity = Array(repeating: 0, count: rows)
+        cheapest = Array(repeating: [], count: rows)
+    }
+
+    /// Adds another shard's facts.
+    public mutating func add(_ o: PrecheckFacts) {
+        for k in 0..<min(capacity.count, o.capacity.count) {
+            capacity[k] += o.capacity[k]
+            var merged: [Int64: Int64] = [:]
+            for b in cheapest[k] { merged[b.cost, default: 0] += b.count }
+            for b in o.cheapest[k] { merged[b.cost, default: 0] += b.count }
+            cheapest[k] = merged.sorted { $0.key < $1.key }.map { CostCount(cost: $0.key, count: $0.value) }
+        }
+    }
+
+    /// The facts of one shard.
+    public static func of(_ s: ShardOptimizer) -> PrecheckFacts {
+        let cs = s.constraints
+        let rows = cs.rows
+        var facts = PrecheckFacts(rows: rows.count)
+        let minRows = rows.indices.filter { rows[$0].lower != nil && rows[$0].kind != .budget }
+        if minRows.isEmpty { return facts }
+        let maxPerFamily = s.plan.campaign.perCustomer.maxPerFamily
+        var famCount = [Int](repeating: 0, count: s.plan.families.count)
+        var seen = [Bool](repeating: false, count: s.plan.offers.count)
+        var hist = [[Int64: Int64]](repeating: [:], count: rows.count)
+        for i in 0..<s.table.customerCount {
+            for k in minRows {
+                let k32 = Int32(k)
+                for f in famCount.indices { famCount[f] = 0 }
+                for o in seen.indices { seen[o] = false }
+                var n = 0
+                var best: Int64 = .max
+                for ci in s.table.range(i) {
+                    let c = s.table.candidates[ci]
+                    let u = Repair.rowUse(s, customer: i, candidate: ci)
+                    guard u.product == k32 || u.channel == k32 || u.region == k32 || u.segment == k32 else { continue }
+                    best = min(best, u.cost)
+                    if seen[Int(c.offer)] { continue }
+                    let fam = s.plan.offers[Int(c.offer)].family
+                    if famCount[fam] >= maxPerFamily || n >= s.maxOffers { continue }
+                    seen[Int(c.offer)] = true; famCount[fam] += 1; n += 1
+                }
+                facts.capacity[k] += Int64(n)
+                if best != .max { hist[k][cs.budgetRow >= 0 ? best : 0, default: 0] += 1 }
+            }
+        }
+        for k in minRows { facts.cheapest[k] = hist[k].sorted { $0.key < $1.key }.map { CostCount(cost: $0.key, count: $0.value) } }
+        return facts
+    }
+}
+
+/// Shards held in this process and worked one after another: the reference `ShardGroup`.
+public final class ShardArray: ShardGroup {
+    public var shards: [ShardOptimizer]
+    public let constraints: ConstraintSet
+    public var shardCount: Int { shards.count }
+
+    public init(_ shards: [ShardOptimizer], constraints: ConstraintSet) {
+        self.shards = shards
+        self.constraints = constraints
+    }
+
+    public func precheckFacts() throws -> PrecheckFacts {
+        var f = PrecheckFacts(rows: constraints.count)
+        for s in shards { f.add(.of(s)) }
+        return f
+    }
+
+    public func evaluate(_ prices: Prices) throws -> Aggregates {
+        var total = Aggregates(rows: constraints.count)
+        for i in shards.indices { total.add(shards[i].evaluate(prices)) }
+        return total
+    }
+
+    public func copySelection(from: Int, to: Int) throws {
+        for i in shards.indices { shards[i].copySelection(from: from, to: to) }
+    }
+
+    public func state(slot: Int) throws -> SelectionState {
+        var st = SelectionState(rows: constraints.count + 1)
+        for s in shards { st.add(Repair.state(s, slot: slot)) }
+        return st
+    }
+
+    public func proposals(slot: Int, goal: Repair.Goal, use: [Int64]) throws -> [Repair.Move] {
+        var all: [Repair.Move] = []
+        for (i, s) in shards.enumerated() { all += Repair.proposals(s, shard: i, slot: slot, goal: goal, use: use) }
+        return all
+    }
+
+    public func apply(_ changes: [[Repair.Change]], slot: Int) throws {
+        for (i, c) in changes.enumerated() where !c.isEmpty { shards[i].apply(c, slot: slot) }
+    }
+}
