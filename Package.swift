@@ -43,12 +43,12 @@ let package = Package(
         ),
         .target(
             name: "NextBestCluster",
-            dependencies: ["NextBestCore", "NextBestStore"]
+            dependencies: ["NextBestCore", "NextBestStore", "NextBestWire"]
         ),
         .executableTarget(
             name: "nextbest",
             dependencies: [
-                "NextBestCore", "NextBestStore", "NextBestCluster",
+                "NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -59,6 +59,6 @@ let package = Package(
         .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore"]),
         .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestTestKit"]),
         .testTarget(name: "NextBestWireTests", dependencies: ["NextBestWire"]),
-        .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestCluster", "NextBestTestKit"]),
+        .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestTestKit"]),
     ]
 )

@@ -4,12 +4,14 @@ import NextBestCore
 import NextBestStore
 import NextBestCluster
 
-/// `nextbest run --store DIR --out DIR`: the nightly job on this machine.
+/// `nextbest run --store DIR --out DIR [--workers N]`: the nightly job on this machine, by default as a
+/// coordinator with N local worker processes; `--workers 0` runs it in this one process.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Score every customer, choose their next best actions, write nba.csv and summary.json.")
     @OptionGroup var storeOptions: StoreOptions
     @Option(help: "The output directory.") var out: String
-    @Option(help: "Scoring threads (default: the number of cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Local worker processes (default: the number of cores); 0 runs everything in this process.") var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads: per worker (default: the cores shared out among the workers), or of this process with --workers 0.") var threads: Int?
     @Option(help: "Customers per shard.") var shardSize: Int = 50_000
     @Flag(help: "Print only the output paths.") var quiet = false
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
@@ -18,18 +20,20 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var options = LocalRunner.Options(storePath: storeOptions.store, outDir: out, threads: threads, shardSize: shardSize,
-                                              maxRounds: maxRounds, warmStart: !noWarmStart)
-            options.exportCandidates = exportCandidates
-            let r = try LocalRunner.run(options) { line in
-                if !quiet { printError("nextbest: \(line)") }
+            let log: (String) -> Void = { line in if !quiet { printError("nextbest: \(line)") } }
+            let r: LocalRunner.Result
+            if workers <= 0 || exportCandidates != nil {
+                var options = LocalRunner.Options(storePath: storeOptions.store, outDir: out, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                                                  shardSize: shardSize, maxRounds: maxRounds, warmStart: !noWarmStart)
+                options.exportCandidates = exportCandidates
+                r = try LocalRunner.run(options, log: log)
+            } else {
+                var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
+                co.shardSize = max(1, shardSize); co.maxRounds = maxRounds; co.warmStart = !noWarmStart
+                co.liveProgress = !quiet && isatty(2) != 0
+                r = try LocalCluster.run(.init(coordinator: co, workers: workers, threadsPerWorker: threads, executable: LocalCluster.currentExecutable), log: log)
             }
-            print("wrote \(r.nbaPath) and \(r.summaryPath)")
-            if !quiet {
-                let t = r.totals
-                print("customers \(t.customers), offers made \(t.offersMade), expected value \(FixedDecimal.string(Double(t.expectedValueMicros) / 1e6, decimals: 2)), cost \(FixedDecimal.string(Double(t.costMicros) / 1e6, decimals: 2))")
-                print("timings: " + r.timings.map { "\($0.0) \(FixedDecimal.string($0.1, decimals: 2))s" }.joined(separator: ", "))
-            }
+            RunReport.print(r, quiet: quiet)
         }
     }
 }

@@ -30,6 +30,16 @@ public enum DualSolver {
         public var maxViolation: Double
     }
 
+    /// Where the search is after a round, for progress displays.
+    public struct Progress: Sendable {
+        public var round: Int
+        public var bestDual: Double
+        /// The value of a feasible (repaired) selection, once known.
+        public var target: Double?
+        /// Relative gap between the two, once the target is known.
+        public var gap: Double? { target.map { (bestDual - $0) / max(abs(bestDual), 1e-9) } }
+    }
+
     /// The settled prices, the best dual bound seen and the rounds.
     public struct Result: Sendable {
         public var prices: Prices
@@ -63,6 +73,7 @@ public enum DualSolver {
     /// Runs rounds of `evaluate` (one per price vector; in the cluster, one broadcast and gather).
     public static func solve(rows: [ConstraintSet.Row], options: Options = .init(),
                              primalTarget: ((Prices) throws -> Double?)? = nil,
+                             onRound: ((Progress) -> Void)? = nil,
                              evaluate: (Prices) throws -> Aggregates) throws -> Result {
         let k = rows.count
         var prices = options.warmStart.flatMap { $0.count == k ? $0 : nil } ?? Prices(count: k)
@@ -70,6 +81,7 @@ public enum DualSolver {
         var rounds: [Round] = []
         var best = dualValue(rows, prices, agg)
         rounds.append(Round(round: 1, dual: best, relaxedPrimal: Double(agg.primalMicros) / 1e6, maxViolation: maxViolation(rows, agg)))
+        onRound?(Progress(round: 1, bestDual: best, target: nil))
         if k == 0 { return Result(prices: prices, bestDual: best, rounds: rounds, last: agg) }
         // First steps from the scale of the problem: the mean objective per offer (and per unit of cost).
         let offers = max(Double(agg.offers), 1)
@@ -109,6 +121,7 @@ public enum DualSolver {
             let d = dualValue(rows, prices, agg)
             best = min(best, d)
             rounds.append(Round(round: round, dual: d, relaxedPrimal: Double(agg.primalMicros) / 1e6, maxViolation: maxViolation(rows, agg)))
+            onRound?(Progress(round: round, bestDual: best, target: nil))
             let settled = (0..<k).allSatisfy { i in
                 (rows[i].upper == nil || stepU[i] < options.stepTolerance * firstStep[i] || signU[i] == 0)
                     && (rows[i].lower == nil || stepL[i] < options.stepTolerance * firstStep[i] || signL[i] == 0)
@@ -175,6 +188,7 @@ public enum DualSolver {
                         for i in 0..<k { dU[i] = 0; dL[i] = 0 }
                     }
                 }
+                onRound?(Progress(round: round, bestDual: best, target: target))
             }
             // Finish at the best prices found (one more round if the last was not them).
             if prices != bestPrices {

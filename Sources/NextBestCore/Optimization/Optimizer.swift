@@ -84,7 +84,8 @@ public enum Optimizer {
 
     /// Runs the whole optimization over a group of shards: price rounds, repair, and the choice of the
     /// better repaired selection, whose slot is `Report.slot`.
-    public static func run<G: ShardGroup>(_ group: G, options: DualSolver.Options = .init()) throws -> Report {
+    public static func run<G: ShardGroup>(_ group: G, options: DualSolver.Options = .init(),
+                                          onRound: ((DualSolver.Progress) -> Void)? = nil) throws -> Report {
         let cs = group.constraints
         guard group.shardCount > 0 else {
             return Report(objective: 0, dualBound: 0, gap: 0, rounds: 0, history: [], prices: Prices(count: cs.count), constraints: [], relaxedObjective: 0)
@@ -102,7 +103,7 @@ public enum Optimizer {
         }
         let clock = ContinuousClock()
         let t0 = clock.now
-        let dual = try DualSolver.solve(rows: cs.rows, options: options, primalTarget: target) { prices in try group.evaluate(prices) }
+        let dual = try DualSolver.solve(rows: cs.rows, options: options, primalTarget: target, onRound: onRound) { prices in try group.evaluate(prices) }
         let t1 = clock.now
         // The last evaluation was at the final prices: its selection is what repair starts from.
         let shortfalls = try Repair.run(group, slot: Slot.evaluated)

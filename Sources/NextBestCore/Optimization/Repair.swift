@@ -71,6 +71,8 @@ public enum Repair {
     public enum Goal: Sendable, Equatable {
         case reduce(Int), increase(Int), improve
         var target: Int? { switch self { case .reduce(let k), .increase(let k): return k; case .improve: return nil } }
+        /// Its row (if any) is one of `rows` constraint rows.
+        public func isValid(rows: Int) -> Bool { target.map { $0 >= 0 && $0 < rows } ?? true }
     }
 
     /// A constraint the repair could not satisfy.

@@ -1,3 +1,5 @@
+import NextBestCore
+
 /// The messages coordinator and workers exchange, and their binary encoding (protocol version 1).
 ///
 /// Every message is one ZeroMQ frame (after the ROUTER's routing-id frame): `"NB"`, version `u8`, type
@@ -24,6 +26,30 @@ public enum WireMessage: Sendable, Equatable {
     case heartbeat
     /// Either way: leaving.
     case bye
+    /// Coordinator → worker: report the feasibility facts of every held shard of the run.
+    case precheck(run: UInt64, seq: UInt32)
+    /// Worker → coordinator: one shard's feasibility facts.
+    case facts(run: UInt64, shard: UInt32, seq: UInt32, facts: PrecheckFacts)
+    /// Coordinator → worker: copy selection slot `from` over `to` in every held shard (no reply).
+    case copySlot(run: UInt64, seq: UInt32, from: UInt8, to: UInt8)
+    /// Coordinator → worker: report the use and objective of a slot's selection in every held shard.
+    case stateRequest(run: UInt64, seq: UInt32, slot: UInt8)
+    /// Worker → coordinator: one shard's selection state.
+    case state(run: UInt64, shard: UInt32, seq: UInt32, state: SelectionState)
+    /// Coordinator → worker: every customer's best repair move toward `goal`, given the global use.
+    case propose(run: UInt64, seq: UInt32, slot: UInt8, goal: Repair.Goal, use: [Int64])
+    /// Worker → coordinator: one shard's proposed moves, in customer order.
+    case moves(run: UInt64, shard: UInt32, seq: UInt32, moves: [Repair.Move])
+    /// Coordinator → worker: apply the accepted changes to one shard's slot (no reply).
+    case apply(run: UInt64, seq: UInt32, slot: UInt8, shard: UInt32, changes: [Repair.Change])
+    /// Coordinator → worker: send the ranked lists of a slot's selection in one held shard.
+    case collect(run: UInt64, seq: UInt32, slot: UInt8, shard: UInt32)
+    /// Worker → coordinator: one shard's `nba.csv` rows (no header) and their exact totals.
+    case rows(run: UInt64, shard: UInt32, seq: UInt32, csv: [UInt8], totals: RunTotals)
+    /// Coordinator → worker: the run is over; drop its shards (no reply).
+    case release(run: UInt64)
+    /// Worker → coordinator: the worker cannot go on with the run, and why.
+    case failed(run: UInt64, reason: String)
 
     public static let version: UInt8 = 1
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
@@ -39,6 +65,45 @@ public enum WireMessage: Sendable, Equatable {
         case .aggregates: return 7
         case .heartbeat: return 8
         case .bye: return 9
+        case .precheck: return 10
+        case .facts: return 11
+        case .copySlot: return 12
+        case .stateRequest: return 13
+        case .state: return 14
+        case .propose: return 15
+        case .moves: return 16
+        case .apply: return 17
+        case .collect: return 18
+        case .rows: return 19
+        case .release: return 20
+        case .failed: return 21
+        }
+    }
+
+    /// The message's name, for logs.
+    public var kindName: String {
+        switch self {
+        case .hello: return "HELLO"
+        case .welcome: return "WELCOME"
+        case .refuse: return "REFUSE"
+        case .assign: return "ASSIGN"
+        case .scored: return "SCORED"
+        case .prices: return "PRICES"
+        case .aggregates: return "AGGREGATES"
+        case .heartbeat: return "HEARTBEAT"
+        case .bye: return "BYE"
+        case .precheck: return "PRECHECK"
+        case .facts: return "FACTS"
+        case .copySlot: return "COPY"
+        case .stateRequest: return "STATE?"
+        case .state: return "STATE"
+        case .propose: return "PROPOSE"
+        case .moves: return "MOVES"
+        case .apply: return "APPLY"
+        case .collect: return "COLLECT"
+        case .rows: return "ROWS"
+        case .release: return "RELEASE"
+        case .failed: return "FAILED"
         }
     }
 
@@ -60,6 +125,39 @@ public enum WireMessage: Sendable, Equatable {
             w.u64(run); w.u32(shard); w.u32(attempt); w.u32(round); w.int64s(use)
             w.i64(dual); w.i64(primal); w.i64(offers); w.i64(cost)
         case .heartbeat, .bye: break
+        case let .precheck(run, seq): w.u64(run); w.u32(seq)
+        case let .facts(run, shard, seq, f):
+            w.u64(run); w.u32(shard); w.u32(seq); w.int64s(f.capacity)
+            w.u32(UInt32(f.cheapest.count))
+            for bars in f.cheapest { w.u32(UInt32(bars.count)); for b in bars { w.i64(b.cost); w.i64(b.count) } }
+        case let .copySlot(run, seq, from, to): w.u64(run); w.u32(seq); w.u8(from); w.u8(to)
+        case let .stateRequest(run, seq, slot): w.u64(run); w.u32(seq); w.u8(slot)
+        case let .state(run, shard, seq, st): w.u64(run); w.u32(shard); w.u32(seq); w.int64s(st.use); w.i64(st.objectiveMicros)
+        case let .propose(run, seq, slot, goal, use):
+            w.u64(run); w.u32(seq); w.u8(slot)
+            switch goal {
+            case .reduce(let k): w.u8(0); w.u32(UInt32(k))
+            case .increase(let k): w.u8(1); w.u32(UInt32(k))
+            case .improve: w.u8(2); w.u32(0)
+            }
+            w.int64s(use)
+        case let .moves(run, shard, seq, moves):
+            w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(moves.count))
+            for m in moves {
+                w.i32(m.customer); w.i32(m.remove); w.i32(m.add); w.f64(m.deltaObjective); w.i64(m.deltaTarget)
+                w.u64(m.customerID); w.f64(m.score); w.use(m.removeUse); w.use(m.addUse)
+            }
+        case let .apply(run, seq, slot, shard, changes):
+            w.u64(run); w.u32(seq); w.u8(slot); w.u32(shard); w.u32(UInt32(changes.count))
+            for c in changes { w.i32(c.customer); w.i32(c.remove); w.i32(c.add) }
+        case let .collect(run, seq, slot, shard): w.u64(run); w.u32(seq); w.u8(slot); w.u32(shard)
+        case let .rows(run, shard, seq, csv, t):
+            w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(csv.count)); w.bytes.append(contentsOf: csv)
+            for v in [t.customers, t.customersWithOffers, t.offersMade] { w.i64(v) }
+            for a in [t.byOffer, t.byProduct, t.byChannel, t.byRegion, t.bySegment] { w.int64s(a) }
+            for v in [t.expectedValueMicros, t.costMicros, t.propensityMicros, t.fatigued] { w.i64(v) }
+        case let .release(run): w.u64(run)
+        case let .failed(run, reason): w.u64(run); w.string(reason)
         }
         return w.bytes
     }
@@ -85,6 +183,66 @@ public enum WireMessage: Sendable, Equatable {
                                   dualMicros: try r.i64(), primalMicros: try r.i64(), offers: try r.i64(), costMicros: try r.i64())
         case 8: msg = .heartbeat
         case 9: msg = .bye
+        case 10: msg = .precheck(run: try r.u64(), seq: try r.u32())
+        case 11:
+            let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
+            var f = PrecheckFacts(rows: 0)
+            f.capacity = try r.int64s()
+            let n = try r.count(4, "a list of histograms")
+            f.cheapest.reserveCapacity(n)
+            for _ in 0..<n {
+                let m = try r.count(16, "a cost histogram")
+                var bars: [PrecheckFacts.CostCount] = []
+                bars.reserveCapacity(m)
+                for _ in 0..<m { bars.append(.init(cost: try r.i64(), count: try r.i64())) }
+                f.cheapest.append(bars)
+            }
+            msg = .facts(run: run, shard: shard, seq: seq, facts: f)
+        case 12: msg = .copySlot(run: try r.u64(), seq: try r.u32(), from: try r.u8(), to: try r.u8())
+        case 13: msg = .stateRequest(run: try r.u64(), seq: try r.u32(), slot: try r.u8())
+        case 14: msg = .state(run: try r.u64(), shard: try r.u32(), seq: try r.u32(), state: SelectionState(use: try r.int64s(), objectiveMicros: try r.i64()))
+        case 15:
+            let run = try r.u64(), seq = try r.u32(), slot = try r.u8(), kind = try r.u8(), row = try r.u32()
+            let goal: Repair.Goal
+            switch kind {
+            case 0: goal = .reduce(Int(row))
+            case 1: goal = .increase(Int(row))
+            case 2: goal = .improve
+            default: throw .badValue("repair goal \(kind)")
+            }
+            msg = .propose(run: run, seq: seq, slot: slot, goal: goal, use: try r.int64s())
+        case 16:
+            let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
+            let n = try r.count(100, "a list of moves")
+            var moves: [Repair.Move] = []
+            moves.reserveCapacity(n)
+            for _ in 0..<n {
+                moves.append(Repair.Move(shard: Int32(bitPattern: shard), customer: try r.i32(), remove: try r.i32(), add: try r.i32(),
+                                         deltaObjective: try r.f64(), deltaTarget: try r.i64(), customerID: try r.u64(), score: try r.f64(),
+                                         removeUse: try r.use(), addUse: try r.use()))
+            }
+            msg = .moves(run: run, shard: shard, seq: seq, moves: moves)
+        case 17:
+            let run = try r.u64(), seq = try r.u32(), slot = try r.u8(), shard = try r.u32()
+            let n = try r.count(12, "a list of changes")
+            var changes: [Repair.Change] = []
+            changes.reserveCapacity(n)
+            for _ in 0..<n { changes.append(Repair.Change(customer: try r.i32(), remove: try r.i32(), add: try r.i32())) }
+            msg = .apply(run: run, seq: seq, slot: slot, shard: shard, changes: changes)
+        case 18: msg = .collect(run: try r.u64(), seq: try r.u32(), slot: try r.u8(), shard: try r.u32())
+        case 19:
+            let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
+            let n = try r.count(1, "the rows")
+            let csv = Array(try r.take(n))
+            let customers = try r.i64(), withOffers = try r.i64(), made = try r.i64()
+            let byOffer = try r.int64s(), byProduct = try r.int64s(), byChannel = try r.int64s(), byRegion = try r.int64s(), bySegment = try r.int64s()
+            var t = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)
+            t.customers = customers; t.customersWithOffers = withOffers; t.offersMade = made
+            t.byOffer = byOffer; t.byProduct = byProduct; t.byChannel = byChannel; t.byRegion = byRegion; t.bySegment = bySegment
+            t.expectedValueMicros = try r.i64(); t.costMicros = try r.i64(); t.propensityMicros = try r.i64(); t.fatigued = try r.i64()
+            msg = .rows(run: run, shard: shard, seq: seq, csv: csv, totals: t)
+        case 20: msg = .release(run: try r.u64())
+        case 21: msg = .failed(run: try r.u64(), reason: try r.string())
         default: throw .unknownType(t)
         }
         guard r.atEnd else { throw .trailing(frame.count - r.offset) }
@@ -101,6 +259,7 @@ public enum WireError: Error, CustomStringConvertible, Equatable {
     case trailing(Int)
     case tooLarge(String)
     case badString
+    case badValue(String)
 
     public var description: String {
         switch self {
@@ -111,6 +270,7 @@ public enum WireError: Error, CustomStringConvertible, Equatable {
         case .trailing(let n): return "\(n) unexpected bytes after the message"
         case .tooLarge(let what): return "\(what) is larger than the frame"
         case .badString: return "a string is not valid UTF-8"
+        case .badValue(let what): return "\(what) is not a valid value"
         }
     }
 }
@@ -123,6 +283,11 @@ struct WireWriter {
     mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
+    mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
+    mutating func f64(_ v: Double) { u64(v.bitPattern) }
+    mutating func use(_ u: Repair.Use) {
+        i32(u.budget); i32(u.product); i32(u.channel); i32(u.region); i32(u.segment); i64(u.cost)
+    }
     mutating func optionalU64(_ v: UInt64?) { if let v { u8(1); u64(v) } else { u8(0) } }
     mutating func string(_ s: String) {
         let b = Array(s.utf8.prefix(Int(UInt16.max)))
@@ -147,10 +312,23 @@ struct WireReader {
     }
 
     mutating func u8() throws(WireError) -> UInt8 { try take(1).first! }
-    mutating func u16() throws(WireError) -> UInt16 { let s = try take(2); return s.reversed().reduce(0) { $0 << 8 | UInt16($1) } }
-    mutating func u32() throws(WireError) -> UInt32 { let s = try take(4); return s.reversed().reduce(0) { $0 << 8 | UInt32($1) } }
-    mutating func u64() throws(WireError) -> UInt64 { let s = try take(8); return s.reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+    /// `n` little-endian bytes as an unsigned integer (bounds checked first).
+    @inline(__always) mutating func fixed<T: FixedWidthInteger & UnsignedInteger>(_: T.Type) throws(WireError) -> T {
+        let n = MemoryLayout<T>.size
+        guard n <= bytes.count - offset else { throw .truncated(bytes.count) }
+        let v = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+        offset += n
+        return T(littleEndian: v)
+    }
+    mutating func u16() throws(WireError) -> UInt16 { try fixed(UInt16.self) }
+    mutating func u32() throws(WireError) -> UInt32 { try fixed(UInt32.self) }
+    mutating func u64() throws(WireError) -> UInt64 { try fixed(UInt64.self) }
     mutating func i64() throws(WireError) -> Int64 { Int64(bitPattern: try u64()) }
+    mutating func i32() throws(WireError) -> Int32 { Int32(bitPattern: try u32()) }
+    mutating func f64() throws(WireError) -> Double { Double(bitPattern: try u64()) }
+    mutating func use() throws(WireError) -> Repair.Use {
+        Repair.Use(budget: try i32(), product: try i32(), channel: try i32(), region: try i32(), segment: try i32(), cost: try i64())
+    }
     mutating func optionalU64() throws(WireError) -> UInt64? {
         switch try u8() {
         case 0: return nil

@@ -144,6 +144,7 @@ public final class ZMQSocket: @unchecked Sendable {
     public func poll(timeoutMs: Int) throws -> Bool {
         var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
         let rc = zmq_poll(&item, 1, timeoutMs)
+        if rc < 0 && zmq_errno() == EINTR { return false }
         guard rc >= 0 else { throw ZMQError.last("poll") }
         return item.revents & Int16(ZMQ_POLLIN) != 0
     }

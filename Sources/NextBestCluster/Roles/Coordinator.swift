@@ -1,0 +1,207 @@
+import Foundation
+import NextBestCore
+import NextBestStore
+import NextBestWire
+
+/// The coordinator of a cluster run: binds a ROUTER socket, waits for workers, plans shards as
+/// customer-id key ranges and hands them out as workers have free threads (readiness, not round-robin;
+/// a worker that joins mid-scoring gets shards at once), drives the optimization rounds over the shards
+/// the workers hold, then streams each shard's ranked lists into `nba.csv` in customer-id order.
+public final class Coordinator {
+    /// What to run and how.
+    public struct Options: Sendable {
+        public var bind: String
+        public var storePath: String
+        public var outDir: String
+        public var shardSize: Int = 50_000
+        public var minWorkers: Int = 1
+        public var maxRounds: Int = 60
+        public var warmStart: Bool = true
+        /// Seconds to wait for `minWorkers` (nil: forever).
+        public var waitTimeout: Double? = nil
+        /// Seconds a worker may stay silent before it is presumed lost.
+        public var workerTimeout: Double = 120
+        /// Show a live progress line (an interactive terminal) instead of a log line per stage only.
+        public var liveProgress: Bool = false
+        public init(bind: String, storePath: String, outDir: String) {
+            self.bind = bind; self.storePath = storePath; self.outDir = outDir
+        }
+    }
+
+    let options: Options
+    let context: RunContext
+    let hub: Hub
+    let log: (String) -> Void
+    let progress: Progress
+    /// Checked while waiting: a reason to stop (for example a local worker process died).
+    public var abortCheck: (() -> String?)? {
+        get { hub.abortCheck }
+        set { hub.abortCheck = newValue }
+    }
+
+    /// Opens the store and binds the socket (so `endpoint` is known before any worker starts).
+    public init(_ options: Options, log: @escaping (String) -> Void) throws {
+        self.options = options
+        self.log = log
+        // One environment per process: writable only when the run remembers its prices.
+        context = try RunContext(storePath: options.storePath, writable: options.warmStart)
+        progress = Progress(live: options.liveProgress, log: log)
+        hub = try Hub(bind: options.bind, fingerprint: context.fingerprint, workerTimeout: options.workerTimeout, log: { [progress] in progress.line($0) })
+    }
+
+    /// The endpoint workers connect to.
+    public var endpoint: String { hub.endpoint }
+
+    /// Runs one job: waits for workers, scores, optimizes, writes the outputs; then releases the workers.
+    public func run() throws -> LocalRunner.Result {
+        let runID = UInt64.random(in: 1...UInt64.max)
+        defer { hub.farewell(run: runID) }
+        let t0 = Date()
+        let shardPlan = try ShardPlan.make(store: context.store, shardSize: options.shardSize)
+        let shards = shardPlan.shards
+        let tPlan = Date()
+        progress.line("run \(String(runID, radix: 16)): \(shards.count) shards over \(shardPlan.customers) customers; store \(context.fingerprint); listening on \(endpoint)")
+
+        // Wait for the minimum number of workers.
+        let waitStart = Date()
+        while hub.peers.count < options.minWorkers {
+            if let limit = options.waitTimeout, Date().timeIntervalSince(waitStart) > limit {
+                throw ClusterError.noWorkers(waitedSeconds: Int(limit), minimum: options.minWorkers)
+            }
+            if let (from, m) = try hub.pump(timeoutMs: 100) { progress.line("ignored \(m.kindName) from \(hub.name(from)) before the run started") }
+        }
+        let tWait = Date()
+
+        // Score: hand out shards as workers have free threads.
+        var queue = shards.map { $0.index }[...]
+        var owner = [[UInt8]?](repeating: nil, count: shards.count)
+        var scored = [Bool](repeating: false, count: shards.count)
+        var done = 0, customersDone = 0, candidates: UInt64 = 0
+        while done < shards.count {
+            for p in hub.ordered where p.scoring < p.threads {
+                guard let s = queue.popFirst() else { break }
+                let sh = shards[s]
+                try hub.send(p.routingID, .assign(run: runID, shard: UInt32(s), attempt: 0, lower: sh.lower, upper: sh.upper))
+                hub.peers[p.routingID]!.scoring += 1
+                owner[s] = p.routingID
+            }
+            guard let (from, m) = try hub.pump(timeoutMs: 100) else {
+                progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersDone, since: tWait)) customers/s, \(hub.peers.count) workers")
+                continue
+            }
+            guard case let .scored(r, shard, _, customers, cands) = m, r == runID else { continue }
+            let s = Int(shard)
+            guard s < shards.count, owner[s] == from, !scored[s] else { continue }
+            scored[s] = true
+            done += 1
+            customersDone += Int(customers)
+            candidates += cands
+            hub.peers[from]?.scoring -= 1
+            hub.peers[from]?.holds += 1
+            progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersDone, since: tWait)) customers/s, \(hub.peers.count) workers")
+        }
+        let tScore = Date()
+        let holders = Set(owner.compactMap { $0 }).count
+        progress.line("scored \(customersDone) customers into \(candidates) candidates on \(holders) worker(s) in \(seconds(tScore.timeIntervalSince(tWait)))")
+
+        // Optimize over the shards the workers hold.
+        let group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, owner: owner.map { $0! })
+        group.onRound = { [progress] n in progress.update("optimizing: round \(n)") }
+        let warm = options.warmStart ? try PriceMemory.load(store: context.store) : nil
+        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm), onRound: { [progress] r in
+            progress.update("optimizing: round \(r.round), gap \(r.gap.map { FixedDecimal.string($0 * 100, decimals: 3) + "%" } ?? "-")")
+        })
+        let tOptimize = Date()
+        progress.line("optimized in \(report.rounds) rounds (\(seconds(report.roundSeconds)) rounds, \(seconds(report.repairSeconds)) repair): objective \(FixedDecimal.string(report.objective, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
+
+        // Merge: ask for each shard's lists in order, a few at a time, and stream them into nba.csv.
+        let nbaPath = options.outDir + "/nba.csv"
+        let writer = try AtomicFileWriter(path: nbaPath)
+        writer.append(Array(NBAFormat.header.utf8))
+        var totals = context.emptyTotals()
+        group.seq &+= 1
+        let seq = group.seq
+        var pending: [Int: [UInt8]] = [:]
+        var next = 0, requested = 0
+        let window = max(4, 2 * holders)
+        while next < shards.count {
+            while requested < shards.count && requested < next + window {
+                try hub.send(owner[requested]!, .collect(run: runID, seq: seq, slot: UInt8(report.slot), shard: UInt32(requested)))
+                requested += 1
+            }
+            guard let (from, m) = try hub.pump(timeoutMs: 100) else { continue }
+            guard case let .rows(r, shard, sq, csv, t) = m, r == runID, sq == seq else { continue }
+            let s = Int(shard)
+            guard s >= next, s < requested, owner[s] == from, pending[s] == nil else { continue }
+            guard t.byOffer.count <= context.plan.offers.count, t.byProduct.count <= context.plan.products.count,
+                  t.byChannel.count <= context.plan.channels.count else {
+                throw ClusterError.badReply(worker: hub.name(from), what: "totals sized for another catalogue")
+            }
+            totals.merge(t)
+            pending[s] = csv
+            while let chunk = pending.removeValue(forKey: next) {
+                writer.append(chunk)
+                next += 1
+            }
+            progress.update("writing: \(next)/\(shards.count) shards")
+        }
+        try writer.commit()
+        let tWrite = Date()
+        if options.warmStart { try PriceMemory.save(report.prices, store: context.store) }
+
+        let timings: [(String, Double)] = [
+            ("plan", tPlan.timeIntervalSince(t0)),
+            ("wait_for_workers", tWait.timeIntervalSince(tPlan)),
+            ("score", tScore.timeIntervalSince(tWait)),
+            ("optimize", tOptimize.timeIntervalSince(tScore)),
+            ("rounds", report.roundSeconds),
+            ("repair", report.repairSeconds),
+            ("merge_and_write", tWrite.timeIntervalSince(tOptimize)),
+            ("total", tWrite.timeIntervalSince(t0)),
+        ]
+        let summary = RunSummary.render(plan: context.plan, totals: totals, regions: context.regions, segments: context.segments,
+                                        extra: [("optimization", RunSummary.optimization(report)),
+                                                ("store", .string(options.storePath)), ("shards", .int(Int64(shards.count))),
+                                                ("workers", .int(Int64(holders))),
+                                                ("messages", .object([("received", .int(Int64(hub.messagesIn))), ("sent", .int(Int64(hub.messagesOut))),
+                                                                      ("dropped", .int(Int64(hub.dropped))), ("workers_refused", .int(Int64(hub.refused)))]))],
+                                        timings: timings)
+        let summaryPath = options.outDir + "/summary.json"
+        try AtomicFile.write(summary, to: summaryPath)
+        progress.line("wrote \(nbaPath) (\(writer.bytesWritten) bytes) and \(summaryPath) in \(seconds(tWrite.timeIntervalSince(t0))) total")
+        return LocalRunner.Result(nbaPath: nbaPath, summaryPath: summaryPath, totals: totals, shards: shards.count,
+                                  timings: timings, summary: summary, report: report)
+    }
+
+    func rate(_ n: Int, since t: Date) -> String {
+        let s = Date().timeIntervalSince(t)
+        return s > 0 ? String(Int(Double(n) / s)) : "-"
+    }
+
+    func seconds(_ s: Double) -> String { FixedDecimal.string(s, decimals: 1) + " s" }
+}
+
+/// The coordinator's progress: a line per stage, and in an interactive terminal a live status line
+/// rewritten in place (at most ten times a second).
+final class Progress: @unchecked Sendable {
+    let live: Bool
+    let log: (String) -> Void
+    var lastUpdate = Date.distantPast
+    var showing = false
+
+    init(live: Bool, log: @escaping (String) -> Void) { self.live = live; self.log = log }
+
+    func line(_ s: String) {
+        if showing { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); showing = false }
+        log(s)
+    }
+
+    func update(_ s: String) {
+        guard live else { return }
+        let now = Date()
+        guard now.timeIntervalSince(lastUpdate) >= 0.1 else { return }
+        lastUpdate = now
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + s).utf8))
+        showing = true
+    }
+}

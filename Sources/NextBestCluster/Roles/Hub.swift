@@ -1,0 +1,163 @@
+import Foundation
+import NextBestCore
+import NextBestStore
+import NextBestWire
+
+/// Why a cluster run stopped.
+public enum ClusterError: Error, CustomStringConvertible {
+    case workerLost(worker: String, silentSeconds: Int, shards: Int)
+    case workerFailed(worker: String, reason: String)
+    case badReply(worker: String, what: String)
+    case noWorkers(waitedSeconds: Int, minimum: Int)
+    case aborted(String)
+
+    public var description: String {
+        switch self {
+        case let .workerLost(w, s, n):
+            return "worker \(w) holding \(n) shard(s) went silent for \(s) s; the run stops (restart it; reassigning shards of a lost worker is not done yet)"
+        case let .workerFailed(w, r): return "worker \(w) failed: \(r)"
+        case let .badReply(w, what): return "worker \(w) sent an invalid reply (\(what)); the run stops"
+        case let .noWorkers(s, m): return "fewer than \(m) worker(s) joined within \(s) s; start workers with `nextbest worker --connect …`"
+        case .aborted(let why): return why
+        }
+    }
+}
+
+/// The coordinator's socket and its view of the workers: welcomes or refuses them (protocol and store
+/// fingerprint), drops malformed frames, exchanges heartbeats and notices silent workers. Everything
+/// else it receives is handed to the caller.
+final class Hub {
+    /// A connected worker.
+    struct Peer {
+        var routingID: [UInt8]
+        var name: String
+        var threads: Int
+        var lastSeen: Date
+        /// Shards being scored for it now (at most `threads`).
+        var scoring: Int = 0
+        /// Shards it holds for the run.
+        var holds: Int = 0
+    }
+
+    let socket: ZMQSocket
+    let zmq: ZMQContext
+    let fingerprint: StoreFingerprint
+    let coordinatorID: String
+    let log: (String) -> Void
+    let workerTimeout: Double
+    var abortCheck: (() -> String?)?
+    /// Welcomed workers by routing id, and their arrival order.
+    var peers: [[UInt8]: Peer] = [:]
+    var arrival: [[UInt8]] = []
+    var lastBeat = Date()
+    var dropped = 0
+    var refused = 0
+    var messagesIn = 0
+    var messagesOut = 0
+
+    init(bind: String, fingerprint: StoreFingerprint, workerTimeout: Double, log: @escaping (String) -> Void) throws {
+        zmq = try ZMQContext()
+        socket = try zmq.socket(.router)
+        try socket.setLinger(1000)
+        try socket.setRouterMandatory(true)
+        try socket.setMaxMessageSize(1 << 30)
+        try socket.bind(bind)
+        self.fingerprint = fingerprint
+        self.workerTimeout = workerTimeout
+        self.log = log
+        coordinatorID = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+    }
+
+    /// The bound endpoint (with the port chosen when binding to `*`).
+    var endpoint: String { (try? socket.lastEndpoint()) ?? "" }
+
+    func name(_ id: [UInt8]) -> String { peers[id]?.name ?? String(decoding: id, as: UTF8.self) }
+
+    func send(_ id: [UInt8], _ m: WireMessage) throws {
+        do {
+            try socket.send([id, m.encode()])
+            messagesOut += 1
+        } catch let e as ZMQError where e.code == EHOSTUNREACH {
+            // The worker disconnected; its silence is noticed by the liveness check.
+        }
+    }
+
+    /// Workers in arrival order.
+    var ordered: [Peer] { arrival.compactMap { peers[$0] } }
+
+    /// Waits up to `timeoutMs` for one message; handles HELLO, HEARTBEAT, BYE and malformed frames itself
+    /// and returns anything else with its sender.
+    func pump(timeoutMs: Int) throws -> ([UInt8], WireMessage)? {
+        if let why = abortCheck?() { throw ClusterError.aborted(why) }
+        try housekeeping()
+        guard try socket.poll(timeoutMs: timeoutMs), let frames = try socket.receive() else { return nil }
+        messagesIn += 1
+        guard frames.count == 2 else { dropped += 1; log("dropped a message of \(frames.count) frames"); return nil }
+        let id = frames[0]
+        let m: WireMessage
+        do { m = try WireMessage.decode(frames[1]) } catch {
+            dropped += 1
+            log("dropped a malformed message from \(name(id)): \(error)")
+            return nil
+        }
+        if case let .hello(worker, software, cores, fp) = m { try hello(id, worker, software, cores, fp); return nil }
+        guard peers[id] != nil else {
+            // Not welcomed: only HELLO is accepted.
+            dropped += 1
+            log("dropped a message from \(name(id)), which has not said HELLO")
+            return nil
+        }
+        peers[id]!.lastSeen = Date()
+        switch m {
+        case .heartbeat: return nil
+        case .bye:
+            let p = peers.removeValue(forKey: id)!
+            arrival.removeAll { $0 == id }
+            if p.holds > 0 || p.scoring > 0 { throw ClusterError.workerLost(worker: p.name, silentSeconds: 0, shards: p.holds + p.scoring) }
+            log("worker \(p.name) left")
+            return nil
+        case .failed(_, let reason): throw ClusterError.workerFailed(worker: name(id), reason: reason)
+        default: return (id, m)
+        }
+    }
+
+    func hello(_ id: [UInt8], _ worker: String, _ software: String, _ cores: UInt16, _ fp: UInt64) throws {
+        if peers[id] != nil { return }
+        if fp != fingerprint.digest {
+            refused += 1
+            let reason = "store fingerprint \(String(fp, radix: 16)) differs from the coordinator's \(fingerprint) (catalogue, models or profile count differ): give the worker a copy of the coordinator's store (`mdb_copy -c`)"
+            log("refused worker \(worker) (\(software)): \(reason)")
+            try send(id, .refuse(reason: reason))
+            return
+        }
+        peers[id] = Peer(routingID: id, name: worker, threads: max(1, Int(cores)), lastSeen: Date())
+        arrival.append(id)
+        try send(id, .welcome(coordinatorID: coordinatorID))
+        log("worker \(worker) joined (\(cores) threads, \(software)); \(peers.count) connected")
+    }
+
+    /// Heartbeats every second; a worker silent for longer than the timeout is dropped (an error if it
+    /// holds work).
+    func housekeeping() throws {
+        let now = Date()
+        if now.timeIntervalSince(lastBeat) >= 1 {
+            lastBeat = now
+            for id in arrival { try send(id, .heartbeat) }
+        }
+        for id in arrival {
+            guard let p = peers[id], now.timeIntervalSince(p.lastSeen) > workerTimeout else { continue }
+            peers.removeValue(forKey: id)
+            arrival.removeAll { $0 == id }
+            if p.holds > 0 || p.scoring > 0 { throw ClusterError.workerLost(worker: p.name, silentSeconds: Int(workerTimeout), shards: p.holds + p.scoring) }
+            log("worker \(p.name) went silent; forgotten")
+        }
+    }
+
+    /// Tells every worker the run is over and that this coordinator is leaving.
+    func farewell(run: UInt64) {
+        for id in arrival {
+            try? send(id, .release(run: run))
+            try? send(id, .bye)
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import NextBestCore
+import NextBestStore
+
+/// What both roles read from their store before a run: the scoring plan, the constraint rows, the
+/// region and segment dictionaries and the store's fingerprint.
+public struct RunContext: Sendable {
+    public let store: Store
+    public let plan: ScoringPlan
+    public let regions: CodeDictionary
+    public let segments: CodeDictionary
+    public let constraints: ConstraintSet
+    public let fingerprint: StoreFingerprint
+
+    /// Opens the store (it must exist) and reads the run's inputs.
+    public init(storePath: String, writable: Bool = false) throws {
+        let store = try Store(path: storePath, readOnly: !writable, mustExist: true)
+        store.env.clearStaleReaders()
+        self.store = store
+        plan = try store.scoringPlan()
+        (regions, segments) = try store.env.read { txn in (try store.regions(in: txn), try store.segments(in: txn)) }
+        constraints = ConstraintSet(plan: plan, regions: regions, segments: segments)
+        fingerprint = try StoreFingerprint.of(store)
+    }
+
+    /// Empty totals sized for this catalogue.
+    public func emptyTotals() -> RunTotals {
+        RunTotals(offers: plan.offers.count, products: plan.products.count, channels: plan.channels.count,
+                  regions: regions.count, segments: segments.count)
+    }
+}
+
+/// The software name and version a worker announces.
+public enum NextBestVersion {
+    public static let software = "nextbest 0.4"
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import NextBestCore
+import NextBestCluster
+
+/// `nextbest coordinator --bind tcp://0.0.0.0:PORT --store DIR --out DIR`: one cluster job.
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "coordinator",
+        abstract: "Run one job as the coordinator of workers on any hosts; exit 0 once nba.csv and summary.json are written.")
+    @Option(help: "The ZeroMQ endpoint to bind, e.g. tcp://0.0.0.0:5555.") var bind: String
+    @OptionGroup var storeOptions: StoreOptions
+    @Option(help: "The output directory.") var out: String
+    @Option(help: "Wait for this many workers before handing out work.") var minWorkers: Int = 1
+    @Option(help: "Seconds to wait for --min-workers before giving up (default: wait forever).") var waitTimeout: Double?
+    @Option(help: "Seconds a worker may stay silent before the run stops.") var workerTimeout: Double = 120
+    @Option(help: "Customers per shard.") var shardSize: Int = 50_000
+    @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
+    @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
+    @Flag(help: "Print only the output paths.") var quiet = false
+
+    func run() throws {
+        try reportingErrors {
+            var o = Coordinator.Options(bind: bind, storePath: storeOptions.store, outDir: out)
+            o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.workerTimeout = workerTimeout
+            o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart
+            o.liveProgress = !quiet && isatty(2) != 0
+            let c = try Coordinator(o, log: { line in if !quiet { printError("nextbest coordinator: \(line)") } })
+            let r = try c.run()
+            RunReport.print(r, quiet: quiet)
+        }
+    }
+}
+
+/// `nextbest worker --connect tcp://HOST:PORT --store DIR`: a long-lived worker.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "worker",
+        abstract: "Serve coordinators: score the shards given, hold their candidates, answer the optimizer; reconnect when the coordinator goes away.")
+    @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.5:5555.") var connect: String
+    @OptionGroup var storeOptions: StoreOptions
+    @Option(help: "Threads (default: the number of cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "This worker's name in the coordinator's logs (default: host-pid).") var id: String?
+    @Option(help: "Seconds without word from the coordinator before reconnecting.") var coordinatorTimeout: Double = 30
+    @Flag(help: "Exit after one run, or when the coordinator leaves.") var once = false
+    @Option(help: "Exit when this process is gone (used by `run`).") var parentPid: Int32?
+    @Flag(help: "Log only errors.") var quiet = false
+
+    func run() throws {
+        try reportingErrors {
+            var o = Worker.Options(connect: connect, storePath: storeOptions.store, threads: threads, workerID: id ?? Worker.defaultID())
+            o.once = once; o.parentPID = parentPid; o.coordinatorTimeout = coordinatorTimeout
+            let w = try Worker(o, log: { line in
+                if !quiet || line.contains("refused") { printError("nextbest: \(line)") }
+            })
+            try w.serve()
+        }
+    }
+}
+
+/// What `run` and `coordinator` print at the end.
+enum RunReport {
+    static func print(_ r: LocalRunner.Result, quiet: Bool) {
+        Swift.print("wrote \(r.nbaPath) and \(r.summaryPath)")
+        if !quiet {
+            let t = r.totals
+            Swift.print("customers \(t.customers), offers made \(t.offersMade), expected value \(FixedDecimal.string(Double(t.expectedValueMicros) / 1e6, decimals: 2)), cost \(FixedDecimal.string(Double(t.costMicros) / 1e6, decimals: 2))")
+            Swift.print("timings: " + r.timings.map { "\($0.0) \(FixedDecimal.string($0.1, decimals: 2))s" }.joined(separator: ", "))
+        }
+    }
+}
