@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NextBestCore
 import NextBestCluster
+import NextBestStore
 
 /// `nextbest coordinator --bind tcp://0.0.0.0:PORT --store DIR --out DIR`: one cluster job.
 struct CoordinatorCommand: ParsableCommand {
@@ -64,6 +65,20 @@ enum RunReport {
             let t = r.totals
             Swift.print("customers \(t.customers), offers made \(t.offersMade), expected value \(FixedDecimal.string(Double(t.expectedValueMicros) / 1e6, decimals: 2)), cost \(FixedDecimal.string(Double(t.costMicros) / 1e6, decimals: 2))")
             Swift.print("timings: " + r.timings.map { "\($0.0) \(FixedDecimal.string($0.1, decimals: 2))s" }.joined(separator: ", "))
+        }
+    }
+}
+
+/// `nextbest fingerprint --store DIR`: what a coordinator compares with each worker's store.
+struct FingerprintCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "fingerprint",
+        abstract: "Print the store's fingerprint (schema, dictionaries, campaign, models, profile count, data stamp) as the coordinator compares it.")
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        try reportingErrors {
+            let store = try Store(path: storeOptions.store, readOnly: true, mustExist: true)
+            print(try StoreFingerprint.of(store))
         }
     }
 }

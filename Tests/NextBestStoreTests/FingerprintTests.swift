@@ -31,5 +31,13 @@ import NextBestTestKit
         _ = try ProfileImporter.run(file: f, store: s4)
         let fp4 = try StoreFingerprint.of(s4)
         #expect(fp4.profiles == 301 && fp4.digest != base.digest)
+        // New contacts in the copy's original change it (the copy is now stale); the same file again does not.
+        let h = FixtureStore.tempDir("h") + "/h.csv"
+        try "customer_id,offer_id,channel,date,outcome\n474640,SAV1,email,2026-11-20,ignored\n".write(toFile: h, atomically: true, encoding: .utf8)
+        _ = try HistoryImporter.run(file: h, store: store)
+        let fp5 = try StoreFingerprint.of(store)
+        #expect(fp5.digest != base.digest && fp5.profiles == base.profiles)
+        _ = try HistoryImporter.run(file: h, store: store)
+        #expect(try StoreFingerprint.of(store) == fp5)
     }
 }

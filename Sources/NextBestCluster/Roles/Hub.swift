@@ -153,11 +153,13 @@ final class Hub {
         }
     }
 
-    /// Tells every worker the run is over and that this coordinator is leaving.
+    /// Tells every worker the run is over and that this coordinator is leaving, then closes the socket
+    /// (pending messages are still delivered for up to a second).
     func farewell(run: UInt64) {
         for id in arrival {
             try? send(id, .release(run: run))
             try? send(id, .bye)
         }
+        socket.close()
     }
 }

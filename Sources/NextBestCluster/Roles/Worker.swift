@@ -47,7 +47,11 @@ public final class Worker {
     }
 
     let options: Options
-    let context: RunContext
+    /// The store as of the last (re)connection: reopened each time, so a worker serves the copy of the
+    /// store that is in place when a job starts.
+    var context: RunContext!
+    /// Scoring jobs started and not yet drained.
+    var inFlight = 0
     let log: (String) -> Void
     let zmq: ZMQContext
     var socket: ZMQSocket?
@@ -78,9 +82,15 @@ public final class Worker {
     /// Serves until told to stop (`once`), refused, or the parent process is gone.
     public func serve() throws {
         log("worker \(options.workerID): store \(context.fingerprint), \(options.threads) threads, connecting to \(options.connect)")
+        StopSignal.install()
         try reconnect()
         defer { socket?.close() }
         while !stopping {
+            if StopSignal.requested {
+                log("worker \(options.workerID): stopping on a signal; telling the coordinator")
+                if welcomed { try? send(.bye) }
+                return
+            }
             if let ppid = options.parentPID, kill(ppid, 0) != 0 && errno == ESRCH {
                 log("worker \(options.workerID): the parent process \(ppid) is gone; stopping")
                 return
@@ -108,12 +118,22 @@ public final class Worker {
                     log("worker \(options.workerID): dropped a malformed message from the coordinator: \(e)")
                 }
             }
-            for done in finished.drain() { try reportScored(done) }
+            for done in finished.drain() { inFlight -= 1; try reportScored(done) }
         }
     }
 
     func reconnect() throws {
         socket?.close()
+        if connection > 0 {
+            // Reopen the store: tonight's copy may have been put in place since the last job. LMDB wants
+            // one environment per process, so the old one is closed first (after running jobs finish).
+            while inFlight > 0 { inFlight -= finished.drain().count; usleep(10_000) }
+            group = LocalShards([], constraints: context.constraints, threads: options.threads)
+            context = nil
+            context = try RunContext(storePath: options.storePath)
+            group = LocalShards([], constraints: context.constraints, threads: options.threads)
+            log("worker \(options.workerID): store \(context.fingerprint)")
+        }
         connection += 1
         let s = try zmq.socket(.dealer)
         try s.setLinger(0)
@@ -210,7 +230,8 @@ public final class Worker {
     }
 
     func startScoring(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?) {
-        let context = self.context
+        let context: RunContext = self.context
+        inFlight += 1
         let box = finished
         let slots = scoringSlots
         DispatchQueue.global().async {
@@ -240,6 +261,23 @@ public final class Worker {
             try send(.scored(run: done.run, shard: done.shard, attempt: done.attempt, customers: UInt64(table.customerCount),
                              candidates: UInt64(table.candidates.count)))
         }
+    }
+}
+
+/// SIGTERM and SIGINT ask a worker to stop: it says BYE to its coordinator (which then knows at once
+/// instead of waiting for silence) and exits. The signals are unblocked first, since a process started
+/// from a thread that blocks them inherits the mask.
+enum StopSignal {
+    nonisolated(unsafe) static var flag: sig_atomic_t = 0
+    static var requested: Bool { flag != 0 }
+    static func install() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        signal(SIGTERM) { _ in StopSignal.flag = 1 }
+        signal(SIGINT) { _ in StopSignal.flag = 1 }
     }
 }
 

@@ -37,6 +37,7 @@ public enum BulkLoader {
                 start = chunk.upperBound
                 progress(start)
             }
+            try store.markDataChanged(in: txn)
             return (count, contacts)
         }
     }

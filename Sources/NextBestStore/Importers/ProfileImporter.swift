@@ -73,6 +73,7 @@ public enum ProfileImporter {
             }
             guard header != nil else { throw ImportError(file: file, line: nil, reason: "the file is empty") }
             try store.setDictionaries(regions: regions, segments: segments, in: txn)
+            try store.markDataChanged(in: txn)
             return ImportReport(kind: "profiles", rows: added + replaced, added: added, replaced: replaced, skipped: 0)
         }
     }

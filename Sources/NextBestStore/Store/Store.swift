@@ -73,6 +73,15 @@ public final class Store: @unchecked Sendable {
     public func schema(in txn: LMDBTransaction) throws -> FeatureSchema? { try getJSON(FeatureSchema.self, meta, "schema", in: txn) }
     func setSchema(_ s: FeatureSchema, in txn: LMDBTransaction) throws { try putJSON(s, meta, "schema", in: txn) }
 
+    /// Records that profiles or contacts changed: a fresh random stamp in `meta/data_stamp`, part of the
+    /// store fingerprint, so a worker holding an older copy of the data is refused. (A compacting copy
+    /// keeps the stamp.)
+    func markDataChanged(in txn: LMDBTransaction) throws {
+        var g = SystemRandomNumberGenerator()
+        let stamp = (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }
+        _ = try txn.put(meta, key: Array("data_stamp".utf8), value: stamp)
+    }
+
     public func regions(in txn: LMDBTransaction) throws -> CodeDictionary { try getJSON(CodeDictionary.self, meta, "regions", in: txn) ?? CodeDictionary() }
     public func segments(in txn: LMDBTransaction) throws -> CodeDictionary { try getJSON(CodeDictionary.self, meta, "segments", in: txn) ?? CodeDictionary() }
     func setDictionaries(regions: CodeDictionary, segments: CodeDictionary, in txn: LMDBTransaction) throws {

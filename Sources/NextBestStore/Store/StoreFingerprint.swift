@@ -1,7 +1,8 @@
 import NextBestCore
 
 /// A digest of what decides a run's output: the feature schema and dictionaries, the campaign, every
-/// model (id, version, content) and the number of profiles. Two hosts whose stores have the same
+/// model (id, version, content), the number of profiles, and the stamp every profile or contact import
+/// renews (so a copy made before tonight's imports is told apart from tonight's store). Two hosts whose stores have the same
 /// fingerprint score the same catalogue with the same models; a coordinator refuses a worker whose
 /// fingerprint differs from its own.
 public struct StoreFingerprint: Sendable, Equatable, CustomStringConvertible {
@@ -18,7 +19,7 @@ public struct StoreFingerprint: Sendable, Equatable, CustomStringConvertible {
     public static func of(_ store: Store) throws -> StoreFingerprint {
         try store.env.read { txn in
             var h = FNV64()
-            for key in ["schema", "regions", "segments"] {
+            for key in ["schema", "regions", "segments", "data_stamp"] {
                 h.add(Array(key.utf8))
                 if let v = try txn.get(store.meta, key: Array(key.utf8)) { h.add(v) }
             }

@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+import NextBestCore
+import NextBestStore
+import NextBestWire
+@testable import NextBestCluster
+
+/// The cluster with real processes on loopback: a coordinator in this process (on a thread) and
+/// `nextbest worker` processes, checked against the one-process run.
+@Suite(.serialized) struct ClusterProcessTests {
+    /// The `nextbest` executable built beside this test bundle.
+    static var executable: String {
+        if let e = ProcessInfo.processInfo.environment["NEXTBEST_BIN"] { return e }
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("nextbest").path
+    }
+
+    /// A generated bank big enough for several shards per worker.
+    static let generated: String = {
+        let dir = ClusterFixtures.tempDir("gen")
+        let gen = PopulationGenerator(customers: 3_000, offers: 12, seed: 11, trees: 10, depth: 3)
+        _ = try! BankWriter.write(gen, storePath: dir + "/store", filesDir: dir + "/files", threads: 2)
+        return dir + "/store"
+    }()
+
+    /// Lines logged by a role, readable from the test thread.
+    final class Lines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var items: [String] = []
+        func add(_ s: String) { lock.withLock { items.append(s) } }
+        var all: [String] { lock.withLock { items } }
+        func contains(_ s: String) -> Bool { all.contains { $0.contains(s) } }
+    }
+
+    /// Starts `nextbest worker` processes.
+    func startWorker(connect: String, store: String, threads: Int = 1, once: Bool = true, stderr: Pipe? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.executable)
+        p.arguments = ["worker", "--connect", connect, "--store", store, "--threads", String(threads)] + (once ? ["--once"] : [])
+            + ["--parent-pid", String(getpid())]
+        if let stderr { p.standardError = stderr }
+        try p.run()
+        return p
+    }
+
+    /// Runs a coordinator on a thread; returns it (bound) and a function that waits for its result.
+    func startCoordinator(store: String, out: String, shardSize: Int, minWorkers: Int = 1, bind: String = "tcp://127.0.0.1:*",
+                          log: Lines = Lines()) throws -> (Coordinator, () throws -> LocalRunner.Result) {
+        var o = Coordinator.Options(bind: bind, storePath: store, outDir: out)
+        o.shardSize = shardSize; o.minWorkers = minWorkers; o.warmStart = false; o.waitTimeout = 60; o.workerTimeout = 60
+        let c = try Coordinator(o, log: { log.add($0) })
+        let box = Slots<Result<LocalRunner.Result, Error>>(count: 1)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) let coordinator = c
+        let t = Thread { box.set(0, Result { try coordinator.run() }); done.signal() }
+        t.stackSize = 8 << 20
+        t.start()
+        return (c, { done.wait(); return try box.values()[0].get() })
+    }
+
+    func oneProcess(_ store: String, shardSize: Int = 50_000) throws -> String {
+        let out = ClusterFixtures.tempDir("one")
+        let r = try LocalRunner.run(.init(storePath: store, outDir: out, threads: 2, shardSize: shardSize, warmStart: false))
+        return try String(contentsOfFile: r.nbaPath, encoding: .utf8)
+    }
+
+    @Test func coordinatorAndWorkerProcessesGiveTheOneProcessOutput() throws {
+        let store = Self.generated
+        let reference = try oneProcess(store)
+        #expect(reference.split(separator: "\n").count > 3_000)
+        for (workers, shard) in [(1, 1_000), (2, 250), (3, 97)] {
+            let out = ClusterFixtures.tempDir("cl")
+            let (c, wait) = try startCoordinator(store: store, out: out, shardSize: shard, minWorkers: workers)
+            let procs = try (0..<workers).map { _ in try startWorker(connect: c.endpoint, store: store) }
+            let r = try wait()
+            for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+            #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == reference, "\(workers) workers, shard size \(shard)")
+            #expect(r.shards == (3_000 + shard - 1) / shard)
+            let summary = try String(contentsOfFile: r.summaryPath, encoding: .utf8)
+            #expect(summary.contains("\"workers\": \(workers)"))
+        }
+    }
+
+    @Test func runWithLocalWorkersMatchesForOneTwoAndFourWorkers() throws {
+        let store = Self.generated
+        let reference = try oneProcess(store, shardSize: 400)
+        for (workers, shard) in [(1, 3_000), (2, 500), (4, 123)] {
+            var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: store, outDir: ClusterFixtures.tempDir("lc"))
+            co.shardSize = shard; co.warmStart = false
+            let r = try LocalCluster.run(.init(coordinator: co, workers: workers, threadsPerWorker: 1, executable: Self.executable), log: { _ in })
+            #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == reference, "\(workers) local workers, shard size \(shard)")
+        }
+    }
+
+    @Test func aWorkerWithAnotherStoreIsRefusedOnBothSides() throws {
+        let store = Self.generated
+        // Another store: the fixture bank (other catalogue, models and profile count).
+        let (_, other) = try ClusterFixtures.store()
+        let out = ClusterFixtures.tempDir("ref")
+        let log = Lines()
+        let (c, wait) = try startCoordinator(store: store, out: out, shardSize: 500, log: log)
+        let pipe = Pipe()
+        let bad = try startWorker(connect: c.endpoint, store: other, stderr: pipe)
+        bad.waitUntilExit()
+        let said = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        // The refused worker exits with an error naming the reason…
+        #expect(bad.terminationStatus != 0)
+        #expect(said.contains("refused") && said.contains("store fingerprint"), "worker said: \(said)")
+        // …the coordinator logged it, gave it no work, and completes the run with a good worker.
+        #expect(log.contains("refused worker"))
+        let good = try startWorker(connect: c.endpoint, store: store)
+        let r = try wait()
+        good.waitUntilExit()
+        #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == (try oneProcess(store)))
+        #expect(r.summary.contains("\"workers_refused\": 1"))
+        #expect(r.summary.contains("\"workers\": 1"))
+    }
+
+    @Test func malformedFramesAreDroppedAndTheRunCompletes() throws {
+        let store = Self.generated
+        let out = ClusterFixtures.tempDir("junk")
+        let log = Lines()
+        let (c, wait) = try startCoordinator(store: store, out: out, shardSize: 300, log: log)
+        // A rogue client speaking garbage, truncated messages, and well-formed messages out of turn.
+        let ctx = try ZMQContext()
+        let rogue = try ctx.socket(.dealer)
+        try rogue.setLinger(0)
+        try rogue.connect(c.endpoint)
+        var rng = SplitMix64(seed: 99)
+        let fingerprint = try RunContext(storePath: store).fingerprint.digest
+        let valid: [WireMessage] = [
+            .scored(run: 1, shard: 0, attempt: 0, customers: 10, candidates: 10),
+            .aggregates(run: 1, shard: 0, attempt: 0, round: 1, use: [1, 2], dualMicros: 0, primalMicros: 0, offers: 0, costMicros: 0),
+            .hello(workerID: "rogue", software: "x", cores: 1, fingerprint: fingerprint ^ 1),
+        ]
+        func junk(_ n: Int) throws {
+            for i in 0..<n {
+                var frame = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                if i % 3 == 0, let m = valid.randomElement(using: &rng) {
+                    let b = m.encode()
+                    frame = Array(b.prefix(Int(rng.next() % UInt64(b.count + 1))))
+                }
+                if i % 5 == 0 { frame = valid[i % valid.count].encode() }
+                try rogue.send(i % 7 == 0 ? [frame, [1, 2, 3]] : [frame])
+            }
+        }
+        try junk(300)
+        let worker = try startWorker(connect: c.endpoint, store: store, threads: 2)
+        try junk(300)
+        let r = try wait()
+        worker.waitUntilExit()
+        rogue.close()
+        #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == (try oneProcess(store)))
+        #expect(log.contains("dropped a malformed message"))
+        #expect(log.contains("refused worker rogue"))
+        #expect(!r.summary.contains("\"dropped\": 0,"))
+    }
+
+    @Test func aLongLivedWorkerServesTwoJobsAndAWorkerJoiningMidRunGetsShards() throws {
+        let store = Self.generated
+        let reference = try oneProcess(store)
+        // Job 1 on an ephemeral port; the worker stays up after it.
+        let out1 = ClusterFixtures.tempDir("j1")
+        let log = Lines()
+        var (c, wait) = try startCoordinator(store: store, out: out1, shardSize: 20, log: log)
+        let endpoint = c.endpoint
+        let stay = try startWorker(connect: endpoint, store: store, once: false)
+        // A second worker joins once the run is under way (150 shards for one thread).
+        while !log.contains("joined") { usleep(10_000) }
+        let late = try startWorker(connect: endpoint, store: store, once: true)
+        let r1 = try wait()
+        late.waitUntilExit()
+        #expect(try String(contentsOfFile: r1.nbaPath, encoding: .utf8) == reference)
+        #expect(r1.summary.contains("\"workers\": 2"), "the late worker got no shards")
+        #expect(stay.isRunning)
+        // Job 2: a new coordinator on the same endpoint; the long-lived worker reconnects by itself.
+        // (The first coordinator's port is released once its last messages are flushed.)
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            do { (c, wait) = try startCoordinator(store: store, out: ClusterFixtures.tempDir("j2"), shardSize: 700, bind: endpoint); break }
+            catch let e as ZMQError where e.code == EADDRINUSE && Date() < deadline { usleep(100_000) }
+        }
+        let r2 = try wait()
+        #expect(try String(contentsOfFile: r2.nbaPath, encoding: .utf8) == reference)
+        #expect(stay.isRunning)
+        stay.terminate()
+        stay.waitUntilExit()
+    }
+}
