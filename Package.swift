@@ -58,7 +58,7 @@ let package = Package(
         ),
         .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore"]),
         .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestTestKit"]),
-        .testTarget(name: "NextBestWireTests", dependencies: ["NextBestWire"]),
+        .testTarget(name: "NextBestWireTests", dependencies: ["NextBestCore", "NextBestWire"]),
         .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestTestKit"]),
     ]
 )

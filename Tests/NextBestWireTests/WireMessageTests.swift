@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import NextBestCore
 @testable import NextBestWire
 
 /// The wire codec round-trips every message and never traps on bad input.
@@ -14,6 +15,38 @@ import Testing
         .prices(run: 7, round: 3, upper: [0, 1.5, -0.0, .greatestFiniteMagnitude], lower: [0.25, 0, 0, 0]),
         .aggregates(run: 7, shard: 12, attempt: 1, round: 3, use: [1, -2, Int64.max, 0], dualMicros: -5, primalMicros: 9, offers: 3, costMicros: 1_000_000),
         .heartbeat, .bye,
+        .precheck(run: 7, seq: 1),
+        .facts(run: 7, shard: 2, seq: 1, facts: {
+            var f = PrecheckFacts(rows: 3)
+            f.capacity = [10, 0, 4]
+            f.cheapest = [[.init(cost: 1_500_000, count: 7), .init(cost: 2_000_000, count: 3)], [], [.init(cost: 0, count: 4)]]
+            return f
+        }()),
+        .copySlot(run: 7, seq: 2, from: 0, to: 1),
+        .stateRequest(run: 7, seq: 3, slot: 1),
+        .state(run: 7, shard: 2, seq: 3, state: SelectionState(use: [5, -1, 0, 9], objectiveMicros: 123_456_789)),
+        .propose(run: 7, seq: 4, slot: 1, goal: .reduce(2), use: [1, 2, 3, 0]),
+        .propose(run: 7, seq: 5, slot: 0, goal: .increase(0), use: [1, 2, 3, 0]),
+        .propose(run: 7, seq: 6, slot: 0, goal: .improve, use: []),
+        .moves(run: 7, shard: 2, seq: 4, moves: [
+            Repair.Move(shard: 2, customer: 17, remove: 301, add: -1, deltaObjective: -1.25, deltaTarget: -1, customerID: 1_000_017,
+                        score: 1.25, removeUse: .init(budget: 0, product: 1, channel: 3, region: 2, segment: 3, cost: 2_500_000),
+                        addUse: .none(rows: 3)),
+            Repair.Move(shard: 2, customer: 18, remove: 305, add: 306, deltaObjective: -0.5, deltaTarget: -1, customerID: 1_000_018,
+                        score: 0.5, removeUse: .init(budget: 0, product: 1, channel: 3, region: 2, segment: 3, cost: 2_500_000),
+                        addUse: .init(budget: 0, product: 3, channel: 1, region: 2, segment: 3, cost: 100_000)),
+        ]),
+        .moves(run: 7, shard: 3, seq: 4, moves: []),
+        .apply(run: 7, seq: 7, slot: 0, shard: 2, changes: [.init(customer: 17, remove: 301, add: -1), .init(customer: 18, remove: 305, add: 306)]),
+        .collect(run: 7, seq: 8, slot: 2, shard: 2),
+        .rows(run: 7, shard: 2, seq: 8, csv: Array("1000017,1,SAV1,email,0.123456,1.2345\n".utf8), totals: {
+            var t = RunTotals(offers: 2, products: 1, channels: 2, regions: 1, segments: 1)
+            t.customers = 2; t.customersWithOffers = 1; t.offersMade = 1; t.byOffer = [1, 0]; t.byProduct = [1]; t.byChannel = [1, 0]
+            t.byRegion = [1]; t.bySegment = [1]; t.expectedValueMicros = 1_234_500; t.costMicros = 100_000; t.propensityMicros = 123_456; t.fatigued = 3
+            return t
+        }()),
+        .release(run: 7),
+        .failed(run: 7, reason: "shard 3: profiles customer 42: record version 9"),
     ]
 
     @Test func roundTrip() throws {

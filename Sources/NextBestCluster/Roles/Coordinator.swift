@@ -123,6 +123,7 @@ public final class Coordinator {
         let seq = group.seq
         var pending: [Int: [UInt8]] = [:]
         var next = 0, requested = 0
+        var writeSeconds = 0.0
         let window = max(4, 2 * holders)
         while next < shards.count {
             while requested < shards.count && requested < next + window {
@@ -139,14 +140,18 @@ public final class Coordinator {
             }
             totals.merge(t)
             pending[s] = csv
+            let tw = Date()
             while let chunk = pending.removeValue(forKey: next) {
                 writer.append(chunk)
                 next += 1
             }
+            writeSeconds += Date().timeIntervalSince(tw)
             progress.update("writing: \(next)/\(shards.count) shards")
         }
+        let tc = Date()
         try writer.commit()
         let tWrite = Date()
+        writeSeconds += tWrite.timeIntervalSince(tc)
         if options.warmStart { try PriceMemory.save(report.prices, store: context.store) }
 
         let timings: [(String, Double)] = [
@@ -157,6 +162,7 @@ public final class Coordinator {
             ("rounds", report.roundSeconds),
             ("repair", report.repairSeconds),
             ("merge_and_write", tWrite.timeIntervalSince(tOptimize)),
+            ("write", writeSeconds),
             ("total", tWrite.timeIntervalSince(t0)),
         ]
         let summary = RunSummary.render(plan: context.plan, totals: totals, regions: context.regions, segments: context.segments,
