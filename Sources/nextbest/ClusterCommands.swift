@@ -13,7 +13,8 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "The output directory.") var out: String
     @Option(help: "Wait for this many workers before handing out work.") var minWorkers: Int = 1
     @Option(help: "Seconds to wait for --min-workers before giving up (default: wait forever).") var waitTimeout: Double?
-    @Option(help: "Seconds a worker may stay silent before the run stops.") var workerTimeout: Double = 120
+    @Option(help: "Seconds between heartbeats.") var heartbeat: Double = 1
+    @Option(help: "Missed heartbeats after which a worker is declared dead and its shards go to other workers.") var deadAfter: Int = 10
     @Option(help: "Customers per shard.") var shardSize: Int = 50_000
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
@@ -22,7 +23,7 @@ struct CoordinatorCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var o = Coordinator.Options(bind: bind, storePath: storeOptions.store, outDir: out)
-            o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.workerTimeout = workerTimeout
+            o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
             o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart
             o.liveProgress = !quiet && isatty(2) != 0
             let c = try Coordinator(o, log: { line in if !quiet { printError("nextbest coordinator: \(line)") } })
@@ -41,6 +42,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Threads (default: the number of cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "This worker's name in the coordinator's logs (default: host-pid).") var id: String?
     @Option(help: "Seconds without word from the coordinator before reconnecting.") var coordinatorTimeout: Double = 30
+    @Option(help: "Seconds between heartbeats.") var heartbeat: Double = 1
     @Flag(help: "Exit after one run, or when the coordinator leaves.") var once = false
     @Option(help: "Exit when this process is gone (used by `run`).") var parentPid: Int32?
     @Flag(help: "Log only errors.") var quiet = false
@@ -48,7 +50,7 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var o = Worker.Options(connect: connect, storePath: storeOptions.store, threads: threads, workerID: id ?? Worker.defaultID())
-            o.once = once; o.parentPID = parentPid; o.coordinatorTimeout = coordinatorTimeout
+            o.once = once; o.parentPID = parentPid; o.coordinatorTimeout = coordinatorTimeout; o.heartbeat = heartbeat
             let w = try Worker(o, log: { line in
                 if !quiet || line.contains("refused") { printError("nextbest: \(line)") }
             })

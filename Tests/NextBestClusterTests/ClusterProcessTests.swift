@@ -33,11 +33,11 @@ import NextBestWire
     }
 
     /// Starts `nextbest worker` processes.
-    func startWorker(connect: String, store: String, threads: Int = 1, once: Bool = true, stderr: Pipe? = nil) throws -> Process {
+    func startWorker(connect: String, store: String, threads: Int = 1, once: Bool = true, stderr: Pipe? = nil, extra: [String] = []) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.executable)
         p.arguments = ["worker", "--connect", connect, "--store", store, "--threads", String(threads)] + (once ? ["--once"] : [])
-            + ["--parent-pid", String(getpid())]
+            + ["--parent-pid", String(getpid())] + extra
         if let stderr { p.standardError = stderr }
         try p.run()
         return p
@@ -45,10 +45,13 @@ import NextBestWire
 
     /// Runs a coordinator on a thread; returns it (bound) and a function that waits for its result.
     func startCoordinator(store: String, out: String, shardSize: Int, minWorkers: Int = 1, bind: String = "tcp://127.0.0.1:*",
-                          log: Lines = Lines()) throws -> (Coordinator, () throws -> LocalRunner.Result) {
+                          log: Lines = Lines(), configure: (inout Coordinator.Options) -> Void = { _ in },
+                          events: ((Coordinator.Event) -> Void)? = nil) throws -> (Coordinator, () throws -> LocalRunner.Result) {
         var o = Coordinator.Options(bind: bind, storePath: store, outDir: out)
-        o.shardSize = shardSize; o.minWorkers = minWorkers; o.warmStart = false; o.waitTimeout = 60; o.workerTimeout = 60
+        o.shardSize = shardSize; o.minWorkers = minWorkers; o.warmStart = false; o.waitTimeout = 60
+        configure(&o)
         let c = try Coordinator(o, log: { log.add($0) })
+        c.onEvent = events
         let box = Slots<Result<LocalRunner.Result, Error>>(count: 1)
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) let coordinator = c

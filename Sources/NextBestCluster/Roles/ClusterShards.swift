@@ -5,21 +5,40 @@ import NextBestWire
 /// The shards of a run held by workers, as a `ShardGroup`: every operation is one request to each worker
 /// holding shards and one reply per shard, checked (run, request number, owner, sizes) and combined in
 /// shard order. Replies that do not match are dropped; a reply that is malformed stops the run.
+///
+/// Lost workers: every operation that changes a shard's selections is logged (prices evaluated, slot
+/// copies, applied changes). When a worker is lost, each of its shards goes to the least loaded live
+/// worker with RESTORE (score the key range, replay the log), and the request in progress is sent to it
+/// again; replies of the lost worker that still arrive are dropped, since it no longer owns the shards.
 final class ClusterShards: ShardGroup {
     let hub: Hub
     let run: UInt64
     let constraints: ConstraintSet
-    /// The routing id of the worker holding each shard.
-    let owner: [[UInt8]]
+    let bounds: [ShardPlan.Shard]
+    /// The routing id of the worker holding each shard, and the attempt it holds.
+    var owner: [[UInt8]]
+    var attempt: [UInt32]
     var seq: UInt32 = 0
     var shardCount: Int { owner.count }
     /// Called after each round with its number.
     var onRound: ((Int) -> Void)?
     var rounds = 0
     var lastFrom: [UInt8] = []
+    /// How long to wait for a replacement when every worker is lost.
+    var replacementTimeout: Double = 300
+    /// Shards taken over from lost workers.
+    var restored = 0
 
-    init(hub: Hub, run: UInt64, constraints: ConstraintSet, owner: [[UInt8]]) {
-        self.hub = hub; self.run = run; self.constraints = constraints; self.owner = owner
+    /// An operation that changed the shards' selections.
+    enum Logged {
+        case evaluate(Prices)
+        case copy(UInt8, UInt8)
+        case apply(UInt8, [[Repair.Change]])
+    }
+    var journal: [Logged] = []
+
+    init(hub: Hub, run: UInt64, constraints: ConstraintSet, shards: [ShardPlan.Shard], owner: [[UInt8]], attempt: [UInt32]) {
+        self.hub = hub; self.run = run; self.constraints = constraints; self.bounds = shards; self.owner = owner; self.attempt = attempt
     }
 
     /// Holders in a stable order.
@@ -27,6 +46,51 @@ final class ClusterShards: ShardGroup {
         var seen = Set<[UInt8]>(), out: [[UInt8]] = []
         for o in owner where seen.insert(o).inserted { out.append(o) }
         return out
+    }
+
+    /// The operations to replay on a new holder of `shard`: an evaluation is kept only when slot 0 is read
+    /// (copied from or changed) before the next one, and the last one always.
+    func replay(for shard: Int) -> [ShardOp] {
+        var ops: [ShardOp] = []
+        var pending: Prices? = nil
+        func flush() { if let p = pending { ops.append(.evaluate(upper: p.upper, lower: p.lower)); pending = nil } }
+        for op in journal {
+            switch op {
+            case .evaluate(let p): pending = p
+            case let .copy(from, to):
+                if from == 0 { flush() }
+                ops.append(.copy(from: from, to: to))
+            case let .apply(slot, changes):
+                guard shard < changes.count, !changes[shard].isEmpty else { continue }
+                if slot == 0 { flush() }
+                ops.append(.apply(slot: slot, changes: changes[shard]))
+            }
+        }
+        flush()
+        return ops
+    }
+
+    /// Gives the shards of lost workers to live ones; returns the shards that moved and their new holders.
+    func recover() throws -> [(shard: Int, to: [UInt8])] {
+        let lost = hub.takeLost()
+        guard !lost.isEmpty else { return [] }
+        let gone = Set(lost.map(\.routingID))
+        var moved: [(Int, [UInt8])] = []
+        for s in owner.indices where gone.contains(owner[s]) {
+            if hub.peers.isEmpty { try hub.awaitAnyWorker(timeout: replacementTimeout) }
+            // The live worker holding the fewest shards (ties: earliest arrival).
+            let target = hub.ordered.min { $0.holds < $1.holds }!
+            attempt[s] += 1
+            let b = bounds[s]
+            try hub.send(target.routingID, .restore(run: run, shard: UInt32(s), attempt: attempt[s], lower: b.lower, upper: b.upper, ops: replay(for: s)))
+            owner[s] = target.routingID
+            hub.peers[target.routingID]?.holds += 1
+            restored += 1
+            moved.append((s, target.routingID))
+            hub.log("shard \(s) goes to worker \(target.name) (attempt \(attempt[s]))")
+        }
+        // Shards moved off a worker lost during a restore move again on the next call.
+        return moved
     }
 
     /// Sends `request` to every holder and waits for one reply per shard.
@@ -37,6 +101,8 @@ final class ClusterShards: ShardGroup {
         var got = [T?](repeating: nil, count: owner.count)
         var remaining = owner.count
         while remaining > 0 {
+            // A new holder gets the request again after its RESTORE (answers for shards already in are dropped).
+            for newHolder in Set(try recover().filter { got[$0.shard] == nil }.map(\.to)) { try hub.send(newHolder, msg) }
             guard let (from, m) = try hub.pump(timeoutMs: 100) else { continue }
             lastFrom = from
             guard let r = try reply(m), r.seq == seq else { continue }
@@ -48,7 +114,7 @@ final class ClusterShards: ShardGroup {
         return got.map { $0! }
     }
 
-    func check(_ ok: Bool, _ from: WireMessage, _ what: String) throws {
+    func check(_ ok: Bool, _ what: String) throws {
         if !ok { throw ClusterError.badReply(worker: hub.name(lastFrom), what: what) }
     }
 
@@ -56,7 +122,7 @@ final class ClusterShards: ShardGroup {
         let rows = constraints.count
         let all: [PrecheckFacts] = try gather({ .precheck(run: run, seq: $0) }) { m in
             guard case let .facts(r, shard, seq, f) = m, r == run else { return nil }
-            try check(f.capacity.count == rows && f.cheapest.count == rows, m, "feasibility facts for \(f.capacity.count) rows, not \(rows)")
+            try check(f.capacity.count == rows && f.cheapest.count == rows, "feasibility facts for \(f.capacity.count) rows, not \(rows)")
             return (shard, seq, f)
         }
         var total = PrecheckFacts(rows: rows)
@@ -68,11 +134,12 @@ final class ClusterShards: ShardGroup {
         let rows = constraints.count
         let all: [Aggregates] = try gather({ .prices(run: run, round: $0, upper: prices.upper, lower: prices.lower) }) { m in
             guard case let .aggregates(r, shard, _, seq, use, dual, primal, offers, cost) = m, r == run else { return nil }
-            try check(use.count == rows, m, "aggregates for \(use.count) rows, not \(rows)")
+            try check(use.count == rows, "aggregates for \(use.count) rows, not \(rows)")
             var a = Aggregates(rows: rows)
             a.use = use; a.dualMicros = dual; a.primalMicros = primal; a.offers = offers; a.costMicros = cost
             return (shard, seq, a)
         }
+        journal.append(.evaluate(prices))
         var total = Aggregates(rows: rows)
         for a in all { total.add(a) }
         rounds += 1
@@ -82,6 +149,7 @@ final class ClusterShards: ShardGroup {
 
     func copySelection(from: Int, to: Int) throws {
         seq &+= 1
+        journal.append(.copy(UInt8(from), UInt8(to)))
         let m = WireMessage.copySlot(run: run, seq: seq, from: UInt8(from), to: UInt8(to))
         for h in holders { try hub.send(h, m) }
     }
@@ -90,7 +158,7 @@ final class ClusterShards: ShardGroup {
         let rows = constraints.count + 1
         let all: [SelectionState] = try gather({ .stateRequest(run: run, seq: $0, slot: UInt8(slot)) }) { m in
             guard case let .state(r, shard, seq, st) = m, r == run else { return nil }
-            try check(st.use.count == rows, m, "a selection state for \(st.use.count) rows, not \(rows)")
+            try check(st.use.count == rows, "a selection state for \(st.use.count) rows, not \(rows)")
             return (shard, seq, st)
         }
         var total = SelectionState(rows: rows)
@@ -103,7 +171,7 @@ final class ClusterShards: ShardGroup {
         let all: [[Repair.Move]] = try gather({ .propose(run: run, seq: $0, slot: UInt8(slot), goal: goal, use: use) }) { m in
             guard case let .moves(r, shard, seq, moves) = m, r == run else { return nil }
             try check(moves.allSatisfy { $0.removeUse.isValid(rows: rows) && $0.addUse.isValid(rows: rows) && $0.score.isFinite },
-                      m, "a repair move naming a row that does not exist")
+                      "a repair move naming a row that does not exist")
             return (shard, seq, moves)
         }
         return Array(all.joined())
@@ -111,8 +179,37 @@ final class ClusterShards: ShardGroup {
 
     func apply(_ changes: [[Repair.Change]], slot: Int) throws {
         seq &+= 1
+        journal.append(.apply(UInt8(slot), changes))
         for (s, c) in changes.enumerated() where !c.isEmpty {
             try hub.send(owner[s], .apply(run: run, seq: seq, slot: UInt8(slot), shard: UInt32(s), changes: c))
+        }
+    }
+
+    /// Asks for each shard's lists of `slot` in order, `window` at a time, and hands them to `write` in
+    /// shard order with their totals.
+    func collect(slot: Int, window: Int, catalogueSizes: (offers: Int, products: Int, channels: Int),
+                 progress: (Int) -> Void, write: ([UInt8], RunTotals) throws -> Void) throws {
+        seq &+= 1
+        let seq = self.seq
+        var pending: [Int: ([UInt8], RunTotals)] = [:]
+        var next = 0, requested = 0
+        func ask(_ s: Int) throws { try hub.send(owner[s], .collect(run: run, seq: seq, slot: UInt8(slot), shard: UInt32(s))) }
+        while next < owner.count {
+            while requested < owner.count && requested < next + window { try ask(requested); requested += 1 }
+            for (s, _) in try recover() where s >= next && s < requested && pending[s] == nil { try ask(s) }
+            guard let (from, m) = try hub.pump(timeoutMs: 100) else { continue }
+            guard case let .rows(r, shard, sq, csv, t) = m, r == run, sq == seq else { continue }
+            let s = Int(shard)
+            guard s >= next, s < requested, owner[s] == from, pending[s] == nil else { continue }
+            lastFrom = from
+            try check(t.byOffer.count <= catalogueSizes.offers && t.byProduct.count <= catalogueSizes.products
+                      && t.byChannel.count <= catalogueSizes.channels, "totals sized for another catalogue")
+            pending[s] = (csv, t)
+            while let (rows, totals) = pending.removeValue(forKey: next) {
+                try write(rows, totals)
+                next += 1
+            }
+            progress(next)
         }
     }
 }

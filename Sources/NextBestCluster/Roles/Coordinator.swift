@@ -19,8 +19,9 @@ public final class Coordinator {
         public var warmStart: Bool = true
         /// Seconds to wait for `minWorkers` (nil: forever).
         public var waitTimeout: Double? = nil
-        /// Seconds a worker may stay silent before it is presumed lost.
-        public var workerTimeout: Double = 120
+        /// Seconds between heartbeats, and how many missed ones make a worker dead.
+        public var heartbeat: Double = 1
+        public var deadAfter: Int = 10
         /// Show a live progress line (an interactive terminal) instead of a log line per stage only.
         public var liveProgress: Bool = false
         public init(bind: String, storePath: String, outDir: String) {
@@ -33,6 +34,15 @@ public final class Coordinator {
     let hub: Hub
     let log: (String) -> Void
     let progress: Progress
+    /// What a run has reached, for observers (tests, metrics).
+    public enum Event: Sendable {
+        case shardScored(done: Int, total: Int)
+        case round(Int)
+        case shardWritten(done: Int, total: Int)
+    }
+    /// Called on the coordinator's thread as the run moves on.
+    public var onEvent: ((Event) -> Void)?
+
     /// Checked while waiting: a reason to stop (for example a local worker process died).
     public var abortCheck: (() -> String?)? {
         get { hub.abortCheck }
@@ -46,7 +56,7 @@ public final class Coordinator {
         // One environment per process: writable only when the run remembers its prices.
         context = try RunContext(storePath: options.storePath, writable: options.warmStart)
         progress = Progress(live: options.liveProgress, log: log)
-        hub = try Hub(bind: options.bind, fingerprint: context.fingerprint, workerTimeout: options.workerTimeout, log: { [progress] in progress.line($0) })
+        hub = try Hub(bind: options.bind, fingerprint: context.fingerprint, heartbeat: options.heartbeat, deadAfter: options.deadAfter, log: { [progress] in progress.line($0) })
     }
 
     /// The endpoint workers connect to.
@@ -72,81 +82,102 @@ public final class Coordinator {
         }
         let tWait = Date()
 
-        // Score: hand out shards as workers have free threads.
+        // Score: hand out shards as workers have free threads. A lost worker's shards go back in the
+        // queue; when the queue is empty, an idle worker also takes a shard still being scored elsewhere
+        // (a straggler) and the first copy scored wins.
         var queue = shards.map { $0.index }[...]
         var owner = [[UInt8]?](repeating: nil, count: shards.count)
+        var attempt = [UInt32](repeating: 0, count: shards.count)
+        var inflight = [[[UInt8]]](repeating: [], count: shards.count)
         var scored = [Bool](repeating: false, count: shards.count)
-        var done = 0, customersDone = 0, candidates: UInt64 = 0
+        var customersOf = [Int](repeating: 0, count: shards.count), candidatesOf = [UInt64](repeating: 0, count: shards.count)
+        var done = 0, duplicates = 0, requeued = 0
+        func assign(_ s: Int, to p: Hub.Peer) throws {
+            attempt[s] += 1
+            let sh = shards[s]
+            try hub.send(p.routingID, .assign(run: runID, shard: UInt32(s), attempt: attempt[s], lower: sh.lower, upper: sh.upper))
+            hub.peers[p.routingID]!.scoring += 1
+            inflight[s].append(p.routingID)
+        }
         while done < shards.count {
-            for p in hub.ordered where p.scoring < p.threads {
-                guard let s = queue.popFirst() else { break }
-                let sh = shards[s]
-                try hub.send(p.routingID, .assign(run: runID, shard: UInt32(s), attempt: 0, lower: sh.lower, upper: sh.upper))
-                hub.peers[p.routingID]!.scoring += 1
-                owner[s] = p.routingID
+            for p in hub.takeLost() {
+                for s in shards.indices {
+                    if inflight[s].contains(p.routingID) {
+                        inflight[s].removeAll { $0 == p.routingID }
+                        if inflight[s].isEmpty && !scored[s] { queue.append(s); requeued += 1 }
+                    }
+                    if scored[s] && owner[s] == p.routingID {
+                        scored[s] = false; owner[s] = nil; done -= 1
+                        queue.append(s); requeued += 1
+                    }
+                }
             }
-            guard let (from, m) = try hub.pump(timeoutMs: 100) else {
-                progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersDone, since: tWait)) customers/s, \(hub.peers.count) workers")
+            for p in hub.ordered where p.scoring < p.threads {
+                if let s = queue.popFirst() { try assign(s, to: p); continue }
+                // Straggler: the unscored shard in flight on one other worker only, lowest index first.
+                if let s = shards.indices.first(where: { !scored[$0] && inflight[$0].count == 1 && inflight[$0][0] != p.routingID }) {
+                    try assign(s, to: p)
+                    duplicates += 1
+                }
+            }
+            guard let (from, m) = try hub.pump(timeoutMs: 50) else {
+                progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersOf.reduce(0, +), since: tWait)) customers/s, \(hub.peers.count) workers")
                 continue
             }
             guard case let .scored(r, shard, _, customers, cands) = m, r == runID else { continue }
             let s = Int(shard)
-            guard s < shards.count, owner[s] == from, !scored[s] else { continue }
-            scored[s] = true
-            done += 1
-            customersDone += Int(customers)
-            candidates += cands
+            guard s < shards.count, inflight[s].contains(from) else { continue }
+            inflight[s].removeAll { $0 == from }
             hub.peers[from]?.scoring -= 1
+            if scored[s] { continue }
+            scored[s] = true
+            owner[s] = from
+            done += 1
+            customersOf[s] = Int(customers)
+            candidatesOf[s] = cands
             hub.peers[from]?.holds += 1
-            progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersDone, since: tWait)) customers/s, \(hub.peers.count) workers")
+            onEvent?(.shardScored(done: done, total: shards.count))
+            // Other copies still being scored are not needed.
+            for other in inflight[s] {
+                try hub.send(other, .drop(run: runID, shard: UInt32(s)))
+                hub.peers[other]?.scoring -= 1
+            }
+            inflight[s] = []
+            progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersOf.reduce(0, +), since: tWait)) customers/s, \(hub.peers.count) workers")
         }
         let tScore = Date()
         let holders = Set(owner.compactMap { $0 }).count
-        progress.line("scored \(customersDone) customers into \(candidates) candidates on \(holders) worker(s) in \(seconds(tScore.timeIntervalSince(tWait)))")
+        let customersDone = customersOf.reduce(0, +), candidates = candidatesOf.reduce(0, +)
+        progress.line("scored \(customersDone) customers into \(candidates) candidates on \(holders) worker(s) in \(seconds(tScore.timeIntervalSince(tWait)))"
+                      + (requeued + duplicates > 0 ? " (\(requeued) shard(s) re-queued from lost workers, \(duplicates) straggler copies)" : ""))
 
         // Optimize over the shards the workers hold.
-        let group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, owner: owner.map { $0! })
-        group.onRound = { [progress] n in progress.update("optimizing: round \(n)") }
+        let group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner.map { $0! }, attempt: attempt)
+        if let t = options.waitTimeout { group.replacementTimeout = max(t, 60) }
         let warm = options.warmStart ? try PriceMemory.load(store: context.store) : nil
-        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm), onRound: { [progress] r in
+        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm), onRound: { [progress, onEvent] r in
+            onEvent?(.round(r.round))
             progress.update("optimizing: round \(r.round), gap \(r.gap.map { FixedDecimal.string($0 * 100, decimals: 3) + "%" } ?? "-")")
         })
         let tOptimize = Date()
         progress.line("optimized in \(report.rounds) rounds (\(seconds(report.roundSeconds)) rounds, \(seconds(report.repairSeconds)) repair): objective \(FixedDecimal.string(report.objective, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
 
-        // Merge: ask for each shard's lists in order, a few at a time, and stream them into nba.csv.
+        // Merge: each shard's lists in order, a few at a time, streamed into nba.csv.
         let nbaPath = options.outDir + "/nba.csv"
         let writer = try AtomicFileWriter(path: nbaPath)
         writer.append(Array(NBAFormat.header.utf8))
         var totals = context.emptyTotals()
-        group.seq &+= 1
-        let seq = group.seq
-        var pending: [Int: [UInt8]] = [:]
-        var next = 0, requested = 0
         var writeSeconds = 0.0
-        let window = max(4, 2 * holders)
-        while next < shards.count {
-            while requested < shards.count && requested < next + window {
-                try hub.send(owner[requested]!, .collect(run: runID, seq: seq, slot: UInt8(report.slot), shard: UInt32(requested)))
-                requested += 1
-            }
-            guard let (from, m) = try hub.pump(timeoutMs: 100) else { continue }
-            guard case let .rows(r, shard, sq, csv, t) = m, r == runID, sq == seq else { continue }
-            let s = Int(shard)
-            guard s >= next, s < requested, owner[s] == from, pending[s] == nil else { continue }
-            guard t.byOffer.count <= context.plan.offers.count, t.byProduct.count <= context.plan.products.count,
-                  t.byChannel.count <= context.plan.channels.count else {
-                throw ClusterError.badReply(worker: hub.name(from), what: "totals sized for another catalogue")
-            }
-            totals.merge(t)
-            pending[s] = csv
+        try group.collect(slot: report.slot, window: max(4, 2 * holders),
+                          catalogueSizes: (context.plan.offers.count, context.plan.products.count, context.plan.channels.count),
+                          progress: { [progress, onEvent] n in
+                              onEvent?(.shardWritten(done: n, total: shards.count))
+                              progress.update("writing: \(n)/\(shards.count) shards")
+                          }) { rows, t in
             let tw = Date()
-            while let chunk = pending.removeValue(forKey: next) {
-                writer.append(chunk)
-                next += 1
-            }
+            totals.merge(t)
+            writer.append(rows)
             writeSeconds += Date().timeIntervalSince(tw)
-            progress.update("writing: \(next)/\(shards.count) shards")
         }
         let tc = Date()
         try writer.commit()
@@ -170,7 +201,9 @@ public final class Coordinator {
                                                 ("store", .string(options.storePath)), ("shards", .int(Int64(shards.count))),
                                                 ("workers", .int(Int64(holders))),
                                                 ("messages", .object([("received", .int(Int64(hub.messagesIn))), ("sent", .int(Int64(hub.messagesOut))),
-                                                                      ("dropped", .int(Int64(hub.dropped))), ("workers_refused", .int(Int64(hub.refused)))]))],
+                                                                      ("dropped", .int(Int64(hub.dropped))), ("workers_refused", .int(Int64(hub.refused)))])),
+                                                ("recovery", .object([("shards_requeued", .int(Int64(requeued))), ("straggler_copies", .int(Int64(duplicates))),
+                                                                      ("shards_restored", .int(Int64(group.restored)))]))],
                                         timings: timings)
         let summaryPath = options.outDir + "/summary.json"
         try AtomicFile.write(summary, to: summaryPath)

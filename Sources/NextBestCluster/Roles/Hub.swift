@@ -44,7 +44,12 @@ final class Hub {
     let fingerprint: StoreFingerprint
     let coordinatorID: String
     let log: (String) -> Void
-    let workerTimeout: Double
+    /// Seconds between heartbeats, and how many silent intervals make a worker dead.
+    let heartbeat: Double
+    let deadAfter: Int
+    var workerTimeout: Double { heartbeat * Double(deadAfter) }
+    /// Workers that left or were declared dead, not yet handled by the caller.
+    var lost: [Peer] = []
     var abortCheck: (() -> String?)?
     /// Welcomed workers by routing id, and their arrival order.
     var peers: [[UInt8]: Peer] = [:]
@@ -55,7 +60,7 @@ final class Hub {
     var messagesIn = 0
     var messagesOut = 0
 
-    init(bind: String, fingerprint: StoreFingerprint, workerTimeout: Double, log: @escaping (String) -> Void) throws {
+    init(bind: String, fingerprint: StoreFingerprint, heartbeat: Double, deadAfter: Int, log: @escaping (String) -> Void) throws {
         zmq = try ZMQContext()
         socket = try zmq.socket(.router)
         try socket.setLinger(1000)
@@ -63,7 +68,8 @@ final class Hub {
         try socket.setMaxMessageSize(1 << 30)
         try socket.bind(bind)
         self.fingerprint = fingerprint
-        self.workerTimeout = workerTimeout
+        self.heartbeat = heartbeat
+        self.deadAfter = max(1, deadAfter)
         self.log = log
         coordinatorID = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
     }
@@ -113,8 +119,8 @@ final class Hub {
         case .bye:
             let p = peers.removeValue(forKey: id)!
             arrival.removeAll { $0 == id }
-            if p.holds > 0 || p.scoring > 0 { throw ClusterError.workerLost(worker: p.name, silentSeconds: 0, shards: p.holds + p.scoring) }
-            log("worker \(p.name) left")
+            lost.append(p)
+            log("worker \(p.name) left" + (p.holds + p.scoring > 0 ? " holding \(p.holds + p.scoring) shard(s); they go to other workers" : ""))
             return nil
         case .failed(_, let reason): throw ClusterError.workerFailed(worker: name(id), reason: reason)
         default: return (id, m)
@@ -140,7 +146,7 @@ final class Hub {
     /// holds work).
     func housekeeping() throws {
         let now = Date()
-        if now.timeIntervalSince(lastBeat) >= 1 {
+        if now.timeIntervalSince(lastBeat) >= heartbeat {
             lastBeat = now
             for id in arrival { try send(id, .heartbeat) }
         }
@@ -148,8 +154,21 @@ final class Hub {
             guard let p = peers[id], now.timeIntervalSince(p.lastSeen) > workerTimeout else { continue }
             peers.removeValue(forKey: id)
             arrival.removeAll { $0 == id }
-            if p.holds > 0 || p.scoring > 0 { throw ClusterError.workerLost(worker: p.name, silentSeconds: Int(workerTimeout), shards: p.holds + p.scoring) }
-            log("worker \(p.name) went silent; forgotten")
+            lost.append(p)
+            log("worker \(p.name) silent for \(deadAfter) heartbeats (\(FixedDecimal.string(workerTimeout, decimals: 1)) s): declared dead"
+                + (p.holds + p.scoring > 0 ? "; its \(p.holds + p.scoring) shard(s) go to other workers" : ""))
+        }
+    }
+
+    /// The workers lost since the last call.
+    func takeLost() -> [Peer] { defer { lost = [] }; return lost }
+
+    /// Waits until at least one worker is connected (a lost one may be replaced), up to `timeout` seconds.
+    func awaitAnyWorker(timeout: Double) throws {
+        let start = Date()
+        while peers.isEmpty {
+            if Date().timeIntervalSince(start) > timeout { throw ClusterError.noWorkers(waitedSeconds: Int(timeout), minimum: 1) }
+            _ = try pump(timeoutMs: 100)
         }
     }
 

@@ -25,6 +25,8 @@ public final class Worker {
         public var coordinatorTimeout: Double = 30
         /// Seconds between HELLOs while waiting to be welcomed.
         public var helloInterval: Double = 1
+        /// Seconds between heartbeats.
+        public var heartbeat: Double = 1
         public init(connect: String, storePath: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                     workerID: String = Worker.defaultID()) {
             self.connect = connect; self.storePath = storePath; self.threads = max(1, threads); self.workerID = workerID
@@ -47,11 +49,6 @@ public final class Worker {
     }
 
     let options: Options
-    /// The store as of the last (re)connection: reopened each time, so a worker serves the copy of the
-    /// store that is in place when a job starts.
-    var context: RunContext!
-    /// Scoring jobs started and not yet drained.
-    var inFlight = 0
     let log: (String) -> Void
     let zmq: ZMQContext
     var socket: ZMQSocket?
@@ -61,27 +58,24 @@ public final class Worker {
     var lastSent = Date.distantPast
     var lastHello = Date.distantPast
     var stopping = false
-
-    /// The run whose shards are held, and the shards (kept in shard order).
-    var run: UInt64? = nil
-    var shardIDs: [UInt32] = []
-    var group: LocalShards
-    /// Scoring jobs finished on background threads, waiting to be reported.
-    let finished = Mailbox<(run: UInt64, shard: UInt32, attempt: UInt32, result: Result<CandidateTable, Error>)>()
-    let scoringSlots: DispatchSemaphore
+    /// The shards and the store; touched only on `compute`, a serial queue, so requests are handled in
+    /// the order they arrive while this thread keeps the socket (heartbeats go on during long requests).
+    let shards: WorkerShards
+    let compute = DispatchQueue(label: "nextbest.worker.compute")
+    /// Messages produced on other threads, sent by this one.
+    let outbox = Mailbox<WireMessage>()
 
     public init(_ options: Options, log: @escaping (String) -> Void) throws {
         self.options = options
         self.log = log
-        context = try RunContext(storePath: options.storePath)
+        shards = WorkerShards(context: try RunContext(storePath: options.storePath), threads: options.threads, name: options.workerID,
+                              log: log)
         zmq = try ZMQContext()
-        group = LocalShards([], constraints: context.constraints, threads: options.threads)
-        scoringSlots = DispatchSemaphore(value: options.threads)
     }
 
     /// Serves until told to stop (`once`), refused, or the parent process is gone.
     public func serve() throws {
-        log("worker \(options.workerID): store \(context.fingerprint), \(options.threads) threads, connecting to \(options.connect)")
+        log("worker \(options.workerID): store \(shards.context.fingerprint), \(options.threads) threads, connecting to \(options.connect)")
         StopSignal.install()
         try reconnect()
         defer { socket?.close() }
@@ -98,18 +92,17 @@ public final class Worker {
             let now = Date()
             if !welcomed && now.timeIntervalSince(lastHello) >= options.helloInterval {
                 try send(.hello(workerID: options.workerID, software: NextBestVersion.software, cores: UInt16(clamping: options.threads),
-                                fingerprint: context.fingerprint.digest))
+                                fingerprint: shards.fingerprint))
                 lastHello = now
             }
-            if welcomed && now.timeIntervalSince(lastSent) >= 1 { try send(.heartbeat) }
+            if welcomed && now.timeIntervalSince(lastSent) >= options.heartbeat { try send(.heartbeat) }
             if welcomed && now.timeIntervalSince(lastHeard) > options.coordinatorTimeout {
                 log("worker \(options.workerID): no word from the coordinator for \(Int(options.coordinatorTimeout)) s; reconnecting")
-                dropRun()
                 if options.once { return }
                 try reconnect()
                 continue
             }
-            if try socket!.poll(timeoutMs: 50), let frames = try socket!.receive() {
+            if try socket!.poll(timeoutMs: 20), let frames = try socket!.receive() {
                 lastHeard = Date()
                 guard let frame = frames.last else { continue }
                 do {
@@ -118,21 +111,21 @@ public final class Worker {
                     log("worker \(options.workerID): dropped a malformed message from the coordinator: \(e)")
                 }
             }
-            for done in finished.drain() { inFlight -= 1; try reportScored(done) }
+            for m in outbox.drain() { try send(m) }
         }
+        // Let the last answers go out.
+        compute.sync {}
+        for m in outbox.drain() { try? send(m) }
     }
 
+    /// A fresh connection (and a fresh look at the store: tonight's copy may have been put in place since
+    /// the last job).
     func reconnect() throws {
         socket?.close()
         if connection > 0 {
-            // Reopen the store: tonight's copy may have been put in place since the last job. LMDB wants
-            // one environment per process, so the old one is closed first (after running jobs finish).
-            while inFlight > 0 { inFlight -= finished.drain().count; usleep(10_000) }
-            group = LocalShards([], constraints: context.constraints, threads: options.threads)
-            context = nil
-            context = try RunContext(storePath: options.storePath)
-            group = LocalShards([], constraints: context.constraints, threads: options.threads)
-            log("worker \(options.workerID): store \(context.fingerprint)")
+            compute.sync { shards.drop(run: nil) }
+            try shards.reopen(storePath: options.storePath)
+            _ = outbox.drain()
         }
         connection += 1
         let s = try zmq.socket(.dealer)
@@ -151,15 +144,6 @@ public final class Worker {
         lastSent = Date()
     }
 
-    func dropRun() {
-        run = nil
-        shardIDs = []
-        group.shards = []
-    }
-
-    /// Index of a held shard, or nil (requests for shards not held are ignored).
-    func index(of shard: UInt32) -> Int? { shardIDs.firstIndex(of: shard) }
-
     func handle(_ m: WireMessage) throws {
         switch m {
         case .welcome(let id):
@@ -172,94 +156,197 @@ public final class Worker {
             break
         case .bye:
             log("worker \(options.workerID): the coordinator left")
-            dropRun()
             if options.once { stopping = true } else { try reconnect() }
         case let .assign(run, shard, attempt, lower, upper):
-            if self.run != run { dropRun(); self.run = run }
-            startScoring(run: run, shard: shard, attempt: attempt, lower: lower, upper: upper)
-        case let .prices(run, round, upper, lower):
-            guard self.run == run else { return }
-            guard upper.count == context.constraints.count, lower.count == upper.count else {
-                return try send(.failed(run: run, reason: "PRICES with \(upper.count) prices for \(context.constraints.count) constraints"))
+            let shards = self.shards, outbox = self.outbox, compute = self.compute
+            compute.async { shards.begin(run: run) }
+            shards.score(run: run, shard: shard, lower: lower, upper: upper) { table in
+                compute.async { if let reply = shards.hold(run: run, shard: shard, attempt: attempt, table) { outbox.post(reply) } }
             }
-            var q = Prices(count: upper.count)
-            q.upper = upper; q.lower = lower
-            let p = q
-            let aggs = group.each { s, _ in s.evaluate(p) }
-            for (i, a) in aggs.enumerated() {
-                try send(.aggregates(run: run, shard: shardIDs[i], attempt: 0, round: round, use: a.use, dualMicros: a.dualMicros,
-                                     primalMicros: a.primalMicros, offers: a.offers, costMicros: a.costMicros))
-            }
-        case let .precheck(run, seq):
-            guard self.run == run else { return }
-            let facts = group.each { s, _ in PrecheckFacts.of(s) }
-            for (i, f) in facts.enumerated() { try send(.facts(run: run, shard: shardIDs[i], seq: seq, facts: f)) }
-        case let .copySlot(run, _, from, to):
-            guard self.run == run, Int(from) < Optimizer.Slot.count, Int(to) < Optimizer.Slot.count else { return }
-            try group.copySelection(from: Int(from), to: Int(to))
-        case let .stateRequest(run, seq, slot):
-            guard self.run == run, Int(slot) < Optimizer.Slot.count else { return }
-            let states = group.each { s, _ in Repair.state(s, slot: Int(slot)) }
-            for (i, st) in states.enumerated() { try send(.state(run: run, shard: shardIDs[i], seq: seq, state: st)) }
-        case let .propose(run, seq, slot, goal, use):
-            guard self.run == run, Int(slot) < Optimizer.Slot.count else { return }
-            guard use.count == context.constraints.count + 1, goal.isValid(rows: context.constraints.count) else {
-                return try send(.failed(run: run, reason: "PROPOSE with a use vector of \(use.count) or a bad goal"))
-            }
-            let ids = shardIDs
-            let moves = group.each { s, i in Repair.proposals(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use) }
-            for (i, ms) in moves.enumerated() { try send(.moves(run: run, shard: shardIDs[i], seq: seq, moves: ms)) }
-        case let .apply(run, _, slot, shard, changes):
-            guard self.run == run, Int(slot) < Optimizer.Slot.count, let i = index(of: shard) else { return }
-            guard changes.allSatisfy({ group.shards[i].isValid($0) }) else {
-                return try send(.failed(run: run, reason: "APPLY names customers or candidates shard \(shard) does not have"))
-            }
-            group.shards[i].apply(changes, slot: Int(slot))
-        case let .collect(run, seq, slot, shard):
-            guard self.run == run, Int(slot) < Optimizer.Slot.count, let i = index(of: shard) else { return }
-            let (rows, totals) = NBAWriter.rows(group.shards[i], slot: Int(slot), regions: context.regions.count, segments: context.segments.count)
-            try send(.rows(run: run, shard: shard, seq: seq, csv: rows, totals: totals))
         case .release(let run):
-            guard self.run == run else { return }
+            let shards = self.shards
+            compute.async { shards.drop(run: run) }
             log("worker \(options.workerID): run \(String(run, radix: 16)) released")
-            dropRun()
             if options.once { stopping = true }
         case .hello, .scored, .aggregates, .facts, .state, .moves, .rows, .failed:
             log("worker \(options.workerID): ignored a message meant for a coordinator")
+        default:
+            let shards = self.shards, outbox = self.outbox
+            compute.async { for reply in shards.handle(m) { outbox.post(reply) } }
         }
     }
+}
 
-    func startScoring(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?) {
+/// A worker's shards of the current run and its store, used from one serial queue (scoring runs on other
+/// threads and hands its tables back through that queue).
+final class WorkerShards: @unchecked Sendable {
+    private(set) var context: RunContext!
+    let threads: Int
+    let name: String
+    let log: (String) -> Void
+    var run: UInt64? = nil
+    var shardIDs: [UInt32] = []
+    var group: LocalShards
+    /// Shards given away (another copy won) while still being scored.
+    var unwanted = Set<UInt32>()
+    let scoringSlots: DispatchSemaphore
+    private let lock = NSLock()
+    private var scoringNow = 0
+
+    init(context: RunContext, threads: Int, name: String, log: @escaping (String) -> Void) {
+        self.context = context
+        self.threads = threads
+        self.name = name
+        self.log = log
+        group = LocalShards([], constraints: context.constraints, threads: threads)
+        scoringSlots = DispatchSemaphore(value: threads)
+    }
+
+    var fingerprint: UInt64 { context.fingerprint.digest }
+
+    /// Reopens the store once no scoring job uses the old one (LMDB wants one environment per process).
+    func reopen(storePath: String) throws {
+        while lock.withLock({ scoringNow }) > 0 { usleep(10_000) }
+        group = LocalShards([], constraints: context.constraints, threads: threads)
+        context = nil
+        context = try RunContext(storePath: storePath)
+        group = LocalShards([], constraints: context.constraints, threads: threads)
+        log("worker \(name): store \(context.fingerprint)")
+    }
+
+    func begin(run: UInt64) {
+        if self.run != run { drop(run: nil); self.run = run }
+    }
+
+    func drop(run: UInt64?) {
+        if let run, self.run != run { return }
+        self.run = nil
+        shardIDs = []
+        group.shards = []
+        unwanted = []
+    }
+
+    /// Scores a shard on a background thread (at most `threads` at once) and passes the table on.
+    func score(run: UInt64, shard: UInt32, lower: UInt64, upper: UInt64?, then: @escaping @Sendable (Result<CandidateTable, Error>) -> Void) {
         let context: RunContext = self.context
-        inFlight += 1
-        let box = finished
+        lock.withLock { scoringNow += 1 }
         let slots = scoringSlots
-        DispatchQueue.global().async {
+        DispatchQueue.global().async { [self] in
             slots.wait()
-            defer { slots.signal() }
             var scorer = ShardScorer(store: context.store, plan: context.plan)
             let result = Result { try scorer.buildTable(lower: lower, upper: upper) }
-            box.post((run, shard, attempt, result))
+            slots.signal()
+            lock.withLock { scoringNow -= 1 }
+            then(result)
         }
     }
 
-    func reportScored(_ done: (run: UInt64, shard: UInt32, attempt: UInt32, result: Result<CandidateTable, Error>)) throws {
-        guard run == done.run else { return }
-        switch done.result {
+    /// Keeps a scored shard (in shard order) and returns the SCORED or FAILED reply.
+    func hold(run: UInt64, shard: UInt32, attempt: UInt32, _ result: Result<CandidateTable, Error>) -> WireMessage? {
+        guard self.run == run else { return nil }
+        if unwanted.remove(shard) != nil { return nil }
+        switch result {
         case .failure(let e):
-            log("worker \(options.workerID): shard \(done.shard) failed: \(e)")
-            try send(.failed(run: done.run, reason: "shard \(done.shard): \(e)"))
+            log("worker \(name): shard \(shard) failed: \(e)")
+            return .failed(run: run, reason: "shard \(shard): \(e)")
         case .success(let table):
-            // Keep shards in shard order.
-            let at = shardIDs.firstIndex(where: { $0 > done.shard }) ?? shardIDs.count
-            if let existing = index(of: done.shard) {
-                group.shards[existing] = ShardOptimizer(plan: context.plan, constraints: context.constraints, table: table)
+            let s = ShardOptimizer(plan: context.plan, constraints: context.constraints, table: table)
+            if let i = shardIDs.firstIndex(of: shard) {
+                group.shards[i] = s
             } else {
-                shardIDs.insert(done.shard, at: at)
-                group.shards.insert(ShardOptimizer(plan: context.plan, constraints: context.constraints, table: table), at: at)
+                let at = shardIDs.firstIndex(where: { $0 > shard }) ?? shardIDs.count
+                shardIDs.insert(shard, at: at)
+                group.shards.insert(s, at: at)
             }
-            try send(.scored(run: done.run, shard: done.shard, attempt: done.attempt, customers: UInt64(table.customerCount),
-                             candidates: UInt64(table.candidates.count)))
+            return .scored(run: run, shard: shard, attempt: attempt, customers: UInt64(table.customerCount), candidates: UInt64(table.candidates.count))
+        }
+    }
+
+    func index(of shard: UInt32) -> Int? { shardIDs.firstIndex(of: shard) }
+
+    func validSlot(_ s: UInt8) -> Bool { Int(s) < Optimizer.Slot.count }
+
+    func prices(_ upper: [Double], _ lower: [Double]) -> Prices? {
+        guard upper.count == context.constraints.count, lower.count == upper.count else { return nil }
+        var q = Prices(count: upper.count)
+        q.upper = upper; q.lower = lower
+        return q
+    }
+
+    /// Answers one request about the held shards.
+    func handle(_ m: WireMessage) -> [WireMessage] {
+        switch m {
+        case let .prices(run, round, upper, lower):
+            guard self.run == run else { return [] }
+            guard let p = prices(upper, lower) else {
+                return [.failed(run: run, reason: "PRICES with \(upper.count) prices for \(context.constraints.count) constraints")]
+            }
+            let ids = shardIDs
+            return group.each { s, _ in s.evaluate(p) }.enumerated().map { i, a in
+                .aggregates(run: run, shard: ids[i], attempt: 0, round: round, use: a.use, dualMicros: a.dualMicros,
+                            primalMicros: a.primalMicros, offers: a.offers, costMicros: a.costMicros)
+            }
+        case let .precheck(run, seq):
+            guard self.run == run else { return [] }
+            let ids = shardIDs
+            return group.each { s, _ in PrecheckFacts.of(s) }.enumerated().map { .facts(run: run, shard: ids[$0], seq: seq, facts: $1) }
+        case let .copySlot(run, _, from, to):
+            guard self.run == run, validSlot(from), validSlot(to) else { return [] }
+            for i in group.shards.indices { group.shards[i].copySelection(from: Int(from), to: Int(to)) }
+            return []
+        case let .stateRequest(run, seq, slot):
+            guard self.run == run, validSlot(slot) else { return [] }
+            let ids = shardIDs
+            return group.each { s, _ in Repair.state(s, slot: Int(slot)) }.enumerated().map { .state(run: run, shard: ids[$0], seq: seq, state: $1) }
+        case let .propose(run, seq, slot, goal, use):
+            guard self.run == run, validSlot(slot) else { return [] }
+            guard use.count == context.constraints.count + 1, goal.isValid(rows: context.constraints.count) else {
+                return [.failed(run: run, reason: "PROPOSE with a use vector of \(use.count) or a bad goal")]
+            }
+            let ids = shardIDs
+            return group.each { s, i in Repair.proposals(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use) }
+                .enumerated().map { .moves(run: run, shard: ids[$0], seq: seq, moves: $1) }
+        case let .apply(run, _, slot, shard, changes):
+            guard self.run == run, validSlot(slot), let i = index(of: shard) else { return [] }
+            guard changes.allSatisfy({ group.shards[i].isValid($0) }) else {
+                return [.failed(run: run, reason: "APPLY names customers or candidates shard \(shard) does not have")]
+            }
+            group.shards[i].apply(changes, slot: Int(slot))
+            return []
+        case let .collect(run, seq, slot, shard):
+            guard self.run == run, validSlot(slot), let i = index(of: shard) else { return [] }
+            let (rows, totals) = NBAWriter.rows(group.shards[i], slot: Int(slot), regions: context.regions.count, segments: context.segments.count)
+            return [.rows(run: run, shard: shard, seq: seq, csv: rows, totals: totals)]
+        case let .restore(run, shard, attempt, lower, upper, ops):
+            begin(run: run)
+            var scorer = ShardScorer(store: context.store, plan: context.plan)
+            let result = Result { try scorer.buildTable(lower: lower, upper: upper) }
+            guard let reply = hold(run: run, shard: shard, attempt: attempt, result), case .scored = reply, let i = index(of: shard) else {
+                return [.failed(run: run, reason: "shard \(shard) could not be restored")]
+            }
+            for op in ops {
+                switch op {
+                case let .evaluate(upper, lower):
+                    guard let p = prices(upper, lower) else { return [.failed(run: run, reason: "RESTORE with bad prices")] }
+                    _ = group.shards[i].evaluate(p)
+                case let .copy(from, to):
+                    guard validSlot(from), validSlot(to) else { return [.failed(run: run, reason: "RESTORE with a bad slot")] }
+                    group.shards[i].copySelection(from: Int(from), to: Int(to))
+                case let .apply(slot, changes):
+                    guard validSlot(slot), changes.allSatisfy({ group.shards[i].isValid($0) }) else {
+                        return [.failed(run: run, reason: "RESTORE with changes shard \(shard) does not have")]
+                    }
+                    group.shards[i].apply(changes, slot: Int(slot))
+                }
+            }
+            log("worker \(name): took over shard \(shard) (attempt \(attempt), \(ops.count) operations replayed)")
+            return [reply]
+        case let .drop(run, shard):
+            guard self.run == run else { return [] }
+            if let i = index(of: shard) { shardIDs.remove(at: i); group.shards.remove(at: i) } else { unwanted.insert(shard) }
+            return []
+        default:
+            return []
         }
     }
 }

@@ -50,6 +50,11 @@ public enum WireMessage: Sendable, Equatable {
     case release(run: UInt64)
     /// Worker → coordinator: the worker cannot go on with the run, and why.
     case failed(run: UInt64, reason: String)
+    /// Coordinator → worker: take over a shard of a lost worker: score it, then replay the operations its
+    /// selections went through, so it answers exactly as the lost worker would have. Reply: SCORED.
+    case restore(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, ops: [ShardOp])
+    /// Coordinator → worker: forget this shard (another worker's copy won).
+    case drop(run: UInt64, shard: UInt32)
 
     public static let version: UInt8 = 1
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
@@ -77,6 +82,8 @@ public enum WireMessage: Sendable, Equatable {
         case .rows: return 19
         case .release: return 20
         case .failed: return 21
+        case .restore: return 22
+        case .drop: return 23
         }
     }
 
@@ -104,6 +111,8 @@ public enum WireMessage: Sendable, Equatable {
         case .rows: return "ROWS"
         case .release: return "RELEASE"
         case .failed: return "FAILED"
+        case .restore: return "RESTORE"
+        case .drop: return "DROP"
         }
     }
 
@@ -158,6 +167,18 @@ public enum WireMessage: Sendable, Equatable {
             for v in [t.expectedValueMicros, t.costMicros, t.propensityMicros, t.fatigued] { w.i64(v) }
         case let .release(run): w.u64(run)
         case let .failed(run, reason): w.u64(run); w.string(reason)
+        case let .restore(run, shard, attempt, lower, upper, ops):
+            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.u32(UInt32(ops.count))
+            for op in ops {
+                switch op {
+                case let .evaluate(upper, lower): w.u8(0); w.doubles(upper); w.doubles(lower)
+                case let .copy(from, to): w.u8(1); w.u8(from); w.u8(to)
+                case let .apply(slot, changes):
+                    w.u8(2); w.u8(slot); w.u32(UInt32(changes.count))
+                    for c in changes { w.i32(c.customer); w.i32(c.remove); w.i32(c.add) }
+                }
+            }
+        case let .drop(run, shard): w.u64(run); w.u32(shard)
         }
         return w.bytes
     }
@@ -243,11 +264,42 @@ public enum WireMessage: Sendable, Equatable {
             msg = .rows(run: run, shard: shard, seq: seq, csv: csv, totals: t)
         case 20: msg = .release(run: try r.u64())
         case 21: msg = .failed(run: try r.u64(), reason: try r.string())
+        case 22:
+            let run = try r.u64(), shard = try r.u32(), attempt = try r.u32(), lower = try r.u64(), upper = try r.optionalU64()
+            let n = try r.count(3, "a list of operations")
+            var ops: [ShardOp] = []
+            ops.reserveCapacity(n)
+            for _ in 0..<n {
+                switch try r.u8() {
+                case 0: ops.append(.evaluate(upper: try r.doubles(), lower: try r.doubles()))
+                case 1: ops.append(.copy(from: try r.u8(), to: try r.u8()))
+                case 2:
+                    let slot = try r.u8()
+                    let m = try r.count(12, "a list of changes")
+                    var changes: [Repair.Change] = []
+                    changes.reserveCapacity(m)
+                    for _ in 0..<m { changes.append(Repair.Change(customer: try r.i32(), remove: try r.i32(), add: try r.i32())) }
+                    ops.append(.apply(slot: slot, changes: changes))
+                case let k: throw .badValue("operation \(k)")
+                }
+            }
+            msg = .restore(run: run, shard: shard, attempt: attempt, lower: lower, upper: upper, ops: ops)
+        case 23: msg = .drop(run: try r.u64(), shard: try r.u32())
         default: throw .unknownType(t)
         }
         guard r.atEnd else { throw .trailing(frame.count - r.offset) }
         return msg
     }
+}
+
+/// An operation a shard's selections went through, replayed by a worker that takes the shard over.
+public enum ShardOp: Sendable, Equatable {
+    /// PRICES: solve every customer's sub-problem (slot 0).
+    case evaluate(upper: [Double], lower: [Double])
+    /// COPY between selection slots.
+    case copy(from: UInt8, to: UInt8)
+    /// APPLY of this shard's accepted repair changes to a slot.
+    case apply(slot: UInt8, changes: [Repair.Change])
 }
 
 /// Why a frame is not a valid message.
