@@ -3,6 +3,7 @@ import Foundation
 import NextBestCore
 import NextBestCluster
 import NextBestStore
+import NextBestWire
 
 /// `nextbest coordinator --bind tcp://0.0.0.0:PORT --store DIR --out DIR`: one cluster job.
 struct CoordinatorCommand: ParsableCommand {
@@ -19,10 +20,17 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
     @Flag(help: "Print only the output paths.") var quiet = false
+    @Option(help: "CURVE: the coordinator's secret key file (from `nextbest keys generate`); requires --allow-keys.") var curveSecret: String?
+    @Option(help: "CURVE: a directory of workers' *.pub files (or one file) allowed to connect.") var allowKeys: String?
 
     func run() throws {
         try reportingErrors {
             var o = Coordinator.Options(bind: bind, storePath: storeOptions.store, outDir: out)
+            switch (curveSecret, allowKeys) {
+            case (nil, nil): break
+            case let (s?, a?): o.curveSecret = try CurveKeyFiles.read(s); o.allowedKeys = try CurveKeyFiles.allowList(a)
+            default: throw ValidationError("--curve-secret and --allow-keys go together")
+            }
             o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
             o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart
             o.liveProgress = !quiet && isatty(2) != 0
@@ -46,10 +54,17 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Exit after one run, or when the coordinator leaves.") var once = false
     @Option(help: "Exit when this process is gone (used by `run`).") var parentPid: Int32?
     @Flag(help: "Log only errors.") var quiet = false
+    @Option(help: "CURVE: this worker's secret key file (from `nextbest keys generate`).") var curveSecret: String?
+    @Option(help: "CURVE: the coordinator's public key file (its .pub).") var coordinatorKey: String?
 
     func run() throws {
         try reportingErrors {
             var o = Worker.Options(connect: connect, storePath: storeOptions.store, threads: threads, workerID: id ?? Worker.defaultID())
+            switch (curveSecret, coordinatorKey) {
+            case (nil, nil): break
+            case let (s?, c?): o.curveSecret = try CurveKeyFiles.read(s); o.coordinatorKey = try CurveKeyFiles.read(c)
+            default: throw ValidationError("--curve-secret and --coordinator-key go together")
+            }
             o.once = once; o.parentPID = parentPid; o.coordinatorTimeout = coordinatorTimeout; o.heartbeat = heartbeat
             let w = try Worker(o, log: { line in
                 if !quiet || line.contains("refused") { printError("nextbest: \(line)") }
@@ -81,6 +96,26 @@ struct FingerprintCommand: ParsableCommand {
         try reportingErrors {
             let store = try Store(path: storeOptions.store, readOnly: true, mustExist: true)
             print(try StoreFingerprint.of(store))
+        }
+    }
+}
+
+/// `nextbest keys generate --dir DIR --name NAME`: a CURVE key pair for a coordinator or a worker.
+struct KeysCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "keys", abstract: "CURVE keys for the cluster.",
+                                                    subcommands: [Generate.self])
+
+    /// Writes `DIR/NAME.secret` (mode 0600) and `DIR/NAME.pub`.
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a key pair: NAME.secret (keep it on its host, mode 0600) and NAME.pub (give it to the other side).")
+        @Option(help: "The directory to write into.") var dir: String
+        @Option(help: "The key's name, e.g. coordinator or worker-host-3.") var name: String
+
+        func run() throws {
+            try reportingErrors {
+                let pub = try CurveKeyFiles.generate(dir: dir, name: name)
+                print("wrote \(dir)/\(name).secret and \(dir)/\(name).pub (public key \(pub))")
+            }
         }
     }
 }

@@ -65,3 +65,44 @@ import NextBestWire
         #expect(!summary.contains("\"shards_restored\": 0"), "no shard was restored")
     }
 }
+
+/// CURVE authentication: only workers whose public key is in the coordinator's allow-list get in.
+@Suite(.serialized) struct ClusterAuthTests {
+    let h = ClusterProcessTests()
+
+    @Test func workersWithoutAnAllowedKeyNeverGetWork() throws {
+        let store = ClusterProcessTests.generated
+        let keys = ClusterFixtures.tempDir("keys")
+        try CurveKeyFiles.generate(dir: keys, name: "coordinator")
+        try FileManager.default.createDirectory(atPath: keys + "/allowed", withIntermediateDirectories: true)
+        try CurveKeyFiles.generate(dir: keys + "/allowed", name: "good")
+        try CurveKeyFiles.generate(dir: keys, name: "intruder")
+        #expect(FileManager.default.isReadableFile(atPath: keys + "/allowed/good.secret"))
+        let mode = try FileManager.default.attributesOfItem(atPath: keys + "/coordinator.secret")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let log = ClusterProcessTests.Lines()
+        let (c, wait) = try h.startCoordinator(store: store, out: ClusterFixtures.tempDir("auth"), shardSize: 500, log: log, configure: { o in
+            o.curveSecret = try! CurveKeyFiles.read(keys + "/coordinator.secret")
+            o.allowedKeys = try! CurveKeyFiles.allowList(keys + "/allowed")
+        })
+        // An intruder with a key pair of its own, and a worker with no CURVE at all.
+        let intruderErr = Pipe(), plainErr = Pipe()
+        let intruder = try h.startWorker(connect: c.endpoint, store: store, once: false, stderr: intruderErr,
+                                         extra: ["--curve-secret", keys + "/intruder.secret", "--coordinator-key", keys + "/coordinator.pub"])
+        let plain = try h.startWorker(connect: c.endpoint, store: store, once: false, stderr: plainErr)
+        while !log.contains("refused a connection") { usleep(20_000) }
+        let good = try h.startWorker(connect: c.endpoint, store: store,
+                                     extra: ["--curve-secret", keys + "/allowed/good.secret", "--coordinator-key", keys + "/coordinator.pub"])
+        let r = try wait()
+        good.waitUntilExit()
+        intruder.terminate(); plain.terminate()
+        intruder.waitUntilExit(); plain.waitUntilExit()
+        let said = String(decoding: intruderErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            + String(decoding: plainErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(!said.contains("welcomed"), "an unauthorised worker got in: \(said)")
+        #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == (try h.oneProcess(store)))
+        #expect(r.summary.contains("\"workers\": 1"))
+        let intruderKey = try CurveKeyFiles.read(keys + "/intruder.pub")
+        #expect(log.contains("public key \(intruderKey) not in the allow-list"))
+    }
+}

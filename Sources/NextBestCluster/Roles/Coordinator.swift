@@ -22,6 +22,9 @@ public final class Coordinator {
         /// Seconds between heartbeats, and how many missed ones make a worker dead.
         public var heartbeat: Double = 1
         public var deadAfter: Int = 10
+        /// CURVE: the coordinator's secret key (Z85) and the public keys of the workers allowed in.
+        public var curveSecret: String? = nil
+        public var allowedKeys: [[UInt8]] = []
         /// Show a live progress line (an interactive terminal) instead of a log line per stage only.
         public var liveProgress: Bool = false
         public init(bind: String, storePath: String, outDir: String) {
@@ -56,7 +59,8 @@ public final class Coordinator {
         // One environment per process: writable only when the run remembers its prices.
         context = try RunContext(storePath: options.storePath, writable: options.warmStart)
         progress = Progress(live: options.liveProgress, log: log)
-        hub = try Hub(bind: options.bind, fingerprint: context.fingerprint, heartbeat: options.heartbeat, deadAfter: options.deadAfter, log: { [progress] in progress.line($0) })
+        hub = try Hub(bind: options.bind, fingerprint: context.fingerprint, heartbeat: options.heartbeat, deadAfter: options.deadAfter,
+                      curve: options.curveSecret.map { ($0, options.allowedKeys) }, log: { [progress] in progress.line($0) })
     }
 
     /// The endpoint workers connect to.

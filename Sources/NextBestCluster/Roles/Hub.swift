@@ -51,6 +51,8 @@ final class Hub {
     /// Workers that left or were declared dead, not yet handled by the caller.
     var lost: [Peer] = []
     var abortCheck: (() -> String?)?
+    /// Refusals reported by the ZAP thread, logged from this one.
+    var zapLines: Mailbox<String>?
     /// Welcomed workers by routing id, and their arrival order.
     var peers: [[UInt8]: Peer] = [:]
     var arrival: [[UInt8]] = []
@@ -60,9 +62,19 @@ final class Hub {
     var messagesIn = 0
     var messagesOut = 0
 
-    init(bind: String, fingerprint: StoreFingerprint, heartbeat: Double, deadAfter: Int, log: @escaping (String) -> Void) throws {
+    /// The CURVE allow-list check, when the coordinator requires authentication.
+    var zap: ZAPHandler?
+
+    init(bind: String, fingerprint: StoreFingerprint, heartbeat: Double, deadAfter: Int, curve: (secret: String, allowed: [[UInt8]])?,
+         log: @escaping (String) -> Void) throws {
         zmq = try ZMQContext()
+        if let curve {
+            let lines = Mailbox<String>()
+            zap = try ZAPHandler(context: zmq, allowed: curve.allowed) { lines.post($0) }
+            zapLines = lines
+        }
         socket = try zmq.socket(.router)
+        if let curve { try socket.setCurveServer(secretKey: CurveKeys.decode(curve.secret)!) }
         try socket.setLinger(1000)
         try socket.setRouterMandatory(true)
         try socket.setMaxMessageSize(1 << 30)
@@ -95,6 +107,7 @@ final class Hub {
     /// and returns anything else with its sender.
     func pump(timeoutMs: Int) throws -> ([UInt8], WireMessage)? {
         if let why = abortCheck?() { throw ClusterError.aborted(why) }
+        for line in zapLines?.drain() ?? [] { refused += 1; log(line) }
         try housekeeping()
         guard try socket.poll(timeoutMs: timeoutMs), let frames = try socket.receive() else { return nil }
         messagesIn += 1
@@ -180,5 +193,6 @@ final class Hub {
             try? send(id, .bye)
         }
         socket.close()
+        zap?.stop()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NextBestCore
+import NextBestWire
 
 /// The embedded default of `nextbest run`: a coordinator in this process on a loopback port and N local
 /// worker processes (this same executable, `worker --once`), stopped when the run ends.
@@ -29,6 +30,14 @@ public enum LocalCluster {
         var co = options.coordinator
         co.minWorkers = options.workers
         if co.waitTimeout == nil { co.waitTimeout = 120 }
+        // Its own CURVE keys: only the workers it starts can join, even on loopback.
+        let keyDir = NSTemporaryDirectory() + "nextbest-keys-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: keyDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: keyDir) }
+        try CurveKeyFiles.generate(dir: keyDir, name: "coordinator")
+        let workerPub = try CurveKeyFiles.generate(dir: keyDir, name: "worker")
+        co.curveSecret = try CurveKeyFiles.read(keyDir + "/coordinator.secret")
+        co.allowedKeys = [CurveKeys.decode(workerPub)!]
         let coordinator = try Coordinator(co, log: log)
         let endpoint = coordinator.endpoint
         var children: [Process] = []
@@ -37,7 +46,8 @@ public enum LocalCluster {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: options.executable)
             p.arguments = ["worker", "--connect", endpoint, "--store", co.storePath, "--threads", String(options.threadsPerWorker),
-                           "--once", "--quiet", "--parent-pid", String(getpid()), "--id", "local-\(getpid())-\(k + 1)"]
+                           "--once", "--quiet", "--parent-pid", String(getpid()), "--id", "local-\(getpid())-\(k + 1)",
+                           "--curve-secret", keyDir + "/worker.secret", "--coordinator-key", keyDir + "/coordinator.pub"]
             try p.run()
             children.append(p)
         }

@@ -27,6 +27,9 @@ public final class Worker {
         public var helloInterval: Double = 1
         /// Seconds between heartbeats.
         public var heartbeat: Double = 1
+        /// CURVE: this worker's secret key and the coordinator's public key (Z85).
+        public var curveSecret: String? = nil
+        public var coordinatorKey: String? = nil
         public init(connect: String, storePath: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                     workerID: String = Worker.defaultID()) {
             self.connect = connect; self.storePath = storePath; self.threads = max(1, threads); self.workerID = workerID
@@ -36,9 +39,11 @@ public final class Worker {
     /// Why a worker stopped.
     public enum Failure: Error, CustomStringConvertible {
         case refused(String)
+        case badKey
         public var description: String {
             switch self {
             case .refused(let r): return "the coordinator refused this worker: \(r)"
+            case .badKey: return "--curve-secret and --coordinator-key must be 40-character Z85 CURVE keys (make them with `nextbest keys generate`)"
             }
         }
     }
@@ -58,6 +63,8 @@ public final class Worker {
     var lastSent = Date.distantPast
     var lastHello = Date.distantPast
     var stopping = false
+    var connectedAt = Date()
+    var lastHint = Date()
     /// The shards and the store; touched only on `compute`, a serial queue, so requests are handled in
     /// the order they arrive while this thread keeps the socket (heartbeats go on during long requests).
     let shards: WorkerShards
@@ -96,6 +103,11 @@ public final class Worker {
                 lastHello = now
             }
             if welcomed && now.timeIntervalSince(lastSent) >= options.heartbeat { try send(.heartbeat) }
+            if !welcomed && now.timeIntervalSince(connectedAt) >= 10 && now.timeIntervalSince(lastHint) >= 10 {
+                lastHint = now
+                log("worker \(options.workerID): no answer from \(options.connect) after \(Int(now.timeIntervalSince(connectedAt))) s: is the coordinator up"
+                    + (options.curveSecret == nil ? ", and does it require CURVE keys (--curve-secret, --coordinator-key)?" : ", and is this worker's public key in its allow-list?"))
+            }
             if welcomed && now.timeIntervalSince(lastHeard) > options.coordinatorTimeout {
                 log("worker \(options.workerID): no word from the coordinator for \(Int(options.coordinatorTimeout)) s; reconnecting")
                 if options.once { return }
@@ -132,7 +144,14 @@ public final class Worker {
         try s.setLinger(0)
         try s.setIdentity(Array("\(options.workerID)#\(connection)".utf8))
         try s.setMaxMessageSize(1 << 30)
+        if let secret = options.curveSecret, let server = options.coordinatorKey {
+            guard let pub = CurveKeys.publicKey(ofSecret: secret), let sk = CurveKeys.decode(secret), let srv = CurveKeys.decode(server) else {
+                throw Failure.badKey
+            }
+            try s.setCurveClient(serverKey: srv, publicKey: CurveKeys.decode(pub)!, secretKey: sk)
+        }
         try s.connect(options.connect)
+        connectedAt = Date()
         socket = s
         welcomed = false
         lastHello = .distantPast

@@ -21,9 +21,10 @@ public final class ZMQContext: @unchecked Sendable {
 public final class ZMQSocket: @unchecked Sendable {
     /// The socket patterns nextbest uses.
     public enum Kind: Sendable {
-        case router, dealer, pair
+        case router, dealer, pair, rep
         var raw: Int32 {
             switch self {
+            case .rep: return ZMQ_REP
             case .router: return ZMQ_ROUTER
             case .dealer: return ZMQ_DEALER
             case .pair: return ZMQ_PAIR
@@ -75,9 +76,11 @@ public final class ZMQSocket: @unchecked Sendable {
         guard zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &v, MemoryLayout<Int64>.size) == 0 else { throw ZMQError.last("setsockopt maxmsgsize") }
     }
 
-    /// CURVE server: this socket's secret key (32 bytes); clients must know its public key.
-    public func setCurveServer(secretKey: [UInt8]) throws {
+    /// CURVE server: this socket's secret key (32 bytes); clients must know its public key. Clients are
+    /// checked by the context's ZAP handler (`ZAPHandler`) under `domain`.
+    public func setCurveServer(secretKey: [UInt8], domain: String = "nextbest") throws {
         try setInt(ZMQ_CURVE_SERVER, 1)
+        try setBytes(ZMQ_ZAP_DOMAIN, Array(domain.utf8))
         try setBytes(ZMQ_CURVE_SECRETKEY, secretKey)
     }
 
@@ -140,6 +143,9 @@ public final class ZMQSocket: @unchecked Sendable {
         }
     }
 
+    /// Sends frames, then receives, for request/reply sockets.
+    public func send(_ frames: [String]) throws { try send(frames.map { Array($0.utf8) }) }
+
     /// Waits up to `timeoutMs` for a message to arrive; true if one can be received now.
     public func poll(timeoutMs: Int) throws -> Bool {
         var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
@@ -156,6 +162,22 @@ public enum CurveKeys {
         var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
         guard zmq_curve_keypair(&pub, &sec) == 0 else { throw ZMQError.last("curve_keypair (is libzmq built with libsodium?)") }
         return (ZMQSocket.text(pub), ZMQSocket.text(sec))
+    }
+
+    /// The public key of a Z85 secret key; nil if the secret is not a valid key.
+    public static func publicKey(ofSecret secret: String) -> String? {
+        guard decode(secret) != nil else { return nil }
+        var pub = [CChar](repeating: 0, count: 41)
+        guard zmq_curve_public(&pub, secret) == 0 else { return nil }
+        return ZMQSocket.text(pub)
+    }
+
+    /// Encodes 32 key bytes as Z85 text.
+    public static func encode(_ key: [UInt8]) -> String? {
+        guard key.count == 32 else { return nil }
+        var out = [CChar](repeating: 0, count: 41)
+        guard zmq_z85_encode(&out, key, 32) != nil else { return nil }
+        return ZMQSocket.text(out)
     }
 
     /// Decodes a Z85 key to its 32 bytes; nil if it is not a valid 40-character key.
