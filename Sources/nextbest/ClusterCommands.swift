@@ -20,6 +20,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
     @Flag(help: "Print only the output paths.") var quiet = false
+    @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after the coordinator was stopped or killed.") var resume: String?
     @Option(help: "CURVE: the coordinator's secret key file (from `nextbest keys generate`); requires --allow-keys.") var curveSecret: String?
     @Option(help: "CURVE: a directory of workers' *.pub files (or one file) allowed to connect.") var allowKeys: String?
 
@@ -34,8 +35,12 @@ struct CoordinatorCommand: ParsableCommand {
             o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
             o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart
             o.liveProgress = !quiet && isatty(2) != 0
+            let resumeID = try resume.map { text -> UInt64 in
+                guard let id = RunJournal.parse(text) else { throw ValidationError("--resume takes a run id of 16 hex digits, not '\(text)'") }
+                return id
+            }
             let c = try Coordinator(o, log: { line in if !quiet { printError("nextbest coordinator: \(line)") } })
-            let r = try c.run()
+            let r = try c.run(resume: resumeID)
             RunReport.print(r, quiet: quiet)
         }
     }

@@ -16,12 +16,14 @@ struct Run: ParsableCommand {
     @Flag(help: "Print only the output paths.") var quiet = false
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
+    @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after it was interrupted.") var resume: String?
     @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver.") var exportCandidates: String?
 
     func run() throws {
         try reportingErrors {
             let log: (String) -> Void = { line in if !quiet { printError("nextbest: \(line)") } }
             let r: LocalRunner.Result
+            if resume != nil && workers <= 0 { throw ValidationError("--resume needs local workers (--workers 1 or more)") }
             if workers <= 0 || exportCandidates != nil {
                 var options = LocalRunner.Options(storePath: storeOptions.store, outDir: out, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                                   shardSize: shardSize, maxRounds: maxRounds, warmStart: !noWarmStart)
@@ -31,7 +33,12 @@ struct Run: ParsableCommand {
                 var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
                 co.shardSize = max(1, shardSize); co.maxRounds = maxRounds; co.warmStart = !noWarmStart
                 co.liveProgress = !quiet && isatty(2) != 0
-                r = try LocalCluster.run(.init(coordinator: co, workers: workers, threadsPerWorker: threads, executable: LocalCluster.currentExecutable), log: log)
+                let resumeID = try resume.map { text -> UInt64 in
+                    guard let id = RunJournal.parse(text) else { throw ValidationError("--resume takes a run id of 16 hex digits, not '\(text)'") }
+                    return id
+                }
+                r = try LocalCluster.run(.init(coordinator: co, workers: workers, threadsPerWorker: threads, executable: LocalCluster.currentExecutable),
+                                         resume: resumeID, log: log)
             }
             RunReport.print(r, quiet: quiet)
         }

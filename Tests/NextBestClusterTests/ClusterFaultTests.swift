@@ -58,7 +58,7 @@ import NextBestWire
     @Test func aWorkerKilledWhileTheListsAreCollected() throws {
         let reference = try h.oneProcess(ClusterProcessTests.generated)
         let (out, summary, _) = try runKilling(shardSize: 100) { e in
-            if case let .shardWritten(done, _) = e { return done == 3 }
+            if case let .shardWritten(done, _) = e { return done >= 3 }
             return false
         }
         #expect(out == reference)
@@ -104,5 +104,62 @@ import NextBestWire
         #expect(r.summary.contains("\"workers\": 1"))
         let intruderKey = try CurveKeyFiles.read(keys + "/intruder.pub")
         #expect(log.contains("public key \(intruderKey) not in the allow-list"))
+    }
+}
+
+/// The coordinator killed with SIGKILL (a failpoint) and resumed from its journal with `--resume`.
+@Suite(.serialized) struct CoordinatorResumeTests {
+    let h = ClusterProcessTests()
+
+    func freeEndpoint() throws -> String {
+        let ctx = try ZMQContext()
+        let s = try ctx.socket(.router)
+        try s.setLinger(0)
+        try s.bind("tcp://127.0.0.1:*")
+        let e = try s.lastEndpoint()
+        s.close()
+        return e
+    }
+
+    func coordinator(_ endpoint: String, store: String, out: String, extra: [String], failpoint: String?) throws -> (Process, Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
+        p.arguments = ["coordinator", "--bind", endpoint, "--store", store, "--out", out, "--min-workers", "2", "--no-warm-start",
+                       "--shard-size", "300", "--heartbeat", "0.1", "--wait-timeout", "60"] + extra
+        var env = ProcessInfo.processInfo.environment
+        env["NEXTBEST_FAILPOINT"] = failpoint
+        p.environment = env
+        let pipe = Pipe()
+        p.standardError = pipe
+        try p.run()
+        return (p, pipe)
+    }
+
+    @Test(arguments: ["coordinator.scored:4", "coordinator.round:6", "coordinator.written:4"])
+    func resumedRunGivesTheSameBytes(failpoint: String) throws {
+        let store = ClusterProcessTests.generated
+        let reference = try h.oneProcess(store)
+        let endpoint = try freeEndpoint()
+        let out = ClusterFixtures.tempDir("resume")
+        let (first, firstErr) = try coordinator(endpoint, store: store, out: out, extra: [], failpoint: failpoint)
+        let workers = try (0..<2).map { _ in try h.startWorker(connect: endpoint, store: store, once: false, extra: ["--heartbeat", "0.1"]) }
+        first.waitUntilExit()
+        let said = String(decoding: firstErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(first.terminationReason == .uncaughtSignal, "the first coordinator was not killed: \(said)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/nba.csv"), "a killed run left an nba.csv")
+        let runID = try #require(said.split(separator: "\n").compactMap { line -> String? in
+            guard let r = line.range(of: "coordinator: run ") else { return nil }
+            return String(line[r.upperBound...].prefix(16))
+        }.first)
+        // The same command with --resume, on the same endpoint; the long-lived workers come back by themselves.
+        let (second, secondErr) = try coordinator(endpoint, store: store, out: out, extra: ["--resume", runID], failpoint: nil)
+        second.waitUntilExit()
+        let said2 = String(decoding: secondErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        for w in workers { w.terminate(); w.waitUntilExit() }
+        #expect(second.terminationStatus == 0, "resume failed: \(said2)")
+        #expect(try String(contentsOfFile: out + "/nba.csv", encoding: .utf8) == reference)
+        let summary = try String(contentsOfFile: out + "/summary.json", encoding: .utf8)
+        #expect(summary.contains("\"resumed\": true") && summary.contains(runID))
+        if failpoint.hasPrefix("coordinator.written") { #expect(said2.contains("optimized already")) }
     }
 }

@@ -36,6 +36,10 @@ final class ClusterShards: ShardGroup {
         case apply(UInt8, [[Repair.Change]])
     }
     var journal: [Logged] = []
+    /// Operations to replay per shard when they come from a stored recipe rather than this run's log.
+    var recipes: [Int: [ShardOp]] = [:]
+    /// Called after each evaluation with the round number and its prices (to journal them).
+    var onEvaluate: ((Int, Prices) throws -> Void)?
 
     init(hub: Hub, run: UInt64, constraints: ConstraintSet, shards: [ShardPlan.Shard], owner: [[UInt8]], attempt: [UInt32]) {
         self.hub = hub; self.run = run; self.constraints = constraints; self.bounds = shards; self.owner = owner; self.attempt = attempt
@@ -51,6 +55,7 @@ final class ClusterShards: ShardGroup {
     /// The operations to replay on a new holder of `shard`: an evaluation is kept only when slot 0 is read
     /// (copied from or changed) before the next one, and the last one always.
     func replay(for shard: Int) -> [ShardOp] {
+        if let r = recipes[shard] { return r }
         var ops: [ShardOp] = []
         var pending: Prices? = nil
         func flush() { if let p = pending { ops.append(.evaluate(upper: p.upper, lower: p.lower)); pending = nil } }
@@ -143,6 +148,7 @@ final class ClusterShards: ShardGroup {
         var total = Aggregates(rows: rows)
         for a in all { total.add(a) }
         rounds += 1
+        try onEvaluate?(rounds, prices)
         onRound?(rounds)
         return total
     }
@@ -187,15 +193,28 @@ final class ClusterShards: ShardGroup {
 
     /// Asks for each shard's lists of `slot` in order, `window` at a time, and hands them to `write` in
     /// shard order with their totals.
-    func collect(slot: Int, window: Int, catalogueSizes: (offers: Int, products: Int, channels: Int),
-                 progress: (Int) -> Void, write: ([UInt8], RunTotals) throws -> Void) throws {
+    /// Shards whose lists `have` returns are not asked for. `write` gets (shard, rows, totals, fresh).
+    func collect(slot: Int, window: Int, have: (Int) throws -> ([UInt8], RunTotals)?, catalogueSizes: (offers: Int, products: Int, channels: Int),
+                 progress: (Int) -> Void, write: (Int, [UInt8], RunTotals, Bool) throws -> Void) throws {
         seq &+= 1
         let seq = self.seq
         var pending: [Int: ([UInt8], RunTotals)] = [:]
+        var stored = Set<Int>()
         var next = 0, requested = 0
         func ask(_ s: Int) throws { try hub.send(owner[s], .collect(run: run, seq: seq, slot: UInt8(slot), shard: UInt32(s))) }
+        func flush() throws {
+            while let (rows, totals) = pending.removeValue(forKey: next) {
+                try write(next, rows, totals, !stored.contains(next))
+                next += 1
+            }
+        }
         while next < owner.count {
-            while requested < owner.count && requested < next + window { try ask(requested); requested += 1 }
+            while requested < owner.count && requested < next + window {
+                if let known = try have(requested) { pending[requested] = known; stored.insert(requested) } else { try ask(requested) }
+                requested += 1
+            }
+            try flush()
+            if next >= owner.count { break }
             for (s, _) in try recover() where s >= next && s < requested && pending[s] == nil { try ask(s) }
             guard let (from, m) = try hub.pump(timeoutMs: 100) else { continue }
             guard case let .rows(r, shard, sq, csv, t) = m, r == run, sq == seq else { continue }
@@ -205,10 +224,7 @@ final class ClusterShards: ShardGroup {
             try check(t.byOffer.count <= catalogueSizes.offers && t.byProduct.count <= catalogueSizes.products
                       && t.byChannel.count <= catalogueSizes.channels, "totals sized for another catalogue")
             pending[s] = (csv, t)
-            while let (rows, totals) = pending.removeValue(forKey: next) {
-                try write(rows, totals)
-                next += 1
-            }
+            try flush()
             progress(next)
         }
     }

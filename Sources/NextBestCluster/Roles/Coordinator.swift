@@ -56,8 +56,8 @@ public final class Coordinator {
     public init(_ options: Options, log: @escaping (String) -> Void) throws {
         self.options = options
         self.log = log
-        // One environment per process: writable only when the run remembers its prices.
-        context = try RunContext(storePath: options.storePath, writable: options.warmStart)
+        // Writable: the run journal (and the remembered prices) go into the store.
+        context = try RunContext(storePath: options.storePath, writable: true)
         progress = Progress(live: options.liveProgress, log: log)
         hub = try Hub(bind: options.bind, fingerprint: context.fingerprint, heartbeat: options.heartbeat, deadAfter: options.deadAfter,
                       curve: options.curveSecret.map { ($0, options.allowedKeys) }, log: { [progress] in progress.line($0) })
@@ -67,14 +67,39 @@ public final class Coordinator {
     public var endpoint: String { hub.endpoint }
 
     /// Runs one job: waits for workers, scores, optimizes, writes the outputs; then releases the workers.
-    public func run() throws -> LocalRunner.Result {
-        let runID = UInt64.random(in: 1...UInt64.max)
-        defer { hub.farewell(run: runID) }
+    /// With `resume`, continues that run from its journal instead of starting a new one.
+    public func run(resume: UInt64? = nil) throws -> LocalRunner.Result {
         let t0 = Date()
-        let shardPlan = try ShardPlan.make(store: context.store, shardSize: options.shardSize)
-        let shards = shardPlan.shards
+        let journal = RunJournal(store: context.store)
+        let runID: UInt64
+        let shards: [ShardPlan.Shard]
+        let warm: Prices?
+        var outcome: RunJournal.Outcome? = nil
+        if let resume {
+            let plan = try journal.plan(resume)
+            guard plan.fingerprint == context.fingerprint.digest else {
+                throw RunJournal.Failure.storeChanged(run: RunJournal.name(resume), then: plan.fingerprint, now: context.fingerprint.digest)
+            }
+            if try journal.state(resume) == "done" {
+                throw ClusterError.aborted("run \(RunJournal.name(resume)) finished already: its nba.csv was written")
+            }
+            runID = resume; shards = plan.shards; warm = plan.warmStart
+            outcome = try journal.outcome(resume)
+            progress.line("resuming run \(RunJournal.name(runID)) (\(try journal.state(resume) ?? "?")): " + (outcome == nil
+                ? "its optimization had not finished, so it is redone from the same plan (\(try journal.rounds(resume).count) rounds were journaled)"
+                : "optimized already; the shards not merged yet are rebuilt from their recipes"))
+        } else {
+            let shardPlan = try ShardPlan.make(store: context.store, shardSize: options.shardSize)
+            runID = UInt64.random(in: 1...UInt64.max)
+            shards = shardPlan.shards
+            warm = options.warmStart ? try PriceMemory.load(store: context.store) : nil
+            try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.shardSize, maxRounds: options.maxRounds,
+                                    warmStart: warm, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
+                                    started: ISO8601DateFormatter().string(from: t0)))
+        }
+        defer { hub.farewell(run: runID) }
         let tPlan = Date()
-        progress.line("run \(String(runID, radix: 16)): \(shards.count) shards over \(shardPlan.customers) customers; store \(context.fingerprint); listening on \(endpoint)")
+        progress.line("run \(RunJournal.name(runID)): \(shards.count) shards over \(shards.reduce(0) { $0 + $1.customers }) customers; store \(context.fingerprint); listening on \(endpoint)")
 
         // Wait for the minimum number of workers.
         let waitStart = Date()
@@ -86,6 +111,32 @@ public final class Coordinator {
         }
         let tWait = Date()
 
+        var report: Optimizer.Report
+        let group: ClusterShards
+        var requeued = 0, duplicates = 0
+        var tScore = Date(), tOptimize = Date()
+        var holders = 0
+        if let outcome {
+            // Optimized already: each shard not merged yet goes to a worker with its recipe.
+            report = Optimizer.Report(objective: outcome.objective, dualBound: outcome.objective, gap: outcome.gap, rounds: outcome.rounds, history: [],
+                                      prices: outcome.prices, constraints: [], relaxedObjective: 0, slot: outcome.slot)
+            var recipes: [Int: [ShardOp]] = [:]
+            var owner: [[UInt8]] = []
+            var attempt: [UInt32] = []
+            for s in shards.indices {
+                let peer = hub.ordered.min { $0.holds < $1.holds }!
+                owner.append(peer.routingID); attempt.append(1)
+                if try journal.mergedRows(runID, shard: s) != nil { continue }
+                let r = try journal.recipe(runID, shard: s)
+                recipes[s] = r.ops
+                try hub.send(peer.routingID, .restore(run: runID, shard: UInt32(s), attempt: 1, lower: r.lower, upper: r.upper, ops: r.ops))
+                hub.peers[peer.routingID]!.holds += 1
+            }
+            group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner, attempt: attempt)
+            group.recipes = recipes
+            holders = Set(owner).count
+            tScore = Date(); tOptimize = tScore
+        } else {
         // Score: hand out shards as workers have free threads. A lost worker's shards go back in the
         // queue; when the queue is empty, an idle worker also takes a shard still being scored elsewhere
         // (a straggler) and the first copy scored wins.
@@ -95,7 +146,7 @@ public final class Coordinator {
         var inflight = [[[UInt8]]](repeating: [], count: shards.count)
         var scored = [Bool](repeating: false, count: shards.count)
         var customersOf = [Int](repeating: 0, count: shards.count), candidatesOf = [UInt64](repeating: 0, count: shards.count)
-        var done = 0, duplicates = 0, requeued = 0
+        var done = 0
         func assign(_ s: Int, to p: Hub.Peer) throws {
             attempt[s] += 1
             let sh = shards[s]
@@ -141,6 +192,7 @@ public final class Coordinator {
             candidatesOf[s] = cands
             hub.peers[from]?.holds += 1
             onEvent?(.shardScored(done: done, total: shards.count))
+            Failpoint.hit("coordinator.scored", done)
             // Other copies still being scored are not needed.
             for other in inflight[s] {
                 try hub.send(other, .drop(run: runID, shard: UInt32(s)))
@@ -149,35 +201,48 @@ public final class Coordinator {
             inflight[s] = []
             progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersOf.reduce(0, +), since: tWait)) customers/s, \(hub.peers.count) workers")
         }
-        let tScore = Date()
-        let holders = Set(owner.compactMap { $0 }).count
+        tScore = Date()
+        holders = Set(owner.compactMap { $0 }).count
         let customersDone = customersOf.reduce(0, +), candidates = candidatesOf.reduce(0, +)
         progress.line("scored \(customersDone) customers into \(candidates) candidates on \(holders) worker(s) in \(seconds(tScore.timeIntervalSince(tWait)))"
                       + (requeued + duplicates > 0 ? " (\(requeued) shard(s) re-queued from lost workers, \(duplicates) straggler copies)" : ""))
 
         // Optimize over the shards the workers hold.
-        let group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner.map { $0! }, attempt: attempt)
+        try journal.setState(runID, "optimizing")
+        group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner.map { $0! }, attempt: attempt)
         if let t = options.waitTimeout { group.replacementTimeout = max(t, 60) }
-        let warm = options.warmStart ? try PriceMemory.load(store: context.store) : nil
-        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm), onRound: { [progress, onEvent] r in
+        group.onEvaluate = { n, prices in try journal.round(runID, n, prices) }
+        report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm), onRound: { [progress, onEvent] r in
             onEvent?(.round(r.round))
+            Failpoint.hit("coordinator.round", r.round)
             progress.update("optimizing: round \(r.round), gap \(r.gap.map { FixedDecimal.string($0 * 100, decimals: 3) + "%" } ?? "-")")
         })
-        let tOptimize = Date()
+        tOptimize = Date()
+        let recipes = shards.indices.map { s in
+            WireMessage.restore(run: runID, shard: UInt32(s), attempt: 0, lower: shards[s].lower, upper: shards[s].upper, ops: group.replay(for: s)).encode()
+        }
+        try journal.optimized(runID, recipes: recipes, outcome: .init(slot: report.slot, prices: report.prices, objective: report.objective, gap: report.gap,
+                                                                      rounds: report.rounds, optimizationJSON: RunSummary.optimization(report).render()))
+        outcome = try journal.outcome(runID)
         progress.line("optimized in \(report.rounds) rounds (\(seconds(report.roundSeconds)) rounds, \(seconds(report.repairSeconds)) repair): objective \(FixedDecimal.string(report.objective, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
 
-        // Merge: each shard's lists in order, a few at a time, streamed into nba.csv.
+        }
+
+        // Merge: each shard's lists in order, a few at a time, streamed into nba.csv; each shard's lists
+        // are journaled as they arrive, and those journaled before a restart are not asked for again.
         let nbaPath = options.outDir + "/nba.csv"
         let writer = try AtomicFileWriter(path: nbaPath)
         writer.append(Array(NBAFormat.header.utf8))
         var totals = context.emptyTotals()
         var writeSeconds = 0.0
-        try group.collect(slot: report.slot, window: max(4, 2 * holders),
+        try group.collect(slot: report.slot, window: max(4, 2 * holders), have: { s in try journal.mergedRows(runID, shard: s) },
                           catalogueSizes: (context.plan.offers.count, context.plan.products.count, context.plan.channels.count),
                           progress: { [progress, onEvent] n in
                               onEvent?(.shardWritten(done: n, total: shards.count))
+                              Failpoint.hit("coordinator.written", n)
                               progress.update("writing: \(n)/\(shards.count) shards")
-                          }) { rows, t in
+                          }) { s, rows, t, fresh in
+            if fresh { try journal.merged(runID, shard: s, rows: WireMessage.rows(run: runID, shard: UInt32(s), seq: 0, csv: rows, totals: t).encode()) }
             let tw = Date()
             totals.merge(t)
             writer.append(rows)
@@ -188,6 +253,7 @@ public final class Coordinator {
         let tWrite = Date()
         writeSeconds += tWrite.timeIntervalSince(tc)
         if options.warmStart { try PriceMemory.save(report.prices, store: context.store) }
+        try journal.finish(runID, shards: shards.count)
 
         let timings: [(String, Double)] = [
             ("plan", tPlan.timeIntervalSince(t0)),
@@ -201,7 +267,8 @@ public final class Coordinator {
             ("total", tWrite.timeIntervalSince(t0)),
         ]
         let summary = RunSummary.render(plan: context.plan, totals: totals, regions: context.regions, segments: context.segments,
-                                        extra: [("optimization", RunSummary.optimization(report)),
+                                        extra: [("run_id", .string(RunJournal.name(runID))), ("resumed", .bool(resume != nil)),
+                                                ("optimization", .raw(outcome!.optimizationJSON)),
                                                 ("store", .string(options.storePath)), ("shards", .int(Int64(shards.count))),
                                                 ("workers", .int(Int64(holders))),
                                                 ("messages", .object([("received", .int(Int64(hub.messagesIn))), ("sent", .int(Int64(hub.messagesOut))),

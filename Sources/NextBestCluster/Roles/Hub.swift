@@ -121,9 +121,11 @@ final class Hub {
         }
         if case let .hello(worker, software, cores, fp) = m { try hello(id, worker, software, cores, fp); return nil }
         guard peers[id] != nil else {
-            // Not welcomed: only HELLO is accepted.
+            // Not welcomed: only HELLO is accepted. A worker of an earlier coordinator on this endpoint (one
+            // that was restarted) is told BYE, so it says HELLO again at once.
             dropped += 1
-            log("dropped a message from \(name(id)), which has not said HELLO")
+            log("dropped a message from \(name(id)), which has not said HELLO; asked it to reconnect")
+            try send(id, .bye)
             return nil
         }
         peers[id]!.lastSeen = Date()

@@ -26,7 +26,7 @@ public enum LocalCluster {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    public static func run(_ options: Options, log: @escaping (String) -> Void) throws -> LocalRunner.Result {
+    public static func run(_ options: Options, resume: UInt64? = nil, log: @escaping (String) -> Void) throws -> LocalRunner.Result {
         var co = options.coordinator
         co.minWorkers = options.workers
         if co.waitTimeout == nil { co.waitTimeout = 120 }
@@ -59,7 +59,7 @@ public enum LocalCluster {
             }
             return nil
         }
-        return try coordinator.run()
+        return try coordinator.run(resume: resume)
     }
 
     /// Waits a little for the workers to leave on their own (they were told BYE), then terminates them.

@@ -208,6 +208,8 @@ final class WorkerShards: @unchecked Sendable {
     var group: LocalShards
     /// Shards given away (another copy won) while still being scored.
     var unwanted = Set<UInt32>()
+    var evaluations = 0
+    var scoredCount = 0
     let scoringSlots: DispatchSemaphore
     private let lock = NSLock()
     private var scoringNow = 0
@@ -277,6 +279,8 @@ final class WorkerShards: @unchecked Sendable {
                 shardIDs.insert(shard, at: at)
                 group.shards.insert(s, at: at)
             }
+            scoredCount += 1
+            Failpoint.hit("worker.scored", scoredCount)
             return .scored(run: run, shard: shard, attempt: attempt, customers: UInt64(table.customerCount), candidates: UInt64(table.candidates.count))
         }
     }
@@ -297,6 +301,8 @@ final class WorkerShards: @unchecked Sendable {
         switch m {
         case let .prices(run, round, upper, lower):
             guard self.run == run else { return [] }
+            evaluations += 1
+            Failpoint.hit("worker.round", evaluations)
             guard let p = prices(upper, lower) else {
                 return [.failed(run: run, reason: "PRICES with \(upper.count) prices for \(context.constraints.count) constraints")]
             }

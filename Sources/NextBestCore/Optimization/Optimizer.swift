@@ -24,6 +24,14 @@ public enum Optimizer {
         public var repairSeconds: Double = 0
         /// The selection slot holding the chosen (repaired) selection.
         public var slot: Int = Slot.evaluated
+
+        public init(objective: Double, dualBound: Double, gap: Double, rounds: Int, history: [DualSolver.Round], prices: Prices,
+                    constraints: [ConstraintUse], relaxedObjective: Double, roundSeconds: Double = 0, repairSeconds: Double = 0,
+                    slot: Int = Slot.evaluated) {
+            self.objective = objective; self.dualBound = dualBound; self.gap = gap; self.rounds = rounds; self.history = history
+            self.prices = prices; self.constraints = constraints; self.relaxedObjective = relaxedObjective
+            self.roundSeconds = roundSeconds; self.repairSeconds = repairSeconds; self.slot = slot
+        }
     }
 
     /// The run cannot satisfy the campaign's constraints: which ones conflict, and by how much.

@@ -7,6 +7,8 @@ public indirect enum JSONText: Sendable {
     case fixed(Double, decimals: Int)
     case bool(Bool)
     case null
+    /// JSON text written as it is (a value rendered earlier).
+    case raw(String)
     case array([JSONText])
     case object([(String, JSONText)])
 
@@ -28,6 +30,7 @@ public indirect enum JSONText: Sendable {
             if d.isFinite { FixedDecimal.append(d, decimals: n, to: &out) } else { out.appendString("null") }
         case .bool(let b): out.appendString(b ? "true" : "false")
         case .null: out.appendString("null")
+        case .raw(let text): out.appendString(text.hasSuffix("\n") ? String(text.dropLast()) : text)
         case .array(let a):
             if a.isEmpty { out.appendString("[]"); return }
             out.appendString("[\n")
