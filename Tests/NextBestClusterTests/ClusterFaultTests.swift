@@ -163,3 +163,36 @@ import NextBestWire
         if failpoint.hasPrefix("coordinator.written") { #expect(said2.contains("optimized already")) }
     }
 }
+
+/// A corrupt record met during a run stops the run with the record named.
+@Suite struct CorruptStoreTests {
+    let h = ClusterProcessTests()
+
+    @Test func aCorruptProfileStopsTheRunNamingTheCustomer() throws {
+        let dir = ClusterFixtures.tempDir("corrupt")
+        let gen = PopulationGenerator(customers: 600, offers: 8, seed: 5, trees: 5, depth: 3)
+        _ = try BankWriter.write(gen, storePath: dir + "/store", filesDir: dir + "/files", threads: 2)
+        let victim: UInt64
+        do {
+            let store = try Store(path: dir + "/store")
+            victim = try store.env.read { txn in
+                var ids: [UInt64] = []
+                try txn.scan(store.profiles) { k, _ in ids.append(ProfileCodec.customerID(key: k)!); return ids.count < 300 }
+                return ids[299]
+            }
+            try store.env.write { txn in _ = try txn.put(store.profiles, key: ProfileCodec.key(victim), value: [9, 0, 1]) }
+        }
+        // With worker processes: the worker reports it, the coordinator stops with the customer named.
+        let (c, wait) = try h.startCoordinator(store: dir + "/store", out: dir + "/out", shardSize: 100)
+        let w = try h.startWorker(connect: c.endpoint, store: dir + "/store", once: true)
+        #expect {
+            _ = try wait()
+        } throws: { e in "\(e)".contains("customer \(victim)") && "\(e)".contains("profiles") }
+        w.terminate(); w.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/nba.csv"))
+        // In one process too.
+        #expect {
+            _ = try LocalRunner.run(.init(storePath: dir + "/store", outDir: dir + "/out1", threads: 2, shardSize: 100, warmStart: false))
+        } throws: { e in "\(e)".contains("customer \(victim)") }
+    }
+}
