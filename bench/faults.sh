@@ -99,8 +99,10 @@ PY
       ;;
   esac
   status=0
-  coordinator "$out" "$cfp" || status=$?
-  if [ -n "$cfp" ]; then
+  { coordinator "$out" "$cfp" || status=$?; } 2>/dev/null
+  if [ -n "$cfp" ] && [ "$status" = 0 ]; then
+    outcome="failpoint not reached, completed"
+  elif [ -n "$cfp" ]; then
     runid=$(sed -n 's/.*coordinator: run \([0-9a-f]\{16\}\).*/\1/p' "$out.log" | head -n1)
     [ -z "$runid" ] && runid=$(grep -o 'run [0-9a-f]\{16\}' "$out.log" | head -n1 | cut -c5-)
     status2=0

@@ -206,6 +206,7 @@ final class ClusterShards: ShardGroup {
             while let (rows, totals) = pending.removeValue(forKey: next) {
                 try write(next, rows, totals, !stored.contains(next))
                 next += 1
+                progress(next)
             }
         }
         while next < owner.count {
@@ -225,7 +226,6 @@ final class ClusterShards: ShardGroup {
                       && t.byChannel.count <= catalogueSizes.channels, "totals sized for another catalogue")
             pending[s] = (csv, t)
             try flush()
-            progress(next)
         }
     }
 }
