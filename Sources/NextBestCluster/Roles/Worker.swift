@@ -64,6 +64,7 @@ public final class Worker {
     var lastHello = Date.distantPast
     var stopping = false
     var connectedAt = Date()
+    var helloBackoff = 1.0
     var lastHint = Date()
     /// The shards and the store; touched only on `compute`, a serial queue, so requests are handled in
     /// the order they arrive while this thread keeps the socket (heartbeats go on during long requests).
@@ -97,10 +98,12 @@ public final class Worker {
                 return
             }
             let now = Date()
-            if !welcomed && now.timeIntervalSince(lastHello) >= options.helloInterval {
+            if !welcomed && now.timeIntervalSince(lastHello) >= helloBackoff {
                 try send(.hello(workerID: options.workerID, software: NextBestVersion.software, cores: UInt16(clamping: options.threads),
                                 fingerprint: shards.fingerprint))
                 lastHello = now
+                // Back off while nobody answers (1, 2, 4, 8, 10, 10… s); a welcome resets it.
+                helloBackoff = min(helloBackoff * 2, max(options.helloInterval, 10))
             }
             if welcomed && now.timeIntervalSince(lastSent) >= options.heartbeat { try send(.heartbeat) }
             if !welcomed && now.timeIntervalSince(connectedAt) >= 10 && now.timeIntervalSince(lastHint) >= 10 {
@@ -155,6 +158,7 @@ public final class Worker {
         socket = s
         welcomed = false
         lastHello = .distantPast
+        helloBackoff = options.helloInterval
         lastHeard = Date()
     }
 
