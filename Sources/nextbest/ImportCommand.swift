@@ -7,7 +7,7 @@ import NextBestStore
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import data into the store (each import is one transaction: all or nothing).",
-        subcommands: [Profiles.self, History.self, Model.self, CampaignFile.self]
+        subcommands: [Profiles.self, History.self, Responses.self, Model.self, CampaignFile.self]
     )
 
     struct Profiles: ParsableCommand {
@@ -33,6 +33,23 @@ struct Import: ParsableCommand {
                 let t = Date()
                 let store = try Store(path: storeOptions.store)
                 let r = try HistoryImporter.run(file: file, store: store)
+                print("\(r) from \(file) in \(elapsed(t))")
+            }
+        }
+    }
+
+    /// The day's contacts and their outcomes, appended to the contact history (fatigue uses them in the
+    /// next run). One transaction; importing the same file again adds nothing.
+    struct Responses: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Import the day's responses: customer_id,offer_id,channel,date,outcome (appended to the history; idempotent).")
+        @Argument(help: "The CSV file.") var file: String
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            try reportingErrors {
+                let t = Date()
+                let store = try Store(path: storeOptions.store, mustExist: true)
+                var r = try HistoryImporter.run(file: file, store: store)
+                r.kind = "responses"
                 print("\(r) from \(file) in \(elapsed(t))")
             }
         }
