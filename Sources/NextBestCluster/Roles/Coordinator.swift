@@ -95,7 +95,8 @@ public final class Coordinator {
             warm = options.warmStart ? try PriceMemory.load(store: context.store) : nil
             try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.shardSize, maxRounds: options.maxRounds,
                                     warmStart: warm, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
-                                    started: ISO8601DateFormatter().string(from: t0)))
+                                    started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
+                                    modelVersions: try context.store.env.read { txn in try context.store.allModels(in: txn).mapValues(\.version) }))
         }
         defer { hub.farewell(run: runID) }
         let tPlan = Date()

@@ -25,6 +25,9 @@ public struct RunJournal {
         public var upper: [UInt64?]
         public var customers: [Int]
         public var started: String
+        /// The campaign version and every model's version the run used.
+        public var campaignVersion: Int? = nil
+        public var modelVersions: [String: Int]? = nil
 
         var shards: [ShardPlan.Shard] {
             lower.indices.map { ShardPlan.Shard(index: $0, lower: lower[$0], upper: upper[$0], customers: customers[$0]) }
@@ -58,7 +61,7 @@ public struct RunJournal {
 
     public init(store: Store) { self.store = store }
 
-    static func name(_ run: UInt64) -> String { String(format: "%016llx", run) }
+    public static func name(_ run: UInt64) -> String { String(format: "%016llx", run) }
     func key(_ run: UInt64, _ rest: String) -> [UInt8] { Array("journal/\(Self.name(run))/\(rest)".utf8) }
     func resultKey(_ run: UInt64, _ shard: Int) -> [UInt8] { Array("\(Self.name(run))/\(String(format: "%08d", shard))".utf8) }
 
@@ -134,14 +137,49 @@ public struct RunJournal {
         return (csv, totals)
     }
 
-    /// The run is written: keeps the plan, rounds and outcome, drops the recipes and the merged lists.
+    /// The run is written: keeps the plan, rounds, outcome and every shard's lists (until pruned), drops
+    /// the recipes.
     public func finish(_ run: UInt64, shards: Int) throws {
         try store.env.write { txn in
-            for s in 0..<shards {
-                _ = try txn.delete(store.runs, key: key(run, String(format: "recipe/%08d", s)))
-                _ = try txn.delete(store.results, key: resultKey(run, s))
-            }
+            for s in 0..<shards { _ = try txn.delete(store.runs, key: key(run, String(format: "recipe/%08d", s))) }
             _ = try txn.put(store.runs, key: key(run, "state"), value: Array("done".utf8))
+        }
+    }
+
+    /// One kept run, for `nextbest runs list`.
+    public struct Entry: Sendable {
+        public var plan: Plan
+        public var state: String
+        public var outcome: Outcome?
+    }
+
+    /// Every run with a journal, oldest first.
+    public func entries() throws -> [Entry] {
+        let ids: [UInt64] = try store.env.read { txn in
+            var ids: [UInt64] = []
+            let prefix = Array("journal/".utf8)
+            try txn.scan(store.runs, from: prefix, to: Array("journal0".utf8)) { k, _ in
+                let text = String(decoding: k, as: UTF8.self)
+                if text.hasSuffix("/plan"), let id = UInt64(text.dropFirst(8).prefix(16), radix: 16) { ids.append(id) }
+                return true
+            }
+            return ids
+        }
+        return try ids.map { Entry(plan: try plan($0), state: try state($0) ?? "?", outcome: try outcome($0)) }
+            .sorted { ($0.plan.started, $0.plan.run) < ($1.plan.started, $1.plan.run) }
+    }
+
+    /// Deletes a run's journal and kept lists, in one transaction; returns the records deleted.
+    @discardableResult
+    public func delete(_ run: UInt64) throws -> Int {
+        try store.env.write { txn in
+            var keys: [(LMDBDatabase, [UInt8])] = []
+            let j = key(run, "")
+            try txn.scan(store.runs, from: j, to: Array(j.dropLast()) + [UInt8(ascii: "/") + 1]) { k, _ in keys.append((store.runs, Array(k))); return true }
+            let r = Array("\(Self.name(run))/".utf8)
+            try txn.scan(store.results, from: r, to: Array(r.dropLast()) + [UInt8(ascii: "/") + 1]) { k, _ in keys.append((store.results, Array(k))); return true }
+            for (db, k) in keys { _ = try txn.delete(db, key: k) }
+            return keys.count
         }
     }
 }

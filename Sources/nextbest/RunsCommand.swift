@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import NextBestCore
+import NextBestStore
+import NextBestCluster
+
+/// `nextbest runs list|show|prune --store DIR`: the runs kept in a store (cluster runs keep a journal:
+/// plan, versions, round prices, outcome and every shard's lists).
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "runs", abstract: "List, show and prune the runs kept in a store.",
+                                                    subcommands: [List.self, Show.self, Prune.self])
+
+    static func open(_ path: String, writable: Bool = false) throws -> RunJournal {
+        RunJournal(store: try Store(path: path, readOnly: !writable, mustExist: true))
+    }
+
+    /// One line per run, oldest first.
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One line per kept run: id, start, state, customers, shards, rounds, objective, gap.")
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            try reportingErrors {
+                let entries = try RunsCommand.open(storeOptions.store).entries()
+                print("run_id            started                state       customers  shards  rounds  objective          gap")
+                func pad(_ t: String, _ n: Int) -> String { t.padding(toLength: max(n, t.count), withPad: " ", startingAt: 0) }
+                for e in entries {
+                    let o = e.outcome
+                    let rounds = o.map { String($0.rounds) } ?? "-"
+                    let objective = o.map { FixedDecimal.string($0.objective, decimals: 2) } ?? "-"
+                    let gap = o.map { FixedDecimal.string($0.gap * 100, decimals: 4) + "%" } ?? "-"
+                    let customers = String(e.plan.customers.reduce(0, +))
+                    var line = pad(RunJournal.name(e.plan.run), 17) + " " + pad(e.plan.started, 22) + " " + pad(e.state, 11) + " "
+                    line += pad(customers, 10) + " " + pad(String(e.plan.lower.count), 7) + " " + pad(rounds, 7) + " " + pad(objective, 18) + " " + gap
+                    print(line)
+                }
+                if entries.isEmpty { print("(no runs kept in \(storeOptions.store))") }
+            }
+        }
+    }
+
+    /// A run's plan, versions and outcome.
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A run's plan, campaign and model versions, final prices and outcome (JSON).")
+        @Argument(help: "The run id (16 hex digits).") var runID: String
+        @OptionGroup var storeOptions: StoreOptions
+        func run() throws {
+            try reportingErrors {
+                guard let id = RunJournal.parse(runID) else { throw ValidationError("a run id is 16 hex digits, not '\(runID)'") }
+                let j = try RunsCommand.open(storeOptions.store)
+                let plan = try j.plan(id)
+                var fields: [(String, JSONText)] = [
+                    ("run_id", .string(RunJournal.name(id))), ("state", .string(try j.state(id) ?? "?")), ("started", .string(plan.started)),
+                    ("customers", .int(Int64(plan.customers.reduce(0, +)))), ("shards", .int(Int64(plan.lower.count))),
+                    ("shard_size", .int(Int64(plan.shardSize))), ("store_fingerprint", .string(String(plan.fingerprint, radix: 16))),
+                    ("campaign_version", plan.campaignVersion.map { .int(Int64($0)) } ?? .null),
+                    ("model_versions", .object((plan.modelVersions ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
+                    ("rounds_journaled", .int(Int64(try j.rounds(id).count))),
+                ]
+                if let o = try j.outcome(id) {
+                    fields.append(("final_prices", .object([("upper", .array(o.prices.upper.map { .fixed($0, decimals: 9) })),
+                                                            ("lower", .array(o.prices.lower.map { .fixed($0, decimals: 9) }))])))
+                    fields.append(("optimization", .raw(o.optimizationJSON)))
+                }
+                print(JSONText.object(fields).render(), terminator: "")
+            }
+        }
+    }
+
+    /// Deletes old runs.
+    struct Prune: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete all but the newest --keep runs (journal and kept lists), in one transaction per run.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(help: "How many of the newest runs to keep.") var keep: Int = 7
+        func run() throws {
+            try reportingErrors {
+                let j = try RunsCommand.open(storeOptions.store, writable: true)
+                let entries = try j.entries()
+                let old = entries.dropLast(max(0, keep))
+                var records = 0
+                for e in old { records += try j.delete(e.plan.run) }
+                print("pruned \(old.count) run(s) (\(records) records); kept \(entries.count - old.count)")
+            }
+        }
+    }
+}
