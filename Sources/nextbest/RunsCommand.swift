@@ -83,3 +83,29 @@ struct RunsCommand: ParsableCommand {
         }
     }
 }
+
+/// `nextbest simulate --store DIR --from RUN_ID --campaign CHANGED.yaml --out DIR`: a what-if.
+struct SimulateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "simulate",
+        abstract: "Optimize a kept run's population and scores under a changed campaign and compare, without writing to the store.")
+    @OptionGroup var storeOptions: StoreOptions
+    @Option(help: "The base run (16 hex digits; see `nextbest runs list`).") var from: String
+    @Option(help: "The changed campaign (YAML or JSON), not imported.") var campaign: String
+    @Option(help: "Where the simulated nba.csv, summary.json and comparison.json go.") var out: String
+    @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        try reportingErrors {
+            guard let id = RunJournal.parse(from) else { throw ValidationError("--from takes a run id of 16 hex digits, not '\(from)'") }
+            let r = try Simulation.run(storePath: storeOptions.store, from: id, campaignFile: campaign, outDir: out, threads: threads)
+            func num(_ v: Double) -> String { v.isNaN ? "-" : FixedDecimal.string(v, decimals: 2) }
+            print("figure".padding(toLength: 36, withPad: " ", startingAt: 0) + "base".padding(toLength: 18, withPad: " ", startingAt: 0)
+                  + "simulated".padding(toLength: 18, withPad: " ", startingAt: 0) + "limits (simulated)")
+            for l in r.lines {
+                print(l.name.padding(toLength: 36, withPad: " ", startingAt: 0) + num(l.base).padding(toLength: 18, withPad: " ", startingAt: 0)
+                      + num(l.simulated).padding(toLength: 18, withPad: " ", startingAt: 0) + l.limit)
+            }
+            print("wrote \(r.comparisonPath), \(r.run.nbaPath) and \(r.run.summaryPath); the store was not changed")
+        }
+    }
+}

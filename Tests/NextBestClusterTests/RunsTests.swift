@@ -42,3 +42,40 @@ import NextBestStore
         #expect(after.contains(ids[1]) && !after.contains(ids[0]))
     }
 }
+
+/// What-if simulation from a kept run: a halved budget changes the figures and nothing in the store.
+@Suite struct SimulateTests {
+    @Test func simulateComparesWithTheRunAndLeavesTheStoreUnchanged() throws {
+        let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml").1
+        let runner = RunsTests()
+        #expect(try runner.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("base"), "--workers", "1", "--no-warm-start", "--quiet"]).0 == 0)
+        let (_, list) = try runner.nextbest(["runs", "list", "--store", path])
+        let id = try #require(list.split(separator: "\n").dropFirst().first.map { String($0.prefix(16)) })
+        let changed = ClusterFixtures.tempDir("c") + "/half.yaml"
+        try (try String(contentsOfFile: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml", encoding: .utf8))
+            .replacingOccurrences(of: "budget: 40", with: "budget: 20").write(toFile: changed, atomically: true, encoding: .utf8)
+        func digest() throws -> UInt64 {
+            let store = try Store(path: path, readOnly: true, mustExist: true)
+            var h = FNV64()
+            try store.env.read { txn in
+                for db in [store.profiles, store.offers, store.models, store.history, store.runs, store.results, store.meta] {
+                    try txn.scan(db) { k, v in h.add(k); h.add(v); return true }
+                }
+            }
+            return h.value
+        }
+        let before = try digest()
+        let out = ClusterFixtures.tempDir("sim")
+        let (status, text) = try runner.nextbest(["simulate", "--store", path, "--from", id, "--campaign", changed, "--out", out])
+        #expect(status == 0, "\(text)")
+        #expect(try digest() == before, "simulate changed the store")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/comparison.json"))) as! [String: Any]
+        let figures = Dictionary(uniqueKeysWithValues: (json["figures"] as! [[String: Any]]).map { ($0["name"] as! String, $0) })
+        let cost = try #require(figures["cost"])
+        #expect((cost["simulated"] as! Double) <= 20.0 + 1e-9)
+        #expect((cost["base"] as! Double) > 20.0, "the base run did not spend more than the halved budget")
+        let value = try #require(figures["expected_value"])
+        #expect((value["simulated"] as! Double) < (value["base"] as! Double))
+        #expect(text.contains("constraints.budget"))
+    }
+}

@@ -16,6 +16,8 @@ public enum LocalRunner {
         public var warmStart: Bool
         /// Also write the optimization instance (candidates and constraints) into this directory.
         public var exportCandidates: String? = nil
+        /// Run with this campaign instead of the store's (a what-if; nothing is written to the store).
+        public var campaign: Campaign? = nil
         public init(storePath: String, outDir: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount, shardSize: Int = 50_000,
                     maxRounds: Int = 60, warmStart: Bool = true) {
             self.storePath = storePath; self.outDir = outDir; self.threads = max(1, threads); self.shardSize = max(1, shardSize)
@@ -37,9 +39,10 @@ public enum LocalRunner {
     public static func run(_ options: Options, log: (String) -> Void = { _ in }) throws -> Result {
         let t0 = Date()
         // One environment per process (LMDB's rule): writable only when the run remembers its prices.
-        let store = try Store(path: options.storePath, readOnly: !options.warmStart, mustExist: true)
+        let remember = options.warmStart && options.campaign == nil
+        let store = try Store(path: options.storePath, readOnly: !remember, mustExist: true)
         store.env.clearStaleReaders()
-        let plan = try store.scoringPlan()
+        let plan = try store.scoringPlan(campaign: options.campaign)
         let (regions, segments) = try store.env.read { txn in (try store.regions(in: txn), try store.segments(in: txn)) }
         let shardPlan = try ShardPlan.make(store: store, shardSize: options.shardSize)
         let tPlan = Date()
@@ -63,7 +66,7 @@ public enum LocalRunner {
 
         if let dir = options.exportCandidates { try CandidateExport.write(shards, regions: regions, segments: segments, to: dir) }
         // Optimize: rounds of prices over all shards, then repair.
-        let warm = options.warmStart ? try PriceMemory.load(store: store) : nil
+        let warm = remember ? try PriceMemory.load(store: store) : nil
         let group = LocalShards(shards, constraints: constraints, threads: threads)
         let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm))
         let tOptimize = Date()
@@ -81,7 +84,7 @@ public enum LocalRunner {
         let nbaPath = options.outDir + "/nba.csv"
         try AtomicFile.write(chunks, to: nbaPath)
         let tWrite = Date()
-        if options.warmStart { try PriceMemory.save(report.prices, store: store) }
+        if remember { try PriceMemory.save(report.prices, store: store) }
         let timings: [(String, Double)] = [
             ("plan", tPlan.timeIntervalSince(t0)),
             ("score", tScore.timeIntervalSince(tPlan)),

@@ -103,6 +103,17 @@ public enum CampaignImporter {
         return out
     }
 
+    /// Reads and checks a campaign file against the store without importing it (for what-if runs).
+    public static func check(file: String, store: Store) throws -> Campaign {
+        let campaign = try parse(file: file)
+        try store.env.read { txn in
+            if let p = try problems(campaign, store: store, in: txn).first {
+                throw ImportError(file: file, line: nil, key: "key \(p.key)", reason: p.reason)
+            }
+        }
+        return campaign
+    }
+
     public static func run(file: String, store: Store) throws -> (ImportReport, Campaign) {
         let campaign = try parse(file: file)
         return try store.env.write { txn in
