@@ -138,7 +138,8 @@ final class ClusterShards: ShardGroup {
     func evaluate(_ prices: Prices) throws -> Aggregates {
         let rows = constraints.count
         let all: [Aggregates] = try gather({ .prices(run: run, round: $0, upper: prices.upper, lower: prices.lower) }) { m in
-            guard case let .aggregates(r, shard, _, seq, use, dual, primal, offers, cost) = m, r == run else { return nil }
+            guard case let .aggregates(r, shard, att, seq, use, dual, primal, offers, cost) = m, r == run,
+                  Int(shard) < attempt.count, att == attempt[Int(shard)] else { return nil }
             try check(use.count == rows, "aggregates for \(use.count) rows, not \(rows)")
             var a = Aggregates(rows: rows)
             a.use = use; a.dualMicros = dual; a.primalMicros = primal; a.offers = offers; a.costMicros = cost

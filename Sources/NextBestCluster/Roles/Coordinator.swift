@@ -180,7 +180,7 @@ public final class Coordinator {
                 progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersOf.reduce(0, +), since: tWait)) customers/s, \(hub.peers.count) workers")
                 continue
             }
-            guard case let .scored(r, shard, _, customers, cands) = m, r == runID else { continue }
+            guard case let .scored(r, shard, att, customers, cands) = m, r == runID else { continue }
             let s = Int(shard)
             guard s < shards.count, inflight[s].contains(from) else { continue }
             inflight[s].removeAll { $0 == from }
@@ -188,6 +188,7 @@ public final class Coordinator {
             if scored[s] { continue }
             scored[s] = true
             owner[s] = from
+            attempt[s] = att   // the copy that won; its AGGREGATES carry this attempt
             done += 1
             customersOf[s] = Int(customers)
             candidatesOf[s] = cands

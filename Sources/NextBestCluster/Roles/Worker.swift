@@ -209,6 +209,8 @@ final class WorkerShards: @unchecked Sendable {
     let log: (String) -> Void
     var run: UInt64? = nil
     var shardIDs: [UInt32] = []
+    /// The attempt each held shard was given with (ASSIGN or RESTORE), echoed in AGGREGATES.
+    var attempts: [UInt32] = []
     var group: LocalShards
     /// Shards given away (another copy won) while still being scored.
     var unwanted = Set<UInt32>()
@@ -247,6 +249,7 @@ final class WorkerShards: @unchecked Sendable {
         if let run, self.run != run { return }
         self.run = nil
         shardIDs = []
+        attempts = []
         group.shards = []
         unwanted = []
     }
@@ -278,9 +281,11 @@ final class WorkerShards: @unchecked Sendable {
             let s = ShardOptimizer(plan: context.plan, constraints: context.constraints, table: table)
             if let i = shardIDs.firstIndex(of: shard) {
                 group.shards[i] = s
+                attempts[i] = attempt
             } else {
                 let at = shardIDs.firstIndex(where: { $0 > shard }) ?? shardIDs.count
                 shardIDs.insert(shard, at: at)
+                attempts.insert(attempt, at: at)
                 group.shards.insert(s, at: at)
             }
             scoredCount += 1
@@ -310,9 +315,9 @@ final class WorkerShards: @unchecked Sendable {
             guard let p = prices(upper, lower) else {
                 return [.failed(run: run, reason: "PRICES with \(upper.count) prices for \(context.constraints.count) constraints")]
             }
-            let ids = shardIDs
+            let ids = shardIDs, atts = attempts
             return group.each { s, _ in s.evaluate(p) }.enumerated().map { i, a in
-                .aggregates(run: run, shard: ids[i], attempt: 0, round: round, use: a.use, dualMicros: a.dualMicros,
+                .aggregates(run: run, shard: ids[i], attempt: atts[i], round: round, use: a.use, dualMicros: a.dualMicros,
                             primalMicros: a.primalMicros, offers: a.offers, costMicros: a.costMicros)
             }
         case let .precheck(run, seq):
@@ -372,7 +377,7 @@ final class WorkerShards: @unchecked Sendable {
             return [reply]
         case let .drop(run, shard):
             guard self.run == run else { return [] }
-            if let i = index(of: shard) { shardIDs.remove(at: i); group.shards.remove(at: i) } else { unwanted.insert(shard) }
+            if let i = index(of: shard) { shardIDs.remove(at: i); attempts.remove(at: i); group.shards.remove(at: i) } else { unwanted.insert(shard) }
             return []
         default:
             return []
