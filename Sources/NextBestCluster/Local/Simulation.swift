@@ -26,6 +26,7 @@ public enum Simulation {
         public var limit: String
     }
 
+    /// The compared figures, where the comparison was written, and the simulated run's own result.
     public struct Result: Sendable {
         public var lines: [Line]
         public var comparisonPath: String
