@@ -109,3 +109,31 @@ struct SimulateCommand: ParsableCommand {
         }
     }
 }
+
+/// `nextbest rescore --store DIR --from RUN_ID --models ID... --out DIR`: after a model update.
+struct RescoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rescore",
+        abstract: "Rescore a kept run after models were re-imported: only their offers are scored again, the rest come from the run; the optimization starts from its prices. Writes nba.csv, summary.json and changes.csv.")
+    @OptionGroup var storeOptions: StoreOptions
+    @Option(help: "The run to rescore (16 hex digits; see `nextbest runs list`).") var from: String
+    @Option(parsing: .upToNextOption, help: "The models that changed (any model whose version changed since the run is rescored too).") var models: [String] = []
+    @Option(help: "The output directory.") var out: String
+    @Option(help: "Local worker processes (default: the number of cores).") var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads per worker (default: the cores shared out).") var threads: Int?
+    @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
+    @Flag(help: "Print only the output paths.") var quiet = false
+
+    func run() throws {
+        try reportingErrors {
+            guard let id = RunJournal.parse(from) else { throw ValidationError("--from takes a run id of 16 hex digits, not '\(from)'") }
+            var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
+            co.maxRounds = maxRounds
+            co.rescore = (id, models)
+            co.liveProgress = !quiet && isatty(2) != 0
+            let r = try LocalCluster.run(.init(coordinator: co, workers: max(1, workers), threadsPerWorker: threads, executable: LocalCluster.currentExecutable),
+                                         log: { line in if !quiet { printError("nextbest: \(line)") } })
+            RunReport.print(r, quiet: quiet)
+            print("changes: \(out)/changes.csv")
+        }
+    }
+}

@@ -79,3 +79,35 @@ import NextBestStore
         #expect(text.contains("constraints.budget"))
     }
 }
+
+/// Rescoring after a model update equals a full run with the new model (both start from the kept run's
+/// prices) and lists the customers whose list changed.
+@Suite struct RescoreTests {
+    @Test func rescoreEqualsAFullRunWithTheNewModel() throws {
+        let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml").1
+        let cli = RunsTests()
+        #expect(try cli.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("b"), "--workers", "2", "--quiet"]).0 == 0)
+        let (_, list) = try cli.nextbest(["runs", "list", "--store", path])
+        let base = try #require(list.split(separator: "\n").dropFirst().last.map { String($0.prefix(16)) })
+        // A new version of one model: another intercept.
+        let text = try String(contentsOfFile: ClusterFixtures.root + "/models/logit_all.json", encoding: .utf8)
+        let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        var changed = json
+        changed["intercept"] = (json["intercept"] as! Double) + 0.8
+        let file = ClusterFixtures.tempDir("m") + "/logit_all.json"
+        try JSONSerialization.data(withJSONObject: changed).write(to: URL(fileURLWithPath: file))
+        #expect(try cli.nextbest(["import", "model", file, "--id", "logit_all", "--format", "logistic-json", "--store", path]).0 == 0)
+        // The full run starts from the remembered prices, which are the base run's final prices.
+        let full = ClusterFixtures.tempDir("full"), re = ClusterFixtures.tempDir("re")
+        #expect(try cli.nextbest(["run", "--store", path, "--out", full, "--workers", "2", "--quiet"]).0 == 0)
+        let (status, said) = try cli.nextbest(["rescore", "--store", path, "--from", base, "--models", "logit_all", "--out", re, "--workers", "2", "--quiet"])
+        #expect(status == 0, "\(said)")
+        let a = try String(contentsOfFile: full + "/nba.csv", encoding: .utf8), b = try String(contentsOfFile: re + "/nba.csv", encoding: .utf8)
+        #expect(a == b, "rescore differs from the full run")
+        let summary = try String(contentsOfFile: re + "/summary.json", encoding: .utf8)
+        #expect(summary.contains("\"models_rescored\": [\n    \"logit_all\"\n  ]") || summary.contains("\"logit_all\""))
+        let changes = try String(contentsOfFile: re + "/changes.csv", encoding: .utf8).split(separator: "\n")
+        #expect(changes.first == "customer_id,old_top_offer,new_top_offer")
+        #expect(changes.count > 1, "a changed model changed nobody's list")
+    }
+}

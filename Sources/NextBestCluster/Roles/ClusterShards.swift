@@ -196,6 +196,7 @@ final class ClusterShards: ShardGroup {
     /// shard order with their totals.
     /// Shards whose lists `have` returns are not asked for. `write` gets (shard, rows, totals, fresh).
     func collect(slot: Int, window: Int, have: (Int) throws -> ([UInt8], RunTotals)?, catalogueSizes: (offers: Int, products: Int, channels: Int),
+                 keepProps: (Int, WireMessage) throws -> Void = { _, _ in },
                  progress: (Int) -> Void, write: (Int, [UInt8], RunTotals, Bool) throws -> Void) throws {
         seq &+= 1
         let seq = self.seq
@@ -219,6 +220,10 @@ final class ClusterShards: ShardGroup {
             if next >= owner.count { break }
             for (s, _) in try recover() where s >= next && s < requested && pending[s] == nil { try ask(s) }
             guard let (from, m) = try hub.pump(timeoutMs: 100) else { continue }
+            if case let .props(r, shard, sq, _, _) = m, r == run, sq == seq, Int(shard) < owner.count, owner[Int(shard)] == from {
+                try keepProps(Int(shard), m)
+                continue
+            }
             guard case let .rows(r, shard, sq, csv, t) = m, r == run, sq == seq else { continue }
             let s = Int(shard)
             guard s >= next, s < requested, owner[s] == from, pending[s] == nil else { continue }

@@ -22,6 +22,9 @@ public final class Coordinator {
         /// Seconds between heartbeats, and how many missed ones make a worker dead.
         public var heartbeat: Double = 1
         public var deadAfter: Int = 10
+        /// Rescore a kept run: score only the offers of these models again (and any model whose version
+        /// changed), take the other propensities from that run, start from its final prices.
+        public var rescore: (from: UInt64, models: [String])? = nil
         /// CURVE: the coordinator's secret key (Z85) and the public keys of the workers allowed in.
         public var curveSecret: String? = nil
         public var allowedKeys: [[UInt8]] = []
@@ -71,6 +74,8 @@ public final class Coordinator {
     public func run(resume: UInt64? = nil) throws -> LocalRunner.Result {
         let t0 = Date()
         let journal = RunJournal(store: context.store)
+        var rescoreSet = Set<String>()
+        var rescoreFrom: UInt64? = nil
         let runID: UInt64
         let shards: [ShardPlan.Shard]
         let warm: Prices?
@@ -88,6 +93,29 @@ public final class Coordinator {
             progress.line("resuming run \(RunJournal.name(runID)) (\(try journal.state(resume) ?? "?")): " + (outcome == nil
                 ? "its optimization had not finished, so it is redone from the same plan (\(try journal.rounds(resume).count) rounds were journaled)"
                 : "optimized already; the shards not merged yet are rebuilt from their recipes"))
+        } else if let (from, listed) = options.rescore {
+            let base = try journal.plan(from)
+            guard try journal.state(from) == "done", let baseOutcome = try journal.outcome(from) else {
+                throw ClusterError.aborted("run \(RunJournal.name(from)) has not finished (or was pruned): rescore starts from a finished run")
+            }
+            if let stamp = base.dataStamp, stamp != (try context.dataStamp()) {
+                throw ClusterError.aborted("profiles or contacts changed since run \(RunJournal.name(from)): its propensities no longer fit; run a full job instead")
+            }
+            let now = try context.store.env.read { txn in try context.store.allModels(in: txn).mapValues(\.version) }
+            let planIDs = Set(context.plan.models.map(\.id))
+            for id in listed where !planIDs.contains(id) {
+                throw ClusterError.aborted("model '\(id)' is not used by the campaign (models: \(planIDs.sorted().joined(separator: ", ")))")
+            }
+            rescoreSet = Set(listed).union(planIDs.filter { now[$0] != base.modelVersions?[$0] })
+            rescoreFrom = from
+            runID = UInt64.random(in: 1...UInt64.max)
+            shards = base.shards
+            warm = baseOutcome.prices
+            try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: base.shardSize, maxRounds: options.maxRounds,
+                                    warmStart: warm, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
+                                    started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
+                                    modelVersions: now.filter { planIDs.contains($0.key) }, dataStamp: try context.dataStamp(), rescoredFrom: from))
+            progress.line("rescoring run \(RunJournal.name(from)): models \(rescoreSet.sorted().joined(separator: ", ")) are scored again, the other \(planIDs.count - rescoreSet.count) come from that run")
         } else {
             let shardPlan = try ShardPlan.make(store: context.store, shardSize: options.shardSize)
             runID = UInt64.random(in: 1...UInt64.max)
@@ -96,7 +124,8 @@ public final class Coordinator {
             try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.shardSize, maxRounds: options.maxRounds,
                                     warmStart: warm, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                     started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
-                                    modelVersions: try context.store.env.read { txn in try context.store.allModels(in: txn).mapValues(\.version) }))
+                                    modelVersions: try context.store.env.read { txn in try context.store.allModels(in: txn).mapValues(\.version) },
+                                    dataStamp: try context.dataStamp()))
         }
         defer { hub.farewell(run: runID) }
         let tPlan = Date()
@@ -151,7 +180,15 @@ public final class Coordinator {
         func assign(_ s: Int, to p: Hub.Peer) throws {
             attempt[s] += 1
             let sh = shards[s]
-            try hub.send(p.routingID, .assign(run: runID, shard: UInt32(s), attempt: attempt[s], lower: sh.lower, upper: sh.upper))
+            if let from = rescoreFrom, let kept = try journal.propensities(from, shard: s) {
+                let source = context.plan.models.map { m -> Int64 in
+                    rescoreSet.contains(m.id) ? -1 : Int64(kept.models.firstIndex(of: m.id) ?? -1)
+                }
+                try hub.send(p.routingID, .rescore(run: runID, shard: UInt32(s), attempt: attempt[s], lower: sh.lower, upper: sh.upper,
+                                                   source: source, stride: UInt32(max(kept.models.count, 1)), stored: kept.values))
+            } else {
+                try hub.send(p.routingID, .assign(run: runID, shard: UInt32(s), attempt: attempt[s], lower: sh.lower, upper: sh.upper))
+            }
             hub.peers[p.routingID]!.scoring += 1
             inflight[s].append(p.routingID)
         }
@@ -239,6 +276,7 @@ public final class Coordinator {
         var writeSeconds = 0.0
         try group.collect(slot: report.slot, window: max(4, 2 * holders), have: { s in try journal.mergedRows(runID, shard: s) },
                           catalogueSizes: (context.plan.offers.count, context.plan.products.count, context.plan.channels.count),
+                          keepProps: { s, m in try journal.keptPropensities(runID, shard: s, message: m.encode()) },
                           progress: { [progress, onEvent] n in
                               onEvent?(.shardWritten(done: n, total: shards.count))
                               Failpoint.hit("coordinator.written", n)
@@ -255,6 +293,11 @@ public final class Coordinator {
         let tWrite = Date()
         writeSeconds += tWrite.timeIntervalSince(tc)
         if options.warmStart { try PriceMemory.save(report.prices, store: context.store) }
+        var changedCustomers = 0
+        if let from = rescoreFrom {
+            changedCustomers = try Changes.write(base: from, new: runID, shards: shards.count, journal: journal, to: options.outDir + "/changes.csv")
+            progress.line("\(changedCustomers) customers' lists changed (changes.csv)")
+        }
         try journal.finish(runID, shards: shards.count)
 
         let timings: [(String, Double)] = [
@@ -270,6 +313,9 @@ public final class Coordinator {
         ]
         let summary = RunSummary.render(plan: context.plan, totals: totals, regions: context.regions, segments: context.segments,
                                         extra: [("run_id", .string(RunJournal.name(runID))), ("resumed", .bool(resume != nil)),
+                                                ("rescored_from", rescoreFrom.map { .string(RunJournal.name($0)) } ?? .null),
+                                                ("models_rescored", .array(rescoreSet.sorted().map { .string($0) })),
+                                                ("customers_changed", rescoreFrom == nil ? .null : .int(Int64(changedCustomers))),
                                                 ("optimization", .raw(outcome!.optimizationJSON)),
                                                 ("store", .string(options.storePath)), ("shards", .int(Int64(shards.count))),
                                                 ("workers", .int(Int64(holders))),

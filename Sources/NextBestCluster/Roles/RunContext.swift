@@ -23,6 +23,11 @@ public struct RunContext: Sendable {
         fingerprint = try StoreFingerprint.of(store)
     }
 
+    /// The store's data stamp (renewed by every profile or contact import), as hex.
+    public func dataStamp() throws -> String? {
+        try store.env.read { txn in try txn.get(store.meta, key: Array("data_stamp".utf8)).map { $0.map { String(format: "%02x", $0) }.joined() } }
+    }
+
     /// Empty totals sized for this catalogue.
     public func emptyTotals() -> RunTotals {
         RunTotals(offers: plan.offers.count, products: plan.products.count, channels: plan.channels.count,

@@ -28,6 +28,10 @@ public struct RunJournal {
         /// The campaign version and every model's version the run used.
         public var campaignVersion: Int? = nil
         public var modelVersions: [String: Int]? = nil
+        /// The store's data stamp (profiles and contacts) when the run started.
+        public var dataStamp: String? = nil
+        /// The run this one rescored, if any.
+        public var rescoredFrom: UInt64? = nil
 
         var shards: [ShardPlan.Shard] {
             lower.indices.map { ShardPlan.Shard(index: $0, lower: lower[$0], upper: upper[$0], customers: customers[$0]) }
@@ -130,6 +134,17 @@ public struct RunJournal {
 
     /// Keeps a merged shard's lists (the ROWS message as received) and their digest.
     public func merged(_ run: UInt64, shard: Int, rows: [UInt8]) throws { try put(store.results, resultKey(run, shard), rows) }
+
+    /// Keeps a shard's propensities under every plan model (a PROPS message), for rescoring.
+    public func keptPropensities(_ run: UInt64, shard: Int, message: [UInt8]) throws {
+        try put(store.results, Array("\(Self.name(run))/props/\(String(format: "%08d", shard))".utf8), message)
+    }
+
+    public func propensities(_ run: UInt64, shard: Int) throws -> (models: [String], values: [Float])? {
+        guard let v = try get(store.results, Array("\(Self.name(run))/props/\(String(format: "%08d", shard))".utf8)) else { return nil }
+        guard case let .props(_, _, _, models, values) = try? WireMessage.decode(v) else { throw Failure.corrupt("propensities of shard \(shard) of run \(Self.name(run))") }
+        return (models, values)
+    }
 
     public func mergedRows(_ run: UInt64, shard: Int) throws -> (csv: [UInt8], totals: RunTotals)? {
         guard let v = try get(store.results, resultKey(run, shard)) else { return nil }

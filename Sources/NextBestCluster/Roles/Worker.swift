@@ -186,12 +186,24 @@ public final class Worker {
             shards.score(run: run, shard: shard, lower: lower, upper: upper) { table in
                 compute.async { if let reply = shards.hold(run: run, shard: shard, attempt: attempt, table) { outbox.post(reply) } }
             }
+        case let .rescore(run, shard, attempt, lower, upper, source, stride, stored):
+            let shards = self.shards, outbox = self.outbox, compute = self.compute
+            let models = shards.context.plan.models.count
+            guard source.count == models, stride > 0, source.allSatisfy({ $0 >= -1 && $0 < Int64(stride) }), stored.count % Int(stride) == 0 else {
+                outbox.post(.failed(run: run, reason: "RESCORE of shard \(shard) with \(source.count) model columns for \(models) models"))
+                return
+            }
+            compute.async { shards.begin(run: run) }
+            let reuse = ShardScorer.Reuse(source: source.map { Int($0) }, stored: stored, stride: Int(stride))
+            shards.score(run: run, shard: shard, lower: lower, upper: upper, reuse: reuse) { table in
+                compute.async { if let reply = shards.hold(run: run, shard: shard, attempt: attempt, table) { outbox.post(reply) } }
+            }
         case .release(let run):
             let shards = self.shards
             compute.async { shards.drop(run: run) }
             log("worker \(options.workerID): run \(String(run, radix: 16)) released")
             if options.once { stopping = true }
-        case .hello, .scored, .aggregates, .facts, .state, .moves, .rows, .failed:
+        case .hello, .scored, .aggregates, .facts, .state, .moves, .rows, .failed, .props:
             log("worker \(options.workerID): ignored a message meant for a coordinator")
         default:
             let shards = self.shards, outbox = self.outbox
@@ -255,14 +267,15 @@ final class WorkerShards: @unchecked Sendable {
     }
 
     /// Scores a shard on a background thread (at most `threads` at once) and passes the table on.
-    func score(run: UInt64, shard: UInt32, lower: UInt64, upper: UInt64?, then: @escaping @Sendable (Result<CandidateTable, Error>) -> Void) {
+    func score(run: UInt64, shard: UInt32, lower: UInt64, upper: UInt64?, reuse: ShardScorer.Reuse? = nil,
+               then: @escaping @Sendable (Result<CandidateTable, Error>) -> Void) {
         let context: RunContext = self.context
         lock.withLock { scoringNow += 1 }
         let slots = scoringSlots
         DispatchQueue.global().async { [self] in
             slots.wait()
             var scorer = ShardScorer(store: context.store, plan: context.plan)
-            let result = Result { try scorer.buildTable(lower: lower, upper: upper) }
+            let result = Result { try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true) }
             slots.signal()
             lock.withLock { scoringNow -= 1 }
             then(result)
@@ -350,11 +363,15 @@ final class WorkerShards: @unchecked Sendable {
         case let .collect(run, seq, slot, shard):
             guard self.run == run, validSlot(slot), let i = index(of: shard) else { return [] }
             let (rows, totals) = NBAWriter.rows(group.shards[i], slot: Int(slot), regions: context.regions.count, segments: context.segments.count)
-            return [.rows(run: run, shard: shard, seq: seq, csv: rows, totals: totals)]
+            // The shard's propensities go first (kept with the run for rescoring), then its lists.
+            let table = group.shards[i].table
+            let props: [WireMessage] = table.propensities.isEmpty ? [] :
+                [.props(run: run, shard: shard, seq: seq, models: context.plan.models.map(\.id), values: Array(table.propensities))]
+            return props + [.rows(run: run, shard: shard, seq: seq, csv: rows, totals: totals)]
         case let .restore(run, shard, attempt, lower, upper, ops):
             begin(run: run)
             var scorer = ShardScorer(store: context.store, plan: context.plan)
-            let result = Result { try scorer.buildTable(lower: lower, upper: upper) }
+            let result = Result { try scorer.buildTable(lower: lower, upper: upper, keepPropensities: true) }
             guard let reply = hold(run: run, shard: shard, attempt: attempt, result), case .scored = reply, let i = index(of: shard) else {
                 return [.failed(run: run, reason: "shard \(shard) could not be restored")]
             }

@@ -19,9 +19,27 @@ public struct ShardScorer {
     /// Customers scored together: models are evaluated tree-major over a block (see `BoundModel`).
     public static let blockSize = 128
 
+    /// Propensities kept from an earlier run, used instead of evaluating the models that did not change.
+    public struct Reuse: Sendable {
+        /// Per plan model: its column in `stored`, or -1 to evaluate it.
+        public var source: [Int]
+        /// Customers × `stride` propensities, customers in id order.
+        public var stored: [Float]
+        public var stride: Int
+        public init(source: [Int], stored: [Float], stride: Int) { self.source = source; self.stored = stored; self.stride = stride }
+    }
+
+    /// Why stored propensities cannot be used for a shard.
+    public struct ReuseMismatch: Error, CustomStringConvertible {
+        public var customers: Int
+        public var stored: Int
+        public var description: String { "the kept propensities cover \(stored) customers of this shard, which has at least \(customers): the profiles changed since that run" }
+    }
+
     /// Calls `body(customerID, region, segment, scorer)` after scoring each customer of the shard, in
     /// customer-id order.
-    public mutating func forEachCustomer(lower: UInt64, upper: UInt64?,
+    public mutating func forEachCustomer(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil,
+                                         keep: ((UnsafeBufferPointer<Float>) -> Void)? = nil,
                                          _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
         let featureCount = plan.schema.count
         let models = plan.models
@@ -36,20 +54,31 @@ public struct ShardScorer {
         var eventStart = [Int](repeating: 0, count: blockSize + 1)
         var events: [(offer: Int32, day: Int32, outcome: ContactOutcome)] = []
         var filled = 0
+        var done = 0
         var scorer = self.scorer
 
         func flush() throws {
             guard filled > 0 else { return }
+            if let reuse, (done + filled) * reuse.stride > reuse.stored.count {
+                throw ReuseMismatch(customers: done + filled, stored: reuse.stored.count / max(reuse.stride, 1))
+            }
             block.withUnsafeBufferPointer { x in
                 props.withUnsafeMutableBufferPointer { out in
                     margins.withUnsafeMutableBufferPointer { mg in
                         for m in 0..<modelCount {
+                            if let reuse, reuse.source[m] >= 0 {
+                                let col = reuse.source[m]
+                                for i in 0..<filled { out[i * modelCount + m] = reuse.stored[(done + i) * reuse.stride + col] }
+                                continue
+                            }
                             models[m].propensities(block: x, stride: featureCount, count: filled, margins: mg,
                                                    out: UnsafeMutableBufferPointer(rebasing: out[m...]), outStride: modelCount)
                         }
                     }
                 }
             }
+            if let keep { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
+            done += filled
             for i in 0..<filled {
                 scorer.begin()
                 for e in events[eventStart[i]..<eventStart[i + 1]] { scorer.recordContact(offer: Int(e.offer), day: e.day, outcome: e.outcome) }
@@ -105,12 +134,14 @@ public struct ShardScorer {
     }
 
     /// Scores a shard and keeps every customer's eligible candidates in memory for the optimizer.
-    public mutating func buildTable(lower: UInt64, upper: UInt64?) throws -> CandidateTable {
+    public mutating func buildTable(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keepPropensities: Bool = false) throws -> CandidateTable {
         var table = CandidateTable()
-        try forEachCustomer(lower: lower, upper: upper) { id, region, segment, scorer in
+        var kept = ContiguousArray<Float>()
+        try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keep: keepPropensities ? { kept.append(contentsOf: $0) } : nil) { id, region, segment, scorer in
             table.fatigued += Int64(scorer.fatiguedOffers.count)
             table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates)
         }
+        if keepPropensities { table.propensities = kept }
         return table
     }
 }

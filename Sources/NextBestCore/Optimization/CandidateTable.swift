@@ -9,6 +9,8 @@ public struct CandidateTable: Sendable {
     public private(set) var candidates: ContiguousArray<Candidate> = []
     /// Offers removed by fatigue, summed over the shard's customers.
     public var fatigued: Int64 = 0
+    /// Every customer's propensity under every plan model (customers × models), when kept for rescoring.
+    public var propensities: ContiguousArray<Float> = []
 
     public init() {}
 

@@ -55,6 +55,11 @@ public enum WireMessage: Sendable, Equatable {
     case restore(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, ops: [ShardOp])
     /// Coordinator → worker: forget this shard (another worker's copy won).
     case drop(run: UInt64, shard: UInt32)
+    /// Coordinator → worker: score this shard reusing an earlier run's propensities: per plan model, its
+    /// column in `stored` (customers × `stride`, customers in id order) or -1 to evaluate it. Reply: SCORED.
+    case rescore(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, source: [Int64], stride: UInt32, stored: [Float])
+    /// Worker → coordinator (after ROWS): one shard's propensities under every plan model, kept with the run.
+    case props(run: UInt64, shard: UInt32, seq: UInt32, models: [String], values: [Float])
 
     public static let version: UInt8 = 1
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
@@ -84,6 +89,8 @@ public enum WireMessage: Sendable, Equatable {
         case .failed: return 21
         case .restore: return 22
         case .drop: return 23
+        case .rescore: return 24
+        case .props: return 25
         }
     }
 
@@ -113,6 +120,8 @@ public enum WireMessage: Sendable, Equatable {
         case .failed: return "FAILED"
         case .restore: return "RESTORE"
         case .drop: return "DROP"
+        case .rescore: return "RESCORE"
+        case .props: return "PROPS"
         }
     }
 
@@ -179,6 +188,10 @@ public enum WireMessage: Sendable, Equatable {
                 }
             }
         case let .drop(run, shard): w.u64(run); w.u32(shard)
+        case let .rescore(run, shard, attempt, lower, upper, source, stride, stored):
+            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.int64s(source); w.u32(stride); w.floats(stored)
+        case let .props(run, shard, seq, models, values):
+            w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(models.count)); for m in models { w.string(m) }; w.floats(values)
         }
         return w.bytes
     }
@@ -285,6 +298,15 @@ public enum WireMessage: Sendable, Equatable {
             }
             msg = .restore(run: run, shard: shard, attempt: attempt, lower: lower, upper: upper, ops: ops)
         case 23: msg = .drop(run: try r.u64(), shard: try r.u32())
+        case 24:
+            msg = .rescore(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64(),
+                           source: try r.int64s(), stride: try r.u32(), stored: try r.floats())
+        case 25:
+            let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
+            let n = try r.count(2, "a list of model ids")
+            var models: [String] = []
+            for _ in 0..<n { models.append(try r.string()) }
+            msg = .props(run: run, shard: shard, seq: seq, models: models, values: try r.floats())
         default: throw .unknownType(t)
         }
         guard r.atEnd else { throw .trailing(frame.count - r.offset) }
@@ -347,6 +369,10 @@ struct WireWriter {
     }
     mutating func doubles(_ a: [Double]) { u32(UInt32(a.count)); for d in a { u64(d.bitPattern) } }
     mutating func int64s(_ a: [Int64]) { u32(UInt32(a.count)); for v in a { i64(v) } }
+    mutating func floats(_ a: [Float]) {
+        u32(UInt32(a.count))
+        a.withUnsafeBufferPointer { b in b.withMemoryRebound(to: UInt8.self) { bytes.append(contentsOf: $0) } }  // little-endian hosts
+    }
 }
 
 /// Reads little-endian fields with bounds checks; never traps.
@@ -404,6 +430,14 @@ struct WireReader {
         var out: [Double] = []
         out.reserveCapacity(n)
         for _ in 0..<n { out.append(Double(bitPattern: try u64())) }
+        return out
+    }
+    mutating func floats() throws(WireError) -> [Float] {
+        let n = try count(4, "a list of propensities")
+        var out = [Float](repeating: 0, count: n)
+        let start = offset
+        bytes.withUnsafeBytes { src in out.withUnsafeMutableBytes { dst in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[start..<(start + 4 * n)])) } }
+        offset += 4 * n
         return out
     }
     mutating func int64s() throws(WireError) -> [Int64] {
