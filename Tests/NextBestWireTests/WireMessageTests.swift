@@ -46,6 +46,11 @@ import NextBestCore
             return t
         }()),
         .release(run: 7),
+        .restore(run: 7, shard: 2, attempt: 3, lower: 10, upper: nil, ops: [.evaluate(upper: [1, 0], lower: [0, 0.5]), .copy(from: 0, to: 1),
+                                                                           .apply(slot: 1, changes: [.init(customer: 1, remove: 2, add: -1)])]),
+        .drop(run: 7, shard: 2),
+        .rescore(run: 7, shard: 2, attempt: 1, lower: 10, upper: 20, source: [-1, 0, 1], stride: 2, stored: [0.25, 0.5, 0.125, 1]),
+        .props(run: 7, shard: 2, seq: 9, models: ["m_O01", "m_O02"], values: [0.1, 0.2, 0.3, 0.4]),
         .failed(run: 7, reason: "shard 3: profiles customer 42: record version 9"),
     ]
 
