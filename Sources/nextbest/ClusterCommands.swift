@@ -35,10 +35,7 @@ struct CoordinatorCommand: ParsableCommand {
             o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
             o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart
             o.liveProgress = !quiet && isatty(2) != 0
-            let resumeID = try resume.map { text -> UInt64 in
-                guard let id = RunJournal.parse(text) else { throw ValidationError("--resume takes a run id of 16 hex digits, not '\(text)'") }
-                return id
-            }
+            let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
             let c = try Coordinator(o, log: { line in if !quiet { printError("nextbest coordinator: \(line)") } })
             let r = try c.run(resume: resumeID)
             RunReport.print(r, quiet: quiet)

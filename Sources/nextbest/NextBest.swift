@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NextBestCluster
 
 /// The `nextbest` command line: generate or import data into a store, score, and run the nightly job.
 @main
@@ -32,3 +33,9 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
 
 /// Seconds since `start`, formatted.
 func elapsed(_ start: Date) -> String { String(format: "%.2fs", Date().timeIntervalSince(start)) }
+
+/// A run id as printed (16 hex digits), or a usage error naming the option.
+func parseRunID(_ text: String, option: String) throws -> UInt64 {
+    guard let id = RunJournal.parse(text) else { throw ValidationError("\(option) takes a run id of 16 hex digits, not '\(text)'") }
+    return id
+}

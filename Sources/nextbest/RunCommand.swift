@@ -33,10 +33,7 @@ struct Run: ParsableCommand {
                 var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
                 co.shardSize = max(1, shardSize); co.maxRounds = maxRounds; co.warmStart = !noWarmStart
                 co.liveProgress = !quiet && isatty(2) != 0
-                let resumeID = try resume.map { text -> UInt64 in
-                    guard let id = RunJournal.parse(text) else { throw ValidationError("--resume takes a run id of 16 hex digits, not '\(text)'") }
-                    return id
-                }
+                let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
                 r = try LocalCluster.run(.init(coordinator: co, workers: workers, threadsPerWorker: threads, executable: LocalCluster.currentExecutable),
                                          resume: resumeID, log: log)
             }

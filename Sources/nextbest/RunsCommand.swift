@@ -45,7 +45,7 @@ struct RunsCommand: ParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             try reportingErrors {
-                guard let id = RunJournal.parse(runID) else { throw ValidationError("a run id is 16 hex digits, not '\(runID)'") }
+                let id = try parseRunID(runID, option: "runs show")
                 let j = try RunsCommand.open(storeOptions.store)
                 let plan = try j.plan(id)
                 var fields: [(String, JSONText)] = [
@@ -96,7 +96,7 @@ struct SimulateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let id = RunJournal.parse(from) else { throw ValidationError("--from takes a run id of 16 hex digits, not '\(from)'") }
+            let id = try parseRunID(from, option: "--from")
             let r = try Simulation.run(storePath: storeOptions.store, from: id, campaignFile: campaign, outDir: out, threads: threads)
             func num(_ v: Double) -> String { v.isNaN ? "-" : FixedDecimal.string(v, decimals: 2) }
             print("figure".padding(toLength: 36, withPad: " ", startingAt: 0) + "base".padding(toLength: 18, withPad: " ", startingAt: 0)
@@ -125,7 +125,7 @@ struct RescoreCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let id = RunJournal.parse(from) else { throw ValidationError("--from takes a run id of 16 hex digits, not '\(from)'") }
+            let id = try parseRunID(from, option: "--from")
             var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
             co.maxRounds = maxRounds
             co.rescore = (id, models)
