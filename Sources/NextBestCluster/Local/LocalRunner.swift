@@ -48,19 +48,24 @@ public enum LocalRunner {
         let tPlan = Date()
         log("planned \(shardPlan.shards.count) shards over \(shardPlan.customers) customers")
 
-        // Score every shard into an in-memory candidate table.
-        let tables = Slots<Swift.Result<CandidateTable, Error>>(count: shardPlan.shards.count)
+        // Score every shard into an in-memory candidate table, ready for the rounds.
+        let constraints = ConstraintSet(plan: plan, regions: regions, segments: segments)
+        let tables = Slots<Swift.Result<ShardOptimizer, Error>>(count: shardPlan.shards.count)
+        let seconds = Slots<Double>(count: shardPlan.shards.count)
         let threads = min(options.threads, max(1, shardPlan.shards.count))
         let next = Counter()
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             var scorer = ShardScorer(store: store, plan: plan)
             while let i = next.claim(below: shardPlan.shards.count) {
                 let s = shardPlan.shards[i]
-                tables.set(i, Swift.Result { try scorer.buildTable(lower: s.lower, upper: s.upper) })
+                let start = Date()
+                tables.set(i, Swift.Result { ShardOptimizer(plan: plan, constraints: constraints, table: try scorer.buildTable(lower: s.lower, upper: s.upper)) })
+                seconds.set(i, Date().timeIntervalSince(start))
             }
         }
-        let constraints = ConstraintSet(plan: plan, regions: regions, segments: segments)
-        let shards = try tables.values().map { ShardOptimizer(plan: plan, constraints: constraints, table: try $0.get()) }
+        let shards = try tables.values().map { try $0.get() }
+        var latency = ShardLatency()
+        for s in seconds.values() { latency.record(seconds: s) }
         let tScore = Date()
         log("scored \(shardPlan.customers) customers into \(shards.reduce(0) { $0 + $1.table.candidates.count }) candidates")
 
@@ -89,13 +94,15 @@ public enum LocalRunner {
             ("plan", tPlan.timeIntervalSince(t0)),
             ("score", tScore.timeIntervalSince(tPlan)),
             ("optimize", tOptimize.timeIntervalSince(tScore)),
+            ("rounds", report.roundSeconds),
+            ("repair", report.repairSeconds),
             ("merge_and_write", tWrite.timeIntervalSince(tOptimize)),
             ("total", tWrite.timeIntervalSince(t0)),
         ]
         let summary = RunSummary.render(plan: plan, totals: totals, regions: regions, segments: segments,
                                         extra: [("optimization", RunSummary.optimization(report)),
                                                 ("store", .string(options.storePath)), ("shards", .int(Int64(shardPlan.shards.count))),
-                                                ("threads", .int(Int64(threads)))],
+                                                ("threads", .int(Int64(threads))), ("shard_latency", latency.json)],
                                         timings: timings)
         let summaryPath = options.outDir + "/summary.json"
         try AtomicFile.write(summary, to: summaryPath)

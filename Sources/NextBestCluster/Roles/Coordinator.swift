@@ -144,6 +144,7 @@ public final class Coordinator {
         var report: Optimizer.Report
         let group: ClusterShards
         var requeued = 0, duplicates = 0
+        var latency = ShardLatency()
         var tScore = Date(), tOptimize = Date()
         var holders = 0
         if let outcome {
@@ -177,8 +178,10 @@ public final class Coordinator {
         var scored = [Bool](repeating: false, count: shards.count)
         var customersOf = [Int](repeating: 0, count: shards.count), candidatesOf = [UInt64](repeating: 0, count: shards.count)
         var done = 0
+        var assignedAt = [[[UInt8]: Date]](repeating: [:], count: shards.count)
         func assign(_ s: Int, to p: Hub.Peer) throws {
             attempt[s] += 1
+            assignedAt[s][p.routingID] = Date()
             let sh = shards[s]
             if let from = rescoreFrom, let kept = try journal.propensities(from, shard: s) {
                 let source = context.plan.models.map { m -> Int64 in
@@ -224,6 +227,7 @@ public final class Coordinator {
             hub.peers[from]?.scoring -= 1
             if scored[s] { continue }
             scored[s] = true
+            if let at = assignedAt[s][from] { latency.record(seconds: Date().timeIntervalSince(at)) }
             owner[s] = from
             attempt[s] = att   // the copy that won; its AGGREGATES carry this attempt
             done += 1
@@ -321,6 +325,7 @@ public final class Coordinator {
                                                 ("workers", .int(Int64(holders))),
                                                 ("messages", .object([("received", .int(Int64(hub.messagesIn))), ("sent", .int(Int64(hub.messagesOut))),
                                                                       ("dropped", .int(Int64(hub.dropped))), ("workers_refused", .int(Int64(hub.refused)))])),
+                                                ("shard_latency", latency.json),
                                                 ("recovery", .object([("shards_requeued", .int(Int64(requeued))), ("straggler_copies", .int(Int64(duplicates))),
                                                                       ("shards_restored", .int(Int64(group.restored)))]))],
                                         timings: timings)

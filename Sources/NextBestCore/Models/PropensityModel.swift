@@ -50,8 +50,10 @@ public struct PropensityModel: Sendable, Equatable, Codable {
                 if n.feature >= 0 { n.feature = map[Int(n.feature)] }
                 nodes.append(n)
             }
+            let roots = ContiguousArray(t.roots)
             return BoundModel(id: id, kind: .trees, featureIndex: [], coefficients: [], intercept: 0,
-                              nodes: nodes, roots: ContiguousArray(t.roots), baseMargin: t.baseMargin)
+                              nodes: nodes, roots: roots, baseMargin: t.baseMargin,
+                              forest: CompleteForest(nodes: nodes, roots: roots, featureCount: schema.count))
         }
     }
 }
@@ -68,6 +70,14 @@ public struct BoundModel: Sendable {
     let nodes: ContiguousArray<TreeEnsemble.Node>
     let roots: ContiguousArray<Int32>
     let baseMargin: Float
+    /// The trees laid out for branch-free block evaluation (nil when a tree is too deep for it).
+    let forest: CompleteForest?
+
+    init(id: String, kind: Kind, featureIndex: ContiguousArray<Int32>, coefficients: ContiguousArray<Double>, intercept: Double,
+         nodes: ContiguousArray<TreeEnsemble.Node>, roots: ContiguousArray<Int32>, baseMargin: Float, forest: CompleteForest? = nil) {
+        self.id = id; self.kind = kind; self.featureIndex = featureIndex; self.coefficients = coefficients
+        self.intercept = intercept; self.nodes = nodes; self.roots = roots; self.baseMargin = baseMargin; self.forest = forest
+    }
 
     /// The propensity for one customer whose features (store order, NaN = missing) are in `x`.
     @inlinable @inline(__always)
@@ -90,7 +100,16 @@ public struct BoundModel: Sendable {
             }
         case .trees:
             for i in 0..<count { margins[i] = baseMargin }
-            nodes.withUnsafeBufferPointer { nodes in
+            if let forest, count > 0 {
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: count * 2 * forest.featureCount) { rows in
+                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: count) { position in
+                        forest.prepare(block: x.baseAddress!, stride: stride, count: count, into: rows.baseAddress!)
+                        forest.addMargins(prepared: rows.baseAddress!, count: count,
+                                          margins: margins.baseAddress!, position: position.baseAddress!)
+                    }
+                }
+            } else {
+              nodes.withUnsafeBufferPointer { nodes in
                 for r in roots {
                     let root = Int(r)
                     for i in 0..<count {
@@ -106,6 +125,7 @@ public struct BoundModel: Sendable {
                         margins[i] += n.threshold
                     }
                 }
+              }
             }
             for i in 0..<count { out[i * outStride] = Float(1.0 / (1.0 + Foundation.exp(-Double(margins[i])))) }
         }

@@ -21,6 +21,10 @@ public enum Repair {
             let n = Int32(rows)
             return Use(budget: n, product: n, channel: n, region: n, segment: n, cost: 0)
         }
+        /// This use's amount of row `k`: the cost for the budget row, one offer for the others.
+        @inline(__always) func amount(_ k: Int32) -> Int64 {
+            (budget == k ? cost : 0) + (product == k ? 1 : 0) + (channel == k ? 1 : 0) + (region == k ? 1 : 0) + (segment == k ? 1 : 0)
+        }
         @inline(__always) func touches(_ k: Int32) -> Bool {
             budget == k || product == k || channel == k || region == k || segment == k
         }
@@ -111,6 +115,39 @@ public enum Repair {
         return true
     }
 
+    /// Every row's bounds as plain integers (no bound: the extreme value), for the sparse check of a move:
+    /// only the (at most ten) rows a move touches are looked at.
+    struct Limits {
+        let upper: [Int64]
+        let lower: [Int64]
+        init(_ rows: [ConstraintSet.Row]) {
+            upper = rows.map { $0.upper ?? .max } + [.max]
+            lower = rows.map { $0.lower ?? .min } + [.min]
+        }
+
+        /// `keepsOthers` for the move that removes use `r` and adds use `a`: the same answer, computed from
+        /// the rows the two touch (`target` -1 for none).
+        @inline(__always)
+        func keepsOthers(use: [Int64], remove r: Use, add a: Use, target: Int32) -> Bool {
+            use.withUnsafeBufferPointer { use in
+                upper.withUnsafeBufferPointer { upper in
+                    lower.withUnsafeBufferPointer { lower in
+                        @inline(__always) func ok(_ k: Int32) -> Bool {
+                            if k == target || Int(k) >= use.count - 1 { return true }
+                            let d = a.amount(k) - r.amount(k)
+                            if d == 0 { return true }
+                            let after = use[Int(k)] + d
+                            // A max may not be passed; a min may not be left (or be gone further from).
+                            return d > 0 ? after <= upper[Int(k)] : after >= lower[Int(k)]
+                        }
+                        return ok(r.budget) && ok(r.product) && ok(r.channel) && ok(r.region) && ok(r.segment)
+                            && ok(a.budget) && ok(a.product) && ok(a.channel) && ok(a.region) && ok(a.segment)
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: The shard's side
 
     /// Use of every row (plus a trailing "none" entry) and the objective of a slot's selection.
@@ -130,7 +167,8 @@ public enum Repair {
     }
 
     /// Is the customer's list still valid after removing `remove` and adding `add`?
-    static func listAllows(_ s: ShardOptimizer, _ sel: ContiguousArray<Int32>, customer i: Int, remove: Int32, add: Int32) -> Bool {
+    @inline(__always)
+    static func listAllows(_ s: ShardOptimizer, _ sel: UnsafeBufferPointer<Int32>, customer i: Int, remove: Int32, add: Int32) -> Bool {
         guard add >= 0 else { return true }
         let addOffer = s.table.candidates[Int(add)].offer
         let fam = s.plan.offers[Int(addOffer)].family
@@ -149,71 +187,108 @@ public enum Repair {
 
     /// Every customer's best move toward `goal` in one shard's slot, given the global `use`
     /// (`rows + 1` entries), in customer order.
+    ///
+    /// Per customer the moves are considered in a fixed order (drops, then per candidate not chosen: the
+    /// add, then the swaps with each chosen one) and the first with the lowest score is kept. Moves that
+    /// cannot reach the goal are never looked at: reducing a row needs a removed candidate that uses it,
+    /// increasing one an added candidate that uses it.
     public static func proposals(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64]) -> [Move] {
         let rows = s.constraints.rows
         var moves: [Move] = []
-        var delta = [Int64](repeating: 0, count: rows.count + 1)
-        var chosen: [Int32] = []
-        chosen.reserveCapacity(s.maxOffers)
+        let limits = Limits(rows)
         let none = Use.none(rows: rows.count)
-        let sel = s.selections[slot]
+        let noneRow = Int32(rows.count)
+        let budgetRow = s.constraints.budgetRow >= 0 ? Int32(s.constraints.budgetRow) : noneRow
         let mo = s.maxOffers
-        for i in 0..<s.table.customerCount {
-            let range = s.table.range(i)
-            chosen.removeAll(keepingCapacity: true)
-            for j in 0..<mo { let c = sel[i * mo + j]; if c >= 0 { chosen.append(c) } }
-            // Skip customers who cannot move the target row: reducing needs a chosen offer that uses it;
-            // a region or segment row can only grow through its own customers.
-            switch goal {
-            case .reduce(let k):
-                let k32 = Int32(k)
-                if !chosen.contains(where: { rowUse(s, customer: i, candidate: Int($0)).touches(k32) }) { continue }
-            case .increase(let k):
-                let kind = rows[k].kind
-                if kind == .region && s.regionRow(i) != Int32(k) { continue }
-                if kind == .segment && s.segmentRow(i) != Int32(k) { continue }
-            case .improve: break
-            }
-            var best: Move? = nil
-            func consider(remove: Int32, add: Int32) {
-                for k in 0..<delta.count { delta[k] = 0 }
-                var dObj = 0.0
-                let ru = remove >= 0 ? rowUse(s, customer: i, candidate: Int(remove)) : none
-                let au = add >= 0 ? rowUse(s, customer: i, candidate: Int(add)) : none
-                if remove >= 0 { apply(ru, sign: -1, to: &delta); dObj -= s.table.candidates[Int(remove)].objective }
-                if add >= 0 { apply(au, sign: 1, to: &delta); dObj += s.table.candidates[Int(add)].objective }
-                let score: Double
-                var dTarget: Int64 = 0
-                switch goal {
-                case .reduce(let k):
-                    dTarget = delta[k]
-                    guard dTarget < 0, keepsOthers(rows, use: use, delta: delta, target: k) else { return }
-                    score = -dObj / Double(-dTarget)
-                case .increase(let k):
-                    dTarget = delta[k]
-                    guard dTarget > 0, keepsOthers(rows, use: use, delta: delta, target: k) else { return }
-                    // Never overshoot a max on the target row itself.
-                    if let u = rows[k].upper, use[k] + dTarget > u { return }
-                    score = -dObj / Double(dTarget)
-                case .improve:
-                    guard dObj > 1e-12, keepsOthers(rows, use: use, delta: delta, target: nil) else { return }
-                    score = -dObj
+        let target = Int32(goal.target ?? -1)
+        let targetUpper: Int64 = goal.target.flatMap { rows[$0].upper } ?? .max
+        var mode = 0  // 0 improve, 1 reduce, 2 increase
+        switch goal { case .reduce: mode = 1; case .increase: mode = 2; case .improve: mode = 0 }
+        var chosen = ContiguousArray<Int32>()
+        chosen.reserveCapacity(mo)
+        var chosenUse = ContiguousArray<Use>()
+        chosenUse.reserveCapacity(mo)
+        s.table.candidates.withUnsafeBufferPointer { cands in
+          s.selections[slot].withUnsafeBufferPointer { sel in
+            s.costMicros.withUnsafeBufferPointer { cost in
+              s.productRowOfOffer.withUnsafeBufferPointer { prow in
+                s.channelRowOf.withUnsafeBufferPointer { crow in
+                  for i in 0..<s.table.customerCount {
+                    let region = s.regionRow(i), segment = s.segmentRow(i)
+                    // Region and segment rows can only change through their own customers.
+                    if mode != 0, rows[Int(target)].kind == .region && region != target { continue }
+                    if mode != 0, rows[Int(target)].kind == .segment && segment != target { continue }
+                    @inline(__always) func useOf(_ ci: Int) -> Use {
+                        let c = cands[ci]
+                        return Use(budget: budgetRow, product: prow[Int(c.offer)], channel: crow[Int(c.channel)],
+                                   region: region, segment: segment, cost: cost[ci])
+                    }
+                    chosen.removeAll(keepingCapacity: true)
+                    chosenUse.removeAll(keepingCapacity: true)
+                    var touching = false
+                    for j in 0..<mo {
+                        let c = sel[i * mo + j]
+                        if c >= 0 {
+                            chosen.append(c)
+                            let u = useOf(Int(c))
+                            chosenUse.append(u)
+                            if u.amount(target) > 0 { touching = true }
+                        }
+                    }
+                    if mode == 1 && !touching { continue }
+                    var bestScore = Double.infinity
+                    var found = false
+                    var bRemove: Int32 = -1, bAdd: Int32 = -1, bObj = 0.0, bTarget: Int64 = 0
+                    var bRU = none, bAU = none
+                    // Scores a move; keeps it if it reaches the goal, keeps every other row and the list
+                    // valid, and beats the best so far.
+                    @inline(__always) func consider(_ remove: Int32, _ ru: Use, _ add: Int32, _ au: Use) {
+                        var dObj = 0.0
+                        if remove >= 0 { dObj -= cands[Int(remove)].objective }
+                        if add >= 0 { dObj += cands[Int(add)].objective }
+                        let score: Double
+                        var dTarget: Int64 = 0
+                        if mode == 0 {
+                            guard dObj > 1e-12 else { return }
+                            score = -dObj
+                        } else {
+                            dTarget = au.amount(target) - ru.amount(target)
+                            if mode == 1 {
+                                guard dTarget < 0 else { return }
+                                score = -dObj / Double(-dTarget)
+                            } else {
+                                guard dTarget > 0 else { return }
+                                score = -dObj / Double(dTarget)
+                            }
+                        }
+                        if found && !(score < bestScore) { return }
+                        guard limits.keepsOthers(use: use, remove: ru, add: au, target: target) else { return }
+                        // Never overshoot a max on the target row itself.
+                        if mode == 2 && use[Int(target)] + dTarget > targetUpper { return }
+                        guard listAllows(s, sel, customer: i, remove: remove, add: add) else { return }
+                        found = true; bestScore = score
+                        bRemove = remove; bAdd = add; bObj = dObj; bTarget = dTarget; bRU = ru; bAU = au
+                    }
+                    if mode != 2 { for (j, r) in chosen.enumerated() { consider(r, chosenUse[j], -1, none) } }
+                    for a in s.table.range(i) {
+                        let a32 = Int32(a)
+                        if chosen.contains(a32) { continue }
+                        if mode == 0 && cands[a].objective <= 0 { continue }
+                        let au = useOf(a)
+                        if mode == 2 && au.amount(target) == 0 { continue }
+                        if mode != 1 { consider(-1, none, a32, au) }
+                        for (j, r) in chosen.enumerated() { consider(r, chosenUse[j], a32, au) }
+                    }
+                    if found {
+                        moves.append(Move(shard: Int32(si), customer: Int32(i), remove: bRemove, add: bAdd, deltaObjective: bObj,
+                                          deltaTarget: bTarget, customerID: s.table.customerIDs[i], score: bestScore,
+                                          removeUse: bRU, addUse: bAU))
+                    }
+                  }
                 }
-                guard listAllows(s, sel, customer: i, remove: remove, add: add) else { return }
-                if let b = best, !(score < b.score) { return }
-                best = Move(shard: Int32(si), customer: Int32(i), remove: remove, add: add, deltaObjective: dObj, deltaTarget: dTarget,
-                            customerID: s.table.customerIDs[i], score: score, removeUse: ru, addUse: au)
+              }
             }
-            for r in chosen { consider(remove: r, add: -1) }
-            let improving: Bool = { if case .improve = goal { return true }; return false }()
-            for a in range {
-                let a32 = Int32(a)
-                if chosen.contains(a32) { continue }
-                if improving && s.table.candidates[a].objective <= 0 { continue }
-                consider(remove: -1, add: a32)
-                for r in chosen { consider(remove: r, add: a32) }
-            }
-            if let best { moves.append(best) }
+          }
         }
         return moves
     }

@@ -17,8 +17,11 @@ public struct ShardOptimizer: Sendable {
     public var selection: ContiguousArray<Int32> { selections[0] }
     public let maxOffers: Int
     private var solver: SubProblemSolver
+    /// One entry per (customer, offer) for the rounds, when the campaign's shape allows it.
+    let offerEntries: OfferEntries?
 
-    public init(plan: ScoringPlan, constraints: ConstraintSet, table: CandidateTable) {
+    /// `foldOffers: false` keeps the rounds on the candidates (the plain path, which tests compare with).
+    public init(plan: ScoringPlan, constraints: ConstraintSet, table: CandidateTable, foldOffers: Bool = true) {
         self.plan = plan
         self.constraints = constraints
         self.table = table
@@ -33,6 +36,7 @@ public struct ShardOptimizer: Sendable {
         maxOffers = plan.campaign.perCustomer.maxOffers
         selections = Array(repeating: ContiguousArray(repeating: -1, count: table.customerCount * maxOffers), count: Optimizer.Slot.count)
         solver = SubProblemSolver(plan: plan)
+        offerEntries = foldOffers ? OfferEntries(plan: plan, table: table) : nil
     }
 
     @inline(__always) func regionRow(_ i: Int) -> Int32 {
@@ -68,13 +72,21 @@ public struct ShardOptimizer: Sendable {
         selections[0] = []
         let maxOffers = self.maxOffers
         let budgetRow = constraints.budgetRow
+        if let oe = offerEntries {
+            let best = oe.bestChannels(pairPrice: pairPrice, channelCount: channelCount)
+            evaluateEntries(oe, best: best, net: net, selection: &selection, solver: &solver, agg: &agg)
+            self.solver = solver
+            selections[0] = selection
+            agg.use.removeLast()
+            return agg
+        }
         table.candidates.withUnsafeBufferPointer { all in
           pairPrice.withUnsafeBufferPointer { pp in
             for i in 0..<table.customerCount {
                 let r = table.range(i)
                 let fixed = net[Int(regionRow(i))] + net[Int(segmentRow(i))]
-                let slice = UnsafeBufferPointer(rebasing: all[r])
                 chosen.removeAll(keepingCapacity: true)
+                let slice = UnsafeBufferPointer(rebasing: all[r])
                 let value = solver.solve(slice, adjusted: { c in
                     c.objective - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
                 }, into: &chosen)
@@ -100,6 +112,89 @@ public struct ShardOptimizer: Sendable {
         selections[0] = selection
         agg.use.removeLast()
         return agg
+    }
+
+    /// `evaluate` over the offer entries: the same choices and aggregates, with every array reached through
+    /// its buffer once, outside the loop over customers.
+    private func evaluateEntries(_ oe: OfferEntries, best: (price: ContiguousArray<Double>, position: ContiguousArray<Int32>),
+                                 net: ContiguousArray<Double>, selection: inout ContiguousArray<Int32>,
+                                 solver: inout SubProblemSolver, agg: inout Aggregates) {
+        let count = table.customerCount
+        let mo = maxOffers
+        let budgetRow = constraints.budgetRow
+        var regionRows = ContiguousArray<Int32>(), segmentRows = ContiguousArray<Int32>()
+        regionRows.reserveCapacity(count); segmentRows.reserveCapacity(count)
+        for i in 0..<count { regionRows.append(regionRow(i)); segmentRows.append(segmentRow(i)) }
+        var use = ContiguousArray(agg.use)
+        var chosen = ContiguousArray<Int32>()
+        chosen.reserveCapacity(mo)
+        var dual: Int64 = 0, primal: Int64 = 0, offers: Int64 = 0, costSum: Int64 = 0
+        // Per slot, what its best channel this round uses and costs.
+        let slots = oe.slotCount
+        var slotObjective = ContiguousArray<Double>(repeating: 0, count: slots)
+        var slotCost = ContiguousArray<Int64>(repeating: 0, count: slots)
+        var slotProductRow = ContiguousArray<Int32>(repeating: Int32(constraints.count), count: slots)
+        var slotChannelRow = ContiguousArray<Int32>(repeating: Int32(constraints.count), count: slots)
+        for (o, chans) in oe.channels.enumerated() {
+            for mask in 1..<(1 << chans.count) {
+                let slot = oe.slotBase[o] + mask
+                // The position among eligible channels back to the channel: the k-th set bit of the mask.
+                var seen: Int32 = 0
+                for k in 0..<chans.count where mask & (1 << k) != 0 {
+                    if seen == best.position[slot] {
+                        slotObjective[slot] = oe.channelObjective[o][k]
+                        slotCost[slot] = RunTotals.micros(plan.offers[o].cost[k])
+                        slotProductRow[slot] = productRowOfOffer[o]
+                        slotChannelRow[slot] = channelRowOf[chans[k]]
+                    }
+                    seen += 1
+                }
+            }
+        }
+        oe.entries.withUnsafeBufferPointer { es in
+        oe.offsets.withUnsafeBufferPointer { offsets in
+        best.price.withUnsafeBufferPointer { price in
+        best.position.withUnsafeBufferPointer { position in
+        costMicros.withUnsafeBufferPointer { cost in
+        productRowOfOffer.withUnsafeBufferPointer { productRow in
+        channelRowOf.withUnsafeBufferPointer { channelRow in
+        net.withUnsafeBufferPointer { net in
+        use.withUnsafeMutableBufferPointer { use in
+        selection.withUnsafeMutableBufferPointer { selection in
+            for i in 0..<count {
+                let region = Int(regionRows[i]), segment = Int(segmentRows[i])
+                let fixed = net[region] + net[segment]
+                chosen.removeAll(keepingCapacity: true)
+                let lo = Int(offsets[i])
+                let value = solver.solve(entries: UnsafeBufferPointer(rebasing: es[lo..<Int(offsets[i + 1])]),
+                                         price: price.baseAddress!, position: position.baseAddress!, fixed: fixed, into: &chosen)
+                dual += RunTotals.micros(value)
+                let base = i * mo
+                for j in 0..<mo {
+                    if j < chosen.count {
+                        let e = es[lo + Int(chosen[j])]
+                        let slot = Int(e.slot)
+                        selection[base + j] = e.first + position[slot]
+                        // What the chosen channel adds, from the slot: no candidate is read here.
+                        primal += RunTotals.micros(e.base - slotObjective[slot])
+                        offers += 1
+                        costSum += slotCost[slot]
+                        if budgetRow >= 0 { use[budgetRow] += slotCost[slot] }
+                        use[Int(slotProductRow[slot])] += 1
+                        use[Int(slotChannelRow[slot])] += 1
+                        use[region] += 1
+                        use[segment] += 1
+                    } else {
+                        selection[base + j] = -1
+                    }
+                }
+            }
+        }}}}}}}}}}
+        agg.use = Array(use)
+        agg.dualMicros += dual
+        agg.primalMicros += primal
+        agg.offers += offers
+        agg.costMicros += costSum
     }
 
     /// Copies one selection slot over another.

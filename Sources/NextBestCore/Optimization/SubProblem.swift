@@ -11,6 +11,7 @@ public struct SubProblemSolver: Sendable {
     private var order: ContiguousArray<Int32>
     private var values: ContiguousArray<Double>
     private var familyUse: ContiguousArray<Int32>
+    private var familyOf: ContiguousArray<UInt8> = []
 
     public init(plan: ScoringPlan) {
         maxOffers = plan.campaign.perCustomer.maxOffers
@@ -33,9 +34,14 @@ public struct SubProblemSolver: Sendable {
     @usableFromInline
     mutating func solveImpl(_ candidates: UnsafeBufferPointer<Candidate>, adjusted: (Candidate) -> Double,
                             into chosen: inout ContiguousArray<Int32>) -> Double {
-        order.removeAll(keepingCapacity: true)
         let n = candidates.count
         if values.count < n { values = ContiguousArray(repeating: 0, count: n) }
+        if order.capacity < n { order.reserveCapacity(n) }
+        var total = 0.0
+        // Per offer its best channel, if its adjusted value is positive: (candidate index, value) pairs in
+        // candidate order.
+        var m = 0
+        order.removeAll(keepingCapacity: true)
         var i = 0
         while i < n {
             let offer = candidates[i].offer
@@ -47,26 +53,77 @@ public struct SubProblemSolver: Sendable {
                 if v > bestValue { best = j; bestValue = v }
                 j += 1
             }
-            if bestValue > 0 { order.append(Int32(best)); values[best] = bestValue }
+            if bestValue > 0 { order.append(Int32(best)); values[m] = bestValue; m += 1 }
             i = j
         }
-        let vals = values
-        order.withUnsafeMutableBufferPointer { buf in
-            insertionSort(buf) { a, b in
-                let va = vals[Int(a)], vb = vals[Int(b)]
-                return va > vb || (va == vb && a < b)
+        if m == 0 { return 0 }
+        for f in 0..<familyUse.count { familyUse[f] = 0 }
+        // Take offers by value (ties: lower candidate index), skipping full families, up to `maxOffers`:
+        // a scan for the best remaining one per pick, as only a few are taken.
+        var taken = 0
+        while taken < maxOffers && m > 0 {
+            var bp = 0
+            var bi = order[0]
+            var bv = values[0]
+            for p in 1..<m {
+                let v = values[p], idx = order[p]
+                if v > bv || (v == bv && idx < bi) { bp = p; bi = idx; bv = v }
+            }
+            m -= 1
+            order[bp] = order[m]
+            values[bp] = values[m]
+            let fam = Int(offerFamily[Int(candidates[Int(bi)].offer)])
+            if familyUse[fam] >= maxPerFamily { continue }
+            familyUse[fam] += 1
+            chosen.append(bi)
+            total += bv
+            taken += 1
+        }
+        return total
+    }
+
+    /// The same choice over a customer's offer entries (see `OfferEntries`): each offer's value is its
+    /// base less the best channel's price for its eligible channels (`price[slot]`) and `fixed`; the chosen
+    /// candidate is `first + position[slot]`. Appends the chosen entries' indices (into `entries`) to `chosen`.
+    @usableFromInline
+    mutating func solve(entries: UnsafeBufferPointer<OfferEntries.Entry>, price: UnsafePointer<Double>, position: UnsafePointer<Int32>,
+                        fixed: Double, into chosen: inout ContiguousArray<Int32>) -> Double {
+        let n = entries.count
+        if values.count < n { values = ContiguousArray(repeating: 0, count: n) }
+        if familyOf.count < n { familyOf = ContiguousArray(repeating: 0, count: n) }
+        order.removeAll(keepingCapacity: true)
+        var m = 0
+        for (k, e) in entries.enumerated() {
+            let slot = Int(e.slot)
+            let v = e.base - price[slot] - fixed
+            if v > 0 {
+                order.append(Int32(k))
+                values[m] = v
+                familyOf[m] = e.family
+                m += 1
             }
         }
+        if m == 0 { return 0 }
         for f in 0..<familyUse.count { familyUse[f] = 0 }
         var total = 0.0
         var taken = 0
-        for idx in order {
-            if taken >= maxOffers { break }
-            let fam = Int(offerFamily[Int(candidates[Int(idx)].offer)])
+        while taken < maxOffers && m > 0 {
+            var bp = 0
+            var bi = order[0]
+            var bv = values[0]
+            for p in 1..<m {
+                let v = values[p], idx = order[p]
+                if v > bv || (v == bv && idx < bi) { bp = p; bi = idx; bv = v }
+            }
+            let fam = Int(familyOf[bp])
+            m -= 1
+            order[bp] = order[m]
+            values[bp] = values[m]
+            familyOf[bp] = familyOf[m]
             if familyUse[fam] >= maxPerFamily { continue }
             familyUse[fam] += 1
-            chosen.append(idx)
-            total += vals[Int(idx)]
+            chosen.append(bi)
+            total += bv
             taken += 1
         }
         return total

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+@testable import NextBestCore
+
+/// The fast kernels give exactly what the plain ones give: the complete-tree block evaluation against the
+/// node walk, and the rounds over offer entries against the rounds over candidates.
+@Suite struct KernelTests {
+    /// A random tree in XGBoost's array form: leaves at any depth up to `maxDepth`, random default
+    /// directions, thresholds drawn from the feature's range.
+    static func randomTree(_ rng: inout SplitMix64, features: Int, maxDepth: Int) -> TreeEnsemble.TreeArrays {
+        var t = TreeEnsemble.TreeArrays(left: [], right: [], feature: [], threshold: [], defaultLeft: [])
+        func node(_ depth: Int) -> Int {
+            let i = t.left.count
+            t.left.append(-1); t.right.append(-1); t.feature.append(0); t.threshold.append(0); t.defaultLeft.append(false)
+            if depth == maxDepth || (depth > 0 && rng.unit() < 0.25) {
+                t.threshold[i] = Float(rng.unit() - 0.5)
+                return i
+            }
+            t.feature[i] = Int(rng.next() % UInt64(features))
+            t.threshold[i] = Float(rng.unit() * 4 - 2)
+            t.defaultLeft[i] = rng.unit() < 0.5
+            let l = node(depth + 1)
+            let r = node(depth + 1)
+            t.left[i] = l; t.right[i] = r
+            return i
+        }
+        _ = node(0)
+        return t
+    }
+
+    @Test(arguments: [3, 6, 9, 14])
+    func completeForestEqualsTheNodeWalk(maxDepth: Int) throws {
+        var rng = SplitMix64(seed: UInt64(maxDepth))
+        let f = 7
+        let names = (0..<f).map { "f\($0)" }
+        var nodes: [TreeEnsemble.Node] = [], roots: [Int32] = []
+        for _ in 0..<25 { try TreeEnsemble.flatten(Self.randomTree(&rng, features: f, maxDepth: maxDepth), featureCount: f, into: &nodes, roots: &roots) }
+        let ensemble = try TreeEnsemble(features: names, baseMargin: -1.3, nodes: nodes, roots: roots)
+        // The store's schema has the model's features in another order, with extra columns between.
+        let schema = try FeatureSchema(names: ["z0"] + names.reversed() + ["z1"])
+        let bound = try PropensityModel(id: "t", version: 1, kind: .trees(ensemble)).bound(to: schema)
+        #expect((bound.forest != nil) == (maxDepth <= CompleteForest.maxDepth))
+        let stride = schema.count, count = 300
+        var x = [Float](repeating: 0, count: stride * count)
+        for i in 0..<x.count {
+            let u = rng.unit()
+            // Missing values, values exactly on thresholds' scale, infinities.
+            x[i] = u < 0.15 ? .nan : (u < 0.17 ? (u < 0.16 ? .infinity : -.infinity) : Float(rng.unit() * 5 - 2.5))
+        }
+        var out = [Float](repeating: -1, count: count), margins = [Float](repeating: 0, count: count)
+        x.withUnsafeBufferPointer { xs in
+            out.withUnsafeMutableBufferPointer { o in
+                margins.withUnsafeMutableBufferPointer { m in
+                    // Blocks of uneven sizes, as the last block of a shard is.
+                    var i = 0
+                    for size in [1, 128, 77, 94] {
+                        bound.propensities(block: UnsafeBufferPointer(rebasing: xs[(i * stride)..<((i + size) * stride)]), stride: stride,
+                                           count: size, margins: m, out: UnsafeMutableBufferPointer(rebasing: o[i...]), outStride: 1)
+                        i += size
+                    }
+                }
+            }
+        }
+        for i in 0..<count {
+            let walk = x.withUnsafeBufferPointer { bound.propensity(UnsafeBufferPointer(rebasing: $0[(i * stride)..<((i + 1) * stride)])) }
+            #expect(out[i].bitPattern == walk.bitPattern, "customer \(i): block \(out[i]) vs walk \(walk)")
+        }
+    }
+
+    @Test(arguments: [Campaign.Objective.expectedValue, .propensity])
+    func offerEntriesRoundsEqualCandidateRounds(objective: Campaign.Objective) throws {
+        let g = PopulationGenerator(customers: 4_000, offers: 16, seed: 11, trees: 8, depth: 4)
+        var campaign = g.campaign(estimatingFrom: 1_000)
+        campaign.objective = objective
+        let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
+        var scorer = CustomerScorer(plan: plan)
+        var table = CandidateTable()
+        for i in 0..<3_000 {
+            let p = g.profile(at: i)
+            scorer.begin()
+            p.features.withUnsafeBufferPointer { scorer.score($0) }
+            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates)
+        }
+        let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+        #expect(cs.count > 5)
+        var fast = ShardOptimizer(plan: plan, constraints: cs, table: table)
+        var plain = ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: false)
+        #expect(fast.offerEntries != nil && plain.offerEntries == nil)
+        var rng = SplitMix64(seed: 5)
+        for round in 0..<12 {
+            var prices = Prices(count: cs.count)
+            for k in 0..<cs.count where round > 0 {
+                let scale = cs.rows[k].kind == .budget ? 2.0 : 40.0
+                prices.upper[k] = rng.unit() < 0.6 ? rng.unit() * scale : 0
+                prices.lower[k] = rng.unit() < 0.3 ? rng.unit() * scale : 0
+            }
+            let a = fast.evaluate(prices), b = plain.evaluate(prices)
+            #expect(fast.selection == plain.selection, "round \(round): selections differ")
+            #expect(a.use == b.use && a.offers == b.offers && a.costMicros == b.costMicros, "round \(round)")
+            // Values are summed from the same choices; the fold may round a last digit differently.
+            #expect(abs(a.dualMicros - b.dualMicros) <= 3_000 && abs(a.primalMicros - b.primalMicros) <= 3_000, "round \(round)")
+            #expect(a.offers > 0)
+        }
+    }
+}
