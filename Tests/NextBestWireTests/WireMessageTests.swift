@@ -25,9 +25,9 @@ import NextBestCore
         .copySlot(run: 7, seq: 2, from: 0, to: 1),
         .stateRequest(run: 7, seq: 3, slot: 1),
         .state(run: 7, shard: 2, seq: 3, state: SelectionState(use: [5, -1, 0, 9], objectiveMicros: 123_456_789)),
-        .propose(run: 7, seq: 4, slot: 1, goal: .reduce(2), use: [1, 2, 3, 0]),
-        .propose(run: 7, seq: 5, slot: 0, goal: .increase(0), use: [1, 2, 3, 0]),
-        .propose(run: 7, seq: 6, slot: 0, goal: .improve, use: []),
+        .propose(run: 7, seq: 4, slot: 1, goal: .reduce(2), limit: 1_024, use: [1, 2, 3, 0]),
+        .propose(run: 7, seq: 5, slot: 0, goal: .increase(0), limit: 3, use: [1, 2, 3, 0]),
+        .propose(run: 7, seq: 6, slot: 0, goal: .improve, limit: 0, use: []),
         .moves(run: 7, shard: 2, seq: 4, moves: [
             Repair.Move(shard: 2, customer: 17, remove: 301, add: -1, deltaObjective: -1.25, deltaTarget: -1, customerID: 1_000_017,
                         score: 1.25, removeUse: .init(budget: 0, product: 1, channel: 3, region: 2, segment: 3, cost: 2_500_000),

@@ -173,15 +173,17 @@ final class ClusterShards: ShardGroup {
         return total
     }
 
-    func proposals(slot: Int, goal: Repair.Goal, use: [Int64]) throws -> [Repair.Move] {
+    func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [[Repair.Move]] {
         let rows = constraints.count
-        let all: [[Repair.Move]] = try gather({ .propose(run: run, seq: $0, slot: UInt8(slot), goal: goal, use: use) }) { m in
+        let wireLimit = limit >= Int(UInt32.max) ? 0 : UInt32(limit)
+        let all: [[Repair.Move]] = try gather({ .propose(run: run, seq: $0, slot: UInt8(slot), goal: goal, limit: wireLimit, use: use) }) { m in
             guard case let .moves(r, shard, seq, moves) = m, r == run else { return nil }
             try check(moves.allSatisfy { $0.removeUse.isValid(rows: rows) && $0.addUse.isValid(rows: rows) && $0.score.isFinite },
                       "a repair move naming a row that does not exist")
+            try check(wireLimit == 0 || moves.count <= Int(wireLimit), "more repair moves than the limit asked for")
             return (shard, seq, moves)
         }
-        return Array(all.joined())
+        return all
     }
 
     func apply(_ changes: [[Repair.Change]], slot: Int) throws {

@@ -345,13 +345,14 @@ final class WorkerShards: @unchecked Sendable {
             guard self.run == run, validSlot(slot) else { return [] }
             let ids = shardIDs
             return group.each { s, _ in Repair.state(s, slot: Int(slot)) }.enumerated().map { .state(run: run, shard: ids[$0], seq: seq, state: $1) }
-        case let .propose(run, seq, slot, goal, use):
+        case let .propose(run, seq, slot, goal, limit, use):
             guard self.run == run, validSlot(slot) else { return [] }
             guard use.count == context.constraints.count + 1, goal.isValid(rows: context.constraints.count) else {
                 return [.failed(run: run, reason: "PROPOSE with a use vector of \(use.count) or a bad goal")]
             }
             let ids = shardIDs
-            return group.each { s, i in Repair.proposals(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use) }
+            let most = limit == 0 ? Int.max : Int(limit)
+            return group.each { s, i in Repair.proposals(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use, limit: most) }
                 .enumerated().map { .moves(run: run, shard: ids[$0], seq: seq, moves: $1) }
         case let .apply(run, _, slot, shard, changes):
             guard self.run == run, validSlot(slot), let i = index(of: shard) else { return [] }

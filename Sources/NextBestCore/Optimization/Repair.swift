@@ -186,13 +186,14 @@ public enum Repair {
     }
 
     /// Every customer's best move toward `goal` in one shard's slot, given the global `use`
-    /// (`rows + 1` entries), in customer order.
+    /// (`rows + 1` entries), in customer order; if there are more than `limit`, only the best `limit` in
+    /// the global order (`order`), sorted in it.
     ///
     /// Per customer the moves are considered in a fixed order (drops, then per candidate not chosen: the
     /// add, then the swaps with each chosen one) and the first with the lowest score is kept. Moves that
     /// cannot reach the goal are never looked at: reducing a row needs a removed candidate that uses it,
     /// increasing one an added candidate that uses it.
-    public static func proposals(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64]) -> [Move] {
+    public static func proposals(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64], limit: Int = .max) -> [Move] {
         let rows = s.constraints.rows
         var moves: [Move] = []
         let limits = Limits(rows)
@@ -290,6 +291,10 @@ public enum Repair {
             }
           }
         }
+        if moves.count > limit {
+            moves.sort(by: order)
+            moves.removeSubrange(limit...)
+        }
         return moves
     }
 
@@ -302,17 +307,24 @@ public enum Repair {
     }
 
     /// Accepts moves in order while they still help and keep the other constraints; returns the accepted
-    /// changes per shard and updates `use`.
-    static func choose(_ moves: [Move], rows: [ConstraintSet.Row], shards: Int, goal: Goal, use: inout [Int64]) -> (changes: [[Change]], applied: Int) {
+    /// changes per shard and updates `use`. With a `cutoff` (the moves are only those up to it in the global
+    /// order, some beyond it were not sent), returns nil if the pass would need a move past it.
+    static func choose<S: Sequence>(_ moves: S, rows: [ConstraintSet.Row], shards: Int, goal: Goal, use: inout [Int64],
+                                    cutoff: (score: Double, customer: UInt64)? = nil) -> (changes: [[Change]], applied: Int)? where S.Element == Move {
         var changes = [[Change]](repeating: [], count: shards)
         var applied = 0
         var delta = [Int64](repeating: 0, count: rows.count + 1)
-        for m in moves {
+        func done() -> Bool {
             switch goal {
-            case .reduce(let k): if let u = rows[k].upper, use[k] <= u { return (changes, applied) }
-            case .increase(let k): if let l = rows[k].lower, use[k] >= l { return (changes, applied) }
+            case .reduce(let k): if let u = rows[k].upper, use[k] <= u { return true }
+            case .increase(let k): if let l = rows[k].lower, use[k] >= l { return true }
             case .improve: break
             }
+            return false
+        }
+        for m in moves {
+            if done() { return (changes, applied) }
+            if let c = cutoff, m.score > c.score || (m.score == c.score && m.customerID > c.customer) { return nil }
             for k in 0..<delta.count { delta[k] = 0 }
             if m.remove >= 0 { apply(m.removeUse, sign: -1, to: &delta) }
             if m.add >= 0 { apply(m.addUse, sign: 1, to: &delta) }
@@ -322,7 +334,15 @@ public enum Repair {
             for k in 0..<use.count { use[k] += delta[k] }
             applied += 1
         }
+        // Every move sent was looked at: if some were not sent, the pass may have needed them.
+        if cutoff != nil && !done() { return nil }
         return (changes, applied)
+    }
+
+    /// The first per-shard limit of a reduce or increase pass: a count row needs at least `excess` moves
+    /// (each moves it by one), with room for moves that are skipped; the budget, a few thousand.
+    static func initialLimit(_ row: ConstraintSet.Row, excess: Int64) -> Int {
+        row.kind == .budget ? 8_192 : Int(min(max(excess, 0), 1 << 24)) * 2 + 1_024
     }
 
     /// Repairs the selection in `slot` of every shard of the group; returns the rows still violated
@@ -332,12 +352,41 @@ public enum Repair {
         let rows = group.constraints.rows
         guard !rows.isEmpty else { return [] }
         var use = try group.state(slot: slot).use
+        // A reduce or increase pass needs only the first moves of the global order: each shard sends its
+        // best `limit`. That is exact while no move past a truncated list's last one is reached (every move
+        // before it in the global order was sent); if one would be, the pass is asked again with a larger
+        // limit. An improve pass may accept any move, so it asks for all.
         func pass(_ goal: Goal) throws -> Int {
-            var moves = try group.proposals(slot: slot, goal: goal, use: use)
-            moves.sort(by: order)
-            let (changes, applied) = choose(moves, rows: rows, shards: group.shardCount, goal: goal, use: &use)
-            if applied > 0 { try group.apply(changes, slot: slot) }
-            return applied
+            var limit: Int
+            switch goal {
+            case .reduce(let k): limit = initialLimit(rows[k], excess: use[k] - (rows[k].upper ?? use[k]))
+            case .increase(let k): limit = initialLimit(rows[k], excess: (rows[k].lower ?? use[k]) - use[k])
+            case .improve: limit = .max
+            }
+            while true {
+                let lists = try group.proposals(slot: slot, goal: goal, use: use, limit: limit)
+                var cutoff: (score: Double, customer: UInt64)? = nil
+                var keys = ContiguousArray<(score: Double, customer: UInt64, shard: Int32, index: Int32)>()
+                keys.reserveCapacity(lists.reduce(0) { $0 + $1.count })
+                for (si, list) in lists.enumerated() {
+                    for (i, m) in list.enumerated() { keys.append((m.score, m.customerID, Int32(si), Int32(i))) }
+                    if list.count >= limit, let last = list.last {
+                        let key = (score: last.score, customer: last.customerID)
+                        if cutoff == nil || key.score < cutoff!.score || (key.score == cutoff!.score && key.customer < cutoff!.customer) { cutoff = key }
+                    }
+                }
+                // (score, customer id) is unique, as a customer proposes one move: sort small keys, not moves.
+                keys.sort { $0.score < $1.score || ($0.score == $1.score && $0.customer < $1.customer) }
+                var trial = use
+                guard let (changes, applied) = choose(keys.lazy.map { lists[Int($0.shard)][Int($0.index)] }, rows: rows,
+                                                      shards: group.shardCount, goal: goal, use: &trial, cutoff: cutoff) else {
+                    limit = limit >= Int(Int32.max) / 8 ? .max : limit * 8
+                    continue
+                }
+                use = trial
+                if applied > 0 { try group.apply(changes, slot: slot) }
+                return applied
+            }
         }
         // 1. Every max, by moves that free the most resource per unit of objective lost.
         for _ in 0..<maxPasses {

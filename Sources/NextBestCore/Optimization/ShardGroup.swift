@@ -15,8 +15,9 @@ public protocol ShardGroup: AnyObject {
     func copySelection(from: Int, to: Int) throws
     /// Row use and objective of a slot's selection, summed over the shards.
     func state(slot: Int) throws -> SelectionState
-    /// Every customer's best repair move toward `goal` (shards in order, customers in order).
-    func proposals(slot: Int, goal: Repair.Goal, use: [Int64]) throws -> [Repair.Move]
+    /// Every customer's best repair move toward `goal`, per shard in shard order; a shard with more than
+    /// `limit` moves gives only its best `limit` (see `Repair.proposals`).
+    func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [[Repair.Move]]
     /// Applies accepted changes (`changes[shard]`) to a slot's selection.
     func apply(_ changes: [[Repair.Change]], slot: Int) throws
 }
@@ -123,10 +124,8 @@ public final class ShardArray: ShardGroup {
         return st
     }
 
-    public func proposals(slot: Int, goal: Repair.Goal, use: [Int64]) throws -> [Repair.Move] {
-        var all: [Repair.Move] = []
-        for (i, s) in shards.enumerated() { all += Repair.proposals(s, shard: i, slot: slot, goal: goal, use: use) }
-        return all
+    public func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [[Repair.Move]] {
+        shards.enumerated().map { i, s in Repair.proposals(s, shard: i, slot: slot, goal: goal, use: use, limit: limit) }
     }
 
     public func apply(_ changes: [[Repair.Change]], slot: Int) throws {

@@ -37,7 +37,8 @@ public enum WireMessage: Sendable, Equatable {
     /// Worker → coordinator: one shard's selection state.
     case state(run: UInt64, shard: UInt32, seq: UInt32, state: SelectionState)
     /// Coordinator → worker: every customer's best repair move toward `goal`, given the global use.
-    case propose(run: UInt64, seq: UInt32, slot: UInt8, goal: Repair.Goal, use: [Int64])
+    /// `limit`: each shard sends at most its best `limit` moves (0 = all of them).
+    case propose(run: UInt64, seq: UInt32, slot: UInt8, goal: Repair.Goal, limit: UInt32, use: [Int64])
     /// Worker → coordinator: one shard's proposed moves, in customer order.
     case moves(run: UInt64, shard: UInt32, seq: UInt32, moves: [Repair.Move])
     /// Coordinator → worker: apply the accepted changes to one shard's slot (no reply).
@@ -151,13 +152,14 @@ public enum WireMessage: Sendable, Equatable {
         case let .copySlot(run, seq, from, to): w.u64(run); w.u32(seq); w.u8(from); w.u8(to)
         case let .stateRequest(run, seq, slot): w.u64(run); w.u32(seq); w.u8(slot)
         case let .state(run, shard, seq, st): w.u64(run); w.u32(shard); w.u32(seq); w.int64s(st.use); w.i64(st.objectiveMicros)
-        case let .propose(run, seq, slot, goal, use):
+        case let .propose(run, seq, slot, goal, limit, use):
             w.u64(run); w.u32(seq); w.u8(slot)
             switch goal {
             case .reduce(let k): w.u8(0); w.u32(UInt32(k))
             case .increase(let k): w.u8(1); w.u32(UInt32(k))
             case .improve: w.u8(2); w.u32(0)
             }
+            w.u32(limit)
             w.int64s(use)
         case let .moves(run, shard, seq, moves):
             w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(moves.count))
@@ -244,7 +246,7 @@ public enum WireMessage: Sendable, Equatable {
             case 2: goal = .improve
             default: throw .badValue("repair goal \(kind)")
             }
-            msg = .propose(run: run, seq: seq, slot: slot, goal: goal, use: try r.int64s())
+            msg = .propose(run: run, seq: seq, slot: slot, goal: goal, limit: try r.u32(), use: try r.int64s())
         case 16:
             let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
             let n = try r.count(100, "a list of moves")
