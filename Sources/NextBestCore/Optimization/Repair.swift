@@ -90,7 +90,7 @@ public enum Repair {
         let c = s.table.candidates[ci]
         let b = s.constraints.budgetRow >= 0 ? Int32(s.constraints.budgetRow) : none
         return Use(budget: b, product: s.productRowOfOffer[Int(c.offer)], channel: s.channelRowOf[Int(c.channel)],
-                   region: s.regionRow(i), segment: s.segmentRow(i), cost: s.costMicros[ci])
+                   region: s.regionRow(i), segment: s.segmentRow(i), cost: s.pairCostMicros[Int(c.offer) &* s.channelCount &+ Int(c.channel)])
     }
 
     @inline(__always) static func apply(_ u: Use, sign: Int64, to delta: inout [Int64]) {
@@ -203,6 +203,7 @@ public enum Repair {
         let mo = s.maxOffers
         let target = Int32(goal.target ?? -1)
         let targetUpper: Int64 = goal.target.flatMap { rows[$0].upper } ?? .max
+        let channelCount = s.channelCount
         var mode = 0  // 0 improve, 1 reduce, 2 increase
         switch goal { case .reduce: mode = 1; case .increase: mode = 2; case .improve: mode = 0 }
         var chosen = ContiguousArray<Int32>()
@@ -211,7 +212,7 @@ public enum Repair {
         chosenUse.reserveCapacity(mo)
         s.table.candidates.withUnsafeBufferPointer { cands in
           s.selections[slot].withUnsafeBufferPointer { sel in
-            s.costMicros.withUnsafeBufferPointer { cost in
+            s.pairCostMicros.withUnsafeBufferPointer { pairCost in
               s.productRowOfOffer.withUnsafeBufferPointer { prow in
                 s.channelRowOf.withUnsafeBufferPointer { crow in
                   for i in 0..<s.table.customerCount {
@@ -222,7 +223,7 @@ public enum Repair {
                     @inline(__always) func useOf(_ ci: Int) -> Use {
                         let c = cands[ci]
                         return Use(budget: budgetRow, product: prow[Int(c.offer)], channel: crow[Int(c.channel)],
-                                   region: region, segment: segment, cost: cost[ci])
+                                   region: region, segment: segment, cost: pairCost[Int(c.offer) &* channelCount &+ Int(c.channel)])
                     }
                     chosen.removeAll(keepingCapacity: true)
                     chosenUse.removeAll(keepingCapacity: true)

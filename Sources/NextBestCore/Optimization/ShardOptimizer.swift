@@ -8,7 +8,10 @@ public struct ShardOptimizer: Sendable {
     /// Row (or `constraints.count` for none) of each candidate's product and channel, and its cost in micros.
     let productRowOfOffer: ContiguousArray<Int32>
     let channelRowOf: ContiguousArray<Int32>
-    let costMicros: ContiguousArray<Int64>
+    /// Cost in micro-money of each (offer, channel) pair, `offer * channelCount + channel` (the same for
+    /// every customer, so not kept per candidate).
+    let pairCostMicros: ContiguousArray<Int64>
+    let channelCount: Int
     /// Selections, each as chosen candidate indices per customer (`selections[slot][i * maxOffers + j]`,
     /// -1 when empty). Slot 0 is what the last `evaluate` chose; the others are the repair's working
     /// copies (see `Optimizer.Slot`).
@@ -32,11 +35,21 @@ public struct ShardOptimizer: Sendable {
         channelRowOf = ContiguousArray(plan.channels.indices.map { c in
             let r = constraints.channelRow[c]; return r >= 0 ? r : none
         })
-        costMicros = ContiguousArray(table.candidates.map { RunTotals.micros($0.cost) })
+        let channelCount = plan.channels.count
+        self.channelCount = channelCount
+        var pairCost = ContiguousArray<Int64>(repeating: 0, count: plan.offers.count * channelCount)
+        for (oi, o) in plan.offers.enumerated() { for (k, ch) in o.channels.enumerated() { pairCost[oi * channelCount + ch] = RunTotals.micros(o.cost[k]) } }
+        pairCostMicros = pairCost
         maxOffers = plan.campaign.perCustomer.maxOffers
         selections = Array(repeating: ContiguousArray(repeating: -1, count: table.customerCount * maxOffers), count: Optimizer.Slot.count)
         solver = SubProblemSolver(plan: plan)
         offerEntries = foldOffers ? OfferEntries(plan: plan, table: table) : nil
+    }
+
+    /// Cost in micro-money of candidate `ci`.
+    @inline(__always) func costMicros(_ ci: Int) -> Int64 {
+        let c = table.candidates[ci]
+        return pairCostMicros[Int(c.offer) &* channelCount &+ Int(c.channel)]
     }
 
     @inline(__always) func regionRow(_ i: Int) -> Int32 {
@@ -98,8 +111,8 @@ public struct ShardOptimizer: Sendable {
                     let c = all[ci]
                     agg.primalMicros += RunTotals.micros(c.objective)
                     agg.offers += 1
-                    agg.costMicros += costMicros[ci]
-                    if budgetRow >= 0 { agg.use[budgetRow] += costMicros[ci] }
+                    agg.costMicros += costMicros(ci)
+                    if budgetRow >= 0 { agg.use[budgetRow] += costMicros(ci) }
                     agg.use[Int(productRow[Int(c.offer)])] += 1
                     agg.use[Int(channelRow[Int(c.channel)])] += 1
                     agg.use[Int(regionRow(i))] += 1
@@ -155,7 +168,6 @@ public struct ShardOptimizer: Sendable {
         oe.offsets.withUnsafeBufferPointer { offsets in
         best.price.withUnsafeBufferPointer { price in
         best.position.withUnsafeBufferPointer { position in
-        costMicros.withUnsafeBufferPointer { cost in
         productRowOfOffer.withUnsafeBufferPointer { productRow in
         channelRowOf.withUnsafeBufferPointer { channelRow in
         net.withUnsafeBufferPointer { net in
@@ -189,7 +201,7 @@ public struct ShardOptimizer: Sendable {
                     }
                 }
             }
-        }}}}}}}}}}
+        }}}}}}}}}
         agg.use = Array(use)
         agg.dualMicros += dual
         agg.primalMicros += primal

@@ -1,0 +1,373 @@
+#!/usr/bin/env python3
+"""The Python baseline: what a data scientist would write with numpy and XGBoost, on a nextbest store.
+
+    python_baseline.py --store S --files F --out RESULT.json [--threads N] [--kernel-customers K]
+                       [--reference SUMMARY.json] [--order objective|ratio] [--no-min-first]
+                       [--no-kernels] [--lp [--lp-max-customers N]]
+    python_baseline.py --check --store S --files F [--nextbest BIN] [--threads N]
+
+Reads the store with python-lmdb (profiles into one float32 matrix), the campaign and the model files
+from F (the --files directory of `nextbest generate`), scores every model (numpy for the logistic
+models, XGBoost's Booster.inplace_predict for the tree ensembles), applies the fatigue and channel
+rules, and allocates with a greedy that honours every per-customer limit, the budget and every max
+(see common.greedy_allocate); min constraints are tried first and reported if still unmet.
+Writes RESULT.json (see README.md in this directory for the fields).
+
+--check: scores the first tree model and the first logistic model of the campaign with
+`nextbest score` and asserts max |difference| < 1e-5 against this script's scoring; exit 1 if not.
+
+Exit status: 0 done, 1 check failed, 2 usage / input error.
+"""
+
+import argparse
+import os
+import sys
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--store", required=True)
+    ap.add_argument("--files", required=True, help="directory with campaign.yaml and m_*.xgb.json / m_*.logit.json")
+    ap.add_argument("--out", help="RESULT.json to write (required unless --check)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="threads for XGBoost and BLAS (default: the cores)")
+    ap.add_argument("--kernel-customers", type=int, default=200000,
+                    help="customers for the single-core kernel measurement (default 200000)")
+    ap.add_argument("--no-kernels", action="store_true", help="skip the single-core kernel measurement")
+    ap.add_argument("--reference", help="nextbest summary.json of the same store: adds objective ratio etc.")
+    ap.add_argument("--order", choices=["objective", "ratio"], default="objective",
+                    help="greedy order: objective descending (default) or objective per unit of cost")
+    ap.add_argument("--no-min-first", action="store_true", help="skip the min-constraint phases of the greedy")
+    ap.add_argument("--lp", action="store_true",
+                    help="also solve the LP relaxation with HiGHS (bench/tools/lp_optimum.py); small stores only")
+    ap.add_argument("--lp-max-customers", type=int, default=20000)
+    ap.add_argument("--check", action="store_true", help="compare scoring with `nextbest score` and exit")
+    ap.add_argument("--check-customers", type=int, default=20000,
+                    help="customers for --check's greedy-vs-plain-loop comparison (default 20000)")
+    ap.add_argument("--nextbest", default=None, help="nextbest binary for --check (default: .build/release/nextbest)")
+    ap.add_argument("--kernel-only", action="store_true", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+ARGS = parse_args(sys.argv[1:])
+# BLAS/OpenMP threads must be fixed before numpy is imported.
+_threads = "1" if ARGS.kernel_only else str(max(1, ARGS.threads))
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+    os.environ[_v] = _threads
+
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def versions():
+    v = {"python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import xgboost
+        v["xgboost"] = xgboost.__version__
+    except ImportError:
+        v["xgboost"] = None
+    v["lmdb"] = getattr(common.lmdb, "__version__", None)
+    return v
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def load_all(args, timer, limit=None):
+    with timer.section("load_profiles"):
+        env, dbs = common.open_store(args.store)
+        meta = common.read_meta(env, dbs)
+        ids, region, segment, X = common.load_profiles(env, dbs, len(meta["schema"]), limit=limit)
+        meta["customers_loaded"] = len(ids)
+    with timer.section("load_models"):
+        camp = common.load_campaign(args.files)
+        models = common.load_models(args.files, camp["models_list"], meta["schema"])
+        if any(m["kind"] == "trees" for m in models.values()):
+            common.load_boosters(models, 1 if args.kernel_only else args.threads)
+    return env, dbs, meta, ids, region, segment, X, camp, models
+
+
+# ----------------------------------------------------------------------------------------------
+# Single-core kernels (run in a subprocess with every thread count at 1)
+# ----------------------------------------------------------------------------------------------
+
+def kernel_only(args):
+    timer = common.Timer()
+    env, dbs, meta, ids, region, segment, X, camp, models = load_all(args, timer, limit=args.kernel_customers)
+    order = camp["models_list"]
+    tree_ids = [m for m in order if models[m]["kind"] == "trees"]
+    logit_ids = [m for m in order if models[m]["kind"] == "logistic"]
+    n = X.shape[0]
+    out = {"customers": n, "tree_models": len(tree_ids), "logistic_models": len(logit_ids),
+           "threads": 1}
+    # Warm-up on a few rows (first-call setup is not the kernel).
+    common.score_trees(X[:1000], models, order)
+    common.score_logistic(X[:1000], models, order)
+    if tree_ids:
+        t = time.perf_counter()
+        common.score_trees(X, models, order)
+        dt = time.perf_counter() - t
+        out["trees_seconds"] = round(dt, 4)
+        out["trees_rows_models_per_s_per_core"] = round(n * len(tree_ids) / dt, 1)
+        ntrees = 0
+        for m in tree_ids:
+            ntrees += int(models[m]["booster"].num_boosted_rounds())
+        out["trees_per_model_avg"] = round(ntrees / len(tree_ids), 1)
+        out["trees_rows_trees_per_s_per_core"] = round(n * ntrees / dt, 1)
+    if logit_ids:
+        best = None
+        for _ in range(3):
+            t = time.perf_counter()
+            common.score_logistic(X, models, order)
+            dt = time.perf_counter() - t
+            best = dt if best is None else min(best, dt)
+        out["logistic_seconds"] = round(best, 4)
+        out["logistic_rows_models_per_s_per_core"] = round(n * len(logit_ids) / best, 1)
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+
+
+def measure_kernels(args):
+    cmd = [sys.executable, os.path.abspath(__file__), "--kernel-only", "--store", args.store,
+           "--files", args.files, "--kernel-customers", str(args.kernel_customers), "--threads", "1"]
+    env = dict(os.environ)
+    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        env[v] = "1"
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"error": (r.stderr or r.stdout).strip()[-2000:]}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------------------
+# --check: scoring equals `nextbest score`
+# ----------------------------------------------------------------------------------------------
+
+def check(args):
+    nb = args.nextbest or os.path.join(REPO, ".build", "release", "nextbest")
+    if not os.path.exists(nb):
+        print(f"check: no nextbest binary at {nb} (give --nextbest)", file=sys.stderr)
+        return 2
+    timer = common.Timer()
+    env, dbs, meta, ids, region, segment, X, camp, models = load_all(args, timer)
+    order = camp["models_list"]
+    P = common.score_all(X, models, order, timer)
+    picks = []
+    for kind in ("trees", "logistic"):
+        ms = [m for m in order if models[m]["kind"] == kind]
+        if ms:
+            picks.append(ms[0])
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in picks:
+            out = os.path.join(tmp, m + ".csv")
+            r = subprocess.run([nb, "score", "--store", args.store, "--model", m, "--out", out],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"check: nextbest score failed for {m}: {r.stderr.strip()}", file=sys.stderr)
+                return 2
+            data = np.loadtxt(out, delimiter=",", skiprows=1, dtype=np.float64)
+            nb_ids = data[:, 0].astype(np.uint64)
+            # customer ids up to 2^53 survive float64; compare ids exactly via the text otherwise
+            if len(nb_ids) != len(ids) or not np.array_equal(nb_ids, ids):
+                with open(out) as f:
+                    next(f)
+                    nb_ids = np.array([int(line.split(",", 1)[0]) for line in f], np.uint64)
+                if not np.array_equal(nb_ids, ids):
+                    print(f"check: {m}: customer ids differ from the store's", file=sys.stderr)
+                    failed = True
+                    continue
+            ours = P[:, order.index(m)].astype(np.float64)
+            diff = np.abs(ours - data[:, 1])
+            worst = float(diff.max()) if len(diff) else 0.0
+            ok = worst < 1e-5
+            failed |= not ok
+            print(f"check: {m} ({models[m]['kind']}): {len(ids)} customers, max |python - nextbest| = "
+                  f"{worst:.3g} ({'ok' if ok else 'FAIL'}; nextbest prints 6 decimals)")
+    # The vectorised greedy against a plain loop, on the first --check-customers customers.
+    k = min(len(ids), args.check_customers)
+    win = common.fatigue_window(camp)
+    offer_index = {o["id"].encode(): i for i, o in enumerate(camp["offers"])}
+    sub_ids = ids[:k]
+    counts = common.ignored_counts(env, dbs, sub_ids, offer_index, win[0], win[1]) if win else None
+    C, _ = common.candidates(P[:k], X[:k], camp, meta["schema"], counts, order)
+    reg, seg = region[:k], segment[:k]
+    # Caps scaled to the subset so that they bind as they do on the whole store.
+    scale = k / max(1, len(ids))
+    sub = dict(camp)
+    if camp["budget"] is not None:
+        sub["budget"] = round(camp["budget"] * scale, 2)
+    for kind, _ in common.KINDS:
+        sub[kind] = {n: {"min": None if b["min"] is None else int(b["min"] * scale),
+                         "max": None if b["max"] is None else int(b["max"] * scale)}
+                     for n, b in camp[kind].items()}
+    fast, _ = common.greedy_allocate(C, sub, meta, reg, seg, k)
+    slow = common.greedy_reference(C, sub, meta, reg, seg, k)
+    same = np.array_equal(fast, slow)
+    failed |= not same
+    print(f"check: greedy (vectorised) vs plain loop on {k} customers, caps scaled by {scale:.4g}: "
+          f"{len(fast)} vs {len(slow)} chosen, objective {C['obj'][fast].sum():.4f} vs "
+          f"{C['obj'][slow].sum():.4f} ({'identical' if same else 'DIFFERENT'})")
+    return 1 if failed else 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Optional LP (HiGHS) on small stores
+# ----------------------------------------------------------------------------------------------
+
+def solve_lp(args, C, camp, meta, region, segment, ids):
+    if len(ids) > args.lp_max_customers:
+        return {"skipped": f"{len(ids)} customers > --lp-max-customers {args.lp_max_customers}"}
+    tool = os.path.join(REPO, "bench", "tools", "lp_optimum.py")
+    offers = camp["offers"]
+    with tempfile.TemporaryDirectory() as tmp:
+        cand = os.path.join(tmp, "candidates.csv")
+        with open(cand, "w") as f:
+            f.write("customer_id,region,segment,offer_id,product,family,channel,cost,objective\n")
+            for i in range(len(C["row"])):
+                r = int(C["row"][i])
+                o = offers[int(C["offer"][i])]
+                f.write(f"{int(ids[r])},{meta['regions'][region[r]]},{meta['segments'][segment[r]]},{o['id']},"
+                        f"{o['product']},{o['family']},{camp['channels_list'][int(C['channel'][i])]},"
+                        f"{C['cost_micro'][i] / common.MICRO:.6f},{C['obj'][i]:.10g}\n")
+        cons = {"max_offers": camp["max_offers"], "max_per_family": camp["max_per_family"],
+                "budget": camp["budget"]}
+        for kind, _ in common.KINDS:
+            cons[kind] = camp[kind]
+        cj = os.path.join(tmp, "constraints.json")
+        with open(cj, "w") as f:
+            json.dump(cons, f)
+        out = os.path.join(tmp, "lp.json")
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, tool, cand, cj, out, "--threads", str(args.threads)],
+                           capture_output=True, text=True)
+        dt = time.perf_counter() - t
+        if r.returncode != 0 or not os.path.exists(out):
+            return {"error": (r.stderr or r.stdout).strip()[-2000:]}
+        with open(out) as f:
+            res = json.load(f)
+    keep = {k: res.get(k) for k in ("lp_status", "lp_optimum", "highs_version", "timing_seconds")}
+    keep["seconds_wall"] = round(dt, 3)
+    return keep
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+# ----------------------------------------------------------------------------------------------
+
+def run(args):
+    load_start = os.getloadavg()
+    timer = common.Timer()
+    env, dbs, meta, ids, region, segment, X, camp, models = load_all(args, timer)
+    with timer.section("load_history"):
+        win = common.fatigue_window(camp)
+        offer_index = {o["id"].encode(): i for i, o in enumerate(camp["offers"])}
+        counts = common.ignored_counts(env, dbs, ids, offer_index, win[0], win[1]) if win else None
+    order = camp["models_list"]
+    P = common.score_all(X, models, order, timer)
+    with timer.section("eligibility"):
+        C, fatigued = common.candidates(P, X, camp, meta["schema"], counts, order)
+    with timer.section("allocate"):
+        chosen, stats = common.greedy_allocate(C, camp, meta, region, segment, len(ids),
+                                               order_by=args.order, min_first=not args.no_min_first)
+    summary = common.summarize(C, chosen, camp, region, segment, meta)
+    total = timer.total()
+    t = timer.stages
+    timings = {
+        "load": round(t.get("load_profiles", 0) + t.get("load_models", 0) + t.get("load_history", 0), 4),
+        "score_logistic": t.get("score_logistic", 0.0),
+        "score_trees": t.get("score_trees", 0.0),
+        "eligibility": t.get("eligibility", 0.0),
+        "allocate": t.get("allocate", 0.0),
+        "total": total,
+        "load_profiles": t.get("load_profiles", 0.0),
+        "load_history": t.get("load_history", 0.0),
+        "load_models": t.get("load_models", 0.0),
+    }
+    result = {
+        "baseline": "python",
+        "command": " ".join([os.path.basename(sys.executable), os.path.relpath(__file__)] + sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu_model()},
+        "versions": versions(),
+        "threads": args.threads,
+        "store": os.path.abspath(args.store),
+        "files": os.path.abspath(args.files),
+        "customers": int(len(ids)),
+        "features": len(meta["schema"]),
+        "offers": len(camp["offers"]),
+        "models": {"logistic": sum(m["kind"] == "logistic" for m in models.values()),
+                   "trees": sum(m["kind"] == "trees" for m in models.values())},
+        "objective_kind": camp["objective"],
+        "candidates": int(len(C["row"])),
+        "fatigue_exclusions": fatigued,
+        "timings_seconds": timings,
+    }
+    result.update(summary)
+    result["allocation"] = {"method": "greedy", "order": args.order, "min_first": not args.no_min_first,
+                            "iterations": stats["iterations"], "phases": stats["phases"]}
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # Other processes on the machine inflate every timing: the 1-minute load average before and after.
+    result["loadavg_1m_start_end"] = [round(load_start[0], 2), round(os.getloadavg()[0], 2)]
+    del P, X
+    if args.lp:
+        result["lp"] = solve_lp(args, C, camp, meta, region, segment, ids)
+        if result["lp"].get("lp_optimum"):
+            result["lp"]["greedy_over_lp_optimum"] = round(result["objective"] / result["lp"]["lp_optimum"], 6)
+    if not args.no_kernels:
+        result["kernels"] = measure_kernels(args)
+    if args.reference:
+        result["reference"] = common.compare_with_reference(result, args.reference)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, args.out)
+    line = (f"python baseline: {len(ids)} customers, objective {result['objective']:.2f}, "
+            f"{result['offers_made']} offers, cost {result['total_cost']:.2f}, total {total:.2f}s "
+            f"(load {timings['load']:.2f}, logistic {timings['score_logistic']:.2f}, "
+            f"trees {timings['score_trees']:.2f}, eligibility {timings['eligibility']:.2f}, "
+            f"allocate {timings['allocate']:.2f})")
+    if "reference" in result:
+        line += f"; objective / nextbest = {result['reference']['objective_ratio']}"
+    if result["min_failed"]:
+        line += f"; min not met: {', '.join(result['min_failed'])}"
+    print(line)
+    return 0
+
+
+def main():
+    args = ARGS
+    if args.kernel_only:
+        kernel_only(args)
+        return 0
+    if args.check:
+        return check(args)
+    if not args.out:
+        print("python_baseline.py: --out RESULT.json is required (or --check)", file=sys.stderr)
+        return 2
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

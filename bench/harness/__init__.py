@@ -1,0 +1,1 @@
+"""The bench harness behind bench/run (Python 3 standard library only)."""

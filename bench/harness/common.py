@@ -1,0 +1,198 @@
+"""Pieces shared by the workload benchmark and the load test: the store, summary.json, stages, outputs."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+from . import env, nbacheck, procs
+
+# Stages as reported, from summary.json's timings_seconds.
+STAGES = ["load", "wait", "score", "rounds", "repair", "merge", "write"]
+STAGE_LABELS = {"load": "load (plan)", "wait": "wait for workers", "score": "score", "rounds": "rounds",
+                "repair": "repair", "merge": "merge", "write": "write", "other": "other (in total)",
+                "outside": "wall − total"}
+CHART_STAGES = STAGES + ["other", "outside"]
+
+
+def chart_row(run):
+    """Stage seconds of RUN for the stacked chart, the wall time outside summary.json's total last."""
+    s = run.get("stages") or {}
+    row = [s.get(k) for k in STAGES + ["other"]]
+    total = s.get("total")
+    row.append(round(max(0.0, run["wall_seconds"] - total), 3) if total is not None else None)
+    return row
+
+
+def load_workloads():
+    with open(os.path.join(env.BENCH, "workloads.json")) as f:
+        return json.load(f)
+
+
+def ensure_store(binary, wl_name, wl, work):
+    """WORK/<wl_name>/{store,files}: generated once (a marker file says the generation completed),
+    reused afterwards. Returns (store, files, info)."""
+    base = os.path.join(work, wl_name)
+    store, files = os.path.join(base, "store"), os.path.join(base, "files")
+    marker = os.path.join(base, "generated.json")
+    want = {"customers": wl["customers"], "seed": wl.get("seed", 42)}
+    if os.path.exists(marker) and os.path.exists(os.path.join(store, "data.mdb")):
+        with open(marker) as f:
+            had = json.load(f)
+        if all(had.get(k) == v for k, v in want.items()):
+            env.log(f"store {store}: reused ({had['customers']:,} customers, generated {had.get('date')})")
+            return store, files, {"reused": True, **had}
+        env.log(f"store {store} was generated with {had}, want {want}: generating again")
+    shutil.rmtree(store, ignore_errors=True)
+    shutil.rmtree(files, ignore_errors=True)
+    os.makedirs(base, exist_ok=True)
+    cmd = [binary, "generate", "--customers", str(wl["customers"]), "--seed", str(want["seed"]),
+           "--store", store, "--files", files]
+    env.log(f"generating {wl['customers']:,} customers: {' '.join(cmd[1:])}")
+    logp = os.path.join(base, "generate.log")
+    r = procs.run_monitored(cmd, logp)
+    if r["status"] != 0:
+        raise SystemExit(f"bench/run: generate failed (status {r['status']}); last lines of {logp}:\n"
+                         + "\n".join(procs.tail(logp)))
+    info = {**want, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": r["wall_seconds"],
+            "peak_rss_kb": max((p["peak_rss_kb"] for p in r["processes"]), default=None),
+            "command": " ".join(["nextbest"] + cmd[1:])}
+    with open(marker, "w") as f:
+        json.dump(info, f, indent=1)
+    env.log(f"generated in {r['wall_seconds']:.1f} s")
+    return store, files, {"reused": False, **info}
+
+
+def prune_runs(binary, store):
+    """Drop the runs a previous benchmark kept in the store (each keeps ~260 bytes per customer), so that
+    every invocation starts from the same store size."""
+    r = subprocess.run([binary, "runs", "prune", "--keep", "0", "--store", store],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return r.stdout.strip().splitlines()[-1] if r.stdout.strip() else f"status {r.returncode}"
+
+
+def read_summary(out_dir):
+    try:
+        with open(os.path.join(out_dir, "summary.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def stages(timings):
+    """Stage seconds from timings_seconds. In one-process runs rounds and repair are one `optimize`
+    figure: reported under rounds, with combined=True."""
+    t = timings or {}
+    s = {"load": t.get("plan"), "wait": t.get("wait_for_workers"), "score": t.get("score"),
+         "rounds": t.get("rounds"), "repair": t.get("repair"), "write": t.get("write"), "total": t.get("total")}
+    combined = False
+    if s["rounds"] is None and s["repair"] is None and t.get("optimize") is not None:
+        s["rounds"], combined = t["optimize"], True
+    mw = t.get("merge_and_write")
+    if mw is not None and t.get("write") is not None:
+        s["merge"] = round(max(0.0, mw - t["write"]), 3)
+    else:
+        s["merge"] = mw
+    known = sum(v for k, v in s.items() if k in STAGES and v is not None)
+    s["other"] = round(max(0.0, s["total"] - known), 3) if s["total"] is not None else None
+    s["rounds_and_repair_combined"] = combined
+    return s
+
+
+def caps_broken(constraints, eps=1e-6):
+    """Keys of constraints whose use is above max or below min (summary.json's optimization.constraints
+    or a baseline's constraints; a baseline's own `holds` is trusted when present)."""
+    broken = []
+    for c in constraints or []:
+        if "holds" in c and c["holds"] is not None:
+            if not c["holds"]:
+                broken.append(c.get("key"))
+            continue
+        used, lo, hi = c.get("used"), c.get("min"), c.get("max")
+        if used is None:
+            continue
+        if (hi is not None and used > hi + eps * max(1.0, abs(hi))) or (lo is not None and used < lo - eps * max(1.0, abs(lo))):
+            broken.append(c.get("key"))
+    return broken
+
+
+def check_output(out_dir, summary, max_offers, cache):
+    """nbacheck of OUT/nba.csv, plus its row and customer counts against summary.json. CACHE (sha ->
+    result) avoids parsing identical files twice."""
+    path = os.path.join(out_dir, "nba.csv")
+    if not os.path.exists(path):
+        return {"valid": False, "errors": ["no nba.csv"], "sha256": None}
+    sha = nbacheck.sha256(path)
+    if sha in cache:
+        res = dict(cache[sha])
+    else:
+        res = nbacheck.check(path, max_offers=max_offers)
+        cache[sha] = res
+    res = dict(res, errors=list(res["errors"]))
+    if summary:
+        if summary.get("offers_made") is not None and summary["offers_made"] != res.get("rows"):
+            res["errors"].append(f"{res.get('rows')} rows, summary.json says offers_made {summary['offers_made']}")
+        cwo = summary.get("customers_with_offers")
+        if cwo is not None and cwo != res.get("customers"):
+            res["errors"].append(f"{res.get('customers')} customers in nba.csv, summary.json says customers_with_offers {cwo}")
+        res["valid"] = not res["errors"]
+    return res
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def results_dir(base, date, name, commit_short):
+    """bench/results/<date>-<name>-<commit>/, with -2, -3, ... when that exists already."""
+    d = os.path.join(base, f"{date}-{name}-{commit_short}")
+    n = 2
+    cand = d
+    while os.path.exists(cand):
+        cand = f"{d}-{n}"
+        n += 1
+    os.makedirs(cand)
+    return cand
+
+
+def gib(kb):
+    return None if kb is None else kb / 1048576
+
+
+def fmt_gib(kb):
+    if kb is None:
+        return "–"
+    g = kb / 1048576
+    return f"{g:.2f} GiB" if g >= 0.995 else f"{kb / 1024:.0f} MiB"
+
+
+def fmt_s(v, nd=1):
+    if v is None:
+        return "–"
+    if v < 0.95 and nd == 1:
+        return f"{v:.2f}"
+    return f"{v:.{nd}f}"
+
+
+def append_section(results_file, text):
+    """Appends TEXT (a markdown section) at the end of RESULTS_FILE, separated by one blank line."""
+    existing = ""
+    if os.path.exists(results_file):
+        with open(results_file) as f:
+            existing = f.read()
+    with open(results_file, "a") as f:
+        if existing and not existing.endswith("\n"):
+            f.write("\n")
+        if existing.strip():
+            f.write("\n")
+        f.write(text.rstrip("\n") + "\n")
+
+
+def relpath_from(results_file, target):
+    return os.path.relpath(target, os.path.dirname(os.path.abspath(results_file)))
