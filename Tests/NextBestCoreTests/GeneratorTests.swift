@@ -272,7 +272,7 @@ import Testing
             g.profile(at: index).features.withUnsafeBufferPointer { scorer.score($0) }
             scorer.selectUnconstrained(into: &chosen)
             made += Double(chosen.count)
-            for c in chosen { cost += scorer.candidates[Int(c)].cost }
+            for c in chosen { cost += scorer.plan.cost(of: scorer.candidates[Int(c)]) }
         }
         let scale = Double(g.customers) / 2_000
         #expect(made * scale == free.offersMade)

@@ -86,6 +86,8 @@ import Testing
         var fast = ShardOptimizer(plan: plan, constraints: cs, table: table)
         var plain = ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: false)
         #expect(fast.offerEntries != nil && plain.offerEntries == nil)
+        // A shard holds tens of millions of candidates: they stay 16 bytes.
+        #expect(MemoryLayout<Candidate>.stride == 16)
         var rng = SplitMix64(seed: 5)
         for round in 0..<12 {
             var prices = Prices(count: cs.count)

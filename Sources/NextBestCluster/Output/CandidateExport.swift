@@ -17,7 +17,7 @@ public enum CandidateExport {
                     let c = s.table.candidates[ci]
                     let o = plan.offers[Int(c.offer)]
                     out.appendString(prefix + "\(o.id),\(plan.products[o.product]),\(plan.families[o.family]),\(plan.channels[Int(c.channel)]),")
-                    FixedDecimal.append(c.cost, decimals: 6, to: &out)
+                    FixedDecimal.append(plan.cost(of: c), decimals: 6, to: &out)
                     out.append(UInt8(ascii: ","))
                     FixedDecimal.append(c.objective, decimals: 6, to: &out)
                     out.append(UInt8(ascii: "\n"))

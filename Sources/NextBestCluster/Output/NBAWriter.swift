@@ -24,7 +24,7 @@ public enum NBAWriter {
             let id = s.table.customerIDs[i]
             for (r, ci) in chosen.enumerated() {
                 let c = s.table.candidates[Int(ci)]
-                totals.add(c, product: plan.offers[Int(c.offer)].product, region: region, segment: segment)
+                totals.add(c, cost: plan.cost(of: c), product: plan.offers[Int(c.offer)].product, region: region, segment: segment)
                 NBAFormat.appendRow(customerID: id, rank: r + 1, offerID: offerBytes[Int(c.offer)], channel: channelBytes[Int(c.channel)],
                                     propensity: c.propensity, expectedValue: c.expectedValue, to: &rows)
             }

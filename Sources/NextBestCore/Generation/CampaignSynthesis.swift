@@ -185,7 +185,7 @@ struct SampledCandidates {
                 offer.append(c.offer)
                 channel.append(c.channel)
                 objective.append(c.objective)
-                cost.append(c.cost)
+                cost.append(plan.cost(of: c))
                 expectedValue.append(c.expectedValue)
                 family.append(Int32(plan.offers[Int(c.offer)].family))
                 product.append(Int32(plan.offers[Int(c.offer)].product))

@@ -272,10 +272,17 @@ public enum Repair {
                         bRemove = remove; bAdd = add; bObj = dObj; bTarget = dTarget; bRU = ru; bAU = au
                     }
                     if mode != 2 { for (j, r) in chosen.enumerated() { consider(r, chosenUse[j], -1, none) } }
+                    // Improving a full list needs a swap to a candidate worth more than some chosen one: one
+                    // worth at most the least chosen can improve nothing (and can't be added).
+                    var floor = -Double.infinity
+                    if mode == 0 && chosen.count >= mo {
+                        floor = .infinity
+                        for r in chosen { floor = min(floor, cands[Int(r)].objective) }
+                    }
                     for a in s.table.range(i) {
                         let a32 = Int32(a)
+                        if mode == 0 && (cands[a].objective <= 0 || cands[a].objective - floor <= 1e-12) { continue }
                         if chosen.contains(a32) { continue }
-                        if mode == 0 && cands[a].objective <= 0 { continue }
                         let au = useOf(a)
                         if mode == 2 && au.amount(target) == 0 { continue }
                         if mode != 1 { consider(-1, none, a32, au) }

@@ -38,7 +38,7 @@ public struct RunTotals: Sendable, Equatable {
 
     /// Records one offer made.
     @inlinable
-    public mutating func add(_ c: Candidate, product: Int, region: Int, segment: Int) {
+    public mutating func add(_ c: Candidate, cost: Double, product: Int, region: Int, segment: Int) {
         offersMade += 1
         byOffer[Int(c.offer)] += 1
         byProduct[product] += 1
@@ -46,7 +46,7 @@ public struct RunTotals: Sendable, Equatable {
         byRegion[region] += 1
         bySegment[segment] += 1
         expectedValueMicros += Self.micros(c.expectedValue)
-        costMicros += Self.micros(c.cost)
+        costMicros += Self.micros(cost)
         propensityMicros += Self.micros(Double(c.propensity))
     }
 

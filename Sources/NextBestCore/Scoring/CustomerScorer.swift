@@ -92,8 +92,7 @@ public struct CustomerScorer {
                 let cost = o.cost[k]
                 let ev = Double(p) * value - cost
                 candidates.append(Candidate(offer: UInt16(oi), channel: UInt8(o.channels[k]), propensity: p,
-                                            expectedValue: ev, cost: cost,
-                                            objective: propensityObjective ? Double(p) : ev))
+                                            expectedValue: ev, objectiveIsPropensity: propensityObjective))
             }
         }
     }

@@ -27,6 +27,8 @@ public struct ScoringPlan: Sendable {
     public let channels: [String]
     public let products: [String]
     public let families: [String]
+    /// Cost of each (offer, channel) pair, `offer * channels.count + channel` (0 where the offer lacks it).
+    public let pairCost: [Double]
 
     /// Compiles `campaign` for a store with `schema`, given every model the campaign names.
     public init(campaign: Campaign, schema: FeatureSchema, models: [String: PropensityModel]) throws(PlanError) {
@@ -62,7 +64,14 @@ public struct ScoringPlan: Sendable {
                 minPropensity: o.channels.map { Float($0.minPropensity) }, cost: o.channels.map(\.cost)))
         }
         offers = planned
+        var pairCost = [Double](repeating: 0, count: planned.count * channels.count)
+        for (oi, o) in planned.enumerated() { for (k, ch) in o.channels.enumerated() { pairCost[oi * channels.count + ch] = o.cost[k] } }
+        self.pairCost = pairCost
     }
+
+    /// The cost of a candidate's channel for its offer.
+    @inlinable
+    public func cost(of c: Candidate) -> Double { pairCost[Int(c.offer) * channels.count + Int(c.channel)] }
 
     /// The offer index for raw id bytes (as stored in the history), or nil if the campaign lacks it.
     @inlinable
