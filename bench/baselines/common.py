@@ -372,44 +372,53 @@ def candidates(P, X, camp, schema, counts, model_order):
     counts: ignored contacts per (row, offer) in the fatigue window (or None). An offer ignored
     max_ignored times is excluded on every channel; an offer goes on a channel if its propensity is at
     least the channel's min_propensity (compared in float32, as nextbest does); value = the fixed value
-    or the value column (missing = 0); EV = p * value - cost; objective = EV or p."""
+    or the value column (missing = 0); EV = p * value - cost; objective = EV or p.
+
+    One boolean matrix [customers, (offer, channel) pairs]; np.nonzero walks it row-major, which is
+    already the (row, offer, channel) order: no sort."""
     n = P.shape[0]
     col = {name: i for i, name in enumerate(schema)}
     mcol = {m: i for i, m in enumerate(model_order)}
     chan_idx = {c: i for i, c in enumerate(camp["channels_list"])}
     maxi = camp["fatigue"]["max_ignored"] if camp["fatigue"] else None
-    parts = {k: [] for k in ("row", "offer", "channel", "p", "ev", "cost_micro")}
+    for o in camp["offers"]:
+        if o["value_column"] is not None and o["value_column"] not in col:
+            raise SystemExit(f"offer '{o['id']}' takes its value from column '{o['value_column']}', "
+                             f"which is not a profile feature in the store")
+    pairs = [(oi, o, ch, minp, cost) for oi, o in enumerate(camp["offers"]) for ch, minp, cost in o["channels"]]
+    pair_offer = np.array([p[0] for p in pairs], np.int16)
+    pair_chan = np.array([chan_idx[p[2]] for p in pairs], np.int8)
+    pair_model = np.array([mcol[p[1]["model"]] for p in pairs], np.int64)
+    pair_cost = np.array([p[4] for p in pairs], np.float64)
+    pair_cost_micro = np.array([int(round(p[4] * MICRO)) for p in pairs], np.int64)
+    pair_value = np.array([p[1]["value"] if p[1]["value_column"] is None else 0.0 for p in pairs], np.float64)
+    pair_vcol = np.array([-1 if p[1]["value_column"] is None else col[p[1]["value_column"]] for p in pairs], np.int64)
+
     fatigued_total = 0
-    for oi, o in enumerate(camp["offers"]):
-        p = P[:, mcol[o["model"]]]
-        ok = np.ones(n, bool)
-        if maxi is not None and counts is not None:
-            fat = counts[:, oi] >= maxi
-            fatigued_total += int(fat.sum())
-            ok &= ~fat
-        if o["value_column"] is not None:
-            v = X[:, col[o["value_column"]]].astype(np.float64)
-            v[np.isnan(v)] = 0.0
-        else:
-            v = None
-        for ch, minp, cost in o["channels"]:
-            m = ok & (p >= np.float32(minp))
-            rows = np.flatnonzero(m).astype(np.int32)
-            pr = p[rows]
-            val = v[rows] if v is not None else o["value"]
-            ev = pr.astype(np.float64) * val - cost
-            parts["row"].append(rows)
-            parts["offer"].append(np.full(len(rows), oi, np.int16))
-            parts["channel"].append(np.full(len(rows), chan_idx[ch], np.int8))
-            parts["p"].append(pr)
-            parts["ev"].append(ev)
-            parts["cost_micro"].append(np.full(len(rows), int(round(cost * MICRO)), np.int64))
-    C = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
-    # Blocks per (offer, channel), each in row order: a stable sort of the packed key merges the runs.
-    key = (C["row"].astype(np.int64) * len(camp["offers"]) + C["offer"]) * max(1, len(chan_idx)) + C["channel"]
-    order = np.argsort(key, kind="stable")
-    del key
-    C = {k: v[order] for k, v in C.items()}
+    fat = None
+    if maxi is not None and counts is not None:
+        fat = counts >= maxi
+        fatigued_total = int(fat.sum())
+    E = np.empty((n, len(pairs)), bool)
+    for j, (oi, o, ch, minp, cost) in enumerate(pairs):
+        np.greater_equal(P[:, pair_model[j]], np.float32(minp), out=E[:, j])
+        if fat is not None:
+            E[:, j] &= ~fat[:, oi]
+    rows, js = np.nonzero(E)
+    del E
+    rows = rows.astype(np.int32)
+    js = js.astype(np.int16)
+    C = {"row": rows, "offer": pair_offer[js], "channel": pair_chan[js]}
+    C["p"] = P[rows, pair_model[js]]
+    val = pair_value[js]
+    vc = pair_vcol[js]
+    m = np.flatnonzero(vc >= 0)
+    if len(m):
+        v = X[rows[m], vc[m]].astype(np.float64)
+        v[np.isnan(v)] = 0.0
+        val[m] = v
+    C["ev"] = C["p"].astype(np.float64) * val - pair_cost[js]
+    C["cost_micro"] = pair_cost_micro[js]
     C["obj"] = C["p"].astype(np.float64) if camp["objective"] == "propensity" else C["ev"]
     return C, fatigued_total
 
@@ -441,8 +450,7 @@ class _GroupOrder:
         position (unique)."""
         n = len(key)
         self.itype = np.int32 if n < 2 ** 31 - 1 else np.int64
-        # Sort (key, gpos, table position): pack key and the position inside the key's customer block.
-        o = np.lexsort((gpos, key)) if n else np.zeros(0, np.int64)
+        o = _local_order(key, gpos)
         self.order = o.astype(self.itype)
         self.key_sorted = key[o]
         self.start = _group_starts(self.key_sorted).astype(self.itype)
@@ -463,10 +471,10 @@ class _GroupOrder:
         return r
 
 
-def _local_order(key, gpos, block):
-    """Like np.lexsort((gpos, key)) when key is ascending in blocks `block` (customer rows, ascending) and
-    each block is small: sorts (block, key, gpos) packed in one int64, which numpy's stable sort does
-    fast on such nearly sorted data. Falls back to lexsort when the values do not fit."""
+def _local_order(key, gpos):
+    """np.lexsort((gpos, key)) for keys that are nearly ascending already (grouped by customer): sorts
+    (key, gpos) packed in one int64 with numpy's stable sort, fast on such nearly sorted data (runs).
+    Falls back to lexsort when the values do not fit in 62 bits."""
     n = len(key)
     if n == 0:
         return np.zeros(0, np.int64)

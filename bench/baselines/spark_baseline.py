@@ -31,6 +31,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 
 EXIT_NO_SPARK = 3
@@ -147,7 +148,7 @@ def main():
     line = (f"spark baseline: {result['customers']} customers, objective {result['objective']:.2f}, "
             f"{result['offers_made']} offers, cost {result['total_cost']:.2f}, total {t['total']:.2f}s "
             f"(start {t['spark_start']:.2f}, score {t['score']:.2f}, allocate {t['allocate']:.2f}, "
-            f"{result['allocation']['tiers']} tiers)")
+            f"{result['allocation']['tiers']} tier{'s' if result['allocation']['tiers'] != 1 else ''})")
     if "reference" in result:
         line += f"; objective / nextbest = {result['reference']['objective_ratio']}"
     if result["min_failed"]:
@@ -446,4 +447,10 @@ def _java_version():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except SystemExit as e:
+        if isinstance(e.code, str):  # an input error raised as SystemExit("reason")
+            print(f"spark_baseline.py: {e.code}", file=sys.stderr)
+            sys.exit(2)
+        raise
