@@ -317,8 +317,8 @@ public enum Repair {
     /// Accepts moves in order while they still help and keep the other constraints; returns the accepted
     /// changes per shard and updates `use`. With a `cutoff` (the moves are only those up to it in the global
     /// order, some beyond it were not sent), returns nil if the pass would need a move past it.
-    static func choose<S: Sequence>(_ moves: S, rows: [ConstraintSet.Row], shards: Int, goal: Goal, use: inout [Int64],
-                                    cutoff: (score: Double, customer: UInt64)? = nil) -> (changes: [[Change]], applied: Int)? where S.Element == Move {
+    static func choose(_ moves: ContiguousArray<Move>, rows: [ConstraintSet.Row], shards: Int, goal: Goal, use: inout [Int64],
+                       cutoff: (score: Double, customer: UInt64)? = nil) -> (changes: [[Change]], applied: Int)? {
         var changes = [[Change]](repeating: [], count: shards)
         var applied = 0
         var delta = [Int64](repeating: 0, count: rows.count + 1)
@@ -386,8 +386,10 @@ public enum Repair {
                 // (score, customer id) is unique, as a customer proposes one move: sort small keys, not moves.
                 keys.sort { $0.score < $1.score || ($0.score == $1.score && $0.customer < $1.customer) }
                 var trial = use
-                guard let (changes, applied) = choose(keys.lazy.map { lists[Int($0.shard)][Int($0.index)] }, rows: rows,
-                                                      shards: group.shardCount, goal: goal, use: &trial, cutoff: cutoff) else {
+                var ordered = ContiguousArray<Move>()
+                ordered.reserveCapacity(keys.count)
+                for k in keys { ordered.append(lists[Int(k.shard)][Int(k.index)]) }
+                guard let (changes, applied) = choose(ordered, rows: rows, shards: group.shardCount, goal: goal, use: &trial, cutoff: cutoff) else {
                     limit = limit >= Int(Int32.max) / 8 ? .max : limit * 8
                     continue
                 }
