@@ -408,7 +408,7 @@ def candidates(P, X, camp, schema, counts, model_order):
     del E
     rows = rows.astype(np.int32)
     js = js.astype(np.int16)
-    C = {"row": rows, "offer": pair_offer[js], "channel": pair_chan[js]}
+    C = {"row": rows, "offer": pair_offer[js], "channel": pair_chan[js], "pair": js}
     C["p"] = P[rows, pair_model[js]]
     val = pair_value[js]
     vc = pair_vcol[js]
@@ -427,6 +427,23 @@ def candidates(P, X, camp, schema, counts, model_order):
 # Greedy allocation
 # ----------------------------------------------------------------------------------------------
 
+def pair_info(camp):
+    """Per (offer, channel) pair, in the order candidates() numbers them (offer id, then channel name):
+    offer, channel, product, family codes and the cost in micro-units."""
+    prod_idx = {p: i for i, p in enumerate(camp["products_list"])}
+    fam_idx = {f: i for i, f in enumerate(camp["families_list"])}
+    chan_idx = {c: i for i, c in enumerate(camp["channels_list"])}
+    pairs = [(oi, o, ch, cost) for oi, o in enumerate(camp["offers"]) for ch, _minp, cost in o["channels"]]
+    return {
+        "offer": np.array([p[0] for p in pairs], np.int64),
+        "channel": np.array([chan_idx[p[2]] for p in pairs], np.int64),
+        "product": np.array([prod_idx[p[1]["product"]] for p in pairs], np.int64),
+        "family": np.array([fam_idx[p[1]["family"]] for p in pairs], np.int64),
+        "cost_micro": np.array([int(round(p[3] * MICRO)) for p in pairs], np.int64),
+        "n": len(pairs), "noff": len(camp["offers"]), "nfam": len(fam_idx),
+    }
+
+
 def _group_starts(keys_sorted):
     """For each position of a sorted key sequence, the position where its group starts."""
     n = len(keys_sorted)
@@ -438,58 +455,109 @@ def _group_starts(keys_sorted):
     return np.maximum.accumulate(np.where(flag, np.arange(n), 0))
 
 
-class _GroupOrder:
-    """Candidates (table positions 0..n-1, in (customer, offer, channel) order) sorted by a group key,
-    ties by greedy position, and per sorted position where its group starts: gives each candidate's
-    rank, in greedy order, among the masked candidates of its group with one gather, one cumsum and one
-    scatter. The groups are inside one customer, so the permutation only moves candidates within a
-    customer's block: the gathers stay cache-friendly at tens of millions of candidates."""
-
-    def __init__(self, key, gpos):
-        """key[j]: group key of candidate j (nearly ascending in table order); gpos[j]: its greedy
-        position (unique)."""
-        n = len(key)
-        self.itype = np.int32 if n < 2 ** 31 - 1 else np.int64
-        o = _local_order(key, gpos)
-        self.order = o.astype(self.itype)
-        self.key_sorted = key[o]
-        self.start = _group_starts(self.key_sorted).astype(self.itype)
-
-    def filter(self, keep, new_pos):
-        """Drops the candidates not in `keep` (positions renumbered by new_pos), keeping the order."""
-        k = keep[self.order]
-        self.order = new_pos[self.order[k]].astype(self.itype)
-        self.key_sorted = self.key_sorted[k]
-        self.start = _group_starts(self.key_sorted).astype(self.itype)
-
-    def rank(self, mask):
-        ms = mask[self.order].astype(self.itype)
-        cs = np.cumsum(ms, dtype=self.itype)
-        cs -= ms
-        r = np.empty(len(mask), self.itype)
-        r[self.order] = cs - cs[self.start]
-        return r
+def _sort_score(obj, cost_micro, order_by):
+    """The greedy's sort key (descending): the objective, or the objective per unit of cost."""
+    if order_by == "ratio":  # objective per unit of cost (free candidates first)
+        return np.where(cost_micro > 0, obj / np.maximum(cost_micro, 1), np.inf)
+    return obj
 
 
-def _local_order(key, gpos):
-    """np.lexsort((gpos, key)) for keys that are nearly ascending already (grouped by customer): sorts
-    (key, gpos) packed in one int64 with numpy's stable sort, fast on such nearly sorted data (runs).
-    Falls back to lexsort when the values do not fit in 62 bits."""
-    n = len(key)
+def compact_candidates(C, row0, camp, order_by="objective", keep_nonpositive=False):
+    """The allocation's compact layout of one block of customers' candidates (C from candidates(), rows
+    local to the block, row0 = the block's first customer index).
+
+    Candidates with objective <= 0 are dropped (the greedy never takes them) unless keep_nonpositive.
+    The rest are stored per customer in greedy order: (customer, sort key descending, pair), where ties
+    keep the table order (offer, channel), so that for the whole store "storage order restricted to equal
+    keys" is the (customer, offer, channel) order, the greedy's tie-break. Per candidate: row int32,
+    pair uint8, p float32, ev float64 (= the objective for expected_value), and two permutations local
+    to the customer's block (uint8 offsets): the block sorted by (offer, greedy order) and by (family,
+    greedy order), for the ranks within (customer, offer) and (customer, family). 19 bytes a candidate.
+    Returns (dict of arrays, seconds of the sort, seconds of the group orders)."""
+    pi = pair_info(camp)
+    ptype = np.uint8 if pi["n"] <= 256 else np.uint16  # also bounds the candidates per customer
+    t0 = time.perf_counter()
+    sel = None if keep_nonpositive else np.flatnonzero(C["obj"] > 0)
+
+    def take(a):
+        return a if sel is None else a[sel]
+
+    row = take(C["row"])
+    pair = take(C["pair"])
+    score = _sort_score(take(C["obj"]), pi["cost_micro"][pair], order_by)
+    o = _order_within_rows(row, score)
+    del score
+    out = {"row": (row[o].astype(np.int64) + row0).astype(np.int32), "pair": pair[o].astype(ptype),
+           "p": take(C["p"])[o], "ev": take(C["ev"])[o]}
+    del o, row, pair
+    t1 = time.perf_counter()
+    r = out["row"].astype(np.int64)
+    bs = _group_starts(r)
+    for name, key, nkey in (("perm_co", pi["offer"], pi["noff"]), ("perm_cf", pi["family"], pi["nfam"])):
+        o2 = np.argsort(r * nkey + key[out["pair"]], kind="stable")  # same customer block as position i
+        o2 -= bs
+        out[name] = o2.astype(ptype)
+    t2 = time.perf_counter()
+    return out, t1 - t0, t2 - t1
+
+
+def _order_within_rows(row, score):
+    """np.lexsort((-score, row)) for rows ascending (table order) with few candidates per row, fast: one
+    stable sort of int64 keys (row, the top bits of an order-preserving integer image of -score); rows in
+    which two candidates share those top bits but differ below them (or are -0.0 and 0.0) are then put in
+    lexsort's order, so the result is exactly lexsort's (ties keep the table order)."""
+    n = len(row)
     if n == 0:
         return np.zeros(0, np.int64)
-    kb = int(key.max()).bit_length()
-    gb = int(gpos.max()).bit_length()
-    if kb + gb <= 62:
-        packed = key.astype(np.int64) << gb
-        packed |= gpos
-        o = np.argsort(packed, kind="stable")
-        return o
-    return np.lexsort((gpos, key))
+    r = row.astype(np.int64) - int(row[0])
+    rbits = max(1, int(r[-1]).bit_length())
+    sbits = 63 - rbits
+    if sbits < 24:
+        return np.lexsort((-score, row))
+    b = np.ascontiguousarray(score, np.float64).view(np.int64).copy()
+    m = b >> 63
+    m &= 0x7FFFFFFFFFFFFFFF
+    b ^= m  # signed integers in the order of the floats (-0.0 just below 0.0)
+    del m
+    np.invert(b, out=b)  # descending
+    b ^= np.int64(-2 ** 63)  # as unsigned, in the same order
+    b.view(np.uint64)[:] >>= np.uint64(64 - sbits)  # the top sbits bits
+    key = r << sbits
+    key |= b
+    del b
+    o = np.argsort(key, kind="stable")
+    del key
+    # Adjacent candidates of one row out of lexsort's order (equal truncated keys only): redo those rows.
+    s, ro = score[o], r[o]
+    bad = (ro[1:] == ro[:-1]) & ((s[1:] > s[:-1]) | ((s[1:] == s[:-1]) & (o[1:] < o[:-1])))
+    if bad.any():
+        rows_bad = np.unique(ro[1:][bad])
+        sel = np.flatnonzero(np.isin(r, rows_bad))  # those rows' candidates, in table order
+        fix = sel[np.lexsort((-score[sel], r[sel]))]
+        pos = np.flatnonzero(np.isin(ro, rows_bad))  # their slots in o (each row's block)
+        o[pos] = fix
+    return o
 
 
-def greedy_allocate(C, camp, meta, region, segment, ncust, order_by="objective", min_first=True):
-    """Sequential greedy, computed without a per-candidate Python loop.
+def candidate_store(capacity, ptype=np.uint8):
+    """Empty arrays for `capacity` candidates in the compact layout (np.empty: pages are only resident once
+    written, so an upper bound such as customers x pairs costs nothing until it is filled)."""
+    return {"row": np.empty(capacity, np.int32), "pair": np.empty(capacity, ptype),
+            "p": np.empty(capacity, np.float32), "ev": np.empty(capacity, np.float64),
+            "perm_co": np.empty(capacity, ptype), "perm_cf": np.empty(capacity, ptype)}
+
+
+def objective_values(S, objective, idx=None):
+    """The objective of the candidates idx (all if None) of a compact store."""
+    if objective == "propensity":
+        return (S["p"] if idx is None else S["p"][idx]).astype(np.float64)
+    return S["ev"] if idx is None else S["ev"][idx]
+
+
+def greedy_allocate(S, camp, meta, region, segment, ncust, order_by="objective", min_first=True,
+                    slice_candidates=1 << 23):
+    """Sequential greedy, computed without a per-candidate Python loop, on the compact store S (see
+    compact_candidates; consumed: its arrays are compacted in place).
 
     Semantics: walk the candidates by objective descending (ties: customer row, offer, channel) and
     accept one when every limit still allows it: one channel per (customer, offer), max_per_family,
@@ -500,58 +568,25 @@ def greedy_allocate(C, camp, meta, region, segment, ncust, order_by="objective",
 
     How it is vectorised: given the state, the candidates each customer would take next if no global
     limit rejected anything more form the tentative set T (rank within (customer, offer), (customer,
-    family), customer among the live candidates: three group orders, cumsums). Walking T in greedy
+    family), customer among the live candidates: cumsums over the customer blocks, in greedy order for
+    the customer, through the stored block permutations for offer and family). Walking T in greedy
     order, the first "event" is the position where a global cap becomes full or the budget would be
     exceeded; everything in T before it is exactly what the sequential greedy accepts. Accept that
     prefix, drop what can never be taken any more (full caps, cost above the remaining budget, taken
     offers, full families and customers) and repeat. Events are bounded by the number of caps plus the
     distinct costs, so the loop runs a few dozen times at most, each O(live candidates) in numpy.
-    The working arrays stay in table order (customer blocks); only T is sorted into greedy order.
-    Returns (sorted indices into C of the chosen candidates, stats).
+    Every per-candidate pass runs over slices of ~slice_candidates candidates cut at customer
+    boundaries (every group lies inside one customer), so the temporaries stay small; only T (at most
+    max_offers per customer) is sorted into the global greedy order, by its sort key with a stable sort
+    (storage order breaks the ties as the table order does).
+    Returns (selection: dict of row, pair, p, ev of the chosen in (row, pair) order, stats).
     """
-    offers = camp["offers"]
-    prod_idx = {p: i for i, p in enumerate(camp["products_list"])}
-    fam_idx = {f: i for i, f in enumerate(camp["families_list"])}
-    offer_prod = np.array([prod_idx[o["product"]] for o in offers], np.int64)
-    offer_fam = np.array([fam_idx[o["family"]] for o in offers], np.int64)
-    nfam = len(fam_idx)
-    noff = len(offers)
-    t_sort = time.perf_counter()
-
-    idx0 = np.flatnonzero(C["obj"] > 0)  # table order: (row, offer, channel)
-    n = len(idx0)
-    itype = np.int32 if max(n, ncust * max(noff, nfam)) < 2 ** 31 - 1 else np.int64
-    obj = C["obj"][idx0]
-    if order_by == "ratio":  # objective per unit of cost (free candidates first)
-        cst = C["cost_micro"][idx0]
-        score = np.where(cst > 0, obj / np.maximum(cst, 1), np.inf)
-    else:
-        score = obj
-    # Greedy position of every candidate; a stable sort keeps the table order as the tie-break.
-    perm = np.argsort(-score, kind="stable")
-    gpos = np.empty(n, itype)
-    gpos[perm] = np.arange(n, dtype=itype)
-    del perm, obj, score
-    t_groups = time.perf_counter()
-
-    A = {"orig": idx0.astype(itype), "row": C["row"][idx0].astype(itype), "gpos": gpos,
-         "cost": C["cost_micro"][idx0]}
-    off = C["offer"][idx0].astype(np.int16)
-    fam = offer_fam[off].astype(np.int16)
-    A["co"] = A["row"] * itype(noff) + off
-    A["cf"] = A["row"] * itype(nfam) + fam
-    if camp["products"]:
-        A["products"] = offer_prod[off].astype(np.int16)
-    if camp["regions"]:
-        A["regions"] = region[A["row"]].astype(np.int16)
-    if camp["segments"]:
-        A["segments"] = segment[A["row"]].astype(np.int16)
-    if camp["channels"]:
-        A["channels"] = C["channel"][idx0].astype(np.int16)
-    del off, fam
-    groups = [_GroupOrder(A["co"], gpos), _GroupOrder(A["cf"], gpos), _GroupOrder(A["row"], gpos)]
-    t_cols = time.perf_counter()
-
+    pi = pair_info(camp)
+    noff, nfam = pi["noff"], pi["nfam"]
+    p_off, p_fam, p_cost = pi["offer"], pi["family"], pi["cost_micro"]
+    attr = {"products": pi["product"], "channels": pi["channel"]}  # per pair; regions/segments per customer
+    cust_attr = {"regions": region, "segments": segment}
+    objective = camp["objective"]
     names = {"products": camp["products_list"], "regions": meta["regions"], "segments": meta["segments"],
              "channels": camp["channels_list"]}
     caps = []
@@ -560,36 +595,124 @@ def greedy_allocate(C, camp, meta, region, segment, ncust, order_by="objective",
             code = names[kind].index(name) if name in names[kind] else -1
             caps.append({"kind": kind, "name": name, "code": code, "min": b["min"], "max": b["max"], "used": 0})
     budget = int(round(camp["budget"] * MICRO)) if camp["budget"] is not None else None
-    st = {"spent": 0}
+    st = {"spent": 0, "coff": None, "slices": None}
     cust_count = np.zeros(ncust, np.int32)
-    fam_count = np.zeros(ncust * nfam, np.int32)
+    fam_count = np.zeros(ncust * nfam, np.int16)
     offer_taken = np.zeros(ncust * noff, bool)
     mo, mpf = camp["max_offers"], camp["max_per_family"]
-    chosen = []
-    stats = {"iterations": 0, "phases": [], "candidates": int(n), "compactions": 0}
+    chosen = {k: [] for k in ("row", "pair", "p", "ev")}
+    stats = {"iterations": 0, "phases": [], "candidates": 0, "compactions": 0}
     t_loop = time.perf_counter()
-    stats["seconds"] = {"sort": round(t_groups - t_sort, 3), "group_orders": round(t_loop - t_groups, 3)}
 
-    def member(cp, sel=None):
-        codes = A[cp["kind"]] if sel is None else A[cp["kind"]][sel]
-        return codes == cp["code"]
-
-    def live_mask():
-        d = offer_taken[A["co"]] | (fam_count[A["cf"]] >= mpf) | (cust_count[A["row"]] >= mo)
-        for cp in caps:
-            if cp["max"] is not None and cp["used"] >= cp["max"]:
-                d |= member(cp)
-        if budget is not None:
-            d |= A["cost"] > (budget - st["spent"])
-        return ~d
+    def layout():
+        """Customer block offsets and the slices (cut at block starts) of the current arrays."""
+        n = len(S["row"])
+        coff = np.zeros(ncust + 1, np.int64)
+        np.cumsum(np.bincount(S["row"], minlength=ncust), out=coff[1:])
+        st["coff"] = coff
+        if n == 0:
+            st["slices"] = []
+            return
+        cuts = coff[np.searchsorted(coff, np.arange(slice_candidates, n, slice_candidates))]
+        b = np.unique(np.concatenate([[0], cuts, [n]]))
+        st["slices"] = list(zip(b[:-1].tolist(), b[1:].tolist()))
 
     def compact(keep):
+        """Drops the candidates not in keep, in place (slice by slice, writing at or before what is read:
+        no second copy of the arrays); the block permutations are renumbered."""
         stats["compactions"] += 1
-        new_pos = (np.cumsum(keep, dtype=np.int64) - 1)
-        for g in groups:
-            g.filter(keep, new_pos)
-        for k in A:
-            A[k] = A[k][keep]
+        w = 0
+        for s, e in st["slices"]:
+            k = keep[s:e]
+            bs = st["coff"][S["row"][s:e]] - s
+            ck = np.cumsum(k, dtype=np.int32)
+            ck -= k
+            newlocal = ck - ck[bs]  # rank of a kept candidate in its block among the kept
+            new = {}
+            for name in ("perm_co", "perm_cf"):
+                g = bs + S[name][s:e]
+                g = g[k[g]]
+                new[name] = newlocal[g].astype(S[name].dtype)
+            for name in ("row", "pair", "p", "ev"):
+                new[name] = S[name][s:e][k]
+            m = len(new["row"])
+            for name, a in new.items():
+                S[name][w:w + m] = a
+            w += m
+        for name in ("row", "pair", "p", "ev", "perm_co", "perm_cf"):
+            S[name] = S[name][:w]
+        layout()
+
+    def member_codes(kind, idx):
+        if kind in attr:
+            return attr[kind][S["pair"][idx]]
+        return cust_attr[kind][S["row"][idx]]
+
+    def live_mask():
+        """Candidates still possible, slice by slice."""
+        pair_dead = np.zeros(pi["n"], bool)
+        if budget is not None:
+            pair_dead |= p_cost > (budget - st["spent"])
+        cust_dead = {k: np.zeros(len(names[k]), bool) for k in cust_attr}
+        for cp in caps:
+            if cp["max"] is not None and cp["used"] >= cp["max"] and cp["code"] >= 0:
+                if cp["kind"] in attr:
+                    pair_dead |= attr[cp["kind"]] == cp["code"]
+                else:
+                    cust_dead[cp["kind"]][cp["code"]] = True
+        live = np.empty(len(S["row"]), bool)
+        for s, e in st["slices"]:
+            r = S["row"][s:e].astype(np.int64)
+            pr = S["pair"][s:e]
+            d = pair_dead[pr]
+            d |= offer_taken[r * noff + p_off[pr]]
+            d |= fam_count[r * nfam + p_fam[pr]] >= mpf
+            d |= cust_count[r] >= mo
+            for kind, a in cust_attr.items():
+                if cust_dead[kind].any():
+                    d |= cust_dead[kind][a[r]]
+            np.logical_not(d, out=live[s:e])
+        return live
+
+    def group_rank(m, perm, bs, r, key):
+        """Rank of each candidate among the masked ones of its (customer, key) group in greedy order
+        (meaningful where masked). perm: the slice's block permutation sorted by (key, greedy order)."""
+        g = bs + perm
+        mg = m[g]
+        kg = key[g]
+        n = len(g)
+        flag = np.empty(n, bool)
+        if n:
+            flag[0] = True
+            flag[1:] = (r[1:] != r[:-1]) | (kg[1:] != kg[:-1])
+        cs = np.cumsum(mg, dtype=np.int32)
+        cs -= mg  # masked before, in the slice; non-decreasing, so the running max picks the group start's
+        base = np.where(flag, cs, 0)
+        np.maximum.accumulate(base, out=base)
+        cs -= base
+        rank = np.empty(n, np.int32)
+        rank[g] = cs
+        return rank
+
+    def tentative(live):
+        """T: per customer, what it takes next if no global limit rejects anything (storage order)."""
+        out = []
+        for s, e in st["slices"]:
+            m = live[s:e]
+            if not m.any():
+                continue
+            r = S["row"][s:e]
+            pr = S["pair"][s:e]
+            bs = st["coff"][r] - s
+            a1 = m & (group_rank(m, S["perm_co"][s:e], bs, r, p_off[pr]) == 0)
+            fam_key = p_fam[pr]
+            room_f = mpf - fam_count[r.astype(np.int64) * nfam + fam_key].astype(np.int32)
+            a2 = a1 & (group_rank(a1, S["perm_cf"][s:e], bs, r, fam_key) < room_f)
+            cs = np.cumsum(a2, dtype=np.int32)
+            cs -= a2
+            T = a2 & ((cs - cs[bs]) < (mo - cust_count[r]))
+            out.append(np.flatnonzero(T) + s)
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
 
     def run_phase(phase_cap):
         """Greedy over the live candidates (only phase_cap's members, if given) until none is left or,
@@ -599,20 +722,19 @@ def greedy_allocate(C, camp, meta, region, segment, ncust, order_by="objective",
             live = live_mask()
             if live.sum() < 0.75 * len(live):  # dead candidates never come back: drop them
                 compact(live)
-                live = np.ones(len(A["row"]), bool)
-            if phase_cap is not None:
-                live &= member(phase_cap)
+                live = np.ones(len(S["row"]), bool)
+            if phase_cap is not None:  # only that group's candidates
+                for s, e in st["slices"]:
+                    live[s:e] &= member_codes(phase_cap["kind"], slice(s, e)) == phase_cap["code"]
             if not live.any():
                 break
-            g_co, g_cf, g_c = groups
-            a1 = live & (g_co.rank(live) == 0)
-            a2 = a1 & (g_cf.rank(a1) < (mpf - fam_count[A["cf"]]))
-            T = a2 & (g_c.rank(a2) < (mo - cust_count[A["row"]]))
-            del a1, a2
-            t = np.flatnonzero(T)
+            t = tentative(live)
+            del live
             if len(t) == 0:
                 break
-            t = t[np.argsort(A["gpos"][t])]  # T in greedy order (positions are unique)
+            key = _sort_score(objective_values(S, objective, t), p_cost[S["pair"][t]], order_by)
+            t = t[np.argsort(-key, kind="stable")]  # greedy order (storage order breaks ties)
+            del key
             iters += 1
             stop = len(t)  # accept t[:stop]
             bounds = [(cp, cp["max"]) for cp in caps if cp["max"] is not None]
@@ -622,20 +744,23 @@ def greedy_allocate(C, camp, meta, region, segment, ncust, order_by="objective",
                 room = limit - cp["used"]
                 if room <= 0:
                     continue
-                hits = np.flatnonzero(member(cp, t))
+                hits = np.flatnonzero(member_codes(cp["kind"], t) == cp["code"])
                 if len(hits) >= room:
                     stop = min(stop, int(hits[room - 1]) + 1)
             if budget is not None:
-                cc = np.cumsum(A["cost"][t])
+                cc = np.cumsum(p_cost[S["pair"][t]])
                 stop = min(stop, int(np.searchsorted(cc, budget - st["spent"], side="right")))
             take = t[:stop]
-            chosen.append(A["orig"][take])
-            st["spent"] += int(A["cost"][take].sum())
-            cust_count[:] += np.bincount(A["row"][take], minlength=ncust).astype(np.int32)
-            fam_count[:] += np.bincount(A["cf"][take], minlength=ncust * nfam).astype(np.int32)
-            offer_taken[A["co"][take]] = True
+            for k in chosen:
+                chosen[k].append(S[k][take])
+            rt = S["row"][take].astype(np.int64)
+            pt = S["pair"][take]
+            st["spent"] += int(p_cost[pt].sum())
+            np.add.at(cust_count, rt, 1)
+            np.add.at(fam_count, rt * nfam + p_fam[pt], 1)
+            offer_taken[rt * noff + p_off[pt]] = True
             for cp in caps:
-                cp["used"] += int(member(cp, take).sum())
+                cp["used"] += int((member_codes(cp["kind"], take) == cp["code"]).sum())
             if phase_cap is not None and phase_cap["used"] >= phase_cap["min"]:
                 break
             if stop == len(t):
@@ -643,6 +768,12 @@ def greedy_allocate(C, camp, meta, region, segment, ncust, order_by="objective",
                 break
         return iters
 
+    layout()
+    positive = objective_values(S, objective) > 0
+    stats["candidates"] = int(positive.sum())
+    if stats["candidates"] < len(positive):
+        compact(positive)
+    del positive
     if min_first:
         for cp in caps:
             if cp["min"] is not None and cp["min"] > 0 and cp["code"] >= 0:
@@ -652,9 +783,22 @@ def greedy_allocate(C, camp, meta, region, segment, ncust, order_by="objective",
     it = run_phase(None)
     stats["phases"].append({"main": True, "iterations": it})
     stats["iterations"] += it
-    stats["seconds"]["walk"] = round(time.perf_counter() - t_loop, 3)
-    out = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
-    return out, stats
+    stats["seconds"] = {"walk": round(time.perf_counter() - t_loop, 3)}
+    sel = {k: (np.concatenate(v) if v else S[k][:0]) for k, v in chosen.items()}
+    o = np.lexsort((sel["pair"], sel["row"]))  # table order (customer, offer, channel)
+    sel = {k: v[o] for k, v in sel.items()}
+    return sel, stats
+
+
+def selection_columns(sel, camp, region, segment):
+    """The summary's columns of a selection (row, pair, p, ev; e.g. greedy_allocate's)."""
+    pi = pair_info(camp)
+    pr = sel["pair"].astype(np.int64)
+    row = sel["row"].astype(np.int64)
+    obj = sel["p"].astype(np.float64) if camp["objective"] == "propensity" else sel["ev"]
+    return {"row": row, "offer": pi["offer"][pr], "channel": pi["channel"][pr], "region": region[row],
+            "segment": segment[row], "cost_micro": pi["cost_micro"][pr], "obj": obj, "ev": sel["ev"],
+            "p": sel["p"]}
 
 
 def greedy_reference(C, camp, meta, region, segment, ncust, min_first=True):
@@ -725,14 +869,6 @@ def greedy_reference(C, camp, meta, region, segment, ncust, min_first=True):
 # ----------------------------------------------------------------------------------------------
 # Summary
 # ----------------------------------------------------------------------------------------------
-
-def summarize(C, chosen, camp, region, segment, meta):
-    """summary.json-like totals of the chosen candidates (indices into C; region/segment per row)."""
-    sel = {k: C[k][chosen] for k in ("row", "offer", "channel", "cost_micro", "obj", "ev", "p")}
-    sel["region"] = region[sel["row"]]
-    sel["segment"] = segment[sel["row"]]
-    return summarize_selection(sel, camp, meta)
-
 
 def summarize_selection(sel, camp, meta):
     """Totals of a selection given as column arrays: row (any customer key), offer, channel (codes as in

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """The Python baseline: what a data scientist would write with numpy and XGBoost, on a nextbest store.
 
-    python_baseline.py --store S --files F --out RESULT.json [--threads N] [--kernel-customers K]
-                       [--reference SUMMARY.json] [--order objective|ratio] [--no-min-first]
-                       [--no-kernels] [--lp [--lp-max-customers N]] [--force]
+    python_baseline.py --store S --files F --out RESULT.json [--threads N] [--chunk-customers C]
+                       [--kernel-customers K] [--reference SUMMARY.json] [--order objective|ratio]
+                       [--no-min-first] [--no-kernels] [--lp [--lp-max-customers N]] [--force]
     python_baseline.py --check --store S --files F [--nextbest BIN] [--threads N] [--check-customers K]
 
-Reads the store with python-lmdb (profiles into one float32 matrix), the campaign and the model files
-from F (the --files directory of `nextbest generate`), scores every model (numpy for the logistic
-models, XGBoost's Booster.inplace_predict for the tree ensembles), applies the fatigue and channel
-rules, and allocates with a greedy that honours every per-customer limit, the budget and every max
-(see common.greedy_allocate); min constraints are tried first and reported if still unmet.
+Reads the store with python-lmdb in chunks of --chunk-customers customers (default 500,000; each chunk's
+profiles into one float32 matrix), the campaign and the model files from F (the --files directory of
+`nextbest generate`), scores every model on the chunk (numpy for the logistic models, XGBoost's
+Booster.inplace_predict for the tree ensembles), applies the fatigue and channel rules, and keeps only
+the compact candidate arrays (common.compact_candidates: 19 bytes a candidate); then allocates with a
+greedy that honours every per-customer limit, the budget and every max (see common.greedy_allocate);
+min constraints are tried first and reported if still unmet. Stage timings are summed over the chunks.
 Writes RESULT.json (see README.md in this directory for the fields).
 
 --check: scores the first tree model and the first logistic model of the campaign with
@@ -18,8 +20,8 @@ Writes RESULT.json (see README.md in this directory for the fields).
 vectorised greedy chooses exactly what a plain Python loop of the same greedy chooses on the first K
 customers (caps scaled to them); exit 1 if anything differs.
 
-Exit status: 0 done, 1 check failed, 2 usage / input error, 3 did not run: the store would not fit in
-memory (estimate from the customers x offers; --force to try anyway).
+Exit status: 0 done, 1 check failed, 2 usage / input error, 3 did not run: the run would not fit in
+MemAvailable (estimate from the customers x offers and the chunk size; --force to try anyway).
 """
 
 import argparse
@@ -44,6 +46,9 @@ def parse_args(argv):
     ap.add_argument("--lp", action="store_true",
                     help="also solve the LP relaxation with HiGHS (bench/tools/lp_optimum.py); small stores only")
     ap.add_argument("--lp-max-customers", type=int, default=20000)
+    ap.add_argument("--chunk-customers", type=int, default=500000,
+                    help="customers loaded and scored at a time (default 500000)")
+    ap.add_argument("--dump-chosen", help=argparse.SUPPRESS)  # npz of the chosen offers, for comparisons
     ap.add_argument("--force", action="store_true",
                     help="run even if the estimated memory exceeds MemAvailable (otherwise exit 3)")
     ap.add_argument("--check", action="store_true", help="compare scoring with `nextbest score` and exit")
@@ -227,12 +232,15 @@ def check(args):
         sub[kind] = {n: {"min": None if b["min"] is None else int(b["min"] * scale),
                          "max": None if b["max"] is None else int(b["max"] * scale)}
                      for n, b in camp[kind].items()}
-    fast, _ = common.greedy_allocate(C, sub, meta, reg, seg, k)
+    S, _, _ = common.compact_candidates(C, 0, sub)
+    fast, _ = common.greedy_allocate(S, sub, meta, reg, seg, k, slice_candidates=1 << 16)  # several slices
     slow = common.greedy_reference(C, sub, meta, reg, seg, k)
-    same = np.array_equal(fast, slow)
+    same = (np.array_equal(fast["row"], C["row"][slow]) and
+            np.array_equal(fast["pair"].astype(np.int64), C["pair"][slow].astype(np.int64)))
     failed |= not same
+    fast_obj = common.selection_columns(fast, sub, reg, seg)["obj"].sum()
     print(f"check: greedy (vectorised) vs plain loop on {k} customers, caps scaled by {scale:.4g}: "
-          f"{len(fast)} vs {len(slow)} chosen, objective {C['obj'][fast].sum():.4f} vs "
+          f"{len(fast['row'])} vs {len(slow)} chosen, objective {fast_obj:.4f} vs "
           f"{C['obj'][slow].sum():.4f} ({'identical' if same else 'DIFFERENT'})")
     return 1 if failed else 0
 
@@ -281,9 +289,23 @@ def solve_lp(args, C, camp, meta, region, segment, ids):
 # The run
 # ----------------------------------------------------------------------------------------------
 
-# Measured: peak RSS 4.8-5.4 GiB at 1 M customers x 32 offers (34 M candidates), i.e. about 150-170 bytes
-# per (customer, offer) plus the feature and propensity matrices; 175 keeps a margin.
-BYTES_PER_CUSTOMER_OFFER = 175
+# Memory of a run (measured: see README): per candidate with a positive objective 19 bytes stored
+# (common.compact_candidates: row int32, pair uint8, p float32, ev float64, two uint8 block permutations)
+# + the greedy's mask and T arrays (~3 more); per customer ~80 bytes (ids, region, segment, the greedy's
+# counters and block offsets); one chunk of customers in scoring (features, propensities, the eligibility
+# matrix and candidates()'s columns, ~80 bytes per customer x offer); ~0.5 GiB of libraries. Candidates are
+# not known before scoring: 1.07 per customer x offer on the generated stores (34.27 M at 1 M x 32), 1.25
+# assumed.
+BYTES_PER_CANDIDATE = 22
+BYTES_PER_CUSTOMER = 80
+BYTES_PER_CHUNK_CUSTOMER_OFFER = 80
+CANDIDATES_PER_CUSTOMER_OFFER = 1.25
+
+
+def memory_estimate(customers, offers, chunk):
+    cands = customers * offers * CANDIDATES_PER_CUSTOMER_OFFER
+    return int(cands * BYTES_PER_CANDIDATE + customers * BYTES_PER_CUSTOMER
+               + min(chunk, customers) * offers * BYTES_PER_CHUNK_CUSTOMER_OFFER + 2 ** 29)
 
 
 def memory_guard(args):
@@ -293,7 +315,7 @@ def memory_guard(args):
     env.close()
     camp = common.load_campaign(args.files)
     n, noff = meta["customers"], len(camp["offers"])
-    need = n * noff * BYTES_PER_CUSTOMER_OFFER + n * (len(meta["schema"]) + len(camp["models_list"])) * 4 * 2
+    need = memory_estimate(n, noff, max(1, args.chunk_customers))
     avail = None
     try:
         with open("/proc/meminfo") as f:
@@ -303,32 +325,113 @@ def memory_guard(args):
     except OSError:
         pass
     if avail is not None and need > 0.9 * avail and not args.force:
-        print(f"python: did not run: {n:,} customers x {noff} offers need about {need / 2**30:.0f} GiB "
-              f"(all candidates in memory; measured ~5 GiB at 1 M x 32), MemAvailable is "
-              f"{avail / 2**30:.0f} GiB (--force to try anyway)", file=sys.stderr)
+        print(f"python: did not run: {n:,} customers x {noff} offers need about {need / 2**30:.1f} GiB "
+              f"(~{BYTES_PER_CANDIDATE} bytes per candidate kept for the greedy, scored in chunks of "
+              f"{args.chunk_customers:,} customers), MemAvailable is {avail / 2**30:.1f} GiB "
+              f"(--force to try anyway)", file=sys.stderr)
         sys.exit(3)
     return need
+
+
+def score_in_chunks(args, timer, keep_nonpositive=False):
+    """Loads, scores and filters the store in chunks of --chunk-customers customers; keeps only the
+    compact candidate arrays (common.compact_candidates) and the per-customer columns."""
+    with timer.section("load_profiles"):
+        env, dbs = common.open_store(args.store)
+        meta = common.read_meta(env, dbs)
+        env.close()
+    with timer.section("load_models"):
+        camp = common.load_campaign(args.files)
+        models = common.load_models(args.files, camp["models_list"], meta["schema"])
+        if any(m["kind"] == "trees" for m in models.values()):
+            common.load_boosters(models, args.threads)
+    ncust, nfeat = meta["customers"], len(meta["schema"])
+    if ncust >= 2 ** 31 - 1:
+        raise SystemExit("more than 2^31 customers: not supported by the compact layout")
+    npairs = sum(len(o["channels"]) for o in camp["offers"])
+    ptype = np.uint8 if npairs <= 256 else np.uint16
+    S = common.candidate_store(ncust * npairs, ptype)  # upper bound, resident only as it fills
+    ids = np.empty(ncust, np.uint64)
+    region = np.empty(ncust, np.uint16)
+    segment = np.empty(ncust, np.uint16)
+    win = common.fatigue_window(camp)
+    offer_index = {o["id"].encode(): i for i, o in enumerate(camp["offers"])}
+    order = camp["models_list"]
+    info = {"candidates": 0, "fatigued": 0, "chunks": 0, "sort": 0.0, "group_orders": 0.0}
+    row0, n, lo = 0, 0, None
+    while row0 < ncust:
+        # The store is opened per chunk: LMDB reads through a memory map, and the pages read stay in
+        # the process's RSS while it is mapped (~4.3 GB for the 10 M store).
+        with timer.section("load_profiles"):
+            env, dbs = common.open_store(args.store)
+            ids_c, reg_c, seg_c, X = common.load_profiles(env, dbs, nfeat, lo=lo, limit=args.chunk_customers)
+        k = len(ids_c)
+        if k == 0:
+            env.close()
+            break
+        if row0 + k > ncust:
+            raise SystemExit("the store has more profiles than its entry count: written during the run?")
+        with timer.section("load_history"):
+            counts = common.ignored_counts(env, dbs, ids_c, offer_index, win[0], win[1],
+                                           lo=int(ids_c[0]), hi=int(ids_c[-1]) + 1) if win else None
+            env.close()
+        P = common.score_all(X, models, order, timer)
+        with timer.section("eligibility"):
+            C, fatigued = common.candidates(P, X, camp, meta["schema"], counts, order)
+            del P, X, counts
+            info["candidates"] += len(C["row"])
+            info["fatigued"] += fatigued
+        t = time.perf_counter()
+        part, t_sort, t_groups = common.compact_candidates(C, row0, camp, args.order, keep_nonpositive)
+        del C
+        m = len(part["row"])
+        for name, a in part.items():
+            S[name][n:n + m] = a
+        del part
+        timer.add("allocate", time.perf_counter() - t)
+        info["sort"] += t_sort
+        info["group_orders"] += t_groups
+        ids[row0:row0 + k] = ids_c
+        region[row0:row0 + k] = reg_c
+        segment[row0:row0 + k] = seg_c
+        row0 += k
+        n += m
+        lo = int(ids_c[-1]) + 1
+        info["chunks"] += 1
+    S = {name: a[:n] for name, a in S.items()}
+    meta["customers_loaded"] = row0
+    return S, info, meta, camp, models, ids[:row0], region[:row0], segment[:row0]
+
+
+def table_candidates(S, camp):
+    """The compact store back in table order (customer, offer, channel) as candidates()'s columns."""
+    o = np.lexsort((S["pair"], S["row"]))
+    pi = common.pair_info(camp)
+    pr = S["pair"][o].astype(np.int64)
+    ev = S["ev"][o]
+    p = S["p"][o]
+    return {"row": S["row"][o], "offer": pi["offer"][pr], "channel": pi["channel"][pr], "pair": pr, "p": p,
+            "ev": ev, "cost_micro": pi["cost_micro"][pr],
+            "obj": p.astype(np.float64) if camp["objective"] == "propensity" else ev}
 
 
 def run(args):
     load_start = os.getloadavg()
     memory_guard(args)
     timer = common.Timer()
-    env, dbs, meta, ids, region, segment, X, camp, models = load_all(args, timer)
-    with timer.section("load_history"):
-        win = common.fatigue_window(camp)
-        offer_index = {o["id"].encode(): i for i, o in enumerate(camp["offers"])}
-        counts = common.ignored_counts(env, dbs, ids, offer_index, win[0], win[1]) if win else None
-    order = camp["models_list"]
-    P = common.score_all(X, models, order, timer)
-    with timer.section("eligibility"):
-        C, fatigued = common.candidates(P, X, camp, meta["schema"], counts, order)
-        n_features = X.shape[1]
-        del P, X, counts  # not needed any more: room for the allocation's arrays
+    S, info, meta, camp, models, ids, region, segment = score_in_chunks(args, timer, keep_nonpositive=args.lp)
+    ncust = len(ids)
+    n_features = len(meta["schema"])
+    C_lp = table_candidates(S, camp) if args.lp else None
     with timer.section("allocate"):
-        chosen, stats = common.greedy_allocate(C, camp, meta, region, segment, len(ids),
-                                               order_by=args.order, min_first=not args.no_min_first)
-    summary = common.summarize(C, chosen, camp, region, segment, meta)
+        sel, stats = common.greedy_allocate(S, camp, meta, region, segment, ncust,
+                                            order_by=args.order, min_first=not args.no_min_first)
+    del S
+    stats["seconds"] = {"sort": round(info["sort"], 3), "group_orders": round(info["group_orders"], 3),
+                        "walk": stats["seconds"]["walk"]}
+    summary = common.summarize_selection(common.selection_columns(sel, camp, region, segment), camp, meta)
+    if args.dump_chosen:
+        np.savez(args.dump_chosen, ids=ids[sel["row"]], pair=sel["pair"], p=sel["p"], ev=sel["ev"])
     total = timer.total()
     t = timer.stages
     timings = {
@@ -351,25 +454,26 @@ def run(args):
         "threads": args.threads,
         "store": os.path.abspath(args.store),
         "files": os.path.abspath(args.files),
-        "customers": int(len(ids)),
+        "customers": int(ncust),
         "features": n_features,
         "offers": len(camp["offers"]),
         "models": {"logistic": sum(m["kind"] == "logistic" for m in models.values()),
                    "trees": sum(m["kind"] == "trees" for m in models.values())},
         "objective_kind": camp["objective"],
-        "candidates": int(len(C["row"])),
-        "fatigue_exclusions": fatigued,
+        "candidates": int(info["candidates"]),
+        "fatigue_exclusions": info["fatigued"],
         "timings_seconds": timings,
     }
     result.update(summary)
     result["allocation"] = {"method": "greedy", "order": args.order, "min_first": not args.no_min_first,
                             "iterations": stats["iterations"], "phases": stats["phases"],
-                            "compactions": stats["compactions"], "seconds": stats["seconds"]}
+                            "compactions": stats["compactions"], "seconds": stats["seconds"],
+                            "chunks": info["chunks"], "chunk_customers": args.chunk_customers}
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     # Other processes on the machine inflate every timing: the 1-minute load average before and after.
     result["loadavg_1m_start_end"] = [round(load_start[0], 2), round(os.getloadavg()[0], 2)]
     if args.lp:
-        result["lp"] = solve_lp(args, C, camp, meta, region, segment, ids)
+        result["lp"] = solve_lp(args, C_lp, camp, meta, region, segment, ids)
         if result["lp"].get("lp_optimum"):
             result["lp"]["greedy_over_lp_optimum"] = round(result["objective"] / result["lp"]["lp_optimum"], 6)
     if not args.no_kernels:
@@ -381,11 +485,11 @@ def run(args):
         json.dump(result, f, indent=2)
         f.write("\n")
     os.replace(tmp, args.out)
-    line = (f"python baseline: {len(ids)} customers, objective {result['objective']:.2f}, "
+    line = (f"python baseline: {ncust} customers, objective {result['objective']:.2f}, "
             f"{result['offers_made']} offers, cost {result['total_cost']:.2f}, total {total:.2f}s "
             f"(load {timings['load']:.2f}, logistic {timings['score_logistic']:.2f}, "
             f"trees {timings['score_trees']:.2f}, eligibility {timings['eligibility']:.2f}, "
-            f"allocate {timings['allocate']:.2f})")
+            f"allocate {timings['allocate']:.2f}; peak RSS {result['peak_rss_mb'] / 1024:.2f} GiB)")
     if "reference" in result:
         line += f"; objective / nextbest = {result['reference']['objective_ratio']}"
     if result["min_failed"]:
@@ -401,6 +505,9 @@ def main():
         return 0
     if args.check:
         return check(args)
+    if args.chunk_customers < 1:
+        print("python_baseline.py: --chunk-customers must be at least 1", file=sys.stderr)
+        return 2
     if not args.out:
         print("python_baseline.py: --out RESULT.json is required (or --check)", file=sys.stderr)
         return 2
