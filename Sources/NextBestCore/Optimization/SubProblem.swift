@@ -11,7 +11,7 @@ public struct SubProblemSolver: Sendable {
     private var order: ContiguousArray<Int32>
     private var values: ContiguousArray<Double>
     private var familyUse: ContiguousArray<Int32>
-    private var familyOf: ContiguousArray<UInt8> = []
+    private var familyOf: ContiguousArray<Int32> = []
 
     public init(plan: ScoringPlan) {
         maxOffers = plan.campaign.perCustomer.maxOffers
@@ -36,8 +36,8 @@ public struct SubProblemSolver: Sendable {
                             into chosen: inout ContiguousArray<Int32>) -> Double {
         let n = candidates.count
         if values.count < n { values = ContiguousArray(repeating: 0, count: n) }
+        if familyOf.count < n { familyOf = ContiguousArray(repeating: 0, count: n) }
         if order.capacity < n { order.reserveCapacity(n) }
-        var total = 0.0
         // Per offer its best channel, if its adjusted value is positive: (candidate index, value) pairs in
         // candidate order.
         var m = 0
@@ -53,33 +53,10 @@ public struct SubProblemSolver: Sendable {
                 if v > bestValue { best = j; bestValue = v }
                 j += 1
             }
-            if bestValue > 0 { order.append(Int32(best)); values[m] = bestValue; m += 1 }
+            if bestValue > 0 { order.append(Int32(best)); values[m] = bestValue; familyOf[m] = offerFamily[Int(offer)]; m += 1 }
             i = j
         }
-        if m == 0 { return 0 }
-        for f in 0..<familyUse.count { familyUse[f] = 0 }
-        // Take offers by value (ties: lower candidate index), skipping full families, up to `maxOffers`:
-        // a scan for the best remaining one per pick, as only a few are taken.
-        var taken = 0
-        while taken < maxOffers && m > 0 {
-            var bp = 0
-            var bi = order[0]
-            var bv = values[0]
-            for p in 1..<m {
-                let v = values[p], idx = order[p]
-                if v > bv || (v == bv && idx < bi) { bp = p; bi = idx; bv = v }
-            }
-            m -= 1
-            order[bp] = order[m]
-            values[bp] = values[m]
-            let fam = Int(offerFamily[Int(candidates[Int(bi)].offer)])
-            if familyUse[fam] >= maxPerFamily { continue }
-            familyUse[fam] += 1
-            chosen.append(bi)
-            total += bv
-            taken += 1
-        }
-        return total
+        return takeBest(count: m, into: &chosen)
     }
 
     /// The same choice over a customer's offer entries (see `OfferEntries`): each offer's value is its
@@ -99,10 +76,19 @@ public struct SubProblemSolver: Sendable {
             if v > 0 {
                 order.append(Int32(k))
                 values[m] = v
-                familyOf[m] = e.family
+                familyOf[m] = Int32(e.family)
                 m += 1
             }
         }
+        return takeBest(count: m, into: &chosen)
+    }
+
+    /// Takes the `m` values in `values`/`order`/`familyOf` by value (ties: lower `order`), skipping full
+    /// families, up to `maxOffers`: a scan for the best remaining one per pick, as only a few are taken.
+    /// Appends the taken `order` entries to `chosen`; returns the sum of their values, in the order taken.
+    @usableFromInline
+    mutating func takeBest(count: Int, into chosen: inout ContiguousArray<Int32>) -> Double {
+        var m = count
         if m == 0 { return 0 }
         for f in 0..<familyUse.count { familyUse[f] = 0 }
         var total = 0.0
