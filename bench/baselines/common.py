@@ -15,6 +15,7 @@ Layout reminders:
 import datetime
 import json
 import os
+import platform
 import struct
 import time
 
@@ -98,6 +99,30 @@ def _key(cid):
     return struct.pack(">Q", cid)
 
 
+def _range_items(txn, lo, hi):
+    """(key, value) pairs of the cursor's database with lo <= customer id < hi (None = open), in key order."""
+    cur = txn.cursor()
+    if not (cur.set_range(_key(lo)) if lo is not None else cur.first()):
+        return
+    hik = _key(hi) if hi is not None else None
+    for k, v in cur.iternext(keys=True, values=True):
+        if hik is not None and k >= hik:
+            return
+        yield k, v
+
+
+def cpu_model():
+    """The CPU's model name (from /proc/cpuinfo), for the result's machine block."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def load_profiles(env, dbs, nfeat, lo=None, hi=None, limit=None):
     """Profiles with lo <= customer id < hi (None = open), at most `limit` of them, in id order.
 
@@ -107,17 +132,11 @@ def load_profiles(env, dbs, nfeat, lo=None, hi=None, limit=None):
     """
     keys, vals = [], []
     with env.begin(db=dbs["profiles"]) as txn:
-        cur = txn.cursor()
-        ok = cur.set_range(_key(lo)) if lo is not None else cur.first()
-        if ok:
-            hik = _key(hi) if hi is not None else None
-            for k, v in cur.iternext(keys=True, values=True):
-                if hik is not None and k >= hik:
-                    break
-                keys.append(k)
-                vals.append(v)
-                if limit is not None and len(keys) >= limit:
-                    break
+        for k, v in _range_items(txn, lo, hi):
+            keys.append(k)
+            vals.append(v)
+            if limit is not None and len(keys) >= limit:
+                break
     n = len(keys)
     ids = np.frombuffer(b"".join(keys), dtype=">u8").astype(np.uint64) if n else np.zeros(0, np.uint64)
     recsize = 8 + 4 * nfeat
@@ -172,23 +191,17 @@ def ignored_counts(env, dbs, ids, offer_index, day_from, day_to, lo=None, hi=Non
     enc_to = (day_to & 0xFFFFFFFF) ^ 0x80000000
     unpack = struct.unpack_from
     with env.begin(db=dbs["history"]) as txn:
-        cur = txn.cursor()
-        ok = cur.set_range(_key(lo)) if lo is not None else cur.first()
-        if ok:
-            hik = _key(hi) if hi is not None else None
-            for k, v in cur.iternext(keys=True, values=True):
-                if hik is not None and k >= hik:
-                    break
-                if v[4] != OUTCOME_IGNORED:
-                    continue
-                d = unpack(">I", v, 0)[0]
-                if d < enc_from or d > enc_to:
-                    continue
-                o = offer_index.get(v[6:6 + v[5]])
-                if o is None:
-                    continue
-                cids.append(k)
-                offs.append(o)
+        for k, v in _range_items(txn, lo, hi):
+            if v[4] != OUTCOME_IGNORED:
+                continue
+            d = unpack(">I", v, 0)[0]
+            if d < enc_from or d > enc_to:
+                continue
+            o = offer_index.get(v[6:6 + v[5]])
+            if o is None:
+                continue
+            cids.append(k)
+            offs.append(o)
     if cids:
         c = np.frombuffer(b"".join(cids), dtype=">u8").astype(np.uint64)
         row = np.searchsorted(ids, c)

@@ -93,17 +93,6 @@ def versions():
     return v
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
 def load_all(args, timer, limit=None):
     with timer.section("load_profiles"):
         env, dbs = common.open_store(args.store)
@@ -449,7 +438,7 @@ def run(args):
         "baseline": "python",
         "command": " ".join([os.path.basename(sys.executable), os.path.relpath(__file__)] + sys.argv[1:]),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "cpu": cpu_model()},
+        "machine": {"cpus": os.cpu_count(), "cpu": common.cpu_model()},
         "versions": versions(),
         "threads": args.threads,
         "store": os.path.abspath(args.store),

@@ -390,7 +390,7 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
         "baseline": "spark",
         "command": " ".join([os.path.basename(sys.executable), os.path.relpath(__file__)] + sys.argv[1:]),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "cpu": _cpu_model()},
+        "machine": {"cpus": os.cpu_count(), "cpu": common.cpu_model()},
         "versions": {"python": platform.python_version(), "numpy": np.__version__,
                      "xgboost": _version("xgboost"), "java": _java_version()},
         "threads": args.threads,
@@ -417,17 +417,6 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
                             "min_first": True, "tiers": len(tiers), "tier_log": tiers,
                             "max_tiers": args.max_tiers}
     return result
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def _version(mod):

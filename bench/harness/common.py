@@ -194,5 +194,31 @@ def append_section(results_file, text):
         f.write(text.rstrip("\n") + "\n")
 
 
+def finish(res, runs, rdir, args, markdown, prefix):
+    """The end of an invocation: each good run's summary.json copied as summary-<prefix><workers>.json,
+    results.json and section.md written to RDIR, the section appended to the results file (unless
+    --no-append) and printed. Returns the exit status: 1 if anything failed."""
+    for r in runs:
+        if r.get("ok"):
+            shutil.copy(os.path.join(r["out"], "summary.json"), os.path.join(rdir, f"summary-{prefix}{r['workers']}.json"))
+    res["ok"] = not res["failures"]
+    res["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    with open(os.path.join(rdir, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    results_file = args.results or os.path.join(env.BENCH, "RESULTS.md")
+    with open(os.path.join(rdir, "section.md"), "w") as f:
+        f.write(markdown(res, os.path.join(rdir, "section.md")))
+    md = markdown(res, results_file)
+    if not args.no_append:
+        append_section(results_file, md)
+        env.log(f"appended a section to {results_file}")
+    print(md)
+    env.log(f"results: {rdir}")
+    if res["failures"]:
+        env.log("FAILED: " + "; ".join(res["failures"]))
+        return 1
+    return 0
+
+
 def relpath_from(results_file, target):
     return os.path.relpath(target, os.path.dirname(os.path.abspath(results_file)))

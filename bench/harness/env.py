@@ -1,12 +1,13 @@
 """The repository, the nextbest executable, the commit and the machine."""
 
-import hashlib
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import time
+
+from . import nbacheck
 
 BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(BENCH)
@@ -15,14 +16,6 @@ REPO = os.path.dirname(BENCH)
 def log(msg):
     sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {msg}\n")
     sys.stderr.flush()
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def locate_binary(wait_seconds=120):
@@ -62,7 +55,7 @@ def snapshot_binary(path, work):
         if not elf:
             info["snapshot"] = None
             return path, info
-        sha = _sha256(path)
+        sha = nbacheck.sha256(path)
         info["sha256"] = sha
         dest_dir = os.path.join(work, "bin")
         os.makedirs(dest_dir, exist_ok=True)

@@ -2,7 +2,6 @@
 the small store with small shards, for each K: wall time, messages/s, coordinator CPU, output identical
 to the one-process run."""
 
-import json
 import re
 import os
 import shutil
@@ -326,23 +325,4 @@ def main(args, binary, bin_info):
     os.makedirs(rdir, exist_ok=True)
     res["results_dir"] = rdir
     res["plots"] = plots(res, rdir)
-    for r in runs:
-        if r.get("ok"):
-            shutil.copy(os.path.join(r["out"], "summary.json"), os.path.join(rdir, f"summary-k{r['workers']}.json"))
-    res["ok"] = not res["failures"]
-    res["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    with open(os.path.join(rdir, "results.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    results_file = args.results or os.path.join(env.BENCH, "RESULTS.md")
-    with open(os.path.join(rdir, "section.md"), "w") as f:
-        f.write(markdown(res, os.path.join(rdir, "section.md")))
-    md = markdown(res, results_file)
-    if not args.no_append:
-        common.append_section(results_file, md)
-        env.log(f"appended a section to {results_file}")
-    print(md)
-    env.log(f"results: {rdir}")
-    if res["failures"]:
-        env.log("FAILED: " + "; ".join(res["failures"]))
-        return 1
-    return 0
+    return common.finish(res, runs, rdir, args, markdown, prefix="k")

@@ -487,23 +487,4 @@ def main(args, wl_name, wl, binary, bin_info):
     for b in res["baselines"]:
         if b.get("ran"):
             shutil.copy(os.path.join(base, f"baseline-{b['name']}.json"), os.path.join(rdir, f"baseline-{b['name']}.json"))
-    for r in runs:
-        if r.get("ok"):
-            shutil.copy(os.path.join(r["out"], "summary.json"), os.path.join(rdir, f"summary-w{r['workers']}.json"))
-    res["ok"] = not res["failures"]
-    res["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    with open(os.path.join(rdir, "results.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    results_file = args.results or os.path.join(env.BENCH, "RESULTS.md")
-    md = markdown(res, results_file)
-    with open(os.path.join(rdir, "section.md"), "w") as f:
-        f.write(markdown(res, os.path.join(rdir, "section.md")))
-    if not args.no_append:
-        common.append_section(results_file, md)
-        env.log(f"appended a section to {results_file}")
-    print(md)
-    env.log(f"results: {rdir}")
-    if res["failures"]:
-        env.log("FAILED: " + "; ".join(res["failures"]))
-        return 1
-    return 0
+    return common.finish(res, runs, rdir, args, markdown, prefix="w")

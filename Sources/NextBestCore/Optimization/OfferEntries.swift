@@ -79,25 +79,36 @@ public struct OfferEntries: Sendable {
         self.offsets = offsets
     }
 
+    /// Each slot's best channel for one round.
+    struct BestChannels {
+        /// The objective's channel part plus the priced use of the best channel (+∞ for an empty mask).
+        var price: ContiguousArray<Double>
+        /// Its position among the eligible candidates (the offer's candidates hold only those channels).
+        var position: ContiguousArray<Int32>
+        /// Its position in the offer's channel list.
+        var channel: ContiguousArray<Int32>
+    }
+
     /// For prices given as the priced use of each (offer, channel) pair (`pairPrice[offer * channelCount +
-    /// channel]`): per slot the best channel's total price (objective part + priced use) and its position
-    /// among the eligible candidates. First channel wins ties, as in `SubProblemSolver`.
-    func bestChannels(pairPrice: ContiguousArray<Double>, channelCount: Int) -> (price: ContiguousArray<Double>, position: ContiguousArray<Int32>) {
-        var price = ContiguousArray<Double>(repeating: .infinity, count: slotCount)
-        var pos = ContiguousArray<Int32>(repeating: 0, count: slotCount)
+    /// channel]`): per slot the best channel. First channel wins ties, as in `SubProblemSolver`.
+    func bestChannels(pairPrice: ContiguousArray<Double>, channelCount: Int) -> BestChannels {
+        var best = BestChannels(price: ContiguousArray(repeating: .infinity, count: slotCount),
+                                position: ContiguousArray(repeating: 0, count: slotCount),
+                                channel: ContiguousArray(repeating: 0, count: slotCount))
         for (o, chans) in channels.enumerated() {
             for mask in 1..<(1 << chans.count) {
-                var best = Double.infinity, bestPos: Int32 = 0, seen: Int32 = 0
+                var price = Double.infinity, position: Int32 = 0, channel: Int32 = 0, seen: Int32 = 0
                 for (k, ch) in chans.enumerated() where mask & (1 << k) != 0 {
                     // The objective's channel part plus the priced use, as the rounds subtract them.
                     let p = channelObjective[o][k] + pairPrice[o * channelCount + ch]
-                    if p < best { best = p; bestPos = seen }
+                    if p < price { price = p; position = seen; channel = Int32(k) }
                     seen += 1
                 }
-                price[slotBase[o] + mask] = best
-                pos[slotBase[o] + mask] = bestPos
+                best.price[slotBase[o] + mask] = price
+                best.position[slotBase[o] + mask] = position
+                best.channel[slotBase[o] + mask] = channel
             }
         }
-        return (price, pos)
+        return best
     }
 }

@@ -101,20 +101,6 @@ public enum Repair {
         delta[Int(u.segment)] += sign
     }
 
-    /// Does applying `delta` keep every max (and every min that is met) satisfied, except the target row,
-    /// which must move toward feasibility?
-    static func keepsOthers(_ rows: [ConstraintSet.Row], use: [Int64], delta: [Int64], target: Int?) -> Bool {
-        for (k, r) in rows.enumerated() where k != target {
-            let d = delta[k]
-            if d == 0 { continue }
-            let after = use[k] + d
-            if d > 0, let u = r.upper, after > u { return false }
-            if d < 0, let l = r.lower, after < l, use[k] >= l { return false }
-            if d < 0, let l = r.lower, use[k] < l { return false }
-        }
-        return true
-    }
-
     /// Every row's bounds as plain integers (no bound: the extreme value), for the sparse check of a move:
     /// only the (at most ten) rows a move touches are looked at.
     struct Limits {
@@ -125,8 +111,8 @@ public enum Repair {
             lower = rows.map { $0.lower ?? .min } + [.min]
         }
 
-        /// `keepsOthers` for the move that removes use `r` and adds use `a`: the same answer, computed from
-        /// the rows the two touch (`target` -1 for none).
+        /// Does the move that removes use `r` and adds use `a` keep every max (and every min that is met)
+        /// satisfied, except the `target` row (-1 for none)? Only the rows the two touch are looked at.
         @inline(__always)
         func keepsOthers(use: [Int64], remove r: Use, add a: Use, target: Int32) -> Bool {
             use.withUnsafeBufferPointer { use in
@@ -321,7 +307,9 @@ public enum Repair {
                        cutoff: (score: Double, customer: UInt64)? = nil) -> (changes: [[Change]], applied: Int)? {
         var changes = [[Change]](repeating: [], count: shards)
         var applied = 0
-        var delta = [Int64](repeating: 0, count: rows.count + 1)
+        let limits = Limits(rows)
+        let none = Use.none(rows: rows.count)
+        let target = Int32(goal.target ?? -1)
         func done() -> Bool {
             switch goal {
             case .reduce(let k): if let u = rows[k].upper, use[k] <= u { return true }
@@ -333,13 +321,12 @@ public enum Repair {
         for m in moves {
             if done() { return (changes, applied) }
             if let c = cutoff, m.score > c.score || (m.score == c.score && m.customerID > c.customer) { return nil }
-            for k in 0..<delta.count { delta[k] = 0 }
-            if m.remove >= 0 { apply(m.removeUse, sign: -1, to: &delta) }
-            if m.add >= 0 { apply(m.addUse, sign: 1, to: &delta) }
-            guard keepsOthers(rows, use: use, delta: delta, target: goal.target) else { continue }
-            if case .increase(let k) = goal, let u = rows[k].upper, use[k] + delta[k] > u { continue }
+            let ru = m.remove >= 0 ? m.removeUse : none, au = m.add >= 0 ? m.addUse : none
+            guard limits.keepsOthers(use: use, remove: ru, add: au, target: target) else { continue }
+            if case .increase(let k) = goal, let u = rows[k].upper, use[k] + au.amount(target) - ru.amount(target) > u { continue }
             changes[Int(m.shard)].append(m.change)
-            for k in 0..<use.count { use[k] += delta[k] }
+            apply(ru, sign: -1, to: &use)
+            apply(au, sign: 1, to: &use)
             applied += 1
         }
         // Every move sent was looked at: if some were not sent, the pass may have needed them.

@@ -129,7 +129,7 @@ public struct ShardOptimizer: Sendable {
 
     /// `evaluate` over the offer entries: the same choices and aggregates, with every array reached through
     /// its buffer once, outside the loop over customers.
-    private func evaluateEntries(_ oe: OfferEntries, best: (price: ContiguousArray<Double>, position: ContiguousArray<Int32>),
+    private func evaluateEntries(_ oe: OfferEntries, best: OfferEntries.BestChannels,
                                  net: ContiguousArray<Double>, selection: inout ContiguousArray<Int32>,
                                  solver: inout SubProblemSolver, agg: inout Aggregates) {
         let count = table.customerCount
@@ -150,18 +150,11 @@ public struct ShardOptimizer: Sendable {
         var slotChannelRow = ContiguousArray<Int32>(repeating: Int32(constraints.count), count: slots)
         for (o, chans) in oe.channels.enumerated() {
             for mask in 1..<(1 << chans.count) {
-                let slot = oe.slotBase[o] + mask
-                // The position among eligible channels back to the channel: the k-th set bit of the mask.
-                var seen: Int32 = 0
-                for k in 0..<chans.count where mask & (1 << k) != 0 {
-                    if seen == best.position[slot] {
-                        slotObjective[slot] = oe.channelObjective[o][k]
-                        slotCost[slot] = RunTotals.micros(plan.offers[o].cost[k])
-                        slotProductRow[slot] = productRowOfOffer[o]
-                        slotChannelRow[slot] = channelRowOf[chans[k]]
-                    }
-                    seen += 1
-                }
+                let slot = oe.slotBase[o] + mask, k = Int(best.channel[slot])
+                slotObjective[slot] = oe.channelObjective[o][k]
+                slotCost[slot] = pairCostMicros[o * channelCount + chans[k]]
+                slotProductRow[slot] = productRowOfOffer[o]
+                slotChannelRow[slot] = channelRowOf[chans[k]]
             }
         }
         oe.entries.withUnsafeBufferPointer { es in
