@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -47,6 +50,9 @@ let package = Package(
             dependencies: [
                 "NextBestCore", "NextBestStore", "NextBestWire",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
@@ -54,6 +60,7 @@ let package = Package(
             dependencies: [
                 "NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -63,6 +70,7 @@ let package = Package(
         .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore"]),
         .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestTestKit"]),
         .testTarget(name: "NextBestWireTests", dependencies: ["NextBestCore", "NextBestWire"]),
-        .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestTestKit"]),
+        .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestTestKit",
+                                                           .product(name: "Logging", package: "swift-log")]),
     ]
 )

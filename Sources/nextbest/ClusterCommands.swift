@@ -23,6 +23,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after the coordinator was stopped or killed.") var resume: String?
     @Option(help: "CURVE: the coordinator's secret key file (from `nextbest keys generate`); requires --allow-keys.") var curveSecret: String?
     @Option(help: "CURVE: a directory of workers' *.pub files (or one file) allowed to connect.") var allowKeys: String?
+    @OptionGroup var observability: ObservabilityOptions
 
     func run() throws {
         try reportingErrors {
@@ -36,7 +37,12 @@ struct CoordinatorCommand: ParsableCommand {
             o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart
             o.liveProgress = !quiet && isatty(2) != 0
             let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
-            let c = try Coordinator(o, log: { line in if !quiet { printError("nextbest coordinator: \(line)") } })
+            let log = observability.logger(prefix: "nextbest coordinator: ", quiet: quiet)
+            let metrics = RunMetrics()
+            o.metrics = metrics
+            let server = try observability.serve(metrics.telemetry, log: log)
+            defer { observability.finish(server) }
+            let c = try Coordinator(o, logger: log)
             let r = try c.run(resume: resumeID)
             RunReport.print(r, quiet: quiet)
         }
@@ -58,6 +64,7 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Log only errors.") var quiet = false
     @Option(help: "CURVE: this worker's secret key file (from `nextbest keys generate`).") var curveSecret: String?
     @Option(help: "CURVE: the coordinator's public key file (its .pub).") var coordinatorKey: String?
+    @OptionGroup var observability: ObservabilityOptions
 
     func run() throws {
         try reportingErrors {
@@ -68,9 +75,12 @@ struct WorkerCommand: ParsableCommand {
             default: throw ValidationError("--curve-secret and --coordinator-key go together")
             }
             o.once = once; o.parentPID = parentPid; o.coordinatorTimeout = coordinatorTimeout; o.heartbeat = heartbeat
-            let w = try Worker(o, log: { line in
-                if !quiet || line.contains("refused") { printError("nextbest: \(line)") }
-            })
+            let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
+            let metrics = WorkerMetrics()
+            o.metrics = metrics
+            let server = try observability.serve(metrics.telemetry, log: log)
+            defer { observability.finish(server) }
+            let w = try Worker(o, logger: log)
             try w.serve()
         }
     }

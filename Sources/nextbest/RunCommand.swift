@@ -18,24 +18,31 @@ struct Run: ParsableCommand {
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after it was interrupted.") var resume: String?
     @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver.") var exportCandidates: String?
+    @OptionGroup var observability: ObservabilityOptions
 
     func run() throws {
         try reportingErrors {
-            let log: (String) -> Void = { line in if !quiet { printError("nextbest: \(line)") } }
+            let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
+            let metrics = RunMetrics()
+            let server = try observability.serve(metrics.telemetry, log: log)
+            defer { observability.finish(server) }
             let r: LocalRunner.Result
             if resume != nil && workers <= 0 { throw ValidationError("--resume needs local workers (--workers 1 or more)") }
             if workers <= 0 || exportCandidates != nil {
                 var options = LocalRunner.Options(storePath: storeOptions.store, outDir: out, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                                   shardSize: shardSize, maxRounds: maxRounds, warmStart: !noWarmStart)
                 options.exportCandidates = exportCandidates
-                r = try LocalRunner.run(options, log: log)
+                options.metrics = metrics
+                r = try LocalRunner.run(options, logger: log)
             } else {
                 var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
                 co.shardSize = max(1, shardSize); co.maxRounds = maxRounds; co.warmStart = !noWarmStart
-                co.liveProgress = !quiet && isatty(2) != 0
+                co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
+                co.metrics = metrics
                 let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
-                r = try LocalCluster.run(.init(coordinator: co, workers: workers, threadsPerWorker: threads, executable: LocalCluster.currentExecutable),
-                                         resume: resumeID, log: log)
+                var lo = LocalCluster.Options(coordinator: co, workers: workers, threadsPerWorker: threads, executable: LocalCluster.currentExecutable)
+                lo.logFormat = observability.logFormat
+                r = try LocalCluster.run(lo, resume: resumeID, logger: log)
             }
             RunReport.print(r, quiet: quiet)
         }

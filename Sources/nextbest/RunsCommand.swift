@@ -122,16 +122,23 @@ struct RescoreCommand: ParsableCommand {
     @Option(help: "Threads per worker (default: the cores shared out).") var threads: Int?
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
     @Flag(help: "Print only the output paths.") var quiet = false
+    @OptionGroup var observability: ObservabilityOptions
 
     func run() throws {
         try reportingErrors {
             let id = try parseRunID(from, option: "--from")
+            let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
+            let metrics = RunMetrics()
+            let server = try observability.serve(metrics.telemetry, log: log)
+            defer { observability.finish(server) }
             var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
             co.maxRounds = maxRounds
             co.rescore = (id, models)
-            co.liveProgress = !quiet && isatty(2) != 0
-            let r = try LocalCluster.run(.init(coordinator: co, workers: max(1, workers), threadsPerWorker: threads, executable: LocalCluster.currentExecutable),
-                                         log: { line in if !quiet { printError("nextbest: \(line)") } })
+            co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
+            co.metrics = metrics
+            var lo = LocalCluster.Options(coordinator: co, workers: max(1, workers), threadsPerWorker: threads, executable: LocalCluster.currentExecutable)
+            lo.logFormat = observability.logFormat
+            let r = try LocalCluster.run(lo, logger: log)
             RunReport.print(r, quiet: quiet)
             print("changes: \(out)/changes.csv")
         }

@@ -43,6 +43,7 @@ import NextBestCore
             var t = RunTotals(offers: 2, products: 1, channels: 2, regions: 1, segments: 1)
             t.customers = 2; t.customersWithOffers = 1; t.offersMade = 1; t.byOffer = [1, 0]; t.byProduct = [1]; t.byChannel = [1, 0]
             t.byRegion = [1]; t.bySegment = [1]; t.expectedValueMicros = 1_234_500; t.costMicros = 100_000; t.propensityMicros = 123_456; t.fatigued = 3
+            t.propensityBins[0 * RunTotals.binCount + RunTotals.bin(0.123456)] = 1
             return t
         }()),
         .release(run: 7),
@@ -60,6 +61,20 @@ import NextBestCore
             #expect(Array(bytes.prefix(3)) == [0x4E, 0x42, 1])
             #expect(try WireMessage.decode(bytes) == m)
         }
+    }
+
+    /// ROWS kept in a run journal by a build before the propensity bins decode (bins zero) only from
+    /// the journal; on the wire the short message is an error.
+    @Test func keptRowsWithoutBinsDecodeFromTheJournalOnly() throws {
+        guard case let .rows(run, shard, seq, csv, totals) = Self.samples.first(where: { if case .rows = $0 { return true }; return false })! else { return }
+        #expect(totals.propensityBins.reduce(0, +) == 1)
+        let full = WireMessage.rows(run: run, shard: shard, seq: seq, csv: csv, totals: totals).encode()
+        let legacy = Array(full.dropLast(4 + 8 * totals.propensityBins.count))
+        #expect(throws: WireError.self) { try WireMessage.decode(legacy) }
+        guard case let .rows(_, _, _, csv2, t2) = try WireMessage.decode(legacy, keptRows: true) else { Issue.record("not ROWS"); return }
+        #expect(csv2 == csv && t2.offersMade == totals.offersMade && t2.fatigued == 3)
+        #expect(t2.propensityBins == Array(repeating: 0, count: 2 * RunTotals.binCount))
+        #expect(try WireMessage.decode(full, keptRows: true) == WireMessage.rows(run: run, shard: shard, seq: seq, csv: csv, totals: totals))
     }
 
     @Test func everyTruncationIsAnError() {

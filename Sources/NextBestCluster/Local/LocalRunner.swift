@@ -18,6 +18,10 @@ public enum LocalRunner {
         public var exportCandidates: String? = nil
         /// Run with this campaign instead of the store's (a what-if; nothing is written to the store).
         public var campaign: Campaign? = nil
+        /// Where the run's metrics go (served at `/metrics` by `--metrics-port`).
+        public var metrics: RunMetrics? = nil
+        /// Also write report.html next to nba.csv.
+        public var writeReport: Bool = true
         public init(storePath: String, outDir: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount, shardSize: Int = 50_000,
                     maxRounds: Int = 60, warmStart: Bool = true) {
             self.storePath = storePath; self.outDir = outDir; self.threads = max(1, threads); self.shardSize = max(1, shardSize)
@@ -36,7 +40,24 @@ public enum LocalRunner {
         public var report: Optimizer.Report
     }
 
-    public static func run(_ options: Options, log: (String) -> Void = { _ in }) throws -> Result {
+    public static func run(_ options: Options, log: @escaping (String) -> Void = { _ in }) throws -> Result {
+        try run(options, logger: RoleLog(log))
+    }
+
+    /// Runs the job, logging through `logger`.
+    public static func run(_ options: Options, logger log: RoleLog) throws -> Result {
+        let metrics = options.metrics ?? RunMetrics()
+        do {
+            let r = try runJob(options, log: log, metrics: metrics)
+            metrics.finished(ok: true, timings: r.timings)
+            return r
+        } catch {
+            metrics.finished(ok: false)
+            throw error
+        }
+    }
+
+    static func runJob(_ options: Options, log: RoleLog, metrics: RunMetrics) throws -> Result {
         let t0 = Date()
         // One environment per process (LMDB's rule): writable only when the run remembers its prices.
         let remember = options.warmStart && options.campaign == nil
@@ -47,6 +68,7 @@ public enum LocalRunner {
         let shardPlan = try ShardPlan.make(store: store, shardSize: options.shardSize)
         let tPlan = Date()
         log("planned \(shardPlan.shards.count) shards over \(shardPlan.customers) customers")
+        metrics.started(shards: shardPlan.shards.count, customers: shardPlan.customers)
 
         // Score every shard into an in-memory candidate table, ready for the rounds.
         let constraints = ConstraintSet(plan: plan, regions: regions, segments: segments)
@@ -54,13 +76,16 @@ public enum LocalRunner {
         let seconds = Slots<Double>(count: shardPlan.shards.count)
         let threads = min(options.threads, max(1, shardPlan.shards.count))
         let next = Counter()
+        let progress = ScoringProgress(shards: shardPlan.shards.count)
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             var scorer = ShardScorer(store: store, plan: plan)
             while let i = next.claim(below: shardPlan.shards.count) {
                 let s = shardPlan.shards[i]
                 let start = Date()
+                progress.started(metrics)
                 tables.set(i, Swift.Result { ShardOptimizer(plan: plan, constraints: constraints, table: try scorer.buildTable(lower: s.lower, upper: s.upper)) })
                 seconds.set(i, Date().timeIntervalSince(start))
+                progress.finished(customers: s.customers, since: tPlan, metrics)
             }
         }
         let shards = try tables.values().map { try $0.get() }
@@ -73,7 +98,10 @@ public enum LocalRunner {
         // Optimize: rounds of prices over all shards, then repair.
         let warm = remember ? try PriceMemory.load(store: store) : nil
         let group = LocalShards(shards, constraints: constraints, threads: threads)
-        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm))
+        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm), onRound: { r in
+            metrics.optimizationRound(r.round, gap: r.gap, dualBound: r.bestDual)
+        })
+        metrics.optimized(objective: report.objective, dualBound: report.dualBound, gap: report.gap, rounds: report.rounds)
         let tOptimize = Date()
         log("optimized in \(report.rounds) rounds: objective \(FixedDecimal.string(report.objective, decimals: 2)), dual bound \(FixedDecimal.string(report.dualBound, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
 
@@ -85,6 +113,7 @@ public enum LocalRunner {
             let (rows, t) = NBAWriter.rows(s, slot: report.slot, regions: regions.count, segments: segments.count)
             totals.merge(t)
             chunks.append(rows)
+            metrics.written(chunks.count - 1)
         }
         let nbaPath = options.outDir + "/nba.csv"
         try AtomicFile.write(chunks, to: nbaPath)
@@ -106,7 +135,34 @@ public enum LocalRunner {
                                         timings: timings)
         let summaryPath = options.outDir + "/summary.json"
         try AtomicFile.write(summary, to: summaryPath)
+        if options.writeReport { try RunReportFile.write(summary: summary, outDir: options.outDir) }
         return Result(nbaPath: nbaPath, summaryPath: summaryPath, totals: totals, shards: shardPlan.shards.count,
                       timings: timings, summary: summary, report: report)
+    }
+}
+
+/// Shard counts and the scoring rate of a one-process run, for its metrics (updated from the scoring
+/// threads).
+final class ScoringProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private let total: Int
+    private var running = 0, done = 0, customers = 0
+
+    init(shards: Int) { total = shards }
+
+    func started(_ m: RunMetrics) {
+        lock.withLock {
+            running += 1
+            m.shards(pending: total - running - done, running: running, done: done)
+        }
+    }
+
+    func finished(customers n: Int, since start: Date, _ m: RunMetrics) {
+        lock.withLock {
+            running -= 1; done += 1; customers += n
+            m.shards(pending: total - running - done, running: running, done: done)
+            let s = Date().timeIntervalSince(start)
+            m.scored(customers: n, perSecond: s > 0 ? Double(customers) / s : 0)
+        }
     }
 }

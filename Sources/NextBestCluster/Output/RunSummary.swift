@@ -22,6 +22,14 @@ public enum RunSummary {
             ("by_segment", counts(segments.names, t.bySegment)),
             ("by_channel", counts(plan.channels, t.byChannel)),
             ("by_offer", counts(plan.offers.map(\.id), t.byOffer)),
+            ("propensity_by_offer", .object([
+                ("bin_edges", .array(RunTotals.propensityEdges.map { .fixed($0, decimals: 3) })),
+                ("offers", .object(plan.offers.enumerated().map { i, o in
+                    let n = RunTotals.binCount
+                    let bins = i * n + n <= t.propensityBins.count ? Array(t.propensityBins[(i * n)..<(i * n + n)]) : Array(repeating: 0, count: n)
+                    return (o.id, .array(bins.map { .int($0) }))
+                })),
+            ])),
         ]
         fields += extra
         fields.append(("timings_seconds", .object(timings.map { ($0.0, .fixed($0.1, decimals: 3)) })))

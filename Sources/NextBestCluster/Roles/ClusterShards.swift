@@ -92,7 +92,7 @@ final class ClusterShards: ShardGroup {
             hub.peers[target.routingID]?.holds += 1
             restored += 1
             moved.append((s, target.routingID))
-            hub.log("shard \(s) goes to worker \(target.name) (attempt \(attempt[s]))")
+            hub.log("shard \(s) goes to worker \(target.name) (attempt \(attempt[s]))", shard: s)
         }
         // Shards moved off a worker lost during a restore move again on the next call.
         return moved

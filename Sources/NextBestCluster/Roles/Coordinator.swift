@@ -30,6 +30,8 @@ public final class Coordinator {
         public var allowedKeys: [[UInt8]] = []
         /// Show a live progress line (an interactive terminal) instead of a log line per stage only.
         public var liveProgress: Bool = false
+        /// Where the run's metrics go (served at `/metrics` by the command's `--metrics-port`).
+        public var metrics: RunMetrics? = nil
         public init(bind: String, storePath: String, outDir: String) {
             self.bind = bind; self.storePath = storePath; self.outDir = outDir
         }
@@ -38,8 +40,9 @@ public final class Coordinator {
     let options: Options
     let context: RunContext
     let hub: Hub
-    let log: (String) -> Void
+    let log: RoleLog
     let progress: Progress
+    let metrics: RunMetrics
     /// What a run has reached, for observers (tests, metrics).
     public enum Event: Sendable {
         case shardScored(done: Int, total: Int)
@@ -56,14 +59,21 @@ public final class Coordinator {
     }
 
     /// Opens the store and binds the socket (so `endpoint` is known before any worker starts).
-    public init(_ options: Options, log: @escaping (String) -> Void) throws {
+    public convenience init(_ options: Options, log: @escaping (String) -> Void) throws {
+        try self.init(options, logger: RoleLog(log))
+    }
+
+    /// Opens the store and binds the socket, logging through `logger` (the run id is added to every
+    /// line once known).
+    public init(_ options: Options, logger log: RoleLog) throws {
         self.options = options
         self.log = log
+        metrics = options.metrics ?? RunMetrics()
         // Writable: the run journal (and the remembered prices) go into the store.
         context = try RunContext(storePath: options.storePath, writable: true)
         progress = Progress(live: options.liveProgress, log: log)
         hub = try Hub(bind: options.bind, fingerprint: context.fingerprint, heartbeat: options.heartbeat, deadAfter: options.deadAfter,
-                      curve: options.curveSecret.map { ($0, options.allowedKeys) }, log: { [progress] in progress.line($0) })
+                      curve: options.curveSecret.map { ($0, options.allowedKeys) }, log: progress, metrics: metrics)
     }
 
     /// The endpoint workers connect to.
@@ -72,6 +82,18 @@ public final class Coordinator {
     /// Runs one job: waits for workers, scores, optimizes, writes the outputs; then releases the workers.
     /// With `resume`, continues that run from its journal instead of starting a new one.
     public func run(resume: UInt64? = nil) throws -> LocalRunner.Result {
+        do {
+            let r = try runJob(resume: resume)
+            metrics.finished(ok: true, timings: r.timings)
+            return r
+        } catch {
+            metrics.finished(ok: false)
+            log("run stopped: \(error)", level: .error)
+            throw error
+        }
+    }
+
+    func runJob(resume: UInt64?) throws -> LocalRunner.Result {
         let t0 = Date()
         let journal = RunJournal(store: context.store)
         var rescoreSet = Set<String>()
@@ -127,7 +149,10 @@ public final class Coordinator {
                                     modelVersions: try context.store.env.read { txn in try context.store.allModels(in: txn).mapValues(\.version) },
                                     dataStamp: try context.dataStamp()))
         }
-        defer { hub.farewell(run: runID) }
+        defer { hub.farewell(run: runID); log.set("run", nil) }
+        log.set("run", RunJournal.name(runID))
+        metrics.started(shards: shards.count, customers: shards.reduce(0) { $0 + $1.customers })
+        metrics.workers(hub.peers.count)
         let tPlan = Date()
         progress.line("run \(RunJournal.name(runID)): \(shards.count) shards over \(shards.reduce(0) { $0 + $1.customers }) customers; store \(context.fingerprint); listening on \(endpoint)")
 
@@ -216,6 +241,7 @@ public final class Coordinator {
                     duplicates += 1
                 }
             }
+            metrics.shards(pending: queue.count, running: inflight.reduce(0) { $0 + ($1.isEmpty ? 0 : 1) }, done: done)
             guard let (from, m) = try hub.pump(timeoutMs: 50) else {
                 progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersOf.reduce(0, +), since: tWait)) customers/s, \(hub.peers.count) workers")
                 continue
@@ -234,6 +260,9 @@ public final class Coordinator {
             customersOf[s] = Int(customers)
             candidatesOf[s] = cands
             hub.peers[from]?.holds += 1
+            metrics.shards(pending: queue.count, running: inflight.enumerated().reduce(0) { $0 + ($1.element.isEmpty || $1.offset == s ? 0 : 1) }, done: done)
+            let elapsed = Date().timeIntervalSince(tWait)
+            metrics.scored(customers: Int(customers), perSecond: elapsed > 0 ? Double(customersOf.reduce(0, +)) / elapsed : 0)
             onEvent?(.shardScored(done: done, total: shards.count))
             Failpoint.hit("coordinator.scored", done)
             // Other copies still being scored are not needed.
@@ -255,7 +284,9 @@ public final class Coordinator {
         group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner.map { $0! }, attempt: attempt)
         if let t = options.waitTimeout { group.replacementTimeout = max(t, 60) }
         group.onEvaluate = { n, prices in try journal.round(runID, n, prices) }
-        report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm), onRound: { [progress, onEvent] r in
+        metrics.shards(pending: 0, running: 0, done: shards.count)
+        report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm), onRound: { [progress, onEvent, metrics] r in
+            metrics.optimizationRound(r.round, gap: r.gap, dualBound: r.bestDual)
             onEvent?(.round(r.round))
             Failpoint.hit("coordinator.round", r.round)
             progress.update("optimizing: round \(r.round), gap \(r.gap.map { FixedDecimal.string($0 * 100, decimals: 3) + "%" } ?? "-")")
@@ -267,6 +298,7 @@ public final class Coordinator {
         try journal.optimized(runID, recipes: recipes, outcome: .init(slot: report.slot, prices: report.prices, objective: report.objective, gap: report.gap,
                                                                       rounds: report.rounds, optimizationJSON: RunSummary.optimization(report).render()))
         outcome = try journal.outcome(runID)
+        metrics.optimized(objective: report.objective, dualBound: report.dualBound, gap: report.gap, rounds: report.rounds)
         progress.line("optimized in \(report.rounds) rounds (\(seconds(report.roundSeconds)) rounds, \(seconds(report.repairSeconds)) repair): objective \(FixedDecimal.string(report.objective, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
 
         }
@@ -281,7 +313,8 @@ public final class Coordinator {
         try group.collect(slot: report.slot, window: max(4, 2 * holders), have: { s in try journal.mergedRows(runID, shard: s) },
                           catalogueSizes: (context.plan.offers.count, context.plan.products.count, context.plan.channels.count),
                           keepProps: { s, m in try journal.keptPropensities(runID, shard: s, message: m.encode()) },
-                          progress: { [progress, onEvent] n in
+                          progress: { [progress, onEvent, metrics] n in
+                              metrics.written(n)
                               onEvent?(.shardWritten(done: n, total: shards.count))
                               Failpoint.hit("coordinator.written", n)
                               progress.update("writing: \(n)/\(shards.count) shards")
@@ -331,7 +364,8 @@ public final class Coordinator {
                                         timings: timings)
         let summaryPath = options.outDir + "/summary.json"
         try AtomicFile.write(summary, to: summaryPath)
-        progress.line("wrote \(nbaPath) (\(writer.bytesWritten) bytes) and \(summaryPath) in \(seconds(tWrite.timeIntervalSince(t0))) total")
+        try RunReportFile.write(summary: summary, outDir: options.outDir)
+        progress.line("wrote \(nbaPath) (\(writer.bytesWritten) bytes), \(summaryPath) and report.html in \(seconds(tWrite.timeIntervalSince(t0))) total")
         return LocalRunner.Result(nbaPath: nbaPath, summaryPath: summaryPath, totals: totals, shards: shards.count,
                                   timings: timings, summary: summary, report: report)
     }
@@ -348,16 +382,19 @@ public final class Coordinator {
 /// rewritten in place (at most ten times a second).
 final class Progress: @unchecked Sendable {
     let live: Bool
-    let log: (String) -> Void
+    let log: RoleLog
     var lastUpdate = Date.distantPast
     var showing = false
 
-    init(live: Bool, log: @escaping (String) -> Void) { self.live = live; self.log = log }
+    init(live: Bool, log: RoleLog) { self.live = live; self.log = log }
 
-    func line(_ s: String) {
+    func line(_ s: String, shard: Int? = nil) {
         if showing { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); showing = false }
-        log(s)
+        log(s, shard: shard)
     }
+
+    /// Logs a line (clearing the live status line first).
+    func callAsFunction(_ s: String, shard: Int? = nil) { line(s, shard: shard) }
 
     func update(_ s: String) {
         guard live else { return }

@@ -43,7 +43,8 @@ final class Hub {
     let zmq: ZMQContext
     let fingerprint: StoreFingerprint
     let coordinatorID: String
-    let log: (String) -> Void
+    let log: Progress
+    let metrics: RunMetrics
     /// Seconds between heartbeats, and how many silent intervals make a worker dead.
     let heartbeat: Double
     let deadAfter: Int
@@ -66,7 +67,7 @@ final class Hub {
     var zap: ZAPHandler?
 
     init(bind: String, fingerprint: StoreFingerprint, heartbeat: Double, deadAfter: Int, curve: (secret: String, allowed: [[UInt8]])?,
-         log: @escaping (String) -> Void) throws {
+         log: Progress, metrics: RunMetrics) throws {
         zmq = try ZMQContext()
         if let curve {
             let lines = Mailbox<String>()
@@ -83,6 +84,7 @@ final class Hub {
         self.heartbeat = heartbeat
         self.deadAfter = max(1, deadAfter)
         self.log = log
+        self.metrics = metrics
         coordinatorID = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
     }
 
@@ -95,6 +97,7 @@ final class Hub {
         do {
             try socket.send([id, m.encode()])
             messagesOut += 1
+            metrics.sent()
         } catch let e as ZMQError where e.code == EHOSTUNREACH {
             // The worker disconnected; its silence is noticed by the liveness check.
         }
@@ -107,15 +110,17 @@ final class Hub {
     /// and returns anything else with its sender.
     func pump(timeoutMs: Int) throws -> ([UInt8], WireMessage)? {
         if let why = abortCheck?() { throw ClusterError.aborted(why) }
-        for line in zapLines?.drain() ?? [] { refused += 1; log(line) }
+        for line in zapLines?.drain() ?? [] { refused += 1; metrics.refused(); log(line) }
         try housekeeping()
         guard try socket.poll(timeoutMs: timeoutMs), let frames = try socket.receive() else { return nil }
         messagesIn += 1
-        guard frames.count == 2 else { dropped += 1; log("dropped a message of \(frames.count) frames"); return nil }
+        metrics.received()
+        guard frames.count == 2 else { dropped += 1; metrics.dropped(); log("dropped a message of \(frames.count) frames"); return nil }
         let id = frames[0]
         let m: WireMessage
         do { m = try WireMessage.decode(frames[1]) } catch {
             dropped += 1
+            metrics.dropped()
             log("dropped a malformed message from \(name(id)): \(error)")
             return nil
         }
@@ -124,6 +129,7 @@ final class Hub {
             // Not welcomed: only HELLO is accepted. A worker of an earlier coordinator on this endpoint (one
             // that was restarted) is told BYE, so it says HELLO again at once.
             dropped += 1
+            metrics.dropped()
             log("dropped a message from \(name(id)), which has not said HELLO; asked it to reconnect")
             try send(id, .bye)
             return nil
@@ -135,9 +141,12 @@ final class Hub {
             let p = peers.removeValue(forKey: id)!
             arrival.removeAll { $0 == id }
             lost.append(p)
+            metrics.workers(peers.count)
             log("worker \(p.name) left" + (p.holds + p.scoring > 0 ? " holding \(p.holds + p.scoring) shard(s); they go to other workers" : ""))
             return nil
-        case .failed(_, let reason): throw ClusterError.workerFailed(worker: name(id), reason: reason)
+        case .failed(_, let reason):
+            metrics.shardFailed()
+            throw ClusterError.workerFailed(worker: name(id), reason: reason)
         default: return (id, m)
         }
     }
@@ -146,6 +155,7 @@ final class Hub {
         if peers[id] != nil { return }
         if fp != fingerprint.digest {
             refused += 1
+            metrics.refused()
             let reason = "store fingerprint \(String(fp, radix: 16)) differs from the coordinator's \(fingerprint) (catalogue, models, profile count or imported data differ): give the worker a copy of the coordinator's store (`mdb_copy -c`)"
             log("refused worker \(worker) (\(software)): \(reason)")
             try send(id, .refuse(reason: reason))
@@ -154,6 +164,7 @@ final class Hub {
         peers[id] = Peer(routingID: id, name: worker, threads: max(1, Int(cores)), lastSeen: Date())
         arrival.append(id)
         try send(id, .welcome(coordinatorID: coordinatorID))
+        metrics.workers(peers.count)
         log("worker \(worker) joined (\(cores) threads, \(software)); \(peers.count) connected")
     }
 
@@ -170,6 +181,8 @@ final class Hub {
             peers.removeValue(forKey: id)
             arrival.removeAll { $0 == id }
             lost.append(p)
+            metrics.lost()
+            metrics.workers(peers.count)
             log("worker \(p.name) silent for \(deadAfter) heartbeats (\(FixedDecimal.string(workerTimeout, decimals: 1)) s): declared dead"
                 + (p.holds + p.scoring > 0 ? "; its \(p.holds + p.scoring) shard(s) go to other workers" : ""))
         }

@@ -13,6 +13,8 @@ public enum LocalCluster {
         public var threadsPerWorker: Int
         /// The `nextbest` executable the workers run.
         public var executable: String
+        /// The workers' log format (they log errors only).
+        public var logFormat: LogFormat = .text
         public init(coordinator: Coordinator.Options, workers: Int, threadsPerWorker: Int? = nil, executable: String) {
             self.coordinator = coordinator
             self.workers = max(1, workers)
@@ -27,6 +29,11 @@ public enum LocalCluster {
     }
 
     public static func run(_ options: Options, resume: UInt64? = nil, log: @escaping (String) -> Void) throws -> LocalRunner.Result {
+        try run(options, resume: resume, logger: RoleLog(log))
+    }
+
+    /// Runs the job, logging through `logger`.
+    public static func run(_ options: Options, resume: UInt64? = nil, logger log: RoleLog) throws -> LocalRunner.Result {
         var co = options.coordinator
         co.minWorkers = options.workers
         if co.waitTimeout == nil { co.waitTimeout = 120 }
@@ -38,7 +45,7 @@ public enum LocalCluster {
         let workerPub = try CurveKeyFiles.generate(dir: keyDir, name: "worker")
         co.curveSecret = try CurveKeyFiles.read(keyDir + "/coordinator.secret")
         co.allowedKeys = [CurveKeys.decode(workerPub)!]
-        let coordinator = try Coordinator(co, log: log)
+        let coordinator = try Coordinator(co, logger: log)
         let endpoint = coordinator.endpoint
         var children: [Process] = []
         defer { stop(children) }
@@ -47,7 +54,8 @@ public enum LocalCluster {
             p.executableURL = URL(fileURLWithPath: options.executable)
             p.arguments = ["worker", "--connect", endpoint, "--store", co.storePath, "--threads", String(options.threadsPerWorker),
                            "--once", "--quiet", "--parent-pid", String(getpid()), "--id", "local-\(getpid())-\(k + 1)",
-                           "--curve-secret", keyDir + "/worker.secret", "--coordinator-key", keyDir + "/coordinator.pub"]
+                           "--curve-secret", keyDir + "/worker.secret", "--coordinator-key", keyDir + "/coordinator.pub",
+                           "--log-format", options.logFormat.rawValue]
             try p.run()
             children.append(p)
         }

@@ -146,9 +146,14 @@ public struct RunJournal {
         return (models, values)
     }
 
+    /// Whether a shard's merged lists are kept (without decoding them).
+    public func hasMergedRows(_ run: UInt64, shard: Int) throws -> Bool {
+        try store.env.read { txn in try resultKey(run, shard).withUnsafeBytes { k in try txn.get(store.results, key: k) != nil } }
+    }
+
     public func mergedRows(_ run: UInt64, shard: Int) throws -> (csv: [UInt8], totals: RunTotals)? {
         guard let v = try get(store.results, resultKey(run, shard)) else { return nil }
-        guard case let .rows(_, _, _, csv, totals) = try? WireMessage.decode(v) else { throw Failure.corrupt("lists of shard \(shard) of run \(Self.name(run))") }
+        guard case let .rows(_, _, _, csv, totals) = try? WireMessage.decode(v, keptRows: true) else { throw Failure.corrupt("lists of shard \(shard) of run \(Self.name(run))") }
         return (csv, totals)
     }
 

@@ -30,6 +30,8 @@ public final class Worker {
         /// CURVE: this worker's secret key and the coordinator's public key (Z85).
         public var curveSecret: String? = nil
         public var coordinatorKey: String? = nil
+        /// Where the worker's metrics go (served by `nextbest worker --metrics-port`).
+        public var metrics: WorkerMetrics? = nil
         public init(connect: String, storePath: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                     workerID: String = Worker.defaultID()) {
             self.connect = connect; self.storePath = storePath; self.threads = max(1, threads); self.workerID = workerID
@@ -54,7 +56,8 @@ public final class Worker {
     }
 
     let options: Options
-    let log: (String) -> Void
+    let log: RoleLog
+    let metrics: WorkerMetrics
     let zmq: ZMQContext
     var socket: ZMQSocket?
     var connection = 0
@@ -73,11 +76,18 @@ public final class Worker {
     /// Messages produced on other threads, sent by this one.
     let outbox = Mailbox<WireMessage>()
 
-    public init(_ options: Options, log: @escaping (String) -> Void) throws {
+    public convenience init(_ options: Options, log: @escaping (String) -> Void) throws {
+        try self.init(options, logger: RoleLog(log))
+    }
+
+    /// Opens the store, logging through `logger` (with the run and shard ids as metadata).
+    public init(_ options: Options, logger log: RoleLog) throws {
         self.options = options
         self.log = log
+        metrics = options.metrics ?? WorkerMetrics()
+        log.set("worker", options.workerID)
         shards = WorkerShards(context: try RunContext(storePath: options.storePath), threads: options.threads, name: options.workerID,
-                              log: log)
+                              log: log, metrics: metrics)
         zmq = try ZMQContext()
     }
 
@@ -119,6 +129,7 @@ public final class Worker {
             }
             if try socket!.poll(timeoutMs: 20), let frames = try socket!.receive() {
                 lastHeard = Date()
+                metrics.received()
                 guard let frame = frames.last else { continue }
                 do {
                     try handle(try WireMessage.decode(frame))
@@ -143,6 +154,8 @@ public final class Worker {
             _ = outbox.drain()
         }
         connection += 1
+        if connection > 1 { metrics.reconnected() }
+        metrics.welcomed(false)
         let s = try zmq.socket(.dealer)
         try s.setLinger(0)
         try s.setIdentity(Array("\(options.workerID)#\(connection)".utf8))
@@ -165,15 +178,17 @@ public final class Worker {
     func send(_ m: WireMessage) throws {
         try socket!.send([m.encode()])
         lastSent = Date()
+        metrics.sent()
     }
 
     func handle(_ m: WireMessage) throws {
         switch m {
         case .welcome(let id):
             welcomed = true
+            metrics.welcomed(true)
             log("worker \(options.workerID): welcomed by \(id)")
         case .refuse(let reason):
-            log("worker \(options.workerID): refused: \(reason)")
+            log("worker \(options.workerID): refused: \(reason)", level: .error)
             throw Failure.refused(reason)
         case .heartbeat:
             break
@@ -201,7 +216,7 @@ public final class Worker {
         case .release(let run):
             let shards = self.shards
             compute.async { shards.drop(run: run) }
-            log("worker \(options.workerID): run \(String(run, radix: 16)) released")
+            log("worker \(options.workerID): run \(RunJournal.name(run)) released")
             if options.once { stopping = true }
         case .hello, .scored, .aggregates, .facts, .state, .moves, .rows, .failed, .props:
             log("worker \(options.workerID): ignored a message meant for a coordinator")
@@ -218,7 +233,8 @@ final class WorkerShards: @unchecked Sendable {
     private(set) var context: RunContext!
     let threads: Int
     let name: String
-    let log: (String) -> Void
+    let log: RoleLog
+    let metrics: WorkerMetrics
     var run: UInt64? = nil
     var shardIDs: [UInt32] = []
     /// The attempt each held shard was given with (ASSIGN or RESTORE), echoed in AGGREGATES.
@@ -232,11 +248,12 @@ final class WorkerShards: @unchecked Sendable {
     private let lock = NSLock()
     private var scoringNow = 0
 
-    init(context: RunContext, threads: Int, name: String, log: @escaping (String) -> Void) {
+    init(context: RunContext, threads: Int, name: String, log: RoleLog, metrics: WorkerMetrics) {
         self.context = context
         self.threads = threads
         self.name = name
         self.log = log
+        self.metrics = metrics
         group = LocalShards([], constraints: context.constraints, threads: threads)
         scoringSlots = DispatchSemaphore(value: threads)
     }
@@ -254,12 +271,14 @@ final class WorkerShards: @unchecked Sendable {
     }
 
     func begin(run: UInt64) {
-        if self.run != run { drop(run: nil); self.run = run }
+        if self.run != run { drop(run: nil); self.run = run; log.set("run", RunJournal.name(run)) }
     }
 
     func drop(run: UInt64?) {
         if let run, self.run != run { return }
         self.run = nil
+        log.set("run", nil)
+        metrics.held(0)
         shardIDs = []
         attempts = []
         group.shards = []
@@ -288,7 +307,8 @@ final class WorkerShards: @unchecked Sendable {
         if unwanted.remove(shard) != nil { return nil }
         switch result {
         case .failure(let e):
-            log("worker \(name): shard \(shard) failed: \(e)")
+            metrics.failed()
+            log("worker \(name): shard \(shard) failed: \(e)", shard: Int(shard), level: .error)
             return .failed(run: run, reason: "shard \(shard): \(e)")
         case .success(let table):
             let s = ShardOptimizer(plan: context.plan, constraints: context.constraints, table: table)
@@ -302,6 +322,8 @@ final class WorkerShards: @unchecked Sendable {
                 group.shards.insert(s, at: at)
             }
             scoredCount += 1
+            metrics.scored(customers: table.customerCount)
+            metrics.held(shardIDs.count)
             Failpoint.hit("worker.scored", scoredCount)
             return .scored(run: run, shard: shard, attempt: attempt, customers: UInt64(table.customerCount), candidates: UInt64(table.candidates.count))
         }
@@ -324,6 +346,7 @@ final class WorkerShards: @unchecked Sendable {
         case let .prices(run, round, upper, lower):
             guard self.run == run else { return [] }
             evaluations += 1
+            metrics.evaluated()
             Failpoint.hit("worker.round", evaluations)
             guard let p = prices(upper, lower) else {
                 return [.failed(run: run, reason: "PRICES with \(upper.count) prices for \(context.constraints.count) constraints")]
@@ -391,11 +414,12 @@ final class WorkerShards: @unchecked Sendable {
                     group.shards[i].apply(changes, slot: Int(slot))
                 }
             }
-            log("worker \(name): took over shard \(shard) (attempt \(attempt), \(ops.count) operations replayed)")
+            log("worker \(name): took over shard \(shard) (attempt \(attempt), \(ops.count) operations replayed)", shard: Int(shard))
             return [reply]
         case let .drop(run, shard):
             guard self.run == run else { return [] }
             if let i = index(of: shard) { shardIDs.remove(at: i); attempts.remove(at: i); group.shards.remove(at: i) } else { unwanted.insert(shard) }
+            metrics.held(shardIDs.count)
             return []
         default:
             return []

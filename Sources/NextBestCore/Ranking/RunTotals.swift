@@ -17,8 +17,28 @@ public struct RunTotals: Sendable, Equatable {
     public var propensityMicros: Int64 = 0
     /// Candidates removed by fatigue (customer × offer).
     public var fatigued: Int64 = 0
+    /// Offers made per offer and propensity bin (`offer * binCount + bin`; bins from `propensityEdges`).
+    public var propensityBins: [Int64]
+
+    /// The edges of the propensity bins: bin k holds `edges[k] <= p < edges[k+1]` (the last one includes 1).
+    public static let propensityEdges: [Double] = [0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    /// Bins per offer.
+    public static var binCount: Int { propensityEdges.count - 1 }
+
+    /// The bin of propensity `p`.
+    @inlinable
+    public static func bin(_ p: Double) -> Int {
+        let e = propensityEdges
+        var lo = 0, hi = e.count - 2
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if p >= e[mid] { lo = mid } else { hi = mid - 1 }
+        }
+        return lo
+    }
 
     public init(offers: Int, products: Int, channels: Int, regions: Int, segments: Int) {
+        propensityBins = Array(repeating: 0, count: offers * Self.binCount)
         byOffer = Array(repeating: 0, count: offers)
         byProduct = Array(repeating: 0, count: products)
         byChannel = Array(repeating: 0, count: channels)
@@ -48,6 +68,7 @@ public struct RunTotals: Sendable, Equatable {
         expectedValueMicros += Self.micros(c.expectedValue)
         costMicros += Self.micros(cost)
         propensityMicros += Self.micros(Double(c.propensity))
+        propensityBins[Int(c.offer) * Self.binCount + Self.bin(Double(c.propensity))] += 1
     }
 
     /// Adds another shard's totals.
@@ -60,7 +81,7 @@ public struct RunTotals: Sendable, Equatable {
             for i in 0..<b.count { a[i] += b[i] }
         }
         addAll(&byOffer, o.byOffer); addAll(&byProduct, o.byProduct); addAll(&byChannel, o.byChannel)
-        addAll(&byRegion, o.byRegion); addAll(&bySegment, o.bySegment)
+        addAll(&byRegion, o.byRegion); addAll(&bySegment, o.bySegment); addAll(&propensityBins, o.propensityBins)
         expectedValueMicros += o.expectedValueMicros
         costMicros += o.costMicros
         propensityMicros += o.propensityMicros

@@ -55,6 +55,9 @@ public struct CustomerScorer {
         touched.removeAll(keepingCapacity: true)
     }
 
+    /// Ignored contacts of the current customer with plan offer `offer` inside the fatigue window.
+    public func ignoredContacts(offer: Int) -> Int { Int(ignoredCount[offer]) }
+
     /// Records one history event of the current customer (offer as a plan index).
     public mutating func recordContact(offer: Int, day: Int32, outcome: ContactOutcome) {
         guard outcome == .ignored, day >= windowStart, day <= windowEnd else { return }

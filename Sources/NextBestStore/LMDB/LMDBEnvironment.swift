@@ -144,6 +144,80 @@ public final class LMDBEnvironment: @unchecked Sendable {
         return dead
     }
 
+    /// LMDB's page statistics of one B-tree (`mdb_stat`/`mdb_env_stat`): what `nextbest inspect` reports
+    /// per database.
+    public struct TreeStat: Sendable, Equatable {
+        public var pageSize: Int
+        public var depth: Int
+        public var branchPages: Int
+        public var leafPages: Int
+        public var overflowPages: Int
+        /// Records (every duplicate counted in a `DUPSORT` database).
+        public var entries: Int
+        /// Branch, leaf and overflow pages.
+        public var pages: Int { branchPages + leafPages + overflowPages }
+
+        init(_ st: MDB_stat) {
+            pageSize = Int(st.ms_psize); depth = Int(st.ms_depth); branchPages = st.ms_branch_pages
+            leafPages = st.ms_leaf_pages; overflowPages = st.ms_overflow_pages; entries = st.ms_entries
+        }
+    }
+
+    /// How much of the environment is used (`mdb_env_info`, `mdb_env_stat` and the free list), read in one
+    /// read transaction; read-only, for reports.
+    public struct Usage: Sendable {
+        /// The map size this process opened the environment with (address space; the file grows only as
+        /// pages are written).
+        public var mapSize: Int
+        public var pageSize: Int
+        /// Pages the data file holds up to its high-water mark (`me_last_pgno + 1`).
+        public var pagesUsed: Int
+        /// Of those, pages on the free list (reusable by later writes).
+        public var freePages: Int
+        public var lastTransaction: Int
+        /// Reader slots in the lock file, and how many have been taken (LMDB's high-water mark, not the
+        /// readers open now).
+        public var maxReaders: Int
+        public var readersUsed: Int
+        /// The main tree (which names the databases).
+        public var main: TreeStat
+        /// Each named database that exists, by name.
+        public var databases: [(name: String, stat: TreeStat)]
+    }
+
+    /// The environment's usage and the statistics of the named databases `names` (those that exist).
+    public func usage(databases names: [String]) throws -> Usage {
+        var info = MDB_envinfo()
+        try StoreError.check(mdb_env_info(env, &info), "env_info")
+        var main = MDB_stat()
+        try StoreError.check(mdb_env_stat(env, &main), "env_stat")
+        let handles = lock.withLock { names.compactMap { n in dbis[n].map { (n, $0) } } }
+        let (free, stats): (Int, [(String, TreeStat)]) = try read { txn in
+            // The free list (LMDB's database 0): each value starts with its count of page numbers.
+            var free = 0
+            var c: OpaquePointer?
+            try StoreError.check(mdb_cursor_open(txn.txn, 0, &c), "cursor_open freelist")
+            defer { mdb_cursor_close(c) }
+            var k = MDB_val(), v = MDB_val()
+            var rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)
+            while rc == 0 {
+                if v.mv_size >= MemoryLayout<Int>.size { free += v.mv_data.loadUnaligned(as: Int.self) }
+                rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)
+            }
+            if rc != MDB_NOTFOUND { try StoreError.check(rc, "cursor_get freelist") }
+            var out: [(String, TreeStat)] = []
+            for (n, dbi) in handles {
+                var st = MDB_stat()
+                try StoreError.check(mdb_stat(txn.txn, dbi, &st), "stat \(n)")
+                out.append((n, TreeStat(st)))
+            }
+            return (free, out)
+        }
+        return Usage(mapSize: info.me_mapsize, pageSize: Int(main.ms_psize), pagesUsed: info.me_last_pgno + 1, freePages: free,
+                     lastTransaction: info.me_last_txnid, maxReaders: Int(info.me_maxreaders), readersUsed: Int(info.me_numreaders),
+                     main: TreeStat(main), databases: stats.map { (name: $0.0, stat: $0.1) })
+    }
+
     /// Copies the environment, compacted, into an empty directory `destination`.
     public func copyCompacted(to destination: String) throws {
         try StoreError.check(mdb_env_copy2(env, destination, UInt32(MDB_CP_COMPACT)), "env_copy2 to \(destination)")

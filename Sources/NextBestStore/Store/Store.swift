@@ -107,6 +107,19 @@ public final class Store: @unchecked Sendable {
     /// Number of profiles.
     public func profileCount(in txn: LMDBTransaction) throws -> Int { try txn.count(profiles) }
 
+    /// The campaign's version (`offers/campaign_version`: 1 after the first import, +1 per re-import), or nil
+    /// before any campaign was imported.
+    public func campaignVersion(in txn: LMDBTransaction) throws -> Int? {
+        try txn.get(offers, key: Array("campaign_version".utf8)).flatMap { Int(String(decoding: $0, as: UTF8.self)) }
+    }
+
+    /// The LMDB data file (`data.mdb`) of this store.
+    public var dataFilePath: String { env.path + "/data.mdb" }
+
+    /// Map size, pages used and free, and the page statistics and record counts of every store database
+    /// (read-only; for `nextbest inspect`).
+    public func usage() throws -> LMDBEnvironment.Usage { try env.usage(databases: Store.databases.map(\.name)) }
+
     /// Compiles the stored campaign against the stored schema and models.
     public func scoringPlan(campaign override: Campaign? = nil) throws -> ScoringPlan {
         try env.read { txn in

@@ -176,6 +176,7 @@ public enum WireMessage: Sendable, Equatable {
             for v in [t.customers, t.customersWithOffers, t.offersMade] { w.i64(v) }
             for a in [t.byOffer, t.byProduct, t.byChannel, t.byRegion, t.bySegment] { w.int64s(a) }
             for v in [t.expectedValueMicros, t.costMicros, t.propensityMicros, t.fatigued] { w.i64(v) }
+            w.int64s(t.propensityBins)
         case let .release(run): w.u64(run)
         case let .failed(run, reason): w.u64(run); w.string(reason)
         case let .restore(run, shard, attempt, lower, upper, ops):
@@ -199,7 +200,9 @@ public enum WireMessage: Sendable, Equatable {
     }
 
     /// Reads one frame; throws `WireError` for anything that is not a well-formed version-1 message.
-    public static func decode(_ frame: [UInt8]) throws(WireError) -> WireMessage {
+    /// `keptRows`: the frame was kept in a run journal, where ROWS written before the propensity bins
+    /// were added end after `fatigued` (their bins read as zeros); on the wire they are an error.
+    public static func decode(_ frame: [UInt8], keptRows: Bool = false) throws(WireError) -> WireMessage {
         var r = WireReader(frame)
         guard frame.count >= 4 else { throw .truncated(frame.count) }
         let m0 = try r.u8(), m1 = try r.u8()
@@ -276,6 +279,7 @@ public enum WireMessage: Sendable, Equatable {
             t.customers = customers; t.customersWithOffers = withOffers; t.offersMade = made
             t.byOffer = byOffer; t.byProduct = byProduct; t.byChannel = byChannel; t.byRegion = byRegion; t.bySegment = bySegment
             t.expectedValueMicros = try r.i64(); t.costMicros = try r.i64(); t.propensityMicros = try r.i64(); t.fatigued = try r.i64()
+            t.propensityBins = keptRows && r.atEnd ? Array(repeating: 0, count: byOffer.count * RunTotals.binCount) : try r.int64s()
             msg = .rows(run: run, shard: shard, seq: seq, csv: csv, totals: t)
         case 20: msg = .release(run: try r.u64())
         case 21: msg = .failed(run: try r.u64(), reason: try r.string())

@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+
+/// How log lines are written: `text` for people at a terminal or in journald, `json` (one object per
+/// line: time, level, message and metadata) for log shippers.
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text, json
+}
+
+/// A swift-log handler that hands each line to a writer: as text (`message  key=value …`) or as a JSON
+/// object per line. The writer adds any prefix and does the I/O.
+public struct LineLogHandler: LogHandler {
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider? = nil
+    let label: String
+    let format: LogFormat
+    let write: LineWriter
+
+    /// A handler for `label` writing through `write`.
+    public init(label: String, format: LogFormat, write: LineWriter) {
+        self.label = label; self.format = format; self.write = write
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var all = metadata
+        if let p = metadataProvider { all.merge(p.get(), uniquingKeysWith: { _, b in b }) }
+        if let m = event.metadata { all.merge(m, uniquingKeysWith: { _, b in b }) }
+        write.write(Self.line(format: format, label: label, level: event.level, message: "\(event.message)", metadata: all, date: Date()))
+    }
+
+    /// One rendered line (no newline).
+    static func line(format: LogFormat, label: String, level: Logger.Level, message: String, metadata: Logger.Metadata, date: Date) -> String {
+        let keys = metadata.keys.sorted()
+        switch format {
+        case .text:
+            let tail = keys.map { "\($0)=\(metadata[$0]!)" }.joined(separator: " ")
+            return tail.isEmpty ? message : message + "  " + tail
+        case .json:
+            var out = "{\"time\":" + quote(timestamp(date)) + ",\"level\":" + quote(level.rawValue) + ",\"logger\":" + quote(label)
+                + ",\"message\":" + quote(message)
+            for k in keys where !["time", "level", "logger", "message"].contains(k) { out += "," + quote(k) + ":" + quote("\(metadata[k]!)") }
+            return out + "}"
+        }
+    }
+
+    static func timestamp(_ d: Date) -> String {
+        var t = time_t(d.timeIntervalSince1970)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        let ms = Int((d.timeIntervalSince1970 - floor(d.timeIntervalSince1970)) * 1000)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms)
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// Where log lines go: standard error with a prefix (text), or a closure (tests, embedding programs).
+public final class LineWriter: @unchecked Sendable {
+    private let lock = NSLock()
+    private let sink: (String) -> Void
+
+    /// Lines to a closure, one call per line, never two at once.
+    public init(_ sink: @escaping (String) -> Void) { self.sink = sink }
+
+    /// Lines to standard error; text lines get `prefix` (JSON lines are written as they are).
+    public static func standardError(prefix: String, format: LogFormat) -> LineWriter {
+        LineWriter { line in
+            let text = (format == .text ? prefix : "") + line + "\n"
+            FileHandle.standardError.write(Data(text.utf8))
+        }
+    }
+
+    func write(_ line: String) { lock.withLock { sink(line) } }
+}
+
+/// The log of a coordinator, worker or one-process run: swift-log underneath, with the run id (once
+/// known) and the shard a line is about as metadata; called like a function with the message.
+public final class RoleLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var logger: Logger
+
+    /// Logs through `logger`.
+    public init(_ logger: Logger) { self.logger = logger }
+
+    /// Logs text lines (message and metadata) to a closure.
+    public convenience init(_ sink: @escaping (String) -> Void) {
+        let writer = LineWriter(sink)
+        self.init(Logger(label: "nextbest") { label in LineLogHandler(label: label, format: .text, write: writer) })
+    }
+
+    /// A logger for a command: text lines with `prefix`, or JSON lines, on standard error.
+    public static func standardError(prefix: String, format: LogFormat, label: String = "nextbest", quiet: Bool = false) -> RoleLog {
+        let writer = LineWriter.standardError(prefix: prefix, format: format)
+        var logger = Logger(label: label) { label in LineLogHandler(label: label, format: format, write: writer) }
+        logger.logLevel = quiet ? .error : .info
+        return RoleLog(logger)
+    }
+
+    /// Sets (or clears) metadata carried by every later line, such as `run`.
+    public func set(_ key: String, _ value: String?) {
+        lock.withLock { logger[metadataKey: key] = value.map { .string($0) } }
+    }
+
+    /// Logs `message` at `level`, with the shard it concerns.
+    public func callAsFunction(_ message: String, shard: Int? = nil, level: Logger.Level = .info) {
+        let l = lock.withLock { logger }
+        l.log(level: level, "\(message)", metadata: shard.map { ["shard": .stringConvertible($0)] })
+    }
+
+    /// A closure that logs each line it is given.
+    public var line: (String) -> Void { { [self] in self($0) } }
+}
