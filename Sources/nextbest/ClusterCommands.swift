@@ -18,6 +18,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Missed heartbeats after which a worker is declared dead and its shards go to other workers.") var deadAfter: Int = 10
     @Option(help: "Customers per shard.") var shardSize: Int = 50_000
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
+    @Option(help: "Stop the price rounds once the gap between the dual bound and a repaired selection is below this fraction.") var gapTolerance: Double = DualSolver.Options().gapTolerance
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
     @Flag(help: "Print only the output paths.") var quiet = false
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after the coordinator was stopped or killed.") var resume: String?
@@ -34,7 +35,7 @@ struct CoordinatorCommand: ParsableCommand {
             default: throw ValidationError("--curve-secret and --allow-keys go together")
             }
             o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
-            o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart
+            o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart; o.gapTolerance = gapTolerance
             o.liveProgress = !quiet && isatty(2) != 0
             let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
             let log = observability.logger(prefix: "nextbest coordinator: ", quiet: quiet)
@@ -89,7 +90,8 @@ struct WorkerCommand: ParsableCommand {
 /// What `run` and `coordinator` print at the end.
 enum RunReport {
     static func print(_ r: LocalRunner.Result, quiet: Bool) {
-        Swift.print("wrote \(r.nbaPath) and \(r.summaryPath)")
+        let report = URL(fileURLWithPath: r.nbaPath).deletingLastPathComponent().appendingPathComponent("report.html").path
+        Swift.print("wrote \(r.nbaPath), \(r.summaryPath)" + (FileManager.default.fileExists(atPath: report) ? " and \(report)" : ""))
         if !quiet {
             let t = r.totals
             Swift.print("customers \(t.customers), offers made \(t.offersMade), expected value \(FixedDecimal.string(Double(t.expectedValueMicros) / 1e6, decimals: 2)), cost \(FixedDecimal.string(Double(t.costMicros) / 1e6, decimals: 2))")

@@ -24,7 +24,7 @@ struct ObservabilityOptions: ParsableArguments {
     func serve(_ telemetry: Telemetry, log: RoleLog) throws -> MetricsServer? {
         guard let port = metricsPort else { return nil }
         let server = try MetricsServer(address: metricsAddress, port: port) { telemetry.exposition() }
-        log("metrics at http://\(server.address):\(server.port)/metrics")
+        log("metrics at http://\(server.address):\(server.port)/metrics", level: .notice)
         return server
     }
 

@@ -15,6 +15,7 @@ struct Run: ParsableCommand {
     @Option(help: "Customers per shard.") var shardSize: Int = 50_000
     @Flag(help: "Print only the output paths.") var quiet = false
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
+    @Option(help: "Stop the price rounds once the gap between the dual bound and a repaired selection is below this fraction.") var gapTolerance: Double = DualSolver.Options().gapTolerance
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after it was interrupted.") var resume: String?
     @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver.") var exportCandidates: String?
@@ -32,11 +33,12 @@ struct Run: ParsableCommand {
                 var options = LocalRunner.Options(storePath: storeOptions.store, outDir: out, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                                   shardSize: shardSize, maxRounds: maxRounds, warmStart: !noWarmStart)
                 options.exportCandidates = exportCandidates
+                options.gapTolerance = gapTolerance
                 options.metrics = metrics
                 r = try LocalRunner.run(options, logger: log)
             } else {
                 var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
-                co.shardSize = max(1, shardSize); co.maxRounds = maxRounds; co.warmStart = !noWarmStart
+                co.shardSize = max(1, shardSize); co.maxRounds = maxRounds; co.warmStart = !noWarmStart; co.gapTolerance = gapTolerance
                 co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
                 co.metrics = metrics
                 let resumeID = try resume.map { try parseRunID($0, option: "--resume") }

@@ -50,6 +50,7 @@ extension RunSummary {
             ("repair_seconds", .fixed(r.repairSeconds, decimals: 3)),
             ("history", .array(r.history.map { h in .object([("round", .int(Int64(h.round))), ("dual", .fixed(h.dual, decimals: 4)),
                                                               ("relaxed_primal", .fixed(h.relaxedPrimal, decimals: 4)),
+                                                              ("feasible_objective", h.feasible.map { .fixed($0, decimals: 4) } ?? .null),
                                                               ("max_violation", .fixed(h.maxViolation, decimals: 6))]) })),
             ("constraints", .array(r.constraints.map { c in
                 var f: [(String, JSONText)] = [("key", .string(c.row.key)), ("kind", .string(c.row.kind.rawValue)), ("name", .string(c.row.name))]

@@ -112,7 +112,7 @@ public final class RoleLog: @unchecked Sendable {
     public static func standardError(prefix: String, format: LogFormat, label: String = "nextbest", quiet: Bool = false) -> RoleLog {
         let writer = LineWriter.standardError(prefix: prefix, format: format)
         var logger = Logger(label: label) { label in LineLogHandler(label: label, format: format, write: writer) }
-        logger.logLevel = quiet ? .error : .info
+        logger.logLevel = quiet ? .notice : .info
         return RoleLog(logger)
     }
 

@@ -28,6 +28,8 @@ public enum DualSolver {
         public var relaxedPrimal: Double
         /// The largest violation relative to its bound (0 when every constraint holds).
         public var maxViolation: Double
+        /// The best feasible (repaired) objective known at this round, once there is one.
+        public var feasible: Double? = nil
     }
 
     /// Where the search is after a round, for progress displays.
@@ -46,6 +48,9 @@ public enum DualSolver {
         public var bestDual: Double
         public var rounds: [Round]
         public var last: Aggregates
+        /// The prices are the ones the primal target was computed at (no round since): the target's
+        /// repaired selection is the one a repair at these prices would give.
+        public var atTargetPrices: Bool = false
     }
 
     /// Scale of a row's amounts in objective units: the budget is counted in micro-money.
@@ -130,7 +135,10 @@ public enum DualSolver {
         }
         // Polish: Polyak steps toward the value of a feasible (repaired) solution, which tighten the
         // dual bound quickly once the prices are near the optimum.
+        var atTargetPrices = false
         if let primalTarget, round < options.maxRounds, var target = try primalTarget(prices) {
+            let targetRound = round
+            rounds[rounds.count - 1].feasible = target
             var bestPrices = prices
             var bestAgg = agg
             var current = dualValue(rows, prices, agg)
@@ -175,9 +183,9 @@ public enum DualSolver {
                 round += 1
                 agg = try evaluate(prices)
                 current = dualValue(rows, prices, agg)
-                rounds.append(Round(round: round, dual: current, relaxedPrimal: Double(agg.primalMicros) / 1e6, maxViolation: maxViolation(rows, agg)))
                 // A round whose selection breaks no constraint is itself a feasible solution: a better target.
                 if maxViolation(rows, agg) == 0 { target = max(target, Double(agg.primalMicros) / 1e6) }
+                rounds.append(Round(round: round, dual: current, relaxedPrimal: Double(agg.primalMicros) / 1e6, maxViolation: maxViolation(rows, agg), feasible: target))
                 if current < best { best = current; bestPrices = prices; bestAgg = agg; sinceBest = 0 } else {
                     // The target (a feasible value) lies below the optimum, so full Polyak steps overshoot
                     // near it: halve the step after a few rounds without a better bound, from the best prices.
@@ -195,10 +203,11 @@ public enum DualSolver {
                 prices = bestPrices
                 round += 1
                 agg = try evaluate(prices)
-                rounds.append(Round(round: round, dual: dualValue(rows, prices, agg), relaxedPrimal: Double(agg.primalMicros) / 1e6, maxViolation: maxViolation(rows, agg)))
+                rounds.append(Round(round: round, dual: dualValue(rows, prices, agg), relaxedPrimal: Double(agg.primalMicros) / 1e6, maxViolation: maxViolation(rows, agg), feasible: target))
             }
             _ = bestAgg
+            atTargetPrices = round == targetRound
         }
-        return Result(prices: prices, bestDual: best, rounds: rounds, last: agg)
+        return Result(prices: prices, bestDual: best, rounds: rounds, last: agg, atTargetPrices: atTargetPrices)
     }
 }

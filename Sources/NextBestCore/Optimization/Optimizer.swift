@@ -113,13 +113,20 @@ public enum Optimizer {
         let t0 = clock.now
         let dual = try DualSolver.solve(rows: cs.rows, options: options, primalTarget: target, onRound: onRound) { prices in try group.evaluate(prices) }
         let t1 = clock.now
-        // The last evaluation was at the final prices: its selection is what repair starts from.
-        let shortfalls = try Repair.run(group, slot: Slot.evaluated)
-        let t2 = clock.now
+        // The last evaluation was at the final prices: its selection is what repair starts from; when the
+        // trial repair was made at these very prices (the target met the gap at once), it is that repair.
         var slot = Slot.evaluated
-        var final = try group.state(slot: slot)
-        // Keep the better of the two repaired solutions (both feasible; ties keep the final one).
-        if shortfalls.isEmpty, let other = bestTrial, other.objectiveMicros > final.objectiveMicros { slot = Slot.bestTrial; final = other }
+        var shortfalls: [Repair.Shortfall] = []
+        var final: SelectionState
+        if dual.atTargetPrices, let trial = bestTrial {
+            slot = Slot.bestTrial; final = trial
+        } else {
+            shortfalls = try Repair.run(group, slot: Slot.evaluated)
+            final = try group.state(slot: slot)
+            // Keep the better of the two repaired solutions (both feasible; ties keep the final one).
+            if shortfalls.isEmpty, let other = bestTrial, other.objectiveMicros > final.objectiveMicros { slot = Slot.bestTrial; final = other }
+        }
+        let t2 = clock.now
         let use = final.use
         if !shortfalls.isEmpty {
             let binding = cs.rows.indices.filter { k in cs.rows[k].upper.map { use[k] >= $0 } ?? false }.map { cs.rows[$0].key }
