@@ -67,11 +67,14 @@ import Testing
         }
     }
 
-    @Test(arguments: [Campaign.Objective.expectedValue, .propensity])
-    func offerEntriesRoundsEqualCandidateRounds(objective: Campaign.Objective) throws {
+    /// One per family takes the one-pass path (each family's best), more the general greedy; both must
+    /// choose what the candidate path chooses.
+    @Test(arguments: [Campaign.Objective.expectedValue, .propensity], [1, 2])
+    func offerEntriesRoundsEqualCandidateRounds(objective: Campaign.Objective, perFamily: Int) throws {
         let g = PopulationGenerator(customers: 4_000, offers: 16, seed: 11, trees: 8, depth: 4)
         var campaign = g.campaign(estimatingFrom: 1_000)
         campaign.objective = objective
+        campaign.perCustomer.maxPerFamily = perFamily
         let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
         var scorer = CustomerScorer(plan: plan)
         var table = CandidateTable()

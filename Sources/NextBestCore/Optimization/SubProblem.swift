@@ -12,6 +12,11 @@ public struct SubProblemSolver: Sendable {
     private var values: ContiguousArray<Double>
     private var familyUse: ContiguousArray<Int32>
     private var familyOf: ContiguousArray<Int32> = []
+    /// One per family (`maxPerFamily == 1`): the family's best value so far and its entry, and the
+    /// families touched by the current customer.
+    private var familyBest: ContiguousArray<Double>
+    private var familyBestIndex: ContiguousArray<Int32>
+    private var touched: ContiguousArray<Int32>
 
     public init(plan: ScoringPlan) {
         maxOffers = plan.campaign.perCustomer.maxOffers
@@ -21,6 +26,9 @@ public struct SubProblemSolver: Sendable {
         order.reserveCapacity(plan.offers.count)
         values = ContiguousArray(repeating: 0, count: plan.offers.reduce(0) { $0 + $1.channels.count } + 1)
         familyUse = ContiguousArray(repeating: 0, count: plan.families.count)
+        familyBest = ContiguousArray(repeating: -.infinity, count: plan.families.count)
+        familyBestIndex = ContiguousArray(repeating: -1, count: plan.families.count)
+        touched = ContiguousArray(repeating: 0, count: plan.families.count)
     }
 
     /// Chooses from `candidates` (grouped by offer, channels ascending); appends chosen indices (into
@@ -65,6 +73,7 @@ public struct SubProblemSolver: Sendable {
     @usableFromInline
     mutating func solve(entries: UnsafeBufferPointer<OfferEntries.Entry>, price: UnsafePointer<Double>, position: UnsafePointer<Int32>,
                         fixed: Double, into chosen: inout ContiguousArray<Int32>) -> Double {
+        if maxPerFamily == 1 { return solveOnePerFamily(entries: entries, price: price, fixed: fixed, into: &chosen) }
         let n = entries.count
         if values.count < n { values = ContiguousArray(repeating: 0, count: n) }
         if familyOf.count < n { familyOf = ContiguousArray(repeating: 0, count: n) }
@@ -81,6 +90,52 @@ public struct SubProblemSolver: Sendable {
             }
         }
         return takeBest(count: m, into: &chosen)
+    }
+
+    /// `solve(entries:)` when a family gives at most one offer: the greedy over all offers that skips full
+    /// families takes exactly the best offer of each family, best first, so one pass keeps each family's
+    /// best (entries come in index order, so the first of equal values stays, as the ties rule asks) and
+    /// the pick runs over the families touched. Same choice, same order, same sum as the general path.
+    @usableFromInline
+    mutating func solveOnePerFamily(entries: UnsafeBufferPointer<OfferEntries.Entry>, price: UnsafePointer<Double>,
+                                    fixed: Double, into chosen: inout ContiguousArray<Int32>) -> Double {
+        let maxOffers = self.maxOffers
+        return familyBest.withUnsafeMutableBufferPointer { best in
+            familyBestIndex.withUnsafeMutableBufferPointer { bestIndex in
+                touched.withUnsafeMutableBufferPointer { touched in
+                    var t = 0
+                    for k in 0..<entries.count {
+                        let e = entries[k]
+                        let v = e.base - price[Int(e.slot)] - fixed
+                        let f = Int(e.family)
+                        if v > 0 && v > best[f] {
+                            if bestIndex[f] < 0 { touched[t] = Int32(f); t += 1 }
+                            best[f] = v
+                            bestIndex[f] = Int32(k)
+                        }
+                    }
+                    var total = 0.0
+                    var taken = 0
+                    while taken < maxOffers && t > 0 {
+                        var bp = 0
+                        var bf = Int(touched[0])
+                        for p in 1..<t {
+                            let f = Int(touched[p])
+                            if best[f] > best[bf] || (best[f] == best[bf] && bestIndex[f] < bestIndex[bf]) { bp = p; bf = f }
+                        }
+                        chosen.append(bestIndex[bf])
+                        total += best[bf]
+                        taken += 1
+                        t -= 1
+                        touched[bp] = touched[t]
+                        best[bf] = -.infinity
+                        bestIndex[bf] = -1
+                    }
+                    for p in 0..<t { let f = Int(touched[p]); best[f] = -.infinity; bestIndex[f] = -1 }
+                    return total
+                }
+            }
+        }
     }
 
     /// Takes the `m` values in `values`/`order`/`familyOf` by value (ties: lower `order`), skipping full
