@@ -36,15 +36,12 @@ struct CoordinatorCommand: ParsableCommand {
             }
             o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
             o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart; o.gapTolerance = gapTolerance
-            o.liveProgress = !quiet && isatty(2) != 0
+            o.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
             let log = observability.logger(prefix: "nextbest coordinator: ", quiet: quiet)
             let metrics = RunMetrics()
             o.metrics = metrics
-            let server = try observability.serve(metrics.telemetry, log: log)
-            defer { observability.finish(server) }
-            let c = try Coordinator(o, logger: log)
-            let r = try c.run(resume: resumeID)
+            let r = try observability.serving(metrics.telemetry, log: log) { try Coordinator(o, logger: log).run(resume: resumeID) }
             RunReport.print(r, quiet: quiet)
         }
     }
@@ -79,10 +76,7 @@ struct WorkerCommand: ParsableCommand {
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
             let metrics = WorkerMetrics()
             o.metrics = metrics
-            let server = try observability.serve(metrics.telemetry, log: log)
-            defer { observability.finish(server) }
-            let w = try Worker(o, logger: log)
-            try w.serve()
+            try observability.serving(metrics.telemetry, log: log) { try Worker(o, logger: log).serve() }
         }
     }
 }

@@ -20,6 +20,13 @@ struct ObservabilityOptions: ParsableArguments {
         RoleLog.standardError(prefix: prefix, format: logFormat, quiet: quiet)
     }
 
+    /// Runs `body` with the metrics endpoint up (if asked for), then stops it after the linger time.
+    func serving<T>(_ telemetry: Telemetry, log: RoleLog, _ body: () throws -> T) throws -> T {
+        let server = try serve(telemetry, log: log)
+        defer { finish(server) }
+        return try body()
+    }
+
     /// Starts the metrics endpoint if asked for; logs where it is.
     func serve(_ telemetry: Telemetry, log: RoleLog) throws -> MetricsServer? {
         guard let port = metricsPort else { return nil }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NextBestCore
 
 /// How log lines are written: `text` for people at a terminal or in journald, `json` (one object per
 /// line: time, level, message and metadata) for log shippers.
@@ -42,10 +43,10 @@ public struct LineLogHandler: LogHandler {
             let tail = keys.map { "\($0)=\(metadata[$0]!)" }.joined(separator: " ")
             return tail.isEmpty ? message : message + "  " + tail
         case .json:
-            var out = "{\"time\":" + quote(timestamp(date)) + ",\"level\":" + quote(level.rawValue) + ",\"logger\":" + quote(label)
-                + ",\"message\":" + quote(message)
-            for k in keys where !["time", "level", "logger", "message"].contains(k) { out += "," + quote(k) + ":" + quote("\(metadata[k]!)") }
-            return out + "}"
+            var fields: [(String, JSONText)] = [("time", .string(timestamp(date))), ("level", .string(level.rawValue)),
+                                                ("logger", .string(label)), ("message", .string(message))]
+            for k in keys where !["time", "level", "logger", "message"].contains(k) { fields.append((k, .string("\(metadata[k]!)"))) }
+            return JSONText.object(fields).renderLine()
         }
     }
 
@@ -55,22 +56,6 @@ public struct LineLogHandler: LogHandler {
         gmtime_r(&t, &tm)
         let ms = Int((d.timeIntervalSince1970 - floor(d.timeIntervalSince1970)) * 1000)
         return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms)
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }
 

@@ -20,6 +20,32 @@ public indirect enum JSONText: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The same value on one line with no spaces (JSON lines, such as log records).
+    public func renderLine() -> String {
+        var out: [UInt8] = []
+        writeLine(&out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private func writeLine(_ out: inout [UInt8]) {
+        switch self {
+        case .array(let a):
+            out.appendString("[")
+            for (i, v) in a.enumerated() { if i > 0 { out.appendString(",") }; v.writeLine(&out) }
+            out.appendString("]")
+        case .object(let o):
+            out.appendString("{")
+            for (i, (k, v)) in o.enumerated() {
+                if i > 0 { out.appendString(",") }
+                JSONText.quote(k, &out)
+                out.appendString(":")
+                v.writeLine(&out)
+            }
+            out.appendString("}")
+        default: write(&out, indent: 0)
+        }
+    }
+
     private func write(_ out: inout [UInt8], indent: Int) {
         switch self {
         case .string(let s): JSONText.quote(s, &out)
