@@ -40,7 +40,7 @@ public enum Simulation {
             let journal = RunJournal(store: store)
             let plan = try journal.plan(run)
             guard try journal.state(run) == "done", let outcome = try journal.outcome(run) else { throw Failure.notFinished(RunJournal.name(run)) }
-            let now = try store.env.read { txn in try store.allModels(in: txn).mapValues(\.version) }
+            let now = try store.env.read { txn in try store.modelVersions(in: txn) }
             let changed = (plan.modelVersions ?? [:]).filter { now[$0.key] != $0.value }.map(\.key).sorted()
             guard changed.isEmpty else { throw Failure.modelsChanged(RunJournal.name(run), changed) }
             var totals = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)

@@ -125,7 +125,7 @@ public final class Coordinator {
             if let stamp = base.dataStamp, stamp != (try context.dataStamp()) {
                 throw ClusterError.aborted("profiles or contacts changed since run \(RunJournal.name(from)): its propensities no longer fit; run a full job instead")
             }
-            let now = try context.store.env.read { txn in try context.store.allModels(in: txn).mapValues(\.version) }
+            let now = try context.store.env.read { txn in try context.store.modelVersions(in: txn) }
             let planIDs = Set(context.plan.models.map(\.id))
             for id in listed where !planIDs.contains(id) {
                 throw ClusterError.aborted("model '\(id)' is not used by the campaign (models: \(planIDs.sorted().joined(separator: ", ")))")
@@ -148,7 +148,7 @@ public final class Coordinator {
             try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.shardSize, maxRounds: options.maxRounds,
                                     warmStart: warm, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                     started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
-                                    modelVersions: try context.store.env.read { txn in try context.store.allModels(in: txn).mapValues(\.version) },
+                                    modelVersions: try context.store.env.read { txn in try context.store.modelVersions(in: txn) },
                                     dataStamp: try context.dataStamp()))
         }
         defer { hub.farewell(run: runID); log.set("run", nil) }

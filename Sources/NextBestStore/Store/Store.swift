@@ -102,6 +102,20 @@ public final class Store: @unchecked Sendable {
         return out
     }
 
+    /// Every stored model's version by id, without decoding the models (a run records them).
+    public func modelVersions(in txn: LMDBTransaction) throws -> [String: Int] {
+        struct Header: Decodable { var version: Int }
+        var out: [String: Int] = [:]
+        try txn.scan(models) { k, v in
+            let id = String(decoding: k, as: UTF8.self)
+            do { out[id] = try JSONDecoder().decode(Header.self, from: Data(v)).version } catch {
+                throw StoreError.corrupt(database: "models", key: id, reason: "\(error)")
+            }
+            return true
+        }
+        return out
+    }
+
     public func campaign(in txn: LMDBTransaction) throws -> Campaign? { try getJSON(Campaign.self, offers, "campaign", in: txn) }
 
     /// Number of profiles.
