@@ -43,6 +43,22 @@ import NextBestStore
         #expect(abs(Double(r.totals.expectedValueMicros) / 1e6 - rep.objective) < 1e-3)
     }
 
+    /// Both ways of polishing the prices (toward the bound less a margin, the default; toward a trial
+    /// repair's value) end feasible, near HiGHS's LP optimum, with a true bound.
+    @Test(arguments: [0.002, nil] as [Double?])
+    func bothPolishTargetsNearTheLPOptimum(margin: Double?) throws {
+        for name in ["all_kinds", "budget_only"] {
+            let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/\(name)/campaign.yaml").1
+            var o = LocalRunner.Options(storePath: path, outDir: ClusterFixtures.tempDir("polish"), threads: 2, warmStart: false)
+            o.targetMargin = margin
+            let rep = try LocalRunner.run(o).report
+            let lp = try lpOptimum(name)
+            #expect(rep.objective >= 0.999 * lp && rep.objective <= lp * (1 + 1e-9), "\(name) margin \(String(describing: margin)): \(rep.objective) vs LP \(lp)")
+            #expect(rep.dualBound >= lp * (1 - 1e-9))
+            #expect(rep.history.contains { $0.feasible != nil } == (margin == nil))
+        }
+    }
+
     @Test func swapRepairBeatsPricesAloneOnTheAllKindsCase() throws {
         let (r, _) = try run(ClusterFixtures.root + "/lp/all_kinds/campaign.yaml")
         let lp = try lpOptimum("all_kinds")

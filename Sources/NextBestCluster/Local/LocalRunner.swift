@@ -14,6 +14,8 @@ public enum LocalRunner {
         public var maxRounds: Int
         /// Stop the price rounds once the gap to a repaired selection is below this (relative).
         public var gapTolerance: Double = DualSolver.Options().gapTolerance
+        /// How the rounds polish (see `DualSolver.Options.targetMargin`; nil: toward a trial repair).
+        public var targetMargin: Double? = DualSolver.Options().targetMargin
         /// Start from the prices of the previous run of the same campaign (and remember this run's).
         public var warmStart: Bool
         /// Also write the optimization instance (candidates and constraints) into this directory.
@@ -100,7 +102,8 @@ public enum LocalRunner {
         // Optimize: rounds of prices over all shards, then repair.
         let warm = remember ? try PriceMemory.load(store: store) : nil
         let group = LocalShards(shards, constraints: constraints, threads: threads)
-        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm, gapTolerance: options.gapTolerance), onRound: { r in
+        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm, gapTolerance: options.gapTolerance,
+                                                                 targetMargin: options.targetMargin), onRound: { r in
             metrics.optimizationRound(r.round, gap: r.gap, dualBound: r.bestDual)
         })
         metrics.optimized(objective: report.objective, dualBound: report.dualBound, gap: report.gap, rounds: report.rounds)
