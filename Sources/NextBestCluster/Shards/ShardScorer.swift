@@ -16,8 +16,10 @@ public struct ShardScorer {
         scorer = CustomerScorer(plan: plan)
     }
 
-    /// Customers scored together: models are evaluated tree-major over a block (see `BoundModel`).
-    public static let blockSize = 128
+    /// Customers scored together: models are evaluated tree-major over a block (see `BoundModel`). 64
+    /// keeps a block's two row copies (2 × 64 × 40 features × 4 bytes = 20 KB at the standard workload) in
+    /// the L1 cache while every tree walks them: 1.90 → 2.00–2.04 M rows·models/s/core against 128.
+    public static let blockSize = 64
 
     /// Propensities kept from an earlier run, used instead of evaluating the models that did not change.
     public struct Reuse: Sendable {
