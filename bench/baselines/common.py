@@ -968,3 +968,20 @@ def compare_with_reference(result, ref_path):
     if opt.get("dual_bound"):
         cmp["objective_over_dual_bound"] = round(result["objective"] / opt["dual_bound"], 6)
     return cmp
+
+
+def write_result(result, args, line):
+    """Adds the comparison with nextbest's summary.json (if --reference), writes `result` to --out
+    atomically, and prints `line` completed with the objective ratio and any unmet min."""
+    if args.reference:
+        result["reference"] = compare_with_reference(result, args.reference)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, args.out)
+    if "reference" in result:
+        line += f"; objective / nextbest = {result['reference']['objective_ratio']}"
+    if result["min_failed"]:
+        line += f"; min not met: {', '.join(result['min_failed'])}"
+    print(line)

@@ -467,23 +467,12 @@ def run(args):
             result["lp"]["greedy_over_lp_optimum"] = round(result["objective"] / result["lp"]["lp_optimum"], 6)
     if not args.no_kernels:
         result["kernels"] = measure_kernels(args)
-    if args.reference:
-        result["reference"] = common.compare_with_reference(result, args.reference)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, args.out)
     line = (f"python baseline: {ncust} customers, objective {result['objective']:.2f}, "
             f"{result['offers_made']} offers, cost {result['total_cost']:.2f}, total {total:.2f}s "
             f"(load {timings['load']:.2f}, logistic {timings['score_logistic']:.2f}, "
             f"trees {timings['score_trees']:.2f}, eligibility {timings['eligibility']:.2f}, "
             f"allocate {timings['allocate']:.2f}; peak RSS {result['peak_rss_mb'] / 1024:.2f} GiB)")
-    if "reference" in result:
-        line += f"; objective / nextbest = {result['reference']['objective_ratio']}"
-    if result["min_failed"]:
-        line += f"; min not met: {', '.join(result['min_failed'])}"
-    print(line)
+    common.write_result(result, args, line)
     return 0
 
 

@@ -21,7 +21,6 @@ stderr starts with "spark: did not install:" or "spark: did not start:").
 """
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -137,23 +136,12 @@ def main():
     result["versions"]["pandas"] = pd.__version__
     # The JVM and the Python workers are other processes: the harness measures those.
     result["peak_rss_mb_driver_python"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    if args.reference:
-        result["reference"] = common.compare_with_reference(result, args.reference)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, args.out)
     t = result["timings_seconds"]
     line = (f"spark baseline: {result['customers']} customers, objective {result['objective']:.2f}, "
             f"{result['offers_made']} offers, cost {result['total_cost']:.2f}, total {t['total']:.2f}s "
             f"(start {t['spark_start']:.2f}, score {t['score']:.2f}, allocate {t['allocate']:.2f}, "
             f"{result['allocation']['tiers']} tier{'s' if result['allocation']['tiers'] != 1 else ''})")
-    if "reference" in result:
-        line += f"; objective / nextbest = {result['reference']['objective_ratio']}"
-    if result["min_failed"]:
-        line += f"; min not met: {', '.join(result['min_failed'])}"
-    print(line)
+    common.write_result(result, args, line)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -222,3 +223,15 @@ def finish(res, runs, rdir, args, markdown, prefix):
 
 def relpath_from(results_file, target):
     return os.path.relpath(target, os.path.dirname(os.path.abspath(results_file)))
+
+
+def end_section(lines, res, results_file, label=lambda name: name):
+    """The end of a markdown section: links to the plots (relative to RESULTS_FILE), any failures, and the
+    text with runs of blank lines collapsed."""
+    links = [f"[{label(name)}]({relpath_from(results_file, p)})" for name, p in res["plots"].items()]
+    lines.append("Plots: " + (", ".join(links) if links else "none"))
+    if res["failures"]:
+        lines.append("")
+        lines.append("**Failures:** " + "; ".join(res["failures"]))
+    lines.append("")
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))

@@ -94,32 +94,25 @@ def git_commit():
             "label": short + (" + uncommitted changes" if dirty_sources else "")}
 
 
+def _first_line(path, prefix):
+    """What follows PREFIX on the first line of PATH that starts with it, or None (also if PATH can't be read)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(prefix):
+                    return line[len(prefix):]
+    except OSError:
+        pass
+    return None
+
+
 def machine():
-    cpu = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem_kb = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    mem_kb = int(line.split()[1])
-    except OSError:
-        pass
-    osname = None
-    try:
-        with open("/etc/os-release") as f:
-            for line in f:
-                if line.startswith("PRETTY_NAME="):
-                    osname = line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
+    cpu = _first_line("/proc/cpuinfo", "model name")
+    cpu = cpu.split(":", 1)[1].strip() if cpu and ":" in cpu else None
+    mem = _first_line("/proc/meminfo", "MemTotal:")
+    mem_kb = int(mem.split()[0]) if mem else None
+    osname = _first_line("/etc/os-release", "PRETTY_NAME=")
+    osname = osname.strip().strip('"') if osname else None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -2,7 +2,6 @@
 the small store with small shards, for each K: wall time, messages/s, coordinator CPU, output identical
 to the one-process run."""
 
-import re
 import os
 import shutil
 import time
@@ -279,13 +278,7 @@ def markdown(res, results_file):
     else:
         lines.append("- shard latency: not reported by this build")
     lines.append("")
-    links = [f"[{name}]({common.relpath_from(results_file, p)})" for name, p in res["plots"].items()]
-    lines.append("Plots: " + (", ".join(links) if links else "none"))
-    if res["failures"]:
-        lines.append("")
-        lines.append("**Failures:** " + "; ".join(res["failures"]))
-    lines.append("")
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return common.end_section(lines, res, results_file)
 
 
 def main(args, binary, bin_info):

@@ -1,7 +1,6 @@
 """bench/run WORKLOAD: runs, kernels, baselines, results directory, plots, RESULTS.md section."""
 
 import json
-import re
 import os
 import shutil
 import subprocess
@@ -408,13 +407,7 @@ def markdown(res, results_file):
                          f"{_x(c.get('trees_kernel_nextbest_over_baseline_per_core'))}, logistic "
                          f"{_x(c.get('logistic_kernel_nextbest_over_baseline_per_core'))}.")
     lines.append("")
-    links = [f"[{name.replace('_', ' ')}]({common.relpath_from(results_file, p)})" for name, p in res["plots"].items()]
-    lines.append("Plots: " + (", ".join(links) if links else "none"))
-    if res["failures"]:
-        lines.append("")
-        lines.append("**Failures:** " + "; ".join(res["failures"]))
-    lines.append("")
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return common.end_section(lines, res, results_file, label=lambda name: name.replace("_", " "))
 
 
 def _x(v):

@@ -111,7 +111,4 @@ public final class RoleLog: @unchecked Sendable {
         let l = lock.withLock { logger }
         l.log(level: level, "\(message)", metadata: shard.map { ["shard": .stringConvertible($0)] })
     }
-
-    /// A closure that logs each line it is given.
-    public var line: (String) -> Void { { [self] in self($0) } }
 }
