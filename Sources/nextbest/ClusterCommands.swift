@@ -20,6 +20,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
     @Option(help: "Stop the price rounds once the gap between the dual bound and a repaired selection is below this fraction.") var gapTolerance: Double = DualSolver.Options().gapTolerance
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
+    @Option(help: "From a cold start, find the prices on a fixed sample of at least this many customers first, when there are twice as many (0: never).") var presolveCustomers: Int = DualSolver.Options().presolveCustomers
     @Flag(help: "Print only the output paths.") var quiet = false
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after the coordinator was stopped or killed.") var resume: String?
     @Option(help: "CURVE: the coordinator's secret key file (from `nextbest keys generate`); requires --allow-keys.") var curveSecret: String?
@@ -36,6 +37,7 @@ struct CoordinatorCommand: ParsableCommand {
             }
             o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
             o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart; o.gapTolerance = gapTolerance
+            o.presolveCustomers = presolveCustomers
             o.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
             let log = observability.logger(prefix: "nextbest coordinator: ", quiet: quiet)

@@ -17,6 +17,7 @@ struct Run: ParsableCommand {
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
     @Option(help: "Stop the price rounds once the gap between the dual bound and a repaired selection is below this fraction.") var gapTolerance: Double = DualSolver.Options().gapTolerance
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
+    @Option(help: "From a cold start, find the prices on a fixed sample of at least this many customers first, when there are twice as many (0: never).") var presolveCustomers: Int = DualSolver.Options().presolveCustomers
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after it was interrupted.") var resume: String?
     @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver.") var exportCandidates: String?
     @OptionGroup var observability: ObservabilityOptions
@@ -34,11 +35,13 @@ struct Run: ParsableCommand {
                                                   shardSize: shardSize, maxRounds: maxRounds, warmStart: !noWarmStart)
                 options.exportCandidates = exportCandidates
                 options.gapTolerance = gapTolerance
+                options.presolveCustomers = presolveCustomers
                 options.metrics = metrics
                 r = try LocalRunner.run(options, logger: log)
             } else {
                 var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
                 co.shardSize = max(1, shardSize); co.maxRounds = maxRounds; co.warmStart = !noWarmStart; co.gapTolerance = gapTolerance
+                co.presolveCustomers = presolveCustomers
                 co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
                 co.metrics = metrics
                 let resumeID = try resume.map { try parseRunID($0, option: "--resume") }

@@ -84,6 +84,23 @@ import NextBestWire
         }
     }
 
+    /// The presolve's rounds on a sample go over the wire (SAMPLE) and give what they give in one process.
+    @Test func presolveOverTheWireGivesTheOneProcessOutput() throws {
+        let store = Self.generated
+        var o = LocalRunner.Options(storePath: store, outDir: ClusterFixtures.tempDir("one"), threads: 2, warmStart: false)
+        o.presolveCustomers = 300
+        let one = try LocalRunner.run(o)
+        let modulus = try #require(one.report.presolve?.modulus)
+        #expect(modulus == 8)
+        let out = ClusterFixtures.tempDir("cl")
+        let (c, wait) = try startCoordinator(store: store, out: out, shardSize: 400, minWorkers: 2) { $0.presolveCustomers = 300 }
+        let procs = try (0..<2).map { _ in try startWorker(connect: c.endpoint, store: store) }
+        let r = try wait()
+        for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        #expect(r.report.presolve == one.report.presolve.map { var p = $0; p.seconds = r.report.presolve?.seconds ?? -1; return p })
+        #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == String(contentsOfFile: one.nbaPath, encoding: .utf8))
+    }
+
     @Test func runWithLocalWorkersMatchesForOneTwoAndFourWorkers() throws {
         let store = Self.generated
         let reference = try oneProcess(store, shardSize: 400)

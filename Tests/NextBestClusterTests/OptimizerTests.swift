@@ -59,6 +59,34 @@ import NextBestStore
         }
     }
 
+    /// From a cold start on a sample first (the presolve), the result is still feasible and near HiGHS's
+    /// LP optimum with a true bound, and the same whatever the threads and shards.
+    @Test(arguments: ["all_kinds", "budget_only"])
+    func presolveOnASampleEndsNearTheLPOptimum(name: String) throws {
+        let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/\(name)/campaign.yaml").1
+        let lp = try lpOptimum(name)
+        var outputs = Set<String>()
+        for (threads, shard) in [(2, 50_000), (3, 77)] {
+            var o = LocalRunner.Options(storePath: path, outDir: ClusterFixtures.tempDir("presolve"), threads: threads, shardSize: shard, warmStart: false)
+            o.presolveCustomers = 60
+            let r = try LocalRunner.run(o)
+            let rep = r.report
+            let p = try #require(rep.presolve, "no presolve on \(name)")
+            #expect(p.modulus >= 2 && p.rounds >= 2)
+            #expect(rep.objective >= 0.999 * lp && rep.objective <= lp * (1 + 1e-9), "\(name) with a presolve: \(rep.objective) vs LP \(lp)")
+            #expect(rep.dualBound >= lp * (1 - 1e-9))
+            for c in rep.constraints {
+                let used = c.row.kind == .budget ? Int64((c.used * 1e6).rounded()) : Int64(c.used)
+                if let u = c.row.upper { #expect(used <= u, "\(c.row.key) used \(c.used) over max") }
+                if let l = c.row.lower { #expect(used >= l, "\(c.row.key) used \(c.used) under min") }
+            }
+            outputs.insert(try String(contentsOfFile: r.nbaPath, encoding: .utf8))
+            let summary = try String(contentsOfFile: r.summaryPath, encoding: .utf8)
+            #expect(summary.contains("\"sample_modulus\": \(p.modulus)"))
+        }
+        #expect(outputs.count == 1)
+    }
+
     @Test func swapRepairBeatsPricesAloneOnTheAllKindsCase() throws {
         let (r, _) = try run(ClusterFixtures.root + "/lp/all_kinds/campaign.yaml")
         let lp = try lpOptimum("all_kinds")

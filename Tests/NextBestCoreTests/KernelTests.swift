@@ -107,4 +107,59 @@ import Testing
             #expect(a.offers > 0)
         }
     }
+
+    /// A sample's round solves exactly the sample's customers (the same aggregates as a shard holding only
+    /// them, on both paths) and leaves the selection alone.
+    @Test func sampledRoundsSolveOnlyTheSample() throws {
+        let g = PopulationGenerator(customers: 3_000, offers: 16, seed: 12, trees: 8, depth: 4)
+        let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 1_000), schema: g.schema, models: g.propensityModels())
+        let sample = CustomerSample(modulus: 4)
+        var scorer = CustomerScorer(plan: plan)
+        var table = CandidateTable(), sampled = CandidateTable()
+        for i in 0..<3_000 {
+            let p = g.profile(at: i)
+            scorer.begin()
+            p.features.withUnsafeBufferPointer { scorer.score($0) }
+            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates)
+            if sample.contains(p.customerID) {
+                sampled.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates)
+            }
+        }
+        // About one in four, and not a run of neighbours.
+        #expect(sampled.customerCount > 600 && sampled.customerCount < 900, "\(sampled.customerCount) of 3000 in the sample")
+        let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+        var rng = SplitMix64(seed: 9)
+        for fold in [true, false] {
+            var whole = ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: fold)
+            var part = ShardOptimizer(plan: plan, constraints: cs, table: sampled, foldOffers: fold)
+            _ = whole.evaluate(Prices(count: cs.count))
+            let before = whole.selection
+            for round in 0..<6 {
+                var prices = Prices(count: cs.count)
+                for k in 0..<cs.count where round > 0 {
+                    prices.upper[k] = rng.unit() < 0.6 ? rng.unit() * (cs.rows[k].kind == .budget ? 2.0 : 40.0) : 0
+                }
+                let a = whole.evaluate(prices, sample: sample), b = part.evaluate(prices)
+                #expect(a == b, "fold \(fold) round \(round): the sample's aggregates differ from its own shard's")
+                #expect(a.offers > 0)
+                #expect(whole.selection == before, "a sample's round changed the selection")
+            }
+        }
+    }
+
+    @Test func samplesAreFixedByIDAndSizedByTheirTarget() {
+        #expect(CustomerSample.of(customers: 100_000, target: 250_000).isAll)
+        #expect(CustomerSample.of(customers: 499_999, target: 250_000).isAll)
+        #expect(CustomerSample.of(customers: 1_000_000, target: 250_000).modulus == 4)
+        #expect(CustomerSample.of(customers: 10_000_000, target: 250_000).modulus == 32)
+        #expect(CustomerSample.of(customers: 10_000_000, target: 0).isAll)
+        let s = CustomerSample(modulus: 32)
+        let n = (0..<200_000).reduce(0) { $0 + (s.contains(UInt64($1) + 10_000_000) ? 1 : 0) }
+        #expect(abs(n - 200_000 / 32) < 300, "\(n) of 200000 in a 1-in-32 sample")
+        // Limits scale to the sample's share.
+        let rows = [ConstraintSet.Row(kind: .budget, name: "budget", lower: nil, upper: 1_000_000_000),
+                    ConstraintSet.Row(kind: .region, name: "north", lower: 3_300, upper: nil)]
+        let scaled = s.scaled(rows)
+        #expect(scaled[0].upper == 31_250_000 && scaled[1].lower == 103 && scaled[1].upper == nil)
+    }
 }

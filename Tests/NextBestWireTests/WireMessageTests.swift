@@ -52,6 +52,7 @@ import NextBestCore
         .drop(run: 7, shard: 2),
         .rescore(run: 7, shard: 2, attempt: 1, lower: 10, upper: 20, source: [-1, 0, 1], stride: 2, stored: [0.25, 0.5, 0.125, 1]),
         .props(run: 7, shard: 2, seq: 9, models: ["m_O01", "m_O02"], values: [0.1, 0.2, 0.3, 0.4]),
+        .sample(run: 7, seq: 10, modulus: 64, upper: [1, 0], lower: [0, 0.5]),
         .failed(run: 7, reason: "shard 3: profiles customer 42: record version 9"),
     ]
 

@@ -16,6 +16,9 @@ public enum LocalRunner {
         public var gapTolerance: Double = DualSolver.Options().gapTolerance
         /// How the rounds polish (see `DualSolver.Options.targetMargin`; nil: toward a trial repair).
         public var targetMargin: Double? = DualSolver.Options().targetMargin
+        /// From a cold start, find the prices on a sample of at least this many customers first (0: never;
+        /// see `DualSolver.Options.presolveCustomers`).
+        public var presolveCustomers: Int = DualSolver.Options().presolveCustomers
         /// Start from the prices of the previous run of the same campaign (and remember this run's).
         public var warmStart: Bool
         /// Also write the optimization instance (candidates and constraints) into this directory.
@@ -103,7 +106,7 @@ public enum LocalRunner {
         let warm = remember ? try PriceMemory.load(store: store) : nil
         let group = LocalShards(shards, constraints: constraints, threads: threads)
         let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm, gapTolerance: options.gapTolerance,
-                                                                 targetMargin: options.targetMargin), onRound: { r in
+                                                                 targetMargin: options.targetMargin, presolveCustomers: options.presolveCustomers), onRound: { r in
             metrics.optimizationRound(r.round, gap: r.gap, dualBound: r.bestDual)
         })
         metrics.optimized(objective: report.objective, dualBound: report.dualBound, gap: report.gap, rounds: report.rounds)

@@ -8,6 +8,7 @@ public final class LocalShards: ShardGroup {
     public let constraints: ConstraintSet
     public let threads: Int
     public var shardCount: Int { shards.count }
+    public var customerCount: Int { shards.reduce(0) { $0 + $1.table.customerCount } }
 
     public init(_ shards: [ShardOptimizer], constraints: ConstraintSet, threads: Int) {
         self.shards = shards
@@ -35,9 +36,9 @@ public final class LocalShards: ShardGroup {
         return f
     }
 
-    public func evaluate(_ prices: Prices) throws -> Aggregates {
+    public func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates {
         var total = Aggregates(rows: constraints.count)
-        for a in each({ s, _ in s.evaluate(prices) }) { total.add(a) }
+        for a in each({ s, _ in s.evaluate(prices, sample: sample) }) { total.add(a) }
         return total
     }
 

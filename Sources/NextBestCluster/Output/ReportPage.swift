@@ -873,7 +873,10 @@ extension ReportPage {
             add("Rounds", "rounds") { Fmt.count($0) }
             add("Round time", "round_seconds") { Fmt.seconds($0) }
             add("Repair time", "repair_seconds") { Fmt.seconds($0) }
-            let known: Set<String> = ["objective", "dual_bound", "gap", "relaxed_objective", "rounds", "round_seconds", "repair_seconds", "history", "constraints"]
+            if let p = opt["presolve"], let m = p["sample_modulus"]?.double, let n = p["rounds"]?.double, let s = p["seconds"]?.double {
+                rows.append(("Presolve", "\(Fmt.count(n)) rounds on 1 customer in \(Fmt.count(m)), \(Fmt.seconds(s))"))
+            }
+            let known: Set<String> = ["objective", "dual_bound", "gap", "relaxed_objective", "rounds", "round_seconds", "repair_seconds", "history", "constraints", "presolve"]
             for (k, v) in opt.object ?? [] where !known.contains(k) && v.object == nil && v.array == nil && !v.isNull {
                 rows.append((Fmt.label(k), v.double != nil ? Fmt.number(v, decimals: 4) : (v.string ?? v.compactText)))
             }

@@ -48,6 +48,8 @@ extension RunSummary {
             ("relaxed_objective", .fixed(r.relaxedObjective, decimals: 4)),
             ("round_seconds", .fixed(r.roundSeconds, decimals: 3)),
             ("repair_seconds", .fixed(r.repairSeconds, decimals: 3)),
+            ("presolve", r.presolve.map { p in .object([("sample_modulus", .int(Int64(p.modulus))), ("rounds", .int(Int64(p.rounds))),
+                                                        ("seconds", .fixed(p.seconds, decimals: 3))]) } ?? .null),
             ("history", .array(r.history.map { h in .object([("round", .int(Int64(h.round))), ("dual", .fixed(h.dual, decimals: 4)),
                                                               ("relaxed_primal", .fixed(h.relaxedPrimal, decimals: 4)),
                                                               ("feasible_objective", h.feasible.map { .fixed($0, decimals: 4) } ?? .null),

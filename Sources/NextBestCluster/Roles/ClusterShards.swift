@@ -20,6 +20,7 @@ final class ClusterShards: ShardGroup {
     var attempt: [UInt32]
     var seq: UInt32 = 0
     var shardCount: Int { owner.count }
+    var customerCount: Int { bounds.reduce(0) { $0 + $1.customers } }
     /// Called after each round with its number.
     var onRound: ((Int) -> Void)?
     var rounds = 0
@@ -135,9 +136,12 @@ final class ClusterShards: ShardGroup {
         return total
     }
 
-    func evaluate(_ prices: Prices) throws -> Aggregates {
+    func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates {
         let rows = constraints.count
-        let all: [Aggregates] = try gather({ .prices(run: run, round: $0, upper: prices.upper, lower: prices.lower) }) { m in
+        let all: [Aggregates] = try gather({ seq in sample.isAll
+            ? .prices(run: run, round: seq, upper: prices.upper, lower: prices.lower)
+            : .sample(run: run, seq: seq, modulus: UInt32(sample.modulus), upper: prices.upper, lower: prices.lower)
+        }) { m in
             guard case let .aggregates(r, shard, att, seq, use, dual, primal, offers, cost) = m, r == run,
                   Int(shard) < attempt.count, att == attempt[Int(shard)] else { return nil }
             try check(use.count == rows, "aggregates for \(use.count) rows, not \(rows)")
@@ -145,9 +149,11 @@ final class ClusterShards: ShardGroup {
             a.use = use; a.dualMicros = dual; a.primalMicros = primal; a.offers = offers; a.costMicros = cost
             return (shard, seq, a)
         }
-        journal.append(.evaluate(prices))
         var total = Aggregates(rows: rows)
         for a in all { total.add(a) }
+        // A sample's rounds change no selection: nothing to replay or journal.
+        guard sample.isAll else { return total }
+        journal.append(.evaluate(prices))
         rounds += 1
         try onEvaluate?(rounds, prices)
         onRound?(rounds)

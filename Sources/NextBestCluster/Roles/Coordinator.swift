@@ -18,6 +18,8 @@ public final class Coordinator {
         public var maxRounds: Int = 60
         /// Stop the price rounds once the gap to a repaired selection is below this (relative).
         public var gapTolerance: Double = DualSolver.Options().gapTolerance
+        /// From a cold start, find the prices on a sample of at least this many customers first (0: never).
+        public var presolveCustomers: Int = DualSolver.Options().presolveCustomers
         public var warmStart: Bool = true
         /// Seconds to wait for `minWorkers` (nil: forever).
         public var waitTimeout: Double? = nil
@@ -287,7 +289,8 @@ public final class Coordinator {
         if let t = options.waitTimeout { group.replacementTimeout = max(t, 60) }
         group.onEvaluate = { n, prices in try journal.round(runID, n, prices) }
         metrics.shards(pending: 0, running: 0, done: shards.count)
-        report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm, gapTolerance: options.gapTolerance), onRound: { [progress, onEvent, metrics] r in
+        report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm, gapTolerance: options.gapTolerance,
+                                                          presolveCustomers: options.presolveCustomers), onRound: { [progress, onEvent, metrics] r in
             metrics.optimizationRound(r.round, gap: r.gap, dualBound: r.bestDual)
             onEvent?(.round(r.round))
             Failpoint.hit("coordinator.round", r.round)

@@ -356,6 +356,17 @@ final class WorkerShards: @unchecked Sendable {
                 .aggregates(run: run, shard: ids[i], attempt: atts[i], round: round, use: a.use, dualMicros: a.dualMicros,
                             primalMicros: a.primalMicros, offers: a.offers, costMicros: a.costMicros)
             }
+        case let .sample(run, seq, modulus, upper, lower):
+            guard self.run == run else { return [] }
+            guard let p = prices(upper, lower), modulus > 0, modulus & (modulus - 1) == 0 else {
+                return [.failed(run: run, reason: "SAMPLE with \(upper.count) prices for \(context.constraints.count) constraints or modulus \(modulus)")]
+            }
+            let sample = CustomerSample(modulus: Int(modulus))
+            let ids = shardIDs, atts = attempts
+            return group.each { s, _ in s.evaluate(p, sample: sample) }.enumerated().map { i, a in
+                .aggregates(run: run, shard: ids[i], attempt: atts[i], round: seq, use: a.use, dualMicros: a.dualMicros,
+                            primalMicros: a.primalMicros, offers: a.offers, costMicros: a.costMicros)
+            }
         case let .precheck(run, seq):
             guard self.run == run else { return [] }
             let ids = shardIDs

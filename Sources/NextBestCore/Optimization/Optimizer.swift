@@ -24,6 +24,8 @@ public enum Optimizer {
         public var repairSeconds: Double = 0
         /// The selection slot holding the chosen (repaired) selection.
         public var slot: Int = Slot.evaluated
+        /// The rounds on a sample of the customers that set the starting prices, when there were any.
+        public var presolve: Presolve? = nil
 
         public init(objective: Double, dualBound: Double, gap: Double, rounds: Int, history: [DualSolver.Round], prices: Prices,
                     constraints: [ConstraintUse], relaxedObjective: Double, roundSeconds: Double = 0, repairSeconds: Double = 0,
@@ -32,6 +34,15 @@ public enum Optimizer {
             self.prices = prices; self.constraints = constraints; self.relaxedObjective = relaxedObjective
             self.roundSeconds = roundSeconds; self.repairSeconds = repairSeconds; self.slot = slot
         }
+    }
+
+    /// The presolve: price rounds over a fixed sample of the customers (`CustomerSample`), against the
+    /// limits scaled to the sample, whose prices start the rounds over everybody.
+    public struct Presolve: Sendable, Equatable {
+        /// One customer in `modulus` took part.
+        public var modulus: Int
+        public var rounds: Int
+        public var seconds: Double
     }
 
     /// The run cannot satisfy the campaign's constraints: which ones conflict, and by how much.
@@ -110,7 +121,21 @@ public enum Optimizer {
             return Double(st.objectiveMicros) / 1e6
         }
         let clock = ContinuousClock()
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         let t0 = clock.now
+        var options = options
+        var presolve: Presolve? = nil
+        let sample = CustomerSample.of(customers: group.customerCount, target: options.presolveCustomers)
+        if options.warmStart == nil, !sample.isAll {
+            // Cold start on a large population: find the prices on a sample first (each of its rounds costs
+            // 1/modulus of a full one), then polish them over everybody from there.
+            var o = options
+            o.presolveCustomers = 0
+            let r = try DualSolver.solve(rows: sample.scaled(cs.rows), options: o) { prices in try group.evaluate(prices, sample: sample) }
+            options.warmStart = r.prices
+            options.fromPresolve = true
+            presolve = Presolve(modulus: sample.modulus, rounds: r.rounds.count, seconds: seconds(clock.now - t0))
+        }
         let dual = try DualSolver.solve(rows: cs.rows, options: options, primalTarget: target, onRound: onRound) { prices in try group.evaluate(prices) }
         let t1 = clock.now
         // The last evaluation was at the final prices: its selection is what repair starts from; when the
@@ -144,9 +169,10 @@ public enum Optimizer {
         let constraints = cs.rows.enumerated().map { k, r in
             ConstraintUse(row: r, used: r.kind == .budget ? Double(use[k]) / 1e6 : Double(use[k]), price: net.upper[k] - net.lower[k])
         }
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-        return Report(objective: objective, dualBound: bound, gap: gap, rounds: dual.rounds.count, history: dual.rounds,
+        var report = Report(objective: objective, dualBound: bound, gap: gap, rounds: dual.rounds.count, history: dual.rounds,
                       prices: dual.prices, constraints: constraints, relaxedObjective: Double(dual.last.primalMicros) / 1e6,
                       roundSeconds: seconds(t1 - t0), repairSeconds: seconds(t2 - t1), slot: slot)
+        report.presolve = presolve
+        return report
     }
 }

@@ -6,11 +6,14 @@ public protocol ShardGroup: AnyObject {
     /// The campaign-wide constraints (the same for every shard).
     var constraints: ConstraintSet { get }
     var shardCount: Int { get }
+    /// Customers in all shards.
+    var customerCount: Int { get }
     /// Facts for the feasibility check made before any round, combined over the shards.
     func precheckFacts() throws -> PrecheckFacts
     /// Solves every customer's sub-problem at `prices` (each shard records the selection in slot 0) and
-    /// returns the aggregates combined in shard order.
-    func evaluate(_ prices: Prices) throws -> Aggregates
+    /// returns the aggregates combined in shard order. With a sample (not `.all`), only the sample's
+    /// customers are solved and no selection changes.
+    func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates
     /// Copies selection slot `from` over slot `to` in every shard.
     func copySelection(from: Int, to: Int) throws
     /// Row use and objective of a slot's selection, summed over the shards.
@@ -20,6 +23,11 @@ public protocol ShardGroup: AnyObject {
     func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [[Repair.Move]]
     /// Applies accepted changes (`changes[shard]`) to a slot's selection.
     func apply(_ changes: [[Repair.Change]], slot: Int) throws
+}
+
+extension ShardGroup {
+    /// Solves every customer's sub-problem at `prices`.
+    public func evaluate(_ prices: Prices) throws -> Aggregates { try evaluate(prices, sample: .all) }
 }
 
 /// What the feasibility check needs from the shards: for every min row, the most offers its customers
@@ -96,6 +104,7 @@ public final class ShardArray: ShardGroup {
     public var shards: [ShardOptimizer]
     public let constraints: ConstraintSet
     public var shardCount: Int { shards.count }
+    public var customerCount: Int { shards.reduce(0) { $0 + $1.table.customerCount } }
 
     public init(_ shards: [ShardOptimizer], constraints: ConstraintSet) {
         self.shards = shards
@@ -108,9 +117,9 @@ public final class ShardArray: ShardGroup {
         return f
     }
 
-    public func evaluate(_ prices: Prices) throws -> Aggregates {
+    public func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates {
         var total = Aggregates(rows: constraints.count)
-        for i in shards.indices { total.add(shards[i].evaluate(prices)) }
+        for i in shards.indices { total.add(shards[i].evaluate(prices, sample: sample)) }
         return total
     }
 

@@ -22,6 +22,9 @@ public struct ShardOptimizer: Sendable {
     private var solver: SubProblemSolver
     /// One entry per (customer, offer) for the rounds, when the campaign's shape allows it.
     let offerEntries: OfferEntries?
+    /// Each customer's region and segment row (or `constraints.count` for none).
+    let customerRegionRow: ContiguousArray<Int32>
+    let customerSegmentRow: ContiguousArray<Int32>
 
     /// `foldOffers: false` keeps the rounds on the candidates (the plain path, which tests compare with).
     public init(plan: ScoringPlan, constraints: ConstraintSet, table: CandidateTable, foldOffers: Bool = true) {
@@ -44,6 +47,12 @@ public struct ShardOptimizer: Sendable {
         selections = Array(repeating: ContiguousArray(repeating: -1, count: table.customerCount * maxOffers), count: Optimizer.Slot.count)
         solver = SubProblemSolver(plan: plan)
         offerEntries = foldOffers ? OfferEntries(plan: plan, table: table) : nil
+        func row(_ code: UInt16, _ rows: [Int32]) -> Int32 {
+            let r = Int(code) < rows.count ? rows[Int(code)] : -1
+            return r >= 0 ? r : none
+        }
+        customerRegionRow = ContiguousArray(table.regions.map { row($0, constraints.regionRow) })
+        customerSegmentRow = ContiguousArray(table.segments.map { row($0, constraints.segmentRow) })
     }
 
     /// Cost in micro-money of candidate `ci`.
@@ -52,20 +61,14 @@ public struct ShardOptimizer: Sendable {
         return pairCostMicros[Int(c.offer) &* channelCount &+ Int(c.channel)]
     }
 
-    @inline(__always) func regionRow(_ i: Int) -> Int32 {
-        let code = Int(table.regions[i])
-        let r = code < constraints.regionRow.count ? constraints.regionRow[code] : -1
-        return r >= 0 ? r : Int32(constraints.count)
-    }
+    @inline(__always) func regionRow(_ i: Int) -> Int32 { customerRegionRow[i] }
 
-    @inline(__always) func segmentRow(_ i: Int) -> Int32 {
-        let code = Int(table.segments[i])
-        let r = code < constraints.segmentRow.count ? constraints.segmentRow[code] : -1
-        return r >= 0 ? r : Int32(constraints.count)
-    }
+    @inline(__always) func segmentRow(_ i: Int) -> Int32 { customerSegmentRow[i] }
 
     /// Solves every customer's sub-problem at `prices`, records the selection and returns the aggregates.
-    public mutating func evaluate(_ prices: Prices) -> Aggregates {
+    /// With a sample, only the sample's customers are solved and the selection is left as it was (the
+    /// presolve's rounds: their aggregates stand for the sample alone).
+    public mutating func evaluate(_ prices: Prices, sample: CustomerSample = .all) -> Aggregates {
         let net = prices.netWithSentinel
         let budgetPrice = constraints.budgetRow >= 0 ? net[constraints.budgetRow] : 0
         // The priced use of an (offer, channel) pair is the same for every customer: price it once.
@@ -87,7 +90,7 @@ public struct ShardOptimizer: Sendable {
         let budgetRow = constraints.budgetRow
         if let oe = offerEntries {
             let best = oe.bestChannels(pairPrice: pairPrice, channelCount: channelCount)
-            evaluateEntries(oe, best: best, net: net, selection: &selection, solver: &solver, agg: &agg)
+            evaluateEntries(oe, best: best, net: net, sample: sample, selection: &selection, solver: &solver, agg: &agg)
             self.solver = solver
             selections[0] = selection
             agg.use.removeLast()
@@ -95,7 +98,7 @@ public struct ShardOptimizer: Sendable {
         }
         table.candidates.withUnsafeBufferPointer { all in
           pairPrice.withUnsafeBufferPointer { pp in
-            for i in 0..<table.customerCount {
+            for i in 0..<table.customerCount where sample.contains(table.customerIDs[i]) {
                 let r = table.range(i)
                 let fixed = net[Int(regionRow(i))] + net[Int(segmentRow(i))]
                 chosen.removeAll(keepingCapacity: true)
@@ -105,7 +108,7 @@ public struct ShardOptimizer: Sendable {
                 }, into: &chosen)
                 agg.dualMicros += RunTotals.micros(value)
                 let base = i * maxOffers
-                for j in 0..<maxOffers { selection[base + j] = j < chosen.count ? Int32(r.lowerBound) + chosen[j] : -1 }
+                if sample.isAll { for j in 0..<maxOffers { selection[base + j] = j < chosen.count ? Int32(r.lowerBound) + chosen[j] : -1 } }
                 for idx in chosen {
                     let ci = r.lowerBound + Int(idx)
                     let c = all[ci]
@@ -130,14 +133,12 @@ public struct ShardOptimizer: Sendable {
     /// `evaluate` over the offer entries: the same choices and aggregates, with every array reached through
     /// its buffer once, outside the loop over customers.
     private func evaluateEntries(_ oe: OfferEntries, best: OfferEntries.BestChannels,
-                                 net: ContiguousArray<Double>, selection: inout ContiguousArray<Int32>,
+                                 net: ContiguousArray<Double>, sample: CustomerSample, selection: inout ContiguousArray<Int32>,
                                  solver: inout SubProblemSolver, agg: inout Aggregates) {
         let count = table.customerCount
         let mo = maxOffers
         let budgetRow = constraints.budgetRow
-        var regionRows = ContiguousArray<Int32>(), segmentRows = ContiguousArray<Int32>()
-        regionRows.reserveCapacity(count); segmentRows.reserveCapacity(count)
-        for i in 0..<count { regionRows.append(regionRow(i)); segmentRows.append(segmentRow(i)) }
+        let writes = sample.isAll
         var use = ContiguousArray(agg.use)
         var chosen = ContiguousArray<Int32>()
         chosen.reserveCapacity(mo)
@@ -159,6 +160,9 @@ public struct ShardOptimizer: Sendable {
         }
         oe.entries.withUnsafeBufferPointer { es in
         oe.offsets.withUnsafeBufferPointer { offsets in
+        customerRegionRow.withUnsafeBufferPointer { regionRows in
+        customerSegmentRow.withUnsafeBufferPointer { segmentRows in
+        table.customerIDs.withUnsafeBufferPointer { ids in
         best.price.withUnsafeBufferPointer { price in
         best.position.withUnsafeBufferPointer { position in
         productRowOfOffer.withUnsafeBufferPointer { productRow in
@@ -166,7 +170,7 @@ public struct ShardOptimizer: Sendable {
         net.withUnsafeBufferPointer { net in
         use.withUnsafeMutableBufferPointer { use in
         selection.withUnsafeMutableBufferPointer { selection in
-            for i in 0..<count {
+            for i in 0..<count where writes || sample.contains(ids[i]) {
                 let region = Int(regionRows[i]), segment = Int(segmentRows[i])
                 let fixed = net[region] + net[segment]
                 chosen.removeAll(keepingCapacity: true)
@@ -179,7 +183,7 @@ public struct ShardOptimizer: Sendable {
                     if j < chosen.count {
                         let e = es[lo + Int(chosen[j])]
                         let slot = Int(e.slot)
-                        selection[base + j] = e.first + position[slot]
+                        if writes { selection[base + j] = e.first + position[slot] }
                         // What the chosen channel adds, from the slot: no candidate is read here.
                         primal += RunTotals.micros(e.base - slotObjective[slot])
                         offers += 1
@@ -189,12 +193,12 @@ public struct ShardOptimizer: Sendable {
                         use[Int(slotChannelRow[slot])] += 1
                         use[region] += 1
                         use[segment] += 1
-                    } else {
+                    } else if writes {
                         selection[base + j] = -1
                     }
                 }
             }
-        }}}}}}}}}
+        }}}}}}}}}}}}
         agg.use = Array(use)
         agg.dualMicros += dual
         agg.primalMicros += primal

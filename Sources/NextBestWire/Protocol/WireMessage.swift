@@ -61,6 +61,9 @@ public enum WireMessage: Sendable, Equatable {
     case rescore(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, source: [Int64], stride: UInt32, stored: [Float])
     /// Worker → coordinator (after ROWS): one shard's propensities under every plan model, kept with the run.
     case props(run: UInt64, shard: UInt32, seq: UInt32, models: [String], values: [Float])
+    /// Coordinator → worker: like PRICES, for the customers of a `CustomerSample` only (one in `modulus`,
+    /// a power of two); no selection changes. Reply: one AGGREGATES per held shard.
+    case sample(run: UInt64, seq: UInt32, modulus: UInt32, upper: [Double], lower: [Double])
 
     public static let version: UInt8 = 1
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
@@ -92,6 +95,7 @@ public enum WireMessage: Sendable, Equatable {
         case .drop: return 23
         case .rescore: return 24
         case .props: return 25
+        case .sample: return 26
         }
     }
 
@@ -123,6 +127,7 @@ public enum WireMessage: Sendable, Equatable {
         case .drop: return "DROP"
         case .rescore: return "RESCORE"
         case .props: return "PROPS"
+        case .sample: return "SAMPLE"
         }
     }
 
@@ -195,6 +200,8 @@ public enum WireMessage: Sendable, Equatable {
             w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.int64s(source); w.u32(stride); w.floats(stored)
         case let .props(run, shard, seq, models, values):
             w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(models.count)); for m in models { w.string(m) }; w.floats(values)
+        case let .sample(run, seq, modulus, upper, lower):
+            w.u64(run); w.u32(seq); w.u32(modulus); w.doubles(upper); w.doubles(lower)
         }
         return w.bytes
     }
@@ -313,6 +320,7 @@ public enum WireMessage: Sendable, Equatable {
             var models: [String] = []
             for _ in 0..<n { models.append(try r.string()) }
             msg = .props(run: run, shard: shard, seq: seq, models: models, values: try r.floats())
+        case 26: msg = .sample(run: try r.u64(), seq: try r.u32(), modulus: try r.u32(), upper: try r.doubles(), lower: try r.doubles())
         default: throw .unknownType(t)
         }
         guard r.atEnd else { throw .trailing(frame.count - r.offset) }
