@@ -245,6 +245,8 @@ final class WorkerShards: @unchecked Sendable {
     var evaluations = 0
     var scoredCount = 0
     let scoringSlots: DispatchSemaphore
+    /// The size of the last shard scored here (guarded by `lock`), to size the next one's buffers.
+    private var lastShape: ShardScorer.Shape? = nil
     private let lock = NSLock()
     private var scoringNow = 0
 
@@ -294,7 +296,8 @@ final class WorkerShards: @unchecked Sendable {
         DispatchQueue.global().async { [self] in
             slots.wait()
             var scorer = ShardScorer(store: context.store, plan: context.plan)
-            let result = Result { try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true) }
+            let result = Result { try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true, shape: lock.withLock { lastShape }) }
+            if let shape = scorer.lastShape { lock.withLock { lastShape = shape } }
             slots.signal()
             lock.withLock { scoringNow -= 1 }
             then(result)

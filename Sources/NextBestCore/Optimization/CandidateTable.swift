@@ -16,6 +16,15 @@ public struct CandidateTable: Sendable {
 
     public var customerCount: Int { customerIDs.count }
 
+    /// Room for this many customers and candidates, allocated once (pages not used are never touched).
+    public mutating func reserve(customers: Int, candidates n: Int) {
+        customerIDs.reserveCapacity(customers)
+        regions.reserveCapacity(customers)
+        segments.reserveCapacity(customers)
+        offsets.reserveCapacity(customers + 1)
+        candidates.reserveCapacity(n)
+    }
+
     /// Appends one customer's candidates.
     public mutating func append(customerID: UInt64, region: UInt16, segment: UInt16, candidates c: ContiguousArray<Candidate>) {
         customerIDs.append(customerID)

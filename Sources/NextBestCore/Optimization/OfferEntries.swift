@@ -53,6 +53,16 @@ public struct OfferEntries: Sendable {
         var offsets = ContiguousArray<Int32>()
         offsets.reserveCapacity(table.customerCount + 1)
         offsets.append(0)
+        // Count first and allocate once: growing a shard-sized array by doubling costs more in fresh pages
+        // (the kernel clears each) and copies than the count.
+        table.candidates.withUnsafeBufferPointer { cands in
+            var n = 0
+            for i in 0..<table.customerCount {
+                let r = table.range(i)
+                for j in r where j == r.lowerBound || cands[j].offer != cands[j - 1].offer { n += 1 }
+            }
+            entries.reserveCapacity(n)
+        }
         table.candidates.withUnsafeBufferPointer { cands in
             for i in 0..<table.customerCount {
                 let r = table.range(i)

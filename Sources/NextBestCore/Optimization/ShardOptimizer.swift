@@ -25,6 +25,8 @@ public struct ShardOptimizer: Sendable {
     /// Each customer's region and segment row (or `constraints.count` for none).
     let customerRegionRow: ContiguousArray<Int32>
     let customerSegmentRow: ContiguousArray<Int32>
+    /// The customers (indices) of the last sample evaluated, so that its rounds touch no one else.
+    private var sampled: (modulus: Int, customers: ContiguousArray<Int32>)? = nil
 
     /// `foldOffers: false` keeps the rounds on the candidates (the plain path, which tests compare with).
     public init(plan: ScoringPlan, constraints: ConstraintSet, table: CandidateTable, foldOffers: Bool = true) {
@@ -132,13 +134,21 @@ public struct ShardOptimizer: Sendable {
 
     /// `evaluate` over the offer entries: the same choices and aggregates, with every array reached through
     /// its buffer once, outside the loop over customers.
-    private func evaluateEntries(_ oe: OfferEntries, best: OfferEntries.BestChannels,
+    private mutating func evaluateEntries(_ oe: OfferEntries, best: OfferEntries.BestChannels,
                                  net: ContiguousArray<Double>, sample: CustomerSample, selection: inout ContiguousArray<Int32>,
                                  solver: inout SubProblemSolver, agg: inout Aggregates) {
         let count = table.customerCount
         let mo = maxOffers
         let budgetRow = constraints.budgetRow
         let writes = sample.isAll
+        var members = ContiguousArray<Int32>()
+        if !writes {
+            if let c = sampled, c.modulus == sample.modulus { members = c.customers } else {
+                for i in 0..<count where sample.contains(table.customerIDs[i]) { members.append(Int32(i)) }
+                sampled = (sample.modulus, members)
+            }
+        }
+        let customers = writes ? count : members.count
         var use = ContiguousArray(agg.use)
         var chosen = ContiguousArray<Int32>()
         chosen.reserveCapacity(mo)
@@ -162,7 +172,6 @@ public struct ShardOptimizer: Sendable {
         oe.offsets.withUnsafeBufferPointer { offsets in
         customerRegionRow.withUnsafeBufferPointer { regionRows in
         customerSegmentRow.withUnsafeBufferPointer { segmentRows in
-        table.customerIDs.withUnsafeBufferPointer { ids in
         best.price.withUnsafeBufferPointer { price in
         best.position.withUnsafeBufferPointer { position in
         productRowOfOffer.withUnsafeBufferPointer { productRow in
@@ -170,7 +179,8 @@ public struct ShardOptimizer: Sendable {
         net.withUnsafeBufferPointer { net in
         use.withUnsafeMutableBufferPointer { use in
         selection.withUnsafeMutableBufferPointer { selection in
-            for i in 0..<count where writes || sample.contains(ids[i]) {
+            for n in 0..<customers {
+                let i = writes ? n : Int(members[n])
                 let region = Int(regionRows[i]), segment = Int(segmentRows[i])
                 let fixed = net[region] + net[segment]
                 chosen.removeAll(keepingCapacity: true)
@@ -198,7 +208,7 @@ public struct ShardOptimizer: Sendable {
                     }
                 }
             }
-        }}}}}}}}}}}}
+        }}}}}}}}}}}
         agg.use = Array(use)
         agg.dualMicros += dual
         agg.primalMicros += primal

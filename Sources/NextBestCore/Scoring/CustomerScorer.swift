@@ -19,6 +19,16 @@ public struct CustomerScorer {
     private let windowEnd: Int32
     private let maxIgnored: Int32
     private let propensityObjective: Bool
+    /// The offers' rules flattened for the per-customer loop (no array of an offer is retained per
+    /// customer): per offer its model, value (or value feature, -1 for none) and channel slots
+    /// `slotStart[o]..<slotStart[o + 1]`; per slot its channel, minimum propensity and cost.
+    private let offerModel: ContiguousArray<Int32>
+    private let offerValue: ContiguousArray<Double>
+    private let offerValueFeature: ContiguousArray<Int32>
+    private let slotStart: ContiguousArray<Int32>
+    private let slotChannel: ContiguousArray<UInt8>
+    private let slotMinPropensity: ContiguousArray<Float>
+    private let slotCost: ContiguousArray<Double>
 
     public init(plan: ScoringPlan) {
         self.plan = plan
@@ -43,6 +53,16 @@ public struct CustomerScorer {
             maxIgnored = .max
         }
         propensityObjective = plan.campaign.objective == .propensity
+        offerModel = ContiguousArray(plan.offers.map { Int32($0.model) })
+        offerValue = ContiguousArray(plan.offers.map(\.value))
+        offerValueFeature = ContiguousArray(plan.offers.map { $0.valueFeature.map(Int32.init) ?? -1 })
+        var starts = ContiguousArray<Int32>([0])
+        var channels = ContiguousArray<UInt8>(), mins = ContiguousArray<Float>(), costs = ContiguousArray<Double>()
+        for o in plan.offers {
+            for k in 0..<o.channels.count { channels.append(UInt8(o.channels[k])); mins.append(o.minPropensity[k]); costs.append(o.cost[k]) }
+            starts.append(Int32(channels.count))
+        }
+        slotStart = starts; slotChannel = channels; slotMinPropensity = mins; slotCost = costs
     }
 
     /// Starts a new customer: clears the history counters.
@@ -83,21 +103,32 @@ public struct CustomerScorer {
     mutating func applyRules(_ x: UnsafeBufferPointer<Float>) {
         candidates.removeAll(keepingCapacity: true)
         fatiguedOffers.removeAll(keepingCapacity: true)
-        for (oi, o) in plan.offers.enumerated() {
-            if ignoredCount[oi] >= maxIgnored { fatiguedOffers.append(UInt16(oi)); continue }
-            let p = modelPropensity[o.model]
-            var value = o.value
-            if let vf = o.valueFeature {
-                let v = x[vf]
-                value = v.isNaN ? 0 : Double(v)
+        let maxIgnored = self.maxIgnored, propensityObjective = self.propensityObjective
+        offerModel.withUnsafeBufferPointer { model in
+        offerValue.withUnsafeBufferPointer { offerValue in
+        offerValueFeature.withUnsafeBufferPointer { valueFeature in
+        slotStart.withUnsafeBufferPointer { start in
+        slotChannel.withUnsafeBufferPointer { channel in
+        slotMinPropensity.withUnsafeBufferPointer { minP in
+        slotCost.withUnsafeBufferPointer { cost in
+        ignoredCount.withUnsafeBufferPointer { ignored in
+        modelPropensity.withUnsafeBufferPointer { propensity in
+            for oi in 0..<model.count {
+                if ignored[oi] >= maxIgnored { fatiguedOffers.append(UInt16(oi)); continue }
+                let p = propensity[Int(model[oi])]
+                var value = offerValue[oi]
+                let vf = Int(valueFeature[oi])
+                if vf >= 0 {
+                    let v = x[vf]
+                    value = v.isNaN ? 0 : Double(v)
+                }
+                for k in Int(start[oi])..<Int(start[oi + 1]) where p >= minP[k] {
+                    let ev = Double(p) * value - cost[k]
+                    candidates.append(Candidate(offer: UInt16(oi), channel: channel[k], propensity: p,
+                                                expectedValue: ev, objectiveIsPropensity: propensityObjective))
+                }
             }
-            for k in 0..<o.channels.count where p >= o.minPropensity[k] {
-                let cost = o.cost[k]
-                let ev = Double(p) * value - cost
-                candidates.append(Candidate(offer: UInt16(oi), channel: UInt8(o.channels[k]), propensity: p,
-                                            expectedValue: ev, objectiveIsPropensity: propensityObjective))
-            }
-        }
+        }}}}}}}}}
     }
 
     /// Chooses the customer's list with per-customer limits only (no campaign-wide constraints): per
