@@ -58,6 +58,33 @@ import NextBestCore
         #expect(n == 2000)
     }
 
+    /// Commits without a flush each (growing the map on the way) then one flush: everything is there
+    /// when the store is opened again; an error inside is passed on and later writes still work.
+    @Test func deferredSyncKeepsEveryCommit() throws {
+        let dir = Fixtures.tempDir("nosync") + "/s"
+        struct Boom: Error {}
+        do {
+            let env = try LMDBEnvironment(path: dir, initialMapSize: 1 << 20)
+            try env.openDatabases([("big", false)])
+            let db = try env.database("big")
+            let value = [UInt8](repeating: 9, count: 4096)
+            try env.deferringSync {
+                for i in 0..<500 { try env.write { txn in try txn.put(db, key: ProfileCodec.key(UInt64(i)), value: value) } }
+            }
+            #expect(throws: Boom.self) {
+                try env.deferringSync {
+                    try env.write { txn in try txn.put(db, key: ProfileCodec.key(1_000), value: value) }
+                    throw Boom()
+                }
+            }
+            try env.write { txn in try txn.put(db, key: ProfileCodec.key(2_000), value: value) }
+        }
+        let env = try LMDBEnvironment(path: dir, readOnly: true)
+        try env.openDatabases([("big", false)])
+        let n = try env.read { try $0.count(try env.database("big")) }
+        #expect(n == 502)
+    }
+
     @Test func failedWriteLeavesNothing() throws {
         let store = try Store(path: Fixtures.tempDir("tx") + "/s")
         struct Boom: Error {}

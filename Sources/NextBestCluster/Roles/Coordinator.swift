@@ -315,20 +315,25 @@ public final class Coordinator {
         writer.append(Array(NBAFormat.header.utf8))
         var totals = context.emptyTotals()
         var writeSeconds = 0.0
-        try group.collect(slot: report.slot, window: max(4, 2 * holders), have: { s in try journal.mergedRows(runID, shard: s) },
+        try context.store.env.deferringSync {
+        let journalQueue = JournalQueue()
+        let run = runID
+        try group.collect(slot: report.slot, window: max(4, 2 * holders), have: { s in try journalQueue.read { try journal.mergedRows(run, shard: s) } },
                           catalogueSizes: (context.plan.offers.count, context.plan.products.count, context.plan.channels.count),
-                          keepProps: { s, m in try journal.keptPropensities(runID, shard: s, message: m.encode()) },
+                          keepProps: { s, m in try journalQueue.add { try journal.keptPropensities(run, shard: s, message: m.encode()) } },
                           progress: { [progress, onEvent, metrics] n in
                               metrics.written(n)
                               onEvent?(.shardWritten(done: n, total: shards.count))
                               Failpoint.hit("coordinator.written", n)
                               progress.update("writing: \(n)/\(shards.count) shards")
                           }) { s, rows, t, fresh in
-            if fresh { try journal.merged(runID, shard: s, rows: WireMessage.rows(run: runID, shard: UInt32(s), seq: 0, csv: rows, totals: t).encode()) }
+            if fresh { try journalQueue.add { try journal.merged(run, shard: s, rows: WireMessage.rows(run: run, shard: UInt32(s), seq: 0, csv: rows, totals: t).encode()) } }
             let tw = Date()
             totals.merge(t)
             writer.append(rows)
             writeSeconds += Date().timeIntervalSince(tw)
+        }
+        try journalQueue.finish()
         }
         let tc = Date()
         try writer.commit()

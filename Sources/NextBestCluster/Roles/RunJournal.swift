@@ -11,7 +11,7 @@ import NextBestWire
 /// every shard already merged. `resume` continues from it: a run whose optimization finished redoes only
 /// the shards not yet merged (scored again and rebuilt from the recipe, no rounds); an earlier one is
 /// redone from the same plan, which gives the same bytes (the run is deterministic).
-public struct RunJournal {
+public struct RunJournal: Sendable {
     let store: Store
 
     /// What a run was planned as.
