@@ -85,6 +85,32 @@ import NextBestCore
         #expect(n == 502)
     }
 
+    /// Models are stored as binary records that give back exactly the imported model; every cut or a
+    /// flipped kind is an error naming the place; a JSON record (stores written before) still reads.
+    @Test func modelRecordsRoundTripAndOlderJSONStillReads() throws {
+        let store = try Fixtures.store()
+        for (name, format) in [("xgb_deep", ModelFormat.xgboostJSON), ("logit_all", .logisticJSON)] {
+            let parsed = try format.parse(Data(contentsOf: URL(fileURLWithPath: Fixtures.models + "/\(name).json")))
+            let raw = try #require(try store.env.read { try $0.get(store.models, key: Array(name.utf8)) })
+            #expect(raw.withUnsafeBytes { ModelCodec.isBinary($0) })
+            let m = try #require(try store.env.read { try store.model(name, in: $0) })
+            #expect(m.kind == parsed && m.id == name && m.version == 1)
+            for cut in stride(from: 0, to: raw.count, by: max(1, raw.count / 97)) {
+                #expect(throws: ModelCodec.DecodeError.self) { try Array(raw.prefix(cut)).withUnsafeBytes { try ModelCodec.decode(id: name, $0) } }
+            }
+            var bad = raw
+            bad[12] = 7
+            #expect(throws: ModelCodec.DecodeError.self) { try bad.withUnsafeBytes { try ModelCodec.decode(id: name, $0) } }
+            #expect(throws: ModelCodec.DecodeError.self) { try (raw + [0]).withUnsafeBytes { try ModelCodec.decode(id: name, $0) } }
+        }
+        // An older store's JSON record.
+        let old = PropensityModel(id: "old", version: 4, kind: try ModelFormat.logisticJSON.parse(Data(contentsOf: URL(fileURLWithPath: Fixtures.models + "/logit_all.json"))))
+        try store.env.write { txn in try store.putJSON(old, store.models, "old", in: txn) }
+        #expect(try store.env.read { try store.model("old", in: $0) } == old)
+        #expect(try store.env.read { try store.modelVersions(in: $0) }["old"] == 4)
+        #expect(try store.env.read { try store.modelVersions(in: $0) }["xgb_deep"] == 1)
+    }
+
     @Test func failedWriteLeavesNothing() throws {
         let store = try Store(path: Fixtures.tempDir("tx") + "/s")
         struct Boom: Error {}

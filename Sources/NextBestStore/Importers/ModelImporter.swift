@@ -21,7 +21,7 @@ public enum ModelImporter {
                 throw ImportError(file: file, line: nil, key: "feature '\(missing)'",
                                   reason: "model uses column '\(missing)', which the store's profiles lack (store columns: \(schema.names.prefix(8).joined(separator: ", "))\(schema.count > 8 ? ", …" : ""))")
             }
-            try store.putJSON(model, store.models, id, in: txn)
+            try store.putModel(model, in: txn)
             return (ImportReport(kind: "model '\(id)' v\(model.version)", rows: 1, added: previous == nil ? 1 : 0, replaced: previous == nil ? 0 : 1, skipped: 0), model)
         }
     }

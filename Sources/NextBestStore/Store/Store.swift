@@ -91,7 +91,23 @@ public final class Store: @unchecked Sendable {
 
     // MARK: Models and campaign
 
-    public func model(_ id: String, in txn: LMDBTransaction) throws -> PropensityModel? { try getJSON(PropensityModel.self, models, id, in: txn) }
+    /// A stored model: the binary record (`ModelCodec`), or JSON in stores written before it.
+    public func model(_ id: String, in txn: LMDBTransaction) throws -> PropensityModel? {
+        let key = Array(id.utf8)
+        let binary: PropensityModel?? = try key.withUnsafeBytes { k in
+            guard let v = try txn.get(models, key: k) else { return .some(nil) }
+            guard ModelCodec.isBinary(v) else { return nil }
+            do { return .some(try ModelCodec.decode(id: id, v)) }
+            catch { throw StoreError.corrupt(database: models.name, key: id, reason: "cannot decode: \(error)") }
+        }
+        if let binary { return binary }
+        return try getJSON(PropensityModel.self, models, id, in: txn)
+    }
+
+    /// Stores a model as a binary record.
+    func putModel(_ m: PropensityModel, in txn: LMDBTransaction) throws {
+        try txn.put(models, key: Array(m.id.utf8), value: ModelCodec.encode(m))
+    }
 
     /// Every stored model by id.
     public func allModels(in txn: LMDBTransaction) throws -> [String: PropensityModel] {
@@ -108,7 +124,10 @@ public final class Store: @unchecked Sendable {
         var out: [String: Int] = [:]
         try txn.scan(models) { k, v in
             let id = String(decoding: k, as: UTF8.self)
-            do { out[id] = try JSONDecoder().decode(Header.self, from: Data(v)).version } catch {
+            do {
+                if let version = try ModelCodec.version(v) { out[id] = version; return true }
+                out[id] = try JSONDecoder().decode(Header.self, from: Data(v)).version
+            } catch {
                 throw StoreError.corrupt(database: "models", key: id, reason: "\(error)")
             }
             return true
