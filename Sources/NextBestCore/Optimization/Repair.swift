@@ -30,8 +30,10 @@ public enum Repair {
         }
         /// Every row index is in `0...rows` (rows itself being "none").
         public func isValid(rows: Int) -> Bool {
-            let n = Int32(rows)
-            return [budget, product, channel, region, segment].allSatisfy { $0 >= 0 && $0 <= n }
+            let n = UInt32(rows)
+            // Unsigned: a negative row is out of range too (no array built: millions of moves are checked).
+            return UInt32(bitPattern: budget) <= n && UInt32(bitPattern: product) <= n && UInt32(bitPattern: channel) <= n
+                && UInt32(bitPattern: region) <= n && UInt32(bitPattern: segment) <= n
         }
     }
 
@@ -305,6 +307,13 @@ public enum Repair {
     /// order, some beyond it were not sent), returns nil if the pass would need a move past it.
     static func choose(_ moves: ContiguousArray<Move>, rows: [ConstraintSet.Row], shards: Int, goal: Goal, use: inout [Int64],
                        cutoff: (score: Double, customer: UInt64)? = nil) -> (changes: [[Change]], applied: Int)? {
+        choose(count: moves.count, move: { moves[$0] }, rows: rows, shards: shards, goal: goal, use: &use, cutoff: cutoff)
+    }
+
+    /// `choose` over moves reached by their place in the global order (no copy of the moves in that order:
+    /// an improve pass at 10 M customers has millions).
+    static func choose(count: Int, move: (Int) -> Move, rows: [ConstraintSet.Row], shards: Int, goal: Goal, use: inout [Int64],
+                       cutoff: (score: Double, customer: UInt64)? = nil) -> (changes: [[Change]], applied: Int)? {
         var changes = [[Change]](repeating: [], count: shards)
         var applied = 0
         let limits = Limits(rows)
@@ -318,7 +327,8 @@ public enum Repair {
             }
             return false
         }
-        for m in moves {
+        for i in 0..<count {
+            let m = move(i)
             if done() { return (changes, applied) }
             if let c = cutoff, m.score > c.score || (m.score == c.score && m.customerID > c.customer) { return nil }
             let ru = m.remove >= 0 ? m.removeUse : none, au = m.add >= 0 ? m.addUse : none
@@ -373,10 +383,11 @@ public enum Repair {
                 // (score, customer id) is unique, as a customer proposes one move: sort small keys, not moves.
                 keys.sort { $0.score < $1.score || ($0.score == $1.score && $0.customer < $1.customer) }
                 var trial = use
-                var ordered = ContiguousArray<Move>()
-                ordered.reserveCapacity(keys.count)
-                for k in keys { ordered.append(lists[Int(k.shard)][Int(k.index)]) }
-                guard let (changes, applied) = choose(ordered, rows: rows, shards: group.shardCount, goal: goal, use: &trial, cutoff: cutoff) else {
+                let chosen = keys.withUnsafeBufferPointer { ks in
+                    choose(count: ks.count, move: { lists[Int(ks[$0].shard)][Int(ks[$0].index)] }, rows: rows, shards: group.shardCount,
+                           goal: goal, use: &trial, cutoff: cutoff)
+                }
+                guard let (changes, applied) = chosen else {
                     limit = limit >= Int(Int32.max) / 8 ? .max : limit * 8
                     continue
                 }

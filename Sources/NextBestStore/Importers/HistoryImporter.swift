@@ -38,7 +38,7 @@ public enum HistoryImporter {
                 if try txn.put(store.history, key: key, value: value, noDupData: true) { added += 1 } else { skipped += 1 }
             }
             guard sawHeader else { throw ImportError(file: file, line: nil, reason: "the file is empty") }
-            if added > 0 { try store.markDataChanged(in: txn) }
+            if added > 0 { try store.markDataChanged(in: txn, profilesChanged: false) }
             return ImportReport(kind: "contacts", rows: added + skipped, added: added, replaced: 0, skipped: skipped)
         }
     }

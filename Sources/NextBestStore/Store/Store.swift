@@ -76,10 +76,40 @@ public final class Store: @unchecked Sendable {
     /// Records that profiles or contacts changed: a fresh random stamp in `meta/data_stamp`, part of the
     /// store fingerprint, so a worker holding an older copy of the data is refused. (A compacting copy
     /// keeps the stamp.)
-    func markDataChanged(in txn: LMDBTransaction) throws {
+    /// The profile index is rebuilt with the stamp when `profilesChanged` (a walk of the profile keys), else
+    /// carried over to it.
+    func markDataChanged(in txn: LMDBTransaction, profilesChanged: Bool = true, indexStep: Int = ProfileIndex.defaultStep) throws {
         var g = SystemRandomNumberGenerator()
+        let old = try txn.get(meta, key: Array("data_stamp".utf8)) ?? []
         let stamp = (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }
         _ = try txn.put(meta, key: Array("data_stamp".utf8), value: stamp)
+        let index: ProfileIndex?
+        if profilesChanged {
+            var ids: [UInt64] = []
+            var n = 0
+            try txn.scan(profiles) { k, _ in
+                if n % indexStep == 0, let id = ProfileCodec.customerID(key: k) { ids.append(id) }
+                n += 1
+                return true
+            }
+            index = ProfileIndex(step: indexStep, count: n, ids: ids)
+        } else {
+            index = try profileIndex(in: txn, stamp: old)
+        }
+        if let index { _ = try txn.put(meta, key: Array("profile_index".utf8), value: index.encode(stamp: stamp)) }
+        else { _ = try txn.delete(meta, key: Array("profile_index".utf8)) }
+    }
+
+    /// The profile index, if there is one built at the store's current data stamp.
+    public func profileIndex(in txn: LMDBTransaction) throws -> ProfileIndex? {
+        guard let stamp = try txn.get(meta, key: Array("data_stamp".utf8)) else { return nil }
+        return try profileIndex(in: txn, stamp: stamp)
+    }
+
+    func profileIndex(in txn: LMDBTransaction, stamp: [UInt8]) throws -> ProfileIndex? {
+        try Array("profile_index".utf8).withUnsafeBytes { k in
+            try txn.get(meta, key: k).flatMap { ProfileIndex.decode($0, stamp: stamp) }
+        }
     }
 
     public func regions(in txn: LMDBTransaction) throws -> CodeDictionary { try getJSON(CodeDictionary.self, meta, "regions", in: txn) ?? CodeDictionary() }
