@@ -69,15 +69,15 @@ import NextBestCore
             let db = try env.database("big")
             let value = [UInt8](repeating: 9, count: 4096)
             try env.deferringSync {
-                for i in 0..<500 { try env.write { txn in try txn.put(db, key: ProfileCodec.key(UInt64(i)), value: value) } }
+                for i in 0..<500 { try env.write { txn in _ = try txn.put(db, key: ProfileCodec.key(UInt64(i)), value: value) } }
             }
             #expect(throws: Boom.self) {
                 try env.deferringSync {
-                    try env.write { txn in try txn.put(db, key: ProfileCodec.key(1_000), value: value) }
+                    try env.write { txn in _ = try txn.put(db, key: ProfileCodec.key(1_000), value: value) }
                     throw Boom()
                 }
             }
-            try env.write { txn in try txn.put(db, key: ProfileCodec.key(2_000), value: value) }
+            try env.write { txn in _ = try txn.put(db, key: ProfileCodec.key(2_000), value: value) }
         }
         let env = try LMDBEnvironment(path: dir, readOnly: true)
         try env.openDatabases([("big", false)])
