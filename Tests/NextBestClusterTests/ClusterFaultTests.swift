@@ -14,14 +14,15 @@ import NextBestWire
     func fastDetection(_ o: inout Coordinator.Options) { o.heartbeat = 0.1; o.deadAfter = 10 }
 
     /// Runs with three workers and kills the first one when `when` says so; returns the output and the summary.
-    func runKilling(shardSize: Int, when: @escaping @Sendable (Coordinator.Event) -> Bool) throws -> (String, String, ClusterProcessTests.Lines) {
+    func runKilling(shardSize: Int, presolveCustomers: Int? = nil,
+                    when: @escaping @Sendable (Coordinator.Event) -> Bool) throws -> (String, String, ClusterProcessTests.Lines) {
         let store = ClusterProcessTests.generated
         let out = ClusterFixtures.tempDir("fault")
         let log = ClusterProcessTests.Lines()
         let victim = Slots<Process>(count: 1)
         let killed = Counter()
         let (c, wait) = try h.startCoordinator(store: store, out: out, shardSize: shardSize, minWorkers: 3, log: log,
-                                               configure: fastDetection, events: { e in
+                                               configure: { o in fastDetection(&o); if let p = presolveCustomers { o.presolveCustomers = p } }, events: { e in
             if when(e), killed.claim(below: 1) != nil { kill(victim.values()[0].processIdentifier, SIGKILL) }
         })
         let workers = try (0..<3).map { _ in try h.startWorker(connect: c.endpoint, store: store, extra: fast) }
@@ -52,6 +53,23 @@ import NextBestWire
         }
         #expect(out == reference)
         #expect(log.contains("declared dead"))
+        #expect(!summary.contains("\"shards_restored\": 0"), "no shard was restored")
+    }
+
+    /// Killed during the presolve's rounds on a sample: the new holders answer the SAMPLE asked again and
+    /// the output equals the one-process run with the same presolve.
+    @Test func aWorkerKilledDuringThePresolve() throws {
+        var o = LocalRunner.Options(storePath: ClusterProcessTests.generated, outDir: ClusterFixtures.tempDir("one"), threads: 2, warmStart: false)
+        o.presolveCustomers = 300
+        let one = try LocalRunner.run(o)
+        #expect(one.report.presolve != nil)
+        let (out, summary, log) = try runKilling(shardSize: 200, presolveCustomers: 300) { e in
+            if case let .sampleRound(n) = e { return n == 3 }
+            return false
+        }
+        #expect(out == (try String(contentsOfFile: one.nbaPath, encoding: .utf8)))
+        #expect(log.contains("declared dead"))
+        #expect(summary.contains("\"sample_modulus\": 8"))
         #expect(!summary.contains("\"shards_restored\": 0"), "no shard was restored")
     }
 

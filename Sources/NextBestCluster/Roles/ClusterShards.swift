@@ -39,6 +39,9 @@ final class ClusterShards: ShardGroup {
     var journal: [Logged] = []
     /// Operations to replay per shard when they come from a stored recipe rather than this run's log.
     var recipes: [Int: [ShardOp]] = [:]
+    /// Called after each round of a sample with its number.
+    var onSampleRound: ((Int) -> Void)?
+    var sampleRounds = 0
     /// Called after each evaluation with the round number and its prices (to journal them).
     var onEvaluate: ((Int, Prices) throws -> Void)?
 
@@ -152,7 +155,11 @@ final class ClusterShards: ShardGroup {
         var total = Aggregates(rows: rows)
         for a in all { total.add(a) }
         // A sample's rounds change no selection: nothing to replay or journal.
-        guard sample.isAll else { return total }
+        guard sample.isAll else {
+            sampleRounds += 1
+            onSampleRound?(sampleRounds)
+            return total
+        }
         journal.append(.evaluate(prices))
         rounds += 1
         try onEvaluate?(rounds, prices)

@@ -51,6 +51,8 @@ public final class Coordinator {
     public enum Event: Sendable {
         case shardScored(done: Int, total: Int)
         case round(Int)
+        /// A round of the presolve, on the sample of customers.
+        case sampleRound(Int)
         case shardWritten(done: Int, total: Int)
     }
     /// Called on the coordinator's thread as the run moves on.
@@ -288,6 +290,10 @@ public final class Coordinator {
         group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner.map { $0! }, attempt: attempt)
         if let t = options.waitTimeout { group.replacementTimeout = max(t, 60) }
         group.onEvaluate = { n, prices in try journal.round(runID, n, prices) }
+        group.onSampleRound = { [progress, onEvent] n in
+            onEvent?(.sampleRound(n))
+            progress.update("optimizing: presolve round \(n)")
+        }
         metrics.shards(pending: 0, running: 0, done: shards.count)
         report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm, gapTolerance: options.gapTolerance,
                                                           presolveCustomers: options.presolveCustomers), onRound: { [progress, onEvent, metrics] r in

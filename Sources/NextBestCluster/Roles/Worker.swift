@@ -364,6 +364,9 @@ final class WorkerShards: @unchecked Sendable {
             guard let p = prices(upper, lower), modulus > 0, modulus & (modulus - 1) == 0 else {
                 return [.failed(run: run, reason: "SAMPLE with \(upper.count) prices for \(context.constraints.count) constraints or modulus \(modulus)")]
             }
+            evaluations += 1
+            metrics.evaluated()
+            Failpoint.hit("worker.round", evaluations)
             let sample = CustomerSample(modulus: Int(modulus))
             let ids = shardIDs, atts = attempts
             return group.each { s, _ in s.evaluate(p, sample: sample) }.enumerated().map { i, a in
