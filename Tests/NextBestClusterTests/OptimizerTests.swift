@@ -73,6 +73,7 @@ import NextBestStore
             let rep = r.report
             let p = try #require(rep.presolve, "no presolve on \(name)")
             #expect(p.modulus >= 2 && p.rounds >= 2)
+            #expect(Optimizer.roundsText(rep) == "\(rep.rounds) round\(rep.rounds == 1 ? "" : "s") after \(p.rounds) presolve rounds on 1 customer in \(p.modulus)")
             #expect(rep.objective >= 0.999 * lp && rep.objective <= lp * (1 + 1e-9), "\(name) with a presolve: \(rep.objective) vs LP \(lp)")
             #expect(rep.dualBound >= lp * (1 - 1e-9))
             for c in rep.constraints {

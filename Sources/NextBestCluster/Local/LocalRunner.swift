@@ -111,7 +111,7 @@ public enum LocalRunner {
         })
         metrics.optimized(objective: report.objective, dualBound: report.dualBound, gap: report.gap, rounds: report.rounds)
         let tOptimize = Date()
-        log("optimized in \(report.rounds) rounds: objective \(FixedDecimal.string(report.objective, decimals: 2)), dual bound \(FixedDecimal.string(report.dualBound, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
+        log("optimized in \(Optimizer.roundsText(report)): objective \(FixedDecimal.string(report.objective, decimals: 2)), dual bound \(FixedDecimal.string(report.dualBound, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
 
         // Merge shards in customer-id order.
         var totals = RunTotals(offers: plan.offers.count, products: plan.products.count, channels: plan.channels.count,

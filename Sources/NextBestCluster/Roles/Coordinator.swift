@@ -310,7 +310,7 @@ public final class Coordinator {
                                                                       rounds: report.rounds, optimizationJSON: RunSummary.optimization(report).render()))
         outcome = try journal.outcome(runID)
         metrics.optimized(objective: report.objective, dualBound: report.dualBound, gap: report.gap, rounds: report.rounds)
-        progress.line("optimized in \(report.rounds) rounds (\(seconds(report.roundSeconds)) rounds, \(seconds(report.repairSeconds)) repair): objective \(FixedDecimal.string(report.objective, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
+        progress.line("optimized in \(Optimizer.roundsText(report)) (\(seconds(report.roundSeconds)) rounds, \(seconds(report.repairSeconds)) repair): objective \(FixedDecimal.string(report.objective, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
 
         }
 

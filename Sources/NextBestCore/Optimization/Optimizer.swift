@@ -45,6 +45,13 @@ public enum Optimizer {
         public var seconds: Double
     }
 
+    /// How many rounds, for logs: "12 rounds", or "1 round after 37 presolve rounds on 1 customer in 4".
+    public static func roundsText(_ r: Report) -> String {
+        let main = "\(r.rounds) round\(r.rounds == 1 ? "" : "s")"
+        guard let p = r.presolve else { return main }
+        return main + " after \(p.rounds) presolve rounds on 1 customer in \(p.modulus)"
+    }
+
     /// The run cannot satisfy the campaign's constraints: which ones conflict, and by how much.
     public struct Infeasible: Error, CustomStringConvertible, Sendable {
         public var conflicts: [String]
