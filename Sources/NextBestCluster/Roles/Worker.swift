@@ -343,36 +343,39 @@ final class WorkerShards: @unchecked Sendable {
         return q
     }
 
+    /// A round asked for (PRICES or SAMPLE): counted, and a failpoint for the fault tests.
+    func countRound() {
+        evaluations += 1
+        metrics.evaluated()
+        Failpoint.hit("worker.round", evaluations)
+    }
+
+    /// Every held shard evaluated at `prices` (over `sample`), one AGGREGATES each.
+    func aggregates(run: UInt64, seq: UInt32, prices p: Prices, sample: CustomerSample) -> [WireMessage] {
+        let ids = shardIDs, atts = attempts
+        return group.each { s, _ in s.evaluate(p, sample: sample) }.enumerated().map { i, a in
+            .aggregates(run: run, shard: ids[i], attempt: atts[i], round: seq, use: a.use, dualMicros: a.dualMicros,
+                        primalMicros: a.primalMicros, offers: a.offers, costMicros: a.costMicros)
+        }
+    }
+
     /// Answers one request about the held shards.
     func handle(_ m: WireMessage) -> [WireMessage] {
         switch m {
         case let .prices(run, round, upper, lower):
             guard self.run == run else { return [] }
-            evaluations += 1
-            metrics.evaluated()
-            Failpoint.hit("worker.round", evaluations)
+            countRound()
             guard let p = prices(upper, lower) else {
                 return [.failed(run: run, reason: "PRICES with \(upper.count) prices for \(context.constraints.count) constraints")]
             }
-            let ids = shardIDs, atts = attempts
-            return group.each { s, _ in s.evaluate(p) }.enumerated().map { i, a in
-                .aggregates(run: run, shard: ids[i], attempt: atts[i], round: round, use: a.use, dualMicros: a.dualMicros,
-                            primalMicros: a.primalMicros, offers: a.offers, costMicros: a.costMicros)
-            }
+            return aggregates(run: run, seq: round, prices: p, sample: .all)
         case let .sample(run, seq, modulus, upper, lower):
             guard self.run == run else { return [] }
             guard let p = prices(upper, lower), modulus > 0, modulus & (modulus - 1) == 0 else {
                 return [.failed(run: run, reason: "SAMPLE with \(upper.count) prices for \(context.constraints.count) constraints or modulus \(modulus)")]
             }
-            evaluations += 1
-            metrics.evaluated()
-            Failpoint.hit("worker.round", evaluations)
-            let sample = CustomerSample(modulus: Int(modulus))
-            let ids = shardIDs, atts = attempts
-            return group.each { s, _ in s.evaluate(p, sample: sample) }.enumerated().map { i, a in
-                .aggregates(run: run, shard: ids[i], attempt: atts[i], round: seq, use: a.use, dualMicros: a.dualMicros,
-                            primalMicros: a.primalMicros, offers: a.offers, costMicros: a.costMicros)
-            }
+            countRound()
+            return aggregates(run: run, seq: seq, prices: p, sample: CustomerSample(modulus: Int(modulus)))
         case let .precheck(run, seq):
             guard self.run == run else { return [] }
             let ids = shardIDs

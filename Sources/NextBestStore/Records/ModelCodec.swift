@@ -127,7 +127,7 @@ public enum ModelCodec {
     }
 
     /// The model version alone (binary or JSON record).
-    public static func version(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> Int? {
+    public static func modelVersion(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> Int? {
         guard isBinary(bytes) else { return nil }
         guard bytes.count >= 12, bytes[3] == version else { throw DecodeError(reason: "model record too short or of another version") }
         return Int(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: Int64.self)))

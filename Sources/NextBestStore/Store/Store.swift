@@ -123,15 +123,13 @@ public final class Store: @unchecked Sendable {
 
     /// A stored model: the binary record (`ModelCodec`), or JSON in stores written before it.
     public func model(_ id: String, in txn: LMDBTransaction) throws -> PropensityModel? {
-        let key = Array(id.utf8)
-        let binary: PropensityModel?? = try key.withUnsafeBytes { k in
-            guard let v = try txn.get(models, key: k) else { return .some(nil) }
-            guard ModelCodec.isBinary(v) else { return nil }
-            do { return .some(try ModelCodec.decode(id: id, v)) }
-            catch { throw StoreError.corrupt(database: models.name, key: id, reason: "cannot decode: \(error)") }
+        guard let v = try Array(id.utf8).withUnsafeBytes({ try txn.get(models, key: $0) }) else { return nil }
+        do {
+            if ModelCodec.isBinary(v) { return try ModelCodec.decode(id: id, v) }
+            return try JSONDecoder().decode(PropensityModel.self, from: Data(v))
+        } catch {
+            throw StoreError.corrupt(database: models.name, key: id, reason: "cannot decode: \(error)")
         }
-        if let binary { return binary }
-        return try getJSON(PropensityModel.self, models, id, in: txn)
     }
 
     /// Stores a model as a binary record.
@@ -155,7 +153,7 @@ public final class Store: @unchecked Sendable {
         try txn.scan(models) { k, v in
             let id = String(decoding: k, as: UTF8.self)
             do {
-                if let version = try ModelCodec.version(v) { out[id] = version; return true }
+                if let version = try ModelCodec.modelVersion(v) { out[id] = version; return true }
                 out[id] = try JSONDecoder().decode(Header.self, from: Data(v)).version
             } catch {
                 throw StoreError.corrupt(database: "models", key: id, reason: "\(error)")
