@@ -1,6 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+#if arch(x86_64)
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"]), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+#else
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+#endif
+
 let package = Package(
     name: "nextbest",
     platforms: [.macOS(.v13)],
@@ -30,8 +36,15 @@ let package = Package(
             pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"]), .brew(["zeromq"])]
         ),
+        // The AVX-512 tree kernel: compiled for AVX-512 CPUs on x86-64 and called only after NextBestCore has
+        // checked the CPU (`TreeKernel.selected`); nothing else lives here.
+        .target(
+            name: "NextBestKernels",
+            swiftSettings: kernelSettings
+        ),
         .target(
             name: "NextBestCore",
+            dependencies: ["NextBestKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(

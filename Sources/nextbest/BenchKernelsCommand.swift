@@ -48,6 +48,9 @@ struct BenchKernelsCommand: ParsableCommand {
                         let bs = ShardScorer.blockSize
                         var out = [Float](repeating: 0, count: bs * max(models.count, 1))
                         var margins = [Float](repeating: 0, count: bs)
+                        let kernel = TreeKernel.selected
+                        let transpose = kind == .trees && kernel == .avx512 && models.contains { $0.uses(kernel) }
+                        var columns = FeatureColumns(featureCount: f)
                         var s = 0.0
                         x.withUnsafeBufferPointer { all in
                             out.withUnsafeMutableBufferPointer { o in
@@ -56,9 +59,12 @@ struct BenchKernelsCommand: ParsableCommand {
                                     while i < hi {
                                         let c = min(bs, hi - i)
                                         let block = UnsafeBufferPointer(rebasing: all[(i * f)..<((i + c) * f)])
+                                        // Transposed once per block for every tree model, as the scoring loop does.
+                                        if transpose { columns.fill(rows: block.baseAddress!, stride: f, count: c) }
                                         for (m, model) in models.enumerated() {
                                             model.propensities(block: block, stride: f, count: c, margins: mg,
-                                                               out: UnsafeMutableBufferPointer(rebasing: o[m...]), outStride: models.count)
+                                                               out: UnsafeMutableBufferPointer(rebasing: o[m...]), outStride: models.count,
+                                                               columns: transpose ? columns : nil, kernel: kernel)
                                         }
                                         for j in 0..<(c * models.count) { s += Double(o[j]) }
                                         i += c
@@ -79,7 +85,7 @@ struct BenchKernelsCommand: ParsableCommand {
                 return "{\"models\":\(r.models),\"seconds\":\(String(format: "%.4f", r.seconds)),\"rows_models_per_s_per_core\":\(String(format: "%.0f", rate)),\"checksum\":\(String(format: "%.6f", r.checksum))}"
             }
             let trees = time(.trees), logistic = time(.logistic)
-            print("{\"customers\":\(count),\"threads\":\(t),\"trees\":\(json(trees)),\"logistic\":\(json(logistic))}")
+            print("{\"customers\":\(count),\"threads\":\(t),\"tree_kernel\":\"\(TreeKernel.selected.rawValue)\",\"trees\":\(json(trees)),\"logistic\":\(json(logistic))}")
         }
     }
 }

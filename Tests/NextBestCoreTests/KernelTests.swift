@@ -2,8 +2,8 @@ import Foundation
 import Testing
 @testable import NextBestCore
 
-/// The fast kernels give exactly what the plain ones give: the complete-tree block evaluation against the
-/// node walk, and the rounds over offer entries against the rounds over candidates.
+/// The fast kernels give exactly what the plain ones give: the complete-tree and leaf-mask (AVX-512) block
+/// evaluations against the node walk, and the rounds over offer entries against the rounds over candidates.
 @Suite struct KernelTests {
     /// A random tree in XGBoost's array form: leaves at any depth up to `maxDepth`, random default
     /// directions, thresholds drawn from the feature's range.
@@ -28,8 +28,8 @@ import Testing
         return t
     }
 
-    @Test(arguments: [3, 6, 9, 14])
-    func completeForestEqualsTheNodeWalk(maxDepth: Int) throws {
+    @Test(arguments: [1, 3, 5, 6, 7, 9, 14])
+    func treeKernelsEqualTheNodeWalk(maxDepth: Int) throws {
         var rng = SplitMix64(seed: UInt64(maxDepth))
         let f = 7
         let names = (0..<f).map { "f\($0)" }
@@ -47,23 +47,49 @@ import Testing
             // Missing values, values exactly on thresholds' scale, infinities.
             x[i] = u < 0.15 ? .nan : (u < 0.17 ? (u < 0.16 ? .infinity : -.infinity) : Float(rng.unit() * 5 - 2.5))
         }
-        var out = [Float](repeating: -1, count: count), margins = [Float](repeating: 0, count: count)
-        x.withUnsafeBufferPointer { xs in
-            out.withUnsafeMutableBufferPointer { o in
-                margins.withUnsafeMutableBufferPointer { m in
-                    // Blocks of uneven sizes, as the last block of a shard is.
-                    var i = 0
-                    for size in [1, 128, 77, 94] {
-                        bound.propensities(block: UnsafeBufferPointer(rebasing: xs[(i * stride)..<((i + size) * stride)]), stride: stride,
-                                           count: size, margins: m, out: UnsafeMutableBufferPointer(rebasing: o[i...]), outStride: 1)
-                        i += size
+        #expect((bound.leafMask != nil) == (maxDepth <= LeafMaskForest.maxDepth))
+        // Every kernel this CPU runs, each alone and (the vector one) with the block transposed once for
+        // several models, as the scoring loop does.
+        for kernel in TreeKernel.available {
+            for shared in kernel == .avx512 ? [false, true] : [false] {
+                var out = [Float](repeating: -1, count: count), margins = [Float](repeating: 0, count: count)
+                var columns = FeatureColumns(featureCount: stride)
+                x.withUnsafeBufferPointer { xs in
+                    out.withUnsafeMutableBufferPointer { o in
+                        margins.withUnsafeMutableBufferPointer { m in
+                            // Blocks of uneven sizes, as the last block of a shard is (shared columns hold 64 rows).
+                            var i = 0
+                            for size in shared ? [1, 64, 63, 64, 17, 64, 27] : [1, 128, 77, 94] {
+                                let block = UnsafeBufferPointer(rebasing: xs[(i * stride)..<((i + size) * stride)])
+                                if shared { columns.fill(rows: block.baseAddress!, stride: stride, count: size) }
+                                bound.propensities(block: block, stride: stride, count: size, margins: m,
+                                                   out: UnsafeMutableBufferPointer(rebasing: o[i...]), outStride: 1,
+                                                   columns: shared ? columns : nil, kernel: kernel)
+                                i += size
+                            }
+                            #expect(i == count)
+                        }
                     }
+                }
+                for i in 0..<count {
+                    let walk = x.withUnsafeBufferPointer { bound.propensity(UnsafeBufferPointer(rebasing: $0[(i * stride)..<((i + 1) * stride)])) }
+                    #expect(out[i].bitPattern == walk.bitPattern, "\(kernel) customer \(i): block \(out[i]) vs walk \(walk)")
                 }
             }
         }
-        for i in 0..<count {
-            let walk = x.withUnsafeBufferPointer { bound.propensity(UnsafeBufferPointer(rebasing: $0[(i * stride)..<((i + 1) * stride)])) }
-            #expect(out[i].bitPattern == walk.bitPattern, "customer \(i): block \(out[i]) vs walk \(walk)")
+    }
+
+    /// The AVX-512 kernel is the one chosen where the CPU has it, and it covers the models the generator
+    /// makes (trees of depth 6).
+    @Test func theVectorKernelIsChosenWhereTheCPURunsIt() throws {
+        let g = PopulationGenerator(customers: 100, offers: 4, seed: 3, trees: 5, depth: 6)
+        let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 100), schema: g.schema, models: g.propensityModels())
+        let trees = plan.models.filter { $0.kind == .trees }
+        #expect(!trees.isEmpty)
+        #expect(trees.allSatisfy { $0.uses(.portable) })
+        #expect(trees.allSatisfy { $0.uses(.avx512) } == CPUFeatures.hasAVX512)
+        if ProcessInfo.processInfo.environment["NEXTBEST_TREE_KERNEL"] == nil {
+            #expect(TreeKernel.selected == (CPUFeatures.hasAVX512 ? .avx512 : .portable))
         }
     }
 

@@ -18,15 +18,31 @@ import NextBestCore
             return (try m.bound(to: schema), schema.count)
         }
         var worst = 0.0
+        var rows: [Float] = [], wanted: [Double] = []
         try store.env.read { txn in
             for (id, want) in expected {
                 let v = try #require(try txn.get(store.profiles, key: ProfileCodec.key(id)))
                 let p = try ProfileCodec.decodeProfile(id: id, UnsafeRawBufferPointer(start: v.withUnsafeBytes { $0.baseAddress }, count: v.count), featureCount: count)
                 let got = p.features.withUnsafeBufferPointer { bound.propensity($0) }
                 worst = max(worst, abs(Double(got) - want))
+                rows += p.features
+                wanted.append(want)
             }
         }
         #expect(worst < 1e-5, "max abs difference \(worst) for \(name)")
+        // The block kernels the scoring loop runs (each one this CPU has), on the same rows.
+        for kernel in TreeKernel.available {
+            var out = [Float](repeating: -1, count: wanted.count), margins = [Float](repeating: 0, count: wanted.count)
+            rows.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBufferPointer { o in
+                    margins.withUnsafeMutableBufferPointer { m in
+                        bound.propensities(block: x, stride: count, count: wanted.count, margins: m, out: o, outStride: 1, kernel: kernel)
+                    }
+                }
+            }
+            let blockWorst = zip(out, wanted).map { abs(Double($0) - $1) }.max() ?? .infinity
+            #expect(blockWorst < 1e-5, "max abs difference \(blockWorst) for \(name) with the \(kernel) kernel")
+        }
     }
 
     @Test func xgboostReaderRefusesOtherObjectives() throws {

@@ -59,6 +59,10 @@ public struct ShardScorer {
         var block = [Float](repeating: 0, count: blockSize * featureCount)
         var props = [Float](repeating: 0, count: blockSize * max(modelCount, 1))
         var margins = [Float](repeating: 0, count: blockSize)
+        // The block transposed once for every tree model the AVX-512 kernel evaluates.
+        let kernel = TreeKernel.selected
+        let transpose = models.contains { $0.uses(kernel) && kernel == .avx512 }
+        var columns = FeatureColumns(featureCount: featureCount)
         var ids = [UInt64](repeating: 0, count: blockSize)
         var regions = [UInt16](repeating: 0, count: blockSize)
         var segments = [UInt16](repeating: 0, count: blockSize)
@@ -73,6 +77,7 @@ public struct ShardScorer {
             if let reuse, (done + filled) * reuse.stride > reuse.stored.count {
                 throw ReuseMismatch(customers: done + filled, stored: reuse.stored.count / max(reuse.stride, 1))
             }
+            if transpose { block.withUnsafeBufferPointer { columns.fill(rows: $0.baseAddress!, stride: featureCount, count: filled) } }
             block.withUnsafeBufferPointer { x in
                 props.withUnsafeMutableBufferPointer { out in
                     margins.withUnsafeMutableBufferPointer { mg in
@@ -83,7 +88,8 @@ public struct ShardScorer {
                                 continue
                             }
                             models[m].propensities(block: x, stride: featureCount, count: filled, margins: mg,
-                                                   out: UnsafeMutableBufferPointer(rebasing: out[m...]), outStride: modelCount)
+                                                   out: UnsafeMutableBufferPointer(rebasing: out[m...]), outStride: modelCount,
+                                                   columns: transpose ? columns : nil, kernel: kernel)
                         }
                     }
                 }
@@ -156,7 +162,7 @@ public struct ShardScorer {
             // A little over the last size, so that a slightly larger shard does not double its arrays.
             let customers = guess.customers + guess.customers / 16 + 64
             table.reserve(customers: customers, candidates: guess.candidates + guess.candidates / 16 + 1024)
-            if keepPropensities { kept.reserveCapacity(customers * plan.models.count) }
+            if keepPropensities { kept.reserveCapacity(customers * plan.models.count); HugePages.advise(&kept) }
         }
         try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keep: keepPropensities ? { kept.append(contentsOf: $0) } : nil) { id, region, segment, scorer in
             table.fatigued += Int64(scorer.fatiguedOffers.count)

@@ -1,4 +1,5 @@
 import Foundation
+import NextBestKernels
 
 /// A propensity model as imported into the store: either kind, with its id and version.
 public struct PropensityModel: Sendable, Equatable, Codable {
@@ -53,7 +54,8 @@ public struct PropensityModel: Sendable, Equatable, Codable {
             let roots = ContiguousArray(t.roots)
             return BoundModel(id: id, kind: .trees, featureIndex: [], coefficients: [], intercept: 0,
                               nodes: nodes, roots: roots, baseMargin: t.baseMargin,
-                              forest: CompleteForest(nodes: nodes, roots: roots, featureCount: schema.count))
+                              forest: CompleteForest(nodes: nodes, roots: roots, featureCount: schema.count),
+                              leafMask: LeafMaskForest(nodes: nodes, roots: roots, featureCount: schema.count))
         }
     }
 }
@@ -72,11 +74,23 @@ public struct BoundModel: Sendable {
     let baseMargin: Float
     /// The trees laid out for branch-free block evaluation (nil when a tree is too deep for it).
     let forest: CompleteForest?
+    /// The trees laid out for the AVX-512 kernel (nil when a tree is deeper than 6).
+    let leafMask: LeafMaskForest?
 
     init(id: String, kind: Kind, featureIndex: ContiguousArray<Int32>, coefficients: ContiguousArray<Double>, intercept: Double,
-         nodes: ContiguousArray<TreeEnsemble.Node>, roots: ContiguousArray<Int32>, baseMargin: Float, forest: CompleteForest? = nil) {
+         nodes: ContiguousArray<TreeEnsemble.Node>, roots: ContiguousArray<Int32>, baseMargin: Float,
+         forest: CompleteForest? = nil, leafMask: LeafMaskForest? = nil) {
         self.id = id; self.kind = kind; self.featureIndex = featureIndex; self.coefficients = coefficients
-        self.intercept = intercept; self.nodes = nodes; self.roots = roots; self.baseMargin = baseMargin; self.forest = forest
+        self.intercept = intercept; self.nodes = nodes; self.roots = roots; self.baseMargin = baseMargin
+        self.forest = forest; self.leafMask = leafMask
+    }
+
+    /// Whether `kernel` evaluates this model's trees (else the portable kernel or the node walk does).
+    public func uses(_ kernel: TreeKernel) -> Bool {
+        switch kernel {
+        case .avx512: return kind == .trees && leafMask != nil && TreeKernel.available.contains(.avx512)
+        case .portable: return kind == .trees && forest != nil
+        }
     }
 
     /// The propensity for one customer whose features (store order, NaN = missing) are in `x`.
@@ -91,8 +105,13 @@ public struct BoundModel: Sendable {
     /// Propensities for a block of `count` customers whose features are rows of `stride` floats in `x`,
     /// written to `out[i * outStride]`. Trees are walked tree-major: one tree for the whole block before
     /// the next, so the tree stays in the L1 cache (the ensembles of a campaign are megabytes).
+    ///
+    /// `columns`, when given, holds the same rows already transposed (at most 64 of them), so that the
+    /// models of a block share one transposition; `kernel` picks the tree kernel (the predictions are the
+    /// same bits whichever runs).
     public func propensities(block x: UnsafeBufferPointer<Float>, stride: Int, count: Int,
-                             margins: UnsafeMutableBufferPointer<Float>, out: UnsafeMutableBufferPointer<Float>, outStride: Int) {
+                             margins: UnsafeMutableBufferPointer<Float>, out: UnsafeMutableBufferPointer<Float>, outStride: Int,
+                             columns: FeatureColumns? = nil, kernel: TreeKernel = .selected) {
         switch kind {
         case .logistic:
             for i in 0..<count {
@@ -100,7 +119,20 @@ public struct BoundModel: Sendable {
             }
         case .trees:
             for i in 0..<count { margins[i] = baseMargin }
-            if let forest, count > 0 {
+            if kernel == .avx512, let leafMask, TreeKernel.available.contains(.avx512), count > 0 {
+                var own = columns == nil || columns!.count != count ? FeatureColumns(featureCount: leafMask.featureCount) : nil
+                withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: LeafMaskKernel.groups) { m in
+                    var start = 0
+                    while start < count {
+                        let n = min(FeatureColumns.rows, count - start)
+                        if own != nil { own!.fill(rows: x.baseAddress! + start * stride, stride: stride, count: n) }
+                        for g in 0..<LeafMaskKernel.groups { m[g] = SIMD16(repeating: baseMargin) }
+                        (own ?? columns!).vectors.withUnsafeBufferPointer { leafMask.addMargins($0.baseAddress!, margins: m.baseAddress!) }
+                        for i in 0..<n { margins[start + i] = m[i >> 4][i & 15] }
+                        start += n
+                    }
+                }
+            } else if let forest, count > 0 {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: count * 2 * forest.featureCount) { rows in
                     withUnsafeTemporaryAllocation(of: Int32.self, capacity: count) { position in
                         forest.prepare(block: x.baseAddress!, stride: stride, count: count, into: rows.baseAddress!)
