@@ -162,7 +162,7 @@ public struct ShardScorer {
             // A little over the last size, so that a slightly larger shard does not double its arrays.
             let customers = guess.customers + guess.customers / 16 + 64
             table.reserve(customers: customers, candidates: guess.candidates + guess.candidates / 16 + 1024)
-            if keepPropensities { kept.reserveCapacity(customers * plan.models.count); HugePages.advise(&kept) }
+            if keepPropensities { kept.reserveCapacity(customers * plan.models.count) }
         }
         try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keep: keepPropensities ? { kept.append(contentsOf: $0) } : nil) { id, region, segment, scorer in
             table.fatigued += Int64(scorer.fatiguedOffers.count)

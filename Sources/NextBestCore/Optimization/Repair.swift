@@ -174,8 +174,9 @@ public enum Repair {
     }
 
     /// Every customer's best move toward `goal` in one shard's slot, given the global `use`
-    /// (`rows + 1` entries), in customer order; if there are more than `limit`, only the best `limit` in
-    /// the global order (`order`), sorted in it.
+    /// (`rows + 1` entries), sorted in the global order (`order`); if there are more than `limit`, only
+    /// the best `limit`. Sorting here, on the shards' threads, leaves the coordinator a merge of sorted
+    /// lists instead of a sort of every move (millions in an improve pass at 10 M customers).
     ///
     /// Per customer the moves are considered in a fixed order (drops, then per candidate not chosen: the
     /// add, then the swaps with each chosen one) and the first with the lowest score is kept. Moves that
@@ -287,10 +288,8 @@ public enum Repair {
             }
           }
         }
-        if moves.count > limit {
-            moves.sort(by: order)
-            moves.removeSubrange(limit...)
-        }
+        moves.sort(by: order)
+        if moves.count > limit { moves.removeSubrange(limit...) }
         return moves
     }
 
@@ -300,6 +299,59 @@ public enum Repair {
     /// further key is needed and the order does not depend on how customers are split into shards.
     public static func order(_ a: Move, _ b: Move) -> Bool {
         a.score < b.score || (a.score == b.score && a.customerID < b.customerID)
+    }
+
+    /// Every move of every shard's list as (shard, index), in the global order: a k-way merge of the lists,
+    /// which the shards send sorted (`proposals`); a list that is not (a peer that sorts otherwise) is
+    /// sorted here first, in place, so the order never depends on the sender.
+    static func globalOrder(_ lists: inout [[Move]]) -> ContiguousArray<(shard: Int32, index: Int32)> {
+        for s in lists.indices {
+            let list = lists[s]
+            if list.indices.dropFirst().contains(where: { !order(list[$0 - 1], list[$0]) }) { lists[s].sort(by: order) }
+        }
+        // The lists' keys, flat: (score, customer id) is unique, a customer proposing one move.
+        var start = ContiguousArray<Int>([0])
+        var score = ContiguousArray<Double>(), customer = ContiguousArray<UInt64>()
+        let total = lists.reduce(0) { $0 + $1.count }
+        score.reserveCapacity(total); customer.reserveCapacity(total)
+        for list in lists {
+            for m in list { score.append(m.score); customer.append(m.customerID) }
+            start.append(score.count)
+        }
+        var out = ContiguousArray<(shard: Int32, index: Int32)>()
+        out.reserveCapacity(total)
+        // A binary heap of the lists' heads, as positions in the flat keys, with their list.
+        var heap = ContiguousArray<(at: Int, shard: Int)>()
+        for s in lists.indices where start[s] < start[s + 1] { heap.append((start[s], s)) }
+        score.withUnsafeBufferPointer { sc in
+            customer.withUnsafeBufferPointer { cu in
+                @inline(__always) func less(_ a: Int, _ b: Int) -> Bool { sc[a] < sc[b] || (sc[a] == sc[b] && cu[a] < cu[b]) }
+                func siftDown(_ from: Int) {
+                    var i = from
+                    while true {
+                        let l = 2 * i + 1, r = l + 1
+                        var m = i
+                        if l < heap.count && less(heap[l].at, heap[m].at) { m = l }
+                        if r < heap.count && less(heap[r].at, heap[m].at) { m = r }
+                        if m == i { return }
+                        heap.swapAt(i, m)
+                        i = m
+                    }
+                }
+                for i in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(i) }
+                while let top = heap.first {
+                    out.append((Int32(top.shard), Int32(top.at - start[top.shard])))
+                    if top.at + 1 < start[top.shard + 1] {
+                        heap[0].at = top.at + 1
+                    } else {
+                        heap[0] = heap[heap.count - 1]
+                        heap.removeLast()
+                    }
+                    if !heap.isEmpty { siftDown(0) }
+                }
+            }
+        }
+        return out
     }
 
     /// Accepts moves in order while they still help and keep the other constraints; returns the accepted
@@ -369,19 +421,15 @@ public enum Repair {
             case .improve: limit = .max
             }
             while true {
-                let lists = try group.proposals(slot: slot, goal: goal, use: use, limit: limit)
+                var lists = try group.proposals(slot: slot, goal: goal, use: use, limit: limit)
                 var cutoff: (score: Double, customer: UInt64)? = nil
-                var keys = ContiguousArray<(score: Double, customer: UInt64, shard: Int32, index: Int32)>()
-                keys.reserveCapacity(lists.reduce(0) { $0 + $1.count })
-                for (si, list) in lists.enumerated() {
-                    for (i, m) in list.enumerated() { keys.append((m.score, m.customerID, Int32(si), Int32(i))) }
+                for list in lists {
                     if list.count >= limit, let last = list.last {
                         let key = (score: last.score, customer: last.customerID)
                         if cutoff == nil || key.score < cutoff!.score || (key.score == cutoff!.score && key.customer < cutoff!.customer) { cutoff = key }
                     }
                 }
-                // (score, customer id) is unique, as a customer proposes one move: sort small keys, not moves.
-                keys.sort { $0.score < $1.score || ($0.score == $1.score && $0.customer < $1.customer) }
+                let keys = globalOrder(&lists)
                 var trial = use
                 let chosen = keys.withUnsafeBufferPointer { ks in
                     choose(count: ks.count, move: { lists[Int(ks[$0].shard)][Int(ks[$0].index)] }, rows: rows, shards: group.shardCount,

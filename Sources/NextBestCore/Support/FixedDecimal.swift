@@ -16,18 +16,20 @@ public enum FixedDecimal {
         var scaled = (abs(value) * scale).rounded(.toNearestOrAwayFromZero)
         if scaled > 9.0e17 { scaled = 9.0e17 }
         var n = UInt64(scaled)
-        if value < 0 && n != 0 { out.append(UInt8(ascii: "-")) }
-        var digits = 1
-        var t = n
-        while t >= 10 { t /= 10; digits += 1 }
-        if digits <= decimals { digits = decimals + 1 }
-        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits + (decimals > 0 ? 1 : 0)))
-        var i = out.count - 1
-        for k in 0..<digits {
-            if k == decimals && decimals > 0 { out[i] = UInt8(ascii: "."); i -= 1 }
-            out[i] = UInt8(ascii: "0") + UInt8(n % 10)
-            n /= 10
-            i -= 1
+        // Digits are written right to left into a buffer on the stack, then appended at once: writing
+        // them into `out` one by one checked its uniqueness per byte (perf: a tenth of formatting nba.csv).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            let b = buffer.baseAddress!
+            var i = 32
+            var k = 0
+            repeat {
+                if k == decimals && decimals > 0 { i -= 1; b[i] = UInt8(ascii: ".") }
+                i -= 1; b[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
+                n /= 10
+                k += 1
+            } while n > 0 || k <= decimals
+            if value < 0 && scaled != 0 { i -= 1; b[i] = UInt8(ascii: "-") }
+            out.append(contentsOf: UnsafeBufferPointer(start: b + i, count: 32 - i))
         }
     }
 
@@ -42,14 +44,12 @@ public enum FixedDecimal {
 extension Array where Element == UInt8 {
     /// Appends the decimal digits of an unsigned integer.
     @inlinable public mutating func appendDecimal(_ value: UInt64) {
-        var digits = 1
-        var t = value
-        while t >= 10 { t /= 10; digits += 1 }
-        let start = count
-        append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
-        var v = value
-        var i = start + digits - 1
-        while i >= start { self[i] = UInt8(ascii: "0") + UInt8(v % 10); v /= 10; i -= 1 }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+            let b = buffer.baseAddress!
+            var i = 20, v = value
+            repeat { i -= 1; b[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10); v /= 10 } while v > 0
+            append(contentsOf: UnsafeBufferPointer(start: b + i, count: 20 - i))
+        }
     }
 
     /// Appends a string's UTF-8 bytes.
