@@ -188,4 +188,29 @@ import Testing
         let scaled = s.scaled(rows)
         #expect(scaled[0].upper == 31_250_000 && scaled[1].lower == 103 && scaled[1].upper == nil)
     }
+
+    /// The coordinator's merge of the shards' move lists gives the order a sort of all moves gives, with
+    /// ties of score broken by customer id, and sorts a list that arrives unsorted.
+    @Test func movesMergeInTheGlobalOrder() {
+        var rng = SplitMix64(seed: 5)
+        var lists: [[Repair.Move]] = []
+        var id: UInt64 = 0
+        for s in 0..<7 {
+            var list: [Repair.Move] = []
+            for _ in 0..<Int(rng.next() % 300) {
+                id += 1 + rng.next() % 3
+                let use = Repair.Use.none(rows: 3)
+                // Few distinct scores, so that ties are common.
+                list.append(Repair.Move(shard: Int32(s), customer: Int32(list.count), remove: -1, add: 0, deltaObjective: 1,
+                                        deltaTarget: 0, customerID: id, score: Double(rng.next() % 20) / 4, removeUse: use, addUse: use))
+            }
+            // Shard 3 sends its list unsorted; the others sorted, as `Repair.proposals` does.
+            lists.append(s == 3 ? list : list.sorted(by: Repair.order))
+        }
+        let all = lists.flatMap { $0 }.sorted(by: Repair.order).map(\.customerID)
+        var merged = lists
+        let order = Repair.globalOrder(&merged)
+        #expect(order.map { merged[Int($0.shard)][Int($0.index)].customerID } == all)
+        #expect(order.count == all.count)
+    }
 }
