@@ -10,6 +10,11 @@ struct NextBest: ParsableCommand {
         abstract: "Decide the next best actions a bank offers each customer.",
         subcommands: [Generate.self, Import.self, Score.self, Run.self, CoordinatorCommand.self, WorkerCommand.self, FingerprintCommand.self, KeysCommand.self, RunsCommand.self, SimulateCommand.self, RescoreCommand.self, InspectCommand.self, ExportCommand.self, ExplainCommand.self, BenchKernelsCommand.self]
     )
+
+    static func main() {
+        ProcessMemory.keepFreedMemory()
+        main(nil)
+    }
 }
 
 /// Options shared by commands that use a store.
