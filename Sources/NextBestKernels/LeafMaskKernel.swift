@@ -1,26 +1,7 @@
-/// One tree as `LeafMaskKernel` evaluates it: at most 64 leaves, split at the root into two halves of at
-/// most 32 leaves each (a tree of depth 5 or less is one half with no root split).
-///
-/// Nodes `left..<right` belong to the left half, `right..<end` to the right one; each carries the mask of
-/// the leaves its left subtree holds, cleared from the half's leaf set when a row goes right.
-public struct LeafMaskTree: Sendable {
-    /// Column of the root split, or -1 when the tree has a single half.
-    public var rootColumn: Int32
-    public var rootThreshold: Float
-    public var left: Int32
-    public var right: Int32
-    public var end: Int32
-    /// Position of the tree's first leaf in the leaf array; the right half's leaves start 32 further.
-    public var leafBase: Int32
-
-    public init(rootColumn: Int32, rootThreshold: Float, left: Int32, right: Int32, end: Int32, leafBase: Int32) {
-        self.rootColumn = rootColumn; self.rootThreshold = rootThreshold
-        self.left = left; self.right = right; self.end = end; self.leafBase = leafBase
-    }
-}
-
 /// The tree kernel for CPUs with AVX-512 (F, CD, BW, DQ, VL): this module is compiled for them, so call
-/// it only when the CPU has been checked (`TreeKernel.selected` in NextBestCore does).
+/// it only when the CPU has been checked (`TreeKernel.selected` in NextBestCore does). It declares no
+/// type of its own that other modules copy (their value witnesses would be compiled for AVX-512 too):
+/// trees come as a table of integers.
 ///
 /// Bit-vector evaluation (the idea of QuickScorer, Lucchese et al., SIGIR 2015, done on 16 rows per
 /// vector): every split of a tree is tested for 16 rows with one compare, and where a row goes right the
@@ -28,10 +9,12 @@ public struct LeafMaskTree: Sendable {
 /// leaf is the lowest leaf left in the set. No step waits on the one before, unlike a descent, so the
 /// CPU runs the compares and ANDs of many splits at once.
 public enum LeafMaskKernel {
-    /// Rows per vector.
-    public static let lanes = 16
+    /// Rows per vector (inlined where used, like `groups`: read before any CPU check).
+    @inlinable public static var lanes: Int { 16 }
     /// Vectors of rows per call: a call evaluates `lanes * groups` = 64 rows.
-    public static let groups = 4
+    @inlinable public static var groups: Int { 4 }
+    /// Integers per tree in the tree table.
+    @inlinable public static var treeStride: Int { 6 }
 
     /// Adds every tree's leaf value to the margins of 64 rows, in tree order.
     ///
@@ -39,20 +22,28 @@ public enum LeafMaskKernel {
     ///   - columns: `groups` × `columnCount` vectors; vector `g * columnCount + c` holds column `c` of rows
     ///     `16g ..< 16g + 16`, with no NaN (a missing value is −∞ or +∞, whichever sends it the node's
     ///     default way).
+    ///   - trees: `treeStride` integers per tree: the root split's column (-1 when the tree is a single
+    ///     half) and threshold (its Float bits), the first node of the left half, of the right half, the end
+    ///     of its nodes, and its first leaf (the right half's leaves start 32 further). A tree of depth 6 is
+    ///     its root split and two halves of at most 32 leaves; a shallower one is one half. Each node
+    ///     carries the mask of the leaves its left subtree holds within its half, cleared from the half's
+    ///     leaf set when a row goes right.
     ///   - margins: `groups` vectors of running margins, one lane per row.
     @inline(never)
     public static func addMargins(columns: UnsafePointer<SIMD16<Float>>, columnCount: Int,
-                                  trees: UnsafeBufferPointer<LeafMaskTree>,
+                                  trees: UnsafePointer<Int32>, treeCount: Int,
                                   nodeColumn: UnsafePointer<Int32>, nodeThreshold: UnsafePointer<Float>,
                                   nodeMask: UnsafePointer<UInt32>, leaves: UnsafePointer<Float>,
                                   margins: UnsafeMutablePointer<SIMD16<Float>>) {
         let g0 = columns, g1 = g0 + columnCount, g2 = g1 + columnCount, g3 = g2 + columnCount
         var m0 = margins[0], m1 = margins[1], m2 = margins[2], m3 = margins[3]
-        for tree in trees {
+        for t in 0..<treeCount {
+            let tree = trees + t &* treeStride
+            let rootColumn = tree[0], rootThreshold = Float(bitPattern: UInt32(bitPattern: tree[1]))
             var a0 = SIMD16<UInt32>(repeating: ~0), a1 = a0, a2 = a0, a3 = a0
             var b0 = a0, b1 = a0, b2 = a0, b3 = a0
-            var n = Int(tree.left)
-            let right = Int(tree.right), end = Int(tree.end)
+            var n = Int(tree[2])
+            let right = Int(tree[3]), end = Int(tree[4])
             while n < right {
                 let c = Int(nodeColumn[n])
                 let t = SIMD16<Float>(repeating: nodeThreshold[n]), m = SIMD16<UInt32>(repeating: nodeMask[n])
@@ -71,12 +62,12 @@ public enum LeafMaskKernel {
                 b3.replace(with: b3 & m, where: g3[c] .>= t)
                 n &+= 1
             }
-            let leaf = leaves + Int(tree.leafBase)
-            if tree.rootColumn < 0 {
+            let leaf = leaves + Int(tree[5])
+            if rootColumn < 0 {
                 m0 += gather(leaf, a0.trailingZeroBitCount); m1 += gather(leaf, a1.trailingZeroBitCount)
                 m2 += gather(leaf, a2.trailingZeroBitCount); m3 += gather(leaf, a3.trailingZeroBitCount)
             } else {
-                let rc = Int(tree.rootColumn), rt = SIMD16<Float>(repeating: tree.rootThreshold)
+                let rc = Int(rootColumn), rt = SIMD16<Float>(repeating: rootThreshold)
                 @inline(__always) func exit(_ a: SIMD16<UInt32>, _ b: SIMD16<UInt32>, _ goesRight: SIMDMask<SIMD16<Int32>>) -> SIMD16<UInt32> {
                     var i = a.trailingZeroBitCount
                     i.replace(with: b.trailingZeroBitCount &+ 32, where: goesRight)

@@ -2,14 +2,15 @@ import Foundation
 import NextBestKernels
 
 /// A tree ensemble laid out for `LeafMaskKernel` (AVX-512): every tree of depth at most 6, each split
-/// stored with the leaves of its left subtree as a bit mask within its half of the tree (see
-/// `LeafMaskTree`). Leaves are numbered left to right as in `CompleteForest`; a leaf above the last
+/// stored with the leaves of its left subtree as a bit mask within its half of the tree (a depth-6 tree is
+/// its root split and two halves of at most 32 leaves; see `LeafMaskKernel.addMargins` for the tables). Leaves are numbered left to right as in `CompleteForest`; a leaf above the last
 /// level fills all the leaf slots below it, so the exit leaf found in a padded slot has the right value.
 ///
 /// Predictions are bit-for-bit those of the node walk: the same Float32 comparisons (missing values
 /// read as −∞ or +∞ by the node's default direction), and margins summed in Float32 in tree order.
 public struct LeafMaskForest: Sendable {
-    @usableFromInline let trees: ContiguousArray<LeafMaskTree>
+    /// `LeafMaskKernel.treeStride` integers per tree.
+    @usableFromInline let trees: ContiguousArray<Int32>
     @usableFromInline let nodeColumn: ContiguousArray<Int32>
     @usableFromInline let nodeThreshold: ContiguousArray<Float>
     @usableFromInline let nodeMask: ContiguousArray<UInt32>
@@ -22,7 +23,7 @@ public struct LeafMaskForest: Sendable {
 
     /// Lays out bound nodes (features already store positions); nil if a tree is deeper than `maxDepth`.
     init?(nodes: ContiguousArray<TreeEnsemble.Node>, roots: ContiguousArray<Int32>, featureCount: Int) {
-        var trees = ContiguousArray<LeafMaskTree>(), leaves = ContiguousArray<Float>()
+        var trees = ContiguousArray<Int32>(), leaves = ContiguousArray<Float>()
         var column = ContiguousArray<Int32>(), threshold = ContiguousArray<Float>(), mask = ContiguousArray<UInt32>()
         func height(_ i: Int) -> Int {
             let n = nodes[i]
@@ -56,12 +57,10 @@ public struct LeafMaskForest: Sendable {
                 place(Int(root.left), half: 0, level: 0, k: 0)
                 let right = Int32(column.count)
                 place(Int(root.left) + 1, half: 1, level: 0, k: 0)
-                trees.append(LeafMaskTree(rootColumn: columnOf(root), rootThreshold: root.threshold, left: start, right: right,
-                                          end: Int32(column.count), leafBase: Int32(leafBase)))
+                trees += [columnOf(root), Int32(bitPattern: root.threshold.bitPattern), start, right, Int32(column.count), Int32(leafBase)]
             } else {
                 place(Int(r), half: 0, level: 0, k: 0)
-                trees.append(LeafMaskTree(rootColumn: -1, rootThreshold: 0, left: start, right: Int32(column.count),
-                                          end: Int32(column.count), leafBase: Int32(leafBase)))
+                trees += [-1, 0, start, Int32(column.count), Int32(column.count), Int32(leafBase)]
             }
         }
         self.trees = trees; self.leaves = leaves
@@ -76,7 +75,8 @@ public struct LeafMaskForest: Sendable {
                 nodeThreshold.withUnsafeBufferPointer { th in
                     nodeMask.withUnsafeBufferPointer { m in
                         leaves.withUnsafeBufferPointer { l in
-                            LeafMaskKernel.addMargins(columns: columns, columnCount: 2 * featureCount, trees: t,
+                            LeafMaskKernel.addMargins(columns: columns, columnCount: 2 * featureCount,
+                                                      trees: t.baseAddress!, treeCount: t.count / LeafMaskKernel.treeStride,
                                                       nodeColumn: c.baseAddress!, nodeThreshold: th.baseAddress!,
                                                       nodeMask: m.baseAddress!, leaves: l.baseAddress!, margins: margins)
                         }
