@@ -1,10 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Optimized in debug builds too: unoptimized SIMD code is a hundred times slower, and the tests and the bench
+// smoke test run the debug binary.
 #if arch(x86_64)
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"]), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512", "-Ounchecked"])]
 #else
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
 #endif
 
 let package = Package(
