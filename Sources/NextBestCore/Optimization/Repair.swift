@@ -198,6 +198,9 @@ public enum Repair {
         var chosen = ContiguousArray<Int32>()
         chosen.reserveCapacity(mo)
         var chosenUse = ContiguousArray<Use>()
+        /// Per chosen candidate, its use of the target row (reduce and increase passes).
+        var chosenAmount = ContiguousArray<Int64>()
+        chosenAmount.reserveCapacity(mo)
         chosenUse.reserveCapacity(mo)
         s.table.candidates.withUnsafeBufferPointer { cands in
           s.selections[slot].withUnsafeBufferPointer { sel in
@@ -216,6 +219,7 @@ public enum Repair {
                     }
                     chosen.removeAll(keepingCapacity: true)
                     chosenUse.removeAll(keepingCapacity: true)
+                    chosenAmount.removeAll(keepingCapacity: true)
                     var touching = false
                     for j in 0..<mo {
                         let c = sel[i * mo + j]
@@ -223,7 +227,9 @@ public enum Repair {
                             chosen.append(c)
                             let u = useOf(Int(c))
                             chosenUse.append(u)
-                            if u.amount(target) > 0 { touching = true }
+                            let amount = u.amount(target)
+                            chosenAmount.append(amount)
+                            if amount > 0 { touching = true }
                         }
                     }
                     if mode == 1 && !touching { continue }
@@ -273,9 +279,22 @@ public enum Repair {
                         if mode == 0 && (cands[a].objective <= 0 || cands[a].objective - floor <= 1e-12) { continue }
                         if chosen.contains(a32) { continue }
                         let au = useOf(a)
-                        if mode == 2 && au.amount(target) == 0 { continue }
-                        if mode != 1 { consider(-1, none, a32, au) }
-                        for (j, r) in chosen.enumerated() { consider(r, chosenUse[j], a32, au) }
+                        if mode == 0 {
+                            consider(-1, none, a32, au)
+                            for (j, r) in chosen.enumerated() { consider(r, chosenUse[j], a32, au) }
+                            continue
+                        }
+                        // A swap moves the target row by the added use less the removed one: reducing it needs a
+                        // removed candidate using more of it than the added one, increasing it the converse.
+                        // The others are the moves `consider` would refuse first; skipping them changes nothing.
+                        let aAmount = au.amount(target)
+                        if mode == 2 {
+                            if aAmount == 0 { continue }
+                            consider(-1, none, a32, au)
+                        }
+                        for (j, r) in chosen.enumerated() where mode == 1 ? chosenAmount[j] > aAmount : aAmount > chosenAmount[j] {
+                            consider(r, chosenUse[j], a32, au)
+                        }
                     }
                     if found {
                         moves.append(Move(shard: Int32(si), customer: Int32(i), remove: bRemove, add: bAdd, deltaObjective: bObj,
