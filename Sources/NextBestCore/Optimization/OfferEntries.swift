@@ -5,6 +5,10 @@
 /// channel of every (offer, eligible mask) pair is found once, and a customer's offer is then one
 /// subtraction: `base − bestPrice[offer, mask] − fixed`, where `base` is the objective before the channel's
 /// part (`expected value + cost` for the expected-value objective, the propensity otherwise).
+///
+/// This value holds the layout (slots per offer and mask); the entries themselves are built into a
+/// `Block` for any run of customers, so a shard can keep them (many rounds) or build them a block at a time
+/// into the same memory (one or two rounds over everybody, as after a presolve).
 public struct OfferEntries: Sendable {
     /// One customer's offer: its first candidate, the eligible channels and the channel-free objective.
     @usableFromInline
@@ -17,23 +21,36 @@ public struct OfferEntries: Sendable {
         @usableFromInline var family: UInt8
     }
 
+    /// The entries of some customers: `offsets[n]..<offsets[n + 1]` are the n-th customer's.
+    struct Block: Sendable {
+        var entries = ContiguousArray<Entry>()
+        var offsets = ContiguousArray<Int32>()
+
+        /// Bytes held, for the memory a shard keeps.
+        var bytes: Int { entries.capacity * MemoryLayout<Entry>.stride + offsets.capacity * 4 }
+    }
+
     /// Channels per offer above which the table of masks would be too large (the rounds then use the
     /// candidates directly).
     public static let maxChannels = 8
 
-    @usableFromInline let entries: ContiguousArray<Entry>
-    /// `offsets[i]..<offsets[i + 1]` are customer i's entries.
-    @usableFromInline let offsets: ContiguousArray<Int32>
     /// Per offer, its first slot (slots `slotBase[o] ..< slotBase[o] + 2^channels`).
     let slotBase: [Int]
     let slotCount: Int
     /// Per offer: its channels' plan indices and the objective's per-channel part (the cost, or 0).
     let channels: [[Int]]
     let channelObjective: [[Double]]
+    /// Position of a channel in its offer's list (`offer * channelCount + channel`), -1 if not listed.
+    let position: ContiguousArray<Int32>
+    /// The objective's part of each (offer, position) pair (`offer * maxChannels + position`).
+    let flatChannelObjective: ContiguousArray<Double>
+    let offerSlotBase: ContiguousArray<Int32>
+    let offerFamily: ContiguousArray<UInt8>
+    let channelCount: Int
 
-    /// Builds the entries of a table, or nil if an offer has more channels, or the plan more offers or
-    /// families, than the layout holds.
-    public init?(plan: ScoringPlan, table: CandidateTable) {
+    /// The layout for a plan, or nil if an offer has more channels, or the plan more offers or families,
+    /// than the layout holds.
+    public init?(plan: ScoringPlan) {
         guard plan.offers.allSatisfy({ $0.channels.count <= Self.maxChannels }), plan.families.count <= 255 else { return nil }
         var slotBase: [Int] = []
         var n = 0
@@ -46,47 +63,64 @@ public struct OfferEntries: Sendable {
         let channelObjective = plan.offers.map { o in expectedValue ? o.cost : o.cost.map { _ in 0.0 } }
         self.channelObjective = channelObjective
         let channelCount = plan.channels.count
-        // Position of a channel in its offer's list.
-        var position = [Int](repeating: -1, count: plan.offers.count * channelCount)
-        for (oi, o) in plan.offers.enumerated() { for (k, c) in o.channels.enumerated() { position[oi * channelCount + c] = k } }
-        var entries = ContiguousArray<Entry>()
-        var offsets = ContiguousArray<Int32>()
-        offsets.reserveCapacity(table.customerCount + 1)
-        offsets.append(0)
-        // Count first and allocate once: growing a shard-sized array by doubling costs more in fresh pages
-        // (the kernel clears each) and copies than the count.
+        self.channelCount = channelCount
+        var position = ContiguousArray<Int32>(repeating: -1, count: plan.offers.count * channelCount)
+        for (oi, o) in plan.offers.enumerated() { for (k, c) in o.channels.enumerated() { position[oi * channelCount + c] = Int32(k) } }
+        self.position = position
+        var flat = ContiguousArray<Double>(repeating: 0, count: plan.offers.count * Self.maxChannels)
+        for (oi, co) in channelObjective.enumerated() { for (k, v) in co.enumerated() { flat[oi * Self.maxChannels + k] = v } }
+        flatChannelObjective = flat
+        offerSlotBase = ContiguousArray(slotBase.map { Int32($0) })
+        offerFamily = ContiguousArray(plan.offers.map { UInt8($0.family) })
+    }
+
+    /// Builds the entries of customers `lower..<upper` of `table`, or of the customers listed in `only`
+    /// (indices, in that order), into `block`, reusing its memory.
+    func build(_ table: CandidateTable, customers lower: Int, _ upper: Int, only: UnsafeBufferPointer<Int32>? = nil, into block: inout Block) {
+        block.entries.removeAll(keepingCapacity: true)
+        block.offsets.removeAll(keepingCapacity: true)
+        let count = only?.count ?? (upper - lower)
+        block.offsets.reserveCapacity(count + 1)
+        block.offsets.append(0)
+        let channelCount = self.channelCount
         table.candidates.withUnsafeBufferPointer { cands in
+        table.offsets.withUnsafeBufferPointer { offsets in
+            // Count first and allocate once: growing a large array by doubling costs more in fresh pages
+            // (the kernel clears each) and copies than the count.
             var n = 0
-            for i in 0..<table.customerCount {
-                let r = table.range(i)
-                for j in r where j == r.lowerBound || cands[j].offer != cands[j - 1].offer { n += 1 }
+            for k in 0..<count {
+                let i = only.map { Int($0[k]) } ?? lower + k
+                let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
+                for j in lo..<hi where j == lo || cands[j].offer != cands[j - 1].offer { n += 1 }
             }
-            entries.reserveCapacity(n)
-        }
-        table.candidates.withUnsafeBufferPointer { cands in
-            for i in 0..<table.customerCount {
-                let r = table.range(i)
-                var j = r.lowerBound
-                while j < r.upperBound {
-                    let offer = Int(cands[j].offer)
-                    let k0 = position[offer * channelCount + Int(cands[j].channel)]
-                    var mask = 0
-                    var e = j
-                    while e < r.upperBound && Int(cands[e].offer) == offer {
-                        mask |= 1 << position[offer * channelCount + Int(cands[e].channel)]
-                        e += 1
+            block.entries.reserveCapacity(n)
+            position.withUnsafeBufferPointer { position in
+            flatChannelObjective.withUnsafeBufferPointer { channelObjective in
+            offerSlotBase.withUnsafeBufferPointer { slotBase in
+            offerFamily.withUnsafeBufferPointer { family in
+                for k in 0..<count {
+                    let i = only.map { Int($0[k]) } ?? lower + k
+                    var j = Int(offsets[i])
+                    let hi = Int(offsets[i + 1])
+                    while j < hi {
+                        let c = cands[j]
+                        let offer = Int(c.offer)
+                        let k0 = Int(position[offer &* channelCount &+ Int(c.channel)])
+                        var mask = 1 << k0
+                        var e = j + 1
+                        while e < hi && Int(cands[e].offer) == offer {
+                            mask |= 1 << Int(position[offer &* channelCount &+ Int(cands[e].channel)])
+                            e += 1
+                        }
+                        let base = c.objective + channelObjective[offer &* Self.maxChannels &+ k0]
+                        block.entries.append(Entry(base: base, first: Int32(j), slot: UInt16(Int(slotBase[offer]) + mask),
+                                                   family: family[offer]))
+                        j = e
                     }
-                    let c = cands[j]
-                    let base = c.objective + channelObjective[offer][k0]
-                    entries.append(Entry(base: base, first: Int32(j), slot: UInt16(slotBase[offer] + mask),
-                                         family: UInt8(plan.offers[offer].family)))
-                    j = e
+                    block.offsets.append(Int32(block.entries.count))
                 }
-                offsets.append(Int32(entries.count))
-            }
-        }
-        self.entries = entries
-        self.offsets = offsets
+            }}}}
+        }}
     }
 
     /// Each slot's best channel for one round.

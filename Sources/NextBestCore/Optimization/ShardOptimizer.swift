@@ -20,13 +20,27 @@ public struct ShardOptimizer: Sendable {
     public var selection: ContiguousArray<Int32> { selections[0] }
     public let maxOffers: Int
     private var solver: SubProblemSolver
-    /// One entry per (customer, offer) for the rounds, when the campaign's shape allows it.
+    /// The layout of one entry per (customer, offer) for the rounds, when the campaign's shape allows it.
     let offerEntries: OfferEntries?
+    /// Every customer's entries, once the shard has had `roundsBeforeKeepingEntries` rounds over everybody;
+    /// until then each round builds them a block at a time into the same memory. After a presolve the
+    /// rounds over everybody are one or two: keeping entries for them would cost more in fresh pages (the
+    /// kernel clears each) than building them costs.
+    private var keptEntries: OfferEntries.Block? = nil
+    /// Rounds over every customer so far.
+    private var fullRounds = 0
+    /// Full rounds before the entries are kept.
+    static let roundsBeforeKeepingEntries = 2
+    /// Customers per block when entries are built for one round (a block's entries stay in the L2 cache).
+    static let entryBlock = 1024
     /// Each customer's region and segment row (or `constraints.count` for none).
     let customerRegionRow: ContiguousArray<Int32>
     let customerSegmentRow: ContiguousArray<Int32>
     /// The customers (indices) of the last sample evaluated, so that its rounds touch no one else.
-    private var sampled: (modulus: Int, customers: ContiguousArray<Int32>)? = nil
+    private var sampled: (modulus: Int, customers: ContiguousArray<Int32>, entries: OfferEntries.Block)? = nil
+
+    /// Whether every customer's entries are kept (after `roundsBeforeKeepingEntries` full rounds).
+    var keepsEntries: Bool { keptEntries != nil }
 
     /// `foldOffers: false` keeps the rounds on the candidates (the plain path, which tests compare with).
     public init(plan: ScoringPlan, constraints: ConstraintSet, table: CandidateTable, foldOffers: Bool = true) {
@@ -48,7 +62,7 @@ public struct ShardOptimizer: Sendable {
         maxOffers = plan.campaign.perCustomer.maxOffers
         selections = Array(repeating: ContiguousArray(repeating: -1, count: table.customerCount * maxOffers), count: Optimizer.Slot.count)
         solver = SubProblemSolver(plan: plan)
-        offerEntries = foldOffers ? OfferEntries(plan: plan, table: table) : nil
+        offerEntries = foldOffers ? OfferEntries(plan: plan) : nil
         func row(_ code: UInt16, _ rows: [Int32]) -> Int32 {
             let r = Int(code) < rows.count ? rows[Int(code)] : -1
             return r >= 0 ? r : none
@@ -142,13 +156,29 @@ public struct ShardOptimizer: Sendable {
         let budgetRow = constraints.budgetRow
         let writes = sample.isAll
         var members = ContiguousArray<Int32>()
-        if !writes {
-            if let c = sampled, c.modulus == sample.modulus { members = c.customers } else {
-                for i in 0..<count where sample.contains(table.customerIDs[i]) { members.append(Int32(i)) }
-                sampled = (sample.modulus, members)
+        // The entries of all the round's customers at once, when kept; else built a block at a time.
+        var whole: OfferEntries.Block? = nil
+        if writes {
+            if keptEntries == nil && fullRounds >= Self.roundsBeforeKeepingEntries {
+                var b = OfferEntries.Block()
+                oe.build(table, customers: 0, count, into: &b)
+                keptEntries = b
             }
+            whole = keptEntries
+            fullRounds += 1
+        } else if let c = sampled, c.modulus == sample.modulus {
+            members = c.customers
+            whole = c.entries
+        } else {
+            for i in 0..<count where sample.contains(table.customerIDs[i]) { members.append(Int32(i)) }
+            var b = OfferEntries.Block()
+            members.withUnsafeBufferPointer { oe.build(table, customers: 0, 0, only: $0, into: &b) }
+            sampled = (sample.modulus, members, b)
+            whole = b
         }
         let customers = writes ? count : members.count
+        let chunk = whole == nil ? Self.entryBlock : max(customers, 1)
+        var scratch = OfferEntries.Block()
         var use = ContiguousArray(agg.use)
         var chosen = ContiguousArray<Int32>()
         chosen.reserveCapacity(mo)
@@ -168,8 +198,6 @@ public struct ShardOptimizer: Sendable {
                 slotChannelRow[slot] = channelRowOf[chans[k]]
             }
         }
-        oe.entries.withUnsafeBufferPointer { es in
-        oe.offsets.withUnsafeBufferPointer { offsets in
         customerRegionRow.withUnsafeBufferPointer { regionRows in
         customerSegmentRow.withUnsafeBufferPointer { segmentRows in
         best.price.withUnsafeBufferPointer { price in
@@ -179,13 +207,19 @@ public struct ShardOptimizer: Sendable {
         net.withUnsafeBufferPointer { net in
         use.withUnsafeMutableBufferPointer { use in
         selection.withUnsafeMutableBufferPointer { selection in
-            for n in 0..<customers {
+          var n0 = 0
+          while n0 < customers {
+            let n1 = min(customers, n0 + chunk)
+            if whole == nil { oe.build(table, customers: n0, n1, into: &scratch) }
+            (whole ?? scratch).entries.withUnsafeBufferPointer { es in
+            (whole ?? scratch).offsets.withUnsafeBufferPointer { offsets in
+            for n in n0..<n1 {
                 let i = writes ? n : Int(members[n])
                 let region = Int(regionRows[i]), segment = Int(segmentRows[i])
                 let fixed = net[region] + net[segment]
                 chosen.removeAll(keepingCapacity: true)
-                let lo = Int(offsets[i])
-                let value = solver.solve(entries: UnsafeBufferPointer(rebasing: es[lo..<Int(offsets[i + 1])]),
+                let lo = Int(offsets[n - n0])
+                let value = solver.solve(entries: UnsafeBufferPointer(rebasing: es[lo..<Int(offsets[n - n0 + 1])]),
                                          price: price.baseAddress!, position: position.baseAddress!, fixed: fixed, into: &chosen)
                 dual += RunTotals.micros(value)
                 let base = i * mo
@@ -208,7 +242,10 @@ public struct ShardOptimizer: Sendable {
                     }
                 }
             }
-        }}}}}}}}}}}
+            }}
+            n0 = n1
+          }
+        }}}}}}}}}
         agg.use = Array(use)
         agg.dualMicros += dual
         agg.primalMicros += primal
