@@ -216,4 +216,36 @@ import Testing
         #expect(order.map { merged[Int($0.shard)][Int($0.index)].customerID } == all)
         #expect(order.count == all.count)
     }
+
+    /// A shard asked for its best `limit` moves (pruning with the heap of the best so far) sends exactly the
+    /// first `limit` of every customer's best move in the global order, for every row and both directions.
+    @Test func aLimitedMoveListIsTheHeadOfTheFullOne() throws {
+        let g = PopulationGenerator(customers: 3_000, offers: 16, seed: 13, trees: 8, depth: 4)
+        let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 1_000), schema: g.schema, models: g.propensityModels())
+        var scorer = CustomerScorer(plan: plan)
+        var table = CandidateTable()
+        for i in 0..<3_000 {
+            let p = g.profile(at: i)
+            scorer.begin()
+            p.features.withUnsafeBufferPointer { scorer.score($0) }
+            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates)
+        }
+        let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+        var shard = ShardOptimizer(plan: plan, constraints: cs, table: table)
+        _ = shard.evaluate(Prices(count: cs.count))
+        let use = Repair.state(shard, slot: 0).use
+        var checked = 0
+        for k in 0..<cs.count {
+            for goal in [Repair.Goal.reduce(k), .increase(k)] {
+                let all = Repair.proposals(shard, shard: 0, slot: 0, goal: goal, use: use)
+                for limit in [1, 7, 100, 2_999] {
+                    let cut = Repair.proposals(shard, shard: 0, slot: 0, goal: goal, use: use, limit: limit)
+                    #expect(cut == Array(all.prefix(limit)), "goal \(goal), limit \(limit)")
+                }
+                if all.count > 100 { checked += 1 }
+            }
+        }
+        // Enough rows have more moves than the limits cut at, so the pruning is exercised.
+        #expect(checked >= 3)
+    }
 }

@@ -202,6 +202,17 @@ public enum Repair {
         var chosenAmount = ContiguousArray<Int64>()
         chosenAmount.reserveCapacity(mo)
         chosenUse.reserveCapacity(mo)
+        // With a limit, only the best `limit` moves of the shard are sent: a max-heap of the best kept so far
+        // (keys in the global order). Once it is full, its top bounds what can still be sent, so a move
+        // scoring above it is not checked further and a customer whose best is past it is not listed. The
+        // list is the same as sorting every customer's best and cutting it at `limit`.
+        let bounded = limit < s.table.customerCount
+        var heap = ContiguousArray<(score: Double, customer: UInt64)>()
+        if bounded { heap.reserveCapacity(limit) }
+        var bound = Double.infinity
+        @inline(__always) func heapLess(_ a: (score: Double, customer: UInt64), _ b: (score: Double, customer: UInt64)) -> Bool {
+            a.score < b.score || (a.score == b.score && a.customer < b.customer)
+        }
         s.table.candidates.withUnsafeBufferPointer { cands in
           s.selections[slot].withUnsafeBufferPointer { sel in
             s.pairCostMicros.withUnsafeBufferPointer { pairCost in
@@ -259,6 +270,7 @@ public enum Repair {
                             }
                         }
                         if found && !(score < bestScore) { return }
+                        if score > bound { return }
                         guard limits.keepsOthers(use: use, remove: ru, add: au, target: target) else { return }
                         // Never overshoot a max on the target row itself.
                         if mode == 2 && use[Int(target)] + dTarget > targetUpper { return }
@@ -295,6 +307,34 @@ public enum Repair {
                         for (j, r) in chosen.enumerated() where mode == 1 ? chosenAmount[j] > aAmount : aAmount > chosenAmount[j] {
                             consider(r, chosenUse[j], a32, au)
                         }
+                    }
+                    if found && bounded {
+                        let key = (score: bestScore, customer: s.table.customerIDs[i])
+                        if heap.count < limit {
+                            // Sift up.
+                            heap.append(key)
+                            var c = heap.count - 1
+                            while c > 0 {
+                                let p = (c - 1) / 2
+                                if !heapLess(heap[p], heap[c]) { break }
+                                heap.swapAt(p, c); c = p
+                            }
+                        } else if heapLess(key, heap[0]) {
+                            // Replace the top, sift down.
+                            heap[0] = key
+                            var c = 0
+                            while true {
+                                let l = 2 * c + 1, r = l + 1
+                                var m = c
+                                if l < heap.count && heapLess(heap[m], heap[l]) { m = l }
+                                if r < heap.count && heapLess(heap[m], heap[r]) { m = r }
+                                if m == c { break }
+                                heap.swapAt(c, m); c = m
+                            }
+                        } else {
+                            found = false
+                        }
+                        if heap.count == limit { bound = heap[0].score }
                     }
                     if found {
                         moves.append(Move(shard: Int32(si), customer: Int32(i), remove: bRemove, add: bAdd, deltaObjective: bObj,
@@ -417,8 +457,12 @@ public enum Repair {
 
     /// The first per-shard limit of a reduce or increase pass: a count row needs at least `excess` moves
     /// (each moves it by one), with room for moves that are skipped; the budget, a few thousand.
-    static func initialLimit(_ row: ConstraintSet.Row, excess: Int64) -> Int {
-        row.kind == .budget ? 8_192 : Int(min(max(excess, 0), 1 << 24)) * 2 + 1_024
+    /// Split over `shards`, each sends its share four times over (the best moves are spread over the
+    /// customers, so over the shards), and never fewer than 256: a shard's list is cut to what the pass is
+    /// likely to reach, as every move sent crosses the wire and is merged.
+    static func initialLimit(_ row: ConstraintSet.Row, excess: Int64, shards: Int = 1) -> Int {
+        let total = row.kind == .budget ? 8_192 : Int(min(max(excess, 0), 1 << 24)) * 2 + 1_024
+        return min(total, max(256, (total * 4 + shards - 1) / max(shards, 1)))
     }
 
     /// Repairs the selection in `slot` of every shard of the group; returns the rows still violated
@@ -435,8 +479,8 @@ public enum Repair {
         func pass(_ goal: Goal) throws -> Int {
             var limit: Int
             switch goal {
-            case .reduce(let k): limit = initialLimit(rows[k], excess: use[k] - (rows[k].upper ?? use[k]))
-            case .increase(let k): limit = initialLimit(rows[k], excess: (rows[k].lower ?? use[k]) - use[k])
+            case .reduce(let k): limit = initialLimit(rows[k], excess: use[k] - (rows[k].upper ?? use[k]), shards: group.shardCount)
+            case .increase(let k): limit = initialLimit(rows[k], excess: (rows[k].lower ?? use[k]) - use[k], shards: group.shardCount)
             case .improve: limit = .max
             }
             while true {
