@@ -20,6 +20,7 @@ struct Run: ParsableCommand {
     @Option(help: "From a cold start, find the prices on a fixed sample of at least this many customers first, when there are twice as many (0: never).") var presolveCustomers: Int = DualSolver.Options().presolveCustomers
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after it was interrupted.") var resume: String?
     @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver.") var exportCandidates: String?
+    @Option(help: "How the local workers reach the coordinator: unix (a private Unix socket) or curve-tcp (a loopback TCP port with fresh CURVE keys).") var localTransport: LocalCluster.Transport = .unixSocket
     @OptionGroup var observability: ObservabilityOptions
 
     func run() throws {
@@ -47,9 +48,12 @@ struct Run: ParsableCommand {
                 let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
                 var lo = LocalCluster.Options(coordinator: co, workers: workers, threadsPerWorker: threads, executable: LocalCluster.currentExecutable)
                 lo.logFormat = observability.logFormat
+                lo.transport = localTransport
                 r = try LocalCluster.run(lo, resume: resumeID, logger: log)
             }
             RunReport.print(r, quiet: quiet)
         }
     }
 }
+
+extension LocalCluster.Transport: ExpressibleByArgument {}

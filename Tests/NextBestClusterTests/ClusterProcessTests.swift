@@ -104,11 +104,16 @@ import NextBestWire
     @Test func runWithLocalWorkersMatchesForOneTwoAndFourWorkers() throws {
         let store = Self.generated
         let reference = try oneProcess(store, shardSize: 400)
-        for (workers, shard) in [(1, 3_000), (2, 500), (4, 123)] {
+        for (workers, shard, transport) in [(1, 3_000, LocalCluster.Transport.unixSocket), (2, 500, .curveTCP), (4, 123, .unixSocket)] {
             var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: store, outDir: ClusterFixtures.tempDir("lc"))
             co.shardSize = shard; co.warmStart = false
-            let r = try LocalCluster.run(.init(coordinator: co, workers: workers, threadsPerWorker: 1, executable: Self.executable), log: { _ in })
-            #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == reference, "\(workers) local workers, shard size \(shard)")
+            var o = LocalCluster.Options(coordinator: co, workers: workers, threadsPerWorker: 1, executable: Self.executable)
+            o.transport = transport
+            let lines = Lines()
+            let r = try LocalCluster.run(o, log: { lines.add($0) })
+            #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == reference, "\(workers) local workers, shard size \(shard), \(transport)")
+            // The workers were connected the way asked: a private Unix socket, or loopback TCP with CURVE.
+            #expect(lines.contains(transport == .unixSocket ? "connected to ipc://" : "connected to tcp://127.0.0.1:"), "\(transport)")
         }
     }
 

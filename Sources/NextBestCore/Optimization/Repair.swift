@@ -141,36 +141,63 @@ public enum Repair {
     /// Use of every row (plus a trailing "none" entry) and the objective of a slot's selection.
     public static func state(_ s: ShardOptimizer, slot: Int) -> SelectionState {
         var st = SelectionState(rows: s.constraints.count + 1)
-        let sel = s.selections[slot]
-        for i in 0..<s.table.customerCount {
-            for j in 0..<s.maxOffers {
-                let ci = sel[i * s.maxOffers + j]
-                if ci >= 0 {
-                    apply(rowUse(s, customer: i, candidate: Int(ci)), sign: 1, to: &st.use)
-                    st.objectiveMicros += RunTotals.micros(s.table.candidates[Int(ci)].objective)
+        let mo = s.maxOffers, channelCount = s.channelCount
+        let budget = s.constraints.budgetRow >= 0 ? s.constraints.budgetRow : s.constraints.count
+        var objective: Int64 = 0
+        // Over plain buffers: at 10 M customers this runs over 30 M chosen candidates several times a run
+        // (the per-element array accesses through the optimizer cost ~3 s of CPU).
+        st.use.withUnsafeMutableBufferPointer { use in
+          s.table.candidates.withUnsafeBufferPointer { cands in
+            s.selections[slot].withUnsafeBufferPointer { sel in
+              s.pairCostMicros.withUnsafeBufferPointer { pairCost in
+                s.productRowOfOffer.withUnsafeBufferPointer { prow in
+                  s.channelRowOf.withUnsafeBufferPointer { crow in
+                    s.customerRegionRow.withUnsafeBufferPointer { rrow in
+                      s.customerSegmentRow.withUnsafeBufferPointer { srow in
+                        for i in 0..<s.table.customerCount {
+                          for j in 0..<mo {
+                            let ci = sel[i &* mo &+ j]
+                            guard ci >= 0 else { continue }
+                            let c = cands[Int(ci)]
+                            use[budget] &+= pairCost[Int(c.offer) &* channelCount &+ Int(c.channel)]
+                            use[Int(prow[Int(c.offer)])] &+= 1
+                            use[Int(crow[Int(c.channel)])] &+= 1
+                            use[Int(rrow[i])] &+= 1
+                            use[Int(srow[i])] &+= 1
+                            objective &+= RunTotals.micros(c.objective)
+                          }
+                        }
+                      }
+                    }
+                  }
                 }
+              }
             }
+          }
         }
+        st.objectiveMicros = objective
         return st
     }
 
-    /// Is the customer's list still valid after removing `remove` and adding `add`?
+    /// Is the customer's list still valid after removing `remove` and adding `add`? (`family[o]` is plan
+    /// offer o's family: read from a plain buffer, not through the plan's offers, in the proposals' loop.)
     @inline(__always)
-    static func listAllows(_ s: ShardOptimizer, _ sel: UnsafeBufferPointer<Int32>, customer i: Int, remove: Int32, add: Int32) -> Bool {
+    static func listAllows(_ cands: UnsafeBufferPointer<Candidate>, _ family: UnsafeBufferPointer<Int32>, maxOffers: Int, maxPerFamily: Int,
+                           _ sel: UnsafeBufferPointer<Int32>, customer i: Int, remove: Int32, add: Int32) -> Bool {
         guard add >= 0 else { return true }
-        let addOffer = s.table.candidates[Int(add)].offer
-        let fam = s.plan.offers[Int(addOffer)].family
+        let addOffer = cands[Int(add)].offer
+        let fam = family[Int(addOffer)]
         var count = 0, famCount = 0
-        for j in 0..<s.maxOffers {
-            let ci = sel[i * s.maxOffers + j]
+        for j in 0..<maxOffers {
+            let ci = sel[i &* maxOffers &+ j]
             if ci < 0 || ci == remove { continue }
             if ci == add { return false }
-            let o = s.table.candidates[Int(ci)].offer
+            let o = cands[Int(ci)].offer
             if o == addOffer { return false }
             count += 1
-            if s.plan.offers[Int(o)].family == fam { famCount += 1 }
+            if family[Int(o)] == fam { famCount += 1 }
         }
-        return count < s.maxOffers && famCount < s.plan.campaign.perCustomer.maxPerFamily
+        return count < maxOffers && famCount < maxPerFamily
     }
 
     /// Every customer's best move toward `goal` in one shard's slot, given the global `use`
@@ -213,16 +240,21 @@ public enum Repair {
         @inline(__always) func heapLess(_ a: (score: Double, customer: UInt64), _ b: (score: Double, customer: UInt64)) -> Bool {
             a.score < b.score || (a.score == b.score && a.customer < b.customer)
         }
+        let offerFamily = ContiguousArray(s.plan.offers.map { Int32($0.family) })
+        let targetIsRegion = mode != 0 && rows[Int(target)].kind == .region
+        let targetIsSegment = mode != 0 && rows[Int(target)].kind == .segment
+        let maxPerFamily = s.plan.campaign.perCustomer.maxPerFamily
         s.table.candidates.withUnsafeBufferPointer { cands in
           s.selections[slot].withUnsafeBufferPointer { sel in
             s.pairCostMicros.withUnsafeBufferPointer { pairCost in
               s.productRowOfOffer.withUnsafeBufferPointer { prow in
                 s.channelRowOf.withUnsafeBufferPointer { crow in
+                 offerFamily.withUnsafeBufferPointer { family in
                   for i in 0..<s.table.customerCount {
                     let region = s.regionRow(i), segment = s.segmentRow(i)
                     // Region and segment rows can only change through their own customers.
-                    if mode != 0, rows[Int(target)].kind == .region && region != target { continue }
-                    if mode != 0, rows[Int(target)].kind == .segment && segment != target { continue }
+                    if targetIsRegion && region != target { continue }
+                    if targetIsSegment && segment != target { continue }
                     @inline(__always) func useOf(_ ci: Int) -> Use {
                         let c = cands[ci]
                         return Use(budget: budgetRow, product: prow[Int(c.offer)], channel: crow[Int(c.channel)],
@@ -274,7 +306,7 @@ public enum Repair {
                         guard limits.keepsOthers(use: use, remove: ru, add: au, target: target) else { return }
                         // Never overshoot a max on the target row itself.
                         if mode == 2 && use[Int(target)] + dTarget > targetUpper { return }
-                        guard listAllows(s, sel, customer: i, remove: remove, add: add) else { return }
+                        guard listAllows(cands, family, maxOffers: mo, maxPerFamily: maxPerFamily, sel, customer: i, remove: remove, add: add) else { return }
                         found = true; bestScore = score
                         bRemove = remove; bAdd = add; bObj = dObj; bTarget = dTarget; bRU = ru; bAU = au
                     }
@@ -342,6 +374,7 @@ public enum Repair {
                                           removeUse: bRU, addUse: bAU))
                     }
                   }
+                 }
                 }
               }
             }
