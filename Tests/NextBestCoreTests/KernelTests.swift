@@ -103,20 +103,20 @@ import Testing
         campaign.perCustomer.maxPerFamily = perFamily
         let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
         var scorer = CustomerScorer(plan: plan)
-        var table = CandidateTable()
+        var table = CandidateTable(plan: plan)
         for i in 0..<3_000 {
             let p = g.profile(at: i)
             scorer.begin()
             p.features.withUnsafeBufferPointer { scorer.score($0) }
-            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates)
+            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates, values: scorer.values)
         }
         let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
         #expect(cs.count > 5)
         var fast = ShardOptimizer(plan: plan, constraints: cs, table: table)
         var plain = ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: false)
         #expect(fast.offerEntries != nil && plain.offerEntries == nil)
-        // A shard holds tens of millions of candidates: they stay 16 bytes.
-        #expect(MemoryLayout<Candidate>.stride == 16)
+        // A shard holds tens of millions of candidates: 8 bytes each (the expected value is derived).
+        #expect(MemoryLayout<Candidate>.stride == 8)
         var rng = SplitMix64(seed: 5)
         for round in 0..<12 {
             var prices = Prices(count: cs.count)
@@ -144,14 +144,14 @@ import Testing
         let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 1_000), schema: g.schema, models: g.propensityModels())
         let sample = CustomerSample(modulus: 4)
         var scorer = CustomerScorer(plan: plan)
-        var table = CandidateTable(), sampled = CandidateTable()
+        var table = CandidateTable(plan: plan), sampled = CandidateTable(plan: plan)
         for i in 0..<3_000 {
             let p = g.profile(at: i)
             scorer.begin()
             p.features.withUnsafeBufferPointer { scorer.score($0) }
-            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates)
+            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates, values: scorer.values)
             if sample.contains(p.customerID) {
-                sampled.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates)
+                sampled.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates, values: scorer.values)
             }
         }
         // About one in four, and not a run of neighbours.
@@ -223,12 +223,12 @@ import Testing
         let g = PopulationGenerator(customers: 3_000, offers: 16, seed: 13, trees: 8, depth: 4)
         let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 1_000), schema: g.schema, models: g.propensityModels())
         var scorer = CustomerScorer(plan: plan)
-        var table = CandidateTable()
+        var table = CandidateTable(plan: plan)
         for i in 0..<3_000 {
             let p = g.profile(at: i)
             scorer.begin()
             p.features.withUnsafeBufferPointer { scorer.score($0) }
-            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates)
+            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates, values: scorer.values)
         }
         let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
         var shard = ShardOptimizer(plan: plan, constraints: cs, table: table)

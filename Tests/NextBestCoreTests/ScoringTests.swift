@@ -35,7 +35,9 @@ import Testing
         x.withUnsafeBufferPointer { s.score($0) }
         var chosen = ContiguousArray<Int32>()
         s.selectUnconstrained(into: &chosen)
-        NBARanking.rank(&chosen, candidates: s.candidates)
+        var table = CandidateTable(plan: plan)
+        table.append(customerID: 1, region: 0, segment: 0, candidates: s.candidates, values: s.values)
+        NBARanking.rank(&chosen, in: table, customer: 0)
         return (s, chosen.map { s.candidates[Int($0)] })
     }
 
@@ -46,9 +48,22 @@ import Testing
         let pairs = s.candidates.map { "\(plan.offers[Int($0.offer)].id)/\(plan.channels[Int($0.channel)])" }
         #expect(pairs == ["A/email", "C/email"])
         let a = s.candidates[0]
-        #expect(abs(a.expectedValue - (0.1 * 100 - 1)) < 1e-5)
+        #expect(abs(s.expectedValue(a) - (0.1 * 100 - 1)) < 1e-5)
         let c = s.candidates[1]
-        #expect(abs(c.expectedValue - (0.5 * 10 - 0.5)) < 1e-5)
+        #expect(abs(s.expectedValue(c) - (0.5 * 10 - 0.5)) < 1e-5)
+        // Derived, not stored: the scorer's arithmetic exactly (Float propensity × value − the pair's cost),
+        // and the same through a shard's table, which keeps the customer's value once.
+        #expect(s.expectedValue(c) == Double(c.propensity) * 10 - 0.5)
+        #expect(MemoryLayout<Candidate>.stride == 8)
+        var table = CandidateTable(plan: plan)
+        table.append(customerID: 7, region: 0, segment: 0, candidates: s.candidates, values: s.values)
+        table.append(customerID: 8, region: 0, segment: 0, candidates: s.candidates, values: ContiguousArray(repeating: 20, count: s.values.count))
+        #expect(table.expectedValue(1, customer: 0) == s.expectedValue(c))
+        #expect(table.expectedValue(3, customer: 1) == Double(c.propensity) * 20 - 0.5)
+        #expect(table.expectedValue(2, customer: 1) == s.expectedValue(a))
+        // A missing value feature counts as 0.
+        let (m, _) = score(plan, [Self.logit(0.1), Self.logit(0.01), Self.logit(0.5), .nan])
+        #expect(m.expectedValue(m.candidates[1]) == -0.5)
     }
 
     @Test func perCustomerLimitsAndFamilies() throws {

@@ -19,7 +19,7 @@ public enum CandidateExport {
                     out.appendString(prefix + "\(o.id),\(plan.products[o.product]),\(plan.families[o.family]),\(plan.channels[Int(c.channel)]),")
                     FixedDecimal.append(plan.cost(of: c), decimals: 6, to: &out)
                     out.append(UInt8(ascii: ","))
-                    FixedDecimal.append(c.objective, decimals: 6, to: &out)
+                    FixedDecimal.append(s.table.objective(ci, customer: i), decimals: 6, to: &out)
                     out.append(UInt8(ascii: "\n"))
                 }
             }

@@ -17,16 +17,17 @@ public enum NBAWriter {
             totals.customers += 1
             chosen.removeAll(keepingCapacity: true)
             for j in 0..<s.maxOffers { let c = sel[i * s.maxOffers + j]; if c >= 0 { chosen.append(c) } }
-            NBARanking.rank(&chosen, candidates: s.table.candidates)
+            NBARanking.rank(&chosen, in: s.table, customer: i)
             if !chosen.isEmpty { totals.customersWithOffers += 1 }
             let region = Int(s.table.regions[i]), segment = Int(s.table.segments[i])
             totals.ensure(region: region, segment: segment)
             let id = s.table.customerIDs[i]
             for (r, ci) in chosen.enumerated() {
                 let c = s.table.candidates[Int(ci)]
-                totals.add(c, cost: plan.cost(of: c), product: plan.offers[Int(c.offer)].product, region: region, segment: segment)
+                let ev = s.table.expectedValue(Int(ci), customer: i)
+                totals.add(c, expectedValue: ev, cost: plan.cost(of: c), product: plan.offers[Int(c.offer)].product, region: region, segment: segment)
                 NBAFormat.appendRow(customerID: id, rank: r + 1, offerID: offerBytes[Int(c.offer)], channel: channelBytes[Int(c.channel)],
-                                    propensity: c.propensity, expectedValue: c.expectedValue, to: &rows)
+                                    propensity: c.propensity, expectedValue: ev, to: &rows)
             }
         }
         return (rows, totals)

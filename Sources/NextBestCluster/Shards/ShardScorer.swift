@@ -156,7 +156,7 @@ public struct ShardScorer {
     /// clearing fresh pages (perf, 10 M customers). A guess too large costs only address space.
     public mutating func buildTable(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keepPropensities: Bool = false,
                                     shape: Shape? = nil) throws -> CandidateTable {
-        var table = CandidateTable()
+        var table = CandidateTable(rule: scorer.rule)
         var kept = ContiguousArray<Float>()
         if let guess = shape ?? lastShape {
             // A little over the last size, so that a slightly larger shard does not double its arrays.
@@ -166,7 +166,7 @@ public struct ShardScorer {
         }
         try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keep: keepPropensities ? { kept.append(contentsOf: $0) } : nil) { id, region, segment, scorer in
             table.fatigued += Int64(scorer.fatiguedOffers.count)
-            table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates)
+            table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates, values: scorer.values)
         }
         if keepPropensities { table.propensities = kept }
         lastShape = Shape(customers: table.customerCount, candidates: table.candidates.count)

@@ -73,7 +73,7 @@ public struct CustomerExplanation: Sendable {
             return budgetPrice * o.cost[k] + net[row(constraints.productRow[o.product])] + net[row(constraints.channelRow[channel])] + fixed
         }
         _ = candidates.withUnsafeBufferPointer { all in
-            solver.solve(all, adjusted: { c in c.objective - charge(Int(c.offer), Int(c.channel)) }, into: &chosen)
+            solver.solve(all, adjusted: { c in scorer.objective(c) - charge(Int(c.offer), Int(c.channel)) }, into: &chosen)
         }
         let chosenPairs = chosen.map { (Int(candidates[Int($0)].offer), Int(candidates[Int($0)].channel)) }
         chosenAtPrices = chosenPairs.map { (plan.offers[$0.0].id, plan.channels[$0.1]) }
@@ -94,7 +94,7 @@ public struct CustomerExplanation: Sendable {
             var bestAdj = -Double.infinity
             for (k, ch) in o.channels.enumerated() where !fatigued.contains(oi) && Float(p) >= o.minPropensity[k] {
                 let c = candidates.first { Int($0.offer) == oi && Int($0.channel) == ch }!
-                let a = c.objective - charge(oi, ch)
+                let a = scorer.objective(c) - charge(oi, ch)
                 if a > bestAdj { bestAdj = a; bestK = k }
             }
             for (k, ch) in o.channels.enumerated() {

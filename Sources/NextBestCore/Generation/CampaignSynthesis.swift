@@ -184,9 +184,9 @@ struct SampledCandidates {
             for c in scorer.candidates {
                 offer.append(c.offer)
                 channel.append(c.channel)
-                objective.append(c.objective)
+                objective.append(scorer.objective(c))
                 cost.append(plan.cost(of: c))
-                expectedValue.append(c.expectedValue)
+                expectedValue.append(scorer.expectedValue(c))
                 family.append(Int32(plan.offers[Int(c.offer)].family))
                 product.append(Int32(plan.offers[Int(c.offer)].product))
             }

@@ -1,5 +1,6 @@
 /// A shard's scored candidates, held in memory between optimization rounds: customers in id order,
-/// each with its eligible (offer, channel) candidates in one contiguous array.
+/// each with its eligible (offer, channel) candidates in one contiguous array, and the values their
+/// expected values follow from (`rule`).
 public struct CandidateTable: Sendable {
     public private(set) var customerIDs: ContiguousArray<UInt64> = []
     public private(set) var regions: ContiguousArray<UInt16> = []
@@ -7,12 +8,19 @@ public struct CandidateTable: Sendable {
     /// `offsets[i]..<offsets[i+1]` are customer i's candidates.
     public private(set) var offsets: ContiguousArray<Int32> = [0]
     public private(set) var candidates: ContiguousArray<Candidate> = []
+    /// How a candidate's expected value and objective follow from its propensity and its customer's values.
+    public let rule: ExpectedValueRule
+    /// Every customer's values (`rule.valueCount` each, customer order).
+    public private(set) var values: ContiguousArray<Float> = []
     /// Offers removed by fatigue, summed over the shard's customers.
     public var fatigued: Int64 = 0
     /// Every customer's propensity under every plan model (customers × models), when kept for rescoring.
     public var propensities: ContiguousArray<Float> = []
 
-    public init() {}
+    public init(rule: ExpectedValueRule) { self.rule = rule }
+
+    /// An empty table for `plan`'s candidates.
+    public init(plan: ScoringPlan) { self.init(rule: ExpectedValueRule(plan: plan)) }
 
     public var customerCount: Int { customerIDs.count }
 
@@ -22,20 +30,47 @@ public struct CandidateTable: Sendable {
         regions.reserveCapacity(customers)
         segments.reserveCapacity(customers)
         offsets.reserveCapacity(customers + 1)
+        values.reserveCapacity(customers * rule.valueCount)
         candidates.reserveCapacity(n)
     }
 
-    /// Appends one customer's candidates.
-    public mutating func append(customerID: UInt64, region: UInt16, segment: UInt16, candidates c: ContiguousArray<Candidate>) {
+    /// Appends one customer's candidates and values (`rule.valueCount` of them).
+    public mutating func append(customerID: UInt64, region: UInt16, segment: UInt16, candidates c: ContiguousArray<Candidate>,
+                                values v: ContiguousArray<Float>) {
+        precondition(v.count == rule.valueCount, "a customer's values: \(v.count), the rule keeps \(rule.valueCount)")
         customerIDs.append(customerID)
         regions.append(region)
         segments.append(segment)
         candidates.append(contentsOf: c)
+        values.append(contentsOf: v)
         offsets.append(Int32(candidates.count))
     }
 
     /// The candidate index range of customer `i`.
     @inlinable public func range(_ i: Int) -> Range<Int> { Int(offsets[i])..<Int(offsets[i + 1]) }
+
+    /// Candidate `ci` (of customer `i`)'s expected value.
+    @inlinable
+    public func expectedValue(_ ci: Int, customer i: Int) -> Double {
+        values.withUnsafeBufferPointer { v in
+            rule.expectedValue(candidates[ci], values: UnsafeBufferPointer(rebasing: v[i * rule.valueCount ..< (i + 1) * rule.valueCount]))
+        }
+    }
+
+    /// What the campaign maximizes for candidate `ci` (of customer `i`).
+    @inlinable
+    public func objective(_ ci: Int, customer i: Int) -> Double {
+        values.withUnsafeBufferPointer { v in
+            rule.objective(candidates[ci], values: UnsafeBufferPointer(rebasing: v[i * rule.valueCount ..< (i + 1) * rule.valueCount]))
+        }
+    }
+
+    /// Customer `i`'s values within the buffer of every customer's values (`values`).
+    @inlinable @inline(__always)
+    public func customerValues(_ all: UnsafeBufferPointer<Float>, _ i: Int) -> UnsafeBufferPointer<Float> {
+        let n = rule.valueCount
+        return UnsafeBufferPointer(start: all.baseAddress.map { $0 + i &* n }, count: n)
+    }
 }
 
 /// Prices of the campaign-wide constraints: `upper[k] >= 0` prices use above a max, `lower[k] >= 0`

@@ -83,7 +83,9 @@ public struct OfferEntries: Sendable {
         block.offsets.reserveCapacity(count + 1)
         block.offsets.append(0)
         let channelCount = self.channelCount
+        let rule = table.rule
         table.candidates.withUnsafeBufferPointer { cands in
+        table.values.withUnsafeBufferPointer { allValues in
         table.offsets.withUnsafeBufferPointer { offsets in
             // Count first and allocate once: growing a large array by doubling costs more in fresh pages
             // (the kernel clears each) and copies than the count.
@@ -102,6 +104,7 @@ public struct OfferEntries: Sendable {
                     let i = only.map { Int($0[k]) } ?? lower + k
                     var j = Int(offsets[i])
                     let hi = Int(offsets[i + 1])
+                    let values = table.customerValues(allValues, i)
                     while j < hi {
                         let c = cands[j]
                         let offer = Int(c.offer)
@@ -112,7 +115,7 @@ public struct OfferEntries: Sendable {
                             mask |= 1 << Int(position[offer &* channelCount &+ Int(cands[e].channel)])
                             e += 1
                         }
-                        let base = c.objective + channelObjective[offer &* Self.maxChannels &+ k0]
+                        let base = rule.objective(c, values: values) + channelObjective[offer &* Self.maxChannels &+ k0]
                         block.entries.append(Entry(base: base, first: Int32(j), slot: UInt16(Int(slotBase[offer]) + mask),
                                                    family: family[offer]))
                         j = e
@@ -120,7 +123,7 @@ public struct OfferEntries: Sendable {
                     block.offsets.append(Int32(block.entries.count))
                 }
             }}}}
-        }}
+        }}}
     }
 
     /// Each slot's best channel for one round.

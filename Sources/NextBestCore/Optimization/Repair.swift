@@ -146,7 +146,9 @@ public enum Repair {
         var objective: Int64 = 0
         // Over plain buffers: at 10 M customers this runs over 30 M chosen candidates several times a run
         // (the per-element array accesses through the optimizer cost ~3 s of CPU).
+        let rule = s.table.rule
         st.use.withUnsafeMutableBufferPointer { use in
+         s.table.values.withUnsafeBufferPointer { allValues in
           s.table.candidates.withUnsafeBufferPointer { cands in
             s.selections[slot].withUnsafeBufferPointer { sel in
               s.pairCostMicros.withUnsafeBufferPointer { pairCost in
@@ -164,7 +166,7 @@ public enum Repair {
                             use[Int(crow[Int(c.channel)])] &+= 1
                             use[Int(rrow[i])] &+= 1
                             use[Int(srow[i])] &+= 1
-                            objective &+= RunTotals.micros(c.objective)
+                            objective &+= RunTotals.micros(rule.objective(c, values: s.table.customerValues(allValues, i)))
                           }
                         }
                       }
@@ -174,6 +176,7 @@ public enum Repair {
               }
             }
           }
+         }
         }
         st.objectiveMicros = objective
         return st
@@ -241,10 +244,15 @@ public enum Repair {
             a.score < b.score || (a.score == b.score && a.customer < b.customer)
         }
         let offerFamily = ContiguousArray(s.plan.offers.map { Int32($0.family) })
+        let rule = s.table.rule
+        // The current customer's candidates' objectives (derived once per customer, not per move).
+        let objectives = UnsafeMutablePointer<Double>.allocate(capacity: max(1, s.plan.offers.reduce(0) { $0 + $1.channels.count }))
+        defer { objectives.deallocate() }
         let targetIsRegion = mode != 0 && rows[Int(target)].kind == .region
         let targetIsSegment = mode != 0 && rows[Int(target)].kind == .segment
         let maxPerFamily = s.plan.campaign.perCustomer.maxPerFamily
         s.table.candidates.withUnsafeBufferPointer { cands in
+         s.table.values.withUnsafeBufferPointer { allValues in
           s.selections[slot].withUnsafeBufferPointer { sel in
             s.pairCostMicros.withUnsafeBufferPointer { pairCost in
               s.productRowOfOffer.withUnsafeBufferPointer { prow in
@@ -276,6 +284,10 @@ public enum Repair {
                         }
                     }
                     if mode == 1 && !touching { continue }
+                    let lo = Int(s.table.offsets[i]), hi = Int(s.table.offsets[i + 1])
+                    let values = s.table.customerValues(allValues, i)
+                    rule.objectives(UnsafeBufferPointer(rebasing: cands[lo..<hi]), values: values, into: objectives)
+                    @inline(__always) func objective(_ ci: Int) -> Double { objectives[ci &- lo] }
                     var bestScore = Double.infinity
                     var found = false
                     var bRemove: Int32 = -1, bAdd: Int32 = -1, bObj = 0.0, bTarget: Int64 = 0
@@ -284,8 +296,8 @@ public enum Repair {
                     // valid, and beats the best so far.
                     @inline(__always) func consider(_ remove: Int32, _ ru: Use, _ add: Int32, _ au: Use) {
                         var dObj = 0.0
-                        if remove >= 0 { dObj -= cands[Int(remove)].objective }
-                        if add >= 0 { dObj += cands[Int(add)].objective }
+                        if remove >= 0 { dObj -= objective(Int(remove)) }
+                        if add >= 0 { dObj += objective(Int(add)) }
                         let score: Double
                         var dTarget: Int64 = 0
                         if mode == 0 {
@@ -316,11 +328,11 @@ public enum Repair {
                     var floor = -Double.infinity
                     if mode == 0 && chosen.count >= mo {
                         floor = .infinity
-                        for r in chosen { floor = min(floor, cands[Int(r)].objective) }
+                        for r in chosen { floor = min(floor, objective(Int(r))) }
                     }
-                    for a in s.table.range(i) {
+                    for a in lo..<hi {
                         let a32 = Int32(a)
-                        if mode == 0 && (cands[a].objective <= 0 || cands[a].objective - floor <= 1e-12) { continue }
+                        if mode == 0 && (objective(a) <= 0 || objective(a) - floor <= 1e-12) { continue }
                         if chosen.contains(a32) { continue }
                         let au = useOf(a)
                         if mode == 0 {
@@ -379,6 +391,7 @@ public enum Repair {
               }
             }
           }
+         }
         }
         moves.sort(by: order)
         if moves.count > limit { moves.removeSubrange(limit...) }

@@ -112,15 +112,18 @@ public struct ShardOptimizer: Sendable {
             agg.use.removeLast()
             return agg
         }
+        let rule = table.rule
         table.candidates.withUnsafeBufferPointer { all in
+         table.values.withUnsafeBufferPointer { allValues in
           pairPrice.withUnsafeBufferPointer { pp in
             for i in 0..<table.customerCount where sample.contains(table.customerIDs[i]) {
                 let r = table.range(i)
                 let fixed = net[Int(regionRow(i))] + net[Int(segmentRow(i))]
                 chosen.removeAll(keepingCapacity: true)
                 let slice = UnsafeBufferPointer(rebasing: all[r])
+                let values = table.customerValues(allValues, i)
                 let value = solver.solve(slice, adjusted: { c in
-                    c.objective - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
+                    rule.objective(c, values: values) - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
                 }, into: &chosen)
                 agg.dualMicros += RunTotals.micros(value)
                 let base = i * maxOffers
@@ -128,7 +131,7 @@ public struct ShardOptimizer: Sendable {
                 for idx in chosen {
                     let ci = r.lowerBound + Int(idx)
                     let c = all[ci]
-                    agg.primalMicros += RunTotals.micros(c.objective)
+                    agg.primalMicros += RunTotals.micros(rule.objective(c, values: values))
                     agg.offers += 1
                     agg.costMicros += costMicros(ci)
                     if budgetRow >= 0 { agg.use[budgetRow] += costMicros(ci) }
@@ -139,6 +142,7 @@ public struct ShardOptimizer: Sendable {
                 }
             }
           }
+         }
         }
         self.solver = solver
         selections[0] = selection

@@ -27,11 +27,12 @@ public enum NBAFormat {
 /// Orders a customer's chosen candidates for display: by objective descending, ties by offer index.
 public enum NBARanking {
     @inlinable
-    public static func rank(_ chosen: inout ContiguousArray<Int32>, candidates: ContiguousArray<Candidate>) {
+    public static func rank(_ chosen: inout ContiguousArray<Int32>, in table: CandidateTable, customer i: Int) {
         chosen.withUnsafeMutableBufferPointer { buf in
             insertionSort(buf) { a, b in
-                let ca = candidates[Int(a)], cb = candidates[Int(b)]
-                return ca.objective > cb.objective || (ca.objective == cb.objective && ca.offer < cb.offer)
+                let oa = table.objective(Int(a), customer: i), ob = table.objective(Int(b), customer: i)
+                let ca = table.candidates[Int(a)], cb = table.candidates[Int(b)]
+                return oa > ob || (oa == ob && ca.offer < cb.offer)
             }
         }
     }

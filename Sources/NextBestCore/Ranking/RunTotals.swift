@@ -58,14 +58,14 @@ public struct RunTotals: Sendable, Equatable {
 
     /// Records one offer made.
     @inlinable
-    public mutating func add(_ c: Candidate, cost: Double, product: Int, region: Int, segment: Int) {
+    public mutating func add(_ c: Candidate, expectedValue: Double, cost: Double, product: Int, region: Int, segment: Int) {
         offersMade += 1
         byOffer[Int(c.offer)] += 1
         byProduct[product] += 1
         byChannel[Int(c.channel)] += 1
         byRegion[region] += 1
         bySegment[segment] += 1
-        expectedValueMicros += Self.micros(c.expectedValue)
+        expectedValueMicros += Self.micros(expectedValue)
         costMicros += Self.micros(cost)
         propensityMicros += Self.micros(Double(c.propensity))
         propensityBins[Int(c.offer) * Self.binCount + Self.bin(Double(c.propensity))] += 1

@@ -14,21 +14,21 @@ public struct CustomerScorer {
     public private(set) var candidates: ContiguousArray<Candidate>
     /// Offers excluded by fatigue for the current customer.
     public private(set) var fatiguedOffers: ContiguousArray<UInt16>
+    /// How candidates' expected values follow from their propensities.
+    public let rule: ExpectedValueRule
+    /// The current customer's values (`rule.valueCount`), from which the candidates' expected values follow.
+    public private(set) var values: ContiguousArray<Float>
     private var solver: SubProblemSolver
     private let windowStart: Int32
     private let windowEnd: Int32
     private let maxIgnored: Int32
-    private let propensityObjective: Bool
     /// The offers' rules flattened for the per-customer loop (no array of an offer is retained per
     /// customer): per offer its model, value (or value feature, -1 for none) and channel slots
     /// `slotStart[o]..<slotStart[o + 1]`; per slot its channel, minimum propensity and cost.
     private let offerModel: ContiguousArray<Int32>
-    private let offerValue: ContiguousArray<Double>
-    private let offerValueFeature: ContiguousArray<Int32>
     private let slotStart: ContiguousArray<Int32>
     private let slotChannel: ContiguousArray<UInt8>
     private let slotMinPropensity: ContiguousArray<Float>
-    private let slotCost: ContiguousArray<Double>
 
     public init(plan: ScoringPlan) {
         self.plan = plan
@@ -52,17 +52,16 @@ public struct CustomerScorer {
             windowEnd = 0
             maxIgnored = .max
         }
-        propensityObjective = plan.campaign.objective == .propensity
         offerModel = ContiguousArray(plan.offers.map { Int32($0.model) })
-        offerValue = ContiguousArray(plan.offers.map(\.value))
-        offerValueFeature = ContiguousArray(plan.offers.map { $0.valueFeature.map(Int32.init) ?? -1 })
+        rule = ExpectedValueRule(plan: plan)
+        values = ContiguousArray(repeating: 0, count: rule.valueCount)
         var starts = ContiguousArray<Int32>([0])
-        var channels = ContiguousArray<UInt8>(), mins = ContiguousArray<Float>(), costs = ContiguousArray<Double>()
+        var channels = ContiguousArray<UInt8>(), mins = ContiguousArray<Float>()
         for o in plan.offers {
-            for k in 0..<o.channels.count { channels.append(UInt8(o.channels[k])); mins.append(o.minPropensity[k]); costs.append(o.cost[k]) }
+            for k in 0..<o.channels.count { channels.append(UInt8(o.channels[k])); mins.append(o.minPropensity[k]) }
             starts.append(Int32(channels.count))
         }
-        slotStart = starts; slotChannel = channels; slotMinPropensity = mins; slotCost = costs
+        slotStart = starts; slotChannel = channels; slotMinPropensity = mins
     }
 
     /// Starts a new customer: clears the history counters.
@@ -99,44 +98,44 @@ public struct CustomerScorer {
         applyRules(x)
     }
 
-    /// Eligibility, fatigue, expected values: fills `candidates` from `modelPropensity`.
+    /// Eligibility, fatigue and the customer's values: fills `candidates` from `modelPropensity`.
     mutating func applyRules(_ x: UnsafeBufferPointer<Float>) {
         candidates.removeAll(keepingCapacity: true)
         fatiguedOffers.removeAll(keepingCapacity: true)
-        let maxIgnored = self.maxIgnored, propensityObjective = self.propensityObjective
+        let rule = self.rule
+        values.withUnsafeMutableBufferPointer { rule.customerValues(x, into: $0) }
+        let maxIgnored = self.maxIgnored
         offerModel.withUnsafeBufferPointer { model in
-        offerValue.withUnsafeBufferPointer { offerValue in
-        offerValueFeature.withUnsafeBufferPointer { valueFeature in
         slotStart.withUnsafeBufferPointer { start in
         slotChannel.withUnsafeBufferPointer { channel in
         slotMinPropensity.withUnsafeBufferPointer { minP in
-        slotCost.withUnsafeBufferPointer { cost in
         ignoredCount.withUnsafeBufferPointer { ignored in
         modelPropensity.withUnsafeBufferPointer { propensity in
             for oi in 0..<model.count {
                 if ignored[oi] >= maxIgnored { fatiguedOffers.append(UInt16(oi)); continue }
                 let p = propensity[Int(model[oi])]
-                var value = offerValue[oi]
-                let vf = Int(valueFeature[oi])
-                if vf >= 0 {
-                    let v = x[vf]
-                    value = v.isNaN ? 0 : Double(v)
-                }
                 for k in Int(start[oi])..<Int(start[oi + 1]) where p >= minP[k] {
-                    let ev = Double(p) * value - cost[k]
-                    candidates.append(Candidate(offer: UInt16(oi), channel: channel[k], propensity: p,
-                                                expectedValue: ev, objectiveIsPropensity: propensityObjective))
+                    candidates.append(Candidate(offer: UInt16(oi), channel: channel[k], propensity: p))
                 }
             }
-        }}}}}}}}}
+        }}}}}}
     }
+
+    /// A candidate's expected value for the current customer.
+    @inlinable
+    public func expectedValue(_ c: Candidate) -> Double { values.withUnsafeBufferPointer { rule.expectedValue(c, values: $0) } }
+
+    /// What the campaign maximizes, for a candidate of the current customer.
+    @inlinable
+    public func objective(_ c: Candidate) -> Double { values.withUnsafeBufferPointer { rule.objective(c, values: $0) } }
 
     /// Chooses the customer's list with per-customer limits only (no campaign-wide constraints): per
     /// offer its best channel, then offers by objective, skipping offers whose family is full, up to
     /// `max_offers`. Only candidates with a positive objective are chosen. This greedy is exact for
     /// these limits (they form a laminar matroid). Appends chosen candidate indices in rank order.
     public mutating func selectUnconstrained(into chosen: inout ContiguousArray<Int32>) {
-        select(adjusted: { $0.objective }, into: &chosen)
+        let rule = self.rule, values = self.values
+        values.withUnsafeBufferPointer { v in select(adjusted: { rule.objective($0, values: v) }, into: &chosen) }
     }
 
     /// The per-customer sub-problem for any adjusted value (objective minus priced resource use):
