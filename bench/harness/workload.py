@@ -13,6 +13,20 @@ from .common import fmt_gib, fmt_s
 
 # ----------------------------------------------------------------------------------------------- runs
 
+def failure_reason(lines):
+    """The line that says why a baseline stopped: the last error line that is not a stack frame (a JVM's
+    "Caused by: java.io.IOException: No space left on device", Python's last exception line), else the last
+    line that is not blank."""
+    text = [l.strip() for l in lines if l.strip()]
+    frames = ("at ", "...", "File ", "^", "~")
+    for l in reversed(text):
+        if l.startswith(frames):
+            continue
+        if any(k in l for k in ("Error", "Exception", "No space", "Killed", "error:")):
+            return l[:300]
+    return text[-1][:300] if text else "(no output)"
+
+
 def one_run(binary, store, base, workers, max_offers, cache):
     out = os.path.join(base, f"out-w{workers}")
     shutil.rmtree(out, ignore_errors=True)
@@ -149,11 +163,15 @@ def baseline(name, store, files, base, threads):
                # wait4 covers the script and the children it reaped; the samples also see the ones it did not
                # reap (Spark's JVM): the larger of the two.
                cpu_seconds=round(max(r.get("rusage_cpu_seconds") or 0.0, sum(p["cpu_seconds"] for p in r["processes"])), 3))
-    last = (procs.tail(errp, 1) or procs.tail(logp, 1) or ["(no output)"])[-1].strip()
+    last = failure_reason(procs.tail(errp, 400) or procs.tail(logp, 50))
     if r["status"] == 3:
         rec.update(ran=False, note=f"did not run: {last}")
     elif r["status"] != 0:
-        rec.update(ran=False, failed=True, note=f"failed (exit status {r['status']}): {last}")
+        # What the baseline reported before failing ("spark: scored ... in 423.1 s") is kept with the reason.
+        progress = [l.strip() for l in procs.tail(errp, 400) if l.startswith(f"{name}: ")]
+        rec.update(ran=False, failed=True, progress=progress,
+                   note=f"failed (exit status {r['status']}) after {r['wall_seconds']:.1f} s: {last}"
+                        + (f"; before that: {'; '.join(progress)}" if progress else ""))
     else:
         try:
             with open(out_json) as f:
