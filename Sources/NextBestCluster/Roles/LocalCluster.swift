@@ -52,7 +52,11 @@ public enum LocalCluster {
         // its way between processes of one machine (decrypting every list and propensity cost the
         // coordinator ~2 s of CPU at 10 M customers). With `transport = .curveTCP`, the loopback TCP port
         // and CURVE keys of the cluster roles instead.
-        let runDir = NSTemporaryDirectory() + "nextbest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        // A Unix socket's path must fit in 108 bytes: a long TMPDIR falls back to /tmp.
+        var tmp = NSTemporaryDirectory()
+        if !tmp.hasSuffix("/") { tmp += "/" }
+        if tmp.utf8.count > 60 { tmp = "/tmp/" }
+        let runDir = tmp + "nextbest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: runDir) }
         var curveArguments: [String] = []
