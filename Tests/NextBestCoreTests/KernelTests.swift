@@ -95,6 +95,19 @@ import Testing
 
     /// One per family takes the one-pass path (each family's best), more the general greedy; both must
     /// choose what the candidate path chooses.
+    /// The first `customers` of a generated population scored into one shard's table.
+    static func scored(_ g: PopulationGenerator, plan: ScoringPlan, customers: Int) -> CandidateTable {
+        var scorer = CustomerScorer(plan: plan)
+        var table = CandidateTable(plan: plan)
+        for i in 0..<customers {
+            let p = g.profile(at: i)
+            scorer.begin()
+            p.features.withUnsafeBufferPointer { scorer.score($0) }
+            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates, values: scorer.values)
+        }
+        return table
+    }
+
     @Test(arguments: [Campaign.Objective.expectedValue, .propensity], [1, 2])
     func offerEntriesRoundsEqualCandidateRounds(objective: Campaign.Objective, perFamily: Int) throws {
         let g = PopulationGenerator(customers: 4_000, offers: 16, seed: 11, trees: 8, depth: 4)
@@ -102,14 +115,7 @@ import Testing
         campaign.objective = objective
         campaign.perCustomer.maxPerFamily = perFamily
         let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
-        var scorer = CustomerScorer(plan: plan)
-        var table = CandidateTable(plan: plan)
-        for i in 0..<3_000 {
-            let p = g.profile(at: i)
-            scorer.begin()
-            p.features.withUnsafeBufferPointer { scorer.score($0) }
-            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates, values: scorer.values)
-        }
+        let table = Self.scored(g, plan: plan, customers: 3_000)
         let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
         #expect(cs.count > 5)
         var fast = ShardOptimizer(plan: plan, constraints: cs, table: table)
@@ -222,14 +228,7 @@ import Testing
     @Test func aLimitedMoveListIsTheHeadOfTheFullOne() throws {
         let g = PopulationGenerator(customers: 3_000, offers: 16, seed: 13, trees: 8, depth: 4)
         let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 1_000), schema: g.schema, models: g.propensityModels())
-        var scorer = CustomerScorer(plan: plan)
-        var table = CandidateTable(plan: plan)
-        for i in 0..<3_000 {
-            let p = g.profile(at: i)
-            scorer.begin()
-            p.features.withUnsafeBufferPointer { scorer.score($0) }
-            table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates, values: scorer.values)
-        }
+        let table = Self.scored(g, plan: plan, customers: 3_000)
         let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
         var shard = ShardOptimizer(plan: plan, constraints: cs, table: table)
         _ = shard.evaluate(Prices(count: cs.count))

@@ -49,7 +49,7 @@ public enum NBAWriter {
                         // Insertion by objective descending, ties by offer index (NBARanking's order).
                         let o = rule.objective(cands[Int(ci)], values: values)
                         var k = n
-                        while k > 0 && (o > objective[k - 1] || (o == objective[k - 1] && cands[Int(ci)].offer < cands[Int(chosen[k - 1])].offer)) {
+                        while k > 0 && NBARanking.precedes(o, offer: cands[Int(ci)].offer, objective[k - 1], offer: cands[Int(chosen[k - 1])].offer) {
                             chosen[k] = chosen[k - 1]; objective[k] = objective[k - 1]; k -= 1
                         }
                         chosen[k] = ci; objective[k] = o

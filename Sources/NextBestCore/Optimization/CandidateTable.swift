@@ -52,17 +52,13 @@ public struct CandidateTable: Sendable {
     /// Candidate `ci` (of customer `i`)'s expected value.
     @inlinable
     public func expectedValue(_ ci: Int, customer i: Int) -> Double {
-        values.withUnsafeBufferPointer { v in
-            rule.expectedValue(candidates[ci], values: UnsafeBufferPointer(rebasing: v[i * rule.valueCount ..< (i + 1) * rule.valueCount]))
-        }
+        values.withUnsafeBufferPointer { rule.expectedValue(candidates[ci], values: customerValues($0, i)) }
     }
 
     /// What the campaign maximizes for candidate `ci` (of customer `i`).
     @inlinable
     public func objective(_ ci: Int, customer i: Int) -> Double {
-        values.withUnsafeBufferPointer { v in
-            rule.objective(candidates[ci], values: UnsafeBufferPointer(rebasing: v[i * rule.valueCount ..< (i + 1) * rule.valueCount]))
-        }
+        values.withUnsafeBufferPointer { rule.objective(candidates[ci], values: customerValues($0, i)) }
     }
 
     /// Customer `i`'s values within the buffer of every customer's values (`values`).

@@ -26,13 +26,18 @@ public enum NBAFormat {
 
 /// Orders a customer's chosen candidates for display: by objective descending, ties by offer index.
 public enum NBARanking {
+    /// Whether an offer with objective `a` (offer index `offerA`) ranks before one with `b` (`offerB`).
+    @inlinable @inline(__always)
+    public static func precedes(_ a: Double, offer offerA: UInt16, _ b: Double, offer offerB: UInt16) -> Bool {
+        a > b || (a == b && offerA < offerB)
+    }
+
     @inlinable
     public static func rank(_ chosen: inout ContiguousArray<Int32>, in table: CandidateTable, customer i: Int) {
         chosen.withUnsafeMutableBufferPointer { buf in
             insertionSort(buf) { a, b in
-                let oa = table.objective(Int(a), customer: i), ob = table.objective(Int(b), customer: i)
-                let ca = table.candidates[Int(a)], cb = table.candidates[Int(b)]
-                return oa > ob || (oa == ob && ca.offer < cb.offer)
+                precedes(table.objective(Int(a), customer: i), offer: table.candidates[Int(a)].offer,
+                         table.objective(Int(b), customer: i), offer: table.candidates[Int(b)].offer)
             }
         }
     }

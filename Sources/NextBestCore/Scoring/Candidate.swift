@@ -61,17 +61,21 @@ public struct ExpectedValueRule: Sendable {
         }
     }
 
-    /// The offer's value for a customer whose kept values are `values`.
-    @inlinable @inline(__always)
-    public func value(offer: Int, values: UnsafeBufferPointer<Float>) -> Double {
-        let k = offerValueIndex[offer]
-        return k >= 0 ? Double(values[Int(k)]) : offerValue[offer]
-    }
-
     /// `propensity × value − cost`.
     @inlinable @inline(__always)
     public func expectedValue(_ c: Candidate, values: UnsafeBufferPointer<Float>) -> Double {
-        Double(c.propensity) * value(offer: Int(c.offer), values: values) - pairCost[Int(c.offer) &* channelCount &+ Int(c.channel)]
+        Self.expectedValue(c, values: values, index: offerValueIndex, fixed: offerValue, cost: pairCost, channelCount: channelCount)
+    }
+
+    /// The one formula, over tables given as collections (arrays or their buffers).
+    @inlinable @inline(__always)
+    static func expectedValue<I: RandomAccessCollection, D: RandomAccessCollection>(
+        _ c: Candidate, values: UnsafeBufferPointer<Float>, index: I, fixed: D, cost: D, channelCount: Int) -> Double
+        where I.Element == Int32, I.Index == Int, D.Element == Double, D.Index == Int {
+        let o = Int(c.offer)
+        let vi = index[o]
+        let value = vi >= 0 ? Double(values[Int(vi)]) : fixed[o]
+        return Double(c.propensity) * value - cost[o &* channelCount &+ Int(c.channel)]
     }
 
     /// What the campaign maximizes for this candidate: expected value or propensity.
@@ -93,11 +97,7 @@ public struct ExpectedValueRule: Sendable {
         offerValue.withUnsafeBufferPointer { fixed in
         pairCost.withUnsafeBufferPointer { cost in
             for k in 0..<cands.count {
-                let c = cands[k]
-                let o = Int(c.offer)
-                let vi = index[o]
-                let value = vi >= 0 ? Double(values[Int(vi)]) : fixed[o]
-                out[k] = Double(c.propensity) * value - cost[o &* channelCount &+ Int(c.channel)]
+                out[k] = Self.expectedValue(cands[k], values: values, index: index, fixed: fixed, cost: cost, channelCount: channelCount)
             }
         }}}
     }

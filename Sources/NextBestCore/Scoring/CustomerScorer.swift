@@ -23,8 +23,8 @@ public struct CustomerScorer {
     private let windowEnd: Int32
     private let maxIgnored: Int32
     /// The offers' rules flattened for the per-customer loop (no array of an offer is retained per
-    /// customer): per offer its model, value (or value feature, -1 for none) and channel slots
-    /// `slotStart[o]..<slotStart[o + 1]`; per slot its channel, minimum propensity and cost.
+    /// customer): per offer its model and channel slots `slotStart[o]..<slotStart[o + 1]`; per slot its
+    /// channel and minimum propensity. (Values and costs are the rule's.)
     private let offerModel: ContiguousArray<Int32>
     private let slotStart: ContiguousArray<Int32>
     private let slotChannel: ContiguousArray<UInt8>

@@ -70,10 +70,8 @@ extension Array where Element == UInt8 {
     /// Appends the decimal digits of an unsigned integer.
     @inlinable public mutating func appendDecimal(_ value: UInt64) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
-            let b = buffer.baseAddress!
-            var i = 20, v = value
-            repeat { i -= 1; b[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10); v /= 10 } while v > 0
-            append(contentsOf: UnsafeBufferPointer(start: b + i, count: 20 - i))
+            let n = FixedDecimal.writeDecimal(value, to: buffer.baseAddress!)
+            append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress!, count: n))
         }
     }
 
