@@ -8,9 +8,18 @@ public enum FixtureStore {
     public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures").path
 
-    /// A fresh empty directory under the temporary directory.
+    /// This test process's own directory under the temporary directory, removed when the process exits,
+    /// so a test run leaves nothing behind in `TMPDIR`.
+    public static let processDir: String = {
+        let p = NSTemporaryDirectory() + "nextbest-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: FixtureStore.processDir) }
+        return p
+    }()
+
+    /// A fresh empty directory inside `processDir`.
     public static func tempDir(_ name: String = "t") -> String {
-        let p = NSTemporaryDirectory() + "nextbest-\(name)-\(UUID().uuidString)"
+        let p = processDir + "/\(name)-\(UUID().uuidString)"
         try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
         return p
     }

@@ -2,7 +2,7 @@
 """The Spark baseline: the same scoring and a greedy allocation with Apache Spark in local mode.
 
     spark_baseline.py --store S --files F --out RESULT.json [--threads N] [--partitions P]
-                      [--driver-memory 6g] [--max-tiers 12] [--shuffle-partitions N]
+                      [--driver-memory auto] [--max-tiers 12] [--shuffle-partitions N]
                       [--reference SUMMARY.json]
 
 Scoring: the driver cuts the customer keys into P ranges; `mapInPandas` over a DataFrame of those ranges
@@ -12,7 +12,8 @@ fatigue and channel rules (common.py, the same code as the Python baseline), ret
 Allocation, in Spark SQL: tiers of (1) per-customer window functions (best channel per offer,
 max_per_family, max_offers among the remaining room), (2) per-cap running counts and a running budget
 sum over the tentative set in objective order, accepting what is inside every prefix; then the accepted
-offers, full caps and spent budget shrink the live candidates and the next tier runs, until a tier
+offers (one join on the customer), full caps and spent budget shrink the live candidates, which are
+checkpointed with the accepted rows (so the tier's shuffle files can go), and the next tier runs, until a tier
 accepts nothing (or --max-tiers per phase). Every max holds by construction; min constraints get their own first
 tiers (only that group's candidates, up to the min) and are reported if still unmet.
 
@@ -21,12 +22,14 @@ stderr starts with "spark: did not install:" or "spark: did not start:").
 """
 
 import argparse
+import gc
 import os
 import platform
 import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,10 +49,39 @@ def parse_args(argv):
                     help="customer ranges scored as Spark tasks (default: max(2 x threads, customers / 50,000))")
     ap.add_argument("--shuffle-partitions", type=int, default=0,
                     help="spark.sql.shuffle.partitions (default: the scoring partitions)")
-    ap.add_argument("--driver-memory", default="6g")
+    ap.add_argument("--driver-memory", default="auto",
+                    help="the JVM's heap (default auto: half the machine's memory, 2g..16g)")
     ap.add_argument("--max-tiers", type=int, default=12, help="tiers per phase (each min, then the main one)")
     ap.add_argument("--reference", help="nextbest summary.json of the same store: adds objective ratio etc.")
     return ap.parse_args(argv)
+
+
+class ScratchMeter:
+    """Bytes on disk under Spark's scratch directory (spark.local.dir: shuffle files, spills, blocks),
+    sampled every 2 s by a background thread; `peak` is the largest sample."""
+
+    def __init__(self, path):
+        self.path, self.peak, self._stop = path, 0, threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def now(self):
+        total = 0
+        for root, _, files in os.walk(self.path):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(root, f)).st_blocks * 512
+                except OSError:
+                    pass  # deleted while walking
+        self.peak = max(self.peak, total)
+        return total
+
+    def _loop(self):
+        while not self._stop.wait(2.0):
+            self.now()
+
+    def stop(self):
+        self._stop.set()
 
 
 def no_spark(stage, reason):
@@ -59,6 +91,9 @@ def no_spark(stage, reason):
 
 def main():
     args = parse_args(sys.argv[1:])
+    if args.driver_memory == "auto":
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        args.driver_memory = f"{int(min(16, max(2, mem_gb // 2)))}g"
     t_start = time.perf_counter()
     load_start = os.getloadavg()
     # Each Spark task is single-threaded (Spark runs --threads of them at once).
@@ -98,6 +133,7 @@ def main():
 
     # --- Spark ------------------------------------------------------------------------------------
     local_dir = tempfile.mkdtemp(prefix="spark-baseline-")
+    scratch = ScratchMeter(local_dir)
     try:
         with timer.section("spark_start"):
             spark = (SparkSession.builder.master(f"local[{args.threads}]").appName("nextbest-baseline")
@@ -113,12 +149,17 @@ def main():
                      .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                      .config("spark.sql.execution.arrow.maxRecordsPerBatch", "200000")
                      .config("spark.python.worker.reuse", "true")
+                     # Checkpoints and cached blocks compressed (shuffles and spills already are), and old
+                     # tiers' blocks and shuffle files cleaned up soon after they are dropped.
+                     .config("spark.rdd.compress", "true")
+                     .config("spark.cleaner.periodicGC.interval", "1min")
                      .getOrCreate())
             spark.sparkContext.setLogLevel("ERROR")
             spark.range(1).count()
     except SystemExit:
         raise
     except BaseException as e:
+        scratch.stop()
         shutil.rmtree(local_dir, ignore_errors=True)
         no_spark("start", f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
     sc = spark.sparkContext
@@ -126,8 +167,9 @@ def main():
 
     try:
         result = run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta, camp, models,
-                     ranges, shuffle_parts)
+                     ranges, shuffle_parts, scratch)
     finally:
+        scratch.stop()
         spark.stop()
         shutil.rmtree(local_dir, ignore_errors=True)
     result["timings_seconds"]["total"] = round(time.perf_counter() - t_start, 4)
@@ -135,6 +177,8 @@ def main():
     result["versions"]["pyspark"] = pyspark.__version__
     result["versions"]["pandas"] = pd.__version__
     # The JVM and the Python workers are other processes: the harness measures those.
+    result["scratch_dir"] = local_dir
+    result["peak_scratch_gb"] = round(scratch.peak / 1e9, 2)
     result["peak_rss_mb_driver_python"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     t = result["timings_seconds"]
     line = (f"spark baseline: {result['customers']} customers, objective {result['objective']:.2f}, "
@@ -146,14 +190,18 @@ def main():
 
 
 def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta, camp, models, ranges,
-        shuffle_parts):
+        shuffle_parts, scratch):
     store, files = os.path.abspath(args.store), os.path.abspath(args.files)
     nfeat = len(meta["schema"])
     order = camp["models_list"]
     prod_idx = {p: i for i, p in enumerate(camp["products_list"])}
     fam_idx = {f: i for i, f in enumerate(camp["families_list"])}
-    offer_prod = np.array([prod_idx[o["product"]] for o in camp["offers"]], np.int32)
-    offer_fam = np.array([fam_idx[o["family"]] for o in camp["offers"]], np.int32)
+    offer_prod = [prod_idx[o["product"]] for o in camp["offers"]]
+    offer_fam = [fam_idx[o["family"]] for o in camp["offers"]]
+    NCH = len(camp["channels_list"])  # oc = offer * NCH + channel: ascending oc = ascending (offer, channel)
+    RS = 1 << 16                      # rs = region * RS + segment
+    if len(meta["regions"]) >= RS or len(meta["segments"]) >= RS:
+        raise SystemExit(f"{len(meta['regions'])} regions / {len(meta['segments'])} segments: more than {RS - 1}")
 
     acc = {k: sc.accumulator(0.0) for k in ("load", "score_logistic", "score_trees", "eligibility")}
     cnt = {k: sc.accumulator(0) for k in ("customers", "candidates", "fatigue_exclusions")}
@@ -189,14 +237,13 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
                 keep = _np.flatnonzero(C["obj"] > 0)  # never chosen otherwise
                 rows = C["row"][keep]
                 off = C["offer"][keep].astype(_np.int32)
+                # Narrow rows (every column is an 8-byte slot in Spark's rows, in shuffles, sorts and
+                # checkpoints): region and segment packed in one column, offer and channel in another
+                # (product and family follow from the offer).
                 out = _pd.DataFrame({
                     "cust": ids[rows].astype(_np.int64),
-                    "region": region[rows].astype(_np.int32),
-                    "segment": segment[rows].astype(_np.int32),
-                    "offer": off,
-                    "product": offer_prod[off],
-                    "family": offer_fam[off],
-                    "channel": C["channel"][keep].astype(_np.int32),
+                    "rs": (region[rows].astype(_np.int32) * RS + segment[rows].astype(_np.int32)),
+                    "oc": off * NCH + C["channel"][keep].astype(_np.int32),
                     "p": C["p"][keep],
                     "ev": C["ev"][keep],
                     "cost": C["cost_micro"][keep],
@@ -213,10 +260,8 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
                 yield out
 
     cand_schema = T.StructType([
-        T.StructField("cust", T.LongType()), T.StructField("region", T.IntegerType()),
-        T.StructField("segment", T.IntegerType()), T.StructField("offer", T.IntegerType()),
-        T.StructField("product", T.IntegerType()), T.StructField("family", T.IntegerType()),
-        T.StructField("channel", T.IntegerType()), T.StructField("p", T.FloatType()),
+        T.StructField("cust", T.LongType()), T.StructField("rs", T.IntegerType()),
+        T.StructField("oc", T.IntegerType()), T.StructField("p", T.FloatType()),
         T.StructField("ev", T.DoubleType()), T.StructField("cost", T.LongType()),
         T.StructField("obj", T.DoubleType())])
     rdf = spark.createDataFrame(
@@ -234,9 +279,15 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
 
     # --- the greedy, in tiers ----------------------------------------------------------------------
     mo, mpf = camp["max_offers"], camp["max_per_family"]
+    RM = mpf + 1  # rooms = customer's room * RM + room in the row's family
     names = {"products": camp["products_list"], "regions": meta["regions"], "segments": meta["segments"],
              "channels": camp["channels_list"]}
-    col_of = {"products": "product", "regions": "region", "segments": "segment", "channels": "channel"}
+    arr = lambda xs: "array(" + ", ".join(str(int(v)) for v in xs) + ")"
+    offer_sql = f"cast(oc div {NCH} as int)"
+    # Each cap kind as an expression of the packed columns.
+    kind_sql = {"products": f"element_at({arr(offer_prod)}, {offer_sql} + 1)",
+                "regions": f"cast(rs div {RS} as int)", "segments": f"(rs % {RS})", "channels": f"(oc % {NCH})"}
+    family_sql = f"element_at({arr(offer_fam)}, {offer_sql} + 1)"
     caps = []
     for kind, _ in common.KINDS:
         for name, b in camp[kind].items():
@@ -244,21 +295,23 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
             caps.append({"kind": kind, "name": name, "code": code, "min": b["min"], "max": b["max"], "used": 0})
     budget = int(round(camp["budget"] * common.MICRO)) if camp["budget"] is not None else None
     spent = 0
-    ordering = [F.desc("obj"), F.asc("cust"), F.asc("offer"), F.asc("channel")]
-    keep_cols = ["cust", "region", "segment", "offer", "product", "family", "channel", "p", "ev", "cost", "obj"]
+    ordering = [F.desc("obj"), F.asc("cust"), F.asc("oc")]  # oc ascending = (offer, channel) ascending
+    keep_cols = ["cust", "rs", "oc", "p", "ev", "cost", "obj"]
 
-    live = cands.withColumn("cust_room", F.lit(mo)).withColumn("fam_room", F.lit(mpf))
+    live = cands.withColumn("rooms", F.lit(mo * RM + mpf))
     accepted_parts = []  # DataFrames of accepted rows, one per tier (persisted)
     tiers = []
 
     def tier(live, phase_cap):
-        x = live if phase_cap is None else live.filter(F.col(col_of[phase_cap["kind"]]) == phase_cap["code"])
-        x = (x.withColumn("_r1", F.row_number().over(Window.partitionBy("cust", "offer").orderBy(*ordering)))
+        x = live if phase_cap is None else live.filter(F.expr(kind_sql[phase_cap["kind"]]) == phase_cap["code"])
+        # The three per-customer windows need no shuffle: the rows are hash-partitioned by customer.
+        x = (x.withColumn("_off", F.expr(offer_sql)).withColumn("_fam", F.expr(family_sql))
+             .withColumn("_r1", F.row_number().over(Window.partitionBy("cust", "_off").orderBy(*ordering)))
              .filter("_r1 = 1"))
-        x = (x.withColumn("_r2", F.row_number().over(Window.partitionBy("cust", "family").orderBy(*ordering)))
-             .filter(F.col("_r2") <= F.col("fam_room")))
+        x = (x.withColumn("_r2", F.row_number().over(Window.partitionBy("cust", "_fam").orderBy(*ordering)))
+             .filter(f"_r2 <= rooms % {RM}"))
         x = (x.withColumn("_r3", F.row_number().over(Window.partitionBy("cust").orderBy(*ordering)))
-             .filter(F.col("_r3") <= F.col("cust_room")))
+             .filter(f"_r3 <= rooms div {RM}"))
         cond = F.lit(True)
         bounds = [(cp, cp["max"]) for cp in caps if cp["max"] is not None]
         if phase_cap is not None:
@@ -267,9 +320,9 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
         for cp, limit in bounds:
             by_kind.setdefault(cp["kind"], []).append((cp["code"], limit - cp["used"]))
         for kind, rooms in by_kind.items():
-            c = col_of[kind]
-            rn = f"_k_{c}"
-            x = x.withColumn(rn, F.row_number().over(Window.partitionBy(c).orderBy(*ordering)))
+            c, rn = f"_c_{kind}", f"_k_{kind}"
+            x = (x.withColumn(c, F.expr(kind_sql[kind]))
+                 .withColumn(rn, F.row_number().over(Window.partitionBy(c).orderBy(*ordering))))
             for code, room in rooms:
                 cond = cond & ((F.col(c) != code) | (F.col(rn) <= room))
         if budget is not None:
@@ -280,21 +333,30 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
 
     def refresh(live, acc_df):
         """Live candidates after acc_df was accepted: its (customer, offer) pairs gone, rooms reduced,
-        full caps and candidates costing more than the remaining budget dropped."""
-        per_cust = acc_df.groupBy("cust").agg(F.count(F.lit(1)).alias("_cu"))
-        per_fam = acc_df.groupBy("cust", "family").agg(F.count(F.lit(1)).alias("_fu"))
-        x = (live.join(acc_df.select("cust", "offer"), ["cust", "offer"], "left_anti")
-             .join(per_cust, "cust", "left").join(per_fam, ["cust", "family"], "left")
-             .withColumn("cust_room", F.col("cust_room") - F.coalesce(F.col("_cu"), F.lit(0)))
-             .withColumn("fam_room", F.col("fam_room") - F.coalesce(F.col("_fu"), F.lit(0)))
-             .drop("_cu", "_fu")
-             .filter((F.col("cust_room") > 0) & (F.col("fam_room") > 0)))
+        full caps and candidates costing more than the remaining budget dropped. One join, on the customer:
+        both sides are hash-partitioned by it, so the live rows are not shuffled."""
+        per_cust = acc_df.groupBy("cust").agg(F.collect_list(F.expr(offer_sql)).alias("_ao"))
+        fam_of = lambda o: f"element_at({arr(offer_fam)}, {o} + 1)"
+        x = (live.join(per_cust, "cust", "left")
+             .filter(f"_ao is null or not array_contains(_ao, {offer_sql})")
+             .withColumn("rooms", F.expr(
+                 f"cast(case when _ao is null then rooms else "
+                 f"((rooms div {RM}) - size(_ao)) * {RM} + (rooms % {RM}) "
+                 f"- size(filter(_ao, o -> {fam_of('o')} = {family_sql})) end as int)"))
+             .drop("_ao")
+             .filter(f"rooms div {RM} > 0 and rooms % {RM} > 0"))
         for cp in caps:
             if cp["max"] is not None and cp["used"] >= cp["max"]:
-                x = x.filter(F.col(col_of[cp["kind"]]) != cp["code"])
+                x = x.filter(F.expr(kind_sql[cp["kind"]]) != cp["code"])
         if budget is not None:
             x = x.filter(F.col("cost") <= budget - spent)
         return x
+
+    def release():
+        # Old tiers' checkpoints and shuffle files go when the JVM collects their (now unreferenced)
+        # RDDs: without this, Spark's scratch grows with every tier.
+        gc.collect()
+        sc._jvm.System.gc()
 
     def phase(live, phase_cap):
         nonlocal spent
@@ -304,13 +366,13 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
             if phase_cap is not None and phase_cap["used"] >= phase_cap["min"]:
                 break
             t0 = time.perf_counter()
-            a = tier(live, phase_cap).persist(StorageLevel.MEMORY_AND_DISK)
+            # Checkpointed, not just persisted: the tier's plan (and its shuffle files) can then go.
+            a = tier(live, phase_cap).localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
             agg = a.groupBy().agg(F.count(F.lit(1)).alias("n"), F.sum("cost").alias("cost")).collect()[0]
             n_acc = int(agg["n"])
             info = {"tier": len(tiers) + 1, "phase": "main" if phase_cap is None else
                     f"min {phase_cap['kind']}.{phase_cap['name']}", "accepted": n_acc}
             if n_acc == 0:
-                a.unpersist()
                 info["seconds"] = round(time.perf_counter() - t0, 3)
                 tiers.append(info)
                 break
@@ -318,17 +380,20 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
             for kind in ("products", "regions", "segments", "channels"):
                 kc = [cp for cp in caps if cp["kind"] == kind]
                 if kc:
-                    got = {r[0]: r[1] for r in a.groupBy(col_of[kind]).count().collect()}
+                    got = {r[0]: r[1] for r in a.groupBy(F.expr(kind_sql[kind])).count().collect()}
                     for cp in kc:
                         cp["used"] += int(got.get(cp["code"], 0))
             accepted_parts.append(a)
-            new_live = refresh(live, a).localCheckpoint(eager=True)
+            new_live = refresh(live, a).localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
             info["live_after"] = new_live.count()
+            live = new_live
+            cands.unpersist()  # the scored candidates are in the first checkpoint now
+            release()
             info["seconds"] = round(time.perf_counter() - t0, 3)
+            info["scratch_gb"] = round(scratch.now() / 1e9, 2)
             tiers.append(info)
             print(f"spark: tier {info['tier']} ({info['phase']}): accepted {n_acc}, {info['live_after']} live "
-                  f"candidates left, {info['seconds']:.1f} s", flush=True)
-            live = new_live
+                  f"candidates left, {info['seconds']:.1f} s, scratch {info['scratch_gb']} GB", flush=True)
             if info["live_after"] == 0:
                 break
         return live
@@ -347,9 +412,10 @@ def run(args, spark, sc, F, T, Window, StorageLevel, pd, np, common, timer, meta
             sel_pdf = allacc.toPandas()
         else:
             sel_pdf = pd.DataFrame({c: [] for c in keep_cols})
-        sel = {"row": sel_pdf["cust"].to_numpy(np.int64), "offer": sel_pdf["offer"].to_numpy(np.int64),
-               "channel": sel_pdf["channel"].to_numpy(np.int64), "region": sel_pdf["region"].to_numpy(np.int64),
-               "segment": sel_pdf["segment"].to_numpy(np.int64), "cost_micro": sel_pdf["cost"].to_numpy(np.int64),
+        oc = sel_pdf["oc"].to_numpy(np.int64)
+        rs = sel_pdf["rs"].to_numpy(np.int64)
+        sel = {"row": sel_pdf["cust"].to_numpy(np.int64), "offer": oc // NCH, "channel": oc % NCH,
+               "region": rs // RS, "segment": rs % RS, "cost_micro": sel_pdf["cost"].to_numpy(np.int64),
                "obj": sel_pdf["obj"].to_numpy(np.float64), "ev": sel_pdf["ev"].to_numpy(np.float64),
                "p": sel_pdf["p"].to_numpy(np.float64)}
         summary = common.summarize_selection(sel, camp, meta)
