@@ -152,6 +152,8 @@ def main():
                      # Checkpoints and cached blocks compressed (shuffles and spills already are), and old
                      # tiers' blocks and shuffle files cleaned up soon after they are dropped.
                      .config("spark.rdd.compress", "true")
+                     # The accepted offers come back to the driver (26 M rows at 10 M customers: > 1 GiB).
+                     .config("spark.driver.maxResultSize", "0")
                      .config("spark.cleaner.periodicGC.interval", "1min")
                      .getOrCreate())
             spark.sparkContext.setLogLevel("ERROR")

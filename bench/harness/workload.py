@@ -168,7 +168,8 @@ def baseline(name, store, files, base, threads):
         rec.update(ran=False, note=f"did not run: {last}")
     elif r["status"] != 0:
         # What the baseline reported before failing ("spark: scored ... in 423.1 s") is kept with the reason.
-        progress = [l.strip() for l in procs.tail(errp, 400) if l.startswith(f"{name}: ")]
+        # The baselines print their progress on stdout (the .log), errors on stderr.
+        progress = [l.strip() for l in procs.tail(logp, 400) + procs.tail(errp, 400) if l.startswith(f"{name}: ")]
         rec.update(ran=False, failed=True, progress=progress,
                    note=f"failed (exit status {r['status']}) after {r['wall_seconds']:.1f} s: {last}"
                         + (f"; before that: {'; '.join(progress)}" if progress else ""))
