@@ -247,4 +247,46 @@ import Testing
         // Enough rows have more moves than the limits cut at, so the pruning is exercised.
         #expect(checked >= 3)
     }
+
+    /// The proposals' check of the other rows (`keepsOthersSameKinds`, one row per field) answers as the
+    /// general one does (every row summed over every field) for every move a shard can build: drops, adds
+    /// and swaps among a customer's candidates, at uses on both sides of every limit, for every target.
+    @Test func theSparseRowCheckAgreesWithTheGeneralOne() throws {
+        let g = PopulationGenerator(customers: 400, offers: 16, seed: 21, trees: 4, depth: 3)
+        let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 400), schema: g.schema, models: g.propensityModels())
+        let table = Self.scored(g, plan: plan, customers: 400)
+        let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+        let shard = ShardOptimizer(plan: plan, constraints: cs, table: table)
+        let limits = Repair.Limits(cs.rows)
+        let none = Repair.Use.none(rows: cs.count)
+        var rng = SplitMix64(seed: 7)
+        var compared = 0, refused = 0
+        var firstMismatch: String? = nil
+        for trial in 0..<20 {
+            // Each row's use at, just under or just over one of its bounds (or far from both).
+            var use = cs.rows.map { r -> Int64 in
+                let edge = [r.upper, r.lower].compactMap { $0 }.randomElement(using: &rng) ?? 1_000
+                let step: Int64 = r.kind == .budget ? Int64.random(in: 0...5_000_000, using: &rng) : 1
+                return max(0, edge + [-step, 0, step, 0].randomElement(using: &rng)!)
+            } + [0]
+            if trial % 10 == 0 { use = use.map { $0 / 2 } }
+            for i in stride(from: trial % 7, to: table.customerCount, by: 7) {
+                let lo = Int(table.offsets[i]), hi = Int(table.offsets[i + 1])
+                let uses = (lo..<hi).map { Repair.rowUse(shard, customer: i, candidate: $0) } + [none]
+                for a in uses { for r in uses {
+                    for target in [Int32(-1), Int32.random(in: 0..<Int32(cs.count), using: &rng)] {
+                        let general = limits.keepsOthers(use: use, remove: r, add: a, target: target)
+                        let sparse = use.withUnsafeBufferPointer { u in limits.upper.withUnsafeBufferPointer { up in limits.lower.withUnsafeBufferPointer { lw in
+                            limits.keepsOthersSameKinds(use: u, upper: up, lower: lw, remove: r, add: a, target: target) } } }
+                        if general != sparse, firstMismatch == nil { firstMismatch = "use \(use), remove \(r), add \(a), target \(target)" }
+                        compared += 1
+                        if !general { refused += 1 }
+                    }
+                } }
+            }
+        }
+        #expect(firstMismatch == nil, "\(firstMismatch ?? "")")
+        // Both answers occur often: the uses sit on the limits.
+        #expect(refused > compared / 20 && refused < compared - compared / 20, "\(refused) of \(compared) refused")
+    }
 }

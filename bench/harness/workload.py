@@ -329,6 +329,10 @@ def markdown(res, results_file):
         lines.append(f"- nba.csv identical across worker counts: **{'yes' if ident else 'NO'}**; checked: {checked}.")
     else:
         lines.append(f"- nba.csv checked ({checked}); one worker count run, so no comparison (`--scaling` compares).")
+    warms = [r.get("store_warm_seconds") for r in res["runs"]] + [b.get("store_warm_seconds") for b in res.get("baselines", [])]
+    if any(w is not None for w in warms):
+        lines.append("- Before each run and each baseline the store's data file was read once (page cache warm for every "
+                     "contender): " + ", ".join("–" if w is None else f"{w:.1f} s" for w in warms) + ".")
     for r in res["runs"]:
         if not r.get("ok"):
             continue
@@ -467,7 +471,9 @@ def main(args, wl_name, wl, binary, bin_info):
     cache = {}
     runs = []
     for w in counts:
+        warm = common.warm_store(store)
         rec = one_run(binary, store, base, w, wl.get("max_offers"), cache)
+        rec["store_warm_seconds"] = warm
         runs.append(rec)
         common.prune_runs(binary, store)  # a cluster run keeps its lists in the store (~260 bytes per customer)
         if not rec["ok"]:
@@ -488,7 +494,11 @@ def main(args, wl_name, wl, binary, bin_info):
     for name, why in skipped.items():
         env.log(f"baseline {name}: {why}")
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    res["baselines"] = [baseline(nm, store, files, base, threads) for nm in names]
+    res["baselines"] = []
+    for nm in names:
+        warm = common.warm_store(store)
+        res["baselines"].append(baseline(nm, store, files, base, threads))
+        res["baselines"][-1]["store_warm_seconds"] = warm
     main_run = next((r for r in runs if r["workers"] == n), None)
     res["comparison"] = compare(main_run, res["kernels"], res["baselines"])
 

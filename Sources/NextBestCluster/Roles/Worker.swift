@@ -222,7 +222,7 @@ public final class Worker {
             log("worker \(options.workerID): ignored a message meant for a coordinator")
         default:
             let shards = self.shards, outbox = self.outbox
-            compute.async { for reply in shards.handle(m) { outbox.post(reply) } }
+            compute.async { for reply in shards.handle(m, post: { outbox.post($0) }) { outbox.post(reply) } }
         }
     }
 }
@@ -359,8 +359,10 @@ final class WorkerShards: @unchecked Sendable {
         }
     }
 
-    /// Answers one request about the held shards.
-    func handle(_ m: WireMessage) -> [WireMessage] {
+    /// Answers one request about the held shards. Replies that come one per shard and take long (a repair
+    /// pass's moves) go to `post` as each shard's is ready, so that they cross the wire and are read while
+    /// the next shards are worked on; the others are returned.
+    func handle(_ m: WireMessage, post: (@Sendable (WireMessage) -> Void)? = nil) -> [WireMessage] {
         switch m {
         case let .prices(run, round, upper, lower):
             guard self.run == run else { return [] }
@@ -395,6 +397,12 @@ final class WorkerShards: @unchecked Sendable {
             }
             let ids = shardIDs
             let most = limit == 0 ? Int.max : Int(limit)
+            if let post {
+                _ = group.each { s, i in
+                    post(.moves(run: run, shard: ids[i], seq: seq, moves: Repair.proposals(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use, limit: most)))
+                }
+                return []
+            }
             return group.each { s, i in Repair.proposals(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use, limit: most) }
                 .enumerated().map { .moves(run: run, shard: ids[$0], seq: seq, moves: $1) }
         case let .apply(run, _, slot, shard, changes):

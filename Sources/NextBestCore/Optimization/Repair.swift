@@ -134,6 +134,28 @@ public enum Repair {
                 }
             }
         }
+
+        /// `keepsOthers` for uses built by a shard from its own tables (`Repair.rowUse`): each field's row is
+        /// of that field's kind (or "none"), so a row's change comes from one field of each side: the same
+        /// answer from at most ten single-row checks, and none where both sides share the row (a swap keeps
+        /// the customer's region and segment, often the product or channel). The proposals' inner loop runs
+        /// this for every move it scores; the coordinator's `choose` keeps the general check, since its uses
+        /// come over the wire.
+        @inline(__always)
+        func keepsOthersSameKinds(use: UnsafeBufferPointer<Int64>, upper: UnsafeBufferPointer<Int64>, lower: UnsafeBufferPointer<Int64>,
+                                  remove r: Use, add a: Use, target: Int32) -> Bool {
+            let none = Int32(use.count - 1)
+            @inline(__always) func ok(_ k: Int32, _ d: Int64) -> Bool {
+                if d == 0 || k == target || k >= none { return true }
+                let after = use[Int(k)] &+ d
+                return d > 0 ? after <= upper[Int(k)] : after >= lower[Int(k)]
+            }
+            @inline(__always) func field(_ ka: Int32, _ kr: Int32, _ da: Int64, _ dr: Int64) -> Bool {
+                ka == kr ? ok(ka, da &- dr) : (ok(ka, da) && ok(kr, 0 &- dr))
+            }
+            return field(a.budget, r.budget, a.cost, r.cost) && field(a.product, r.product, 1, 1) && field(a.channel, r.channel, 1, 1)
+                && field(a.region, r.region, 1, 1) && field(a.segment, r.segment, 1, 1)
+        }
     }
 
     // MARK: The shard's side
@@ -214,6 +236,7 @@ public enum Repair {
     /// increasing one an added candidate that uses it.
     public static func proposals(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64], limit: Int = .max) -> [Move] {
         let rows = s.constraints.rows
+        precondition(use.count == rows.count + 1, "a use per constraint row and one for none")
         var moves: [Move] = []
         let limits = Limits(rows)
         let none = Use.none(rows: rows.count)
@@ -251,6 +274,9 @@ public enum Repair {
         let targetIsRegion = mode != 0 && rows[Int(target)].kind == .region
         let targetIsSegment = mode != 0 && rows[Int(target)].kind == .segment
         let maxPerFamily = s.plan.campaign.perCustomer.maxPerFamily
+        use.withUnsafeBufferPointer { useBuf in
+        limits.upper.withUnsafeBufferPointer { upperBuf in
+        limits.lower.withUnsafeBufferPointer { lowerBuf in
         s.table.candidates.withUnsafeBufferPointer { cands in
          s.table.values.withUnsafeBufferPointer { allValues in
           s.selections[slot].withUnsafeBufferPointer { sel in
@@ -315,7 +341,7 @@ public enum Repair {
                         }
                         if found && !(score < bestScore) { return }
                         if score > bound { return }
-                        guard limits.keepsOthers(use: use, remove: ru, add: au, target: target) else { return }
+                        guard limits.keepsOthersSameKinds(use: useBuf, upper: upperBuf, lower: lowerBuf, remove: ru, add: au, target: target) else { return }
                         // Never overshoot a max on the target row itself.
                         if mode == 2 && use[Int(target)] + dTarget > targetUpper { return }
                         guard listAllows(cands, family, maxOffers: mo, maxPerFamily: maxPerFamily, sel, customer: i, remove: remove, add: add) else { return }
@@ -392,6 +418,9 @@ public enum Repair {
             }
           }
          }
+        }
+        }
+        }
         }
         moves.sort(by: order)
         if moves.count > limit { moves.removeSubrange(limit...) }
