@@ -59,6 +59,8 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "This worker's name in the coordinator's logs (default: host-pid).") var id: String?
     @Option(help: "Seconds without word from the coordinator before reconnecting.") var coordinatorTimeout: Double = 30
     @Option(help: "Seconds between heartbeats.") var heartbeat: Double = 1
+    @Option(help: "The most customers this worker holds at once (its shards stay in memory for the optimization, about 1.5 KB per customer at 32 offers); the coordinator gives it no shard beyond. 0: no limit.")
+    var maxCustomers: Int = 0
     @Flag(help: "Exit after one run, or when the coordinator leaves.") var once = false
     @Option(help: "Exit when this process is gone (used by `run`).") var parentPid: Int32?
     @Flag(help: "Log only errors.") var quiet = false
@@ -74,6 +76,8 @@ struct WorkerCommand: ParsableCommand {
             case let (s?, c?): o.curveSecret = try CurveKeyFiles.read(s); o.coordinatorKey = try CurveKeyFiles.read(c)
             default: throw ValidationError("--curve-secret and --coordinator-key go together")
             }
+            guard maxCustomers >= 0 else { throw ValidationError("--max-customers must be 0 (no limit) or more, not \(maxCustomers)") }
+            o.maxCustomers = maxCustomers
             o.once = once; o.parentPID = parentPid; o.coordinatorTimeout = coordinatorTimeout; o.heartbeat = heartbeat
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
             let metrics = WorkerMetrics()

@@ -101,6 +101,60 @@ import NextBestWire
         #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == String(contentsOfFile: one.nbaPath, encoding: .utf8))
     }
 
+    /// A worker started with `--max-customers` is given no shard beyond its limit and the others take the
+    /// rest; shards no connected worker has room for wait for another worker; and when none comes in time the
+    /// run stops with an error naming every worker's use and limit, writing no output.
+    @Test func aWorkersCustomerLimitIsKept() throws {
+        let store = Self.generated
+        let reference = try oneProcess(store)
+        func held(_ log: Lines, _ worker: String) throws -> Int {
+            let line = try #require(log.all.first { $0.contains("worker \(worker) holds ") }, "no holdings logged for \(worker)")
+            let words = line.split(separator: " ")
+            return try #require(words.firstIndex(of: "customers").flatMap { Int(words[$0 - 1].filter(\.isNumber)) }, "\(line)")
+        }
+        // Two workers, one capped at 450 customers (shards of 100): it holds at most 400, the other the rest.
+        let log = Lines()
+        let (c, wait) = try startCoordinator(store: store, out: ClusterFixtures.tempDir("cap"), shardSize: 100, minWorkers: 2, log: log)
+        let capped = try startWorker(connect: c.endpoint, store: store, threads: 2, extra: ["--id", "capped", "--max-customers", "450"])
+        let free = try startWorker(connect: c.endpoint, store: store, extra: ["--id", "free"])
+        let r = try wait()
+        for p in [capped, free] { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == reference)
+        #expect(log.contains("worker capped joined (2 threads, at most 450 customers"))
+        // (400 unless a straggler copy it took lost the race: never more than the limit.)
+        let cappedHeld = try held(log, "capped")
+        #expect(cappedHeld >= 100 && cappedHeld <= 400)
+        #expect(try held(log, "free") == 3_000 - cappedHeld)
+
+        // One worker with room for 1,000 of the 3,000 customers: the coordinator waits, a second worker joins
+        // when it says so, and the run completes with the same output.
+        let log2 = Lines()
+        let (c2, wait2) = try startCoordinator(store: store, out: ClusterFixtures.tempDir("cap2"), shardSize: 500, log: log2)
+        let small = try startWorker(connect: c2.endpoint, store: store, extra: ["--id", "small", "--max-customers", "1000"])
+        let deadline = Date().addingTimeInterval(60)
+        while !log2.contains("waiting for another worker") && Date() < deadline { usleep(10_000) }
+        #expect(log2.contains("no worker has room for a shard of 500 customers (small holds 1000 of 1000 customers)"))
+        let second = try startWorker(connect: c2.endpoint, store: store, extra: ["--id", "second"])
+        let r2 = try wait2()
+        for p in [small, second] { p.waitUntilExit() }
+        #expect(try String(contentsOfFile: r2.nbaPath, encoding: .utf8) == reference)
+        #expect(try held(log2, "small") == 1_000)
+        #expect(try held(log2, "second") == 2_000)
+
+        // Nobody else comes: the run stops after --wait-timeout with the limits in the message, no nba.csv.
+        let out3 = ClusterFixtures.tempDir("cap3")
+        let (c3, wait3) = try startCoordinator(store: store, out: out3, shardSize: 500, log: Lines()) { $0.waitTimeout = 2 }
+        let lone = try startWorker(connect: c3.endpoint, store: store, extra: ["--id", "lone", "--max-customers", "1200"])
+        #expect {
+            _ = try wait3()
+        } throws: { error in
+            "\(error)".contains("no connected worker has room for a shard of 500 customers (lone holds 1000 of 1200 customers)")
+                && "\(error)".contains("--max-customers")
+        }
+        lone.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: out3 + "/nba.csv"))
+    }
+
     @Test func runWithLocalWorkersMatchesForOneTwoAndFourWorkers() throws {
         let store = Self.generated
         let reference = try oneProcess(store, shardSize: 400)

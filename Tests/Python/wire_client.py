@@ -21,7 +21,7 @@ def string(s):
 
 
 def hello(worker_id, fingerprint):
-    return MAGIC + bytes([VERSION, 1]) + string(worker_id) + string("pyzmq-client 1") + struct.pack("<HQ", 1, fingerprint)
+    return MAGIC + bytes([VERSION, 1]) + string(worker_id) + string("pyzmq-client 1") + struct.pack("<HQQ", 1, fingerprint, 0)
 
 
 def receive(sock, want, timeout=20.0):

@@ -86,14 +86,14 @@ final class ClusterShards: ShardGroup {
         let gone = Set(lost.map(\.routingID))
         var moved: [(Int, [UInt8])] = []
         for s in owner.indices where gone.contains(owner[s]) {
-            if hub.peers.isEmpty { try hub.awaitAnyWorker(timeout: replacementTimeout) }
-            // The live worker holding the fewest shards (ties: earliest arrival).
-            let target = hub.ordered.min { $0.holds < $1.holds }!
+            // The live worker with room for it holding the fewest shards (ties: earliest arrival).
+            let target = try hub.roomiest(for: bounds[s].customers, timeout: replacementTimeout)
             attempt[s] += 1
             let b = bounds[s]
             try hub.send(target.routingID, .restore(run: run, shard: UInt32(s), attempt: attempt[s], lower: b.lower, upper: b.upper, ops: replay(for: s)))
             owner[s] = target.routingID
             hub.peers[target.routingID]?.holds += 1
+            hub.peers[target.routingID]?.customers += bounds[s].customers
             restored += 1
             moved.append((s, target.routingID))
             hub.log("shard \(s) goes to worker \(target.name) (attempt \(attempt[s]))", shard: s)

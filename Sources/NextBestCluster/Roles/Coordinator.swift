@@ -186,13 +186,18 @@ public final class Coordinator {
             var owner: [[UInt8]] = []
             var attempt: [UInt32] = []
             for s in shards.indices {
-                let peer = hub.ordered.min { $0.holds < $1.holds }!
+                if try journal.mergedRows(runID, shard: s) != nil {
+                    // Merged already: nobody needs to hold it.
+                    owner.append(hub.ordered.first!.routingID); attempt.append(1)
+                    continue
+                }
+                let peer = try hub.roomiest(for: shards[s].customers, timeout: options.waitTimeout ?? .infinity)
                 owner.append(peer.routingID); attempt.append(1)
-                if try journal.mergedRows(runID, shard: s) != nil { continue }
                 let r = try journal.recipe(runID, shard: s)
                 recipes[s] = r.ops
                 try hub.send(peer.routingID, .restore(run: runID, shard: UInt32(s), attempt: 1, lower: r.lower, upper: r.upper, ops: r.ops))
                 hub.peers[peer.routingID]!.holds += 1
+                hub.peers[peer.routingID]!.customers += shards[s].customers
             }
             group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner, attempt: attempt)
             group.recipes = recipes
@@ -224,8 +229,10 @@ public final class Coordinator {
                 try hub.send(p.routingID, .assign(run: runID, shard: UInt32(s), attempt: attempt[s], lower: sh.lower, upper: sh.upper))
             }
             hub.peers[p.routingID]!.scoring += 1
+            hub.peers[p.routingID]!.customers += sh.customers
             inflight[s].append(p.routingID)
         }
+        var stalledSince: Date? = nil
         while done < shards.count {
             for p in hub.takeLost() {
                 for s in shards.indices {
@@ -240,12 +247,26 @@ public final class Coordinator {
                 }
             }
             for p in hub.ordered where p.scoring < p.threads {
-                if let s = queue.popFirst() { try assign(s, to: p); continue }
+                // The first queued shard it has room for (a worker started with --max-customers holds no more).
+                if let k = queue.firstIndex(where: { p.fits(shards[$0].customers) }) { try assign(queue.remove(at: k), to: p); continue }
                 // Straggler: the unscored shard in flight on one other worker only, lowest index first.
-                if let s = shards.indices.first(where: { !scored[$0] && inflight[$0].count == 1 && inflight[$0][0] != p.routingID }) {
+                if let s = shards.indices.first(where: { !scored[$0] && inflight[$0].count == 1 && inflight[$0][0] != p.routingID && p.fits(shards[$0].customers) }) {
                     try assign(s, to: p)
                     duplicates += 1
                 }
+            }
+            // Shards queued, none being scored: no worker has room for any of them. Wait for another worker.
+            if !queue.isEmpty && inflight.allSatisfy(\.isEmpty) {
+                let smallest = queue.map { shards[$0].customers }.min()!
+                if stalledSince == nil {
+                    stalledSince = Date()
+                    progress.line("no worker has room for a shard of \(smallest) customers (\(hub.ordered.map(\.room).joined(separator: ", "))); waiting for another worker")
+                }
+                if let limit = options.waitTimeout, Date().timeIntervalSince(stalledSince!) > limit {
+                    throw ClusterError.noRoom(waitedSeconds: Int(limit), shardCustomers: smallest, room: hub.ordered.map(\.room))
+                }
+            } else {
+                stalledSince = nil
             }
             metrics.shards(pending: queue.count, running: inflight.reduce(0) { $0 + ($1.isEmpty ? 0 : 1) }, done: done)
             guard let (from, m) = try hub.pump(timeoutMs: 50) else {
@@ -257,7 +278,7 @@ public final class Coordinator {
             guard s < shards.count, inflight[s].contains(from) else { continue }
             inflight[s].removeAll { $0 == from }
             hub.peers[from]?.scoring -= 1
-            if scored[s] { continue }
+            if scored[s] { hub.peers[from]?.customers -= shards[s].customers; continue }
             scored[s] = true
             if let at = assignedAt[s][from] { latency.record(seconds: Date().timeIntervalSince(at)) }
             owner[s] = from
@@ -275,12 +296,14 @@ public final class Coordinator {
             for other in inflight[s] {
                 try hub.send(other, .drop(run: runID, shard: UInt32(s)))
                 hub.peers[other]?.scoring -= 1
+                hub.peers[other]?.customers -= shards[s].customers
             }
             inflight[s] = []
             progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersOf.reduce(0, +), since: tWait)) customers/s, \(hub.peers.count) workers")
         }
         tScore = Date()
         holders = Set(owner.compactMap { $0 }).count
+        for p in hub.ordered { progress.line("worker \(p.name) holds \(p.holds) shard(s), \(p.customers) customers" + (p.maxCustomers == .max ? "" : " (at most \(p.maxCustomers))")) }
         let customersDone = customersOf.reduce(0, +), candidates = candidatesOf.reduce(0, +)
         progress.line("scored \(customersDone) customers into \(candidates) candidates on \(holders) worker(s) in \(seconds(tScore.timeIntervalSince(tWait)))"
                       + (requeued + duplicates > 0 ? " (\(requeued) shard(s) re-queued from lost workers, \(duplicates) straggler copies)" : ""))

@@ -9,6 +9,7 @@ public enum ClusterError: Error, CustomStringConvertible {
     case workerFailed(worker: String, reason: String)
     case badReply(worker: String, what: String)
     case noWorkers(waitedSeconds: Int, minimum: Int)
+    case noRoom(waitedSeconds: Int, shardCustomers: Int, room: [String])
     case aborted(String)
 
     public var description: String {
@@ -18,6 +19,9 @@ public enum ClusterError: Error, CustomStringConvertible {
         case let .workerFailed(w, r): return "worker \(w) failed: \(r)"
         case let .badReply(w, what): return "worker \(w) sent an invalid reply (\(what)); the run stops"
         case let .noWorkers(s, m): return "fewer than \(m) worker(s) joined within \(s) s; start workers with `nextbest worker --connect …`"
+        case let .noRoom(s, n, room):
+            return "no connected worker has room for a shard of \(n) customers (\(room.isEmpty ? "none connected" : room.joined(separator: ", "))) and none joined within \(s) s: "
+                + "start more workers, raise their --max-customers, or make shards smaller (--shard-size)"
         case .aborted(let why): return why
         }
     }
@@ -37,6 +41,14 @@ final class Hub {
         var scoring: Int = 0
         /// Shards it holds for the run.
         var holds: Int = 0
+        /// The most customers it will hold at once (`nextbest worker --max-customers`; `Int.max`: no limit).
+        var maxCustomers: Int = .max
+        /// Customers of the shards it holds or is scoring now.
+        var customers: Int = 0
+        /// Whether a shard of `n` customers fits beside what it holds.
+        func fits(_ n: Int) -> Bool { customers <= maxCustomers - n }
+        /// What it holds against its limit, for messages.
+        var room: String { "\(name) holds \(customers)" + (maxCustomers == .max ? "" : " of \(maxCustomers)") + " customers" }
     }
 
     let socket: ZMQSocket
@@ -124,7 +136,7 @@ final class Hub {
             log("dropped a malformed message from \(name(id)): \(error)")
             return nil
         }
-        if case let .hello(worker, software, cores, fp) = m { try hello(id, worker, software, cores, fp); return nil }
+        if case let .hello(worker, software, cores, fp, most) = m { try hello(id, worker, software, cores, fp, maxCustomers: most); return nil }
         guard peers[id] != nil else {
             // Not welcomed: only HELLO is accepted. A worker of an earlier coordinator on this endpoint (one
             // that was restarted) is told BYE, so it says HELLO again at once.
@@ -151,7 +163,7 @@ final class Hub {
         }
     }
 
-    func hello(_ id: [UInt8], _ worker: String, _ software: String, _ cores: UInt16, _ fp: UInt64) throws {
+    func hello(_ id: [UInt8], _ worker: String, _ software: String, _ cores: UInt16, _ fp: UInt64, maxCustomers: UInt64) throws {
         if peers[id] != nil { return }
         if fp != fingerprint.digest {
             refused += 1
@@ -161,11 +173,12 @@ final class Hub {
             try send(id, .refuse(reason: reason))
             return
         }
-        peers[id] = Peer(routingID: id, name: worker, threads: max(1, Int(cores)), lastSeen: Date())
+        peers[id] = Peer(routingID: id, name: worker, threads: max(1, Int(cores)), lastSeen: Date(),
+                         maxCustomers: maxCustomers == 0 ? .max : Int(clamping: maxCustomers))
         arrival.append(id)
         try send(id, .welcome(coordinatorID: coordinatorID))
         metrics.workers(peers.count)
-        log("worker \(worker) joined (\(cores) threads, \(software)); \(peers.count) connected")
+        log("worker \(worker) joined (\(cores) threads" + (maxCustomers == 0 ? "" : ", at most \(maxCustomers) customers") + ", \(software)); \(peers.count) connected")
     }
 
     /// Heartbeats every second; a worker silent for longer than the timeout is dropped (an error if it
@@ -191,11 +204,21 @@ final class Hub {
     /// The workers lost since the last call.
     func takeLost() -> [Peer] { defer { lost = [] }; return lost }
 
-    /// Waits until at least one worker is connected (a lost one may be replaced), up to `timeout` seconds.
-    func awaitAnyWorker(timeout: Double) throws {
+    /// The live worker with room for a shard of `customers` that holds the fewest shards (ties: earliest
+    /// arrival); waits up to `timeout` seconds for one to join when none has room.
+    func roomiest(for customers: Int, timeout: Double) throws -> Peer {
         let start = Date()
-        while peers.isEmpty {
-            if Date().timeIntervalSince(start) > timeout { throw ClusterError.noWorkers(waitedSeconds: Int(timeout), minimum: 1) }
+        var told = false
+        while true {
+            if let p = ordered.filter({ $0.fits(customers) }).min(by: { $0.holds < $1.holds }) { return p }
+            if Date().timeIntervalSince(start) > timeout {
+                if peers.isEmpty { throw ClusterError.noWorkers(waitedSeconds: Int(timeout), minimum: 1) }
+                throw ClusterError.noRoom(waitedSeconds: Int(timeout), shardCustomers: customers, room: ordered.map(\.room))
+            }
+            if !told && !peers.isEmpty {
+                told = true
+                log("no worker has room for a shard of \(customers) customers (\(ordered.map(\.room).joined(separator: ", "))); waiting for another worker")
+            }
             _ = try pump(timeoutMs: 100)
         }
     }

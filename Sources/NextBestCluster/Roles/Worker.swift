@@ -30,6 +30,9 @@ public final class Worker {
         /// CURVE: this worker's secret key and the coordinator's public key (Z85).
         public var curveSecret: String? = nil
         public var coordinatorKey: String? = nil
+        /// The most customers this worker holds at once (its shards' candidates stay in memory for the
+        /// optimization, ~1.5 KB per customer at 32 offers); the coordinator gives it no shard beyond. 0: no limit.
+        public var maxCustomers: Int = 0
         /// Where the worker's metrics go (served by `nextbest worker --metrics-port`).
         public var metrics: WorkerMetrics? = nil
         public init(connect: String, storePath: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -110,7 +113,7 @@ public final class Worker {
             let now = Date()
             if !welcomed && now.timeIntervalSince(lastHello) >= helloBackoff {
                 try send(.hello(workerID: options.workerID, software: NextBestVersion.software, cores: UInt16(clamping: options.threads),
-                                fingerprint: shards.fingerprint))
+                                fingerprint: shards.fingerprint, maxCustomers: UInt64(max(0, options.maxCustomers))))
                 lastHello = now
                 // Back off while nobody answers (1, 2, 4, 8, 10, 10… s); a welcome resets it.
                 helloBackoff = min(helloBackoff * 2, max(options.helloInterval, 10))

@@ -7,8 +7,9 @@ import NextBestCore
 /// UTF-8; arrays are `u32` count + elements; an optional `u64` is a `u8` flag then the value. Decoding
 /// never traps: a malformed, truncated or unknown message is a `WireError`. See docs/protocol.md.
 public enum WireMessage: Sendable, Equatable {
-    /// Worker → coordinator: who it is and what store it has.
-    case hello(workerID: String, software: String, cores: UInt16, fingerprint: UInt64)
+    /// Worker → coordinator: who it is, what store it has, and the most customers it will hold at once
+    /// (0: no limit).
+    case hello(workerID: String, software: String, cores: UInt16, fingerprint: UInt64, maxCustomers: UInt64 = 0)
     /// Coordinator → worker: accepted.
     case welcome(coordinatorID: String)
     /// Coordinator → worker: refused, and why.
@@ -136,7 +137,7 @@ public enum WireMessage: Sendable, Equatable {
         var w = WireWriter()
         w.u8(Self.magic.0); w.u8(Self.magic.1); w.u8(Self.version); w.u8(typeCode)
         switch self {
-        case let .hello(id, software, cores, fp): w.string(id); w.string(software); w.u16(cores); w.u64(fp)
+        case let .hello(id, software, cores, fp, most): w.string(id); w.string(software); w.u16(cores); w.u64(fp); w.u64(most)
         case let .welcome(id): w.string(id)
         case let .refuse(reason): w.string(reason)
         case let .assign(run, shard, attempt, lower, upper):
@@ -219,7 +220,8 @@ public enum WireMessage: Sendable, Equatable {
         let t = try r.u8()
         let msg: WireMessage
         switch t {
-        case 1: msg = .hello(workerID: try r.string(), software: try r.string(), cores: try r.u16(), fingerprint: try r.u64())
+        case 1: msg = .hello(workerID: try r.string(), software: try r.string(), cores: try r.u16(), fingerprint: try r.u64(),
+                             maxCustomers: try r.u64())
         case 2: msg = .welcome(coordinatorID: try r.string())
         case 3: msg = .refuse(reason: try r.string())
         case 4: msg = .assign(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64())
