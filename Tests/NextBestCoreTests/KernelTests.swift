@@ -210,17 +210,45 @@ import Testing
                 id += 1 + rng.next() % 3
                 let use = Repair.Use.none(rows: 3)
                 // Few distinct scores, so that ties are common.
-                list.append(Repair.Move(shard: Int32(s), customer: Int32(list.count), remove: -1, add: 0, deltaObjective: 1,
-                                        deltaTarget: 0, customerID: id, score: Double(rng.next() % 20) / 4, removeUse: use, addUse: use))
+                list.append(Repair.Move(shard: Int32(s), customer: Int32(list.count), remove: -1, add: 0, customerID: id, score: Double(rng.next() % 20) / 4, removeUse: use, addUse: use))
             }
             // Shard 3 sends its list unsorted; the others sorted, as `Repair.proposals` does.
             lists.append(s == 3 ? list : list.sorted(by: Repair.order))
         }
         let all = lists.flatMap { $0 }.sorted(by: Repair.order).map(\.customerID)
-        var merged = lists
+        // Odd shards' lists as a coordinator receives them (records read in place, after a header), the
+        // others as arrays: the merge reads both the same way.
+        var merged = lists.enumerated().map { s, list -> Repair.MoveList in
+            guard s % 2 == 1 else { return Repair.MoveList(list) }
+            var bytes: [UInt8] = [1, 2, 3]
+            for m in list { Repair.MoveList.appendRecord(m, to: &bytes) }
+            return Repair.MoveList(records: bytes, at: 3, count: list.count, shard: Int32(s))
+        }
         let order = Repair.globalOrder(&merged)
         #expect(order.map { merged[Int($0.shard)][Int($0.index)].customerID } == all)
         #expect(order.count == all.count)
+    }
+
+    /// A move read in place from its record is the move written, field for field, negative numbers,
+    /// "none" uses and special scores included.
+    @Test func moveRecordsReadBackExactly() {
+        var rng = SplitMix64(seed: 8)
+        let moves = (0..<500).map { i -> Repair.Move in
+            func use() -> Repair.Use {
+                i % 7 == 0 ? .none(rows: 9) : .init(budget: Int32(rng.next() % 10), product: Int32(rng.next() % 10), channel: Int32(rng.next() % 10),
+                                                     region: Int32(rng.next() % 10), segment: Int32(rng.next() % 10), cost: Int64(bitPattern: rng.next()))
+            }
+            return Repair.Move(shard: 4, customer: Int32(i), remove: i % 3 == 0 ? -1 : Int32(rng.next() % 1000), add: i % 5 == 0 ? -1 : Int32(rng.next() % 1000),
+                               customerID: rng.next(), score: i == 3 ? -0.0 : Double(Int64(bitPattern: rng.next()) % 1_000) / 3,
+                               removeUse: use(), addUse: use())
+        }
+        var bytes: [UInt8] = Array(repeating: 0xAB, count: 17)
+        for m in moves { Repair.MoveList.appendRecord(m, to: &bytes) }
+        #expect(bytes.count == 17 + moves.count * Repair.MoveList.recordSize)
+        let list = Repair.MoveList(records: bytes, at: 17, count: moves.count, shard: 4)
+        #expect(Array(list) == moves)
+        #expect(list == Repair.MoveList(moves))
+        #expect(list.indices.allSatisfy { list.key($0) == (moves[$0].score, moves[$0].customerID) })
     }
 
     /// A shard asked for its best `limit` moves (pruning with the heap of the best so far) sends exactly the

@@ -125,6 +125,20 @@ import NextBestCore
         try expectRefusal(store, containing: ["c.yaml", reason]) { _ = try CampaignImporter.run(file: f, store: store) }
     }
 
+    /// Repair moves name constraint rows in 16 bits: a campaign with more caps than fit is refused at import.
+    @Test func tooManyCapsAreRefused() throws {
+        let store = try Fixtures.store()
+        let regions = (0...Campaign.maxCaps).map { "\"r\($0)\":{\"max\":5}" }.joined(separator: ",")
+        let json = """
+        {"objective":"propensity","run_date":"2026-11-23","per_customer":{"max_offers":1},
+         "offers":[{"id":"X","product":"p","family":"f","model":"logit_all","value":5,
+                    "channels":{"sms":{"min_propensity":0.1,"cost":0.05}}}],
+         "constraints":{"budget":10,"regions":{\(regions)}}}
+        """
+        let f = Fixtures.file("c.json", json)
+        try expectRefusal(store, containing: ["c.json", "constraints", "65534 caps; at most 65533"]) { _ = try CampaignImporter.run(file: f, store: store) }
+    }
+
     @Test func duplicateOfferIDIsRefusedWithLine() throws {
         let store = try Fixtures.store()
         let text = Self.goodCampaign.replacingOccurrences(of: "per_customer:", with: """

@@ -29,10 +29,10 @@ import NextBestCore
         .propose(run: 7, seq: 5, slot: 0, goal: .increase(0), limit: 3, use: [1, 2, 3, 0]),
         .propose(run: 7, seq: 6, slot: 0, goal: .improve, limit: 0, use: []),
         .moves(run: 7, shard: 2, seq: 4, moves: [
-            Repair.Move(shard: 2, customer: 17, remove: 301, add: -1, deltaObjective: -1.25, deltaTarget: -1, customerID: 1_000_017,
+            Repair.Move(shard: 2, customer: 17, remove: 301, add: -1, customerID: 1_000_017,
                         score: 1.25, removeUse: .init(budget: 0, product: 1, channel: 3, region: 2, segment: 3, cost: 2_500_000),
                         addUse: .none(rows: 3)),
-            Repair.Move(shard: 2, customer: 18, remove: 305, add: 306, deltaObjective: -0.5, deltaTarget: -1, customerID: 1_000_018,
+            Repair.Move(shard: 2, customer: 18, remove: 305, add: 306, customerID: 1_000_018,
                         score: 0.5, removeUse: .init(budget: 0, product: 1, channel: 3, region: 2, segment: 3, cost: 2_500_000),
                         addUse: .init(budget: 0, product: 3, channel: 1, region: 2, segment: 3, cost: 100_000)),
         ]),

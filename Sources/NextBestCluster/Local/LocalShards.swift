@@ -52,8 +52,8 @@ public final class LocalShards: ShardGroup {
         return st
     }
 
-    public func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [[Repair.Move]] {
-        each { s, i in Repair.proposals(s, shard: i, slot: slot, goal: goal, use: use, limit: limit) }
+    public func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {
+        each { s, i in Repair.MoveList(Repair.proposals(s, shard: i, slot: slot, goal: goal, use: use, limit: limit)) }
     }
 
     public func apply(_ changes: [[Repair.Change]], slot: Int) throws {

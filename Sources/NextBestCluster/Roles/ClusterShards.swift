@@ -186,10 +186,10 @@ final class ClusterShards: ShardGroup {
         return total
     }
 
-    func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [[Repair.Move]] {
+    func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {
         let rows = constraints.count
         let wireLimit = limit >= Int(UInt32.max) ? 0 : UInt32(limit)
-        let all: [[Repair.Move]] = try gather({ .propose(run: run, seq: $0, slot: UInt8(slot), goal: goal, limit: wireLimit, use: use) }) { m in
+        let all: [Repair.MoveList] = try gather({ .propose(run: run, seq: $0, slot: UInt8(slot), goal: goal, limit: wireLimit, use: use) }) { m in
             guard case let .moves(r, shard, seq, moves) = m, r == run else { return nil }
             try check(moves.allSatisfy { $0.removeUse.isValid(rows: rows) && $0.addUse.isValid(rows: rows) && $0.score.isFinite },
                       "a repair move naming a row that does not exist")

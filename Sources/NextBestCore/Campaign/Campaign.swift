@@ -2,6 +2,9 @@
 ///
 /// Read from YAML or JSON (same schema) by `nextbest import campaign`; see README for the schema.
 public struct Campaign: Sendable, Equatable, Codable {
+    /// The most caps a campaign may set (products, regions, segments and channels together): repair moves
+    /// name constraint rows in 16 bits (`Repair.MoveList`), the budget and "none" included.
+    public static let maxCaps = 65_533
     /// What the optimization maximizes.
     public enum Objective: String, Sendable, Codable, CaseIterable {
         case expectedValue = "expected_value"

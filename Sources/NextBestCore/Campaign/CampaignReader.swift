@@ -85,6 +85,11 @@ extension Campaign {
             constraints.regions = try CampaignReader.counts(m["regions"], "constraints.regions")
             constraints.segments = try CampaignReader.counts(m["segments"], "constraints.segments")
             constraints.channels = try CampaignReader.counts(m["channels"], "constraints.channels")
+            let caps = constraints.products.count + constraints.regions.count + constraints.segments.count + constraints.channels.count
+            // Repair moves name constraint rows in 16 bits (Repair.MoveList): room for 65,534 rows with the budget.
+            guard caps <= Campaign.maxCaps else {
+                throw CampaignError(path: "constraints", line: c.line, reason: "\(caps) caps; at most \(Campaign.maxCaps) (products, regions, segments and channels together)")
+            }
         }
         guard let rd = top["run_date"] else { throw CampaignError(path: "run_date", line: document.line, reason: "missing: the day fatigue windows count back from (YYYY-MM-DD)") }
         let rdText = try CampaignReader.string(rd, "run_date")
@@ -151,9 +156,10 @@ enum CampaignReader {
         guard let v else { return [] }
         guard case .map(let entries, _) = v else { throw CampaignError(path: path, line: v.line, reason: "expected a mapping name -> {min, max}") }
         var out: [Campaign.CountConstraint] = []
+        var seen = Set<String>()
         for (name, bv) in entries {
             let p = path + "." + name
-            if out.contains(where: { $0.name == name }) { throw CampaignError(path: p, line: bv.line, reason: "listed twice") }
+            if !seen.insert(name).inserted { throw CampaignError(path: p, line: bv.line, reason: "listed twice") }
             let m = try map(bv, p, allowed: ["min", "max"])
             let lo = try m["min"].map { x throws(CampaignError) in try count(x, p + ".min", minimum: 0) }
             let hi = try m["max"].map { x throws(CampaignError) in try count(x, p + ".max", minimum: 0) }

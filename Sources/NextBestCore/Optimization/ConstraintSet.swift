@@ -59,6 +59,7 @@ public struct ConstraintSet: Sendable {
         regionRow = table(c.regions, .region, size: regions.count) { regions.existingCode(for: $0).map(Int.init) }
         segmentRow = table(c.segments, .segment, size: segments.count) { segments.existingCode(for: $0).map(Int.init) }
         channelRow = table(c.channels, .channel, size: plan.channels.count) { plan.channels.firstIndex(of: $0) }
+        precondition(rows.count <= Campaign.maxCaps + 1, "more than \(Campaign.maxCaps) caps (the campaign reader refuses them)")
         self.rows = rows
         self.budgetRow = budgetRow
     }

@@ -47,18 +47,14 @@ public enum Repair {
         public var remove: Int32
         /// Candidate added, or -1.
         public var add: Int32
-        public var deltaObjective: Double
-        /// Change in the target row's use (signed).
-        public var deltaTarget: Int64
         public var customerID: UInt64
         /// Objective lost per unit of the target row (lower is better).
         public var score: Double
         public var removeUse: Use
         public var addUse: Use
-        public init(shard: Int32, customer: Int32, remove: Int32, add: Int32, deltaObjective: Double, deltaTarget: Int64,
-                    customerID: UInt64, score: Double, removeUse: Use, addUse: Use) {
+        public init(shard: Int32, customer: Int32, remove: Int32, add: Int32, customerID: UInt64, score: Double, removeUse: Use, addUse: Use) {
             self.shard = shard; self.customer = customer; self.remove = remove; self.add = add
-            self.deltaObjective = deltaObjective; self.deltaTarget = deltaTarget; self.customerID = customerID
+            self.customerID = customerID
             self.score = score; self.removeUse = removeUse; self.addUse = addUse
         }
         /// The change the shard applies when the move is accepted.
@@ -316,7 +312,7 @@ public enum Repair {
                     @inline(__always) func objective(_ ci: Int) -> Double { objectives[ci &- lo] }
                     var bestScore = Double.infinity
                     var found = false
-                    var bRemove: Int32 = -1, bAdd: Int32 = -1, bObj = 0.0, bTarget: Int64 = 0
+                    var bRemove: Int32 = -1, bAdd: Int32 = -1
                     var bRU = none, bAU = none
                     // Scores a move; keeps it if it reaches the goal, keeps every other row and the list
                     // valid, and beats the best so far.
@@ -346,7 +342,7 @@ public enum Repair {
                         if mode == 2 && use[Int(target)] + dTarget > targetUpper { return }
                         guard listAllows(cands, family, maxOffers: mo, maxPerFamily: maxPerFamily, sel, customer: i, remove: remove, add: add) else { return }
                         found = true; bestScore = score
-                        bRemove = remove; bAdd = add; bObj = dObj; bTarget = dTarget; bRU = ru; bAU = au
+                        bRemove = remove; bAdd = add; bRU = ru; bAU = au
                     }
                     if mode != 2 { for (j, r) in chosen.enumerated() { consider(r, chosenUse[j], -1, none) } }
                     // Improving a full list needs a swap to a candidate worth more than some chosen one: one
@@ -407,8 +403,7 @@ public enum Repair {
                         if heap.count == limit { bound = heap[0].score }
                     }
                     if found {
-                        moves.append(Move(shard: Int32(si), customer: Int32(i), remove: bRemove, add: bAdd, deltaObjective: bObj,
-                                          deltaTarget: bTarget, customerID: s.table.customerIDs[i], score: bestScore,
+                        moves.append(Move(shard: Int32(si), customer: Int32(i), remove: bRemove, add: bAdd, customerID: s.table.customerIDs[i], score: bestScore,
                                           removeUse: bRU, addUse: bAU))
                     }
                   }
@@ -438,10 +433,13 @@ public enum Repair {
     /// Every move of every shard's list as (shard, index), in the global order: a k-way merge of the lists,
     /// which the shards send sorted (`proposals`); a list that is not (a peer that sorts otherwise) is
     /// sorted here first, in place, so the order never depends on the sender.
-    static func globalOrder(_ lists: inout [[Move]]) -> ContiguousArray<(shard: Int32, index: Int32)> {
+    static func globalOrder(_ lists: inout [MoveList]) -> ContiguousArray<(shard: Int32, index: Int32)> {
+        @inline(__always) func before(_ a: (score: Double, customer: UInt64), _ b: (score: Double, customer: UInt64)) -> Bool {
+            a.score < b.score || (a.score == b.score && a.customer < b.customer)
+        }
         for s in lists.indices {
             let list = lists[s]
-            if list.indices.dropFirst().contains(where: { !order(list[$0 - 1], list[$0]) }) { lists[s].sort(by: order) }
+            if list.indices.dropFirst().contains(where: { !before(list.key($0 - 1), list.key($0)) }) { lists[s] = MoveList(list.sorted(by: order)) }
         }
         // The lists' keys, flat: (score, customer id) is unique, a customer proposing one move.
         var start = ContiguousArray<Int>([0])
@@ -449,7 +447,7 @@ public enum Repair {
         let total = lists.reduce(0) { $0 + $1.count }
         score.reserveCapacity(total); customer.reserveCapacity(total)
         for list in lists {
-            for m in list { score.append(m.score); customer.append(m.customerID) }
+            for i in list.indices { let k = list.key(i); score.append(k.score); customer.append(k.customer) }
             start.append(score.count)
         }
         var out = ContiguousArray<(shard: Int32, index: Int32)>()

@@ -20,7 +20,7 @@ public protocol ShardGroup: AnyObject {
     func state(slot: Int) throws -> SelectionState
     /// Every customer's best repair move toward `goal`, per shard in shard order; a shard with more than
     /// `limit` moves gives only its best `limit` (see `Repair.proposals`).
-    func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [[Repair.Move]]
+    func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList]
     /// Applies accepted changes (`changes[shard]`) to a slot's selection.
     func apply(_ changes: [[Repair.Change]], slot: Int) throws
 }
@@ -133,8 +133,8 @@ public final class ShardArray: ShardGroup {
         return st
     }
 
-    public func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [[Repair.Move]] {
-        shards.enumerated().map { i, s in Repair.proposals(s, shard: i, slot: slot, goal: goal, use: use, limit: limit) }
+    public func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {
+        shards.enumerated().map { i, s in Repair.MoveList(Repair.proposals(s, shard: i, slot: slot, goal: goal, use: use, limit: limit)) }
     }
 
     public func apply(_ changes: [[Repair.Change]], slot: Int) throws {

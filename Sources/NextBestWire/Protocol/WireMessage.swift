@@ -41,7 +41,7 @@ public enum WireMessage: Sendable, Equatable {
     /// `limit`: each shard sends at most its best `limit` moves (0 = all of them).
     case propose(run: UInt64, seq: UInt32, slot: UInt8, goal: Repair.Goal, limit: UInt32, use: [Int64])
     /// Worker → coordinator: one shard's proposed moves, in customer order.
-    case moves(run: UInt64, shard: UInt32, seq: UInt32, moves: [Repair.Move])
+    case moves(run: UInt64, shard: UInt32, seq: UInt32, moves: Repair.MoveList)
     /// Coordinator → worker: apply the accepted changes to one shard's slot (no reply).
     case apply(run: UInt64, seq: UInt32, slot: UInt8, shard: UInt32, changes: [Repair.Change])
     /// Coordinator → worker: send the ranked lists of a slot's selection in one held shard.
@@ -169,10 +169,8 @@ public enum WireMessage: Sendable, Equatable {
             w.int64s(use)
         case let .moves(run, shard, seq, moves):
             w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(moves.count))
-            for m in moves {
-                w.i32(m.customer); w.i32(m.remove); w.i32(m.add); w.f64(m.deltaObjective); w.i64(m.deltaTarget)
-                w.u64(m.customerID); w.f64(m.score); w.use(m.removeUse); w.use(m.addUse)
-            }
+            w.bytes.reserveCapacity(w.bytes.count + moves.count * Repair.MoveList.recordSize)
+            for m in moves { Repair.MoveList.appendRecord(m, to: &w.bytes) }
         case let .apply(run, seq, slot, shard, changes):
             w.u64(run); w.u32(seq); w.u8(slot); w.u32(shard); w.u32(UInt32(changes.count))
             for c in changes { w.i32(c.customer); w.i32(c.remove); w.i32(c.add) }
@@ -261,15 +259,11 @@ public enum WireMessage: Sendable, Equatable {
             msg = .propose(run: run, seq: seq, slot: slot, goal: goal, limit: try r.u32(), use: try r.int64s())
         case 16:
             let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
-            let n = try r.count(100, "a list of moves")
-            var moves: [Repair.Move] = []
-            moves.reserveCapacity(n)
-            for _ in 0..<n {
-                moves.append(Repair.Move(shard: Int32(bitPattern: shard), customer: try r.i32(), remove: try r.i32(), add: try r.i32(),
-                                         deltaObjective: try r.f64(), deltaTarget: try r.i64(), customerID: try r.u64(), score: try r.f64(),
-                                         removeUse: try r.use(), addUse: try r.use()))
-            }
-            msg = .moves(run: run, shard: shard, seq: seq, moves: moves)
+            let n = try r.count(Repair.MoveList.recordSize, "a list of moves")
+            // Read in place: the records stay in the frame and are read when merged and chosen.
+            let base = r.offset
+            _ = try r.take(n * Repair.MoveList.recordSize)
+            msg = .moves(run: run, shard: shard, seq: seq, moves: Repair.MoveList(records: r.bytes, at: base, count: n, shard: Int32(bitPattern: shard)))
         case 17:
             let run = try r.u64(), seq = try r.u32(), slot = try r.u8(), shard = try r.u32()
             let n = try r.count(12, "a list of changes")
