@@ -276,6 +276,132 @@ import Testing
         #expect(checked >= 3)
     }
 
+    /// A group that records the limit of every improve request and whether the lists came back cut.
+    final class RecordingGroup: ShardGroup {
+        let inner: ShardArray
+        var improveCalls: [(limit: Int, cut: Bool)] = []
+        init(_ inner: ShardArray) { self.inner = inner }
+        var constraints: ConstraintSet { inner.constraints }
+        var shardCount: Int { inner.shardCount }
+        var customerCount: Int { inner.customerCount }
+        func precheckFacts() throws -> PrecheckFacts { try inner.precheckFacts() }
+        func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates { try inner.evaluate(prices, sample: sample) }
+        func copySelection(from: Int, to: Int) throws { try inner.copySelection(from: from, to: to) }
+        func state(slot: Int) throws -> SelectionState { try inner.state(slot: slot) }
+        func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {
+            let lists = try inner.proposals(slot: slot, goal: goal, use: use, limit: limit)
+            if case .improve = goal { improveCalls.append((limit, lists.contains { !$0.rest.isEmpty })) }
+            return lists
+        }
+        func apply(_ changes: [[Repair.Change]], slot: Int) throws { try inner.apply(changes, slot: slot) }
+    }
+
+    /// An improve pass that asks each shard for its best moves only, with a summary of the rest, accepts
+    /// exactly the moves the pass over every move accepts: same selections, same use, whatever the limit
+    /// (here acceptances go on to the end of the lists, so the passes ask again: `chooseOnSummaries…`
+    /// covers ending on the summaries).
+    @Test func aCutImprovePassAcceptsWhatTheFullOneAccepts() throws {
+        let g = PopulationGenerator(customers: 4_000, offers: 16, seed: 17, trees: 6, depth: 3)
+        let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 4_000), schema: g.schema, models: g.propensityModels())
+        let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+        func group() -> RecordingGroup {
+            let shards = (0..<4).map { k -> ShardOptimizer in
+                var scorer = CustomerScorer(plan: plan)
+                var table = CandidateTable(plan: plan)
+                for i in (k * 1_000)..<((k + 1) * 1_000) {
+                    let p = g.profile(at: i)
+                    scorer.begin()
+                    p.features.withUnsafeBufferPointer { scorer.score($0) }
+                    table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates, values: scorer.values)
+                }
+                return ShardOptimizer(plan: plan, constraints: cs, table: table)
+            }
+            return RecordingGroup(ShardArray(shards, constraints: cs))
+        }
+        // At the optimizer's final prices, as in a run: the selection is near the limits, the repair mends
+        // what is left and its improve passes find most moves refused for want of budget.
+        let prices = try Optimizer.run(group()).prices
+        let reference = group()
+        _ = try reference.evaluate(prices)
+        #expect(try Repair.run(reference, slot: 0, improveLimit: .max).isEmpty)
+        let want = try reference.state(slot: 0)
+        #expect(reference.improveCalls.count >= 1 && !reference.improveCalls.contains { $0.cut })
+        for limit in [1, 3, 20, 100, 150, 200, 250, 300, 350] {
+            let cut = group()
+            _ = try cut.evaluate(prices)
+            #expect(try Repair.run(cut, slot: 0, improveLimit: limit).isEmpty)
+            #expect(try cut.state(slot: 0) == want, "limit \(limit)")
+            #expect(zip(cut.inner.shards, reference.inner.shards).allSatisfy { $0.selections[0] == $1.selections[0] }, "limit \(limit)")
+            #expect(cut.improveCalls.contains { $0.cut }, "limit \(limit): no list was cut")
+        }
+    }
+
+    /// `choose` over lists cut at a limit, with summaries of the moves left out, gives what it gives over
+    /// the full lists whenever it answers, and answers (goes past the cut) when the budget runs out before
+    /// the cut: random moves, costs and limits, a budget and three count rows near their maxima.
+    @Test func chooseOnSummariesAgreesWithTheFullLists() {
+        var rng = SplitMix64(seed: 23)
+        let rows = [ConstraintSet.Row(kind: .budget, name: "budget", lower: nil, upper: 1_000_000),
+                    ConstraintSet.Row(kind: .product, name: "p0", lower: nil, upper: 60),
+                    ConstraintSet.Row(kind: .product, name: "p1", lower: 10, upper: 60),
+                    ConstraintSet.Row(kind: .channel, name: "c0", lower: nil, upper: 80)]
+        let none = Repair.Use.none(rows: rows.count)
+        var answered = 0, askedMore = 0
+        for trial in 0..<400 {
+            let shards = 3
+            var lists: [[Repair.Move]] = []
+            var id: UInt64 = 0
+            for s in 0..<shards {
+                var list: [Repair.Move] = []
+                for c in 0..<Int(20 + rng.next() % 80) {
+                    id += 1
+                    // Most moves raise the cost (an added candidate costs 5 to 55, a removed one 0 to 9, in thousands).
+                    func use(_ added: Bool) -> Repair.Use {
+                        Repair.Use(budget: 0, product: rng.next() % 3 == 0 ? 4 : Int32(1 + rng.next() % 2), channel: rng.next() % 2 == 0 ? 3 : 4,
+                                   region: 4, segment: 4, cost: Int64(added ? 5 + rng.next() % 51 : rng.next() % 10) * 1_000)
+                    }
+                    let hasRemove = rng.next() % 4 != 0, hasAdd = true  // an improve pass proposes no plain drops
+                    list.append(Repair.Move(shard: Int32(s), customer: Int32(c), remove: hasRemove ? 1 : -1, add: hasAdd ? 2 : -1, customerID: id,
+                                            score: -Double(rng.next() % 1_000), removeUse: hasRemove ? use(false) : none, addUse: hasAdd ? use(true) : none))
+                }
+                lists.append(list.sorted(by: Repair.order))
+            }
+            // Uses at or just under the limits; the budget's slack from none to a few moves' worth.
+            let slack = trial % 4 == 0 ? 0 : Int64(rng.next() % 120) * 1_000
+            let start: [Int64] = [1_000_000 - slack, 60 - Int64(rng.next() % 3), 30, 80 - Int64(rng.next() % 3), 0]
+            var full = start
+            var all = lists.map { Repair.MoveList($0) }
+            let wanted = all.isEmpty ? nil : { () -> (changes: [[Repair.Change]], applied: Int)? in
+                let keys = Repair.globalOrder(&all)
+                return Repair.choose(count: keys.count, move: { all[Int(keys[$0].shard)][Int(keys[$0].index)] }, rows: rows, shards: shards,
+                                     goal: .improve, use: &full)
+            }()
+            let limit = Int(1 + rng.next() % 60)
+            var cut = lists.map { l -> Repair.MoveList in
+                l.count > limit ? Repair.MoveList(Array(l[..<limit]), rest: Repair.Remainder.summary(of: l[limit...], rows: rows.count)) : Repair.MoveList(l)
+            }
+            var cutoff: (score: Double, customer: UInt64)? = nil
+            var rest: [Repair.Remainder] = []
+            for l in cut where l.count >= limit {
+                let k = l.key(l.count - 1)
+                if cutoff == nil || k.score < cutoff!.score || (k.score == cutoff!.score && k.customer < cutoff!.customer) { cutoff = k }
+                rest += l.rest
+            }
+            var got = start
+            let keys = Repair.globalOrder(&cut)
+            let answer = Repair.choose(count: keys.count, move: { cut[Int(keys[$0].shard)][Int(keys[$0].index)] }, rows: rows, shards: shards,
+                                       goal: .improve, use: &got, cutoff: cutoff, rest: rest)
+            if let answer {
+                answered += 1
+                #expect(answer.changes == wanted?.changes && answer.applied == wanted?.applied && got == full, "trial \(trial), limit \(limit)")
+            } else {
+                askedMore += 1
+            }
+        }
+        // Both outcomes occur: some passes end on the summaries, others need the moves left out.
+        #expect(answered > 40 && askedMore > 40, "\(answered) answered, \(askedMore) asked for more")
+    }
+
     /// The proposals' check of the other rows (`keepsOthersSameKinds`, one row per field) answers as the
     /// general one does (every row summed over every field) for every move a shard can build: drops, adds
     /// and swaps among a customer's candidates, at uses on both sides of every limit, for every target.

@@ -37,6 +37,15 @@ import NextBestCore
                         addUse: .init(budget: 0, product: 3, channel: 1, region: 2, segment: 3, cost: 100_000)),
         ]),
         .moves(run: 7, shard: 3, seq: 4, moves: []),
+        .moves(run: 7, shard: 4, seq: 9, moves: Repair.MoveList([
+            Repair.Move(shard: 4, customer: 3, remove: 12, add: 14, customerID: 2_000_003, score: -0.75,
+                        removeUse: .init(budget: 0, product: 1, channel: 3, region: 2, segment: 3, cost: 900_000),
+                        addUse: .init(budget: 0, product: 2, channel: 3, region: 2, segment: 3, cost: 1_100_000)),
+        ], rest: [
+            Repair.Remainder(remove: .init(budget: 0, product: 1, channel: 3, region: 2, segment: 3, cost: 0),
+                             add: .init(budget: 0, product: 2, channel: 3, region: 2, segment: 3, cost: 0), minCost: -5, maxCost: 400_000),
+            Repair.Remainder(remove: .none(rows: 4), add: .init(budget: 0, product: 2, channel: 4, region: 2, segment: 3, cost: 0), minCost: 7, maxCost: 7),
+        ])),
         .apply(run: 7, seq: 7, slot: 0, shard: 2, changes: [.init(customer: 17, remove: 301, add: -1), .init(customer: 18, remove: 305, add: 306)]),
         .collect(run: 7, seq: 8, slot: 2, shard: 2),
         .rows(run: 7, shard: 2, seq: 8, csv: Array("1000017,1,SAV1,email,0.123456,1.2345\n".utf8), totals: {

@@ -53,7 +53,10 @@ public final class LocalShards: ShardGroup {
     }
 
     public func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {
-        each { s, i in Repair.MoveList(Repair.proposals(s, shard: i, slot: slot, goal: goal, use: use, limit: limit)) }
+        each { s, i in
+            let p = Repair.proposalList(s, shard: i, slot: slot, goal: goal, use: use, limit: limit)
+            return Repair.MoveList(p.moves, rest: p.rest)
+        }
     }
 
     public func apply(_ changes: [[Repair.Change]], slot: Int) throws {

@@ -191,7 +191,8 @@ final class ClusterShards: ShardGroup {
         let wireLimit = limit >= Int(UInt32.max) ? 0 : UInt32(limit)
         let all: [Repair.MoveList] = try gather({ .propose(run: run, seq: $0, slot: UInt8(slot), goal: goal, limit: wireLimit, use: use) }) { m in
             guard case let .moves(r, shard, seq, moves) = m, r == run else { return nil }
-            try check(moves.allSatisfy { $0.removeUse.isValid(rows: rows) && $0.addUse.isValid(rows: rows) && $0.score.isFinite },
+            try check(moves.allSatisfy { $0.removeUse.isValid(rows: rows) && $0.addUse.isValid(rows: rows) && $0.score.isFinite }
+                      && moves.rest.allSatisfy { $0.remove.isValid(rows: rows) && $0.add.isValid(rows: rows) && $0.minCost <= $0.maxCost },
                       "a repair move naming a row that does not exist")
             try check(wireLimit == 0 || moves.count <= Int(wireLimit), "more repair moves than the limit asked for")
             return (shard, seq, moves)

@@ -402,12 +402,13 @@ final class WorkerShards: @unchecked Sendable {
             let most = limit == 0 ? Int.max : Int(limit)
             if let post {
                 _ = group.each { s, i in
-                    post(.moves(run: run, shard: ids[i], seq: seq, moves: Repair.MoveList(Repair.proposals(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use, limit: most))))
+                    let p = Repair.proposalList(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use, limit: most)
+                    post(.moves(run: run, shard: ids[i], seq: seq, moves: Repair.MoveList(p.moves, rest: p.rest)))
                 }
                 return []
             }
-            return group.each { s, i in Repair.proposals(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use, limit: most) }
-                .enumerated().map { .moves(run: run, shard: ids[$0], seq: seq, moves: Repair.MoveList($1)) }
+            return group.each { s, i in Repair.proposalList(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use, limit: most) }
+                .enumerated().map { .moves(run: run, shard: ids[$0], seq: seq, moves: Repair.MoveList($1.moves, rest: $1.rest)) }
         case let .apply(run, _, slot, shard, changes):
             guard self.run == run, validSlot(slot), let i = index(of: shard) else { return [] }
             guard changes.allSatisfy({ group.shards[i].isValid($0) }) else {

@@ -19,18 +19,20 @@ extension Repair {
         private let base: Int
         private let shard: Int32
         public let count: Int
+        /// For a list cut at a limit in an improve pass: what the moves left out could do (empty otherwise).
+        public let rest: [Remainder]
 
         /// Moves made in this process.
-        public init(_ moves: [Move]) {
-            array = moves; records = nil; base = 0; shard = 0; count = moves.count
+        public init(_ moves: [Move], rest: [Remainder] = []) {
+            array = moves; records = nil; base = 0; shard = 0; count = moves.count; self.rest = rest
         }
 
         public init(arrayLiteral elements: Move...) { self.init(elements) }
 
         /// `count` records of `shard`'s moves starting at `base` in `bytes` (which must hold them all).
-        public init(records bytes: [UInt8], at base: Int, count: Int, shard: Int32) {
+        public init(records bytes: [UInt8], at base: Int, count: Int, shard: Int32, rest: [Remainder] = []) {
             precondition(base >= 0 && count >= 0 && base + count * Self.recordSize <= bytes.count, "move records past the end of the buffer")
-            array = []; records = bytes; self.base = base; self.shard = shard; self.count = count
+            array = []; records = bytes; self.base = base; self.shard = shard; self.count = count; self.rest = rest
         }
 
         public var startIndex: Int { 0 }
@@ -70,6 +72,63 @@ extension Repair {
             put(m.customer); put(m.remove); put(m.add); put(m.customerID); put(m.score.bitPattern); use(m.removeUse); use(m.addUse)
         }
 
-        public static func == (a: MoveList, b: MoveList) -> Bool { a.count == b.count && a.indices.allSatisfy { a[$0] == b[$0] } }
+        public static func == (a: MoveList, b: MoveList) -> Bool {
+            a.count == b.count && a.rest == b.rest && a.indices.allSatisfy { a[$0] == b[$0] }
+        }
+    }
+
+    /// What the moves a shard left out of a cut improve list could do to the constraints: one entry per
+    /// set of rows they touch (the removed and the added candidate's rows, the cost left out), with the
+    /// least and greatest change of cost among those moves. The coordinator goes past the cut only while
+    /// every entry is blocked: its count rows would break a limit, or every cost change it covers would
+    /// break the budget. A move is refused exactly when it breaks some row, and moves of one entry differ
+    /// only in cost, so "every entry blocked" means "every move left out would be refused now".
+    public struct Remainder: Sendable, Equatable, Hashable {
+        /// The rows of the removed and of the added candidate (cost 0; `Use.none` for an absent side).
+        public var remove: Use
+        public var add: Use
+        /// Least and greatest `add.cost - remove.cost` of the moves it stands for.
+        public var minCost: Int64
+        public var maxCost: Int64
+        public init(remove: Use, add: Use, minCost: Int64, maxCost: Int64) {
+            self.remove = remove; self.add = add; self.minCost = minCost; self.maxCost = maxCost
+        }
+
+        /// The entries for `moves` of a shard whose constraint set has `rows` rows, in a fixed order (by
+        /// rows, then costs), so equal inputs give equal summaries.
+        public static func summary(of moves: ArraySlice<Move>, rows: Int) -> [Remainder] {
+            let none = Use.none(rows: rows)
+            var index: [Remainder: Int] = [:]
+            var out: [Remainder] = []
+            for m in moves {
+                var r = m.remove >= 0 ? m.removeUse : none, a = m.add >= 0 ? m.addUse : none
+                let cost = a.cost - r.cost
+                r.cost = 0; a.cost = 0
+                let key = Remainder(remove: r, add: a, minCost: 0, maxCost: 0)
+                if let i = index[key] {
+                    out[i].minCost = min(out[i].minCost, cost); out[i].maxCost = max(out[i].maxCost, cost)
+                } else {
+                    index[key] = out.count
+                    out.append(Remainder(remove: r, add: a, minCost: cost, maxCost: cost))
+                }
+            }
+            return out.sorted { a, b in a.sortKey.lexicographicallyPrecedes(b.sortKey) }
+        }
+
+        var sortKey: [Int64] {
+            [remove.budget, remove.product, remove.channel, remove.region, remove.segment, add.budget, add.product, add.channel, add.region, add.segment]
+                .map(Int64.init) + [minCost, maxCost]
+        }
+
+        /// Whether every move it stands for would be refused at `use` (one entry per row and one for none).
+        func isBlocked(use: [Int64], limits: Limits, budgetRow: Int?) -> Bool {
+            // The count rows are the same for all its moves.
+            if !limits.keepsOthers(use: use, remove: remove, add: add, target: -1) { return true }
+            guard let b = budgetRow, remove.budget == Int32(b) || add.budget == Int32(b) else { return false }
+            // The budget: refused when a raise passes the max, or a cut leaves the min (0 passes).
+            if minCost > 0 && minCost > limits.upper[b] &- use[b] { return true }
+            if maxCost < 0 && limits.lower[b] != .min && maxCost < limits.lower[b] &- use[b] { return true }
+            return false
+        }
     }
 }

@@ -10,7 +10,7 @@
 public enum Repair {
     /// Row use of one candidate: its budget row (cost in micro-money), product, channel, region and segment
     /// rows (one offer each). A row equal to the number of constraints means "no such row".
-    public struct Use: Sendable, Equatable {
+    public struct Use: Sendable, Hashable {
         public var budget: Int32, product: Int32, channel: Int32, region: Int32, segment: Int32
         public var cost: Int64
         public init(budget: Int32, product: Int32, channel: Int32, region: Int32, segment: Int32, cost: Int64) {
@@ -231,6 +231,23 @@ public enum Repair {
     /// cannot reach the goal are never looked at: reducing a row needs a removed candidate that uses it,
     /// increasing one an added candidate that uses it.
     public static func proposals(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64], limit: Int = .max) -> [Move] {
+        proposalList(s, shard: si, slot: slot, goal: goal, use: use, limit: limit).moves
+    }
+
+    /// `proposals` with, for an improve pass cut at `limit`, a summary of the moves left out
+    /// (`Remainder`), so the coordinator can tell when none of them could be accepted any more.
+    public static func proposalList(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64], limit: Int = .max) -> (moves: [Move], rest: [Remainder]) {
+        guard case .improve = goal, limit < s.table.customerCount else {
+            return (allProposals(s, shard: si, slot: slot, goal: goal, use: use, limit: limit), [])
+        }
+        var moves = allProposals(s, shard: si, slot: slot, goal: goal, use: use, limit: .max)
+        guard moves.count > limit else { return (moves, []) }
+        let rest = Remainder.summary(of: moves[limit...], rows: s.constraints.count)
+        moves.removeSubrange(limit...)
+        return (moves, rest)
+    }
+
+    static func allProposals(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64], limit: Int) -> [Move] {
         let rows = s.constraints.rows
         precondition(use.count == rows.count + 1, "a use per constraint row and one for none")
         var moves: [Move] = []
@@ -497,12 +514,18 @@ public enum Repair {
     /// `choose` over moves reached by their place in the global order (no copy of the moves in that order:
     /// an improve pass at 10 M customers has millions).
     static func choose(count: Int, move: (Int) -> Move, rows: [ConstraintSet.Row], shards: Int, goal: Goal, use: inout [Int64],
-                       cutoff: (score: Double, customer: UInt64)? = nil) -> (changes: [[Change]], applied: Int)? {
+                       cutoff: (score: Double, customer: UInt64)? = nil, rest: [Remainder]? = nil) -> (changes: [[Change]], applied: Int)? {
         var changes = [[Change]](repeating: [], count: shards)
         var applied = 0
         let limits = Limits(rows)
         let none = Use.none(rows: rows.count)
         let target = Int32(goal.target ?? -1)
+        // An improve pass whose cut lists came with summaries of the moves left out goes on past the cut
+        // while none of those could be accepted: the use changes only when a move is accepted, so a move
+        // refused now would be refused when its turn came. After each acceptance it looks again.
+        let budgetRow = rows.firstIndex { $0.kind == .budget }
+        var pastCutoff = false
+        func restBlocked() -> Bool { rest.map { $0.allSatisfy { $0.isBlocked(use: use, limits: limits, budgetRow: budgetRow) } } ?? false }
         func done() -> Bool {
             switch goal {
             case .reduce(let k): if let u = rows[k].upper, use[k] <= u { return true }
@@ -514,7 +537,10 @@ public enum Repair {
         for i in 0..<count {
             let m = move(i)
             if done() { return (changes, applied) }
-            if let c = cutoff, m.score > c.score || (m.score == c.score && m.customerID > c.customer) { return nil }
+            if !pastCutoff, let c = cutoff, m.score > c.score || (m.score == c.score && m.customerID > c.customer) {
+                guard restBlocked() else { return nil }
+                pastCutoff = true
+            }
             let ru = m.remove >= 0 ? m.removeUse : none, au = m.add >= 0 ? m.addUse : none
             guard limits.keepsOthers(use: use, remove: ru, add: au, target: target) else { continue }
             if case .increase(let k) = goal, let u = rows[k].upper, use[k] + au.amount(target) - ru.amount(target) > u { continue }
@@ -522,9 +548,10 @@ public enum Repair {
             apply(ru, sign: -1, to: &use)
             apply(au, sign: 1, to: &use)
             applied += 1
+            if pastCutoff && !restBlocked() { return nil }
         }
         // Every move sent was looked at: if some were not sent, the pass may have needed them.
-        if cutoff != nil && !done() { return nil }
+        if cutoff != nil && !done() && !restBlocked() { return nil }
         return (changes, applied)
     }
 
@@ -541,7 +568,7 @@ public enum Repair {
     /// Repairs the selection in `slot` of every shard of the group; returns the rows still violated
     /// (empty when feasible).
     @discardableResult
-    public static func run<G: ShardGroup>(_ group: G, slot: Int, maxPasses: Int = 50) throws -> [Shortfall] {
+    public static func run<G: ShardGroup>(_ group: G, slot: Int, maxPasses: Int = 50, improveLimit: Int? = nil) throws -> [Shortfall] {
         let rows = group.constraints.rows
         guard !rows.isEmpty else { return [] }
         var use = try group.state(slot: slot).use
@@ -554,25 +581,28 @@ public enum Repair {
             switch goal {
             case .reduce(let k): limit = initialLimit(rows[k], excess: use[k] - (rows[k].upper ?? use[k]), shards: group.shardCount)
             case .increase(let k): limit = initialLimit(rows[k], excess: (rows[k].lower ?? use[k]) - use[k], shards: group.shardCount)
-            case .improve: limit = .max
+            case .improve: limit = improveLimit ?? max(1_024, group.customerCount / max(1, group.shardCount) / 4)
             }
             while true {
                 var lists = try group.proposals(slot: slot, goal: goal, use: use, limit: limit)
                 var cutoff: (score: Double, customer: UInt64)? = nil
+                var rest: [Remainder]? = nil
+                if case .improve = goal { rest = [] }
                 for list in lists {
                     if list.count >= limit, let last = list.last {
                         let key = (score: last.score, customer: last.customerID)
                         if cutoff == nil || key.score < cutoff!.score || (key.score == cutoff!.score && key.customer < cutoff!.customer) { cutoff = key }
+                        rest?.append(contentsOf: list.rest)
                     }
                 }
                 let keys = globalOrder(&lists)
                 var trial = use
                 let chosen = keys.withUnsafeBufferPointer { ks in
                     choose(count: ks.count, move: { lists[Int(ks[$0].shard)][Int(ks[$0].index)] }, rows: rows, shards: group.shardCount,
-                           goal: goal, use: &trial, cutoff: cutoff)
+                           goal: goal, use: &trial, cutoff: cutoff, rest: rest)
                 }
                 guard let (changes, applied) = chosen else {
-                    limit = limit >= Int(Int32.max) / 8 ? .max : limit * 8
+                    limit = limit >= Int(Int32.max) / 8 ? .max : limit * (rest == nil ? 8 : 4)
                     continue
                 }
                 use = trial

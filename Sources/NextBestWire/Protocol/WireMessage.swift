@@ -171,6 +171,11 @@ public enum WireMessage: Sendable, Equatable {
             w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(moves.count))
             w.bytes.reserveCapacity(w.bytes.count + moves.count * Repair.MoveList.recordSize)
             for m in moves { Repair.MoveList.appendRecord(m, to: &w.bytes) }
+            w.u32(UInt32(moves.rest.count))
+            for r in moves.rest {
+                for u in [r.remove, r.add] { for row in [u.budget, u.product, u.channel, u.region, u.segment] { w.u16(UInt16(row)) } }
+                w.i64(r.minCost); w.i64(r.maxCost)
+            }
         case let .apply(run, seq, slot, shard, changes):
             w.u64(run); w.u32(seq); w.u8(slot); w.u32(shard); w.u32(UInt32(changes.count))
             for c in changes { w.i32(c.customer); w.i32(c.remove); w.i32(c.add) }
@@ -263,7 +268,18 @@ public enum WireMessage: Sendable, Equatable {
             // Read in place: the records stay in the frame and are read when merged and chosen.
             let base = r.offset
             _ = try r.take(n * Repair.MoveList.recordSize)
-            msg = .moves(run: run, shard: shard, seq: seq, moves: Repair.MoveList(records: r.bytes, at: base, count: n, shard: Int32(bitPattern: shard)))
+            let k = try r.count(36, "a summary of moves left out")
+            var rest: [Repair.Remainder] = []
+            rest.reserveCapacity(k)
+            for _ in 0..<k {
+                func use() throws(WireError) -> Repair.Use {
+                    Repair.Use(budget: Int32(try r.u16()), product: Int32(try r.u16()), channel: Int32(try r.u16()), region: Int32(try r.u16()),
+                               segment: Int32(try r.u16()), cost: 0)
+                }
+                let remove = try use(), add = try use()
+                rest.append(Repair.Remainder(remove: remove, add: add, minCost: try r.i64(), maxCost: try r.i64()))
+            }
+            msg = .moves(run: run, shard: shard, seq: seq, moves: Repair.MoveList(records: r.bytes, at: base, count: n, shard: Int32(bitPattern: shard), rest: rest))
         case 17:
             let run = try r.u64(), seq = try r.u32(), slot = try r.u8(), shard = try r.u32()
             let n = try r.count(12, "a list of changes")
