@@ -97,9 +97,19 @@ import Testing
     /// choose what the candidate path chooses.
     /// The first `customers` of a generated population scored into one shard's table.
     static func scored(_ g: PopulationGenerator, plan: ScoringPlan, customers: Int) -> CandidateTable {
+        scored(g, plan: plan, ids: 0..<customers)
+    }
+
+    /// The campaign's constraints against the generator's dictionaries.
+    static func constraints(_ g: PopulationGenerator, plan: ScoringPlan) -> ConstraintSet {
+        ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+    }
+
+    /// The generated customers at `ids`, scored into a table (a shard of them).
+    static func scored(_ g: PopulationGenerator, plan: ScoringPlan, ids: Range<Int>) -> CandidateTable {
         var scorer = CustomerScorer(plan: plan)
         var table = CandidateTable(plan: plan)
-        for i in 0..<customers {
+        for i in ids {
             let p = g.profile(at: i)
             scorer.begin()
             p.features.withUnsafeBufferPointer { scorer.score($0) }
@@ -116,7 +126,7 @@ import Testing
         campaign.perCustomer.maxPerFamily = perFamily
         let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
         let table = Self.scored(g, plan: plan, customers: 3_000)
-        let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+        let cs = Self.constraints(g, plan: plan)
         #expect(cs.count > 5)
         var fast = ShardOptimizer(plan: plan, constraints: cs, table: table)
         var plain = ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: false)
@@ -162,7 +172,7 @@ import Testing
         }
         // About one in four, and not a run of neighbours.
         #expect(sampled.customerCount > 600 && sampled.customerCount < 900, "\(sampled.customerCount) of 3000 in the sample")
-        let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+        let cs = Self.constraints(g, plan: plan)
         var rng = SplitMix64(seed: 9)
         for fold in [true, false] {
             var whole = ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: fold)
@@ -257,7 +267,7 @@ import Testing
         let g = PopulationGenerator(customers: 3_000, offers: 16, seed: 13, trees: 8, depth: 4)
         let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 1_000), schema: g.schema, models: g.propensityModels())
         let table = Self.scored(g, plan: plan, customers: 3_000)
-        let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+        let cs = Self.constraints(g, plan: plan)
         var shard = ShardOptimizer(plan: plan, constraints: cs, table: table)
         _ = shard.evaluate(Prices(count: cs.count))
         let use = Repair.state(shard, slot: 0).use
@@ -303,18 +313,10 @@ import Testing
     @Test func aCutImprovePassAcceptsWhatTheFullOneAccepts() throws {
         let g = PopulationGenerator(customers: 4_000, offers: 16, seed: 17, trees: 6, depth: 3)
         let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 4_000), schema: g.schema, models: g.propensityModels())
-        let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+        let cs = Self.constraints(g, plan: plan)
         func group() -> RecordingGroup {
-            let shards = (0..<4).map { k -> ShardOptimizer in
-                var scorer = CustomerScorer(plan: plan)
-                var table = CandidateTable(plan: plan)
-                for i in (k * 1_000)..<((k + 1) * 1_000) {
-                    let p = g.profile(at: i)
-                    scorer.begin()
-                    p.features.withUnsafeBufferPointer { scorer.score($0) }
-                    table.append(customerID: p.customerID, region: p.region, segment: p.segment, candidates: scorer.candidates, values: scorer.values)
-                }
-                return ShardOptimizer(plan: plan, constraints: cs, table: table)
+            let shards = (0..<4).map { k in
+                ShardOptimizer(plan: plan, constraints: cs, table: Self.scored(g, plan: plan, ids: (k * 1_000)..<((k + 1) * 1_000)))
             }
             return RecordingGroup(ShardArray(shards, constraints: cs))
         }
@@ -409,7 +411,7 @@ import Testing
         let g = PopulationGenerator(customers: 400, offers: 16, seed: 21, trees: 4, depth: 3)
         let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 400), schema: g.schema, models: g.propensityModels())
         let table = Self.scored(g, plan: plan, customers: 400)
-        let cs = ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
+        let cs = Self.constraints(g, plan: plan)
         let shard = ShardOptimizer(plan: plan, constraints: cs, table: table)
         let limits = Repair.Limits(cs.rows)
         let none = Repair.Use.none(rows: cs.count)
