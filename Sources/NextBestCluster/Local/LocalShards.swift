@@ -53,10 +53,7 @@ public final class LocalShards: ShardGroup {
     }
 
     public func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {
-        each { s, i in
-            let p = Repair.proposalList(s, shard: i, slot: slot, goal: goal, use: use, limit: limit)
-            return Repair.MoveList(p.moves, rest: p.rest)
-        }
+        each { s, i in Repair.proposalList(s, shard: i, slot: slot, goal: goal, use: use, limit: limit) }
     }
 
     public func apply(_ changes: [[Repair.Change]], slot: Int) throws {

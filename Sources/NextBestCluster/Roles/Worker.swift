@@ -402,13 +402,12 @@ final class WorkerShards: @unchecked Sendable {
             let most = limit == 0 ? Int.max : Int(limit)
             if let post {
                 _ = group.each { s, i in
-                    let p = Repair.proposalList(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use, limit: most)
-                    post(.moves(run: run, shard: ids[i], seq: seq, moves: Repair.MoveList(p.moves, rest: p.rest)))
+                    post(.moves(run: run, shard: ids[i], seq: seq, moves: Repair.proposalList(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use, limit: most)))
                 }
                 return []
             }
             return group.each { s, i in Repair.proposalList(s, shard: Int(ids[i]), slot: Int(slot), goal: goal, use: use, limit: most) }
-                .enumerated().map { .moves(run: run, shard: ids[$0], seq: seq, moves: Repair.MoveList($1.moves, rest: $1.rest)) }
+                .enumerated().map { .moves(run: run, shard: ids[$0], seq: seq, moves: $1) }
         case let .apply(run, _, slot, shard, changes):
             guard self.run == run, validSlot(slot), let i = index(of: shard) else { return [] }
             guard changes.allSatisfy({ group.shards[i].isValid($0) }) else {

@@ -55,7 +55,7 @@ extension Repair {
         }
 
         /// The move's place in the global order (score, then customer id), without reading the rest.
-        @inline(__always) public func key(_ i: Int) -> (score: Double, customer: UInt64) {
+        @inline(__always) public func key(_ i: Int) -> MoveKey {
             guard let records else { return (array[i].score, array[i].customerID) }
             return records.withUnsafeBytes { raw in
                 let at = base + i * Self.recordSize

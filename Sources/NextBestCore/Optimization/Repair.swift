@@ -231,20 +231,20 @@ public enum Repair {
     /// cannot reach the goal are never looked at: reducing a row needs a removed candidate that uses it,
     /// increasing one an added candidate that uses it.
     public static func proposals(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64], limit: Int = .max) -> [Move] {
-        proposalList(s, shard: si, slot: slot, goal: goal, use: use, limit: limit).moves
+        Array(proposalList(s, shard: si, slot: slot, goal: goal, use: use, limit: limit))
     }
 
     /// `proposals` with, for an improve pass cut at `limit`, a summary of the moves left out
     /// (`Remainder`), so the coordinator can tell when none of them could be accepted any more.
-    public static func proposalList(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64], limit: Int = .max) -> (moves: [Move], rest: [Remainder]) {
+    public static func proposalList(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64], limit: Int = .max) -> MoveList {
         guard case .improve = goal, limit < s.table.customerCount else {
-            return (allProposals(s, shard: si, slot: slot, goal: goal, use: use, limit: limit), [])
+            return MoveList(allProposals(s, shard: si, slot: slot, goal: goal, use: use, limit: limit))
         }
         var moves = allProposals(s, shard: si, slot: slot, goal: goal, use: use, limit: .max)
-        guard moves.count > limit else { return (moves, []) }
+        guard moves.count > limit else { return MoveList(moves) }
         let rest = Remainder.summary(of: moves[limit...], rows: s.constraints.count)
         moves.removeSubrange(limit...)
-        return (moves, rest)
+        return MoveList(moves, rest: rest)
     }
 
     static func allProposals(_ s: ShardOptimizer, shard si: Int, slot: Int, goal: Goal, use: [Int64], limit: Int) -> [Move] {
@@ -273,12 +273,10 @@ public enum Repair {
         // scoring above it is not checked further and a customer whose best is past it is not listed. The
         // list is the same as sorting every customer's best and cutting it at `limit`.
         let bounded = limit < s.table.customerCount
-        var heap = ContiguousArray<(score: Double, customer: UInt64)>()
+        var heap = ContiguousArray<MoveKey>()
         if bounded { heap.reserveCapacity(limit) }
         var bound = Double.infinity
-        @inline(__always) func heapLess(_ a: (score: Double, customer: UInt64), _ b: (score: Double, customer: UInt64)) -> Bool {
-            a.score < b.score || (a.score == b.score && a.customer < b.customer)
-        }
+        @inline(__always) func heapLess(_ a: MoveKey, _ b: MoveKey) -> Bool { precedes(a, b) }
         let offerFamily = ContiguousArray(s.plan.offers.map { Int32($0.family) })
         let rule = s.table.rule
         // The current customer's candidates' objectives (derived once per customer, not per move).
@@ -444,19 +442,24 @@ public enum Repair {
     /// The global order of moves: by score, ties by customer id. A customer proposes one move, so no
     /// further key is needed and the order does not depend on how customers are split into shards.
     public static func order(_ a: Move, _ b: Move) -> Bool {
-        a.score < b.score || (a.score == b.score && a.customerID < b.customerID)
+        precedes((a.score, a.customerID), (b.score, b.customerID))
+    }
+
+    /// A move's place in the global order: its score, then its customer's id.
+    public typealias MoveKey = (score: Double, customer: UInt64)
+
+    /// The global order on keys (`order` on moves).
+    @inline(__always) public static func precedes(_ a: MoveKey, _ b: MoveKey) -> Bool {
+        a.score < b.score || (a.score == b.score && a.customer < b.customer)
     }
 
     /// Every move of every shard's list as (shard, index), in the global order: a k-way merge of the lists,
     /// which the shards send sorted (`proposals`); a list that is not (a peer that sorts otherwise) is
     /// sorted here first, in place, so the order never depends on the sender.
     static func globalOrder(_ lists: inout [MoveList]) -> ContiguousArray<(shard: Int32, index: Int32)> {
-        @inline(__always) func before(_ a: (score: Double, customer: UInt64), _ b: (score: Double, customer: UInt64)) -> Bool {
-            a.score < b.score || (a.score == b.score && a.customer < b.customer)
-        }
         for s in lists.indices {
             let list = lists[s]
-            if list.indices.dropFirst().contains(where: { !before(list.key($0 - 1), list.key($0)) }) { lists[s] = MoveList(list.sorted(by: order)) }
+            if list.indices.dropFirst().contains(where: { !precedes(list.key($0 - 1), list.key($0)) }) { lists[s] = MoveList(list.sorted(by: order)) }
         }
         // The lists' keys, flat: (score, customer id) is unique, a customer proposing one move.
         var start = ContiguousArray<Int>([0])
@@ -507,14 +510,14 @@ public enum Repair {
     /// changes per shard and updates `use`. With a `cutoff` (the moves are only those up to it in the global
     /// order, some beyond it were not sent), returns nil if the pass would need a move past it.
     static func choose(_ moves: ContiguousArray<Move>, rows: [ConstraintSet.Row], shards: Int, goal: Goal, use: inout [Int64],
-                       cutoff: (score: Double, customer: UInt64)? = nil) -> (changes: [[Change]], applied: Int)? {
+                       cutoff: MoveKey? = nil) -> (changes: [[Change]], applied: Int)? {
         choose(count: moves.count, move: { moves[$0] }, rows: rows, shards: shards, goal: goal, use: &use, cutoff: cutoff)
     }
 
     /// `choose` over moves reached by their place in the global order (no copy of the moves in that order:
     /// an improve pass at 10 M customers has millions).
     static func choose(count: Int, move: (Int) -> Move, rows: [ConstraintSet.Row], shards: Int, goal: Goal, use: inout [Int64],
-                       cutoff: (score: Double, customer: UInt64)? = nil, rest: [Remainder]? = nil) -> (changes: [[Change]], applied: Int)? {
+                       cutoff: MoveKey? = nil, rest: [Remainder]? = nil) -> (changes: [[Change]], applied: Int)? {
         var changes = [[Change]](repeating: [], count: shards)
         var applied = 0
         let limits = Limits(rows)
@@ -537,7 +540,7 @@ public enum Repair {
         for i in 0..<count {
             let m = move(i)
             if done() { return (changes, applied) }
-            if !pastCutoff, let c = cutoff, m.score > c.score || (m.score == c.score && m.customerID > c.customer) {
+            if !pastCutoff, let c = cutoff, precedes(c, (m.score, m.customerID)) {
                 guard restBlocked() else { return nil }
                 pastCutoff = true
             }
@@ -585,13 +588,13 @@ public enum Repair {
             }
             while true {
                 var lists = try group.proposals(slot: slot, goal: goal, use: use, limit: limit)
-                var cutoff: (score: Double, customer: UInt64)? = nil
+                var cutoff: MoveKey? = nil
                 var rest: [Remainder]? = nil
                 if case .improve = goal { rest = [] }
                 for list in lists {
                     if list.count >= limit, let last = list.last {
                         let key = (score: last.score, customer: last.customerID)
-                        if cutoff == nil || key.score < cutoff!.score || (key.score == cutoff!.score && key.customer < cutoff!.customer) { cutoff = key }
+                        if cutoff.map({ precedes(key, $0) }) ?? true { cutoff = key }
                         rest?.append(contentsOf: list.rest)
                     }
                 }

@@ -134,10 +134,7 @@ public final class ShardArray: ShardGroup {
     }
 
     public func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {
-        shards.enumerated().map { i, s in
-            let p = Repair.proposalList(s, shard: i, slot: slot, goal: goal, use: use, limit: limit)
-            return Repair.MoveList(p.moves, rest: p.rest)
-        }
+        shards.enumerated().map { i, s in Repair.proposalList(s, shard: i, slot: slot, goal: goal, use: use, limit: limit) }
     }
 
     public func apply(_ changes: [[Repair.Change]], slot: Int) throws {

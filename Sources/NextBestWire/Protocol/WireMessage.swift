@@ -385,9 +385,6 @@ struct WireWriter {
     mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
     mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
     mutating func f64(_ v: Double) { u64(v.bitPattern) }
-    mutating func use(_ u: Repair.Use) {
-        i32(u.budget); i32(u.product); i32(u.channel); i32(u.region); i32(u.segment); i64(u.cost)
-    }
     mutating func optionalU64(_ v: UInt64?) { if let v { u8(1); u64(v) } else { u8(0) } }
     mutating func string(_ s: String) {
         let b = Array(s.utf8.prefix(Int(UInt16.max)))
@@ -430,9 +427,6 @@ struct WireReader {
     mutating func i64() throws(WireError) -> Int64 { Int64(bitPattern: try u64()) }
     mutating func i32() throws(WireError) -> Int32 { Int32(bitPattern: try u32()) }
     mutating func f64() throws(WireError) -> Double { Double(bitPattern: try u64()) }
-    mutating func use() throws(WireError) -> Repair.Use {
-        Repair.Use(budget: try i32(), product: try i32(), channel: try i32(), region: try i32(), segment: try i32(), cost: try i64())
-    }
     mutating func optionalU64() throws(WireError) -> UInt64? {
         switch try u8() {
         case 0: return nil
