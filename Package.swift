@@ -33,6 +33,12 @@ let package = Package(
             pkgConfig: "lmdb",
             providers: [.apt(["liblmdb-dev"]), .brew(["lmdb"])]
         ),
+        // COIN-OR CLP and CBC (Eclipse Public Licence) through their C interfaces; `cbc.pc` names both.
+        .systemLibrary(
+            name: "CCoinOR",
+            pkgConfig: "cbc",
+            providers: [.apt(["coinor-libcbc-dev", "coinor-libclp-dev"]), .brew(["cbc"])]
+        ),
         .systemLibrary(
             name: "CZeroMQ",
             pkgConfig: "libzmq",
@@ -46,7 +52,7 @@ let package = Package(
         ),
         .target(
             name: "NextBestCore",
-            dependencies: ["NextBestKernels"],
+            dependencies: ["NextBestKernels", "CCoinOR"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(

@@ -209,7 +209,7 @@ import NextBestWire
         let fingerprint = try RunContext(storePath: store).fingerprint.digest
         let valid: [WireMessage] = [
             .scored(run: 1, shard: 0, attempt: 0, customers: 10, candidates: 10),
-            .aggregates(run: 1, shard: 0, attempt: 0, round: 1, use: [1, 2], dualMicros: 0, primalMicros: 0, offers: 0, costMicros: 0),
+            .aggregates(run: 1, shard: 0, attempt: 0, round: 1, aggregates: { var a = Aggregates(rows: 2); a.use = [1, 2]; return a }()),
             .hello(workerID: "rogue", software: "x", cores: 1, fingerprint: fingerprint ^ 1),
         ]
         func junk(_ n: Int) throws {

@@ -295,7 +295,8 @@ import Testing
         var shardCount: Int { inner.shardCount }
         var customerCount: Int { inner.customerCount }
         func precheckFacts() throws -> PrecheckFacts { try inner.precheckFacts() }
-        func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates { try inner.evaluate(prices, sample: sample) }
+        func evaluate(_ request: PricingRequest, sample: CustomerSample) throws -> Aggregates { try inner.evaluate(request, sample: sample) }
+        func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]] { try inner.splitCustomers(request, active: active) }
         func copySelection(from: Int, to: Int) throws { try inner.copySelection(from: from, to: to) }
         func state(slot: Int) throws -> SelectionState { try inner.state(slot: slot) }
         func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {

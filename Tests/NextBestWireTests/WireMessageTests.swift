@@ -5,6 +5,13 @@ import NextBestCore
 
 /// The wire codec round-trips every message and never traps on bad input.
 @Suite struct WireMessageTests {
+    static func prices(_ upper: [Double], _ lower: [Double]) -> Prices {
+        var p = Prices(count: upper.count)
+        p.upper = upper; p.lower = lower
+        return p
+    }
+    static func request(_ upper: [Double], _ lower: [Double]) -> PricingRequest { PricingRequest(prices(upper, lower)) }
+
     static let samples: [WireMessage] = [
         .hello(workerID: "host-a/4711", software: "nextbest 0.1", cores: 2, fingerprint: 0xDEAD_BEEF_0123_4567),
         .welcome(coordinatorID: "coord"),
@@ -12,8 +19,19 @@ import NextBestCore
         .assign(run: 7, shard: 12, attempt: 1, lower: 100, upper: 5_000),
         .assign(run: 7, shard: 13, attempt: 2, lower: 5_000, upper: nil),
         .scored(run: 7, shard: 12, attempt: 1, customers: 50_000, candidates: 1_700_000),
-        .prices(run: 7, round: 3, upper: [0, 1.5, -0.0, .greatestFiniteMagnitude], lower: [0.25, 0, 0, 0]),
-        .aggregates(run: 7, shard: 12, attempt: 1, round: 3, use: [1, -2, Int64.max, 0], dualMicros: -5, primalMicros: 9, offers: 3, costMicros: 1_000_000),
+        .prices(run: 7, round: 3, request: WireMessageTests.request([0, 1.5, -0.0, .greatestFiniteMagnitude], [0.25, 0, 0, 0])),
+        .prices(run: 7, round: 4, request: PricingRequest(points: [WireMessageTests.prices([1, 0], [0, 0.5]), WireMessageTests.prices([0, 0], [0, 0])],
+                                                          weights: [1, 0], bucketPoint: (0..<CustomerBuckets.count).map { UInt8($0 % 2) })),
+        .aggregates(run: 7, shard: 12, attempt: 1, round: 3, aggregates: {
+            var a = Aggregates(rows: 4)
+            a.use = [1, -2, Int64.max, 0]; a.dualMicros = -5; a.primalMicros = 9; a.offers = 3; a.costMicros = 1_000_000
+            a.bucketUse[5] = 7; a.bucketPrimal[63] = -11
+            return a
+        }()),
+        .split(run: 7, seq: 11, request: WireMessageTests.request([1, 0], [0, 0.5]), active: (0..<CustomerBuckets.count).map { $0 == 3 ? [0, 1] : [0] }),
+        .splits(run: 7, shard: 2, seq: 11, customers: [SplitCustomer(customer: 4, regionRow: 1, segmentRow: 2, chosen: [17], options: [
+            .init(candidate: 17, offer: 3, family: 1, productRow: 0, channelRow: 2, objectiveMicros: 1_500_000, costMicros: 100_000),
+            .init(candidate: 18, offer: 4, family: 1, productRow: 2, channelRow: 2, objectiveMicros: -20, costMicros: 0)], maxOffers: 2, maxPerFamily: 1)]),
         .heartbeat, .bye,
         .precheck(run: 7, seq: 1),
         .facts(run: 7, shard: 2, seq: 1, facts: {
@@ -56,19 +74,19 @@ import NextBestCore
             return t
         }()),
         .release(run: 7),
-        .restore(run: 7, shard: 2, attempt: 3, lower: 10, upper: nil, ops: [.evaluate(upper: [1, 0], lower: [0, 0.5]), .copy(from: 0, to: 1),
+        .restore(run: 7, shard: 2, attempt: 3, lower: 10, upper: nil, ops: [.evaluate(WireMessageTests.request([1, 0], [0, 0.5])), .copy(from: 0, to: 1),
                                                                            .apply(slot: 1, changes: [.init(customer: 1, remove: 2, add: -1)])]),
         .drop(run: 7, shard: 2),
         .rescore(run: 7, shard: 2, attempt: 1, lower: 10, upper: 20, source: [-1, 0, 1], stride: 2, stored: [0.25, 0.5, 0.125, 1]),
         .props(run: 7, shard: 2, seq: 9, models: ["m_O01", "m_O02"], values: [0.1, 0.2, 0.3, 0.4]),
-        .sample(run: 7, seq: 10, modulus: 64, upper: [1, 0], lower: [0, 0.5]),
+        .sample(run: 7, seq: 10, modulus: 64, request: WireMessageTests.request([1, 0], [0, 0.5])),
         .failed(run: 7, reason: "shard 3: profiles customer 42: record version 9"),
     ]
 
     @Test func roundTrip() throws {
         for m in Self.samples {
             let bytes = m.encode()
-            #expect(Array(bytes.prefix(3)) == [0x4E, 0x42, 1])
+            #expect(Array(bytes.prefix(3)) == [0x4E, 0x42, 2])
             #expect(try WireMessage.decode(bytes) == m)
         }
     }
@@ -99,11 +117,11 @@ import NextBestCore
 
     @Test func wrongMagicVersionAndTypeAreNamed() {
         #expect(throws: WireError.notNextBest) { try WireMessage.decode([0x47, 0x45, 0x54, 0x20]) }
-        #expect(throws: WireError.version(2)) { try WireMessage.decode([0x4E, 0x42, 2, 8]) }
-        #expect(throws: WireError.unknownType(200)) { try WireMessage.decode([0x4E, 0x42, 1, 200]) }
+        #expect(throws: WireError.version(1)) { try WireMessage.decode([0x4E, 0x42, 1, 8]) }
+        #expect(throws: WireError.unknownType(200)) { try WireMessage.decode([0x4E, 0x42, 2, 200]) }
         // A count larger than the frame is refused before anything is allocated.
-        var huge: [UInt8] = [0x4E, 0x42, 1, 6]
-        huge += [7, 0, 0, 0, 0, 0, 0, 0] + [3, 0, 0, 0] + [0xFF, 0xFF, 0xFF, 0x7F]
+        var huge: [UInt8] = [0x4E, 0x42, 2, 6]
+        huge += [7, 0, 0, 0, 0, 0, 0, 0] + [3, 0, 0, 0] + [1] + [0, 0, 0, 0, 0, 0, 0xF0, 0x3F] + [0xFF, 0xFF, 0xFF, 0x7F]
         #expect(throws: WireError.self) { try WireMessage.decode(huge) }
     }
 

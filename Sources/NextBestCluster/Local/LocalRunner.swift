@@ -14,8 +14,6 @@ public enum LocalRunner {
         public var maxRounds: Int
         /// Stop the price rounds once the gap to a repaired selection is below this (relative).
         public var gapTolerance: Double = DualSolver.Options().gapTolerance
-        /// How the rounds polish (see `DualSolver.Options.targetMargin`; nil: toward a trial repair).
-        public var targetMargin: Double? = DualSolver.Options().targetMargin
         /// From a cold start, find the prices on a sample of at least this many customers first (0: never;
         /// see `DualSolver.Options.presolveCustomers`).
         public var presolveCustomers: Int = DualSolver.Options().presolveCustomers
@@ -105,8 +103,9 @@ public enum LocalRunner {
         // Optimize: rounds of prices over all shards, then repair.
         let warm = remember ? try PriceMemory.load(store: store) : nil
         let group = LocalShards(shards, constraints: constraints, threads: threads)
-        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm, gapTolerance: options.gapTolerance,
-                                                                 targetMargin: options.targetMargin, presolveCustomers: options.presolveCustomers), onRound: { r in
+        let report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm?.prices, warmMix: warm?.mix,
+                                                             gapTolerance: options.gapTolerance,
+                                                                 presolveCustomers: options.presolveCustomers), onRound: { r in
             metrics.optimizationRound(r.round, gap: r.gap, dualBound: r.bestDual)
         })
         metrics.optimized(objective: report.objective, dualBound: report.dualBound, gap: report.gap, rounds: report.rounds)
@@ -126,7 +125,7 @@ public enum LocalRunner {
         let nbaPath = options.outDir + "/nba.csv"
         try AtomicFile.write(chunks, to: nbaPath)
         let tWrite = Date()
-        if remember { try PriceMemory.save(report.prices, store: store) }
+        if remember { try PriceMemory.save(report.prices, mix: report.mix, store: store) }
         let timings: [(String, Double)] = [
             ("plan", tPlan.timeIntervalSince(t0)),
             ("score", tScore.timeIntervalSince(tPlan)),

@@ -36,10 +36,14 @@ public final class LocalShards: ShardGroup {
         return f
     }
 
-    public func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates {
+    public func evaluate(_ request: PricingRequest, sample: CustomerSample) throws -> Aggregates {
         var total = Aggregates(rows: constraints.count)
-        for a in each({ s, _ in s.evaluate(prices, sample: sample) }) { total.add(a) }
+        for a in each({ s, _ in s.evaluate(request, sample: sample) }) { total.add(a) }
         return total
+    }
+
+    public func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]] {
+        each { s, _ in s.splitCustomers(request, active: active) }
     }
 
     public func copySelection(from: Int, to: Int) throws {

@@ -32,7 +32,7 @@ final class ClusterShards: ShardGroup {
 
     /// An operation that changed the shards' selections.
     enum Logged {
-        case evaluate(Prices)
+        case evaluate(PricingRequest)
         case copy(UInt8, UInt8)
         case apply(UInt8, [[Repair.Change]])
     }
@@ -43,7 +43,7 @@ final class ClusterShards: ShardGroup {
     var onSampleRound: ((Int) -> Void)?
     var sampleRounds = 0
     /// Called after each evaluation with the round number and its prices (to journal them).
-    var onEvaluate: ((Int, Prices) throws -> Void)?
+    var onEvaluate: ((Int, PricingRequest) throws -> Void)?
 
     init(hub: Hub, run: UInt64, constraints: ConstraintSet, shards: [ShardPlan.Shard], owner: [[UInt8]], attempt: [UInt32]) {
         self.hub = hub; self.run = run; self.constraints = constraints; self.bounds = shards; self.owner = owner; self.attempt = attempt
@@ -61,8 +61,8 @@ final class ClusterShards: ShardGroup {
     func replay(for shard: Int) -> [ShardOp] {
         if let r = recipes[shard] { return r }
         var ops: [ShardOp] = []
-        var pending: Prices? = nil
-        func flush() { if let p = pending { ops.append(.evaluate(upper: p.upper, lower: p.lower)); pending = nil } }
+        var pending: PricingRequest? = nil
+        func flush() { if let p = pending { ops.append(.evaluate(p)); pending = nil } }
         for op in journal {
             switch op {
             case .evaluate(let p): pending = p
@@ -139,17 +139,16 @@ final class ClusterShards: ShardGroup {
         return total
     }
 
-    func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates {
+    func evaluate(_ request: PricingRequest, sample: CustomerSample) throws -> Aggregates {
         let rows = constraints.count
         let all: [Aggregates] = try gather({ seq in sample.isAll
-            ? .prices(run: run, round: seq, upper: prices.upper, lower: prices.lower)
-            : .sample(run: run, seq: seq, modulus: UInt32(sample.modulus), upper: prices.upper, lower: prices.lower)
+            ? .prices(run: run, round: seq, request: request)
+            : .sample(run: run, seq: seq, modulus: UInt32(sample.modulus), request: request)
         }) { m in
-            guard case let .aggregates(r, shard, att, seq, use, dual, primal, offers, cost) = m, r == run,
+            guard case let .aggregates(r, shard, att, seq, a) = m, r == run,
                   Int(shard) < attempt.count, att == attempt[Int(shard)] else { return nil }
-            try check(use.count == rows, "aggregates for \(use.count) rows, not \(rows)")
-            var a = Aggregates(rows: rows)
-            a.use = use; a.dualMicros = dual; a.primalMicros = primal; a.offers = offers; a.costMicros = cost
+            try check(a.use.count == rows && a.bucketUse.count == rows * CustomerBuckets.count && a.bucketPrimal.count == CustomerBuckets.count,
+                      "aggregates for \(a.use.count) rows, not \(rows)")
             return (shard, seq, a)
         }
         var total = Aggregates(rows: rows)
@@ -160,11 +159,20 @@ final class ClusterShards: ShardGroup {
             onSampleRound?(sampleRounds)
             return total
         }
-        journal.append(.evaluate(prices))
+        journal.append(.evaluate(request))
         rounds += 1
-        try onEvaluate?(rounds, prices)
+        try onEvaluate?(rounds, request)
         onRound?(rounds)
         return total
+    }
+
+    func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]] {
+        let rows = constraints.count
+        return try gather({ .split(run: run, seq: $0, request: request, active: active) }) { m in
+            guard case let .splits(r, shard, seq, customers) = m, r == run else { return nil }
+            try check(customers.allSatisfy { $0.isValid(rows: rows) }, "a split customer naming a row that does not exist")
+            return (shard, seq, customers)
+        }
     }
 
     func copySelection(from: Int, to: Int) throws {

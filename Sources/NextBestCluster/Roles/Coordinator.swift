@@ -107,6 +107,7 @@ public final class Coordinator {
         let runID: UInt64
         let shards: [ShardPlan.Shard]
         let warm: Prices?
+        var warmMix: PriceMix? = nil
         var outcome: RunJournal.Outcome? = nil
         if let resume {
             let plan = try journal.plan(resume)
@@ -116,7 +117,7 @@ public final class Coordinator {
             if try journal.state(resume) == "done" {
                 throw ClusterError.aborted("run \(RunJournal.name(resume)) finished already: its nba.csv was written")
             }
-            runID = resume; shards = plan.shards; warm = plan.warmStart
+            runID = resume; shards = plan.shards; warm = plan.warmStart; warmMix = plan.warmMix
             outcome = try journal.outcome(resume)
             progress.line("resuming run \(RunJournal.name(runID)) (\(try journal.state(resume) ?? "?")): " + (outcome == nil
                 ? "its optimization had not finished, so it is redone from the same plan (\(try journal.rounds(resume).count) rounds were journaled)"
@@ -148,9 +149,11 @@ public final class Coordinator {
             let shardPlan = try ShardPlan.make(store: context.store, shardSize: options.shardSize)
             runID = UInt64.random(in: 1...UInt64.max)
             shards = shardPlan.shards
-            warm = options.warmStart ? try PriceMemory.load(store: context.store) : nil
+            let memory = options.warmStart ? try PriceMemory.load(store: context.store) : nil
+            warm = memory?.prices
+            warmMix = memory?.mix
             try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.shardSize, maxRounds: options.maxRounds,
-                                    warmStart: warm, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
+                                    warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                     started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
                                     modelVersions: try context.store.env.read { txn in try context.store.modelVersions(in: txn) },
                                     dataStamp: try context.dataStamp()))
@@ -312,13 +315,13 @@ public final class Coordinator {
         try journal.setState(runID, "optimizing")
         group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner.map { $0! }, attempt: attempt)
         if let t = options.waitTimeout { group.replacementTimeout = max(t, 60) }
-        group.onEvaluate = { n, prices in try journal.round(runID, n, prices) }
+        group.onEvaluate = { n, request in try journal.round(runID, n, request.points[0]) }
         group.onSampleRound = { [progress, onEvent] n in
             onEvent?(.sampleRound(n))
             progress.update("optimizing: presolve round \(n)")
         }
         metrics.shards(pending: 0, running: 0, done: shards.count)
-        report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm, gapTolerance: options.gapTolerance,
+        report = try Optimizer.run(group, options: .init(maxRounds: options.maxRounds, warmStart: warm, warmMix: warmMix, gapTolerance: options.gapTolerance,
                                                           presolveCustomers: options.presolveCustomers), onRound: { [progress, onEvent, metrics] r in
             metrics.optimizationRound(r.round, gap: r.gap, dualBound: r.bestDual)
             onEvent?(.round(r.round))
@@ -368,7 +371,7 @@ public final class Coordinator {
         try writer.commit()
         let tWrite = Date()
         writeSeconds += tWrite.timeIntervalSince(tc)
-        if options.warmStart { try PriceMemory.save(report.prices, store: context.store) }
+        if options.warmStart { try PriceMemory.save(report.prices, mix: report.mix, store: context.store) }
         var changedCustomers = 0
         if let from = rescoreFrom {
             changedCustomers = try Changes.write(base: from, new: runID, shards: shards.count, journal: journal, to: options.outDir + "/changes.csv")

@@ -21,6 +21,8 @@ public struct RunJournal: Sendable {
         public var shardSize: Int
         public var maxRounds: Int
         public var warmStart: Prices?
+        /// The points of the warm start's mix (spread over the buckets in the second pass).
+        public var warmMix: PriceMix? = nil
         public var lower: [UInt64]
         public var upper: [UInt64?]
         public var customers: [Int]

@@ -339,12 +339,8 @@ final class WorkerShards: @unchecked Sendable {
 
     func validSlot(_ s: UInt8) -> Bool { Int(s) < Optimizer.Slot.count }
 
-    func prices(_ upper: [Double], _ lower: [Double]) -> Prices? {
-        guard upper.count == context.constraints.count, lower.count == upper.count else { return nil }
-        var q = Prices(count: upper.count)
-        q.upper = upper; q.lower = lower
-        return q
-    }
+    /// The request, if it is well formed for this run's constraints.
+    func valid(_ q: PricingRequest) -> PricingRequest? { q.isValid(rows: context.constraints.count) ? q : nil }
 
     /// A round asked for (PRICES or SAMPLE): counted, and a failpoint for the fault tests.
     func countRound() {
@@ -354,11 +350,10 @@ final class WorkerShards: @unchecked Sendable {
     }
 
     /// Every held shard evaluated at `prices` (over `sample`), one AGGREGATES each.
-    func aggregates(run: UInt64, seq: UInt32, prices p: Prices, sample: CustomerSample) -> [WireMessage] {
+    func aggregates(run: UInt64, seq: UInt32, request q: PricingRequest, sample: CustomerSample) -> [WireMessage] {
         let ids = shardIDs, atts = attempts
-        return group.each { s, _ in s.evaluate(p, sample: sample) }.enumerated().map { i, a in
-            .aggregates(run: run, shard: ids[i], attempt: atts[i], round: seq, use: a.use, dualMicros: a.dualMicros,
-                        primalMicros: a.primalMicros, offers: a.offers, costMicros: a.costMicros)
+        return group.each { s, _ in s.evaluate(q, sample: sample) }.enumerated().map { i, a in
+            .aggregates(run: run, shard: ids[i], attempt: atts[i], round: seq, aggregates: a)
         }
     }
 
@@ -367,20 +362,27 @@ final class WorkerShards: @unchecked Sendable {
     /// the next shards are worked on; the others are returned.
     func handle(_ m: WireMessage, post: (@Sendable (WireMessage) -> Void)? = nil) -> [WireMessage] {
         switch m {
-        case let .prices(run, round, upper, lower):
+        case let .prices(run, round, request):
             guard self.run == run else { return [] }
             countRound()
-            guard let p = prices(upper, lower) else {
-                return [.failed(run: run, reason: "PRICES with \(upper.count) prices for \(context.constraints.count) constraints")]
+            guard let q = valid(request) else {
+                return [.failed(run: run, reason: "PRICES not valid for \(context.constraints.count) constraints")]
             }
-            return aggregates(run: run, seq: round, prices: p, sample: .all)
-        case let .sample(run, seq, modulus, upper, lower):
+            return aggregates(run: run, seq: round, request: q, sample: .all)
+        case let .sample(run, seq, modulus, request):
             guard self.run == run else { return [] }
-            guard let p = prices(upper, lower), modulus > 0, modulus & (modulus - 1) == 0 else {
-                return [.failed(run: run, reason: "SAMPLE with \(upper.count) prices for \(context.constraints.count) constraints or modulus \(modulus)")]
+            guard let q = valid(request), modulus > 0, modulus & (modulus - 1) == 0 else {
+                return [.failed(run: run, reason: "SAMPLE not valid for \(context.constraints.count) constraints or modulus \(modulus)")]
             }
             countRound()
-            return aggregates(run: run, seq: seq, prices: p, sample: CustomerSample(modulus: Int(modulus)))
+            return aggregates(run: run, seq: seq, request: q, sample: CustomerSample(modulus: Int(modulus)))
+        case let .split(run, seq, request, active):
+            guard self.run == run else { return [] }
+            guard let q = valid(request), active.count == CustomerBuckets.count, active.allSatisfy({ $0.allSatisfy { Int($0) < q.points.count } }) else {
+                return [.failed(run: run, reason: "SPLIT not valid for \(context.constraints.count) constraints")]
+            }
+            let ids = shardIDs
+            return group.each { s, _ in s.splitCustomers(q, active: active) }.enumerated().map { .splits(run: run, shard: ids[$0], seq: seq, customers: $1) }
         case let .precheck(run, seq):
             guard self.run == run else { return [] }
             let ids = shardIDs
@@ -432,9 +434,9 @@ final class WorkerShards: @unchecked Sendable {
             }
             for op in ops {
                 switch op {
-                case let .evaluate(upper, lower):
-                    guard let p = prices(upper, lower) else { return [.failed(run: run, reason: "RESTORE with bad prices")] }
-                    _ = group.shards[i].evaluate(p)
+                case let .evaluate(request):
+                    guard let q = valid(request) else { return [.failed(run: run, reason: "RESTORE with bad prices")] }
+                    _ = group.shards[i].evaluate(q)
                 case let .copy(from, to):
                     guard validSlot(from), validSlot(to) else { return [.failed(run: run, reason: "RESTORE with a bad slot")] }
                     group.shards[i].copySelection(from: Int(from), to: Int(to))

@@ -99,8 +99,16 @@ public struct Aggregates: Sendable, Equatable {
     public var primalMicros: Int64 = 0
     public var offers: Int64 = 0
     public var costMicros: Int64 = 0
+    /// The same per customer bucket (`CustomerBuckets`): use of row k by bucket b at
+    /// `bucketUse[b * rows + k]`, and each bucket's objective: the LP master's columns.
+    public var bucketUse: [Int64]
+    public var bucketPrimal: [Int64]
 
-    public init(rows: Int) { use = Array(repeating: 0, count: rows) }
+    public init(rows: Int) {
+        use = Array(repeating: 0, count: rows)
+        bucketUse = Array(repeating: 0, count: rows * CustomerBuckets.count)
+        bucketPrimal = Array(repeating: 0, count: CustomerBuckets.count)
+    }
 
     public mutating func add(_ o: Aggregates) {
         for k in 0..<use.count { use[k] += o.use[k] }
@@ -108,5 +116,7 @@ public struct Aggregates: Sendable, Equatable {
         primalMicros += o.primalMicros
         offers += o.offers
         costMicros += o.costMicros
+        for k in 0..<min(bucketUse.count, o.bucketUse.count) { bucketUse[k] += o.bucketUse[k] }
+        for k in 0..<min(bucketPrimal.count, o.bucketPrimal.count) { bucketPrimal[k] += o.bucketPrimal[k] }
     }
 }

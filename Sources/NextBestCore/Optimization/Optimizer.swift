@@ -26,6 +26,8 @@ public enum Optimizer {
         public var slot: Int = Slot.evaluated
         /// The rounds on a sample of the customers that set the starting prices, when there were any.
         public var presolve: Presolve? = nil
+        /// The price points the final mix used, heaviest first (the next run's second pass).
+        public var mix: PriceMix? = nil
 
         public init(objective: Double, dualBound: Double, gap: Double, rounds: Int, history: [DualSolver.Round], prices: Prices,
                     constraints: [ConstraintUse], relaxedObjective: Double, roundSeconds: Double = 0, repairSeconds: Double = 0,
@@ -99,17 +101,16 @@ public enum Optimizer {
 
     /// Selection slots of a shard during the optimization.
     public enum Slot {
-        /// What the last round chose; the final repair works here.
+        /// What the last pricing pass chose; the integer answer is settled here.
         public static let evaluated = 0
-        /// A trial repair during the rounds (sets the polishing target).
+        /// Working copies for the repair (the fallback when the integer program finds nothing).
         public static let trial = 1
-        /// The last successful trial repair.
         public static let bestTrial = 2
         public static let count = 3
     }
 
-    /// Runs the whole optimization over a group of shards: price rounds, repair, and the choice of the
-    /// better repaired selection, whose slot is `Report.slot`.
+    /// Runs the whole optimization over a group of shards: the feasibility pre-checks, column generation
+    /// with the LP master (on a sample first from a cold start), then the integer answer in slot 0.
     public static func run<G: ShardGroup>(_ group: G, options: DualSolver.Options = .init(),
                                           onRound: ((DualSolver.Progress) -> Void)? = nil) throws -> Report {
         let cs = group.constraints
@@ -117,69 +118,161 @@ public enum Optimizer {
             return Report(objective: 0, dualBound: 0, gap: 0, rounds: 0, history: [], prices: Prices(count: cs.count), constraints: [], relaxedObjective: 0)
         }
         try precheck(try group.precheckFacts(), constraints: cs)
-        // The polish phase aims at the value of the current selection once repaired (in a trial slot).
-        var bestTrial: SelectionState? = nil
-        let target: (Prices) throws -> Double? = { _ in
-            try group.copySelection(from: Slot.evaluated, to: Slot.trial)
-            guard try Repair.run(group, slot: Slot.trial).isEmpty else { return nil }
-            try group.copySelection(from: Slot.trial, to: Slot.bestTrial)
-            let st = try group.state(slot: Slot.trial)
-            bestTrial = st
-            return Double(st.objectiveMicros) / 1e6
-        }
         let clock = ContinuousClock()
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         let t0 = clock.now
-        var options = options
         var presolve: Presolve? = nil
+        var start = options.warmStart.flatMap { $0.count == cs.count ? $0 : nil } ?? Prices(count: cs.count)
+        var explore: PriceMix? = options.warmStart == nil ? nil : options.warmMix
+        let settings = ColumnGeneration.Options(maxPasses: options.maxRounds, gapTolerance: options.gapTolerance)
         let sample = CustomerSample.of(customers: group.customerCount, target: options.presolveCustomers)
-        if options.warmStart == nil, !sample.isAll {
-            // Cold start on a large population: find the prices on a sample first (each of its rounds costs
-            // 1/modulus of a full one), then polish them over everybody from there.
-            var o = options
-            o.presolveCustomers = 0
-            let r = try DualSolver.solve(rows: sample.scaled(cs.rows), options: o) { prices in try group.evaluate(prices, sample: sample) }
-            options.warmStart = r.prices
-            options.fromPresolve = true
-            presolve = Presolve(modulus: sample.modulus, rounds: r.rounds.count, seconds: seconds(clock.now - t0))
+        if options.warmStart == nil, !sample.isAll, !cs.isEmpty {
+            // Cold start on a large population: the rounds on a sample first (each costs 1/modulus of a
+            // full pass); its best prices start the passes over everybody.
+            var o = settings
+            o.maxPasses = max(settings.maxPasses, 60)
+            let cg = ColumnGeneration(rows: sample.scaled(cs.rows), options: o) { try group.evaluate($0, sample: sample) }
+            let out = try? cg.run(start: start)
+            if let out, case .feasible = out.status {
+                start = out.bestPrices
+                // The points the sample's mix used: the next passes start with them.
+                explore = out.mix
+            }
+            presolve = Presolve(modulus: sample.modulus, rounds: out?.passes ?? 0, seconds: seconds(clock.now - t0))
         }
-        let dual = try DualSolver.solve(rows: cs.rows, options: options, primalTarget: target, onRound: onRound) { prices in try group.evaluate(prices) }
+        let cg = ColumnGeneration(rows: cs.rows, options: settings, onPass: onRound) { try group.evaluate($0, sample: .all) }
+        let out = try cg.run(start: start, explore: explore)
+        if case let .infeasible(rows, shortfall) = out.status { throw Infeasible(conflicts: [conflictText(cs.rows, rows, shortfall)]) }
         let t1 = clock.now
-        // The last evaluation was at the final prices: its selection is what repair starts from; when the
-        // trial repair was made at these very prices (the target met the gap at once), it is that repair.
-        var slot = Slot.evaluated
-        var shortfalls: [Repair.Shortfall] = []
-        var final: SelectionState
-        if dual.atTargetPrices, let trial = bestTrial {
-            slot = Slot.bestTrial; final = trial
-        } else {
-            shortfalls = try Repair.run(group, slot: Slot.evaluated)
-            final = try group.state(slot: slot)
-            // Keep the better of the two repaired solutions (both feasible; ties keep the final one).
-            if shortfalls.isEmpty, let other = bestTrial, other.objectiveMicros > final.objectiveMicros { slot = Slot.bestTrial; final = other }
-        }
+        let final = try settle(group, out)
         let t2 = clock.now
         let use = final.use
-        if !shortfalls.isEmpty {
-            let binding = cs.rows.indices.filter { k in cs.rows[k].upper.map { use[k] >= $0 } ?? false }.map { cs.rows[$0].key }
-            throw Infeasible(conflicts: shortfalls.map { s in
-                let r = cs.rows[s.row]
-                if let u = r.upper, s.use > u { return "\(r.key) max \(amount(r, u)) exceeded: \(amount(r, s.use)) (over by \(amount(r, s.use - u)))" }
-                return "\(r.key) min \(amount(r, r.lower ?? 0)) reached only \(amount(r, s.use)) (short by \(amount(r, (r.lower ?? 0) - s.use)))"
-                    + (binding.isEmpty ? "" : " while at their max: \(binding.joined(separator: ", "))")
-            })
-        }
         let objective = Double(final.objectiveMicros) / 1e6
-        let bound = max(dual.bestDual, objective)
+        let bound = max(out.bound, objective)
         let gap = bound > 0 ? (bound - objective) / bound : 0
-        let net = dual.prices
+        let net = out.bestPrices
         let constraints = cs.rows.enumerated().map { k, r in
             ConstraintUse(row: r, used: r.kind == .budget ? Double(use[k]) / 1e6 : Double(use[k]), price: net.upper[k] - net.lower[k])
         }
-        var report = Report(objective: objective, dualBound: bound, gap: gap, rounds: dual.rounds.count, history: dual.rounds,
-                      prices: dual.prices, constraints: constraints, relaxedObjective: Double(dual.last.primalMicros) / 1e6,
-                      roundSeconds: seconds(t1 - t0), repairSeconds: seconds(t2 - t1), slot: slot)
+        var report = Report(objective: objective, dualBound: bound, gap: gap, rounds: out.passes, history: out.history,
+                            prices: out.bestPrices, constraints: constraints, relaxedObjective: out.masterValue,
+                            roundSeconds: seconds(t1 - t0), repairSeconds: seconds(t2 - t1), slot: Slot.evaluated)
         report.presolve = presolve
+        report.mix = out.mix
         return report
+    }
+
+    /// The words for a proven conflict: its rows with their limits, and by how much they cannot all hold.
+    static func conflictText(_ rows: [ConstraintSet.Row], _ set: [Int], _ shortfall: [Double]) -> String {
+        func limits(_ r: ConstraintSet.Row) -> String {
+            [r.lower.map { "min \(amount(r, $0))" }, r.upper.map { "max \(amount(r, $0))" }].compactMap { $0 }.joined(separator: " ")
+        }
+        let names = set.map { "\(rows[$0].key) \(limits(rows[$0]))" }.joined(separator: ", ")
+        let parts = zip(set, shortfall).filter { $0.1 > 1e-6 }.map { k, v in
+            "\(rows[k].key) by \(rows[k].kind == .budget ? FixedDecimal.string(v, decimals: 2) : String(Int64(v.rounded(.up))))"
+        }
+        let total = zip(set, shortfall).filter { rows[$0.0].kind != .budget }.reduce(0.0) { $0 + $1.1 }
+        let budgetOver = zip(set, shortfall).first { rows[$0.0].kind == .budget }?.1 ?? 0
+        let short = budgetOver > 1e-6
+            ? "they need at least \(FixedDecimal.string(budgetOver, decimals: 2)) more budget"
+            : "short by \(Int64(total.rounded(.up))) offers at the least"
+        return "these constraints conflict (proven on the LP relaxation; drop any one of them and the rest can hold): \(names); "
+            + short + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
+    }
+
+    /// The integer answer from the master's mix: each bucket's customers at its main point (slot 0); the
+    /// customers whose choice differs between the points their bucket mixes go to an integer program over
+    /// their candidates and the room the others leave (which its LP relaxation shows is there). Falls back
+    /// to the repair passes if the program finds nothing.
+    static func settle<G: ShardGroup>(_ group: G, _ out: ColumnGeneration.Outcome) throws -> SelectionState {
+        let cs = group.constraints
+        if cs.isEmpty {
+            // No rows: the one pass at zero prices chose; slot 0 holds it.
+            return try group.state(slot: Slot.evaluated)
+        }
+        var used: [Int] = []
+        var compact: [Int: UInt8] = [:]
+        for a in out.active { for p in a where compact[p] == nil { compact[p] = UInt8(used.count); used.append(p) } }
+        let request = PricingRequest(points: used.map { out.points[$0].prices }, weights: used.map { out.points[$0].weight },
+                                     bucketPoint: out.active.map { $0.first.map { compact[$0]! } ?? 0 })
+        _ = try group.evaluate(request, sample: .all)
+        let active = out.active.map { $0.map { compact[$0]! } }
+        let split = try group.splitCustomers(request, active: active)
+        if traceMaster { print("TRACE settle: points \(used.count), mixed buckets \(active.filter { $0.count > 1 }.count), split customers \(split.map(\.count).reduce(0, +))") }
+        if split.contains(where: { !$0.isEmpty }) {
+            let fixed = try group.state(slot: Slot.evaluated)
+            if let changes = solveSplit(split, rows: cs, fixedUse: fixed.use) { try group.apply(changes, slot: Slot.evaluated) }
+        }
+        var st = try group.state(slot: Slot.evaluated)
+        if traceMaster { print("TRACE settle: holds \(holds(cs, st.use)) objective \(st.objectiveMicros)") }
+        if !holds(cs, st.use) {
+            let shortfalls = try Repair.run(group, slot: Slot.evaluated)
+            st = try group.state(slot: Slot.evaluated)
+            if !shortfalls.isEmpty {
+                throw Infeasible(conflicts: shortfalls.map { s in
+                    let r = cs.rows[s.row]
+                    if let u = r.upper, s.use > u { return "\(r.key) max \(amount(r, u)) exceeded: \(amount(r, s.use)) (over by \(amount(r, s.use - u)))" }
+                    return "\(r.key) min \(amount(r, r.lower ?? 0)) reached only \(amount(r, s.use)) (short by \(amount(r, (r.lower ?? 0) - s.use)))"
+                } + ["the LP relaxation can meet every constraint, but no whole-offer selection was found that does"])
+            }
+        }
+        return st
+    }
+
+    /// Whether use meets every row.
+    static func holds(_ cs: ConstraintSet, _ use: [Int64]) -> Bool {
+        cs.rows.enumerated().allSatisfy { k, r in (r.upper.map { use[k] <= $0 } ?? true) && (r.lower.map { use[k] >= $0 } ?? true) }
+    }
+
+    /// The 0-1 program over the split customers: every candidate a variable; per customer at most one
+    /// channel per offer, `maxOffers` offers and `maxPerFamily` per family; the campaign's rows within
+    /// the room left by everybody else (`fixedUse` is slot 0's use, split customers included). Returns the
+    /// changes to slot 0 per shard, or nil if no solution was found.
+    static func solveSplit(_ split: [[SplitCustomer]], rows cs: ConstraintSet, fixedUse: [Int64]) -> [[Repair.Change]]? {
+        let n = cs.count
+        let budget = cs.budgetRow
+        var others = Array(fixedUse.prefix(n))
+        func uses(_ s: SplitCustomer, _ o: SplitCustomer.Option) -> [(row: Int32, value: Double)] {
+            var e: [(row: Int32, value: Double)] = []
+            if budget >= 0 { e.append((Int32(budget), Double(o.costMicros) * 1e-6)) }
+            for r in [o.productRow, o.channelRow, s.regionRow, s.segmentRow] where Int(r) < n { e.append((r, 1)) }
+            return e
+        }
+        for list in split { for s in list { for o in s.options where s.chosen.contains(o.candidate) {
+            if budget >= 0 { others[budget] -= o.costMicros }
+            for r in [o.productRow, o.channelRow, s.regionRow, s.segmentRow] where Int(r) < n { others[Int(r)] -= 1 }
+        } } }
+        var rows: [IntegerProgram.Row] = cs.rows.enumerated().map { k, r in
+            let u = k == budget ? 1e-6 : 1.0
+            return IntegerProgram.Row(lower: r.lower.map { Double($0 - others[k]) * u } ?? -.infinity,
+                                      upper: r.upper.map { Double($0 - others[k]) * u } ?? .infinity)
+        }
+        var variables: [IntegerProgram.Variable] = []
+        var owner: [(shard: Int, index: Int, option: Int)] = []
+        for (shard, list) in split.enumerated() {
+            for (index, s) in list.enumerated() {
+                let customerRow = Int32(rows.count)
+                rows.append(.init(lower: -.infinity, upper: Double(s.maxOffers)))
+                var offerRow: [Int32: Int32] = [:], familyRow: [Int32: Int32] = [:]
+                for o in s.options where offerRow[o.offer] == nil { offerRow[o.offer] = Int32(rows.count); rows.append(.init(lower: -.infinity, upper: 1)) }
+                for o in s.options where familyRow[o.family] == nil { familyRow[o.family] = Int32(rows.count); rows.append(.init(lower: -.infinity, upper: Double(s.maxPerFamily))) }
+                for (j, o) in s.options.enumerated() {
+                    variables.append(.init(objective: Double(o.objectiveMicros) / 1e6,
+                                           entries: uses(s, o) + [(customerRow, 1), (offerRow[o.offer]!, 1), (familyRow[o.family]!, 1)]))
+                    owner.append((shard, index, j))
+                }
+            }
+        }
+        guard let x = IntegerProgram.solve(rows: rows, variables: variables) else { return nil }
+        var chosen = split.map { $0.map { _ in [Int32]() } }
+        for (v, o) in owner.enumerated() where x[v] { chosen[o.shard][o.index].append(split[o.shard][o.index].options[o.option].candidate) }
+        return split.enumerated().map { shard, list in
+            list.enumerated().flatMap { index, s -> [Repair.Change] in
+                let now = Set(chosen[shard][index])
+                let before = Set(s.chosen)
+                return s.chosen.filter { !now.contains($0) }.map { Repair.Change(customer: s.customer, remove: $0, add: -1) }
+                    + chosen[shard][index].filter { !before.contains($0) }.map { Repair.Change(customer: s.customer, remove: -1, add: $0) }
+            }
+        }
     }
 }

@@ -10,10 +10,12 @@ public protocol ShardGroup: AnyObject {
     var customerCount: Int { get }
     /// Facts for the feasibility check made before any round, combined over the shards.
     func precheckFacts() throws -> PrecheckFacts
-    /// Solves every customer's sub-problem at `prices` (each shard records the selection in slot 0) and
-    /// returns the aggregates combined in shard order. With a sample (not `.all`), only the sample's
-    /// customers are solved and no selection changes.
-    func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates
+    /// Solves every customer's sub-problem at its point of `request` (each shard records the selection in
+    /// slot 0) and returns the aggregates, per bucket too, combined in shard order. With a sample (not
+    /// `.all`), only the sample's customers are solved and no selection changes.
+    func evaluate(_ request: PricingRequest, sample: CustomerSample) throws -> Aggregates
+    /// The customers the master leaves split (see `ShardOptimizer.splitCustomers`), per shard in shard order.
+    func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]]
     /// Copies selection slot `from` over slot `to` in every shard.
     func copySelection(from: Int, to: Int) throws
     /// Row use and objective of a slot's selection, summed over the shards.
@@ -27,7 +29,9 @@ public protocol ShardGroup: AnyObject {
 
 extension ShardGroup {
     /// Solves every customer's sub-problem at `prices`.
-    public func evaluate(_ prices: Prices) throws -> Aggregates { try evaluate(prices, sample: .all) }
+    public func evaluate(_ prices: Prices) throws -> Aggregates { try evaluate(PricingRequest(prices), sample: .all) }
+    /// Solves every customer's sub-problem at `prices` (over `sample`).
+    public func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates { try evaluate(PricingRequest(prices), sample: sample) }
 }
 
 /// What the feasibility check needs from the shards: for every min row, the most offers its customers
@@ -117,10 +121,14 @@ public final class ShardArray: ShardGroup {
         return f
     }
 
-    public func evaluate(_ prices: Prices, sample: CustomerSample) throws -> Aggregates {
+    public func evaluate(_ request: PricingRequest, sample: CustomerSample) throws -> Aggregates {
         var total = Aggregates(rows: constraints.count)
-        for i in shards.indices { total.add(shards[i].evaluate(prices, sample: sample)) }
+        for i in shards.indices { total.add(shards[i].evaluate(request, sample: sample)) }
         return total
+    }
+
+    public func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]] {
+        shards.indices.map { shards[$0].splitCustomers(request, active: active) }
     }
 
     public func copySelection(from: Int, to: Int) throws {

@@ -19,7 +19,7 @@ public struct ShardOptimizer: Sendable {
     /// The selection of the last `evaluate`.
     public var selection: ContiguousArray<Int32> { selections[0] }
     public let maxOffers: Int
-    private var solver: SubProblemSolver
+    var solver: SubProblemSolver
     /// The layout of one entry per (customer, offer) for the rounds, when the campaign's shape allows it.
     let offerEntries: OfferEntries?
     /// Every customer's entries, once the shard has had `roundsBeforeKeepingEntries` rounds over everybody;
@@ -36,6 +36,8 @@ public struct ShardOptimizer: Sendable {
     /// Each customer's region and segment row (or `constraints.count` for none).
     let customerRegionRow: ContiguousArray<Int32>
     let customerSegmentRow: ContiguousArray<Int32>
+    /// Each customer's bucket (`CustomerBuckets`).
+    let customerBucket: ContiguousArray<UInt8>
     /// The customers (indices) of the last sample evaluated, so that its rounds touch no one else.
     private var sampled: (modulus: Int, customers: ContiguousArray<Int32>, entries: OfferEntries.Block)? = nil
 
@@ -69,6 +71,7 @@ public struct ShardOptimizer: Sendable {
         }
         customerRegionRow = ContiguousArray(table.regions.map { row($0, constraints.regionRow) })
         customerSegmentRow = ContiguousArray(table.segments.map { row($0, constraints.segmentRow) })
+        customerBucket = ContiguousArray(table.customerIDs.map { UInt8(CustomerBuckets.of($0)) })
     }
 
     /// Cost in micro-money of candidate `ci`.
@@ -82,12 +85,49 @@ public struct ShardOptimizer: Sendable {
     @inline(__always) func segmentRow(_ i: Int) -> Int32 { customerSegmentRow[i] }
 
     /// Solves every customer's sub-problem at `prices`, records the selection and returns the aggregates.
-    /// With a sample, only the sample's customers are solved and the selection is left as it was (the
-    /// presolve's rounds: their aggregates stand for the sample alone).
     public mutating func evaluate(_ prices: Prices, sample: CustomerSample = .all) -> Aggregates {
-        let net = prices.netWithSentinel
+        evaluate(PricingRequest(prices), sample: sample)
+    }
+
+    /// Solves every customer's sub-problem at its point of `request`, records the selection (slot 0) and
+    /// returns the aggregates, also per bucket. With a sample, only the sample's customers are solved and
+    /// the selection is left as it was (the presolve's rounds: their aggregates stand for the sample alone).
+    public mutating func evaluate(_ request: PricingRequest, sample: CustomerSample = .all) -> Aggregates {
+        let rows = constraints.count
+        var agg = Aggregates(rows: rows + 1)
+        var bucketUse = ContiguousArray<Int64>(repeating: 0, count: (rows + 1) * CustomerBuckets.count)
+        var bucketPrimal = ContiguousArray<Int64>(repeating: 0, count: CustomerBuckets.count)
+        var selection = selections[0]
+        selections[0] = []
+        var solver = self.solver
+        if request.isPlain, let oe = offerEntries {
+            let net = request.points[0].netWithSentinel
+            let best = oe.bestChannels(pairPrice: pairPrices(net), channelCount: plan.channels.count)
+            evaluateEntries(oe, best: best, net: net, sample: sample, selection: &selection, solver: &solver, agg: &agg,
+                            bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
+        } else {
+            evaluateCandidates(request, sample: sample, selection: &selection, solver: &solver, agg: &agg,
+                               bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
+        }
+        self.solver = solver
+        selections[0] = selection
+        // Totals from the buckets; the sentinel row ("no row") dropped.
+        for b in 0..<CustomerBuckets.count {
+            for k in 0..<rows {
+                let u = bucketUse[b * (rows + 1) + k]
+                agg.use[k] += u
+                agg.bucketUse[b * rows + k] = u
+            }
+            agg.bucketPrimal[b] = bucketPrimal[b]
+        }
+        agg.use.removeLast()
+        agg.bucketUse.removeLast(CustomerBuckets.count)
+        return agg
+    }
+
+    /// The priced use of every (offer, channel) pair (the same for every customer): `offer * channels + channel`.
+    func pairPrices(_ net: ContiguousArray<Double>) -> ContiguousArray<Double> {
         let budgetPrice = constraints.budgetRow >= 0 ? net[constraints.budgetRow] : 0
-        // The priced use of an (offer, channel) pair is the same for every customer: price it once.
         let channelCount = plan.channels.count
         var pairPrice = ContiguousArray<Double>(repeating: 0, count: plan.offers.count * channelCount)
         for (oi, o) in plan.offers.enumerated() {
@@ -95,66 +135,65 @@ public struct ShardOptimizer: Sendable {
                 pairPrice[oi * channelCount + ch] = budgetPrice * o.cost[k] + net[Int(productRowOfOffer[oi])] + net[Int(channelRowOf[ch])]
             }
         }
-        var agg = Aggregates(rows: constraints.count + 1)
+        return pairPrice
+    }
+
+    /// `evaluate` on the candidates themselves: any request (several points, objective weights).
+    private func evaluateCandidates(_ request: PricingRequest, sample: CustomerSample, selection: inout ContiguousArray<Int32>,
+                                    solver: inout SubProblemSolver, agg: inout Aggregates,
+                                    bucketUse: inout ContiguousArray<Int64>, bucketPrimal: inout ContiguousArray<Int64>) {
+        let nets = request.points.map(\.netWithSentinel)
+        let pairPrice = nets.map(pairPrices)
+        let channelCount = plan.channels.count
         var chosen = ContiguousArray<Int32>()
         chosen.reserveCapacity(maxOffers)
         let productRow = productRowOfOffer, channelRow = channelRowOf
-        var solver = self.solver
-        var selection = selections[0]
-        selections[0] = []
         let maxOffers = self.maxOffers
         let budgetRow = constraints.budgetRow
-        if let oe = offerEntries {
-            let best = oe.bestChannels(pairPrice: pairPrice, channelCount: channelCount)
-            evaluateEntries(oe, best: best, net: net, sample: sample, selection: &selection, solver: &solver, agg: &agg)
-            self.solver = solver
-            selections[0] = selection
-            agg.use.removeLast()
-            return agg
-        }
+        let stride = constraints.count + 1
         let rule = table.rule
         table.candidates.withUnsafeBufferPointer { all in
          table.values.withUnsafeBufferPointer { allValues in
-          pairPrice.withUnsafeBufferPointer { pp in
             for i in 0..<table.customerCount where sample.contains(table.customerIDs[i]) {
+                let point = request.point(of: table.customerIDs[i])
+                let net = nets[point], pp = pairPrice[point], w = request.weights[point]
                 let r = table.range(i)
                 let fixed = net[Int(regionRow(i))] + net[Int(segmentRow(i))]
                 chosen.removeAll(keepingCapacity: true)
                 let slice = UnsafeBufferPointer(rebasing: all[r])
                 let values = table.customerValues(allValues, i)
                 let value = solver.solve(slice, adjusted: { c in
-                    rule.objective(c, values: values) - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
+                    w * rule.objective(c, values: values) - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
                 }, into: &chosen)
                 agg.dualMicros += RunTotals.micros(value)
                 let base = i * maxOffers
                 if sample.isAll { for j in 0..<maxOffers { selection[base + j] = j < chosen.count ? Int32(r.lowerBound) + chosen[j] : -1 } }
+                let bo = Int(customerBucket[i]) * stride
                 for idx in chosen {
                     let ci = r.lowerBound + Int(idx)
                     let c = all[ci]
-                    agg.primalMicros += RunTotals.micros(rule.objective(c, values: values))
+                    let objective = RunTotals.micros(rule.objective(c, values: values))
+                    agg.primalMicros += objective
+                    bucketPrimal[Int(customerBucket[i])] += objective
                     agg.offers += 1
                     agg.costMicros += costMicros(ci)
-                    if budgetRow >= 0 { agg.use[budgetRow] += costMicros(ci) }
-                    agg.use[Int(productRow[Int(c.offer)])] += 1
-                    agg.use[Int(channelRow[Int(c.channel)])] += 1
-                    agg.use[Int(regionRow(i))] += 1
-                    agg.use[Int(segmentRow(i))] += 1
+                    if budgetRow >= 0 { bucketUse[bo + budgetRow] += costMicros(ci) }
+                    bucketUse[bo + Int(productRow[Int(c.offer)])] += 1
+                    bucketUse[bo + Int(channelRow[Int(c.channel)])] += 1
+                    bucketUse[bo + Int(regionRow(i))] += 1
+                    bucketUse[bo + Int(segmentRow(i))] += 1
                 }
             }
-          }
          }
         }
-        self.solver = solver
-        selections[0] = selection
-        agg.use.removeLast()
-        return agg
     }
 
     /// `evaluate` over the offer entries: the same choices and aggregates, with every array reached through
     /// its buffer once, outside the loop over customers.
     private mutating func evaluateEntries(_ oe: OfferEntries, best: OfferEntries.BestChannels,
                                  net: ContiguousArray<Double>, sample: CustomerSample, selection: inout ContiguousArray<Int32>,
-                                 solver: inout SubProblemSolver, agg: inout Aggregates) {
+                                 solver: inout SubProblemSolver, agg: inout Aggregates,
+                                 bucketUse: inout ContiguousArray<Int64>, bucketPrimal: inout ContiguousArray<Int64>) {
         let count = table.customerCount
         let mo = maxOffers
         let budgetRow = constraints.budgetRow
@@ -183,7 +222,7 @@ public struct ShardOptimizer: Sendable {
         let customers = writes ? count : members.count
         let chunk = whole == nil ? Self.entryBlock : max(customers, 1)
         var scratch = OfferEntries.Block()
-        var use = ContiguousArray(agg.use)
+        let stride = constraints.count + 1
         var chosen = ContiguousArray<Int32>()
         chosen.reserveCapacity(mo)
         var dual: Int64 = 0, primal: Int64 = 0, offers: Int64 = 0, costSum: Int64 = 0
@@ -209,7 +248,9 @@ public struct ShardOptimizer: Sendable {
         productRowOfOffer.withUnsafeBufferPointer { productRow in
         channelRowOf.withUnsafeBufferPointer { channelRow in
         net.withUnsafeBufferPointer { net in
-        use.withUnsafeMutableBufferPointer { use in
+        customerBucket.withUnsafeBufferPointer { buckets in
+        bucketUse.withUnsafeMutableBufferPointer { use in
+        bucketPrimal.withUnsafeMutableBufferPointer { bucketPrimal in
         selection.withUnsafeMutableBufferPointer { selection in
           var n0 = 0
           while n0 < customers {
@@ -219,8 +260,9 @@ public struct ShardOptimizer: Sendable {
             (whole ?? scratch).offsets.withUnsafeBufferPointer { offsets in
             for n in n0..<n1 {
                 let i = writes ? n : Int(members[n])
-                let region = Int(regionRows[i]), segment = Int(segmentRows[i])
-                let fixed = net[region] + net[segment]
+                let bucket = Int(buckets[i]), bo = bucket &* stride
+                let region = bo + Int(regionRows[i]), segment = bo + Int(segmentRows[i])
+                let fixed = net[region - bo] + net[segment - bo]
                 chosen.removeAll(keepingCapacity: true)
                 let lo = Int(offsets[n - n0])
                 let value = solver.solve(entries: UnsafeBufferPointer(rebasing: es[lo..<Int(offsets[n - n0 + 1])]),
@@ -233,12 +275,14 @@ public struct ShardOptimizer: Sendable {
                         let slot = Int(e.slot)
                         if writes { selection[base + j] = e.first + position[slot] }
                         // What the chosen channel adds, from the slot: no candidate is read here.
-                        primal += RunTotals.micros(e.base - slotObjective[slot])
+                        let objective = RunTotals.micros(e.base - slotObjective[slot])
+                        primal += objective
+                        bucketPrimal[bucket] += objective
                         offers += 1
                         costSum += slotCost[slot]
-                        if budgetRow >= 0 { use[budgetRow] += slotCost[slot] }
-                        use[Int(slotProductRow[slot])] += 1
-                        use[Int(slotChannelRow[slot])] += 1
+                        if budgetRow >= 0 { use[bo + budgetRow] += slotCost[slot] }
+                        use[bo + Int(slotProductRow[slot])] += 1
+                        use[bo + Int(slotChannelRow[slot])] += 1
                         use[region] += 1
                         use[segment] += 1
                     } else if writes {
@@ -249,8 +293,7 @@ public struct ShardOptimizer: Sendable {
             }}
             n0 = n1
           }
-        }}}}}}}}}
-        agg.use = Array(use)
+        }}}}}}}}}}}
         agg.dualMicros += dual
         agg.primalMicros += primal
         agg.offers += offers

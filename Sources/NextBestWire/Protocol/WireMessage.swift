@@ -18,11 +18,11 @@ public enum WireMessage: Sendable, Equatable {
     case assign(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?)
     /// Worker → coordinator: the shard is scored and its candidates are held.
     case scored(run: UInt64, shard: UInt32, attempt: UInt32, customers: UInt64, candidates: UInt64)
-    /// Coordinator → worker: evaluate every held shard of the run at these prices.
-    case prices(run: UInt64, round: UInt32, upper: [Double], lower: [Double])
-    /// Worker → coordinator: one shard's aggregates for a round.
-    case aggregates(run: UInt64, shard: UInt32, attempt: UInt32, round: UInt32, use: [Int64],
-                    dualMicros: Int64, primalMicros: Int64, offers: Int64, costMicros: Int64)
+    /// Coordinator → worker: evaluate every held shard of the run at this pricing request (price points,
+    /// objective weights, a point per customer bucket).
+    case prices(run: UInt64, round: UInt32, request: PricingRequest)
+    /// Worker → coordinator: one shard's aggregates for a round, in total and per customer bucket.
+    case aggregates(run: UInt64, shard: UInt32, attempt: UInt32, round: UInt32, aggregates: Aggregates)
     /// Either way: still alive.
     case heartbeat
     /// Either way: leaving.
@@ -64,9 +64,14 @@ public enum WireMessage: Sendable, Equatable {
     case props(run: UInt64, shard: UInt32, seq: UInt32, models: [String], values: [Float])
     /// Coordinator → worker: like PRICES, for the customers of a `CustomerSample` only (one in `modulus`,
     /// a power of two); no selection changes. Reply: one AGGREGATES per held shard.
-    case sample(run: UInt64, seq: UInt32, modulus: UInt32, upper: [Double], lower: [Double])
+    case sample(run: UInt64, seq: UInt32, modulus: UInt32, request: PricingRequest)
+    /// Coordinator → worker: for every held shard, the customers whose choice differs between the points
+    /// their bucket mixes (`active[bucket]`, indices into `request.points`). Reply: one SPLITS per held shard.
+    case split(run: UInt64, seq: UInt32, request: PricingRequest, active: [[UInt8]])
+    /// Worker → coordinator: one shard's split customers.
+    case splits(run: UInt64, shard: UInt32, seq: UInt32, customers: [SplitCustomer])
 
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
 
     var typeCode: UInt8 {
@@ -97,6 +102,8 @@ public enum WireMessage: Sendable, Equatable {
         case .rescore: return 24
         case .props: return 25
         case .sample: return 26
+        case .split: return 27
+        case .splits: return 28
         }
     }
 
@@ -129,6 +136,8 @@ public enum WireMessage: Sendable, Equatable {
         case .rescore: return "RESCORE"
         case .props: return "PROPS"
         case .sample: return "SAMPLE"
+        case .split: return "SPLIT"
+        case .splits: return "SPLITS"
         }
     }
 
@@ -144,11 +153,11 @@ public enum WireMessage: Sendable, Equatable {
             w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper)
         case let .scored(run, shard, attempt, customers, candidates):
             w.u64(run); w.u32(shard); w.u32(attempt); w.u64(customers); w.u64(candidates)
-        case let .prices(run, round, upper, lower):
-            w.u64(run); w.u32(round); w.doubles(upper); w.doubles(lower)
-        case let .aggregates(run, shard, attempt, round, use, dual, primal, offers, cost):
-            w.u64(run); w.u32(shard); w.u32(attempt); w.u32(round); w.int64s(use)
-            w.i64(dual); w.i64(primal); w.i64(offers); w.i64(cost)
+        case let .prices(run, round, request):
+            w.u64(run); w.u32(round); w.request(request)
+        case let .aggregates(run, shard, attempt, round, a):
+            w.u64(run); w.u32(shard); w.u32(attempt); w.u32(round); w.int64s(a.use)
+            w.i64(a.dualMicros); w.i64(a.primalMicros); w.i64(a.offers); w.i64(a.costMicros); w.int64s(a.bucketUse); w.int64s(a.bucketPrimal)
         case .heartbeat, .bye: break
         case let .precheck(run, seq): w.u64(run); w.u32(seq)
         case let .facts(run, shard, seq, f):
@@ -192,7 +201,7 @@ public enum WireMessage: Sendable, Equatable {
             w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.u32(UInt32(ops.count))
             for op in ops {
                 switch op {
-                case let .evaluate(upper, lower): w.u8(0); w.doubles(upper); w.doubles(lower)
+                case let .evaluate(q): w.u8(0); w.request(q)
                 case let .copy(from, to): w.u8(1); w.u8(from); w.u8(to)
                 case let .apply(slot, changes):
                     w.u8(2); w.u8(slot); w.u32(UInt32(changes.count))
@@ -204,8 +213,22 @@ public enum WireMessage: Sendable, Equatable {
             w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.int64s(source); w.u32(stride); w.floats(stored)
         case let .props(run, shard, seq, models, values):
             w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(models.count)); for m in models { w.string(m) }; w.floats(values)
-        case let .sample(run, seq, modulus, upper, lower):
-            w.u64(run); w.u32(seq); w.u32(modulus); w.doubles(upper); w.doubles(lower)
+        case let .sample(run, seq, modulus, request):
+            w.u64(run); w.u32(seq); w.u32(modulus); w.request(request)
+        case let .split(run, seq, request, active):
+            w.u64(run); w.u32(seq); w.request(request)
+            w.u32(UInt32(active.count)); for a in active { w.u32(UInt32(a.count)); for p in a { w.u8(p) } }
+        case let .splits(run, shard, seq, customers):
+            w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(customers.count))
+            for c in customers {
+                w.i32(c.customer); w.i32(c.regionRow); w.i32(c.segmentRow); w.i32(c.maxOffers); w.i32(c.maxPerFamily)
+                w.u32(UInt32(c.chosen.count)); for x in c.chosen { w.i32(x) }
+                w.u32(UInt32(c.options.count))
+                for o in c.options {
+                    w.i32(o.candidate); w.i32(o.offer); w.i32(o.family); w.i32(o.productRow); w.i32(o.channelRow)
+                    w.i64(o.objectiveMicros); w.i64(o.costMicros)
+                }
+            }
         }
         return w.bytes
     }
@@ -229,9 +252,13 @@ public enum WireMessage: Sendable, Equatable {
         case 3: msg = .refuse(reason: try r.string())
         case 4: msg = .assign(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64())
         case 5: msg = .scored(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), customers: try r.u64(), candidates: try r.u64())
-        case 6: msg = .prices(run: try r.u64(), round: try r.u32(), upper: try r.doubles(), lower: try r.doubles())
-        case 7: msg = .aggregates(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), round: try r.u32(), use: try r.int64s(),
-                                  dualMicros: try r.i64(), primalMicros: try r.i64(), offers: try r.i64(), costMicros: try r.i64())
+        case 6: msg = .prices(run: try r.u64(), round: try r.u32(), request: try r.request())
+        case 7:
+            let run = try r.u64(), shard = try r.u32(), attempt = try r.u32(), round = try r.u32()
+            var a = Aggregates(rows: 0)
+            a.use = try r.int64s(); a.dualMicros = try r.i64(); a.primalMicros = try r.i64(); a.offers = try r.i64(); a.costMicros = try r.i64()
+            a.bucketUse = try r.int64s(); a.bucketPrimal = try r.int64s()
+            msg = .aggregates(run: run, shard: shard, attempt: attempt, round: round, aggregates: a)
         case 8: msg = .heartbeat
         case 9: msg = .bye
         case 10: msg = .precheck(run: try r.u64(), seq: try r.u32())
@@ -309,7 +336,7 @@ public enum WireMessage: Sendable, Equatable {
             ops.reserveCapacity(n)
             for _ in 0..<n {
                 switch try r.u8() {
-                case 0: ops.append(.evaluate(upper: try r.doubles(), lower: try r.doubles()))
+                case 0: ops.append(.evaluate(try r.request()))
                 case 1: ops.append(.copy(from: try r.u8(), to: try r.u8()))
                 case 2:
                     let slot = try r.u8()
@@ -332,7 +359,32 @@ public enum WireMessage: Sendable, Equatable {
             var models: [String] = []
             for _ in 0..<n { models.append(try r.string()) }
             msg = .props(run: run, shard: shard, seq: seq, models: models, values: try r.floats())
-        case 26: msg = .sample(run: try r.u64(), seq: try r.u32(), modulus: try r.u32(), upper: try r.doubles(), lower: try r.doubles())
+        case 26: msg = .sample(run: try r.u64(), seq: try r.u32(), modulus: try r.u32(), request: try r.request())
+        case 27:
+            let run = try r.u64(), seq = try r.u32(), request = try r.request()
+            let n = try r.count(4, "a list of bucket mixes")
+            var active: [[UInt8]] = []
+            for _ in 0..<n { let m = try r.count(1, "a bucket's points"); var a: [UInt8] = []; for _ in 0..<m { a.append(try r.u8()) }; active.append(a) }
+            msg = .split(run: run, seq: seq, request: request, active: active)
+        case 28:
+            let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
+            let n = try r.count(28, "a list of split customers")
+            var customers: [SplitCustomer] = []
+            for _ in 0..<n {
+                let customer = try r.i32(), region = try r.i32(), segment = try r.i32(), maxOffers = try r.i32(), maxPerFamily = try r.i32()
+                let k = try r.count(4, "a customer's chosen candidates")
+                var chosen: [Int32] = []
+                for _ in 0..<k { chosen.append(try r.i32()) }
+                let m = try r.count(36, "a customer's candidates")
+                var options: [SplitCustomer.Option] = []
+                for _ in 0..<m {
+                    options.append(SplitCustomer.Option(candidate: try r.i32(), offer: try r.i32(), family: try r.i32(), productRow: try r.i32(),
+                                                        channelRow: try r.i32(), objectiveMicros: try r.i64(), costMicros: try r.i64()))
+                }
+                customers.append(SplitCustomer(customer: customer, regionRow: region, segmentRow: segment, chosen: chosen, options: options,
+                                               maxOffers: maxOffers, maxPerFamily: maxPerFamily))
+            }
+            msg = .splits(run: run, shard: shard, seq: seq, customers: customers)
         default: throw .unknownType(t)
         }
         guard r.atEnd else { throw .trailing(frame.count - r.offset) }
@@ -342,8 +394,8 @@ public enum WireMessage: Sendable, Equatable {
 
 /// An operation a shard's selections went through, replayed by a worker that takes the shard over.
 public enum ShardOp: Sendable, Equatable {
-    /// PRICES: solve every customer's sub-problem (slot 0).
-    case evaluate(upper: [Double], lower: [Double])
+    /// PRICES: solve every customer's sub-problem at its point of the request (slot 0).
+    case evaluate(PricingRequest)
     /// COPY between selection slots.
     case copy(from: UInt8, to: UInt8)
     /// APPLY of this shard's accepted repair changes to a slot.
@@ -391,6 +443,12 @@ struct WireWriter {
         u16(UInt16(b.count)); bytes.append(contentsOf: b)
     }
     mutating func doubles(_ a: [Double]) { u32(UInt32(a.count)); for d in a { u64(d.bitPattern) } }
+    /// A pricing request: point count `u8`, per point its weight and prices, then the bucket map.
+    mutating func request(_ q: PricingRequest) {
+        u8(UInt8(q.points.count))
+        for (p, wt) in zip(q.points, q.weights) { f64(wt); doubles(p.upper); doubles(p.lower) }
+        u32(UInt32(q.bucketPoint.count)); bytes.append(contentsOf: q.bucketPoint)
+    }
     mutating func int64s(_ a: [Int64]) { u32(UInt32(a.count)); for v in a { i64(v) } }
     mutating func floats(_ a: [Float]) {
         u32(UInt32(a.count))
@@ -459,6 +517,18 @@ struct WireReader {
         bytes.withUnsafeBytes { src in out.withUnsafeMutableBytes { dst in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[start..<(start + 4 * n)])) } }
         offset += 4 * n
         return out
+    }
+    mutating func request() throws(WireError) -> PricingRequest {
+        let n = Int(try u8())
+        var points: [Prices] = [], weights: [Double] = []
+        for _ in 0..<n {
+            weights.append(try f64())
+            var p = Prices(count: 0)
+            p.upper = try doubles(); p.lower = try doubles()
+            points.append(p)
+        }
+        let m = try count(1, "a bucket map")
+        return PricingRequest(points: points, weights: weights, bucketPoint: Array(try take(m)))
     }
     mutating func int64s() throws(WireError) -> [Int64] {
         let n = try count(8, "a list of counts")

@@ -1,0 +1,379 @@
+import Foundation
+/// The coordinator's side of the optimization: Dantzig–Wolfe column generation with an exact restricted
+/// master solved by CLP. Customers are grouped in `CustomerBuckets`; a pricing pass solves every
+/// customer's sub-problem at one price vector and returns, per bucket, the objective and resource use of
+/// that choice: one column per bucket. The master mixes each bucket's columns (convex weights) to maximize
+/// the objective within the campaign's rows; its duals are the next prices, smoothed toward the prices of
+/// the best Lagrangian bound so far (Wentges). The bound `L(p)` at any prices is an upper bound on the LP
+/// optimum and the master's value a lower one: the rounds stop when they meet.
+///
+/// Feasibility: while the master cannot meet every row it is solved in phase 1 (minimize the rows'
+/// violations, priced with the objective at weight 0). When phase 1 ends with violations left and no
+/// column can reduce them, the LP relaxation — and so the campaign — is proven infeasible; the rows
+/// with nonzero phase-1 duals conflict, and a deletion filter reduces them to an irreducible set.
+public struct ColumnGeneration {
+    /// Settings of the rounds.
+    public struct Options: Sendable {
+        /// Pricing passes at most (the first included).
+        public var maxPasses: Int = 40
+        /// Stop when (bound − master value) / bound is at most this.
+        public var gapTolerance: Double = 5e-5
+        /// Weight of the best-bound prices in the next point (Wentges smoothing; 0: the master's duals).
+        public var smoothing: Double = 0.5
+        public init(maxPasses: Int = 40, gapTolerance: Double = 5e-5, smoothing: Double = 0.5) {
+            self.maxPasses = maxPasses; self.gapTolerance = gapTolerance; self.smoothing = smoothing
+        }
+    }
+
+    /// A column: one bucket's choice at one price point.
+    struct Column {
+        var bucket: Int
+        var point: Int
+        var objective: Double
+        var use: [Double]
+    }
+
+    /// A price point that was evaluated.
+    public struct Point: Sendable, Equatable {
+        public var prices: Prices
+        public var weight: Double
+    }
+
+    /// How the rounds ended.
+    public enum Status: Sendable, Equatable {
+        /// The master is feasible; its value and the best bound (equal within the tolerance when converged).
+        case feasible(converged: Bool)
+        /// No mix of columns can meet the rows: proven by phase 1. The rows that conflict (irreducible), and
+        /// the least total violation of those rows alone, in their units.
+        case infeasible(rows: [Int], shortfall: [Double])
+    }
+
+    /// The outcome: the points, each bucket's mix, the bound and the history.
+    public struct Outcome: Sendable {
+        public var status: Status
+        public var points: [Point]
+        /// Per bucket, the points its columns mix, largest weight first (empty when infeasible).
+        public var active: [[Int]]
+
+        /// The full-weight points each bucket's mix uses (see `PriceMix`).
+        public var mix: PriceMix {
+            var index: [Int: Int] = [:]
+            var used: [Prices] = []
+            let buckets = active.map { list in
+                list.filter { points[$0].weight == 1 }.compactMap { p -> Int? in
+                    if let i = index[p] { return i }
+                    guard used.count < 255 else { return nil }
+                    index[p] = used.count; used.append(points[p].prices)
+                    return used.count - 1
+                }
+            }
+            return PriceMix(points: used, buckets: buckets)
+        }
+        /// The master's value (a feasible LP value) and the best Lagrangian bound.
+        public var masterValue: Double
+        public var bound: Double
+        /// The prices of the best bound (the next run's warm start).
+        public var bestPrices: Prices
+        public var passes: Int
+        public var history: [DualSolver.Round]
+    }
+
+    public let rows: [ConstraintSet.Row]
+    public let options: Options
+    /// Pricing: solves every customer at a request and returns the aggregates with their buckets.
+    let evaluate: (PricingRequest) throws -> Aggregates
+    let onPass: ((DualSolver.Progress) -> Void)?
+
+    public init(rows: [ConstraintSet.Row], options: Options = .init(), onPass: ((DualSolver.Progress) -> Void)? = nil,
+                evaluate: @escaping (PricingRequest) throws -> Aggregates) {
+        self.rows = rows; self.options = options; self.onPass = onPass; self.evaluate = evaluate
+    }
+
+    /// Scale of a row's amounts in the master: money for the budget (counted in micro-money), else 1.
+    static func unit(_ r: ConstraintSet.Row) -> Double { r.kind == .budget ? 1e-6 : 1 }
+
+    /// Splits net prices (per row, `upper − lower`) into `Prices`, clamped to the signs the row's bounds allow.
+    static func prices(net: [Double], rows: [ConstraintSet.Row]) -> Prices {
+        var p = Prices(count: rows.count)
+        for (k, r) in rows.enumerated() {
+            let q = net[k]
+            if q > 0, r.upper != nil { p.upper[k] = q }
+            if q < 0, r.lower != nil { p.lower[k] = -q }
+        }
+        return p
+    }
+
+    /// The Lagrangian dual value at `p` from a full-weight evaluation there: an upper bound on the LP optimum.
+    static func bound(_ rows: [ConstraintSet.Row], _ p: Prices, _ a: Aggregates) -> Double {
+        DualSolver.dualValue(rows, p, a)
+    }
+
+    /// The state of one solve of the column generation (its master, columns and points).
+    final class Master {
+        let rows: [ConstraintSet.Row]
+        /// Which rows take part (others are free): for the deletion filter.
+        let included: [Bool]
+        let lp: LinearProgram
+        var columns: [Column] = []
+        /// Elastic columns: (row, +1 for a min's shortfall, −1 for a max's excess); they come first.
+        var elastic: [(row: Int, sign: Double)] = []
+        let buckets = CustomerBuckets.count
+        var phase = 1
+        /// Phase-1 weight of each row's violation.
+        let violationWeight: [Double]
+
+        init(rows: [ConstraintSet.Row], included: [Bool]) {
+            self.rows = rows
+            self.included = included
+            let inf = Double.infinity
+            var lo: [Double] = [], up: [Double] = []
+            for (k, r) in rows.enumerated() {
+                let u = ColumnGeneration.unit(r)
+                lo.append(included[k] ? r.lower.map { Double($0) * u } ?? -inf : -inf)
+                up.append(included[k] ? r.upper.map { Double($0) * u } ?? inf : inf)
+            }
+            lo += [Double](repeating: 1, count: CustomerBuckets.count)
+            up += [Double](repeating: 1, count: CustomerBuckets.count)
+            lp = LinearProgram(rowLower: lo, rowUpper: up)
+            // With the budget among the rows, a count's violation weighs more, so that a conflict's shortfall
+            // is said in money (how much more budget the rows need) where it can be.
+            let hasBudget = rows.indices.contains { included[$0] && rows[$0].kind == .budget }
+            violationWeight = rows.map { $0.kind == .budget || !hasBudget ? 1 : 1000 }
+            var cols: [LinearProgram.Column] = []
+            for (k, r) in rows.enumerated() where included[k] {
+                if r.upper != nil { elastic.append((k, -1)); cols.append(.init(cost: violationWeight[k], entries: [(Int32(k), -1)])) }
+                if r.lower != nil { elastic.append((k, 1)); cols.append(.init(cost: violationWeight[k], entries: [(Int32(k), 1)])) }
+            }
+            lp.add(cols)
+        }
+
+        /// Adds the columns of one evaluation (one per bucket), skipping any equal to one the bucket has.
+        func add(_ a: Aggregates, point: Int) -> [Column] { add(a, point: { _ in point }) }
+
+        /// Adds the columns of one evaluation, bucket b's from point `point(b)`.
+        func add(_ a: Aggregates, point: (Int) -> Int) -> [Column] {
+            let n = rows.count
+            var added: [Column] = []
+            var lpCols: [LinearProgram.Column] = []
+            for b in 0..<buckets {
+                let use = (0..<n).map { k in Double(a.bucketUse[b * n + k]) * ColumnGeneration.unit(rows[k]) }
+                let objective = Double(a.bucketPrimal[b]) / 1e6
+                if columns.contains(where: { $0.bucket == b && $0.objective == objective && $0.use == use }) { continue }
+                let c = Column(bucket: b, point: point(b), objective: objective, use: use)
+                columns.append(c)
+                added.append(c)
+                var entries: [(row: Int32, value: Double)] = []
+                for k in 0..<n where included[k] && use[k] != 0 { entries.append((Int32(k), use[k])) }
+                entries.append((Int32(n + b), 1))
+                lpCols.append(.init(cost: phase == 1 ? 0 : -objective, entries: entries))
+            }
+            lp.add(lpCols)
+            return added
+        }
+
+        /// Switches the costs (and the elastic columns' bounds) to a phase.
+        func setPhase(_ p: Int) {
+            phase = p
+            var costs = elastic.map { p == 1 ? violationWeight[$0.row] : 0 }
+            costs += columns.map { p == 1 ? 0 : -$0.objective }
+            lp.setCosts(costs)
+            for j in elastic.indices { lp.setBounds(column: j, lower: 0, upper: p == 1 ? .infinity : 0) }
+        }
+
+        /// Solves the current phase; nil if CLP failed.
+        func solve() -> LinearProgram.Status { lp.solve() }
+
+        /// Net prices (per row) and bucket values from the last solve's duals.
+        func duals() -> (net: [Double], bucketValue: [Double]) {
+            let y = lp.duals
+            let n = rows.count
+            let p = ColumnGeneration.prices(net: (0..<n).map { included[$0] ? -y[$0] : 0 }, rows: rows)
+            return ((0..<n).map { p.upper[$0] - p.lower[$0] }, (0..<buckets).map { -y[n + $0] })
+        }
+
+        /// Columns' weights and elastic values of the last solve.
+        func weights() -> (columns: [Double], elastic: [Double]) {
+            let x = lp.primal
+            return (Array(x[elastic.count...]), Array(x[..<elastic.count]))
+        }
+
+        /// A column's reduced value at net prices and objective weight `w`, over its bucket's value.
+        func reducedValue(_ c: Column, net: [Double], weight w: Double, bucketValue: [Double]) -> Double {
+            var v = w * c.objective
+            for k in 0..<rows.count where included[k] { v -= net[k] * c.use[k] }
+            return v - bucketValue[c.bucket]
+        }
+    }
+
+    /// Runs the rounds from `start` (the first point). `explore`, when given, is a mix found before (a
+    /// presolve's on a sample, or the last run's): the next passes solve each bucket at the points its mix
+    /// used there (the j-th pass at its j-th point), so the master can mix as that one did from the start.
+    public func run(start: Prices, explore: PriceMix? = nil) throws -> Outcome {
+        var points: [Point] = []
+        var history: [DualSolver.Round] = []
+        let master = Master(rows: rows, included: rows.map { _ in true })
+        var bestBound = Double.infinity
+        var bestPrices = start
+        var masterValue = -Double.infinity
+        var passes = 0
+        func price(_ p: Prices, weight: Double) throws -> Aggregates {
+            points.append(Point(prices: p, weight: weight))
+            passes += 1
+            let a = try evaluate(PricingRequest(points: [p], weights: [weight]))
+            if weight == 1 {
+                let l = Self.bound(rows, p, a)
+                if l < bestBound { bestBound = l; bestPrices = p }
+            }
+            history.append(DualSolver.Round(round: passes, dual: weight == 1 ? Self.bound(rows, p, a) : bestBound,
+                                            relaxedPrimal: Double(a.primalMicros) / 1e6, maxViolation: DualSolver.maxViolation(rows, a),
+                                            feasible: masterValue.isFinite ? masterValue : nil))
+            onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: masterValue.isFinite ? masterValue : nil))
+            return a
+        }
+        _ = master.add(try price(start, weight: 1), point: 0)
+        if let explore, explore.fits(rows: rows.count) {
+            let base = points.count
+            points += explore.points.map { Point(prices: $0, weight: 1) }
+            let depth = min(3, explore.buckets.map(\.count).max() ?? 0)
+            for j in 0..<depth where passes < options.maxPasses {
+                let pick = explore.buckets.map { $0.isEmpty ? 0 : UInt8($0[j % $0.count]) }
+                passes += 1
+                let a = try evaluate(PricingRequest(points: explore.points, weights: Array(repeating: 1, count: explore.points.count), bucketPoint: pick))
+                history.append(DualSolver.Round(round: passes, dual: bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
+                                                maxViolation: DualSolver.maxViolation(rows, a), feasible: nil))
+                onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: nil))
+                _ = master.add(a, point: { base + Int(pick[$0]) })
+            }
+        }
+        var smoothing = options.smoothing
+        if let e = getenv("NEXTBEST_ALPHA"), let v = Double(String(cString: e)) { smoothing = v }
+        let baseSmoothing = smoothing
+        var converged = false
+        while true {
+            // Phase 1 until the master can meet every row.
+            if master.phase == 1 {
+                guard master.solve() == .optimal else { throw OptimizerError.master("phase 1 of the LP master did not solve") }
+                let violation = master.weights().elastic.enumerated().reduce(0.0) { $0 + $1.element * master.violationWeight[master.elastic[$1.offset].row] }
+                if violation <= 1e-7 {
+                    master.setPhase(2)
+                    continue
+                }
+                if passes >= options.maxPasses { break }
+                if traceMaster { print("TRACE pass \(passes) phase 1 violation \(violation)") }
+                let (net, bucketValue) = master.duals()
+                let p = Self.prices(net: net, rows: rows)
+                let added = master.add(try price(p, weight: 0), point: points.count - 1)
+                if !added.contains(where: { master.reducedValue($0, net: net, weight: 0, bucketValue: bucketValue) > 1e-7 * max(1, violation) }) {
+                    // No column lowers the violation: the LP relaxation is infeasible.
+                    let conflict = try irreducible(master: master, net: net, points: &points)
+                    return Outcome(status: .infeasible(rows: conflict.rows, shortfall: conflict.shortfall), points: points, active: [],
+                                   masterValue: -.infinity, bound: bestBound, bestPrices: bestPrices, passes: passes, history: history)
+                }
+                continue
+            }
+            guard master.solve() == .optimal else { throw OptimizerError.master("the LP master did not solve") }
+            masterValue = -master.lp.objective
+            if traceMaster { print("TRACE pass \(passes) master \(masterValue) bound \(bestBound) gap \((bestBound - masterValue) / max(abs(bestBound), 1e-9)) cols \(master.columns.count) smoothing \(smoothing)") }
+            let gap = (bestBound - masterValue) / max(abs(bestBound), 1e-9)
+            if gap <= options.gapTolerance { converged = true; break }
+            if passes >= options.maxPasses { break }
+            let (net, bucketValue) = master.duals()
+            let center = bestBound.isFinite ? bestPrices.netWithSentinel.dropLast().map { $0 } : net
+            let a = smoothing
+            let sep = zip(center, net).map { a * $0 + (1 - a) * $1 }
+            let added = master.add(try price(Self.prices(net: sep, rows: rows), weight: 1), point: points.count - 1)
+            let improving = added.contains { master.reducedValue($0, net: net, weight: 1, bucketValue: bucketValue) > 1e-9 * max(1, abs(masterValue)) }
+            // Mispricing (nothing the master can use): the next point is nearer the master's duals.
+            smoothing = improving ? baseSmoothing : smoothing * 0.5
+            if !improving && smoothing < 1e-3 { smoothing = 0 }
+        }
+        if master.phase == 1 {
+            // Out of passes before the master met every row: not proven either way.
+            throw OptimizerError.undecided(passes: passes)
+        }
+        let w = master.weights().columns
+        var active = [[Int]](repeating: [], count: CustomerBuckets.count)
+        var weightOf = [[Double]](repeating: [], count: CustomerBuckets.count)
+        for (j, c) in master.columns.enumerated() where w[j] > 1e-9 {
+            if let at = active[c.bucket].firstIndex(of: c.point) { weightOf[c.bucket][at] += w[j] } else {
+                active[c.bucket].append(c.point); weightOf[c.bucket].append(w[j])
+            }
+        }
+        for b in active.indices {
+            let order = active[b].indices.sorted { weightOf[b][$0] > weightOf[b][$1] || (weightOf[b][$0] == weightOf[b][$1] && active[b][$0] < active[b][$1]) }
+            active[b] = order.map { active[b][$0] }
+        }
+        return Outcome(status: .feasible(converged: converged), points: points, active: active,
+                       masterValue: masterValue, bound: bestBound, bestPrices: bestPrices, passes: passes, history: history)
+    }
+
+    /// Phase 1 over only the rows in `included`, with the columns of `from` to start: whether they can all
+    /// hold, and if not, the least weighted violation and the duals at its optimum.
+    func phaseOne(included: [Bool], from: Master, points: inout [Point]) throws -> (feasible: Bool, violation: [Double], net: [Double]) {
+        let m = Master(rows: rows, included: included)
+        for c in from.columns { addOne(m, c) }
+        for _ in 0..<max(4, options.maxPasses) {
+            guard m.solve() == .optimal else { throw OptimizerError.master("phase 1 of the LP master did not solve") }
+            let e = m.weights().elastic
+            let total = e.enumerated().reduce(0.0) { $0 + $1.element * m.violationWeight[m.elastic[$1.offset].row] }
+            var violation = [Double](repeating: 0, count: rows.count)
+            for (j, el) in m.elastic.enumerated() { violation[el.row] += e[j] }
+            let (net, bucketValue) = m.duals()
+            if total <= 1e-7 { return (true, violation, net) }
+            let p = Self.prices(net: net, rows: rows)
+            points.append(Point(prices: p, weight: 0))
+            let added = m.add(try evaluate(PricingRequest(points: [p], weights: [0])), point: points.count - 1)
+            if !added.contains(where: { m.reducedValue($0, net: net, weight: 0, bucketValue: bucketValue) > 1e-7 * max(1, total) }) {
+                return (false, violation, net)
+            }
+        }
+        let (_, e) = m.weights()
+        var violation = [Double](repeating: 0, count: rows.count)
+        for (j, el) in m.elastic.enumerated() { violation[el.row] += e[j] }
+        return (false, violation, m.duals().net)
+    }
+
+    /// Adds an existing column to another master.
+    private func addOne(_ m: Master, _ c: Column) {
+        let n = rows.count
+        m.columns.append(c)
+        var entries: [(row: Int32, value: Double)] = []
+        for k in 0..<n where m.included[k] && c.use[k] != 0 { entries.append((Int32(k), c.use[k])) }
+        entries.append((Int32(n + c.bucket), 1))
+        m.lp.add([.init(cost: 0, entries: entries)])
+    }
+
+    /// Reduces the rows that conflict at the end of phase 1 (nonzero duals) to an irreducible set (drop
+    /// any one and the rest can hold), by a deletion filter, and measures the set's least violation.
+    func irreducible(master: Master, net: [Double], points: inout [Point]) throws -> (rows: [Int], shortfall: [Double]) {
+        var set = rows.indices.filter { abs(net[$0]) > 1e-9 }
+        if set.isEmpty { set = Array(rows.indices) }
+        var i = 0
+        while i < set.count && set.count > 1 {
+            var trial = set
+            trial.remove(at: i)
+            var included = rows.map { _ in false }
+            for k in trial { included[k] = true }
+            if try !phaseOne(included: included, from: master, points: &points).feasible { set = trial } else { i += 1 }
+        }
+        var included = rows.map { _ in false }
+        for k in set { included[k] = true }
+        let final = try phaseOne(included: included, from: master, points: &points)
+        return (set, set.map { final.violation[$0] / Self.unit(rows[$0]) })
+    }
+}
+
+/// The optimizer could not finish: the master failed, or the passes ran out before feasibility was decided.
+public enum OptimizerError: Error, CustomStringConvertible, Sendable {
+    case master(String)
+    case undecided(passes: Int)
+
+    public var description: String {
+        switch self {
+        case .master(let m): return "\(m) (a numerical failure of CLP): run again with --max-rounds raised, or report the campaign"
+        case .undecided(let n): return "after \(n) pricing passes the optimizer could neither meet every constraint nor prove that they conflict: raise --max-rounds"
+        }
+    }
+}
+
+let traceMaster = getenv("NEXTBEST_TRACE") != nil

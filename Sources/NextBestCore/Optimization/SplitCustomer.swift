@@ -1,0 +1,98 @@
+/// A customer the LP master leaves split: its bucket mixes several price points and the customer's
+/// choice differs between them. It carries what the integer program that settles it needs: every
+/// candidate with its objective and the rows it uses, and what slot 0 holds for it now.
+public struct SplitCustomer: Sendable, Equatable {
+    /// One candidate of the customer.
+    public struct Option: Sendable, Equatable {
+        /// Index into the shard's candidate table.
+        public var candidate: Int32
+        /// Plan offer and family (for the per-customer limits).
+        public var offer: Int32
+        public var family: Int32
+        /// Rows the candidate uses (the constraint count for none) and its cost in micro-money.
+        public var productRow: Int32
+        public var channelRow: Int32
+        public var objectiveMicros: Int64
+        public var costMicros: Int64
+        public init(candidate: Int32, offer: Int32, family: Int32, productRow: Int32, channelRow: Int32, objectiveMicros: Int64, costMicros: Int64) {
+            self.candidate = candidate; self.offer = offer; self.family = family; self.productRow = productRow
+            self.channelRow = channelRow; self.objectiveMicros = objectiveMicros; self.costMicros = costMicros
+        }
+    }
+
+    /// Customer index in its shard.
+    public var customer: Int32
+    public var regionRow: Int32
+    public var segmentRow: Int32
+    /// Candidates slot 0 holds for the customer.
+    public var chosen: [Int32]
+    public var options: [Option]
+    /// The campaign's per-customer limits (offers, offers per family).
+    public var maxOffers: Int32
+    public var maxPerFamily: Int32
+
+    public init(customer: Int32, regionRow: Int32, segmentRow: Int32, chosen: [Int32], options: [Option], maxOffers: Int32, maxPerFamily: Int32) {
+        self.customer = customer; self.regionRow = regionRow; self.segmentRow = segmentRow; self.chosen = chosen; self.options = options
+        self.maxOffers = maxOffers; self.maxPerFamily = maxPerFamily
+    }
+
+    /// Whether every index is in range for a shard of `rows` constraints and the customer's candidates are
+    /// sane (a list read from the wire is checked before use).
+    public func isValid(rows: Int) -> Bool {
+        let none = Int32(rows)
+        func row(_ r: Int32) -> Bool { r >= 0 && r <= none }
+        return row(regionRow) && row(segmentRow) && options.count <= 4096 && maxOffers >= 1 && maxPerFamily >= 1
+            && options.allSatisfy { row($0.productRow) && row($0.channelRow) && $0.offer >= 0 && $0.family >= 0 && $0.costMicros >= 0 }
+            && chosen.allSatisfy { c in options.contains { $0.candidate == c } }
+    }
+}
+
+extension ShardOptimizer {
+    /// The customers of buckets that mix several points (`active[bucket]`, indices into
+    /// `request.points`, more than one) whose choice at some active point differs from slot 0's (which
+    /// holds their choice at their bucket's own point of `request`).
+    public mutating func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) -> [SplitCustomer] {
+        let mixed = active.map { $0.count > 1 }
+        guard mixed.contains(true) else { return [] }
+        let nets = request.points.map(\.netWithSentinel)
+        let pairPrice = nets.map(pairPrices)
+        let channelCount = plan.channels.count
+        let rule = table.rule
+        var out: [SplitCustomer] = []
+        var chosen = ContiguousArray<Int32>()
+        var solver = self.solver
+        let mo = maxOffers
+        for i in 0..<table.customerCount where mixed[Int(customerBucket[i])] {
+            let r = table.range(i)
+            let current = (0..<mo).compactMap { j -> Int32? in let c = selections[0][i * mo + j]; return c >= 0 ? c : nil }.sorted()
+            var differs = false
+            table.candidates.withUnsafeBufferPointer { all in
+                table.values.withUnsafeBufferPointer { allValues in
+                    let values = table.customerValues(allValues, i)
+                    let slice = UnsafeBufferPointer(rebasing: all[r])
+                    for p in active[Int(customerBucket[i])] where !differs {
+                        let net = nets[Int(p)], pp = pairPrice[Int(p)], w = request.weights[Int(p)]
+                        let fixed = net[Int(regionRow(i))] + net[Int(segmentRow(i))]
+                        chosen.removeAll(keepingCapacity: true)
+                        _ = solver.solve(slice, adjusted: { c in
+                            w * rule.objective(c, values: values) - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
+                        }, into: &chosen)
+                        let set = chosen.map { Int32(r.lowerBound) + $0 }.sorted()
+                        if set != current { differs = true }
+                    }
+                }
+            }
+            guard differs else { continue }
+            let options = r.map { ci -> SplitCustomer.Option in
+                let c = table.candidates[ci]
+                return SplitCustomer.Option(candidate: Int32(ci), offer: Int32(c.offer), family: Int32(plan.offers[Int(c.offer)].family),
+                                            productRow: productRowOfOffer[Int(c.offer)], channelRow: channelRowOf[Int(c.channel)],
+                                            objectiveMicros: RunTotals.micros(table.objective(ci, customer: i)), costMicros: costMicros(ci))
+            }
+            out.append(SplitCustomer(customer: Int32(i), regionRow: regionRow(i), segmentRow: segmentRow(i), chosen: current, options: options,
+                                     maxOffers: Int32(mo), maxPerFamily: Int32(plan.campaign.perCustomer.maxPerFamily)))
+        }
+        self.solver = solver
+        return out
+    }
+}
