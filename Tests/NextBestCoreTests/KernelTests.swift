@@ -153,6 +153,45 @@ import Testing
         }
     }
 
+    /// A request with several points (each bucket at its own) gives the same choices and per-bucket
+    /// aggregates over the offer entries as over the candidates, before and after the entries are kept,
+    /// over everybody and over a sample.
+    @Test(arguments: [1, 2])
+    func severalPointsOverEntriesEqualCandidates(perFamily: Int) throws {
+        let g = PopulationGenerator(customers: 4_000, offers: 16, seed: 13, trees: 8, depth: 4)
+        var campaign = g.campaign(estimatingFrom: 1_000)
+        campaign.perCustomer.maxPerFamily = perFamily
+        let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
+        let table = Self.scored(g, plan: plan, customers: 3_000)
+        let cs = Self.constraints(g, plan: plan)
+        var fast = ShardOptimizer(plan: plan, constraints: cs, table: table)
+        var plain = ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: false)
+        var rng = SplitMix64(seed: 7)
+        func randomPrices() -> Prices {
+            var prices = Prices(count: cs.count)
+            for k in 0..<cs.count {
+                let scale = cs.rows[k].kind == .budget ? 2.0 : 40.0
+                prices.upper[k] = rng.unit() < 0.6 ? rng.unit() * scale : 0
+                prices.lower[k] = rng.unit() < 0.3 ? rng.unit() * scale : 0
+            }
+            return prices
+        }
+        for round in 0..<5 {
+            let points = (0..<3).map { _ in randomPrices() }
+            let request = PricingRequest(points: points, weights: [1, 1, 1], bucketPoint: (0..<CustomerBuckets.count).map { _ in UInt8(rng.next() % 3) })
+            for sample in [CustomerSample.all, CustomerSample(modulus: 4)] {
+                let a = fast.evaluate(request, sample: sample), b = plain.evaluate(request, sample: sample)
+                #expect(fast.selection == plain.selection, "round \(round): selections differ")
+                #expect(a.use == b.use && a.bucketUse == b.bucketUse && a.offers == b.offers && a.costMicros == b.costMicros, "round \(round)")
+                #expect(zip(a.bucketPrimal, b.bucketPrimal).allSatisfy { abs($0 - $1) <= 1_000 })
+                #expect(a.offers > 0)
+            }
+            // Plain rounds in between, so that later requests run over kept entries.
+            _ = fast.evaluate(points[0]); _ = plain.evaluate(points[0])
+        }
+        #expect(fast.keepsEntries)
+    }
+
     /// A sample's round solves exactly the sample's customers (the same aggregates as a shard holding only
     /// them, on both paths) and leaves the selection alone.
     @Test func sampledRoundsSolveOnlyTheSample() throws {

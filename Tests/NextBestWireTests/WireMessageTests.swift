@@ -32,6 +32,12 @@ import NextBestCore
         .splits(run: 7, shard: 2, seq: 11, customers: [SplitCustomer(customer: 4, regionRow: 1, segmentRow: 2, chosen: [17], options: [
             .init(candidate: 17, offer: 3, family: 1, productRow: 0, channelRow: 2, objectiveMicros: 1_500_000, costMicros: 100_000),
             .init(candidate: 18, offer: 4, family: 1, productRow: 2, channelRow: 2, objectiveMicros: -20, costMicros: 0)], maxOffers: 2, maxPerFamily: 1)]),
+        .splits(run: 7, shard: 3, seq: 12, customers: [{
+            var c = SplitCustomer(customer: 0, regionRow: 4, segmentRow: 4, chosen: [], options: [
+                .init(candidate: 2, offer: 0, family: 0, productRow: 4, channelRow: 1, objectiveMicros: 7, costMicros: 3)], maxOffers: 1, maxPerFamily: 1)
+            c.alternatives = [[], [2]]
+            return c
+        }()]),
         .heartbeat, .bye,
         .precheck(run: 7, seq: 1),
         .facts(run: 7, shard: 2, seq: 1, facts: {

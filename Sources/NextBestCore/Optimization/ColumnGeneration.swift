@@ -103,6 +103,11 @@ public struct ColumnGeneration {
         return p
     }
 
+    /// How far two price vectors are apart (largest difference of a net price).
+    static func distance(_ a: Prices, _ b: Prices) -> Double {
+        zip(a.netWithSentinel, b.netWithSentinel).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    }
+
     /// The Lagrangian dual value at `p` from a full-weight evaluation there: an upper bound on the LP optimum.
     static func bound(_ rows: [ConstraintSet.Row], _ p: Prices, _ a: Aggregates) -> Double {
         DualSolver.dualValue(rows, p, a)
@@ -245,10 +250,12 @@ public struct ColumnGeneration {
                 _ = master.add(a, point: { base + Int(pick[$0]) })
             }
         }
+        let clock = ContinuousClock(), t0 = clock.now
         var smoothing = options.smoothing
         if let e = getenv("NEXTBEST_ALPHA"), let v = Double(String(cString: e)) { smoothing = v }
         let baseSmoothing = smoothing
         var converged = false
+        var laddered = false
         while true {
             // Phase 1 until the master can meet every row.
             if master.phase == 1 {
@@ -259,8 +266,32 @@ public struct ColumnGeneration {
                     continue
                 }
                 if passes >= options.maxPasses { break }
-                if traceMaster { print("TRACE pass \(passes) phase 1 violation \(violation)") }
+                if traceMaster {
+                    let e = master.weights().elastic
+                    let rowsOut = master.elastic.indices.filter { e[$0] > 1e-9 }.map { "\(rows[master.elastic[$0].row].key)\(master.elastic[$0].sign > 0 ? " min" : " max") \(rows[master.elastic[$0].row].lower ?? rows[master.elastic[$0].row].upper ?? 0) by \(e[$0])" }
+                    print("TRACE pass \(passes) phase 1 violation \(violation): \(rowsOut)")
+                }
                 let (net, bucketValue) = master.duals()
+                if bestBound.isFinite && !laddered && Self.distance(start, Prices(count: rows.count)) > 0 {
+                    // Near a good bound (a presolve's, the last run's): first a ladder of steps from the best
+                    // prices along the direction that lowers the violation, one step per group of buckets, so
+                    // that one pass finds how far the prices must move; the exact phase 1 follows if needed.
+                    laddered = true
+                    let center = bestPrices.netWithSentinel.dropLast().map { $0 }
+                    let scale = max(center.map(abs).max() ?? 0, 1e-9) / max(net.map(abs).max() ?? 0, 1e-12)
+                    let steps = (0..<8).map { scale * Double(1 << $0) / 64 }
+                    let ladder = steps.map { t in Self.prices(net: zip(center, net).map { $0 + t * $1 }, rows: rows) }
+                    let pick = (0..<CustomerBuckets.count).map { UInt8($0 % ladder.count) }
+                    let base = points.count
+                    points += ladder.map { Point(prices: $0, weight: 1) }
+                    passes += 1
+                    let a = try evaluate(PricingRequest(points: ladder, weights: Array(repeating: 1, count: ladder.count), bucketPoint: pick))
+                    history.append(DualSolver.Round(round: passes, dual: bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
+                                                    maxViolation: DualSolver.maxViolation(rows, a), feasible: nil))
+                    onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: nil))
+                    _ = master.add(a, point: { base + Int(pick[$0]) })
+                    continue
+                }
                 let p = Self.prices(net: net, rows: rows)
                 let added = master.add(try price(p, weight: 0), point: points.count - 1)
                 if !added.contains(where: { master.reducedValue($0, net: net, weight: 0, bucketValue: bucketValue) > 1e-7 * max(1, violation) }) {
@@ -273,7 +304,7 @@ public struct ColumnGeneration {
             }
             guard master.solve() == .optimal else { throw OptimizerError.master("the LP master did not solve") }
             masterValue = -master.lp.objective
-            if traceMaster { print("TRACE pass \(passes) master \(masterValue) bound \(bestBound) gap \((bestBound - masterValue) / max(abs(bestBound), 1e-9)) cols \(master.columns.count) smoothing \(smoothing)") }
+            if traceMaster { print("TRACE pass \(passes) master \(masterValue) bound \(bestBound) gap \((bestBound - masterValue) / max(abs(bestBound), 1e-9)) cols \(master.columns.count) smoothing \(smoothing) at \(clock.now - t0)") }
             let gap = (bestBound - masterValue) / max(abs(bestBound), 1e-9)
             if gap <= options.gapTolerance { converged = true; break }
             if passes >= options.maxPasses { break }

@@ -125,20 +125,26 @@ public enum Optimizer {
         var start = options.warmStart.flatMap { $0.count == cs.count ? $0 : nil } ?? Prices(count: cs.count)
         var explore: PriceMix? = options.warmStart == nil ? nil : options.warmMix
         let settings = ColumnGeneration.Options(maxPasses: options.maxRounds, gapTolerance: options.gapTolerance)
-        let sample = CustomerSample.of(customers: group.customerCount, target: options.presolveCustomers)
-        if options.warmStart == nil, !sample.isAll, !cs.isEmpty {
-            // Cold start on a large population: the rounds on a sample first (each costs 1/modulus of a
-            // full pass); its best prices start the passes over everybody.
-            var o = settings
-            o.maxPasses = max(settings.maxPasses, 60)
-            let cg = ColumnGeneration(rows: sample.scaled(cs.rows), options: o) { try group.evaluate($0, sample: sample) }
-            let out = try? cg.run(start: start)
-            if let out, case .feasible = out.status {
-                start = out.bestPrices
-                // The points the sample's mix used: the next passes start with them.
-                explore = out.mix
+        // Cold start on a large population: the passes on samples first, a small one then a larger one
+        // (each pass costs 1/modulus of a full one); each level starts from the last one's prices and mix.
+        if options.warmStart == nil, options.presolveCustomers > 0, !cs.isEmpty {
+            var levels: [CustomerSample] = []
+            for target in [max(1, options.presolveCustomers / 16), options.presolveCustomers] {
+                let sample = CustomerSample.of(customers: group.customerCount, target: target)
+                if !sample.isAll, !levels.contains(sample) { levels.append(sample) }
             }
-            presolve = Presolve(modulus: sample.modulus, rounds: out?.passes ?? 0, seconds: seconds(clock.now - t0))
+            var passes = 0
+            for sample in levels {
+                var o = settings
+                o.maxPasses = max(settings.maxPasses, 60)
+                let cg = ColumnGeneration(rows: sample.scaled(cs.rows), options: o) { try group.evaluate($0, sample: sample) }
+                guard let out = try? cg.run(start: start, explore: explore), case .feasible = out.status else { break }
+                passes += out.passes
+                start = out.bestPrices
+                explore = out.mix
+                if traceMaster { print("TRACE presolve 1/\(sample.modulus): \(out.passes) passes, \(seconds(clock.now - t0)) s") }
+            }
+            if let last = levels.last { presolve = Presolve(modulus: last.modulus, rounds: passes, seconds: seconds(clock.now - t0)) }
         }
         let cg = ColumnGeneration(rows: cs.rows, options: settings, onPass: onRound) { try group.evaluate($0, sample: .all) }
         let out = try cg.run(start: start, explore: explore)
@@ -201,7 +207,7 @@ public enum Optimizer {
         if traceMaster { print("TRACE settle: points \(used.count), mixed buckets \(active.filter { $0.count > 1 }.count), split customers \(split.map(\.count).reduce(0, +))") }
         if split.contains(where: { !$0.isEmpty }) {
             let fixed = try group.state(slot: Slot.evaluated)
-            if let changes = solveSplit(split, rows: cs, fixedUse: fixed.use) { try group.apply(changes, slot: Slot.evaluated) }
+            if let changes = Settle.changes(split, rows: cs, slotUse: fixed.use) { try group.apply(changes, slot: Slot.evaluated) }
         }
         var st = try group.state(slot: Slot.evaluated)
         if traceMaster { print("TRACE settle: holds \(holds(cs, st.use)) objective \(st.objectiveMicros)") }
@@ -222,57 +228,5 @@ public enum Optimizer {
     /// Whether use meets every row.
     static func holds(_ cs: ConstraintSet, _ use: [Int64]) -> Bool {
         cs.rows.enumerated().allSatisfy { k, r in (r.upper.map { use[k] <= $0 } ?? true) && (r.lower.map { use[k] >= $0 } ?? true) }
-    }
-
-    /// The 0-1 program over the split customers: every candidate a variable; per customer at most one
-    /// channel per offer, `maxOffers` offers and `maxPerFamily` per family; the campaign's rows within
-    /// the room left by everybody else (`fixedUse` is slot 0's use, split customers included). Returns the
-    /// changes to slot 0 per shard, or nil if no solution was found.
-    static func solveSplit(_ split: [[SplitCustomer]], rows cs: ConstraintSet, fixedUse: [Int64]) -> [[Repair.Change]]? {
-        let n = cs.count
-        let budget = cs.budgetRow
-        var others = Array(fixedUse.prefix(n))
-        func uses(_ s: SplitCustomer, _ o: SplitCustomer.Option) -> [(row: Int32, value: Double)] {
-            var e: [(row: Int32, value: Double)] = []
-            if budget >= 0 { e.append((Int32(budget), Double(o.costMicros) * 1e-6)) }
-            for r in [o.productRow, o.channelRow, s.regionRow, s.segmentRow] where Int(r) < n { e.append((r, 1)) }
-            return e
-        }
-        for list in split { for s in list { for o in s.options where s.chosen.contains(o.candidate) {
-            if budget >= 0 { others[budget] -= o.costMicros }
-            for r in [o.productRow, o.channelRow, s.regionRow, s.segmentRow] where Int(r) < n { others[Int(r)] -= 1 }
-        } } }
-        var rows: [IntegerProgram.Row] = cs.rows.enumerated().map { k, r in
-            let u = k == budget ? 1e-6 : 1.0
-            return IntegerProgram.Row(lower: r.lower.map { Double($0 - others[k]) * u } ?? -.infinity,
-                                      upper: r.upper.map { Double($0 - others[k]) * u } ?? .infinity)
-        }
-        var variables: [IntegerProgram.Variable] = []
-        var owner: [(shard: Int, index: Int, option: Int)] = []
-        for (shard, list) in split.enumerated() {
-            for (index, s) in list.enumerated() {
-                let customerRow = Int32(rows.count)
-                rows.append(.init(lower: -.infinity, upper: Double(s.maxOffers)))
-                var offerRow: [Int32: Int32] = [:], familyRow: [Int32: Int32] = [:]
-                for o in s.options where offerRow[o.offer] == nil { offerRow[o.offer] = Int32(rows.count); rows.append(.init(lower: -.infinity, upper: 1)) }
-                for o in s.options where familyRow[o.family] == nil { familyRow[o.family] = Int32(rows.count); rows.append(.init(lower: -.infinity, upper: Double(s.maxPerFamily))) }
-                for (j, o) in s.options.enumerated() {
-                    variables.append(.init(objective: Double(o.objectiveMicros) / 1e6,
-                                           entries: uses(s, o) + [(customerRow, 1), (offerRow[o.offer]!, 1), (familyRow[o.family]!, 1)]))
-                    owner.append((shard, index, j))
-                }
-            }
-        }
-        guard let x = IntegerProgram.solve(rows: rows, variables: variables) else { return nil }
-        var chosen = split.map { $0.map { _ in [Int32]() } }
-        for (v, o) in owner.enumerated() where x[v] { chosen[o.shard][o.index].append(split[o.shard][o.index].options[o.option].candidate) }
-        return split.enumerated().map { shard, list in
-            list.enumerated().flatMap { index, s -> [Repair.Change] in
-                let now = Set(chosen[shard][index])
-                let before = Set(s.chosen)
-                return s.chosen.filter { !now.contains($0) }.map { Repair.Change(customer: s.customer, remove: $0, add: -1) }
-                    + chosen[shard][index].filter { !before.contains($0) }.map { Repair.Change(customer: s.customer, remove: -1, add: $0) }
-            }
-        }
     }
 }

@@ -105,6 +105,18 @@ public struct ShardOptimizer: Sendable {
             let best = oe.bestChannels(pairPrice: pairPrices(net), channelCount: plan.channels.count)
             evaluateEntries(oe, best: best, net: net, sample: sample, selection: &selection, solver: &solver, agg: &agg,
                             bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
+        } else if let oe = offerEntries, request.weights.allSatisfy({ $0 == 1 }) {
+            // Several points at full weight: each point's customers over the entries at its prices.
+            var members = [ContiguousArray<Int32>](repeating: [], count: request.points.count)
+            for i in 0..<table.customerCount where sample.contains(table.customerIDs[i]) {
+                members[request.point(of: table.customerIDs[i])].append(Int32(i))
+            }
+            for (p, list) in members.enumerated() where !list.isEmpty {
+                let net = request.points[p].netWithSentinel
+                let best = oe.bestChannels(pairPrice: pairPrices(net), channelCount: plan.channels.count)
+                evaluateEntries(oe, best: best, net: net, sample: sample, selection: &selection, solver: &solver, agg: &agg,
+                                bucketUse: &bucketUse, bucketPrimal: &bucketPrimal, only: list)
+            }
         } else {
             evaluateCandidates(request, sample: sample, selection: &selection, solver: &solver, agg: &agg,
                                bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
@@ -193,7 +205,8 @@ public struct ShardOptimizer: Sendable {
     private mutating func evaluateEntries(_ oe: OfferEntries, best: OfferEntries.BestChannels,
                                  net: ContiguousArray<Double>, sample: CustomerSample, selection: inout ContiguousArray<Int32>,
                                  solver: inout SubProblemSolver, agg: inout Aggregates,
-                                 bucketUse: inout ContiguousArray<Int64>, bucketPrimal: inout ContiguousArray<Int64>) {
+                                 bucketUse: inout ContiguousArray<Int64>, bucketPrimal: inout ContiguousArray<Int64>,
+                                 only: ContiguousArray<Int32>? = nil) {
         let count = table.customerCount
         let mo = maxOffers
         let budgetRow = constraints.budgetRow
@@ -201,7 +214,17 @@ public struct ShardOptimizer: Sendable {
         var members = ContiguousArray<Int32>()
         // The entries of all the round's customers at once, when kept; else built a block at a time.
         var whole: OfferEntries.Block? = nil
-        if writes {
+        // Kept entries read at the customer's own index (a list of customers over the kept block).
+        var byIndex = false
+        if let only {
+            // Some customers only (those of one point of a request): the kept entries, or theirs built at once.
+            members = only
+            if let kept = keptEntries { whole = kept; byIndex = true } else {
+                var b = OfferEntries.Block()
+                members.withUnsafeBufferPointer { oe.build(table, customers: 0, 0, only: $0, into: &b) }
+                whole = b
+            }
+        } else if writes {
             if keptEntries == nil && fullRounds >= Self.roundsBeforeKeepingEntries {
                 var b = OfferEntries.Block()
                 oe.build(table, customers: 0, count, into: &b)
@@ -219,7 +242,7 @@ public struct ShardOptimizer: Sendable {
             sampled = (sample.modulus, members, b)
             whole = b
         }
-        let customers = writes ? count : members.count
+        let customers = writes && only == nil ? count : members.count
         let chunk = whole == nil ? Self.entryBlock : max(customers, 1)
         var scratch = OfferEntries.Block()
         let stride = constraints.count + 1
@@ -259,13 +282,14 @@ public struct ShardOptimizer: Sendable {
             (whole ?? scratch).entries.withUnsafeBufferPointer { es in
             (whole ?? scratch).offsets.withUnsafeBufferPointer { offsets in
             for n in n0..<n1 {
-                let i = writes ? n : Int(members[n])
+                let i = members.isEmpty ? n : Int(members[n])
+                let k = byIndex ? i : n - n0
                 let bucket = Int(buckets[i]), bo = bucket &* stride
                 let region = bo + Int(regionRows[i]), segment = bo + Int(segmentRows[i])
                 let fixed = net[region - bo] + net[segment - bo]
                 chosen.removeAll(keepingCapacity: true)
-                let lo = Int(offsets[n - n0])
-                let value = solver.solve(entries: UnsafeBufferPointer(rebasing: es[lo..<Int(offsets[n - n0 + 1])]),
+                let lo = Int(offsets[k])
+                let value = solver.solve(entries: UnsafeBufferPointer(rebasing: es[lo..<Int(offsets[k + 1])]),
                                          price: price.baseAddress!, position: position.baseAddress!, fixed: fixed, into: &chosen)
                 dual += RunTotals.micros(value)
                 let base = i * mo

@@ -26,6 +26,9 @@ public struct SplitCustomer: Sendable, Equatable {
     public var segmentRow: Int32
     /// Candidates slot 0 holds for the customer.
     public var chosen: [Int32]
+    /// The customer's choices at each point its bucket mixes (sorted candidate lists, no repeats; the
+    /// first is `chosen`).
+    public var alternatives: [[Int32]] = []
     public var options: [Option]
     /// The campaign's per-customer limits (offers, offers per family).
     public var maxOffers: Int32
@@ -44,6 +47,7 @@ public struct SplitCustomer: Sendable, Equatable {
         return row(regionRow) && row(segmentRow) && options.count <= 4096 && maxOffers >= 1 && maxPerFamily >= 1
             && options.allSatisfy { row($0.productRow) && row($0.channelRow) && $0.offer >= 0 && $0.family >= 0 && $0.costMicros >= 0 }
             && chosen.allSatisfy { c in options.contains { $0.candidate == c } }
+            && alternatives.count <= 255 && alternatives.allSatisfy { $0.allSatisfy { c in options.contains { $0.candidate == c } } }
     }
 }
 
@@ -65,12 +69,12 @@ extension ShardOptimizer {
         for i in 0..<table.customerCount where mixed[Int(customerBucket[i])] {
             let r = table.range(i)
             let current = (0..<mo).compactMap { j -> Int32? in let c = selections[0][i * mo + j]; return c >= 0 ? c : nil }.sorted()
-            var differs = false
+            var alternatives = [current]
             table.candidates.withUnsafeBufferPointer { all in
                 table.values.withUnsafeBufferPointer { allValues in
                     let values = table.customerValues(allValues, i)
                     let slice = UnsafeBufferPointer(rebasing: all[r])
-                    for p in active[Int(customerBucket[i])] where !differs {
+                    for p in active[Int(customerBucket[i])] {
                         let net = nets[Int(p)], pp = pairPrice[Int(p)], w = request.weights[Int(p)]
                         let fixed = net[Int(regionRow(i))] + net[Int(segmentRow(i))]
                         chosen.removeAll(keepingCapacity: true)
@@ -78,19 +82,21 @@ extension ShardOptimizer {
                             w * rule.objective(c, values: values) - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
                         }, into: &chosen)
                         let set = chosen.map { Int32(r.lowerBound) + $0 }.sorted()
-                        if set != current { differs = true }
+                        if !alternatives.contains(set) { alternatives.append(set) }
                     }
                 }
             }
-            guard differs else { continue }
+            guard alternatives.count > 1 else { continue }
             let options = r.map { ci -> SplitCustomer.Option in
                 let c = table.candidates[ci]
                 return SplitCustomer.Option(candidate: Int32(ci), offer: Int32(c.offer), family: Int32(plan.offers[Int(c.offer)].family),
                                             productRow: productRowOfOffer[Int(c.offer)], channelRow: channelRowOf[Int(c.channel)],
                                             objectiveMicros: RunTotals.micros(table.objective(ci, customer: i)), costMicros: costMicros(ci))
             }
-            out.append(SplitCustomer(customer: Int32(i), regionRow: regionRow(i), segmentRow: segmentRow(i), chosen: current, options: options,
-                                     maxOffers: Int32(mo), maxPerFamily: Int32(plan.campaign.perCustomer.maxPerFamily)))
+            var s = SplitCustomer(customer: Int32(i), regionRow: regionRow(i), segmentRow: segmentRow(i), chosen: current, options: options,
+                                  maxOffers: Int32(mo), maxPerFamily: Int32(plan.campaign.perCustomer.maxPerFamily))
+            s.alternatives = alternatives
+            out.append(s)
         }
         self.solver = solver
         return out

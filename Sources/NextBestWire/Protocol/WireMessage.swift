@@ -223,6 +223,7 @@ public enum WireMessage: Sendable, Equatable {
             for c in customers {
                 w.i32(c.customer); w.i32(c.regionRow); w.i32(c.segmentRow); w.i32(c.maxOffers); w.i32(c.maxPerFamily)
                 w.u32(UInt32(c.chosen.count)); for x in c.chosen { w.i32(x) }
+                w.u32(UInt32(c.alternatives.count)); for a in c.alternatives { w.u32(UInt32(a.count)); for x in a { w.i32(x) } }
                 w.u32(UInt32(c.options.count))
                 for o in c.options {
                     w.i32(o.candidate); w.i32(o.offer); w.i32(o.family); w.i32(o.productRow); w.i32(o.channelRow)
@@ -375,14 +376,24 @@ public enum WireMessage: Sendable, Equatable {
                 let k = try r.count(4, "a customer's chosen candidates")
                 var chosen: [Int32] = []
                 for _ in 0..<k { chosen.append(try r.i32()) }
+                let na = try r.count(4, "a customer's alternatives")
+                var alternatives: [[Int32]] = []
+                for _ in 0..<na {
+                    let la = try r.count(4, "an alternative")
+                    var a: [Int32] = []
+                    for _ in 0..<la { a.append(try r.i32()) }
+                    alternatives.append(a)
+                }
                 let m = try r.count(36, "a customer's candidates")
                 var options: [SplitCustomer.Option] = []
                 for _ in 0..<m {
                     options.append(SplitCustomer.Option(candidate: try r.i32(), offer: try r.i32(), family: try r.i32(), productRow: try r.i32(),
                                                         channelRow: try r.i32(), objectiveMicros: try r.i64(), costMicros: try r.i64()))
                 }
-                customers.append(SplitCustomer(customer: customer, regionRow: region, segmentRow: segment, chosen: chosen, options: options,
-                                               maxOffers: maxOffers, maxPerFamily: maxPerFamily))
+                var c = SplitCustomer(customer: customer, regionRow: region, segmentRow: segment, chosen: chosen, options: options,
+                                      maxOffers: maxOffers, maxPerFamily: maxPerFamily)
+                c.alternatives = alternatives
+                customers.append(c)
             }
             msg = .splits(run: run, shard: shard, seq: seq, customers: customers)
         default: throw .unknownType(t)
