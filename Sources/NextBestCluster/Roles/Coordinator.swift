@@ -140,8 +140,9 @@ public final class Coordinator {
             runID = UInt64.random(in: 1...UInt64.max)
             shards = base.shards
             warm = baseOutcome.prices
+            warmMix = baseOutcome.mix
             try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: base.shardSize, maxRounds: options.maxRounds,
-                                    warmStart: warm, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
+                                    warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                     started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
                                     modelVersions: now.filter { planIDs.contains($0.key) }, dataStamp: try context.dataStamp(), rescoredFrom: from))
             progress.line("rescoring run \(RunJournal.name(from)): models \(rescoreSet.sorted().joined(separator: ", ")) are scored again, the other \(planIDs.count - rescoreSet.count) come from that run")
@@ -333,7 +334,8 @@ public final class Coordinator {
             WireMessage.restore(run: runID, shard: UInt32(s), attempt: 0, lower: shards[s].lower, upper: shards[s].upper, ops: group.replay(for: s)).encode()
         }
         try journal.optimized(runID, recipes: recipes, outcome: .init(slot: report.slot, prices: report.prices, objective: report.objective, gap: report.gap,
-                                                                      rounds: report.rounds, optimizationJSON: RunSummary.optimization(report).render()))
+                                                                      rounds: report.rounds, optimizationJSON: RunSummary.optimization(report).render(),
+                                                                      mix: report.mix))
         outcome = try journal.outcome(runID)
         metrics.optimized(objective: report.objective, dualBound: report.dualBound, gap: report.gap, rounds: report.rounds)
         progress.line("optimized in \(Optimizer.roundsText(report)) (\(seconds(report.roundSeconds)) rounds, \(seconds(report.repairSeconds)) repair): objective \(FixedDecimal.string(report.objective, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")

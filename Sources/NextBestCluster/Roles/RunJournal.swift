@@ -49,6 +49,8 @@ public struct RunJournal: Sendable {
         public var rounds: Int
         /// The `optimization` section of summary.json as rendered.
         public var optimizationJSON: String
+        /// The points the final mix used (a rescore starts from them as a warm run would).
+        public var mix: PriceMix? = nil
     }
 
     /// A journal problem the operator must hear about.

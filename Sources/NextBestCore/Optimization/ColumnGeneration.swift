@@ -1,4 +1,3 @@
-import Foundation
 /// The coordinator's side of the optimization: Dantzig–Wolfe column generation with an exact restricted
 /// master solved by CLP. Customers are grouped in `CustomerBuckets`; a pricing pass solves every
 /// customer's sub-problem at one price vector and returns, per bucket, the objective and resource use of
@@ -250,10 +249,7 @@ public struct ColumnGeneration {
                 _ = master.add(a, point: { base + Int(pick[$0]) })
             }
         }
-        let clock = ContinuousClock(), t0 = clock.now
         var smoothing = options.smoothing
-        if let e = getenv("NEXTBEST_ALPHA"), let v = Double(String(cString: e)) { smoothing = v }
-        let baseSmoothing = smoothing
         var converged = false
         var laddered = false
         while true {
@@ -266,11 +262,6 @@ public struct ColumnGeneration {
                     continue
                 }
                 if passes >= options.maxPasses { break }
-                if traceMaster {
-                    let e = master.weights().elastic
-                    let rowsOut = master.elastic.indices.filter { e[$0] > 1e-9 }.map { "\(rows[master.elastic[$0].row].key)\(master.elastic[$0].sign > 0 ? " min" : " max") \(rows[master.elastic[$0].row].lower ?? rows[master.elastic[$0].row].upper ?? 0) by \(e[$0])" }
-                    print("TRACE pass \(passes) phase 1 violation \(violation): \(rowsOut)")
-                }
                 let (net, bucketValue) = master.duals()
                 if bestBound.isFinite && !laddered && Self.distance(start, Prices(count: rows.count)) > 0 {
                     // Near a good bound (a presolve's, the last run's): first a ladder of steps from the best
@@ -304,7 +295,6 @@ public struct ColumnGeneration {
             }
             guard master.solve() == .optimal else { throw OptimizerError.master("the LP master did not solve") }
             masterValue = -master.lp.objective
-            if traceMaster { print("TRACE pass \(passes) master \(masterValue) bound \(bestBound) gap \((bestBound - masterValue) / max(abs(bestBound), 1e-9)) cols \(master.columns.count) smoothing \(smoothing) at \(clock.now - t0)") }
             let gap = (bestBound - masterValue) / max(abs(bestBound), 1e-9)
             if gap <= options.gapTolerance { converged = true; break }
             if passes >= options.maxPasses { break }
@@ -315,7 +305,7 @@ public struct ColumnGeneration {
             let added = master.add(try price(Self.prices(net: sep, rows: rows), weight: 1), point: points.count - 1)
             let improving = added.contains { master.reducedValue($0, net: net, weight: 1, bucketValue: bucketValue) > 1e-9 * max(1, abs(masterValue)) }
             // Mispricing (nothing the master can use): the next point is nearer the master's duals.
-            smoothing = improving ? baseSmoothing : smoothing * 0.5
+            smoothing = improving ? options.smoothing : smoothing * 0.5
             if !improving && smoothing < 1e-3 { smoothing = 0 }
         }
         if master.phase == 1 {
@@ -406,5 +396,3 @@ public enum OptimizerError: Error, CustomStringConvertible, Sendable {
         }
     }
 }
-
-let traceMaster = getenv("NEXTBEST_TRACE") != nil

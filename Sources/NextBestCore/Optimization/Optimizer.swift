@@ -142,7 +142,6 @@ public enum Optimizer {
                 passes += out.passes
                 start = out.bestPrices
                 explore = out.mix
-                if traceMaster { print("TRACE presolve 1/\(sample.modulus): \(out.passes) passes, \(seconds(clock.now - t0)) s") }
             }
             if let last = levels.last { presolve = Presolve(modulus: last.modulus, rounds: passes, seconds: seconds(clock.now - t0)) }
         }
@@ -204,13 +203,11 @@ public enum Optimizer {
         _ = try group.evaluate(request, sample: .all)
         let active = out.active.map { $0.map { compact[$0]! } }
         let split = try group.splitCustomers(request, active: active)
-        if traceMaster { print("TRACE settle: points \(used.count), mixed buckets \(active.filter { $0.count > 1 }.count), split customers \(split.map(\.count).reduce(0, +))") }
         if split.contains(where: { !$0.isEmpty }) {
             let fixed = try group.state(slot: Slot.evaluated)
             if let changes = Settle.changes(split, rows: cs, slotUse: fixed.use) { try group.apply(changes, slot: Slot.evaluated) }
         }
         var st = try group.state(slot: Slot.evaluated)
-        if traceMaster { print("TRACE settle: holds \(holds(cs, st.use)) objective \(st.objectiveMicros)") }
         if !holds(cs, st.use) {
             let shortfalls = try Repair.run(group, slot: Slot.evaluated)
             st = try group.state(slot: Slot.evaluated)

@@ -1,10 +1,9 @@
-import Foundation
 /// The fixed grouping of customers the LP master works with: a bucket per customer from a hash of its
 /// id alone, so the master's columns (one per bucket and price point) are the same whatever the shards,
 /// workers or retries.
 public enum CustomerBuckets {
     /// Buckets per run.
-    public static let count: Int = { if let e = getenv("NEXTBEST_BUCKETS"), let v = Int(String(cString: e)) { return v }; return 64 }()
+    public static let count = 64
 
     /// The bucket of customer `id` (splitmix64's finaliser, bits 52–57: independent of the bits
     /// `CustomerSample` uses).
