@@ -5,6 +5,8 @@ public struct Campaign: Sendable, Equatable, Codable {
     /// The most caps a campaign may set (products, regions, segments and channels together): repair moves
     /// name constraint rows in 16 bits (`Repair.MoveList`), the budget and "none" included.
     public static let maxCaps = 65_533
+    /// The keys a campaign document may have at its top level.
+    public static let topLevelKeys: Set<String> = ["objective", "offers", "per_customer", "fatigue", "constraints", "run_date", "name"]
     /// What the optimization maximizes.
     public enum Objective: String, Sendable, Codable, CaseIterable {
         case expectedValue = "expected_value"

@@ -5,7 +5,7 @@ extension Campaign {
     /// non-negative costs and values, propensities in [0, 1], min <= max. Unknown keys are refused so a
     /// typo never silently drops a rule.
     public init(document: ConfigValue) throws(CampaignError) {
-        let top = try CampaignReader.map(document, "$", allowed: ["objective", "offers", "per_customer", "fatigue", "constraints", "run_date", "name"])
+        let top = try CampaignReader.map(document, "$", allowed: Campaign.topLevelKeys)
         var objective = Objective.expectedValue
         if let o = top["objective"] {
             let s = try CampaignReader.string(o, "objective")
@@ -109,19 +109,22 @@ extension Campaign {
 }
 
 /// Typed access to `ConfigValue` with campaign errors.
-enum CampaignReader {
+public enum CampaignReader {
     static func map(_ v: ConfigValue, _ path: String, allowed: Set<String>) throws(CampaignError) -> [String: ConfigValue] {
         guard case .map(let entries, _) = v else { throw CampaignError(path: path, line: v.line, reason: "expected a mapping, found \(v.kindName)") }
         var out: [String: ConfigValue] = [:]
         for (k, value) in entries {
-            guard allowed.contains(k) else {
-                throw CampaignError(path: path == "$" ? k : path + "." + k, line: value.line,
-                                    reason: "unknown key '\(k)' (expected one of: \(allowed.sorted().joined(separator: ", ")))")
-            }
+            guard allowed.contains(k) else { throw unknownKey(k, in: path, line: value.line, allowed: allowed) }
             if out[k] != nil { throw CampaignError(path: path + "." + k, line: value.line, reason: "key given twice") }
             out[k] = value
         }
         return out
+    }
+
+    /// The refusal of key `key` under `path`, which allows only `allowed`.
+    public static func unknownKey(_ key: String, in path: String, line: Int?, allowed: Set<String>) -> CampaignError {
+        CampaignError(path: path == "$" ? key : path + "." + key, line: line,
+                      reason: "unknown key '\(key)' (expected one of: \(allowed.sorted().joined(separator: ", ")))")
     }
 
     static func required(_ m: [String: ConfigValue], _ key: String, _ path: String, _ parent: ConfigValue) throws(CampaignError) -> ConfigValue {
