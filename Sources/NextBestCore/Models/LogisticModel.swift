@@ -16,7 +16,7 @@ public struct LogisticModel: Sendable, Equatable, Codable {
         guard intercept.isFinite, coefficients.allSatisfy(\.isFinite) else {
             throw .invalid("logistic model has a non-finite coefficient or intercept")
         }
-        if let dup = Self.firstDuplicate(features) { throw .invalid("logistic model names feature '\(dup)' twice") }
+        if let dup = Self.firstDuplicate(features) { throw .invalid("logistic model names feature \(Quoted.text(dup)) twice") }
         self.features = features
         self.coefficients = coefficients
         self.intercept = intercept

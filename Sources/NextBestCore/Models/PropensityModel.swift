@@ -210,7 +210,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .invalid(let s): return s
         case .unsupported(let s): return "unsupported model: \(s)"
         case .unknownFeature(let m, let f):
-            return "model '\(m)' uses feature '\(f)', which is not a profile column in the store; import profiles with that column or retrain the model"
+            return "model \(Quoted.text(m)) uses feature \(Quoted.text(f)), which is not a profile column in the store; import profiles with that column or retrain the model"
         case .malformed(let p, let r): return "at \(p): \(r)"
         }
     }

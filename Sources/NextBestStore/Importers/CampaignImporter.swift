@@ -43,10 +43,28 @@ public enum CampaignImporter {
         let node: Node?
         do { node = try Yams.compose(yaml: text) }
         catch let e as YamlError {
-            throw ImportError(file: file, line: yamlLine(e), reason: "not valid YAML: \(e)")
-        } catch { throw ImportError(file: file, line: nil, reason: "not valid YAML: \(error)") }
+            throw ImportError(file: file, line: yamlLine(e), reason: "not valid YAML: \(yamlMessage(e))")
+        } catch { throw ImportError(file: file, line: nil, reason: "not valid YAML: \(Quoted.bare("\(error)", limit: 300))") }
         guard let node else { throw ImportError(file: file, line: nil, reason: "the file is empty") }
         return try fromYAML(node, file: file)
+    }
+
+    /// Yams' message without the source line it quotes (a 200 MB line would be echoed whole): the
+    /// problem, its column and at most 64 characters of the text there.
+    static func yamlMessage(_ e: YamlError) -> String {
+        switch e {
+        case .scanner(let context, let problem, let mark, let yaml), .parser(let context, let problem, let mark, let yaml),
+             .composer(let context, let problem, let mark, let yaml):
+            let what = Quoted.bare((context.map { "\($0.text) " } ?? "") + problem, limit: 200)
+            var near = ""
+            if mark.line >= 1, let line = yaml.split(separator: "\n", maxSplits: mark.line, omittingEmptySubsequences: false).dropFirst(mark.line - 1).first {
+                let from = line.unicodeScalars.index(line.unicodeScalars.startIndex, offsetBy: max(0, mark.column - 1), limitedBy: line.unicodeScalars.endIndex) ?? line.unicodeScalars.endIndex
+                near = ", near " + Quoted.text(Substring(line.unicodeScalars[from...]).prefix(64))
+            }
+            return "\(what) (column \(mark.column)\(near))"
+        default:
+            return Quoted.bare("\(e)", limit: 300)
+        }
     }
 
     static func yamlLine(_ e: YamlError) -> Int? {
