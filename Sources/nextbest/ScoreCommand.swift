@@ -29,6 +29,7 @@ struct Score: ParsableCommand {
                     let r = features.withUnsafeMutableBufferPointer { ProfileCodec.decode(v, featureCount: featureCount, into: $0) }
                     if case .failure(let e) = r { throw StoreError.corrupt(database: "profiles", key: "customer \(id)", reason: e.description) }
                     let p = features.withUnsafeBufferPointer { bound.propensity($0) }
+                    guard !p.isNaN else { throw NonFinitePropensity(model: model, customer: id) }
                     rows.appendDecimal(id)
                     rows.append(UInt8(ascii: ","))
                     FixedDecimal.append(Double(p), decimals: 9, to: &rows)

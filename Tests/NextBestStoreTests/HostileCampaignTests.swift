@@ -230,3 +230,38 @@ import NextBestCore
         #expect(Quoted.text(String(repeating: "é", count: 100)) == "'" + String(repeating: "é", count: 64) + "…' (200 bytes)")
     }
 }
+
+/// Models whose margin can overflow are refused at import (issue 21, item 19).
+@Suite struct HostileModelTests {
+    @Test func hugeLogisticCoefficientsAreRefused() throws {
+        let store = try Fixtures.store()
+        let rt = ImporterRefusalTests()
+        let f = Fixtures.file("m.json", #"{"features":["age","income"],"coefficients":[1e308,-1e308],"intercept":0}"#)
+        try rt.expectRefusal(store, containing: ["m.json", "so large", "margin can overflow"]) {
+            _ = try ModelImporter.run(file: f, id: "huge", format: .logisticJSON, store: store)
+        }
+        let g = Fixtures.file("m.json", #"{"features":["age"],"coefficients":[1],"intercept":1e308}"#)
+        _ = try ModelImporter.run(file: g, id: "big_intercept", format: .logisticJSON, store: store)
+    }
+
+    @Test func treeThresholdsAndLeavesBeyondFloat32AreRefused() throws {
+        let store = try Fixtures.store()
+        let rt = ImporterRefusalTests()
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.models + "/xgb_small.json"))
+        for leaf in [false, true] {
+            var root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            var learner = root["learner"] as! [String: Any], booster = learner["gradient_booster"] as! [String: Any]
+            var model = booster["model"] as! [String: Any], trees = model["trees"] as! [[String: Any]]
+            var conds = trees[0]["split_conditions"] as! [Double]
+            // 1e39 is finite as a double and infinite as the 32-bit float the trees are evaluated in.
+            let node = (trees[0]["left_children"] as! [Int]).firstIndex { leaf ? $0 == -1 : $0 != -1 }!
+            conds[node] = 1e39
+            trees[0]["split_conditions"] = conds
+            model["trees"] = trees; booster["model"] = model; learner["gradient_booster"] = booster; root["learner"] = learner
+            let f = Fixtures.file("t.json", String(decoding: try JSONSerialization.data(withJSONObject: root), as: UTF8.self))
+            try rt.expectRefusal(store, containing: ["t.json", "trees[0]", leaf ? "has a non-finite value" : "non-finite split threshold"]) {
+                _ = try ModelImporter.run(file: f, id: "t", format: .xgboostJSON, store: store)
+            }
+        }
+    }
+}
