@@ -32,7 +32,7 @@ struct CoordinatorCommand: ParsableCommand {
             var o = Coordinator.Options(bind: bind, storePath: storeOptions.store, outDir: out)
             switch (curveSecret, allowKeys) {
             case (nil, nil): break
-            case let (s?, a?): o.curveSecret = try CurveKeyFiles.read(s); o.allowedKeys = try CurveKeyFiles.allowList(a)
+            case let (s?, a?): o.curveSecret = try CurveKeyFiles.readSecret(s); o.allowedKeys = try CurveKeyFiles.allowList(a)
             default: throw ValidationError("--curve-secret and --allow-keys go together")
             }
             o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
@@ -73,7 +73,7 @@ struct WorkerCommand: ParsableCommand {
             var o = Worker.Options(connect: connect, storePath: storeOptions.store, threads: threads, workerID: id ?? Worker.defaultID())
             switch (curveSecret, coordinatorKey) {
             case (nil, nil): break
-            case let (s?, c?): o.curveSecret = try CurveKeyFiles.read(s); o.coordinatorKey = try CurveKeyFiles.read(c)
+            case let (s?, c?): o.curveSecret = try CurveKeyFiles.readSecret(s); o.coordinatorKey = try CurveKeyFiles.readPublic(c)
             default: throw ValidationError("--curve-secret and --coordinator-key go together")
             }
             guard maxCustomers >= 0 else { throw ValidationError("--max-customers must be 0 (no limit) or more, not \(maxCustomers)") }
@@ -119,15 +119,17 @@ struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "keys", abstract: "CURVE keys for the cluster.",
                                                     subcommands: [Generate.self])
 
-    /// Writes `DIR/NAME.secret` (mode 0600) and `DIR/NAME.pub`.
+    /// Writes `DIR/NAME.secret` (created with mode 0600) and `DIR/NAME.pub`; an existing pair is kept
+    /// unless `--force`.
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a key pair: NAME.secret (keep it on its host, mode 0600) and NAME.pub (give it to the other side).")
         @Option(help: "The directory to write into.") var dir: String
         @Option(help: "The key's name, e.g. coordinator or worker-host-3.") var name: String
+        @Flag(help: "Replace an existing key pair of that name.") var force = false
 
         func run() throws {
             try reportingErrors {
-                let pub = try CurveKeyFiles.generate(dir: dir, name: name)
+                let pub = try CurveKeyFiles.generate(dir: dir, name: name, force: force)
                 print("wrote \(dir)/\(name).secret and \(dir)/\(name).pub (public key \(pub))")
             }
         }
