@@ -27,16 +27,26 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "CURVE: a directory of workers' *.pub files (or one file) allowed to connect.") var allowKeys: String?
     @OptionGroup var observability: ObservabilityOptions
 
+    func validate() throws {
+        try OptionChecks.check("--min-workers", minWorkers, 1...100_000)
+        if let waitTimeout { try OptionChecks.seconds("--wait-timeout", waitTimeout) }
+        try OptionChecks.seconds("--heartbeat", heartbeat, minimum: 0.01, maximum: 3_600)
+        try OptionChecks.check("--dead-after", deadAfter, 1...100_000)
+        try OptionChecks.shardSize(shardSize)
+        try OptionChecks.optimizer(maxRounds: maxRounds, gapTolerance: gapTolerance, presolveCustomers: presolveCustomers)
+    }
+
     func run() throws {
         try reportingErrors {
+            try OutputPlace.prepareDirectory(out, option: "--out")
             var o = Coordinator.Options(bind: bind, storePath: storeOptions.store, outDir: out)
             switch (curveSecret, allowKeys) {
             case (nil, nil): break
             case let (s?, a?): o.curveSecret = try CurveKeyFiles.readSecret(s); o.allowedKeys = try CurveKeyFiles.allowList(a)
             default: throw ValidationError("--curve-secret and --allow-keys go together")
             }
-            o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
-            o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart; o.gapTolerance = gapTolerance
+            o.minWorkers = minWorkers; o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
+            o.shardSize = shardSize; o.maxRounds = maxRounds; o.warmStart = !noWarmStart; o.gapTolerance = gapTolerance
             o.presolveCustomers = presolveCustomers
             o.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
@@ -67,6 +77,13 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "CURVE: this worker's secret key file (from `nextbest keys generate`).") var curveSecret: String?
     @Option(help: "CURVE: the coordinator's public key file (its .pub).") var coordinatorKey: String?
     @OptionGroup var observability: ObservabilityOptions
+
+    func validate() throws {
+        try OptionChecks.threads(threads)
+        try OptionChecks.seconds("--coordinator-timeout", coordinatorTimeout, minimum: 0.1)
+        try OptionChecks.seconds("--heartbeat", heartbeat, minimum: 0.01, maximum: 3_600)
+        guard maxCustomers >= 0 else { throw ValidationError("--max-customers must be 0 (no limit) or more, not \(maxCustomers)") }
+    }
 
     func run() throws {
         try reportingErrors {

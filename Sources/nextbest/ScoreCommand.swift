@@ -13,6 +13,7 @@ struct Score: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try OutputPlace.prepareFile(out, option: "--out")
             let t = Date()
             let store = try Store(path: storeOptions.store, readOnly: true)
             let (bound, featureCount) = try store.env.read { txn -> (BoundModel, Int) in
