@@ -27,6 +27,21 @@ public enum Quoted {
         return String(q[q.index(after: q.startIndex)..<close]) + q[q.index(after: close)...]
     }
 
+    /// `s` with its control characters escaped (`\n`, `\u{1B}`, …) and nothing else changed: a line
+    /// of a text log stays one line whatever a peer put in it. Returns `s` itself when it has none.
+    public static func escapingControls(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: isControl) else { return s }
+        var out = ""
+        out.reserveCapacity(s.utf8.count + 8)
+        for ch in s.unicodeScalars { if isControl(ch) { out += escaped(ch) } else { out.unicodeScalars.append(ch) } }
+        return out
+    }
+
+    /// C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+    static func isControl(_ ch: Unicode.Scalar) -> Bool {
+        ch.value < 0x20 || (0x7F...0x9F).contains(ch.value) || ch.value == 0x2028 || ch.value == 0x2029
+    }
+
     /// One scalar as shown: printable as itself, controls as `\n`, `\t`, `\r` or `\u{1B}`.
     public static func escaped(_ ch: Unicode.Scalar) -> String {
         switch ch {
@@ -35,7 +50,7 @@ public enum Quoted {
         case "\t": return "\\t"
         case "\\": return "\\\\"
         default:
-            if ch.value < 0x20 || (0x7F...0x9F).contains(ch.value) || ch.value == 0x2028 || ch.value == 0x2029 {
+            if isControl(ch) {
                 return "\\u{" + String(ch.value, radix: 16, uppercase: true) + "}"
             }
             return String(ch)
