@@ -97,3 +97,43 @@ import NextBestStore
         #expect(!FileManager.default.fileExists(atPath: stale) && FileManager.default.fileExists(atPath: live))
     }
 }
+
+/// `run` stopped by a signal leaves nothing in the temporary directory (issue 21, item 14).
+@Suite struct RunSignalTests {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func signalRemovesThePrivateDirectory(sig: Int32) throws {
+        let (_, path) = try ClusterFixtures.store()
+        // A short TMPDIR of its own (the socket path must fit in 108 bytes).
+        let tmp = "/tmp/nbt-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        try FileManager.default.createDirectory(atPath: tmp + "/nextbest-\(dead.processIdentifier)-7", withIntermediateDirectories: false)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
+        p.arguments = ["run", "--store", path, "--out", ClusterFixtures.tempDir("sig"), "--workers", "1", "--no-warm-start", "--shard-size", "10"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { _, b in b }
+        p.standardOutput = FileHandle.nullDevice
+        let log = tmp + "-stderr"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try p.run()
+        // Once the workers are started (the private directory holds the socket), before they are done.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("started 1 local worker") { usleep(1_000) }
+        let during = try FileManager.default.contentsOfDirectory(atPath: tmp)
+        #expect(during.contains { $0.hasPrefix("nextbest-\(p.processIdentifier)-") }, "\(during)")
+        kill(p.processIdentifier, sig)
+        p.waitUntilExit()
+        let stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect((p.terminationReason == .uncaughtSignal && p.terminationStatus == sig) || (p.terminationReason == .exit && p.terminationStatus == 128 + sig),
+                "\(p.terminationReason) \(p.terminationStatus): \(stderr)")
+        #expect(!stderr.contains("finished") && !stderr.contains("wrote "), "the run ended before the signal: \(stderr)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: tmp)
+        #expect(left == [], "left: \(left)")
+    }
+}
