@@ -121,6 +121,14 @@ import NextBestStore
         FileManager.default.createFile(atPath: log, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: log) }
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        // A child inherits the spawning thread's signal mask: with the signal blocked here (test runners
+        // may block it), it would stay pending in `run` instead of acting as it does under systemd.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, sig)
+        var before = sigset_t()
+        pthread_sigmask(SIG_UNBLOCK, &set, &before)
+        defer { pthread_sigmask(SIG_SETMASK, &before, nil) }
         try p.run()
         // Once the workers are started (the private directory holds the socket), before they are done.
         let deadline = Date().addingTimeInterval(10)
