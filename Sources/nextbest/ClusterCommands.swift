@@ -27,16 +27,26 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "CURVE: a directory of workers' *.pub files (or one file) allowed to connect.") var allowKeys: String?
     @OptionGroup var observability: ObservabilityOptions
 
+    func validate() throws {
+        try OptionChecks.check("--min-workers", minWorkers, 1...100_000)
+        if let waitTimeout { try OptionChecks.seconds("--wait-timeout", waitTimeout) }
+        try OptionChecks.seconds("--heartbeat", heartbeat, minimum: 0.01, maximum: 3_600)
+        try OptionChecks.check("--dead-after", deadAfter, 1...100_000)
+        try OptionChecks.shardSize(shardSize)
+        try OptionChecks.optimizer(maxRounds: maxRounds, gapTolerance: gapTolerance, presolveCustomers: presolveCustomers)
+    }
+
     func run() throws {
         try reportingErrors {
+            try OutputPlace.prepareDirectory(out, option: "--out")
             var o = Coordinator.Options(bind: bind, storePath: storeOptions.store, outDir: out)
             switch (curveSecret, allowKeys) {
             case (nil, nil): break
-            case let (s?, a?): o.curveSecret = try CurveKeyFiles.read(s); o.allowedKeys = try CurveKeyFiles.allowList(a)
+            case let (s?, a?): o.curveSecret = try CurveKeyFiles.readSecret(s); o.allowedKeys = try CurveKeyFiles.allowList(a)
             default: throw ValidationError("--curve-secret and --allow-keys go together")
             }
-            o.minWorkers = max(1, minWorkers); o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
-            o.shardSize = max(1, shardSize); o.maxRounds = maxRounds; o.warmStart = !noWarmStart; o.gapTolerance = gapTolerance
+            o.minWorkers = minWorkers; o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
+            o.shardSize = shardSize; o.maxRounds = maxRounds; o.warmStart = !noWarmStart; o.gapTolerance = gapTolerance
             o.presolveCustomers = presolveCustomers
             o.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
@@ -68,12 +78,19 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "CURVE: the coordinator's public key file (its .pub).") var coordinatorKey: String?
     @OptionGroup var observability: ObservabilityOptions
 
+    func validate() throws {
+        try OptionChecks.threads(threads)
+        try OptionChecks.seconds("--coordinator-timeout", coordinatorTimeout, minimum: 0.1)
+        try OptionChecks.seconds("--heartbeat", heartbeat, minimum: 0.01, maximum: 3_600)
+        guard maxCustomers >= 0 else { throw ValidationError("--max-customers must be 0 (no limit) or more, not \(maxCustomers)") }
+    }
+
     func run() throws {
         try reportingErrors {
             var o = Worker.Options(connect: connect, storePath: storeOptions.store, threads: threads, workerID: id ?? Worker.defaultID())
             switch (curveSecret, coordinatorKey) {
             case (nil, nil): break
-            case let (s?, c?): o.curveSecret = try CurveKeyFiles.read(s); o.coordinatorKey = try CurveKeyFiles.read(c)
+            case let (s?, c?): o.curveSecret = try CurveKeyFiles.readSecret(s); o.coordinatorKey = try CurveKeyFiles.readPublic(c)
             default: throw ValidationError("--curve-secret and --coordinator-key go together")
             }
             guard maxCustomers >= 0 else { throw ValidationError("--max-customers must be 0 (no limit) or more, not \(maxCustomers)") }
@@ -119,15 +136,17 @@ struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "keys", abstract: "CURVE keys for the cluster.",
                                                     subcommands: [Generate.self])
 
-    /// Writes `DIR/NAME.secret` (mode 0600) and `DIR/NAME.pub`.
+    /// Writes `DIR/NAME.secret` (created with mode 0600) and `DIR/NAME.pub`; an existing pair is kept
+    /// unless `--force`.
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a key pair: NAME.secret (keep it on its host, mode 0600) and NAME.pub (give it to the other side).")
         @Option(help: "The directory to write into.") var dir: String
         @Option(help: "The key's name, e.g. coordinator or worker-host-3.") var name: String
+        @Flag(help: "Replace an existing key pair of that name.") var force = false
 
         func run() throws {
             try reportingErrors {
-                let pub = try CurveKeyFiles.generate(dir: dir, name: name)
+                let pub = try CurveKeyFiles.generate(dir: dir, name: name, force: force)
                 print("wrote \(dir)/\(name).secret and \(dir)/\(name).pub (public key \(pub))")
             }
         }

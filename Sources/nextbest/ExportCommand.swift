@@ -29,6 +29,7 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let id = try parseRunID(runID, option: "--run")
+            if let out { try OutputPlace.prepareFile(out, option: "--out") }
             let fmt = RunExport.Format(rawValue: format)!
             let journal = RunJournal(store: try Store(path: storeOptions.store, readOnly: true, mustExist: true))
             if let out {

@@ -25,11 +25,11 @@ struct Generate: ParsableCommand {
     @Flag(help: "Also write profiles.csv and history.csv into FILES (for import tests and timing).") var exportCSV = false
 
     func validate() throws {
-        guard customers > 0 else { throw ValidationError("--customers must be positive") }
+        try OptionChecks.check("--customers", customers, 1...2_000_000_000)
         guard offers > 0 && offers <= 1000 else { throw ValidationError("--offers must be between 1 and 1000") }
-        guard features >= 12 else { throw ValidationError("--features must be at least 12") }
-        guard (0...1).contains(treeShare) else { throw ValidationError("--tree-share must be between 0 and 1") }
-        guard trees >= 1 else { throw ValidationError("--trees must be at least 1") }
+        try OptionChecks.check("--features", features, 12...4_096)
+        try OptionChecks.check("--tree-share", treeShare, 0...1)
+        try OptionChecks.check("--trees", trees, 1...100_000)
         guard (1...16).contains(depth) else { throw ValidationError("--depth must be between 1 and 16") }
     }
 

@@ -23,8 +23,19 @@ struct Run: ParsableCommand {
     @Option(help: "How the local workers reach the coordinator: unix (a private Unix socket) or curve-tcp (a loopback TCP port with fresh CURVE keys).") var localTransport: LocalCluster.Transport = .unixSocket
     @OptionGroup var observability: ObservabilityOptions
 
+    func validate() throws {
+        try OptionChecks.localWorkers(workers)
+        try OptionChecks.threads(threads)
+        try OptionChecks.shardSize(shardSize)
+        try OptionChecks.optimizer(maxRounds: maxRounds, gapTolerance: gapTolerance, presolveCustomers: presolveCustomers)
+        if resume != nil && workers == 0 { throw ValidationError("--resume needs local workers (--workers 1 or more)") }
+    }
+
     func run() throws {
         try reportingErrors {
+            // Output places first: an unwritable --out used to be found after scoring and optimizing.
+            try OutputPlace.prepareDirectory(out, option: "--out")
+            if let exportCandidates { try OutputPlace.prepareDirectory(exportCandidates, option: "--export-candidates") }
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
             let metrics = RunMetrics()
             let server = try observability.serve(metrics.telemetry, log: log)
@@ -41,7 +52,7 @@ struct Run: ParsableCommand {
                 r = try LocalRunner.run(options, logger: log)
             } else {
                 var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
-                co.shardSize = max(1, shardSize); co.maxRounds = maxRounds; co.warmStart = !noWarmStart; co.gapTolerance = gapTolerance
+                co.shardSize = shardSize; co.maxRounds = maxRounds; co.warmStart = !noWarmStart; co.gapTolerance = gapTolerance
                 co.presolveCustomers = presolveCustomers
                 co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
                 co.metrics = metrics

@@ -71,6 +71,7 @@ struct RunsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete all but the newest --keep runs (journal and kept lists), in one transaction per run.")
         @OptionGroup var storeOptions: StoreOptions
         @Option(help: "How many of the newest runs to keep.") var keep: Int = 7
+        func validate() throws { try OptionChecks.check("--keep", keep, 0...1_000_000) }
         func run() throws {
             try reportingErrors {
                 let j = try RunsCommand.open(storeOptions.store, writable: true)
@@ -94,9 +95,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Where the simulated nba.csv, summary.json and comparison.json go.") var out: String
     @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    func validate() throws { try OptionChecks.threads(threads) }
+
     func run() throws {
         try reportingErrors {
             let id = try parseRunID(from, option: "--from")
+            try OutputPlace.prepareDirectory(out, option: "--out")
             let r = try Simulation.run(storePath: storeOptions.store, from: id, campaignFile: campaign, outDir: out, threads: threads)
             func num(_ v: Double) -> String { v.isNaN ? "-" : FixedDecimal.string(v, decimals: 2) }
             print("figure".padding(toLength: 36, withPad: " ", startingAt: 0) + "base".padding(toLength: 18, withPad: " ", startingAt: 0)
@@ -125,9 +129,16 @@ struct RescoreCommand: ParsableCommand {
     @Flag(help: "Print only the output paths.") var quiet = false
     @OptionGroup var observability: ObservabilityOptions
 
+    func validate() throws {
+        try OptionChecks.localWorkers(workers, minimum: 1)
+        try OptionChecks.threads(threads)
+        try OptionChecks.optimizer(maxRounds: maxRounds, gapTolerance: gapTolerance)
+    }
+
     func run() throws {
         try reportingErrors {
             let id = try parseRunID(from, option: "--from")
+            try OutputPlace.prepareDirectory(out, option: "--out")
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
             let metrics = RunMetrics()
             let server = try observability.serve(metrics.telemetry, log: log)
@@ -138,7 +149,7 @@ struct RescoreCommand: ParsableCommand {
             co.rescore = (id, models)
             co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             co.metrics = metrics
-            var lo = LocalCluster.Options(coordinator: co, workers: max(1, workers), threadsPerWorker: threads, executable: LocalCluster.currentExecutable)
+            var lo = LocalCluster.Options(coordinator: co, workers: workers, threadsPerWorker: threads, executable: LocalCluster.currentExecutable)
             lo.logFormat = observability.logFormat
             let r = try LocalCluster.run(lo, logger: log)
             RunReport.print(r, quiet: quiet)

@@ -13,6 +13,7 @@ struct Score: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try OutputPlace.prepareFile(out, option: "--out")
             let t = Date()
             let store = try Store(path: storeOptions.store, readOnly: true)
             let (bound, featureCount) = try store.env.read { txn -> (BoundModel, Int) in
@@ -29,6 +30,7 @@ struct Score: ParsableCommand {
                     let r = features.withUnsafeMutableBufferPointer { ProfileCodec.decode(v, featureCount: featureCount, into: $0) }
                     if case .failure(let e) = r { throw StoreError.corrupt(database: "profiles", key: "customer \(id)", reason: e.description) }
                     let p = features.withUnsafeBufferPointer { bound.propensity($0) }
+                    guard !p.isNaN else { throw NonFinitePropensity(model: model, customer: id) }
                     rows.appendDecimal(id)
                     rows.append(UInt8(ascii: ","))
                     FixedDecimal.append(Double(p), decimals: 9, to: &rows)

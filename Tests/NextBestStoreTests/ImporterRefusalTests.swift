@@ -96,7 +96,7 @@ import NextBestCore
         value: 120.0
         channels:
           email: {min_propensity: 0.01, cost: 0.10}
-    per_customer: {max_offers: 2, max_per_family: 1}
+    per_customer: {max_offers: 1, max_per_family: 1}
     constraints:
       budget: 100
       regions: {north: {min: 1, max: 50}}
@@ -109,7 +109,7 @@ import NextBestCore
         ("value: 120.0", "value: -1", "negative"),
         ("run_date: 2026-11-23", "run_date: 2026-11-31", "not a date"),
         ("objective: expected_value", "objective: profit", "'profit' is not one of"),
-        ("max_offers: 2", "max_offers: 0", "whole number >= 1"),
+        ("max_offers: 1", "max_offers: 0", "whole number >= 1"),
         ("north: {min: 1, max: 50}", "north: {min: 60, max: 50}", "min 60 is greater than max 50"),
         ("north: {min: 1, max: 50}", "atlantis: {max: 50}", "no customer in the store has region 'atlantis'"),
         ("budget: 100", "budgett: 100", "unknown key 'budgett'"),

@@ -6,9 +6,9 @@ public enum AtomicFile {
     public static func write(_ chunks: [[UInt8]], to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if let why = OutputPlace.makeDirectories(dir) { throw OutputError.cannotWrite(path: path, reason: "cannot create its directory: \(why)") }
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
-        guard let f = fopen(tmp, "wb") else { throw OutputError.cannotWrite(path: tmp, reason: String(cString: strerror(errno))) }
+        guard let f = fopen(tmp, "wb") else { throw OutputError.cannotWrite(path: path, reason: "cannot create \(tmp): \(String(cString: strerror(errno)))") }
         var ok = true
         for c in chunks where !c.isEmpty {
             let n = c.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }

@@ -26,7 +26,7 @@ public final class AtomicFileWriter {
         self.path = path
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if let why = OutputPlace.makeDirectories(dir) { throw OutputError.cannotWrite(path: path, reason: "cannot create its directory: \(why)") }
         tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
         #if os(Linux)
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | oDirect, 0o644)

@@ -56,7 +56,13 @@ public enum LocalCluster {
         var tmp = NSTemporaryDirectory()
         if !tmp.hasSuffix("/") { tmp += "/" }
         if tmp.utf8.count > 60 { tmp = "/tmp/" }
+        for dead in removeStaleRunDirectories(in: tmp) { log("removed \(dead), left by a run that was killed", level: .notice) }
         let runDir = tmp + "nextbest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        // SIGTERM or SIGINT (systemd stopping the job, Ctrl-C) would end the process before any `defer`:
+        // the private directory is removed first, then the signal ends the process (the workers, started
+        // with --parent-pid, leave when it is gone).
+        let signals = SignalCleanup(removing: runDir)
+        defer { signals.cancel() }
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: runDir) }
         var curveArguments: [String] = []
@@ -94,6 +100,65 @@ public enum LocalCluster {
             return nil
         }
         return try coordinator.run(resume: resume)
+    }
+
+    /// Removes the private directories (`nextbest-PID-N` under `tmp`, owned by this user) of runs whose
+    /// process is gone: a run killed with SIGKILL cannot remove its own. Returns the paths removed.
+    static func removeStaleRunDirectories(in tmp: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: tmp) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix("nextbest-") {
+            let parts = name.split(separator: "-")
+            guard parts.count == 3, let pid = Int32(parts[1]), pid > 0, UInt32(parts[2]) != nil, pid != getpid() else { continue }
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = tmp + name
+            var st = stat()
+            guard lstat(path, &st) == 0, st.st_uid == getuid(), (st.st_mode & S_IFMT) == S_IFDIR else { continue }
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
+        }
+        return removed.sorted()
+    }
+
+    /// Handles SIGTERM and SIGINT while a local cluster runs: removes its private directory, then ends the
+    /// process with the same signal (default action) at once, so the exit status still says which signal
+    /// stopped it. (Stopping the workers here first made the run fail on their exit before the signal.)
+    final class SignalCleanup: @unchecked Sendable {
+        private var sources: [DispatchSourceSignal] = []
+        private let queue = DispatchQueue(label: "nextbest-local-cluster-signals")
+        private static let signals = [SIGTERM, SIGINT]
+
+        /// The dispositions before, restored by `cancel`.
+        private var previous: [Int32: sigaction] = [:]
+
+        init(removing path: String) {
+            for sig in Self.signals {
+                var old = sigaction()
+                if sigaction(sig, nil, &old) == 0 { previous[sig] = old }
+                // Ignored as a disposition, so that the dispatch source (not the default action) sees it.
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+                source.setEventHandler {
+                    try? FileManager.default.removeItem(atPath: path)
+                    signal(sig, SIG_DFL)
+                    var set = sigset_t()
+                    sigemptyset(&set)
+                    sigaddset(&set, sig)
+                    pthread_sigmask(SIG_UNBLOCK, &set, nil)
+                    raise(sig)
+                    _exit(128 + sig)
+                }
+                source.resume()
+                sources.append(source)
+            }
+        }
+
+        /// Stops handling: the dispositions from before again.
+        func cancel() {
+            for s in sources { s.cancel() }
+            for sig in Self.signals {
+                if var old = previous[sig] { sigaction(sig, &old, nil) } else { signal(sig, SIG_DFL) }
+            }
+        }
     }
 
     /// Waits a little for the workers to leave on their own (they were told BYE), then terminates them.

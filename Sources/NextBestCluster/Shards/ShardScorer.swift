@@ -94,6 +94,10 @@ public struct ShardScorer {
                     }
                 }
             }
+            // A non-finite margin (a damaged profile or model) gives NaN: refused, never written as a score.
+            if let bad = props.withUnsafeBufferPointer({ p in (0..<(filled * modelCount)).first { p[$0].isNaN } }) {
+                throw NonFinitePropensity(model: models[bad % modelCount].id, customer: ids[bad / modelCount])
+            }
             if let keep { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
             done += filled
             for i in 0..<filled {
@@ -112,6 +116,9 @@ public struct ShardScorer {
         }
 
         try store.env.read { txn in
+            // Decoded codes are checked against the dictionaries: a code outside them would drop the
+            // customer's offers from every by-region or by-segment total.
+            let regionCount = try store.regions(in: txn).count, segmentCount = try store.segments(in: txn).count
             let hist = try txn.cursor(store.history)
             defer { hist.close() }
             var h = try withUnsafeBytes(of: lower.bigEndian) { try hist.seek(atLeast: $0) }
@@ -126,6 +133,10 @@ public struct ShardScorer {
                     case .success(let hd): return hd
                     case .failure(let e): throw StoreError.corrupt(database: "profiles", key: "customer \(id)", reason: e.description)
                     }
+                }
+                guard Int(header.region) < regionCount, Int(header.segment) < segmentCount else {
+                    throw StoreError.corrupt(database: "profiles", key: "customer \(id)",
+                                             reason: ProfileDecodeError.code(region: header.region, segment: header.segment, regions: regionCount, segments: segmentCount).description)
                 }
                 ids[filled] = id
                 regions[filled] = header.region

@@ -35,12 +35,15 @@ public struct LineLogHandler: LogHandler {
         write.write(Self.line(format: format, label: label, level: event.level, message: "\(event.message)", metadata: all, date: Date()))
     }
 
-    /// One rendered line (no newline).
+    /// One rendered line (no newline). Text lines escape every control character of the message and the
+    /// metadata (`\n`, `\u{1B}`, …): worker ids, routing ids and addresses come from peers, and a newline
+    /// or an escape sequence in one must not forge or hide lines. (JSON lines escape them as JSON.)
     static func line(format: LogFormat, label: String, level: Logger.Level, message: String, metadata: Logger.Metadata, date: Date) -> String {
         let keys = metadata.keys.sorted()
         switch format {
         case .text:
-            let tail = keys.map { "\($0)=\(metadata[$0]!)" }.joined(separator: " ")
+            let tail = keys.map { Quoted.escapingControls("\($0)=\(metadata[$0]!)") }.joined(separator: " ")
+            let message = Quoted.escapingControls(message)
             return tail.isEmpty ? message : message + "  " + tail
         case .json:
             var fields: [(String, JSONText)] = [("time", .string(timestamp(date))), ("level", .string(level.rawValue)),

@@ -5,6 +5,26 @@ public struct Campaign: Sendable, Equatable, Codable {
     /// The most caps a campaign may set (products, regions, segments and channels together): repair moves
     /// name constraint rows in 16 bits (`Repair.MoveList`), the budget and "none" included.
     public static let maxCaps = 65_533
+    /// The most offers a campaign may have: candidates name offers in 16 bits, `UInt16.max` kept free.
+    public static let maxOffers = 65_534
+    /// The most distinct channels: candidates name channels in 8 bits, `UInt8.max` kept free.
+    public static let maxChannels = 254
+    /// The longest name (offer id, product, family, model, channel, constraint name) in UTF-8 bytes, as
+    /// history caps offer ids: names are written into every summary and report.
+    public static let maxLabelBytes = 255
+    /// The largest offer value or contact cost: runs count money in micro-units in 64 bits (totals up to
+    /// 9.2 × 10^12), so a single amount is kept well below.
+    public static let maxAmount = 1e9
+    /// The largest budget (10^18 micro-units, inside 64 bits with room for the sums compared with it).
+    public static let maxBudget = 1e12
+    /// The largest min or max of a count constraint.
+    public static let maxCount = 1_000_000_000_000
+    /// The largest `fatigue.max_ignored` (contacts are counted in 32 bits).
+    public static let maxIgnoredLimit = 1_000_000
+    /// The longest fatigue window: 100 years.
+    public static let maxWindowDays = 36_600
+    /// The keys a campaign document may have at its top level.
+    public static let topLevelKeys: Set<String> = ["objective", "offers", "per_customer", "fatigue", "constraints", "run_date", "name"]
     /// What the optimization maximizes.
     public enum Objective: String, Sendable, Codable, CaseIterable {
         case expectedValue = "expected_value"

@@ -3,14 +3,15 @@ extension Campaign {
     ///
     /// Checks everything that can be checked without the store: the schema, unique offer ids,
     /// non-negative costs and values, propensities in [0, 1], min <= max. Unknown keys are refused so a
-    /// typo never silently drops a rule.
+    /// typo never silently drops a rule. Every number is checked against what a run can do (see
+    /// `Campaign.maxOffers` and the other limits): a campaign that imports can run.
     public init(document: ConfigValue) throws(CampaignError) {
-        let top = try CampaignReader.map(document, "$", allowed: ["objective", "offers", "per_customer", "fatigue", "constraints", "run_date", "name"])
+        let top = try CampaignReader.map(document, "$", allowed: Campaign.topLevelKeys)
         var objective = Objective.expectedValue
         if let o = top["objective"] {
             let s = try CampaignReader.string(o, "objective")
             guard let obj = Objective(rawValue: s) else {
-                throw CampaignError(path: "objective", line: o.line, reason: "'\(s)' is not one of expected_value, propensity")
+                throw CampaignError(path: "objective", line: o.line, reason: "\(Quoted.text(s)) is not one of expected_value, propensity")
             }
             objective = obj
         }
@@ -18,25 +19,30 @@ extension Campaign {
         guard case .array(let offerItems, _) = offersValue, !offerItems.isEmpty else {
             throw CampaignError(path: "offers", line: offersValue.line, reason: "expected a non-empty list of offers")
         }
+        // Candidates name offers in 16 bits (UInt16.max is kept free): refused here, not by every run.
+        guard offerItems.count <= Campaign.maxOffers else {
+            throw CampaignError(path: "offers", line: offersValue.line, reason: "\(offerItems.count) offers; at most \(Campaign.maxOffers)")
+        }
         var offers: [Offer] = []
         var seen: [String: Int] = [:]
         for (i, item) in offerItems.enumerated() {
             let p = "offers[\(i)]"
             let o = try CampaignReader.map(item, p, allowed: ["id", "product", "family", "model", "value", "value_column", "channels", "name", "description"])
-            let id = try CampaignReader.string(CampaignReader.required(o, "id", p, item), p + ".id")
-            guard !id.isEmpty, !id.contains(",") else { throw CampaignError(path: p + ".id", line: item.line, reason: "offer id must be non-empty and contain no comma") }
-            if let prev = seen[id] { throw CampaignError(path: p + ".id", line: o["id"]?.line, reason: "duplicate offer id '\(id)' (first at offers[\(prev)])") }
+            let id = try CampaignReader.label(CampaignReader.required(o, "id", p, item), p + ".id")
+            guard !id.contains(",") else { throw CampaignError(path: p + ".id", line: item.line, reason: "offer id must be non-empty and contain no comma") }
+            if let prev = seen[id] { throw CampaignError(path: p + ".id", line: o["id"]?.line, reason: "duplicate offer id \(Quoted.text(id)) (first at offers[\(prev)])") }
             seen[id] = i
-            let product = try CampaignReader.string(CampaignReader.required(o, "product", p, item), p + ".product")
-            let family = try CampaignReader.string(CampaignReader.required(o, "family", p, item), p + ".family")
-            let model = try CampaignReader.string(CampaignReader.required(o, "model", p, item), p + ".model")
+            let product = try CampaignReader.label(CampaignReader.required(o, "product", p, item), p + ".product")
+            let family = try CampaignReader.label(CampaignReader.required(o, "family", p, item), p + ".family")
+            let model = try CampaignReader.label(CampaignReader.required(o, "model", p, item), p + ".model")
             let value: Value
             switch (o["value"], o["value_column"]) {
             case (let v?, nil):
                 let d = try CampaignReader.number(v, p + ".value")
                 guard d >= 0 else { throw CampaignError(path: p + ".value", line: v.line, reason: "value \(d) is negative") }
+                try CampaignReader.amount(d, v, p + ".value", limit: Campaign.maxAmount)
                 value = .fixed(d)
-            case (nil, let c?): value = .column(try CampaignReader.string(c, p + ".value_column"))
+            case (nil, let c?): value = .column(try CampaignReader.label(c, p + ".value_column"))
             case (.some, .some): throw CampaignError(path: p, line: item.line, reason: "give either value or value_column, not both")
             case (nil, nil): throw CampaignError(path: p + ".value", line: item.line, reason: "missing: give value (NPV) or value_column")
             }
@@ -46,6 +52,7 @@ extension Campaign {
             }
             var rules: [ChannelRule] = []
             for (name, rv) in chEntries {
+                try CampaignReader.checkLabel(name, p + ".channels", line: rv.line)
                 let cp = p + ".channels." + name
                 if rules.contains(where: { $0.channel == name }) { throw CampaignError(path: cp, line: rv.line, reason: "channel listed twice") }
                 let r = try CampaignReader.map(rv, cp, allowed: ["min_propensity", "cost"])
@@ -53,6 +60,7 @@ extension Campaign {
                 guard minP >= 0, minP <= 1 else { throw CampaignError(path: cp + ".min_propensity", line: r["min_propensity"]?.line, reason: "\(minP) is not a probability in [0, 1]") }
                 let cost = try r["cost"].map { v throws(CampaignError) in try CampaignReader.number(v, cp + ".cost") } ?? 0
                 guard cost >= 0 else { throw CampaignError(path: cp + ".cost", line: r["cost"]?.line, reason: "negative cost \(cost)") }
+                if let cv = r["cost"] { try CampaignReader.amount(cost, cv, cp + ".cost", limit: Campaign.maxAmount) }
                 rules.append(ChannelRule(channel: name, minPropensity: minP, cost: cost))
             }
             rules.sort { $0.channel < $1.channel }
@@ -62,15 +70,25 @@ extension Campaign {
         var perCustomer = PerCustomer(maxOffers: 3, maxPerFamily: 1)
         if let pc = top["per_customer"] {
             let m = try CampaignReader.map(pc, "per_customer", allowed: ["max_offers", "max_per_family"])
-            if let v = m["max_offers"] { perCustomer.maxOffers = try CampaignReader.count(v, "per_customer.max_offers", minimum: 1) }
-            if let v = m["max_per_family"] { perCustomer.maxPerFamily = try CampaignReader.count(v, "per_customer.max_per_family", minimum: 1) }
+            // A run keeps max_offers slots per customer: more than the offers is never usable, and a
+            // million asked a worker for hundreds of gigabytes.
+            if let v = m["max_offers"] {
+                perCustomer.maxOffers = try CampaignReader.count(v, "per_customer.max_offers", minimum: 1, maximum: offers.count,
+                                                                 why: "the campaign has \(offers.count) offer\(offers.count == 1 ? "" : "s")")
+            }
+            if let v = m["max_per_family"] {
+                perCustomer.maxPerFamily = try CampaignReader.count(v, "per_customer.max_per_family", minimum: 1, maximum: offers.count,
+                                                                    why: "the campaign has \(offers.count) offer\(offers.count == 1 ? "" : "s")")
+            }
             else { perCustomer.maxPerFamily = perCustomer.maxOffers }
         }
         var fatigue: Fatigue? = nil
         if let f = top["fatigue"] {
             let m = try CampaignReader.map(f, "fatigue", allowed: ["max_ignored", "window_days"])
-            let mi = try CampaignReader.count(CampaignReader.required(m, "max_ignored", "fatigue", f), "fatigue.max_ignored", minimum: 1)
-            let wd = try CampaignReader.count(CampaignReader.required(m, "window_days", "fatigue", f), "fatigue.window_days", minimum: 1)
+            let mi = try CampaignReader.count(CampaignReader.required(m, "max_ignored", "fatigue", f), "fatigue.max_ignored", minimum: 1,
+                                              maximum: Campaign.maxIgnoredLimit, why: "contacts are counted in 32 bits")
+            let wd = try CampaignReader.count(CampaignReader.required(m, "window_days", "fatigue", f), "fatigue.window_days", minimum: 1,
+                                              maximum: Campaign.maxWindowDays, why: "100 years")
             fatigue = Fatigue(maxIgnored: mi, windowDays: wd)
         }
         var constraints = Constraints()
@@ -79,6 +97,7 @@ extension Campaign {
             if let b = m["budget"] {
                 let d = try CampaignReader.number(b, "constraints.budget")
                 guard d >= 0 else { throw CampaignError(path: "constraints.budget", line: b.line, reason: "negative budget \(d)") }
+                try CampaignReader.amount(d, b, "constraints.budget", limit: Campaign.maxBudget)
                 constraints.budget = d
             }
             constraints.products = try CampaignReader.counts(m["products"], "constraints.products")
@@ -93,7 +112,7 @@ extension Campaign {
         }
         guard let rd = top["run_date"] else { throw CampaignError(path: "run_date", line: document.line, reason: "missing: the day fatigue windows count back from (YYYY-MM-DD)") }
         let rdText = try CampaignReader.string(rd, "run_date")
-        guard let runDate = CalendarDay(rdText) else { throw CampaignError(path: "run_date", line: rd.line, reason: "'\(rdText)' is not a date YYYY-MM-DD") }
+        guard let runDate = CalendarDay(rdText) else { throw CampaignError(path: "run_date", line: rd.line, reason: "\(Quoted.text(rdText)) is not a date YYYY-MM-DD") }
 
         self.init(objective: objective, offers: offers, perCustomer: perCustomer, fatigue: fatigue,
                   constraints: constraints, runDate: runDate)
@@ -105,28 +124,59 @@ extension Campaign {
         for c in constraints.channels where !channels.contains(c.name) {
             throw CampaignError(path: "constraints.channels.\(c.name)", line: nil, reason: "no offer uses channel '\(c.name)'")
         }
+        // Candidates name channels in 8 bits (UInt8.max is kept free).
+        guard channels.count <= Campaign.maxChannels else {
+            throw CampaignError(path: "offers", line: offersValue.line, reason: "\(channels.count) distinct channels; at most \(Campaign.maxChannels)")
+        }
     }
 }
 
 /// Typed access to `ConfigValue` with campaign errors.
-enum CampaignReader {
+public enum CampaignReader {
     static func map(_ v: ConfigValue, _ path: String, allowed: Set<String>) throws(CampaignError) -> [String: ConfigValue] {
         guard case .map(let entries, _) = v else { throw CampaignError(path: path, line: v.line, reason: "expected a mapping, found \(v.kindName)") }
         var out: [String: ConfigValue] = [:]
         for (k, value) in entries {
-            guard allowed.contains(k) else {
-                throw CampaignError(path: path == "$" ? k : path + "." + k, line: value.line,
-                                    reason: "unknown key '\(k)' (expected one of: \(allowed.sorted().joined(separator: ", ")))")
-            }
+            guard allowed.contains(k) else { throw unknownKey(k, in: path, line: value.line, allowed: allowed) }
             if out[k] != nil { throw CampaignError(path: path + "." + k, line: value.line, reason: "key given twice") }
             out[k] = value
         }
         return out
     }
 
+    /// The refusal of key `key` under `path`, which allows only `allowed`.
+    public static func unknownKey(_ key: String, in path: String, line: Int?, allowed: Set<String>) -> CampaignError {
+        let shown = Quoted.bare(key)
+        return CampaignError(path: path == "$" ? shown : path + "." + shown, line: line,
+                             reason: "unknown key \(Quoted.text(key)) (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+    }
+
     static func required(_ m: [String: ConfigValue], _ key: String, _ path: String, _ parent: ConfigValue) throws(CampaignError) -> ConfigValue {
         guard let v = m[key] else { throw CampaignError(path: path + "." + key, line: parent.line, reason: "missing") }
         return v
+    }
+
+    /// A name (offer id, product, family, model, column): a non-empty string of at most
+    /// `Campaign.maxLabelBytes` bytes, as history caps offer ids; names are written into every report.
+    static func label(_ v: ConfigValue, _ path: String) throws(CampaignError) -> String {
+        let s = try string(v, path)
+        try checkLabel(s, path, line: v.line)
+        return s
+    }
+
+    /// Refuses an empty name or one longer than `Campaign.maxLabelBytes` bytes found under `path`.
+    static func checkLabel(_ s: String, _ path: String, line: Int?) throws(CampaignError) {
+        guard !s.isEmpty else { throw CampaignError(path: path, line: line, reason: "empty name") }
+        guard s.utf8.count <= Campaign.maxLabelBytes else {
+            throw CampaignError(path: path, line: line, reason: "name \(Quoted.text(s)) is longer than \(Campaign.maxLabelBytes) bytes")
+        }
+    }
+
+    /// Refuses an amount of money above `limit`: amounts are counted in micro-units in 64 bits.
+    static func amount(_ d: Double, _ v: ConfigValue, _ path: String, limit: Double) throws(CampaignError) {
+        guard d <= limit else {
+            throw CampaignError(path: path, line: v.line, reason: "\(d) is more than \(Int64(limit)), the largest amount a run counts")
+        }
     }
 
     static func string(_ v: ConfigValue, _ path: String) throws(CampaignError) -> String {
@@ -144,10 +194,13 @@ enum CampaignReader {
         return d
     }
 
-    static func count(_ v: ConfigValue, _ path: String, minimum: Int) throws(CampaignError) -> Int {
+    static func count(_ v: ConfigValue, _ path: String, minimum: Int, maximum: Int = Campaign.maxCount, why: String? = nil) throws(CampaignError) -> Int {
         let d = try number(v, path)
-        guard d == d.rounded(), d >= Double(minimum), d < 1e15 else {
+        guard d == d.rounded(), d >= Double(minimum) else {
             throw CampaignError(path: path, line: v.line, reason: "expected a whole number >= \(minimum), found \(d)")
+        }
+        guard d <= Double(maximum) else {
+            throw CampaignError(path: path, line: v.line, reason: "\(d < 1e15 ? String(Int64(d)) : "\(d)") is more than \(maximum)\(why.map { " (\($0))" } ?? "")")
         }
         return Int(d)
     }
@@ -158,6 +211,7 @@ enum CampaignReader {
         var out: [Campaign.CountConstraint] = []
         var seen = Set<String>()
         for (name, bv) in entries {
+            try checkLabel(name, path, line: bv.line)
             let p = path + "." + name
             if !seen.insert(name).inserted { throw CampaignError(path: p, line: bv.line, reason: "listed twice") }
             let m = try map(bv, p, allowed: ["min", "max"])

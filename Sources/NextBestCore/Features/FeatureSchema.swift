@@ -43,7 +43,7 @@ public enum SchemaError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .emptyName(let p): return "feature column \(p + 1) has an empty name"
-        case .duplicate(let n): return "feature column '\(n)' appears more than once"
+        case .duplicate(let n): return "feature column \(Quoted.text(n)) appears more than once"
         }
     }
 }

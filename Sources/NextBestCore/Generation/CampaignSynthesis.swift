@@ -27,12 +27,12 @@ public struct UsageEstimate: Sendable, Equatable {
 }
 
 extension PopulationGenerator {
-    /// The campaign without campaign-wide constraints: catalogue, per-customer limits (3 offers, 1 per
-    /// family), fatigue (`max_ignored` 2 or 3, by seed, within 90 days) and run date.
+    /// The campaign without campaign-wide constraints: catalogue, per-customer limits (3 offers, or every
+    /// offer when there are fewer, 1 per family), fatigue (`max_ignored` 2 or 3, by seed, within 90 days) and run date.
     public func baseCampaign() -> Campaign {
         var mix = SplitMix64(seed: seed ^ 0xFA71_6E00_0000_0001)
         let maxIgnored = 2 + Int(mix.next() % 2)
-        return Campaign(objective: .expectedValue, offers: catalogue, perCustomer: .init(maxOffers: 3, maxPerFamily: 1),
+        return Campaign(objective: .expectedValue, offers: catalogue, perCustomer: .init(maxOffers: min(3, catalogue.count), maxPerFamily: 1),
                         fatigue: .init(maxIgnored: maxIgnored, windowDays: 90), constraints: Campaign.Constraints(), runDate: runDate)
     }
 

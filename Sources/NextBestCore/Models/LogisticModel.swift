@@ -16,10 +16,21 @@ public struct LogisticModel: Sendable, Equatable, Codable {
         guard intercept.isFinite, coefficients.allSatisfy(\.isFinite) else {
             throw .invalid("logistic model has a non-finite coefficient or intercept")
         }
-        if let dup = Self.firstDuplicate(features) { throw .invalid("logistic model names feature '\(dup)' twice") }
+        // Finite but huge ([1e308, -1e308]) overflows the margin to ±inf or NaN for ordinary features.
+        // Features are Float32, so |margin| <= |intercept| + Σ|coefficient| × Float.greatestFiniteMagnitude:
+        // when that bound is finite, no customer's margin can be anything else.
+        guard Self.marginBound(coefficients: coefficients, intercept: intercept).isFinite else {
+            throw .invalid("logistic model's coefficients are so large (largest \(coefficients.map(abs).max() ?? 0), intercept \(intercept)) that a margin can overflow: no Float32 feature row may give a non-finite margin")
+        }
+        if let dup = Self.firstDuplicate(features) { throw .invalid("logistic model names feature \(Quoted.text(dup)) twice") }
         self.features = features
         self.coefficients = coefficients
         self.intercept = intercept
+    }
+
+    /// The largest |margin| any row of Float32 features can give (infinite when one can overflow).
+    static func marginBound(coefficients: [Double], intercept: Double) -> Double {
+        coefficients.reduce(abs(intercept)) { $0 + abs($1) * Double(Float.greatestFiniteMagnitude) }
     }
 
     static func firstDuplicate(_ names: [String]) -> String? {

@@ -93,7 +93,7 @@ enum XGBoostReader {
         let objective = try JSONPath.object(learner["objective"], "learner.objective")
         let objName = try JSONPath.string(objective["name"], "learner.objective.name")
         guard objName == "binary:logistic" else {
-            throw .unsupported("objective '\(objName)' (only binary:logistic propensity models are accepted)")
+            throw .unsupported("objective \(Quoted.text(objName)) (only binary:logistic propensity models are accepted)")
         }
         guard let namesAny = learner["feature_names"], let names = namesAny as? [Any], !names.isEmpty else {
             throw .malformed(path: "learner.feature_names", reason: "missing or empty: train the model with feature_names set so its features can be matched to profile columns")
@@ -106,14 +106,14 @@ enum XGBoostReader {
         else { throw .malformed(path: "learner.learner_model_param.base_score", reason: "missing") }
         let trimmed = baseScoreText.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
         guard let baseScore = Double(trimmed), baseScore > 0, baseScore < 1 else {
-            throw .malformed(path: "learner.learner_model_param.base_score", reason: "'\(baseScoreText)' is not a probability in (0, 1)")
+            throw .malformed(path: "learner.learner_model_param.base_score", reason: "\(Quoted.text(baseScoreText)) is not a probability in (0, 1)")
         }
         if let nc = param["num_class"] as? String, let k = Int(nc), k > 1 {
             throw .unsupported("multi-class model (num_class \(k))")
         }
         let booster = try JSONPath.object(learner["gradient_booster"], "learner.gradient_booster")
         let boosterName = try JSONPath.string(booster["name"], "learner.gradient_booster.name")
-        guard boosterName == "gbtree" else { throw .unsupported("booster '\(boosterName)' (only gbtree)") }
+        guard boosterName == "gbtree" else { throw .unsupported("booster \(Quoted.text(boosterName)) (only gbtree)") }
         let model = try JSONPath.object(booster["model"], "learner.gradient_booster.model")
         let trees = try JSONPath.array(model["trees"], "learner.gradient_booster.model.trees")
         var nodes: [TreeEnsemble.Node] = []

@@ -159,7 +159,7 @@ public struct BoundModel: Sendable {
                 }
               }
             }
-            for i in 0..<count { out[i * outStride] = Float(1.0 / (1.0 + Foundation.exp(-Double(margins[i])))) }
+            for i in 0..<count { out[i * outStride] = Self.logistic(Double(margins[i])) }
         }
     }
 
@@ -174,7 +174,16 @@ public struct BoundModel: Sendable {
                 }
             }
         }
-        return Float(1.0 / (1.0 + Foundation.exp(-z)))
+        return Self.logistic(z)
+    }
+
+    /// The propensity of a margin; NaN when the margin is not finite, so that a scorer can refuse it
+    /// (`NonFinitePropensity`) rather than write ±inf margins out as 0 or 1 (or NaN as `nan`). Imported
+    /// models cannot overflow (`LogisticModel`, `TreeEnsemble` bound their margins); a damaged profile
+    /// holding ±inf can.
+    @inlinable @inline(__always)
+    static func logistic(_ margin: Double) -> Float {
+        margin.isFinite ? Float(1.0 / (1.0 + Foundation.exp(-margin))) : .nan
     }
 
     @usableFromInline
@@ -194,7 +203,17 @@ public struct BoundModel: Sendable {
                 }
             }
         }
-        return Float(1.0 / (1.0 + Foundation.exp(-Double(margin))))
+        return Self.logistic(Double(margin))
+    }
+}
+
+/// A model gave a customer a non-finite margin: the propensity is refused, naming both.
+public struct NonFinitePropensity: Error, CustomStringConvertible, Equatable {
+    public var model: String
+    public var customer: UInt64
+    public init(model: String, customer: UInt64) { self.model = model; self.customer = customer }
+    public var description: String {
+        "model \(Quoted.text(model)) gives customer \(customer) a non-finite margin (a profile feature is ±inf, or the model is damaged): no propensity is written; re-import the customer's profile or the model"
     }
 }
 
@@ -210,7 +229,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .invalid(let s): return s
         case .unsupported(let s): return "unsupported model: \(s)"
         case .unknownFeature(let m, let f):
-            return "model '\(m)' uses feature '\(f)', which is not a profile column in the store; import profiles with that column or retrain the model"
+            return "model \(Quoted.text(m)) uses feature \(Quoted.text(f)), which is not a profile column in the store; import profiles with that column or retrain the model"
         case .malformed(let p, let r): return "at \(p): \(r)"
         }
     }

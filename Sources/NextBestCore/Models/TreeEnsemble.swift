@@ -31,7 +31,7 @@ public struct TreeEnsemble: Sendable, Equatable, Codable {
     public var roots: [Int32]
 
     public init(features: [String], baseMargin: Float, nodes: [Node], roots: [Int32]) throws(ModelError) {
-        if let dup = LogisticModel.firstDuplicate(features) { throw .invalid("tree model names feature '\(dup)' twice") }
+        if let dup = LogisticModel.firstDuplicate(features) { throw .invalid("tree model names feature \(Quoted.text(dup)) twice") }
         for (i, n) in nodes.enumerated() where n.feature >= 0 {
             guard Int(n.feature) < features.count else {
                 throw .invalid("tree node \(i) splits on feature \(n.feature) but the model has \(features.count) features")
@@ -41,6 +41,19 @@ public struct TreeEnsemble: Sendable, Equatable, Codable {
             }
         }
         for r in roots where r < 0 || Int(r) >= nodes.count { throw .invalid("tree root \(r) out of range") }
+        // Leaves are added in Float32: when the base margin and every leaf together stay finite, no path
+        // through the trees can overflow the margin to ±inf (or NaN, inf − inf).
+        guard baseMargin.isFinite else { throw .invalid("tree model's base margin is not finite") }
+        var bound = Double(abs(baseMargin))
+        for (i, n) in nodes.enumerated() {
+            guard n.threshold.isFinite else {
+                throw .invalid("tree node \(i) has a non-finite \(n.feature < 0 ? "leaf value" : "split threshold") (as a 32-bit float)")
+            }
+            if n.feature < 0 { bound += Double(abs(n.threshold)) }
+        }
+        guard bound <= Double(Float.greatestFiniteMagnitude) else {
+            throw .invalid("tree model's leaf values are so large (their magnitudes sum to \(bound)) that a margin can overflow 32-bit floats")
+        }
         self.features = features
         self.baseMargin = baseMargin
         self.nodes = nodes
@@ -87,6 +100,7 @@ public struct TreeEnsemble: Sendable, Equatable, Codable {
                 guard t.threshold[src].isFinite else { throw .invalid("tree leaf \(src) has a non-finite value") }
                 nodes[dst] = Node(feature: -1, threshold: t.threshold[src], left: 0, defaultLeft: false)
             } else {
+                guard t.threshold[src].isFinite else { throw .invalid("tree node \(src) has a non-finite split threshold (as a 32-bit float)") }
                 guard t.feature[src] >= 0, t.feature[src] < featureCount else {
                     throw .invalid("tree node \(src) splits on feature index \(t.feature[src]); the model has \(featureCount) features")
                 }

@@ -47,7 +47,7 @@ public enum DictionaryError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .unknown(let n): return "unknown category '\(n)'"
+        case .unknown(let n): return "unknown category \(Quoted.text(n))"
         case .full: return "more than 65535 distinct categories"
         }
     }

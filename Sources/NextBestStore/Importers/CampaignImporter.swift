@@ -10,14 +10,19 @@ public enum CampaignImporter {
         let text: String
         do { text = try String(contentsOfFile: file, encoding: .utf8) }
         catch { throw ImportError(file: file, line: nil, reason: "cannot read file as UTF-8 text: \((error as NSError).localizedDescription)") }
-        let doc = try document(text: text, file: file)
+        let doc = try document(text: text, file: file, topLevelKeys: Campaign.topLevelKeys)
         do { return try Campaign(document: doc) }
         catch { throw ImportError(file: file, line: error.line, key: error.path, reason: error.reason) }
     }
 
     /// Parses YAML or JSON text into a `ConfigValue` tree (JSON is read as YAML, its superset, unless
     /// the file name ends in `.json`).
-    public static func document(text: String, file: String) throws -> ConfigValue {
+    ///
+    /// YAML is first scanned without building anything (`YAMLLimits`): a document nested deeper than
+    /// 512 levels is refused (as JSON is), then, when `topLevelKeys` is given, a root key outside it, then
+    /// aliases that would expand the document by more than `YAMLLimits.maxAliasNodes` nodes. Only then is
+    /// the document composed and expanded.
+    public static func document(text: String, file: String, topLevelKeys: Set<String>? = nil) throws -> ConfigValue {
         if file.lowercased().hasSuffix(".json") {
             do {
                 let any = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
@@ -27,13 +32,39 @@ public enum CampaignImporter {
                 throw ImportError(file: file, line: nil, reason: "not valid JSON: \(ns.userInfo[NSDebugDescriptionErrorKey] as? String ?? ns.localizedDescription)")
             }
         }
+        let scan: YAMLLimits.Scan
+        do { scan = try YAMLLimits.scan(text) }
+        catch { throw ImportError(file: file, line: error.line, reason: "refused YAML: \(error.reason)") }
+        if let allowed = topLevelKeys, let (k, line) = scan.topLevelKeys.first(where: { !allowed.contains($0.key) }) {
+            let e = CampaignReader.unknownKey(k, in: "$", line: line, allowed: allowed)
+            throw ImportError(file: file, line: e.line, key: e.path, reason: e.reason)
+        }
+        if let e = scan.expansion { throw ImportError(file: file, line: e.line, reason: "refused YAML: \(e.reason)") }
         let node: Node?
         do { node = try Yams.compose(yaml: text) }
         catch let e as YamlError {
-            throw ImportError(file: file, line: yamlLine(e), reason: "not valid YAML: \(e)")
-        } catch { throw ImportError(file: file, line: nil, reason: "not valid YAML: \(error)") }
+            throw ImportError(file: file, line: yamlLine(e), reason: "not valid YAML: \(yamlMessage(e))")
+        } catch { throw ImportError(file: file, line: nil, reason: "not valid YAML: \(Quoted.bare("\(error)", limit: 300))") }
         guard let node else { throw ImportError(file: file, line: nil, reason: "the file is empty") }
         return try fromYAML(node, file: file)
+    }
+
+    /// Yams' message without the source line it quotes (a 200 MB line would be echoed whole): the
+    /// problem, its column and at most 64 characters of the text there.
+    static func yamlMessage(_ e: YamlError) -> String {
+        switch e {
+        case .scanner(let context, let problem, let mark, let yaml), .parser(let context, let problem, let mark, let yaml),
+             .composer(let context, let problem, let mark, let yaml):
+            let what = Quoted.bare((context.map { "\($0.text) " } ?? "") + problem, limit: 200)
+            var near = ""
+            if mark.line >= 1, let line = yaml.split(separator: "\n", maxSplits: mark.line, omittingEmptySubsequences: false).dropFirst(mark.line - 1).first {
+                let from = line.unicodeScalars.index(line.unicodeScalars.startIndex, offsetBy: max(0, mark.column - 1), limitedBy: line.unicodeScalars.endIndex) ?? line.unicodeScalars.endIndex
+                near = ", near " + Quoted.text(Substring(line.unicodeScalars[from...]).prefix(64))
+            }
+            return "\(what) (column \(mark.column)\(near))"
+        default:
+            return Quoted.bare("\(e)", limit: 300)
+        }
     }
 
     static func yamlLine(_ e: YamlError) -> Int? {

@@ -22,15 +22,15 @@ public enum HistoryImporter {
                     return
                 }
                 guard r.count == 5 else { throw fail("has \(r.count) fields, expected 5") }
-                guard let id = FieldParser.uint64(r.bytes(0)) else { throw fail("customer_id '\(r.string(0))' is not an unsigned 64-bit integer") }
+                guard let id = FieldParser.uint64(r.bytes(0)) else { throw fail("customer_id \(Quoted.text(r.string(0))) is not an unsigned 64-bit integer") }
                 let offer = r.string(1), channel = r.string(2)
                 guard !offer.isEmpty, offer.utf8.count < 256 else { throw fail("offer_id is empty or longer than 255 bytes") }
                 guard !channel.isEmpty, channel.utf8.count < 256 else { throw fail("channel is empty or longer than 255 bytes") }
                 let dateText = r.string(3)
-                guard let day = CalendarDay(dateText) else { throw fail("date '\(dateText)' is not a valid date YYYY-MM-DD") }
+                guard let day = CalendarDay(dateText) else { throw fail("date \(Quoted.text(dateText)) is not a valid date YYYY-MM-DD") }
                 let outcomeText = r.string(4)
                 guard let outcome = ContactOutcome(text: outcomeText) else {
-                    throw fail("outcome '\(outcomeText)' is not one of accepted, rejected, ignored")
+                    throw fail("outcome \(Quoted.text(outcomeText)) is not one of accepted, rejected, ignored")
                 }
                 let key = ProfileCodec.key(id)
                 guard try txn.get(store.profiles, key: key) != nil else { throw fail("customer_id \(id) has no profile in the store") }

@@ -18,8 +18,8 @@ public enum ModelImporter {
             let previous = try store.model(id, in: txn)
             let model = PropensityModel(id: id, version: (previous?.version ?? 0) + 1, kind: kind)
             if let missing = model.missingFeatures(in: schema).first {
-                throw ImportError(file: file, line: nil, key: "feature '\(missing)'",
-                                  reason: "model uses column '\(missing)', which the store's profiles lack (store columns: \(schema.names.prefix(8).joined(separator: ", "))\(schema.count > 8 ? ", …" : ""))")
+                throw ImportError(file: file, line: nil, key: "feature \(Quoted.text(missing))",
+                                  reason: "model uses column \(Quoted.text(missing)), which the store's profiles lack (store columns: \(schema.names.prefix(8).joined(separator: ", "))\(schema.count > 8 ? ", …" : ""))")
             }
             try store.putModel(model, in: txn)
             return (ImportReport(kind: "model '\(id)' v\(model.version)", rows: 1, added: previous == nil ? 1 : 0, replaced: previous == nil ? 0 : 1, skipped: 0), model)

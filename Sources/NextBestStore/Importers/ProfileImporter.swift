@@ -24,12 +24,15 @@ public enum ProfileImporter {
                     guard h.count >= 4, h[0] == "customer_id", h[1] == "region", h[2] == "segment" else {
                         throw fail("header must start with customer_id,region,segment followed by at least one feature column")
                     }
+                    if let long = h.firstIndex(where: { $0.utf8.count > Campaign.maxLabelBytes }) {
+                        throw fail("header column \(long + 1) name \(Quoted.text(h[long])) is longer than \(Campaign.maxLabelBytes) bytes")
+                    }
                     let fs: FeatureSchema
                     do { fs = try FeatureSchema(names: Array(h[3...])) } catch { throw fail("header: \(error)") }
                     if let existing = schema {
                         if existing != fs {
                             let i = Array(zip(existing.names, fs.names)).firstIndex { $0 != $1 } ?? min(existing.count, fs.count)
-                            throw fail("feature columns differ from the store's at column \(i + 4): expected '\(existing.names[safe: i] ?? "(end)")', found '\(fs.names[safe: i] ?? "(end)")'")
+                            throw fail("feature columns differ from the store's at column \(i + 4): expected \(existing.names[safe: i].map { Quoted.text($0) } ?? "(end)"), found \(fs.names[safe: i].map { Quoted.text($0) } ?? "(end)")")
                         }
                     } else {
                         schema = fs
@@ -41,13 +44,20 @@ public enum ProfileImporter {
                 }
                 guard r.count == cols.count else { throw fail("has \(r.count) fields, the header has \(cols.count)") }
                 guard let id = FieldParser.uint64(r.bytes(0)) else {
-                    throw fail("customer_id '\(r.string(0))' is not an unsigned 64-bit integer")
+                    throw fail("customer_id \(Quoted.text(r.string(0))) is not an unsigned 64-bit integer")
                 }
                 if let first = seen[id] { throw fail("customer_id \(id) appears again (first at line \(first))") }
                 seen[id] = r.line
                 let regionName = r.string(1), segmentName = r.string(2)
                 guard !regionName.isEmpty else { throw fail("region is empty") }
                 guard !segmentName.isEmpty else { throw fail("segment is empty") }
+                // Region and segment names go into every summary and report: capped as offer ids are.
+                guard regionName.utf8.count <= Campaign.maxLabelBytes else {
+                    throw fail("region \(Quoted.text(regionName)) is longer than \(Campaign.maxLabelBytes) bytes")
+                }
+                guard segmentName.utf8.count <= Campaign.maxLabelBytes else {
+                    throw fail("segment \(Quoted.text(segmentName)) is longer than \(Campaign.maxLabelBytes) bytes")
+                }
                 let region: UInt16, segment: UInt16
                 do {
                     region = try regions.code(for: regionName, create: true)
@@ -57,7 +67,7 @@ public enum ProfileImporter {
                     let b = r.bytes(i + 3)
                     if b.isEmpty { features[i] = .nan; continue }
                     guard let v = FieldParser.float(b) else {
-                        throw fail("column '\(cols[i + 3])' value '\(r.string(i + 3))' is not a finite number")
+                        throw fail("column \(Quoted.text(cols[i + 3])) value \(Quoted.text(r.string(i + 3))) is not a finite number")
                     }
                     features[i] = v
                 }

@@ -29,21 +29,43 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 throw StoreError.cannotOpen(path: path, reason: "no store there (run `nextbest generate` or `nextbest import profiles` first)")
             }
         }
-        var e: OpaquePointer?
-        try StoreError.check(mdb_env_create(&e), "env_create")
-        env = e!
-        mdb_env_set_maxdbs(env, maxDatabases)
-        mdb_env_set_maxreaders(env, 512)
-        mdb_env_set_mapsize(env, initialMapSize)
-        var flags = UInt32(MDB_NOTLS)
-        if readOnly { flags |= UInt32(MDB_RDONLY) }
-        let rc = mdb_env_open(env, path, flags, 0o644)
-        if rc != 0 {
-            mdb_env_close(env)
-            throw StoreError.cannotOpen(path: path, reason: String(cString: mdb_strerror(rc)))
-        }
+        env = try Self.open(path: path, readOnly: readOnly, maxDatabases: maxDatabases, initialMapSize: initialMapSize)
         var dead: Int32 = 0
         mdb_reader_check(env, &dead)
+    }
+
+    /// Creates and opens the LMDB environment handle. On any failure the handle is closed here, before
+    /// `init` assigns it: `deinit` (which closes `env`) never sees a handle that failed to open, so a
+    /// failed open is an error naming the path, never a double `mdb_env_close`.
+    private static func open(path: String, readOnly: Bool, maxDatabases: UInt32, initialMapSize: Int) throws -> OpaquePointer {
+        var e: OpaquePointer?
+        let crc = mdb_env_create(&e)
+        guard crc == 0, let env = e else {
+            throw StoreError.cannotOpen(path: path, reason: "cannot create an LMDB environment: \(String(cString: mdb_strerror(crc)))")
+        }
+        var flags = UInt32(MDB_NOTLS)
+        if readOnly { flags |= UInt32(MDB_RDONLY) }
+        var rc = mdb_env_set_maxdbs(env, maxDatabases)
+        if rc == 0 { rc = mdb_env_set_maxreaders(env, 512) }
+        if rc == 0 { rc = mdb_env_set_mapsize(env, initialMapSize) }
+        if rc == 0 { rc = mdb_env_open(env, path, flags, 0o644) }
+        guard rc == 0 else {
+            mdb_env_close(env)
+            throw StoreError.cannotOpen(path: path, reason: openFailure(rc))
+        }
+        return env
+    }
+
+    /// An operator's wording of why `mdb_env_open` failed.
+    static func openFailure(_ rc: Int32) -> String {
+        let message = String(cString: mdb_strerror(rc))
+        switch rc {
+        case MDB_INVALID: return "\(message): data.mdb there is not an LMDB store"
+        case MDB_VERSION_MISMATCH: return "\(message): data.mdb was written by another LMDB version"
+        case EACCES, EPERM, EROFS: return "\(message): this user may not open the store's files (data.mdb and lock.mdb must be readable and writable): check their owner and mode"
+        case ENOMEM: return "\(message): not enough address space to map the store (check `ulimit -v`)"
+        default: return message
+        }
     }
 
     deinit { mdb_env_close(env) }

@@ -75,12 +75,16 @@ public enum ProfileDecodeError: Error, CustomStringConvertible {
     case truncated(Int)
     case version(UInt8)
     case featureCount(Int, expected: Int)
+    /// A region or segment code outside the store's dictionaries (`regions`, `segments` names known).
+    case code(region: UInt16, segment: UInt16, regions: Int, segments: Int)
 
     public var description: String {
         switch self {
         case .truncated(let n): return "record of \(n) bytes is truncated"
         case .version(let v): return "record version \(v) is not supported (expected \(ProfileCodec.version))"
         case .featureCount(let n, let e): return "record holds \(n) features, the store schema has \(e)"
+        case .code(let r, let s, let rs, let ss):
+            return Int(r) >= rs ? "region code \(r) is outside the store's \(rs) regions" : "segment code \(s) is outside the store's \(ss) segments"
         }
     }
 }

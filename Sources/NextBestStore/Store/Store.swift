@@ -49,7 +49,7 @@ public final class Store: @unchecked Sendable {
         }
         let fmt = try env.read { txn in try txn.get(meta, key: Array("format".utf8)) }
         if let fmt, String(decoding: fmt, as: UTF8.self) != Store.formatTag {
-            throw StoreError.cannotOpen(path: path, reason: "store format '\(String(decoding: fmt, as: UTF8.self))' is not \(Store.formatTag)")
+            throw StoreError.cannotOpen(path: path, reason: "store format \(Quoted.text(String(decoding: fmt, as: UTF8.self))) is not \(Store.formatTag)")
         }
     }
 

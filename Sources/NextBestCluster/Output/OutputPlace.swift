@@ -1,0 +1,77 @@
+import Foundation
+
+/// The places a command writes into, checked before any work: an unwritable `--out` (or one naming a
+/// file) used to be found only after scoring and optimizing, with a raw Foundation error.
+public enum OutputPlace {
+    /// Why an output place cannot be used: the option, the path and a worded reason.
+    public struct Unusable: Error, CustomStringConvertible, Equatable {
+        public var option: String
+        public var path: String
+        public var reason: String
+        public var description: String { "\(option) \(path): \(reason)" }
+    }
+
+    /// Makes sure `dir` is a directory this process can create files in (creating it and its parents if
+    /// needed, as the run would), by creating and removing a probe file; then removes the temporary files
+    /// (`.NAME.tmp-PID`) that processes no longer running left there, as a run killed during a write does.
+    /// Returns the names of the files removed.
+    @discardableResult
+    public static func prepareDirectory(_ dir: String, option: String) throws -> [String] {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw Unusable(option: option, path: dir, reason: "is a file, not a directory") }
+        } else {
+            if let why = makeDirectories(dir) { throw Unusable(option: option, path: dir, reason: "cannot create the directory: \(why)") }
+        }
+        let probe = dir + "/.nextbest-probe-\(getpid())"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Unusable(option: option, path: dir, reason: "cannot create files there: \(String(cString: strerror(errno)))") }
+        close(fd)
+        unlink(probe)
+        return removeStaleTemporaries(in: dir)
+    }
+
+    /// Checks that the file `path` can be written: its directory as `prepareDirectory` checks it, and the
+    /// path not a directory.
+    public static func prepareFile(_ path: String, option: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw Unusable(option: option, path: path, reason: "is a directory, not a file")
+        }
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do { try prepareDirectory(dir, option: option) }
+        catch let e as Unusable { throw Unusable(option: option, path: path, reason: "its directory \(dir) \(e.reason)") }
+    }
+
+    /// Creates `dir` and its missing parents (mode 0777 less the umask, as `mkdir -p`); nil when done,
+    /// else why not in words, naming the component that failed when it is not `dir` itself (Foundation's
+    /// error here is often just "NSCocoaErrorDomain error 512").
+    public static func makeDirectories(_ dir: String) -> String? {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) { return isDir.boolValue ? nil : "\(dir) is a file, not a directory" }
+        var path = dir.hasPrefix("/") ? "" : "."
+        for part in dir.split(separator: "/", omittingEmptySubsequences: true) {
+            path += "/" + part
+            if mkdir(path, 0o777) == 0 { continue }
+            let e = errno
+            if e == EEXIST {
+                if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { continue }
+                return "\(path) is a file, not a directory"
+            }
+            return (path == dir ? "" : "\(path): ") + String(cString: strerror(e))
+        }
+        return nil
+    }
+
+    /// Removes `.NAME.tmp-PID` files in `dir` whose process is gone (`kill(pid, 0)` fails with ESRCH).
+    static func removeStaleTemporaries(in dir: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(".") {
+            guard let r = name.range(of: ".tmp-", options: .backwards), let pid = Int32(name[r.upperBound...]), pid > 0 else { continue }
+            guard pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            if unlink(dir + "/" + name) == 0 { removed.append(name) }
+        }
+        return removed.sorted()
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+import NextBestCore
+import NextBestStore
+@testable import NextBestCluster
+
+/// Bad options and unusable output places are refused before any work, in words (issue 21, items 14,
+/// 15 and 16), by the `nextbest` binary itself.
+@Suite struct CommandLineRefusalTests {
+    /// Runs `nextbest args`; returns the exit status, standard error and the seconds it took.
+    func nextbest(_ args: [String]) throws -> (status: Int32, stderr: String, seconds: Double) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
+        p.arguments = args
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        let t = Date()
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text, Date().timeIntervalSince(t))
+    }
+
+    // item 16
+    @Test(arguments: [
+        (["run", "--shard-size", "0"], "--shard-size must be between 10 and"),
+        (["run", "--workers=-1"], "--workers must be between 0 and"),
+        (["run", "--workers", "1000"], "at most four local workers per core"),
+        (["run", "--gap-tolerance", "nan"], "--gap-tolerance must be a number between 0.0 and 1.0, not nan"),
+        (["run", "--threads", "0"], "--threads must be between 1 and"),
+        (["run", "--max-rounds=-3"], "--max-rounds must be between 0 and"),
+        (["run", "--metrics-port", "70000"], "--metrics-port must be between 0 and 65535"),
+        (["rescore", "--from", "0000000000000001", "--workers", "0"], "--workers must be between 1 and"),
+        (["coordinator", "--bind", "tcp://127.0.0.1:0", "--heartbeat", "0"], "--heartbeat must be a number between 0.01"),
+        (["coordinator", "--bind", "tcp://127.0.0.1:0", "--wait-timeout", "inf"], "--wait-timeout must be a number"),
+        (["coordinator", "--bind", "tcp://127.0.0.1:0", "--min-workers", "0"], "--min-workers must be between 1 and"),
+        (["coordinator", "--bind", "tcp://127.0.0.1:0", "--shard-size=-5"], "--shard-size must be between 10 and"),
+    ])
+    func outOfRangeOptionsAreUsageErrors(args: [String], message: String) throws {
+        let dir = ClusterFixtures.tempDir("opts")
+        let r = try nextbest(args + ["--store", dir + "/store", "--out", dir + "/out"])
+        #expect(r.status == 64, "exit \(r.status): \(r.stderr)")
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out") && !FileManager.default.fileExists(atPath: dir + "/store"))
+    }
+
+    @Test func otherCommandsCheckTheirOptions() throws {
+        let dir = ClusterFixtures.tempDir("opts")
+        for (args, message) in [(["worker", "--connect", "tcp://127.0.0.1:1", "--threads", "0"], "--threads must be between 1"),
+                                (["worker", "--connect", "tcp://127.0.0.1:1", "--coordinator-timeout", "nan"], "--coordinator-timeout must be a number"),
+                                (["runs", "prune", "--keep=-1"], "--keep must be between 0 and"),
+                                (["generate", "--features", "70000"], "--features must be between 12 and 4096")] {
+            let r = try nextbest(args + ["--store", dir + "/store"])
+            #expect(r.status == 64 && r.stderr.contains(message), "\(args): exit \(r.status): \(r.stderr)")
+        }
+    }
+
+    // item 15
+    @Test func unusableOutIsRefusedBeforeAnyWork() throws {
+        let (_, path) = try ClusterFixtures.store()
+        let file = ClusterFixtures.tempDir("o") + "/a-file"
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        for workers in ["0", "1"] {
+            let r = try nextbest(["run", "--store", path, "--out", file, "--workers", workers, "--no-warm-start", "--quiet"])
+            #expect(r.status == 1 && r.stderr.contains("--out \(file): is a file, not a directory"), "\(r.stderr)")
+            #expect(!r.stderr.contains("scor") && r.seconds < 5, "\(r.seconds) s: \(r.stderr)")
+        }
+        // A directory that cannot be created (procfs refuses every new file): worded, not NSCocoaErrorDomain.
+        let r = try nextbest(["run", "--store", path, "--out", "/proc/nextbest-out/x", "--workers", "0", "--quiet"])
+        #expect(r.status == 1 && r.stderr.contains("--out /proc/nextbest-out/x: cannot create the directory:"), "\(r.stderr)")
+        #expect(!r.stderr.contains("NSCocoaErrorDomain") && !r.stderr.contains("Code="), "\(r.stderr)")
+        let s = try nextbest(["score", "--store", path, "--model", "logit_all", "--out", ClusterFixtures.tempDir("o")])
+        #expect(s.status == 1 && s.stderr.contains("is a directory, not a file"), "\(s.stderr)")
+    }
+
+    @Test func fileErrorsAreWorded() throws {
+        let dir = ClusterFixtures.tempDir("w")
+        try "x".write(toFile: dir + "/f", atomically: true, encoding: .utf8)
+        do { try AtomicFile.write("y", to: dir + "/f/g/out.csv"); Issue.record("expected a refusal") } catch {
+            #expect("\(error)" == "cannot write \(dir)/f/g/out.csv: cannot create its directory: \(dir)/f is a file, not a directory", "\(error)")
+        }
+        #expect(throws: OutputPlace.Unusable.self) { try OutputPlace.prepareDirectory(dir + "/f", option: "--out") }
+    }
+
+    // item 14: temporary files of a killed run are removed by the next one.
+    @Test func staleTemporaryFilesAreRemovedByTheNextRun() throws {
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        let out = ClusterFixtures.tempDir("stale")
+        let stale = out + "/.nba.csv.tmp-\(dead.processIdentifier)"
+        let live = out + "/.nba.csv.tmp-\(getpid())"
+        for p in [stale, live] { FileManager.default.createFile(atPath: p, contents: Data()) }
+        #expect(try OutputPlace.prepareDirectory(out, option: "--out") == [".nba.csv.tmp-\(dead.processIdentifier)"])
+        #expect(!FileManager.default.fileExists(atPath: stale) && FileManager.default.fileExists(atPath: live))
+    }
+}
+
+/// `run` stopped by a signal leaves nothing in the temporary directory (issue 21, item 14).
+@Suite struct RunSignalTests {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func signalRemovesThePrivateDirectory(sig: Int32) throws {
+        let (_, path) = try ClusterFixtures.store()
+        // A short TMPDIR of its own (the socket path must fit in 108 bytes).
+        let tmp = "/tmp/nbt-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        try FileManager.default.createDirectory(atPath: tmp + "/nextbest-\(dead.processIdentifier)-7", withIntermediateDirectories: false)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
+        p.arguments = ["run", "--store", path, "--out", ClusterFixtures.tempDir("sig"), "--workers", "1", "--no-warm-start", "--shard-size", "10"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { _, b in b }
+        p.standardOutput = FileHandle.nullDevice
+        let log = tmp + "-stderr"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        // A child inherits the spawning thread's signal mask: with the signal blocked here (test runners
+        // may block it), it would stay pending in `run` instead of acting as it does under systemd.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, sig)
+        var before = sigset_t()
+        pthread_sigmask(SIG_UNBLOCK, &set, &before)
+        defer { pthread_sigmask(SIG_SETMASK, &before, nil) }
+        try p.run()
+        // Once the workers are started (the private directory holds the socket), before they are done.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("started 1 local worker") { usleep(1_000) }
+        let during = try FileManager.default.contentsOfDirectory(atPath: tmp)
+        #expect(during.contains { $0.hasPrefix("nextbest-\(p.processIdentifier)-") }, "\(during)")
+        kill(p.processIdentifier, sig)
+        p.waitUntilExit()
+        let stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect((p.terminationReason == .uncaughtSignal && p.terminationStatus == sig) || (p.terminationReason == .exit && p.terminationStatus == 128 + sig),
+                "\(p.terminationReason) \(p.terminationStatus): \(stderr)")
+        #expect(!stderr.contains("finished") && !stderr.contains("wrote "), "the run ended before the signal: \(stderr)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: tmp)
+        #expect(left == [], "left: \(left)")
+    }
+}
