@@ -50,7 +50,6 @@ import copy
 import hashlib
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
