@@ -468,42 +468,61 @@ def _solve_mip(h, lp, info, cand, cons, keep, lp_x, res, time_limit,
             "Optimal (within mip_rel_gap of the LP bound)"
     else:
         # Full branch and bound, warm-started from the repaired solution.
-        h.clearSolver()
-        h.changeColsIntegrality(nx, np.arange(nx, dtype=np.int32),
-                                np.ones(nx, dtype=np.uint8))
-        h.setOptionValue("solver", "choose")
-        h.setOptionValue("presolve", mip_presolve)
-        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-        remaining = max(1.0, time_limit - (time.time() - t0))
-        h.setOptionValue("time_limit", remaining)
-        if best_x is not None:
-            h.setSolution(_full_solution(lp, info, best_x))
-        # HiGHS does not always check its time limit during a long root LP,
-        # so the limit is also enforced from here (solver thread is a daemon).
-        h.HandleUserInterrupt = True
-        h.startSolve()
-        done, _ = h.wait(remaining + max(10.0, 0.1 * remaining))
-        if not done:
-            h.cancelSolve()
-            done, _ = h.wait(10.0)
-        if not done:
-            res["_abandoned_solver"] = True
-            status = "Time limit reached (HiGHS MIP abandoned)"
-        else:
+        # HiGHS 1.16 can mis-value a start given by setSolution (seen with
+        # negative objective coefficients: the start reported ~20 % above its
+        # c.x, so the search stopped at once with "Optimal"). The objective is
+        # therefore always recomputed as c.x, and if HiGHS' own value
+        # disagrees the search is run again without the start.
+        repaired = (best_x, best_obj)
+        for warm in ([True, False] if best_x is not None else [False]):
+            h.clearSolver()
+            h.changeColsIntegrality(nx, np.arange(nx, dtype=np.int32),
+                                    np.ones(nx, dtype=np.uint8))
+            h.setOptionValue("solver", "choose")
+            h.setOptionValue("presolve", mip_presolve)
+            h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+            remaining = max(1.0, time_limit - (time.time() - t0))
+            h.setOptionValue("time_limit", remaining)
+            if warm:
+                h.setSolution(_full_solution(lp, info, repaired[0]))
+            # HiGHS does not always check its time limit during a long root
+            # LP, so the limit is also enforced from here (solver thread is a
+            # daemon).
+            h.HandleUserInterrupt = True
+            h.startSolve()
+            done, _ = h.wait(remaining + max(10.0, 0.1 * remaining))
+            if not done:
+                h.cancelSolve()
+                done, _ = h.wait(10.0)
+            if not done:
+                res["_abandoned_solver"] = True
+                status = "Time limit reached (HiGHS MIP abandoned)"
+                break
             inf = h.getInfo()
             status = h.modelStatusToString(h.getModelStatus())
+            x = None
+            if inf.primal_solution_status == 2:
+                x = np.round(np.asarray(h.getSolution().col_value)[:nx])
+                obj = float(np.dot(cand.obj[keep], x))
+                reported = float(inf.objective_function_value)
+                if abs(reported - obj) > 1e-6 * max(1.0, abs(obj)):
+                    res["mip_highs_objective_mismatch"] = {
+                        "warm_start": warm, "reported": reported, "c_x": obj}
+                    if warm:
+                        continue  # distrust this search; run it cold
+                    status += " (HiGHS objective != c.x: not used)"
+                    break
+                if not _rows_ok(lp, _full_solution(lp, info, x)):
+                    x = None
             if inf.mip_dual_bound == inf.mip_dual_bound:  # not NaN
                 bound = min(bound, float(inf.mip_dual_bound))
-            if inf.primal_solution_status == 2:
-                obj = float(inf.objective_function_value)
-                if best_obj is None or obj > best_obj + 1e-9:
-                    best_obj = obj
-                    best_x = np.round(np.asarray(
-                        h.getSolution().col_value)[:nx])
-                    res["mip_source"] = "highs"
+            if x is not None and (best_obj is None or obj > best_obj + 1e-9):
+                best_obj, best_x = obj, x
+                res["mip_source"] = "highs"
             if (status != "Optimal" and best_x is not None
                     and gap(best_obj, bound) <= mip_rel_gap):
                 status = "Optimal (within mip_rel_gap of the LP bound)"
+            break
     res["mip_status"] = status
     if best_x is not None:
         res["mip_optimum"] = best_obj
