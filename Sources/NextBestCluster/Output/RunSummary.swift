@@ -45,6 +45,7 @@ extension RunSummary {
             ("dual_bound", .fixed(r.dualBound, decimals: 4)),
             ("gap", .fixed(r.gap, decimals: 8)),
             ("rounds", .int(Int64(r.rounds))),
+            ("passes", .int(Int64(r.rounds))),
             ("relaxed_objective", .fixed(r.relaxedObjective, decimals: 4)),
             ("round_seconds", .fixed(r.roundSeconds, decimals: 3)),
             ("repair_seconds", .fixed(r.repairSeconds, decimals: 3)),

@@ -571,7 +571,7 @@ public enum Repair {
     /// Repairs the selection in `slot` of every shard of the group; returns the rows still violated
     /// (empty when feasible).
     @discardableResult
-    public static func run<G: ShardGroup>(_ group: G, slot: Int, maxPasses: Int = 50, improveLimit: Int? = nil) throws -> [Shortfall] {
+    public static func run<G: ShardGroup>(_ group: G, slot: Int, maxPasses: Int = 50, improveLimit: Int? = nil, improvePasses: Int = 5) throws -> [Shortfall] {
         let rows = group.constraints.rows
         guard !rows.isEmpty else { return [] }
         var use = try group.state(slot: slot).use
@@ -625,7 +625,7 @@ public enum Repair {
         }
         // 3. Use the slack: moves that add objective and keep every constraint.
         if rows.indices.allSatisfy({ k in (rows[k].upper.map { use[k] <= $0 } ?? true) && (rows[k].lower.map { use[k] >= $0 } ?? true) }) {
-            for _ in 0..<5 {
+            for _ in 0..<improvePasses {
                 if try pass(.improve) == 0 { break }
             }
         }

@@ -219,11 +219,7 @@ public struct ShardOptimizer: Sendable {
         if let only {
             // Some customers only (those of one point of a request): the kept entries, or theirs built at once.
             members = only
-            if let kept = keptEntries { whole = kept; byIndex = true } else {
-                var b = OfferEntries.Block()
-                members.withUnsafeBufferPointer { oe.build(table, customers: 0, 0, only: $0, into: &b) }
-                whole = b
-            }
+            if let kept = keptEntries { whole = kept; byIndex = true }
         } else if writes {
             if keptEntries == nil && fullRounds >= Self.roundsBeforeKeepingEntries {
                 var b = OfferEntries.Block()
@@ -278,7 +274,11 @@ public struct ShardOptimizer: Sendable {
           var n0 = 0
           while n0 < customers {
             let n1 = min(customers, n0 + chunk)
-            if whole == nil { oe.build(table, customers: n0, n1, into: &scratch) }
+            if whole == nil {
+                if members.isEmpty { oe.build(table, customers: n0, n1, into: &scratch) } else {
+                    members.withUnsafeBufferPointer { oe.build(table, customers: 0, 0, only: UnsafeBufferPointer(rebasing: $0[n0..<n1]), into: &scratch) }
+                }
+            }
             (whole ?? scratch).entries.withUnsafeBufferPointer { es in
             (whole ?? scratch).offsets.withUnsafeBufferPointer { offsets in
             for n in n0..<n1 {
