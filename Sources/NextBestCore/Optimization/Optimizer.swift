@@ -137,6 +137,7 @@ public enum Optimizer {
             for sample in levels {
                 var o = settings
                 o.maxPasses = max(settings.maxPasses, 60)
+                o.gapTolerance = settings.gapTolerance / 5
                 let cg = ColumnGeneration(rows: sample.scaled(cs.rows), options: o) { try group.evaluate($0, sample: sample) }
                 guard let out = try? cg.run(start: start, explore: explore), case .feasible = out.status else { break }
                 passes += out.passes
