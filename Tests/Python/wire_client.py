@@ -12,7 +12,7 @@ import time
 import zmq
 
 MAGIC = b"NB"
-VERSION = 1
+VERSION = 2
 
 
 def string(s):
@@ -30,7 +30,7 @@ def receive(sock, want, timeout=20.0):
     while time.time() < deadline:
         if sock.poll(200):
             frame = sock.recv()
-            assert frame[:2] == MAGIC and frame[2] == VERSION, f"not a version-1 nextbest frame: {frame[:8]!r}"
+            assert frame[:2] == MAGIC and frame[2] == VERSION, f"not a version-2 nextbest frame: {frame[:8]!r}"
             if frame[3] == want:
                 return frame[4:]
     raise SystemExit(f"no message of type {want} within {timeout} s")
@@ -70,7 +70,7 @@ def main():
     assert upper is None or upper > lower
     print(f"ASSIGN run {run:016x} shard {shard} attempt {attempt} customers {lower}..{upper}")
     # Garbage, then leave without scoring: the shard must go to another worker.
-    sock.send(b"NB\x01\x05\x00")
+    sock.send(MAGIC + bytes([VERSION, 5, 0]))
     sock.send(b"not nextbest at all")
     sock.send(MAGIC + bytes([VERSION, 8]))
     sock.send(MAGIC + bytes([VERSION, 9]))
