@@ -70,6 +70,8 @@ final class Hub {
     var peers: [[UInt8]: Peer] = [:]
     var arrival: [[UInt8]] = []
     var lastBeat = Date()
+    /// When the hub last listened (housekeeping runs on every pump).
+    var lastListened = Date()
     var dropped = 0
     var refused = 0
     var messagesIn = 0
@@ -185,6 +187,11 @@ final class Hub {
     /// holds work).
     func housekeeping() throws {
         let now = Date()
+        // Time the coordinator spent away from the socket (a long master solve) is not the workers'
+        // silence: their heartbeats wait in the queue. Only time spent listening counts.
+        let away = now.timeIntervalSince(lastListened) - heartbeat
+        if away > 0 { for id in arrival { peers[id]?.lastSeen += away } }
+        lastListened = now
         if now.timeIntervalSince(lastBeat) >= heartbeat {
             lastBeat = now
             for id in arrival { try send(id, .heartbeat) }

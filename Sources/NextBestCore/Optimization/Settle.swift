@@ -9,6 +9,8 @@
 ///    room the settled ones leave. If it finds nothing, those customers take their heaviest alternative
 ///    and the caller's repair mends the rest.
 public enum Settle {
+    /// The most fractional customers the 0-1 program takes.
+    static let maxProgramCustomers = 1_000
     /// Use of the campaign's rows by one list of a customer: (row, amount in the row's LP unit) pairs
     /// (money for the budget) and its objective.
     static func use(_ s: SplitCustomer, _ list: [Int32], rows cs: ConstraintSet) -> (entries: [(row: Int32, value: Double)], micros: [Int64], objective: Double) {
@@ -75,7 +77,9 @@ public enum Settle {
                 for k in 0..<n { left[k] += u[k] }
             }
             let customers = fractional.map { split[flat[$0].0][flat[$0].1] }
-            if let chosen = wholeLists(customers, rows: cs, others: left) {
+            // An optimal vertex leaves about one customer per binding row fractional; many more means a
+            // degenerate LP, and the 0-1 program would be large: those take their heaviest alternative.
+            if customers.count <= maxProgramCustomers, let chosen = wholeLists(customers, rows: cs, others: left) {
                 for (x, f) in fractional.enumerated() { lists[f] = chosen[x] }
             } else {
                 for f in fractional { lists[f] = split[flat[f].0][flat[f].1].alternatives[heaviest[f].alternative] }
