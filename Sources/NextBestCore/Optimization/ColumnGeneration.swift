@@ -234,19 +234,23 @@ public struct ColumnGeneration {
             onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: masterValue.isFinite ? masterValue : nil))
             return a
         }
+        /// One pass with each bucket at its own point of `spread` (`pick[bucket]`), all at full weight: no
+        /// bound (no one point for everybody), a column per bucket.
+        func spread(_ spread: [Prices], base: Int, pick: [UInt8]) throws {
+            passes += 1
+            let a = try evaluate(PricingRequest(points: spread, weights: Array(repeating: 1, count: spread.count), bucketPoint: pick))
+            history.append(DualSolver.Round(round: passes, dual: bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
+                                            maxViolation: DualSolver.maxViolation(rows, a), feasible: nil))
+            onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: nil))
+            _ = master.add(a, point: { base + Int(pick[$0]) })
+        }
         _ = master.add(try price(start, weight: 1), point: 0)
         if let explore, explore.fits(rows: rows.count) {
             let base = points.count
             points += explore.points.map { Point(prices: $0, weight: 1) }
             let depth = min(3, explore.buckets.map(\.count).max() ?? 0)
             for j in 0..<depth where passes < options.maxPasses {
-                let pick = explore.buckets.map { $0.isEmpty ? 0 : UInt8($0[j % $0.count]) }
-                passes += 1
-                let a = try evaluate(PricingRequest(points: explore.points, weights: Array(repeating: 1, count: explore.points.count), bucketPoint: pick))
-                history.append(DualSolver.Round(round: passes, dual: bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
-                                                maxViolation: DualSolver.maxViolation(rows, a), feasible: nil))
-                onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: nil))
-                _ = master.add(a, point: { base + Int(pick[$0]) })
+                try spread(explore.points, base: base, pick: explore.buckets.map { $0.isEmpty ? 0 : UInt8($0[j % $0.count]) })
             }
         }
         var smoothing = options.smoothing
@@ -272,15 +276,9 @@ public struct ColumnGeneration {
                     let scale = max(center.map(abs).max() ?? 0, 1e-9) / max(net.map(abs).max() ?? 0, 1e-12)
                     let steps = (0..<8).map { scale * Double(1 << $0) / 64 }
                     let ladder = steps.map { t in Self.prices(net: zip(center, net).map { $0 + t * $1 }, rows: rows) }
-                    let pick = (0..<CustomerBuckets.count).map { UInt8($0 % ladder.count) }
                     let base = points.count
                     points += ladder.map { Point(prices: $0, weight: 1) }
-                    passes += 1
-                    let a = try evaluate(PricingRequest(points: ladder, weights: Array(repeating: 1, count: ladder.count), bucketPoint: pick))
-                    history.append(DualSolver.Round(round: passes, dual: bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
-                                                    maxViolation: DualSolver.maxViolation(rows, a), feasible: nil))
-                    onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: nil))
-                    _ = master.add(a, point: { base + Int(pick[$0]) })
+                    try spread(ladder, base: base, pick: (0..<CustomerBuckets.count).map { UInt8($0 % ladder.count) })
                     continue
                 }
                 let p = Self.prices(net: net, rows: rows)

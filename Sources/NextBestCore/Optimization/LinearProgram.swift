@@ -52,17 +52,23 @@ public final class LinearProgram {
     public func add(_ columns: [Column]) -> Int {
         let first = columnCount
         guard !columns.isEmpty else { return first }
-        var starts: [CoinBigIndex] = [0]
-        var rows: [Int32] = []
-        var values: [Double] = []
-        for c in columns {
-            for e in c.entries where e.value != 0 { rows.append(e.row); values.append(e.value) }
-            starts.append(CoinBigIndex(rows.count))
-        }
+        let (starts, rows, values) = Self.columnMajor(columns.map(\.entries))
         let lo = columns.map { Self.finite($0.lower) }, up = columns.map { Self.finite($0.upper) }, cost = columns.map(\.cost)
         Clp_addColumns(model, Int32(columns.count), lo, up, cost, starts, rows, values)
         columnCount += columns.count
         return first
+    }
+
+    /// Columns' nonzero entries in the column-major arrays COIN-OR's loaders take (starts, rows, values).
+    static func columnMajor(_ columns: [[(row: Int32, value: Double)]]) -> ([CoinBigIndex], [Int32], [Double]) {
+        var starts: [CoinBigIndex] = [0]
+        var rows: [Int32] = []
+        var values: [Double] = []
+        for entries in columns {
+            for e in entries where e.value != 0 { rows.append(e.row); values.append(e.value) }
+            starts.append(CoinBigIndex(rows.count))
+        }
+        return (starts, rows, values)
     }
 
     /// Changes the costs of all columns (`costs.count == columnCount`).
@@ -124,13 +130,7 @@ public enum IntegerProgram {
         if variables.isEmpty { return rows.allSatisfy { $0.lower <= 1e-9 && $0.upper >= -1e-9 } ? [] : nil }
         let model = Cbc_newModel()!
         defer { Cbc_deleteModel(model) }
-        var starts: [CoinBigIndex] = [0]
-        var index: [Int32] = []
-        var value: [Double] = []
-        for v in variables {
-            for e in v.entries where e.value != 0 { index.append(e.row); value.append(e.value) }
-            starts.append(CoinBigIndex(index.count))
-        }
+        let (starts, index, value) = LinearProgram.columnMajor(variables.map(\.entries))
         let n = variables.count
         let colLo = [Double](repeating: 0, count: n), colUp = [Double](repeating: 1, count: n)
         let obj = variables.map(\.objective)
