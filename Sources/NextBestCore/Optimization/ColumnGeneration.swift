@@ -248,7 +248,7 @@ public struct ColumnGeneration {
         if let explore, explore.fits(rows: rows.count) {
             let base = points.count
             points += explore.points.map { Point(prices: $0, weight: 1) }
-            let depth = min(3, explore.buckets.map(\.count).max() ?? 0)
+            let depth = min(2, explore.buckets.map(\.count).max() ?? 0)
             for j in 0..<depth where passes < options.maxPasses {
                 try spread(explore.points, base: base, pick: explore.buckets.map { $0.isEmpty ? 0 : UInt8($0[j % $0.count]) })
             }
