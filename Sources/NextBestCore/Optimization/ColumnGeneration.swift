@@ -224,11 +224,9 @@ public struct ColumnGeneration {
             points.append(Point(prices: p, weight: weight))
             passes += 1
             let a = try evaluate(PricingRequest(points: [p], weights: [weight]))
-            if weight == 1 {
-                let l = Self.bound(rows, p, a)
-                if l < bestBound { bestBound = l; bestPrices = p }
-            }
-            history.append(DualSolver.Round(round: passes, dual: weight == 1 ? Self.bound(rows, p, a) : bestBound,
+            let l = weight == 1 ? Self.bound(rows, p, a) : bestBound
+            if l < bestBound { bestBound = l; bestPrices = p }
+            history.append(DualSolver.Round(round: passes, dual: l,
                                             relaxedPrimal: Double(a.primalMicros) / 1e6, maxViolation: DualSolver.maxViolation(rows, a),
                                             feasible: masterValue.isFinite ? masterValue : nil))
             onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: masterValue.isFinite ? masterValue : nil))

@@ -201,13 +201,12 @@ public enum Optimizer {
         for a in out.active { for p in a where compact[p] == nil { compact[p] = UInt8(used.count); used.append(p) } }
         let request = PricingRequest(points: used.map { out.points[$0].prices }, weights: used.map { out.points[$0].weight },
                                      bucketPoint: out.active.map { $0.first.map { compact[$0]! } ?? 0 })
-        _ = try group.evaluate(request, sample: .all)
+        // The pass's aggregates are slot 0's use of every row: no separate state request is needed.
+        let fixed = try group.evaluate(request, sample: .all)
         let active = out.active.map { $0.map { compact[$0]! } }
         let split = try group.splitCustomers(request, active: active)
-        if split.contains(where: { !$0.isEmpty }) {
-            let fixed = try group.state(slot: Slot.evaluated)
-            if let changes = Settle.changes(split, rows: cs, slotUse: fixed.use) { try group.apply(changes, slot: Slot.evaluated) }
-        }
+        if split.contains(where: { !$0.isEmpty }),
+           let changes = Settle.changes(split, rows: cs, slotUse: fixed.use) { try group.apply(changes, slot: Slot.evaluated) }
         // Whole lists within the gap tolerance of the bound: done.
         let settled = try group.state(slot: Slot.evaluated)
         if holds(cs, settled.use), out.bound - Double(settled.objectiveMicros) / 1e6 <= tolerance * abs(out.bound) { return settled }
