@@ -22,26 +22,19 @@ public struct ShardOptimizer: Sendable {
     var solver: SubProblemSolver
     /// The layout of one entry per (customer, offer) for the rounds, when the campaign's shape allows it.
     let offerEntries: OfferEntries?
-    /// Every customer's entries, once the shard has had `roundsBeforeKeepingEntries` rounds over everybody;
-    /// until then each round builds them a block at a time into the same memory. After a presolve the
-    /// rounds over everybody are one or two: keeping entries for them would cost more in fresh pages (the
-    /// kernel clears each) than building them costs.
+    /// Every customer's entries, built at the first pass over everybody and kept: building them costs
+    /// about twice what a pass over them does, and a run has several such passes (and its settle step).
     private var keptEntries: OfferEntries.Block? = nil
-    /// Rounds over every customer so far.
-    private var fullRounds = 0
-    /// Full rounds before the entries are kept.
-    static let roundsBeforeKeepingEntries = 2
-    /// Customers per block when entries are built for one round (a block's entries stay in the L2 cache).
-    static let entryBlock = 1024
     /// Each customer's region and segment row (or `constraints.count` for none).
     let customerRegionRow: ContiguousArray<Int32>
     let customerSegmentRow: ContiguousArray<Int32>
     /// Each customer's bucket (`CustomerBuckets`).
     let customerBucket: ContiguousArray<UInt8>
-    /// The customers (indices) of the last sample evaluated, so that its rounds touch no one else.
+    /// The customers (indices) of the last sample evaluated and their entries, so that its passes touch
+    /// no one else (dropped once every customer's entries are kept).
     private var sampled: (modulus: Int, customers: ContiguousArray<Int32>, entries: OfferEntries.Block)? = nil
 
-    /// Whether every customer's entries are kept (after `roundsBeforeKeepingEntries` full rounds).
+    /// Whether every customer's entries are kept (after the first pass over everybody).
     var keepsEntries: Bool { keptEntries != nil }
 
     /// `foldOffers: false` keeps the rounds on the candidates (the plain path, which tests compare with).
@@ -100,22 +93,25 @@ public struct ShardOptimizer: Sendable {
         var selection = selections[0]
         selections[0] = []
         var solver = self.solver
-        if request.isPlain, let oe = offerEntries {
-            let net = request.points[0].netWithSentinel
-            let best = oe.bestChannels(pairPrice: pairPrices(net), channelCount: plan.channels.count)
-            evaluateEntries(oe, best: best, net: net, sample: sample, selection: &selection, solver: &solver, agg: &agg,
-                            bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
-        } else if let oe = offerEntries, request.weights.allSatisfy({ $0 == 1 }) {
-            // Several points at full weight: each point's customers over the entries at its prices.
-            var members = [ContiguousArray<Int32>](repeating: [], count: request.points.count)
-            for i in 0..<table.customerCount where sample.contains(table.customerIDs[i]) {
-                members[request.point(of: table.customerIDs[i])].append(Int32(i))
-            }
-            for (p, list) in members.enumerated() where !list.isEmpty {
-                let net = request.points[p].netWithSentinel
+        if let oe = offerEntries, request.weights.allSatisfy({ $0 == 1 }) {
+            let source = entrySource(oe, sample: sample)
+            if request.isPlain {
+                let net = request.points[0].netWithSentinel
                 let best = oe.bestChannels(pairPrice: pairPrices(net), channelCount: plan.channels.count)
-                evaluateEntries(oe, best: best, net: net, sample: sample, selection: &selection, solver: &solver, agg: &agg,
-                                bucketUse: &bucketUse, bucketPrimal: &bucketPrimal, only: list)
+                evaluateEntries(oe, best: best, net: net, source: source, positions: nil, writes: sample.isAll, selection: &selection,
+                                solver: &solver, agg: &agg, bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
+            } else {
+                // Several points at full weight: each point's customers over the entries at its prices.
+                var members = [ContiguousArray<Int32>](repeating: [], count: request.points.count)
+                for n in 0..<source.count {
+                    members[request.point(of: table.customerIDs[source.customer(n)])].append(Int32(n))
+                }
+                for (p, list) in members.enumerated() where !list.isEmpty {
+                    let net = request.points[p].netWithSentinel
+                    let best = oe.bestChannels(pairPrice: pairPrices(net), channelCount: plan.channels.count)
+                    evaluateEntries(oe, best: best, net: net, source: source, positions: list, writes: sample.isAll, selection: &selection,
+                                    solver: &solver, agg: &agg, bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
+                }
             }
         } else {
             evaluateCandidates(request, sample: sample, selection: &selection, solver: &solver, agg: &agg,
@@ -200,47 +196,56 @@ public struct ShardOptimizer: Sendable {
         }
     }
 
-    /// `evaluate` over the offer entries: the same choices and aggregates, with every array reached through
-    /// its buffer once, outside the loop over customers.
-    private mutating func evaluateEntries(_ oe: OfferEntries, best: OfferEntries.BestChannels,
-                                 net: ContiguousArray<Double>, sample: CustomerSample, selection: inout ContiguousArray<Int32>,
-                                 solver: inout SubProblemSolver, agg: inout Aggregates,
-                                 bucketUse: inout ContiguousArray<Int64>, bucketPrimal: inout ContiguousArray<Int64>,
-                                 only: ContiguousArray<Int32>? = nil) {
+    /// Where a pass over the entries reads them: a block, and which customer each of its entry lists is
+    /// (nil: the n-th list is the n-th customer).
+    struct EntrySource {
+        var block: OfferEntries.Block
+        var customers: ContiguousArray<Int32>?
+        /// Entry lists in the block to solve (nil: all of them); positions in `customers` order.
+        var only: ContiguousArray<Int32>?
+        var count: Int { only?.count ?? block.offsets.count - 1 }
+        /// The customer (index) of the n-th list to solve.
+        @inline(__always) func customer(_ n: Int) -> Int { let k = position(n); return customers.map { Int($0[k]) } ?? k }
+        /// The list (in the block) of the n-th customer to solve.
+        @inline(__always) func position(_ n: Int) -> Int { only.map { Int($0[n]) } ?? n }
+    }
+
+    /// The entries a pass over `sample` reads: every customer's (built at the first pass over everybody and
+    /// kept), or the sample's own (built at its first pass), or the kept ones for the sample's customers.
+    private mutating func entrySource(_ oe: OfferEntries, sample: CustomerSample) -> EntrySource {
         let count = table.customerCount
-        let mo = maxOffers
-        let budgetRow = constraints.budgetRow
-        let writes = sample.isAll
-        var members = ContiguousArray<Int32>()
-        // The entries of all the round's customers at once, when kept; else built a block at a time.
-        var whole: OfferEntries.Block? = nil
-        // Kept entries read at the customer's own index (a list of customers over the kept block).
-        var byIndex = false
-        if let only {
-            // Some customers only (those of one point of a request): the kept entries, or theirs built at once.
-            members = only
-            if let kept = keptEntries { whole = kept; byIndex = true }
-        } else if writes {
-            if keptEntries == nil && fullRounds >= Self.roundsBeforeKeepingEntries {
+        if sample.isAll {
+            if keptEntries == nil {
                 var b = OfferEntries.Block()
                 oe.build(table, customers: 0, count, into: &b)
                 keptEntries = b
+                sampled = nil
             }
-            whole = keptEntries
-            fullRounds += 1
-        } else if let c = sampled, c.modulus == sample.modulus {
-            members = c.customers
-            whole = c.entries
-        } else {
-            for i in 0..<count where sample.contains(table.customerIDs[i]) { members.append(Int32(i)) }
-            var b = OfferEntries.Block()
-            members.withUnsafeBufferPointer { oe.build(table, customers: 0, 0, only: $0, into: &b) }
-            sampled = (sample.modulus, members, b)
-            whole = b
+            return EntrySource(block: keptEntries!, customers: nil, only: nil)
         }
-        let customers = writes && only == nil ? count : members.count
-        let chunk = whole == nil ? Self.entryBlock : max(customers, 1)
-        var scratch = OfferEntries.Block()
+        var members = ContiguousArray<Int32>()
+        if let kept = keptEntries {
+            for i in 0..<count where sample.contains(table.customerIDs[i]) { members.append(Int32(i)) }
+            return EntrySource(block: kept, customers: nil, only: members)
+        }
+        if let c = sampled, c.modulus == sample.modulus { return EntrySource(block: c.entries, customers: c.customers, only: nil) }
+        for i in 0..<count where sample.contains(table.customerIDs[i]) { members.append(Int32(i)) }
+        var b = OfferEntries.Block()
+        members.withUnsafeBufferPointer { oe.build(table, customers: 0, 0, only: $0, into: &b) }
+        sampled = (sample.modulus, members, b)
+        return EntrySource(block: b, customers: members, only: nil)
+    }
+
+    /// `evaluate` over the offer entries: the same choices and aggregates, with every array reached through
+    /// its buffer once, outside the loop over customers. `positions` narrows the source's lists (several
+    /// points: one call per point).
+    private func evaluateEntries(_ oe: OfferEntries, best: OfferEntries.BestChannels, net: ContiguousArray<Double>,
+                                 source: EntrySource, positions: ContiguousArray<Int32>?, writes: Bool,
+                                 selection: inout ContiguousArray<Int32>, solver: inout SubProblemSolver, agg: inout Aggregates,
+                                 bucketUse: inout ContiguousArray<Int64>, bucketPrimal: inout ContiguousArray<Int64>) {
+        let mo = maxOffers
+        let budgetRow = constraints.budgetRow
+        let customers = positions?.count ?? source.count
         let stride = constraints.count + 1
         var chosen = ContiguousArray<Int32>()
         chosen.reserveCapacity(mo)
@@ -271,19 +276,12 @@ public struct ShardOptimizer: Sendable {
         bucketUse.withUnsafeMutableBufferPointer { use in
         bucketPrimal.withUnsafeMutableBufferPointer { bucketPrimal in
         selection.withUnsafeMutableBufferPointer { selection in
-          var n0 = 0
-          while n0 < customers {
-            let n1 = min(customers, n0 + chunk)
-            if whole == nil {
-                if members.isEmpty { oe.build(table, customers: n0, n1, into: &scratch) } else {
-                    members.withUnsafeBufferPointer { oe.build(table, customers: 0, 0, only: UnsafeBufferPointer(rebasing: $0[n0..<n1]), into: &scratch) }
-                }
-            }
-            (whole ?? scratch).entries.withUnsafeBufferPointer { es in
-            (whole ?? scratch).offsets.withUnsafeBufferPointer { offsets in
-            for n in n0..<n1 {
-                let i = members.isEmpty ? n : Int(members[n])
-                let k = byIndex ? i : n - n0
+        source.block.entries.withUnsafeBufferPointer { es in
+        source.block.offsets.withUnsafeBufferPointer { offsets in
+            for n in 0..<customers {
+                // The n-th list to solve: a position among the source's lists, then its customer.
+                let k = source.position(positions.map { Int($0[n]) } ?? n)
+                let i = source.customers.map { Int($0[k]) } ?? k
                 let bucket = Int(buckets[i]), bo = bucket &* stride
                 let region = bo + Int(regionRows[i]), segment = bo + Int(segmentRows[i])
                 let fixed = net[region - bo] + net[segment - bo]
@@ -314,9 +312,7 @@ public struct ShardOptimizer: Sendable {
                     }
                 }
             }
-            }}
-            n0 = n1
-          }
+        }}
         }}}}}}}}}}}
         agg.dualMicros += dual
         agg.primalMicros += primal
