@@ -18,8 +18,8 @@ public struct ColumnGeneration {
         /// Stop when (bound − master value) / bound is at most this.
         public var gapTolerance: Double = 5e-5
         /// Weight of the best-bound prices in the next point (Wentges smoothing; 0: the master's duals).
-        public var smoothing: Double = 0.5
-        public init(maxPasses: Int = 40, gapTolerance: Double = 5e-5, smoothing: Double = 0.5) {
+        public var smoothing: Double = 0.7
+        public init(maxPasses: Int = 40, gapTolerance: Double = 5e-5, smoothing: Double = 0.7) {
             self.maxPasses = maxPasses; self.gapTolerance = gapTolerance; self.smoothing = smoothing
         }
     }
