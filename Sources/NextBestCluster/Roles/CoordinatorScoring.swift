@@ -39,7 +39,7 @@ extension Coordinator {
             let late = plan.expired(at: hub.clock)
             for (copy, allowed) in late { hub.expel(copy.peer, hub.times.missed(.scoring, replies: 1, allowed: allowed) + " (shard \(copy.shard))") }
             if !late.isEmpty { continue }
-            for p in hub.ordered where p.scoring < p.threads {
+            for p in hub.trusted where p.scoring < p.threads {
                 if let (s, _) = plan.pick(for: p.routingID, fits: p.fits) { try send(s, to: p) }
             }
             try waitForRoom(plan, since: &stalledSince)

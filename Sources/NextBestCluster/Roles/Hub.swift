@@ -49,6 +49,9 @@ final class Hub {
         var maxCustomers: Int = .max
         /// Customers of the shards it holds or is scoring now.
         var customers: Int = 0
+        /// Times a worker of this name was dropped in this run (missed deadlines, invalid replies): it is
+        /// offered work after the workers with fewer.
+        var strikes = 0
         /// Whether a shard of `n` customers fits beside what it holds.
         func fits(_ n: Int) -> Bool { customers <= maxCustomers - n }
         /// What it holds against its limit, for messages.
@@ -85,8 +88,9 @@ final class Hub {
     /// largest one received.
     let frameLimit: Int64
     var largestFrame = 0
-    /// Workers dropped for a missed deadline or an invalid reply.
+    /// Workers dropped for a missed deadline or an invalid reply, and how often each name was.
     var expelled = 0
+    var strikes: [String: Int] = [:]
     var dropped = 0
     var refused = 0
     var messagesIn = 0
@@ -137,6 +141,8 @@ final class Hub {
 
     /// Workers in arrival order.
     var ordered: [Peer] { arrival.compactMap { peers[$0] } }
+    /// Workers in the order they are offered work: fewest strikes first, then arrival.
+    var trusted: [Peer] { ordered.enumerated().sorted { ($0.element.strikes, $0.offset) < ($1.element.strikes, $1.offset) }.map(\.element) }
 
     /// Waits up to `timeoutMs` for one message; handles HELLO, HEARTBEAT, BYE and malformed frames itself
     /// and returns anything else with its sender.
@@ -197,6 +203,7 @@ final class Hub {
     func expel(_ id: [UInt8], _ why: String) {
         guard let p = remove(id) else { return }
         expelled += 1
+        strikes[p.name, default: 0] += 1
         metrics.lost()
         try? send(id, .bye)
         log("dropped worker \(p.name): \(why)" + (p.holds + p.scoring > 0 ? "; its \(p.holds + p.scoring) shard(s) go to other workers" : ""))
@@ -213,7 +220,7 @@ final class Hub {
             return
         }
         peers[id] = Peer(routingID: id, name: worker, threads: max(1, Int(cores)), lastSeen: Date(),
-                         maxCustomers: maxCustomers == 0 ? .max : Int(clamping: maxCustomers))
+                         maxCustomers: maxCustomers == 0 ? .max : Int(clamping: maxCustomers), strikes: strikes[worker] ?? 0)
         arrival.append(id)
         try send(id, .welcome(coordinatorID: coordinatorID))
         metrics.workers(peers.count)
@@ -247,13 +254,13 @@ final class Hub {
     /// The workers lost since the last call.
     func takeLost() -> [Peer] { defer { lost = [] }; return lost }
 
-    /// The live worker with room for a shard of `customers` that holds the fewest shards (ties: earliest
-    /// arrival); waits up to `timeout` seconds for one to join when none has room.
+    /// The live worker with room for a shard of `customers` with the fewest strikes, then holding the fewest
+    /// shards (ties: earliest arrival); waits up to `timeout` seconds for one to join when none has room.
     func roomiest(for customers: Int, timeout: Double) throws -> Peer {
         let start = Date()
         var told = false
         while true {
-            if let p = ordered.filter({ $0.fits(customers) }).min(by: { $0.holds < $1.holds }) { return p }
+            if let p = ordered.filter({ $0.fits(customers) }).min(by: { ($0.strikes, $0.holds) < ($1.strikes, $1.holds) }) { return p }
             if Date().timeIntervalSince(start) > timeout {
                 if peers.isEmpty { throw ClusterError.noWorkers(waitedSeconds: Int(timeout), minimum: 1) }
                 throw ClusterError.noRoom(waitedSeconds: Int(timeout), shardCustomers: customers, room: ordered.map(\.room))
