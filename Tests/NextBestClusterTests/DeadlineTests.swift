@@ -143,13 +143,14 @@ import NextBestWire
     }
 
     @Test func theFrameLimitGrowsWithShardAndCampaignAndSaturates() {
-        let small = FrameLimit.bytes(customers: 300, candidates: 24, labels: 20, rows: 10)
-        #expect(small == 2 * (1 << 20 + 10 * (1_024 + 16 * 24) + 300 * (64 + 24 * 100)))
-        #expect(FrameLimit.bytes(customers: 600, candidates: 24, labels: 20, rows: 10) > small)
-        #expect(FrameLimit.bytes(customers: 300, candidates: 48, labels: 20, rows: 10) > small)
-        #expect(FrameLimit.bytes(customers: .max, candidates: 65_534, labels: 510, rows: 65_533) == .max)
-        // The default shard (50,000 customers) of a 32-offer, 2-channel campaign stays far below the 800 MB
-        // frames of issue 21.
-        #expect(FrameLimit.bytes(customers: 50_000, candidates: 64, labels: 24, rows: 40) < 800_000_000)
+        let small = FrameLimit.bytes(customers: 300, candidates: 24, maxOffers: 3, labels: 20, rows: 10)
+        #expect(small == 2 * (1 << 20 + 10 * (1_024 + 16 * 24) + 300 * (128 + 3 * 84 + 40 * 24)))
+        #expect(FrameLimit.bytes(customers: 600, candidates: 24, maxOffers: 3, labels: 20, rows: 10) > small)
+        #expect(FrameLimit.bytes(customers: 300, candidates: 48, maxOffers: 3, labels: 20, rows: 10) > small)
+        #expect(FrameLimit.bytes(customers: 300, candidates: 24, maxOffers: 6, labels: 20, rows: 10) > small)
+        #expect(FrameLimit.bytes(customers: .max, candidates: 65_534, maxOffers: 65_534, labels: 510, rows: 65_533) == .max)
+        // The default shard (50,000 customers) of the bench's campaign (32 offers on 3 channels, 3 a customer)
+        // stays well below the 800 MB frames of issue 21.
+        #expect(FrameLimit.bytes(customers: 50_000, candidates: 96, maxOffers: 3, labels: 24, rows: 60) < 500_000_000)
     }
 }

@@ -178,7 +178,7 @@ public final class Coordinator {
         metrics.started(shards: shards.count, customers: shards.reduce(0) { $0 + $1.customers })
         metrics.workers(hub.peers.count)
         let tPlan = Date()
-        progress.line("run \(RunJournal.name(runID)): \(shards.count) shards over \(shards.reduce(0) { $0 + $1.customers }) customers; store \(context.fingerprint); listening on \(endpoint)")
+        progress.line("run \(RunJournal.name(runID)): \(shards.count) shards over \(shards.reduce(0) { $0 + $1.customers }) customers; store \(context.fingerprint); listening on \(endpoint) (frames up to \(hub.frameLimit >> 20) MiB)")
 
         // Wait for the minimum number of workers.
         let waitStart = Date()

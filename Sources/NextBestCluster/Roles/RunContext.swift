@@ -47,7 +47,8 @@ extension RunContext {
     public func frameLimit(shardCustomers: Int) throws -> Int64 {
         let customers = min(shardCustomers, try store.env.read { txn in try store.profileCount(in: txn) })
         let labels = (plan.offers.map(\.idBytes.count).max() ?? 0) + (plan.channels.map(\.utf8.count).max() ?? 0)
-        return FrameLimit.bytes(customers: customers, candidates: candidatesPerCustomer, labels: labels, rows: constraints.count)
+        return FrameLimit.bytes(customers: customers, candidates: candidatesPerCustomer, maxOffers: plan.campaign.perCustomer.maxOffers,
+                                labels: labels, rows: constraints.count)
     }
 
     /// The most candidates a customer can have: each offer once per channel it can go out on.
