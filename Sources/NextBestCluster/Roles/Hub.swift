@@ -8,8 +8,6 @@ public enum ClusterError: Error, CustomStringConvertible {
     case workerLost(worker: String, silentSeconds: Int, shards: Int)
     case workerFailed(worker: String, reason: String)
     case badReply(worker: String, what: String)
-    /// Every worker left was dropped (silent past a deadline, or invalid replies) and none replaced them in time.
-    case deadlines(String)
     case noWorkers(waitedSeconds: Int, minimum: Int)
     case noRoom(waitedSeconds: Int, shardCustomers: Int, room: [String])
     case aborted(String)
@@ -20,7 +18,6 @@ public enum ClusterError: Error, CustomStringConvertible {
             return "worker \(w) holding \(n) shard(s) went silent for \(s) s; the run stops (restart it; reassigning shards of a lost worker is not done yet)"
         case let .workerFailed(w, r): return "worker \(w) failed: \(r)"
         case let .badReply(w, what): return "worker \(w) sent an invalid reply (\(what))"
-        case .deadlines(let why): return why
         case let .noWorkers(s, m): return "fewer than \(m) worker(s) joined within \(s) s; start workers with `nextbest worker --connect …`"
         case let .noRoom(s, n, room):
             return "no connected worker has room for a shard of \(n) customers (\(room.isEmpty ? "none connected" : room.joined(separator: ", "))) and none joined within \(s) s: "
