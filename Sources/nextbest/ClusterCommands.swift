@@ -17,6 +17,9 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Seconds between heartbeats.") var heartbeat: Double = 1
     @Option(help: "Missed heartbeats after which a worker is declared dead and its shards go to other workers.") var deadAfter: Int = 10
     @Option(help: "Customers per shard.") var shardSize: Int = 50_000
+    @Option(help: "A worker that has not answered a request within this multiple of the longest per-shard time seen for that kind of request (and --deadline-floor) is dropped and its shards go to other workers.")
+    var deadlineFactor: Double = 10
+    @Option(help: "Seconds any request may take however fast the earlier ones were (see --deadline-factor).") var deadlineFloor: Double = 30
     @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
     @Option(help: "Stop the price rounds once the gap between the dual bound and a repaired selection is below this fraction.") var gapTolerance: Double = DualSolver.Options().gapTolerance
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
@@ -33,6 +36,8 @@ struct CoordinatorCommand: ParsableCommand {
         try OptionChecks.seconds("--heartbeat", heartbeat, minimum: 0.01, maximum: 3_600)
         try OptionChecks.check("--dead-after", deadAfter, 1...100_000)
         try OptionChecks.shardSize(shardSize)
+        try OptionChecks.check("--deadline-factor", deadlineFactor, 1...1_000)
+        try OptionChecks.seconds("--deadline-floor", deadlineFloor, minimum: 0.1)
         try OptionChecks.optimizer(maxRounds: maxRounds, gapTolerance: gapTolerance, presolveCustomers: presolveCustomers)
     }
 
@@ -40,6 +45,7 @@ struct CoordinatorCommand: ParsableCommand {
         try reportingErrors {
             try OutputPlace.prepareDirectory(out, option: "--out")
             var o = Coordinator.Options(bind: bind, storePath: storeOptions.store, outDir: out)
+            o.deadlineFactor = deadlineFactor; o.deadlineFloor = deadlineFloor
             switch (curveSecret, allowKeys) {
             case (nil, nil): break
             case let (s?, a?): o.curveSecret = try CurveKeyFiles.readSecret(s); o.allowedKeys = try CurveKeyFiles.allowList(a)

@@ -4,7 +4,10 @@ import NextBestWire
 
 /// The shards of a run held by workers, as a `ShardGroup`: every operation is one request to each worker
 /// holding shards and one reply per shard, checked (run, request number, owner, sizes) and combined in
-/// shard order. Replies that do not match are dropped; a reply that is malformed stops the run.
+/// shard order. Stale replies (an earlier request, a shard the sender no longer holds) are ignored; a reply
+/// that cannot be an answer to what was asked (a later request, a shard that does not exist, sizes for
+/// another campaign or shard) drops its sender, and so does a request not answered by its deadline
+/// (`RequestTimes`): its shards go to other workers as a lost worker's do.
 ///
 /// Lost workers: every operation that changes a shard's selections is logged (prices evaluated, slot
 /// copies, applied changes). When a worker is lost, each of its shards goes to the least loaded live
@@ -29,6 +32,10 @@ final class ClusterShards: ShardGroup {
     var replacementTimeout: Double = 300
     /// Shards taken over from lost workers.
     var restored = 0
+    /// RESTOREs not answered yet (their SCORED), one serial wait per worker; and the replies of the request in
+    /// progress, per worker (its clock starts again once the worker has taken its shards over).
+    var restores = ReplyWaits<[UInt8]>()
+    var requests = ReplyWaits<[UInt8]>()
 
     /// An operation that changed the shards' selections.
     enum Logged {
@@ -84,14 +91,17 @@ final class ClusterShards: ShardGroup {
         let lost = hub.takeLost()
         guard !lost.isEmpty else { return [] }
         let gone = Set(lost.map(\.routingID))
+        for id in gone { restores.cancel(id); requests.cancel(id) }
         var moved: [(Int, [UInt8])] = []
         for s in owner.indices where gone.contains(owner[s]) {
             // The live worker with room for it holding the fewest shards (ties: earliest arrival).
             let target = try hub.roomiest(for: bounds[s].customers, timeout: replacementTimeout)
             attempt[s] += 1
             let b = bounds[s]
-            try hub.send(target.routingID, .restore(run: run, shard: UInt32(s), attempt: attempt[s], lower: b.lower, upper: b.upper, ops: replay(for: s)))
+            let ops = replay(for: s)
+            try hub.send(target.routingID, .restore(run: run, shard: UInt32(s), attempt: attempt[s], lower: b.lower, upper: b.upper, ops: ops))
             owner[s] = target.routingID
+            awaitRestore(s, ops: ops)
             hub.peers[target.routingID]?.holds += 1
             hub.peers[target.routingID]?.customers += bounds[s].customers
             restored += 1
@@ -102,23 +112,73 @@ final class ClusterShards: ShardGroup {
         return moved
     }
 
+    /// Records a RESTORE of shard `s` sent to its owner: its SCORED is awaited (by a deadline allowing for the
+    /// evaluations to replay), and the owner's replies to requests are not before it.
+    func awaitRestore(_ s: Int, ops: [ShardOp]) {
+        let evaluations = ops.reduce(0) { n, op in if case .evaluate = op { return n + 1 } else { return n } }
+        restores.start(owner[s], kind: .restore, at: hub.clock, replies: 1, times: hub.times,
+                       extra: Double(evaluations) * hub.times.expected(.prices, shards: 1), serial: true)
+    }
+
+    /// Waits up to 100 ms for a message, after dropping the workers past a deadline; takes the SCOREDs of
+    /// RESTOREs itself and returns anything else.
+    func receive() throws -> ([UInt8], WireMessage)? {
+        let now = hub.clock
+        for (peer, w) in restores.expired(at: now) { expel(peer, hub.times.missed(.restore, replies: w.remaining, allowed: w.allowed)) }
+        for (peer, w) in requests.expired(at: now) where restores.waits[peer] == nil {
+            expel(peer, hub.times.missed(w.kind, replies: w.remaining, allowed: w.allowed))
+        }
+        guard let (from, m) = try hub.pump(timeoutMs: 100) else { return nil }
+        lastFrom = from
+        guard case let .scored(r, shard, att, customers, _) = m, r == run else { return (from, m) }
+        let s = Int(shard)
+        guard s < owner.count else { expel(from, "invalid reply: SCORED for shard \(shard); the run has \(owner.count)"); return nil }
+        guard owner[s] == from, att == attempt[s] else { return nil }
+        guard customers <= UInt64(bounds[s].customers) else {
+            expel(from, "invalid reply: SCORED for shard \(s) with \(customers) customers; the shard has \(bounds[s].customers)")
+            return nil
+        }
+        restores.reply(from, at: hub.clock, times: &hub.times)
+        if restores.waits[from] == nil { requests.restart(from, at: hub.clock) }
+        return nil
+    }
+
+    /// Drops a worker (past a deadline, or lying) and forgets what it was waited for.
+    func expel(_ peer: [UInt8], _ why: String) {
+        hub.expel(peer, why)
+        restores.cancel(peer)
+        requests.cancel(peer)
+    }
+
     /// Sends `request` to every holder and waits for one reply per shard.
-    func gather<T>(_ request: (UInt32) -> WireMessage, _ reply: (WireMessage) throws -> (shard: UInt32, seq: UInt32, value: T)?) throws -> [T] {
+    func gather<T>(_ kind: RequestTimes.Kind, _ request: (UInt32) -> WireMessage,
+                   _ reply: (WireMessage) throws -> (shard: UInt32, seq: UInt32, value: T)?) throws -> [T] {
         seq &+= 1
         let msg = request(seq)
-        for h in holders { try hub.send(h, msg) }
         var got = [T?](repeating: nil, count: owner.count)
+        func ask(_ holder: [UInt8]) throws {
+            try hub.send(holder, msg)
+            requests.start(holder, kind: kind, at: hub.clock, replies: owner.indices.filter { owner[$0] == holder && got[$0] == nil }.count, times: hub.times)
+        }
+        requests = ReplyWaits()
+        for h in holders { try ask(h) }
         var remaining = owner.count
         while remaining > 0 {
             // A new holder gets the request again after its RESTORE (answers for shards already in are dropped).
-            for newHolder in Set(try recover().filter { got[$0.shard] == nil }.map(\.to)) { try hub.send(newHolder, msg) }
-            guard let (from, m) = try hub.pump(timeoutMs: 100) else { continue }
-            lastFrom = from
-            guard let r = try reply(m), r.seq == seq else { continue }
+            for newHolder in Set(try recover().filter { got[$0.shard] == nil }.map(\.to)) { try ask(newHolder) }
+            guard let (from, m) = try receive() else { continue }
+            let r: (shard: UInt32, seq: UInt32, value: T)?
+            do { r = try reply(m) } catch let ClusterError.badReply(_, what) { expel(from, "invalid \(m.kindName): \(what)"); continue }
+            guard let r else { continue }
+            guard r.seq <= seq, Int(r.shard) < owner.count else {
+                expel(from, "invalid \(m.kindName): request \(r.seq), shard \(r.shard); asked request \(seq) over \(owner.count) shards")
+                continue
+            }
             let s = Int(r.shard)
-            guard s < owner.count, owner[s] == from, got[s] == nil else { continue }
+            guard r.seq == seq, owner[s] == from, got[s] == nil else { continue }
             got[s] = r.value
             remaining -= 1
+            requests.reply(from, at: hub.clock, times: &hub.times)
         }
         return got.map { $0! }
     }
@@ -129,7 +189,7 @@ final class ClusterShards: ShardGroup {
 
     func precheckFacts() throws -> PrecheckFacts {
         let rows = constraints.count
-        let all: [PrecheckFacts] = try gather({ .precheck(run: run, seq: $0) }) { m in
+        let all: [PrecheckFacts] = try gather(.precheck, { .precheck(run: run, seq: $0) }) { m in
             guard case let .facts(r, shard, seq, f) = m, r == run else { return nil }
             try check(f.capacity.count == rows && f.cheapest.count == rows, "feasibility facts for \(f.capacity.count) rows, not \(rows)")
             return (shard, seq, f)
@@ -141,7 +201,7 @@ final class ClusterShards: ShardGroup {
 
     func evaluate(_ request: PricingRequest, sample: CustomerSample) throws -> Aggregates {
         let rows = constraints.count
-        let all: [Aggregates] = try gather({ seq in sample.isAll
+        let all: [Aggregates] = try gather(sample.isAll ? .prices : .sample, { seq in sample.isAll
             ? .prices(run: run, round: seq, request: request)
             : .sample(run: run, seq: seq, modulus: UInt32(sample.modulus), request: request)
         }) { m in
@@ -168,7 +228,7 @@ final class ClusterShards: ShardGroup {
 
     func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]] {
         let rows = constraints.count
-        return try gather({ .split(run: run, seq: $0, request: request, active: active) }) { m in
+        return try gather(.split, { .split(run: run, seq: $0, request: request, active: active) }) { m in
             guard case let .splits(r, shard, seq, customers) = m, r == run else { return nil }
             try check(customers.allSatisfy { $0.isValid(rows: rows) }, "a split customer naming a row that does not exist")
             return (shard, seq, customers)
@@ -184,7 +244,7 @@ final class ClusterShards: ShardGroup {
 
     func state(slot: Int) throws -> SelectionState {
         let rows = constraints.count + 1
-        let all: [SelectionState] = try gather({ .stateRequest(run: run, seq: $0, slot: UInt8(slot)) }) { m in
+        let all: [SelectionState] = try gather(.state, { .stateRequest(run: run, seq: $0, slot: UInt8(slot)) }) { m in
             guard case let .state(r, shard, seq, st) = m, r == run else { return nil }
             try check(st.use.count == rows, "a selection state for \(st.use.count) rows, not \(rows)")
             return (shard, seq, st)
@@ -197,7 +257,7 @@ final class ClusterShards: ShardGroup {
     func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {
         let rows = constraints.count
         let wireLimit = limit >= Int(UInt32.max) ? 0 : UInt32(limit)
-        let all: [Repair.MoveList] = try gather({ .propose(run: run, seq: $0, slot: UInt8(slot), goal: goal, limit: wireLimit, use: use) }) { m in
+        let all: [Repair.MoveList] = try gather(.propose, { .propose(run: run, seq: $0, slot: UInt8(slot), goal: goal, limit: wireLimit, use: use) }) { m in
             guard case let .moves(r, shard, seq, moves) = m, r == run else { return nil }
             try check(moves.allSatisfy { $0.removeUse.isValid(rows: rows) && $0.addUse.isValid(rows: rows) && $0.score.isFinite }
                       && moves.rest.allSatisfy { $0.remove.isValid(rows: rows) && $0.add.isValid(rows: rows) && $0.minCost <= $0.maxCost },
@@ -227,7 +287,11 @@ final class ClusterShards: ShardGroup {
         var pending: [Int: ([UInt8], RunTotals)] = [:]
         var stored = Set<Int>()
         var next = 0, requested = 0
-        func ask(_ s: Int) throws { try hub.send(owner[s], .collect(run: run, seq: seq, slot: UInt8(slot), shard: UInt32(s))) }
+        func ask(_ s: Int) throws {
+            try hub.send(owner[s], .collect(run: run, seq: seq, slot: UInt8(slot), shard: UInt32(s)))
+            requests.start(owner[s], kind: .collect, at: hub.clock, replies: 1, times: hub.times, serial: true)
+        }
+        requests = ReplyWaits()
         func flush() throws {
             while let (rows, totals) = pending.removeValue(forKey: next) {
                 try write(next, rows, totals, !stored.contains(next))
@@ -243,17 +307,29 @@ final class ClusterShards: ShardGroup {
             try flush()
             if next >= owner.count { break }
             for (s, _) in try recover() where s >= next && s < requested && pending[s] == nil { try ask(s) }
-            guard let (from, m) = try hub.pump(timeoutMs: 100) else { continue }
-            if case let .props(r, shard, sq, _, _) = m, r == run, sq == seq, Int(shard) < owner.count, owner[Int(shard)] == from {
+            guard let (from, m) = try receive() else { continue }
+            if case let .props(r, shard, sq, models, values) = m, r == run, sq == seq, Int(shard) < owner.count, owner[Int(shard)] == from {
+                let most = bounds[Int(shard)].customers * models.count
+                guard values.count <= most, models.isEmpty || values.count % models.count == 0 else {
+                    expel(from, "invalid PROPS: \(values.count) values for \(models.count) models over shard \(shard) of \(bounds[Int(shard)].customers) customers")
+                    continue
+                }
                 try keepProps(Int(shard), m)
                 continue
             }
-            guard case let .rows(r, shard, sq, csv, t) = m, r == run, sq == seq else { continue }
+            guard case let .rows(r, shard, sq, csv, t) = m, r == run else { continue }
             let s = Int(shard)
-            guard s >= next, s < requested, owner[s] == from, pending[s] == nil else { continue }
-            lastFrom = from
-            try check(t.byOffer.count <= catalogueSizes.offers && t.byProduct.count <= catalogueSizes.products
-                      && t.byChannel.count <= catalogueSizes.channels, "totals sized for another catalogue")
+            guard sq <= seq, s < owner.count else {
+                expel(from, "invalid ROWS: request \(sq), shard \(shard); asked request \(seq) over \(owner.count) shards")
+                continue
+            }
+            guard sq == seq, s >= next, s < requested, owner[s] == from, pending[s] == nil else { continue }
+            guard t.byOffer.count <= catalogueSizes.offers && t.byProduct.count <= catalogueSizes.products
+                    && t.byChannel.count <= catalogueSizes.channels, t.customers >= 0, t.customers <= Int64(bounds[s].customers) else {
+                expel(from, "invalid ROWS: totals of \(t.customers) customers sized for another catalogue or shard (shard \(s) has \(bounds[s].customers) customers)")
+                continue
+            }
+            requests.reply(from, at: hub.clock, times: &hub.times)
             pending[s] = (csv, t)
             try flush()
         }

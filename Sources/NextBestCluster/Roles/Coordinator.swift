@@ -26,6 +26,11 @@ public final class Coordinator {
         /// Seconds between heartbeats, and how many missed ones make a worker dead.
         public var heartbeat: Double = 1
         public var deadAfter: Int = 10
+        /// Request deadlines: a worker that has not answered within `deadlineFactor` times the longest per-shard
+        /// time seen for that kind of request (and at least `deadlineFloor` seconds) is dropped and its shards go
+        /// to other workers.
+        public var deadlineFactor: Double = 10
+        public var deadlineFloor: Double = 30
         /// Rescore a kept run: score only the offers of these models again (and any model whose version
         /// changed), take the other propensities from that run, start from its final prices.
         public var rescore: (from: UInt64, models: [String])? = nil
@@ -79,7 +84,16 @@ public final class Coordinator {
         context = try RunContext(storePath: options.storePath, writable: true)
         progress = Progress(live: options.liveProgress, log: log)
         hub = try Hub(bind: options.bind, fingerprint: context.fingerprint, heartbeat: options.heartbeat, deadAfter: options.deadAfter,
-                      curve: options.curveSecret.map { ($0, options.allowedKeys) }, log: progress, metrics: metrics)
+                      curve: options.curveSecret.map { ($0, options.allowedKeys) },
+                      times: RequestTimes(factor: options.deadlineFactor, floor: options.deadlineFloor),
+                      frameLimit: try context.frameLimit(shardCustomers: Self.largestShard(options, journal: RunJournal(store: context.store))),
+                      log: progress, metrics: metrics)
+    }
+
+    /// The most customers a shard of this coordinator's run can have: `--shard-size`, or a larger shard of a
+    /// run in the journal (one this coordinator may resume or rescore).
+    static func largestShard(_ options: Options, journal: RunJournal) throws -> Int {
+        try journal.entries().reduce(options.shardSize) { max($0, $1.plan.customers.max() ?? 0) }
     }
 
     /// The endpoint workers connect to.
@@ -164,7 +178,7 @@ public final class Coordinator {
         metrics.started(shards: shards.count, customers: shards.reduce(0) { $0 + $1.customers })
         metrics.workers(hub.peers.count)
         let tPlan = Date()
-        progress.line("run \(RunJournal.name(runID)): \(shards.count) shards over \(shards.reduce(0) { $0 + $1.customers }) customers; store \(context.fingerprint); listening on \(endpoint)")
+        progress.line("run \(RunJournal.name(runID)): \(shards.count) shards over \(shards.reduce(0) { $0 + $1.customers }) customers; store \(context.fingerprint); listening on \(endpoint) (frames up to \(hub.frameLimit >> 20) MiB)")
 
         // Wait for the minimum number of workers.
         let waitStart = Date()
@@ -205,116 +219,25 @@ public final class Coordinator {
             }
             group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner, attempt: attempt)
             group.recipes = recipes
+            for (s, ops) in recipes.sorted(by: { $0.key < $1.key }) { group.awaitRestore(s, ops: ops) }
             holders = Set(owner).count
             tScore = Date(); tOptimize = tScore
         } else {
         // Score: hand out shards as workers have free threads. A lost worker's shards go back in the
         // queue; when the queue is empty, an idle worker also takes a shard still being scored elsewhere
         // (a straggler) and the first copy scored wins.
-        var queue = shards.map { $0.index }[...]
-        var owner = [[UInt8]?](repeating: nil, count: shards.count)
-        var attempt = [UInt32](repeating: 0, count: shards.count)
-        var inflight = [[[UInt8]]](repeating: [], count: shards.count)
-        var scored = [Bool](repeating: false, count: shards.count)
-        var customersOf = [Int](repeating: 0, count: shards.count), candidatesOf = [UInt64](repeating: 0, count: shards.count)
-        var done = 0
-        var assignedAt = [[[UInt8]: Date]](repeating: [:], count: shards.count)
-        func assign(_ s: Int, to p: Hub.Peer) throws {
-            attempt[s] += 1
-            assignedAt[s][p.routingID] = Date()
-            let sh = shards[s]
-            if let from = rescoreFrom, let kept = try journal.propensities(from, shard: s) {
-                let source = context.plan.models.map { m -> Int64 in
-                    rescoreSet.contains(m.id) ? -1 : Int64(kept.models.firstIndex(of: m.id) ?? -1)
-                }
-                try hub.send(p.routingID, .rescore(run: runID, shard: UInt32(s), attempt: attempt[s], lower: sh.lower, upper: sh.upper,
-                                                   source: source, stride: UInt32(max(kept.models.count, 1)), stored: kept.values))
-            } else {
-                try hub.send(p.routingID, .assign(run: runID, shard: UInt32(s), attempt: attempt[s], lower: sh.lower, upper: sh.upper))
-            }
-            hub.peers[p.routingID]!.scoring += 1
-            hub.peers[p.routingID]!.customers += sh.customers
-            inflight[s].append(p.routingID)
-        }
-        var stalledSince: Date? = nil
-        while done < shards.count {
-            for p in hub.takeLost() {
-                for s in shards.indices {
-                    if inflight[s].contains(p.routingID) {
-                        inflight[s].removeAll { $0 == p.routingID }
-                        if inflight[s].isEmpty && !scored[s] { queue.append(s); requeued += 1 }
-                    }
-                    if scored[s] && owner[s] == p.routingID {
-                        scored[s] = false; owner[s] = nil; done -= 1
-                        queue.append(s); requeued += 1
-                    }
-                }
-            }
-            for p in hub.ordered where p.scoring < p.threads {
-                // The first queued shard it has room for (a worker started with --max-customers holds no more).
-                if let k = queue.firstIndex(where: { p.fits(shards[$0].customers) }) { try assign(queue.remove(at: k), to: p); continue }
-                // Straggler: the unscored shard in flight on one other worker only, lowest index first.
-                if let s = shards.indices.first(where: { !scored[$0] && inflight[$0].count == 1 && inflight[$0][0] != p.routingID && p.fits(shards[$0].customers) }) {
-                    try assign(s, to: p)
-                    duplicates += 1
-                }
-            }
-            // Shards queued, none being scored: no worker has room for any of them. Wait for another worker.
-            if !queue.isEmpty && inflight.allSatisfy(\.isEmpty) {
-                let smallest = queue.map { shards[$0].customers }.min()!
-                if stalledSince == nil {
-                    stalledSince = Date()
-                    progress.line("no worker has room for a shard of \(smallest) customers (\(hub.ordered.map(\.room).joined(separator: ", "))); waiting for another worker")
-                }
-                if let limit = options.waitTimeout, Date().timeIntervalSince(stalledSince!) > limit {
-                    throw ClusterError.noRoom(waitedSeconds: Int(limit), shardCustomers: smallest, room: hub.ordered.map(\.room))
-                }
-            } else {
-                stalledSince = nil
-            }
-            metrics.shards(pending: queue.count, running: inflight.reduce(0) { $0 + ($1.isEmpty ? 0 : 1) }, done: done)
-            guard let (from, m) = try hub.pump(timeoutMs: 50) else {
-                progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersOf.reduce(0, +), since: tWait)) customers/s, \(hub.peers.count) workers")
-                continue
-            }
-            guard case let .scored(r, shard, att, customers, cands) = m, r == runID else { continue }
-            let s = Int(shard)
-            guard s < shards.count, inflight[s].contains(from) else { continue }
-            inflight[s].removeAll { $0 == from }
-            hub.peers[from]?.scoring -= 1
-            if scored[s] { hub.peers[from]?.customers -= shards[s].customers; continue }
-            scored[s] = true
-            if let at = assignedAt[s][from] { latency.record(seconds: Date().timeIntervalSince(at)) }
-            owner[s] = from
-            attempt[s] = att   // the copy that won; its AGGREGATES carry this attempt
-            done += 1
-            customersOf[s] = Int(customers)
-            candidatesOf[s] = cands
-            hub.peers[from]?.holds += 1
-            metrics.shards(pending: queue.count, running: inflight.enumerated().reduce(0) { $0 + ($1.element.isEmpty || $1.offset == s ? 0 : 1) }, done: done)
-            let elapsed = Date().timeIntervalSince(tWait)
-            metrics.scored(customers: Int(customers), perSecond: elapsed > 0 ? Double(customersOf.reduce(0, +)) / elapsed : 0)
-            onEvent?(.shardScored(done: done, total: shards.count))
-            Failpoint.hit("coordinator.scored", done)
-            // Other copies still being scored are not needed.
-            for other in inflight[s] {
-                try hub.send(other, .drop(run: runID, shard: UInt32(s)))
-                hub.peers[other]?.scoring -= 1
-                hub.peers[other]?.customers -= shards[s].customers
-            }
-            inflight[s] = []
-            progress.update("scoring: \(done)/\(shards.count) shards, \(rate(customersOf.reduce(0, +), since: tWait)) customers/s, \(hub.peers.count) workers")
-        }
+        let scored = try score(shards, run: runID, journal: journal, rescore: rescoreFrom.map { ($0, rescoreSet) }, since: tWait)
+        let owner = scored.owner, attempt = scored.attempt
+        requeued = scored.requeued; duplicates = scored.duplicates; latency = scored.latency
         tScore = Date()
-        holders = Set(owner.compactMap { $0 }).count
+        holders = Set(owner).count
         for p in hub.ordered { progress.line("worker \(p.name) holds \(p.holds) shard(s), \(p.customers) customers" + (p.maxCustomers == .max ? "" : " (at most \(p.maxCustomers))")) }
-        let customersDone = customersOf.reduce(0, +), candidates = candidatesOf.reduce(0, +)
-        progress.line("scored \(customersDone) customers into \(candidates) candidates on \(holders) worker(s) in \(seconds(tScore.timeIntervalSince(tWait)))"
+        progress.line("scored \(scored.customers) customers into \(scored.candidates) candidates on \(holders) worker(s) in \(seconds(tScore.timeIntervalSince(tWait)))"
                       + (requeued + duplicates > 0 ? " (\(requeued) shard(s) re-queued from lost workers, \(duplicates) straggler copies)" : ""))
 
         // Optimize over the shards the workers hold.
         try journal.setState(runID, "optimizing")
-        group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner.map { $0! }, attempt: attempt)
+        group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner, attempt: attempt)
         if let t = options.waitTimeout { group.replacementTimeout = max(t, 60) }
         group.onEvaluate = { n, request in try journal.round(runID, n, request.points[0]) }
         group.onSampleRound = { [progress, onEvent] n in
@@ -401,7 +324,10 @@ public final class Coordinator {
                                                 ("store", .string(options.storePath)), ("shards", .int(Int64(shards.count))),
                                                 ("workers", .int(Int64(holders))),
                                                 ("messages", .object([("received", .int(Int64(hub.messagesIn))), ("sent", .int(Int64(hub.messagesOut))),
-                                                                      ("dropped", .int(Int64(hub.dropped))), ("workers_refused", .int(Int64(hub.refused)))])),
+                                                                      ("dropped", .int(Int64(hub.dropped))), ("workers_refused", .int(Int64(hub.refused))),
+                                                                      ("workers_dropped", .int(Int64(hub.expelled))),
+                                                                      ("largest_frame_bytes", .int(Int64(hub.largestFrame))),
+                                                                      ("frame_limit_bytes", .int(hub.frameLimit))])),
                                                 ("shard_latency", latency.json),
                                                 ("recovery", .object([("shards_requeued", .int(Int64(requeued))), ("straggler_copies", .int(Int64(duplicates))),
                                                                       ("shards_restored", .int(Int64(group.restored)))]))],

@@ -17,7 +17,7 @@ public enum ClusterError: Error, CustomStringConvertible {
         case let .workerLost(w, s, n):
             return "worker \(w) holding \(n) shard(s) went silent for \(s) s; the run stops (restart it; reassigning shards of a lost worker is not done yet)"
         case let .workerFailed(w, r): return "worker \(w) failed: \(r)"
-        case let .badReply(w, what): return "worker \(w) sent an invalid reply (\(what)); the run stops"
+        case let .badReply(w, what): return "worker \(w) sent an invalid reply (\(what))"
         case let .noWorkers(s, m): return "fewer than \(m) worker(s) joined within \(s) s; start workers with `nextbest worker --connect …`"
         case let .noRoom(s, n, room):
             return "no connected worker has room for a shard of \(n) customers (\(room.isEmpty ? "none connected" : room.joined(separator: ", "))) and none joined within \(s) s: "
@@ -28,8 +28,9 @@ public enum ClusterError: Error, CustomStringConvertible {
 }
 
 /// The coordinator's socket and its view of the workers: welcomes or refuses them (protocol and store
-/// fingerprint), drops malformed frames, exchanges heartbeats and notices silent workers. Everything
-/// else it receives is handed to the caller.
+/// fingerprint), drops malformed frames and peers that speak before HELLO, exchanges heartbeats, notices
+/// silent workers and drops those the caller finds past a deadline or lying. Everything else it receives
+/// is handed to the caller.
 final class Hub {
     /// A connected worker.
     struct Peer {
@@ -45,6 +46,9 @@ final class Hub {
         var maxCustomers: Int = .max
         /// Customers of the shards it holds or is scoring now.
         var customers: Int = 0
+        /// Times a worker of this name was dropped in this run (missed deadlines, invalid replies): it is
+        /// offered work after the workers with fewer.
+        var strikes = 0
         /// Whether a shard of `n` customers fits beside what it holds.
         func fits(_ n: Int) -> Bool { customers <= maxCustomers - n }
         /// What it holds against its limit, for messages.
@@ -72,6 +76,18 @@ final class Hub {
     var lastBeat = Date()
     /// When the hub last listened (housekeeping runs on every pump).
     var lastListened = Date()
+    /// Seconds spent listening since the hub started (time away from the socket beyond a heartbeat is not
+    /// counted): the clock request deadlines are measured on.
+    var clock: Double = 0
+    /// Observed request times and the deadline policy.
+    var times: RequestTimes
+    /// The largest frame the socket accepts (ZMQ_MAXMSGSIZE; a bigger one closes its connection), and the
+    /// largest one received.
+    let frameLimit: Int64
+    var largestFrame = 0
+    /// Workers dropped for a missed deadline or an invalid reply, and how often each name was.
+    var expelled = 0
+    var strikes: [String: Int] = [:]
     var dropped = 0
     var refused = 0
     var messagesIn = 0
@@ -81,7 +97,7 @@ final class Hub {
     var zap: ZAPHandler?
 
     init(bind: String, fingerprint: StoreFingerprint, heartbeat: Double, deadAfter: Int, curve: (secret: String, allowed: [[UInt8]])?,
-         log: Progress, metrics: RunMetrics) throws {
+         times: RequestTimes, frameLimit: Int64, log: Progress, metrics: RunMetrics) throws {
         zmq = try ZMQContext()
         if let curve {
             let lines = Mailbox<String>()
@@ -92,8 +108,11 @@ final class Hub {
         if let curve { try socket.setCurveServer(secretKey: CurveKeys.decode(curve.secret)!) }
         try socket.setLinger(1000)
         try socket.setRouterMandatory(true)
-        try socket.setMaxMessageSize(1 << 30)
+        // Before binding: a listener takes the socket's options when it is made.
+        try socket.setMaxMessageSize(frameLimit)
         try socket.bind(bind)
+        self.times = times
+        self.frameLimit = frameLimit
         self.fingerprint = fingerprint
         self.heartbeat = heartbeat
         self.deadAfter = max(1, deadAfter)
@@ -119,6 +138,8 @@ final class Hub {
 
     /// Workers in arrival order.
     var ordered: [Peer] { arrival.compactMap { peers[$0] } }
+    /// Workers in the order they are offered work: fewest strikes first, then arrival.
+    var trusted: [Peer] { ordered.enumerated().sorted { ($0.element.strikes, $0.offset) < ($1.element.strikes, $1.offset) }.map(\.element) }
 
     /// Waits up to `timeoutMs` for one message; handles HELLO, HEARTBEAT, BYE and malformed frames itself
     /// and returns anything else with its sender.
@@ -131,6 +152,17 @@ final class Hub {
         metrics.received()
         guard frames.count == 2 else { dropped += 1; metrics.dropped(); log("dropped a message of \(frames.count) frames"); return nil }
         let id = frames[0]
+        largestFrame = max(largestFrame, frames[1].count)
+        guard peers[id] != nil || WireMessage.startsAsHello(frames[1]) else {
+            // Not welcomed: only HELLO is accepted, and anything else is dropped before it is decoded. A worker
+            // of an earlier coordinator on this endpoint (one that was restarted) is told BYE, so it says HELLO
+            // again at once.
+            dropped += 1
+            metrics.dropped()
+            log("dropped a message of \(frames[1].count) bytes from \(name(id)), which has not said HELLO; told it BYE")
+            try send(id, .bye)
+            return nil
+        }
         let m: WireMessage
         do { m = try WireMessage.decode(frames[1]) } catch {
             dropped += 1
@@ -139,23 +171,11 @@ final class Hub {
             return nil
         }
         if case let .hello(worker, software, cores, fp, most) = m { try hello(id, worker, software, cores, fp, maxCustomers: most); return nil }
-        guard peers[id] != nil else {
-            // Not welcomed: only HELLO is accepted. A worker of an earlier coordinator on this endpoint (one
-            // that was restarted) is told BYE, so it says HELLO again at once.
-            dropped += 1
-            metrics.dropped()
-            log("dropped a message from \(name(id)), which has not said HELLO; asked it to reconnect")
-            try send(id, .bye)
-            return nil
-        }
         peers[id]!.lastSeen = Date()
         switch m {
         case .heartbeat: return nil
         case .bye:
-            let p = peers.removeValue(forKey: id)!
-            arrival.removeAll { $0 == id }
-            lost.append(p)
-            metrics.workers(peers.count)
+            let p = remove(id)!
             log("worker \(p.name) left" + (p.holds + p.scoring > 0 ? " holding \(p.holds + p.scoring) shard(s); they go to other workers" : ""))
             return nil
         case .failed(_, let reason):
@@ -163,6 +183,27 @@ final class Hub {
             throw ClusterError.workerFailed(worker: name(id), reason: reason)
         default: return (id, m)
         }
+    }
+
+    /// Forgets a welcomed worker and hands it to the caller as lost (its shards go to other workers).
+    @discardableResult
+    func remove(_ id: [UInt8]) -> Peer? {
+        guard let p = peers.removeValue(forKey: id) else { return nil }
+        arrival.removeAll { $0 == id }
+        lost.append(p)
+        metrics.workers(peers.count)
+        return p
+    }
+
+    /// Drops a worker that missed a deadline or sent a reply that does not match what it was asked: it is
+    /// told BYE, its shards go to other workers, and anything more it sends is dropped until it says HELLO again.
+    func expel(_ id: [UInt8], _ why: String) {
+        guard let p = remove(id) else { return }
+        expelled += 1
+        strikes[p.name, default: 0] += 1
+        metrics.lost()
+        try? send(id, .bye)
+        log("dropped worker \(p.name): \(why)" + (p.holds + p.scoring > 0 ? "; its \(p.holds + p.scoring) shard(s) go to other workers" : ""))
     }
 
     func hello(_ id: [UInt8], _ worker: String, _ software: String, _ cores: UInt16, _ fp: UInt64, maxCustomers: UInt64) throws {
@@ -176,7 +217,7 @@ final class Hub {
             return
         }
         peers[id] = Peer(routingID: id, name: worker, threads: max(1, Int(cores)), lastSeen: Date(),
-                         maxCustomers: maxCustomers == 0 ? .max : Int(clamping: maxCustomers))
+                         maxCustomers: maxCustomers == 0 ? .max : Int(clamping: maxCustomers), strikes: strikes[worker] ?? 0)
         arrival.append(id)
         try send(id, .welcome(coordinatorID: coordinatorID))
         metrics.workers(peers.count)
@@ -189,8 +230,10 @@ final class Hub {
         let now = Date()
         // Time the coordinator spent away from the socket (a long master solve) is not the workers'
         // silence: their heartbeats wait in the queue. Only time spent listening counts.
-        let away = now.timeIntervalSince(lastListened) - heartbeat
+        let elapsed = now.timeIntervalSince(lastListened)
+        let away = elapsed - heartbeat
         if away > 0 { for id in arrival { peers[id]?.lastSeen += away } }
+        clock += max(0, min(elapsed, heartbeat))
         lastListened = now
         if now.timeIntervalSince(lastBeat) >= heartbeat {
             lastBeat = now
@@ -198,11 +241,8 @@ final class Hub {
         }
         for id in arrival {
             guard let p = peers[id], now.timeIntervalSince(p.lastSeen) > workerTimeout else { continue }
-            peers.removeValue(forKey: id)
-            arrival.removeAll { $0 == id }
-            lost.append(p)
+            remove(id)
             metrics.lost()
-            metrics.workers(peers.count)
             log("worker \(p.name) silent for \(deadAfter) heartbeats (\(FixedDecimal.string(workerTimeout, decimals: 1)) s): declared dead"
                 + (p.holds + p.scoring > 0 ? "; its \(p.holds + p.scoring) shard(s) go to other workers" : ""))
         }
@@ -211,13 +251,13 @@ final class Hub {
     /// The workers lost since the last call.
     func takeLost() -> [Peer] { defer { lost = [] }; return lost }
 
-    /// The live worker with room for a shard of `customers` that holds the fewest shards (ties: earliest
-    /// arrival); waits up to `timeout` seconds for one to join when none has room.
+    /// The live worker with room for a shard of `customers` with the fewest strikes, then holding the fewest
+    /// shards (ties: earliest arrival); waits up to `timeout` seconds for one to join when none has room.
     func roomiest(for customers: Int, timeout: Double) throws -> Peer {
         let start = Date()
         var told = false
         while true {
-            if let p = ordered.filter({ $0.fits(customers) }).min(by: { $0.holds < $1.holds }) { return p }
+            if let p = ordered.filter({ $0.fits(customers) }).min(by: { ($0.strikes, $0.holds) < ($1.strikes, $1.holds) }) { return p }
             if Date().timeIntervalSince(start) > timeout {
                 if peers.isEmpty { throw ClusterError.noWorkers(waitedSeconds: Int(timeout), minimum: 1) }
                 throw ClusterError.noRoom(waitedSeconds: Int(timeout), shardCustomers: customers, room: ordered.map(\.room))

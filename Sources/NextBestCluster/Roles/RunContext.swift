@@ -1,6 +1,7 @@
 import Foundation
 import NextBestCore
 import NextBestStore
+import NextBestWire
 
 /// What both roles read from their store before a run: the scoring plan, the constraint rows, the
 /// region and segment dictionaries and the store's fingerprint.
@@ -38,4 +39,18 @@ public struct RunContext: Sendable {
 /// The software name and version a worker announces.
 public enum NextBestVersion {
     public static let software = "nextbest 0.4"
+}
+
+extension RunContext {
+    /// The largest legitimate frame for shards of at most `shardCustomers` customers of this store and
+    /// campaign (`FrameLimit`), capped at the store's customer count.
+    public func frameLimit(shardCustomers: Int) throws -> Int64 {
+        let customers = min(shardCustomers, try store.env.read { txn in try store.profileCount(in: txn) })
+        let labels = (plan.offers.map(\.idBytes.count).max() ?? 0) + (plan.channels.map(\.utf8.count).max() ?? 0)
+        return FrameLimit.bytes(customers: customers, candidates: candidatesPerCustomer, maxOffers: plan.campaign.perCustomer.maxOffers,
+                                labels: labels, rows: constraints.count)
+    }
+
+    /// The most candidates a customer can have: each offer once per channel it can go out on.
+    public var candidatesPerCustomer: Int { plan.offers.reduce(0) { $0 + max(1, $1.channels.count) } }
 }

@@ -162,7 +162,10 @@ public final class Worker {
         let s = try zmq.socket(.dealer)
         try s.setLinger(0)
         try s.setIdentity(Array("\(options.workerID)#\(connection)".utf8))
-        try s.setMaxMessageSize(1 << 30)
+        // The worker does not know the coordinator's shard size: its shards are at most its --max-customers or
+        // the whole store; twice the frame limit leaves room for a RESTORE's log of changes.
+        let limit = try shards.context.frameLimit(shardCustomers: options.maxCustomers > 0 ? options.maxCustomers : .max)
+        try s.setMaxMessageSize(limit > .max / 2 ? .max : 2 * limit)
         if let secret = options.curveSecret, let server = options.coordinatorKey {
             guard let pub = CurveKeys.publicKey(ofSecret: secret), let sk = CurveKeys.decode(secret), let srv = CurveKeys.decode(server) else {
                 throw Failure.badKey

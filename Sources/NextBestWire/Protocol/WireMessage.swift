@@ -234,6 +234,12 @@ public enum WireMessage: Sendable, Equatable {
         return w.bytes
     }
 
+    /// Whether `frame` starts as a HELLO of this version (magic, version, type), read without decoding the
+    /// rest: what a coordinator accepts from a peer it has not welcomed.
+    public static func startsAsHello(_ frame: [UInt8]) -> Bool {
+        frame.count >= 4 && frame[0] == magic.0 && frame[1] == magic.1 && frame[2] == version && frame[3] == 1
+    }
+
     /// Reads one frame; throws `WireError` for anything that is not a well-formed version-1 message.
     /// `keptRows`: the frame was kept in a run journal, where ROWS written before the propensity bins
     /// were added end after `fatigued` (their bins read as zeros); on the wire they are an error.

@@ -1,0 +1,101 @@
+import Foundation
+import NextBestCore
+import NextBestStore
+import NextBestWire
+
+extension Coordinator {
+    /// What the scoring stage leaves: each shard's holder and the attempt it holds, and what it cost.
+    struct ScoringOutcome {
+        var owner: [[UInt8]]
+        var attempt: [UInt32]
+        var requeued: Int
+        var duplicates: Int
+        var latency: ShardLatency
+        var customers: Int
+        var candidates: UInt64
+    }
+
+    /// Scores the shards: hands them out as workers have free threads (`ShardScheduler` decides which), drops
+    /// a worker past its deadline or whose SCORED does not match what it was asked (its shards go back in the
+    /// queue), and waits for another worker while no connected one has room for the shards left.
+    func score(_ shards: [ShardPlan.Shard], run runID: UInt64, journal: RunJournal, rescore: (from: UInt64, models: Set<String>)?,
+               since tWait: Date) throws -> ScoringOutcome {
+        var plan = ShardScheduler(customers: shards.map(\.customers), candidatesPerCustomer: context.candidatesPerCustomer)
+        var latency = ShardLatency()
+        var assignedAt: [ShardScheduler.Copy: Date] = [:]
+        var stalledSince: Date? = nil
+        func status() -> String {
+            "scoring: \(plan.done)/\(shards.count) shards, \(rate(plan.scoredCustomers.reduce(0, +), since: tWait)) customers/s, \(hub.peers.count) workers"
+        }
+        func send(_ s: Int, to p: Hub.Peer) throws {
+            let attempt = plan.assign(s, to: p.routingID, at: hub.clock, times: hub.times)
+            assignedAt[.init(peer: p.routingID, shard: s)] = Date()
+            try hub.send(p.routingID, try assignment(shards[s], attempt: attempt, run: runID, journal: journal, rescore: rescore))
+            hub.peers[p.routingID]!.scoring += 1
+            hub.peers[p.routingID]!.customers += shards[s].customers
+        }
+        while !plan.complete {
+            for p in hub.takeLost() { plan.lose(p.routingID) }
+            let late = plan.expired(at: hub.clock)
+            for (copy, allowed) in late { hub.expel(copy.peer, hub.times.missed(.scoring, replies: 1, allowed: allowed) + " (shard \(copy.shard))") }
+            if !late.isEmpty { continue }
+            for p in hub.trusted where p.scoring < p.threads {
+                if let (s, _) = plan.pick(for: p.routingID, fits: p.fits) { try send(s, to: p) }
+            }
+            try waitForRoom(plan, since: &stalledSince)
+            metrics.shards(pending: plan.queue.count, running: plan.running, done: plan.done)
+            guard let (from, m) = try hub.pump(timeoutMs: 50) else { progress.update(status()); continue }
+            guard case let .scored(r, shard, att, customers, candidates) = m, r == runID else { continue }
+            switch plan.scored(shard: shard, attempt: att, customers: customers, candidates: candidates, from: from, at: hub.clock, times: &hub.times) {
+            case .stale: continue
+            case .invalid(let why): hub.expel(from, "invalid reply: \(why)")
+            case .late:
+                hub.peers[from]?.scoring -= 1
+                hub.peers[from]?.customers -= shards[Int(shard)].customers
+            case .won(let others):
+                let s = Int(shard)
+                hub.peers[from]?.scoring -= 1
+                hub.peers[from]?.holds += 1
+                if let at = assignedAt[.init(peer: from, shard: s)] { latency.record(seconds: Date().timeIntervalSince(at)) }
+                metrics.shards(pending: plan.queue.count, running: plan.running, done: plan.done)
+                let elapsed = Date().timeIntervalSince(tWait)
+                metrics.scored(customers: Int(customers), perSecond: elapsed > 0 ? Double(plan.scoredCustomers.reduce(0, +)) / elapsed : 0)
+                onEvent?(.shardScored(done: plan.done, total: shards.count))
+                Failpoint.hit("coordinator.scored", plan.done)
+                // Other copies still being scored are not needed.
+                for other in others {
+                    try hub.send(other, .drop(run: runID, shard: UInt32(s)))
+                    hub.peers[other]?.scoring -= 1
+                    hub.peers[other]?.customers -= shards[s].customers
+                }
+                progress.update(status())
+            }
+        }
+        return ScoringOutcome(owner: plan.owner.map { $0! }, attempt: plan.attempt, requeued: plan.requeued, duplicates: plan.duplicates,
+                              latency: latency, customers: plan.scoredCustomers.reduce(0, +), candidates: plan.scoredCandidates.reduce(0, +))
+    }
+
+    /// ASSIGN, or RESCORE with the kept propensities of the run rescored.
+    func assignment(_ sh: ShardPlan.Shard, attempt: UInt32, run runID: UInt64, journal: RunJournal,
+                    rescore: (from: UInt64, models: Set<String>)?) throws -> WireMessage {
+        if let (from, models) = rescore, let kept = try journal.propensities(from, shard: sh.index) {
+            let source = context.plan.models.map { m -> Int64 in models.contains(m.id) ? -1 : Int64(kept.models.firstIndex(of: m.id) ?? -1) }
+            return .rescore(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper,
+                            source: source, stride: UInt32(max(kept.models.count, 1)), stored: kept.values)
+        }
+        return .assign(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper)
+    }
+
+    /// Shards queued, none being scored: no worker has room for any of them. Waits for another worker, up to
+    /// `--wait-timeout`.
+    func waitForRoom(_ plan: ShardScheduler, since stalledSince: inout Date?) throws {
+        guard plan.stalled, let smallest = plan.smallestQueued else { stalledSince = nil; return }
+        if stalledSince == nil {
+            stalledSince = Date()
+            progress.line("no worker has room for a shard of \(smallest) customers (\(hub.ordered.map(\.room).joined(separator: ", "))); waiting for another worker")
+        }
+        if let limit = options.waitTimeout, Date().timeIntervalSince(stalledSince!) > limit {
+            throw ClusterError.noRoom(waitedSeconds: Int(limit), shardCustomers: smallest, room: hub.ordered.map(\.room))
+        }
+    }
+}
