@@ -50,11 +50,15 @@ extension RunSummary {
             ("round_seconds", .fixed(r.roundSeconds, decimals: 3)),
             ("repair_seconds", .fixed(r.repairSeconds, decimals: 3)),
             ("presolve", r.presolve.map { p in .object([("sample_modulus", .int(Int64(p.modulus))), ("rounds", .int(Int64(p.rounds))),
-                                                        ("seconds", .fixed(p.seconds, decimals: 3))]) } ?? .null),
+                                                        ("seconds", .fixed(p.seconds, decimals: 3)),
+                                                        ("levels", .array(p.levels.map { l in
+                                                            .object([("sample_modulus", .int(Int64(l.modulus))), ("passes", .int(Int64(l.passes))),
+                                                                     ("seconds", .fixed(l.seconds, decimals: 3))]) }))]) } ?? .null),
             ("history", .array(r.history.map { h in .object([("round", .int(Int64(h.round))), ("dual", .fixed(h.dual, decimals: 4)),
                                                               ("relaxed_primal", .fixed(h.relaxedPrimal, decimals: 4)),
                                                               ("feasible_objective", h.feasible.map { .fixed($0, decimals: 4) } ?? .null),
-                                                              ("max_violation", .fixed(h.maxViolation, decimals: 6))]) })),
+                                                              ("max_violation", .fixed(h.maxViolation, decimals: 6)),
+                                                              ("points", .int(Int64(h.points))), ("seconds", .fixed(h.seconds, decimals: 3))]) })),
             ("constraints", .array(r.constraints.map { c in
                 var f: [(String, JSONText)] = [("key", .string(c.row.key)), ("kind", .string(c.row.kind.rawValue)), ("name", .string(c.row.name))]
                 let money = c.row.kind == .budget

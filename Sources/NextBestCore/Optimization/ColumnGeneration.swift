@@ -91,6 +91,9 @@ public struct ColumnGeneration {
     /// Scale of a row's amounts in the master: money for the budget (counted in micro-money), else 1.
     static func unit(_ r: ConstraintSet.Row) -> Double { r.kind == .budget ? 1e-6 : 1 }
 
+    /// A duration in seconds.
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
     /// Splits net prices (per row, `upper − lower`) into `Prices`, clamped to the signs the row's bounds allow.
     static func prices(net: [Double], rows: [ConstraintSet.Row]) -> Prices {
         var p = Prices(count: rows.count)
@@ -220,15 +223,17 @@ public struct ColumnGeneration {
         var bestPrices = start
         var masterValue = -Double.infinity
         var passes = 0
+        let clock = ContinuousClock()
         func price(_ p: Prices, weight: Double) throws -> Aggregates {
             points.append(Point(prices: p, weight: weight))
             passes += 1
+            let t0 = clock.now
             let a = try evaluate(PricingRequest(points: [p], weights: [weight]))
             let l = weight == 1 ? Self.bound(rows, p, a) : bestBound
             if l < bestBound { bestBound = l; bestPrices = p }
             history.append(DualSolver.Round(round: passes, dual: l,
                                             relaxedPrimal: Double(a.primalMicros) / 1e6, maxViolation: DualSolver.maxViolation(rows, a),
-                                            feasible: masterValue.isFinite ? masterValue : nil))
+                                            feasible: masterValue.isFinite ? masterValue : nil, points: 1, seconds: Self.seconds(clock.now - t0)))
             onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: masterValue.isFinite ? masterValue : nil))
             return a
         }
@@ -236,9 +241,11 @@ public struct ColumnGeneration {
         /// bound (no one point for everybody), a column per bucket.
         func spread(_ spread: [Prices], base: Int, pick: [UInt8]) throws {
             passes += 1
+            let t0 = clock.now
             let a = try evaluate(PricingRequest(points: spread, weights: Array(repeating: 1, count: spread.count), bucketPoint: pick))
             history.append(DualSolver.Round(round: passes, dual: bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
-                                            maxViolation: DualSolver.maxViolation(rows, a), feasible: nil))
+                                            maxViolation: DualSolver.maxViolation(rows, a), feasible: nil,
+                                            points: Set(pick).count, seconds: Self.seconds(clock.now - t0)))
             onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: nil))
             _ = master.add(a, point: { base + Int(pick[$0]) })
         }

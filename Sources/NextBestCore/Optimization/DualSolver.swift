@@ -33,6 +33,10 @@ public enum DualSolver {
         public var maxViolation: Double
         /// The LP master's value before the pass (a feasible LP value), once there is one.
         public var feasible: Double? = nil
+        /// Price points the pass solved customers at (1: everybody at one point).
+        public var points: Int = 1
+        /// Wall time of the pass over the shards (the master's solve not included).
+        public var seconds: Double = 0
     }
 
     /// Where the passes are, for progress displays.

@@ -45,6 +45,15 @@ public enum Optimizer {
         public var modulus: Int
         public var rounds: Int
         public var seconds: Double
+        /// Each sample in turn, smallest first.
+        public var levels: [Level] = []
+
+        /// The passes on one sample.
+        public struct Level: Sendable, Equatable {
+            public var modulus: Int
+            public var passes: Int
+            public var seconds: Double
+        }
     }
 
     /// How many rounds, for logs: "12 rounds", or "1 round after 37 presolve rounds on 1 customer in 4".
@@ -134,17 +143,22 @@ public enum Optimizer {
                 if !sample.isAll, !levels.contains(sample) { levels.append(sample) }
             }
             var passes = 0
+            var done: [Presolve.Level] = []
             for sample in levels {
                 var o = settings
                 o.maxPasses = max(settings.maxPasses, 60)
                 o.gapTolerance = settings.gapTolerance / 5
                 let cg = ColumnGeneration(rows: sample.scaled(cs.rows), options: o) { try group.evaluate($0, sample: sample) }
+                let l0 = clock.now
                 guard let out = try? cg.run(start: start, explore: explore), case .feasible = out.status else { break }
                 passes += out.passes
+                done.append(.init(modulus: sample.modulus, passes: out.passes, seconds: seconds(clock.now - l0)))
                 start = out.bestPrices
                 explore = out.mix
             }
-            if let last = levels.last { presolve = Presolve(modulus: last.modulus, rounds: passes, seconds: seconds(clock.now - t0)) }
+            if let last = levels.last {
+                presolve = Presolve(modulus: last.modulus, rounds: passes, seconds: seconds(clock.now - t0), levels: done)
+            }
         }
         let cg = ColumnGeneration(rows: cs.rows, options: settings, onPass: onRound) { try group.evaluate($0, sample: .all) }
         let out = try cg.run(start: start, explore: explore)

@@ -94,25 +94,10 @@ public struct ShardOptimizer: Sendable {
         selections[0] = []
         var solver = self.solver
         if let oe = offerEntries, request.weights.allSatisfy({ $0 == 1 }) {
+            // Every point at full weight: one pass in entry order, each customer at its bucket's point.
             let source = entrySource(oe, sample: sample)
-            if request.isPlain {
-                let net = request.points[0].netWithSentinel
-                let best = oe.bestChannels(pairPrice: pairPrices(net), channelCount: plan.channels.count)
-                evaluateEntries(oe, best: best, net: net, source: source, positions: nil, writes: sample.isAll, selection: &selection,
-                                solver: &solver, agg: &agg, bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
-            } else {
-                // Several points at full weight: each point's customers over the entries at its prices.
-                var members = [ContiguousArray<Int32>](repeating: [], count: request.points.count)
-                for n in 0..<source.count {
-                    members[request.point(of: table.customerIDs[source.customer(n)])].append(Int32(n))
-                }
-                for (p, list) in members.enumerated() where !list.isEmpty {
-                    let net = request.points[p].netWithSentinel
-                    let best = oe.bestChannels(pairPrice: pairPrices(net), channelCount: plan.channels.count)
-                    evaluateEntries(oe, best: best, net: net, source: source, positions: list, writes: sample.isAll, selection: &selection,
-                                    solver: &solver, agg: &agg, bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
-                }
-            }
+            evaluateEntries(oe, tables: PointTables(self, oe, request), source: source, writes: sample.isAll, selection: &selection,
+                            solver: &solver, agg: &agg, bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
         } else {
             evaluateCandidates(request, sample: sample, selection: &selection, solver: &solver, agg: &agg,
                                bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
@@ -236,42 +221,74 @@ public struct ShardOptimizer: Sendable {
         return EntrySource(block: b, customers: members, only: nil)
     }
 
-    /// `evaluate` over the offer entries: the same choices and aggregates, with every array reached through
-    /// its buffer once, outside the loop over customers. `positions` narrows the source's lists (several
-    /// points: one call per point).
-    private func evaluateEntries(_ oe: OfferEntries, best: OfferEntries.BestChannels, net: ContiguousArray<Double>,
-                                 source: EntrySource, positions: ContiguousArray<Int32>?, writes: Bool,
+    /// What a pass over the entries reads per price point, each table flat (point `p`'s part starts at
+    /// `p * slots`, or `p * (rows + 1)` for the net prices): per slot its best channel's price, position,
+    /// objective part, cost and rows.
+    struct PointTables {
+        var slots: Int
+        var stride: Int
+        var price = ContiguousArray<Double>()
+        var position = ContiguousArray<Int32>()
+        var objective = ContiguousArray<Double>()
+        var cost = ContiguousArray<Int64>()
+        var productRow = ContiguousArray<Int32>()
+        var channelRow = ContiguousArray<Int32>()
+        var net = ContiguousArray<Double>()
+        /// Point per bucket.
+        var pointOfBucket: ContiguousArray<UInt8>
+
+        init(_ shard: ShardOptimizer, _ oe: OfferEntries, _ request: PricingRequest) {
+            slots = oe.slotCount
+            stride = shard.constraints.count + 1
+            pointOfBucket = request.bucketPoint.isEmpty ? ContiguousArray(repeating: 0, count: CustomerBuckets.count)
+                                                        : ContiguousArray(request.bucketPoint)
+            let none = Int32(shard.constraints.count)
+            for point in request.points {
+                let net = point.netWithSentinel
+                let best = oe.bestChannels(pairPrice: shard.pairPrices(net), channelCount: shard.channelCount)
+                self.net += net
+                price += best.price
+                position += best.position
+                var objective = ContiguousArray<Double>(repeating: 0, count: slots)
+                var cost = ContiguousArray<Int64>(repeating: 0, count: slots)
+                var productRow = ContiguousArray<Int32>(repeating: none, count: slots)
+                var channelRow = ContiguousArray<Int32>(repeating: none, count: slots)
+                for (o, chans) in oe.channels.enumerated() {
+                    for mask in 1..<(1 << chans.count) {
+                        let slot = oe.slotBase[o] + mask, k = Int(best.channel[slot])
+                        objective[slot] = oe.channelObjective[o][k]
+                        cost[slot] = shard.pairCostMicros[o * shard.channelCount + chans[k]]
+                        productRow[slot] = shard.productRowOfOffer[o]
+                        channelRow[slot] = shard.channelRowOf[chans[k]]
+                    }
+                }
+                self.objective += objective; self.cost += cost; self.productRow += productRow; self.channelRow += channelRow
+            }
+        }
+    }
+
+    /// `evaluate` over the offer entries: the same choices and aggregates, in entry order, with every
+    /// array reached through its buffer once, outside the loop over customers.
+    private func evaluateEntries(_ oe: OfferEntries, tables t: PointTables, source: EntrySource, writes: Bool,
                                  selection: inout ContiguousArray<Int32>, solver: inout SubProblemSolver, agg: inout Aggregates,
                                  bucketUse: inout ContiguousArray<Int64>, bucketPrimal: inout ContiguousArray<Int64>) {
         let mo = maxOffers
         let budgetRow = constraints.budgetRow
-        let customers = positions?.count ?? source.count
-        let stride = constraints.count + 1
+        let customers = source.count
+        let stride = t.stride, slots = t.slots
         var chosen = ContiguousArray<Int32>()
         chosen.reserveCapacity(mo)
         var dual: Int64 = 0, primal: Int64 = 0, offers: Int64 = 0, costSum: Int64 = 0
-        // Per slot, what its best channel this round uses and costs.
-        let slots = oe.slotCount
-        var slotObjective = ContiguousArray<Double>(repeating: 0, count: slots)
-        var slotCost = ContiguousArray<Int64>(repeating: 0, count: slots)
-        var slotProductRow = ContiguousArray<Int32>(repeating: Int32(constraints.count), count: slots)
-        var slotChannelRow = ContiguousArray<Int32>(repeating: Int32(constraints.count), count: slots)
-        for (o, chans) in oe.channels.enumerated() {
-            for mask in 1..<(1 << chans.count) {
-                let slot = oe.slotBase[o] + mask, k = Int(best.channel[slot])
-                slotObjective[slot] = oe.channelObjective[o][k]
-                slotCost[slot] = pairCostMicros[o * channelCount + chans[k]]
-                slotProductRow[slot] = productRowOfOffer[o]
-                slotChannelRow[slot] = channelRowOf[chans[k]]
-            }
-        }
         customerRegionRow.withUnsafeBufferPointer { regionRows in
         customerSegmentRow.withUnsafeBufferPointer { segmentRows in
-        best.price.withUnsafeBufferPointer { price in
-        best.position.withUnsafeBufferPointer { position in
-        productRowOfOffer.withUnsafeBufferPointer { productRow in
-        channelRowOf.withUnsafeBufferPointer { channelRow in
-        net.withUnsafeBufferPointer { net in
+        t.price.withUnsafeBufferPointer { prices in
+        t.position.withUnsafeBufferPointer { positions in
+        t.objective.withUnsafeBufferPointer { slotObjectives in
+        t.cost.withUnsafeBufferPointer { slotCosts in
+        t.productRow.withUnsafeBufferPointer { slotProductRows in
+        t.channelRow.withUnsafeBufferPointer { slotChannelRows in
+        t.net.withUnsafeBufferPointer { nets in
+        t.pointOfBucket.withUnsafeBufferPointer { pointOfBucket in
         customerBucket.withUnsafeBufferPointer { buckets in
         bucketUse.withUnsafeMutableBufferPointer { use in
         bucketPrimal.withUnsafeMutableBufferPointer { bucketPrimal in
@@ -280,31 +297,35 @@ public struct ShardOptimizer: Sendable {
         source.block.offsets.withUnsafeBufferPointer { offsets in
             for n in 0..<customers {
                 // The n-th list to solve: a position among the source's lists, then its customer.
-                let k = source.position(positions.map { Int($0[n]) } ?? n)
+                let k = source.position(n)
                 let i = source.customers.map { Int($0[k]) } ?? k
                 let bucket = Int(buckets[i]), bo = bucket &* stride
+                // The customer's point: its tables.
+                let p = Int(pointOfBucket[bucket]), ps = p &* slots
+                let net = nets.baseAddress! + p &* stride
+                let price = prices.baseAddress! + ps, position = positions.baseAddress! + ps
                 let region = bo + Int(regionRows[i]), segment = bo + Int(segmentRows[i])
                 let fixed = net[region - bo] + net[segment - bo]
                 chosen.removeAll(keepingCapacity: true)
                 let lo = Int(offsets[k])
                 let value = solver.solve(entries: UnsafeBufferPointer(rebasing: es[lo..<Int(offsets[k + 1])]),
-                                         price: price.baseAddress!, position: position.baseAddress!, fixed: fixed, into: &chosen)
+                                         price: price, position: position, fixed: fixed, into: &chosen)
                 dual += RunTotals.micros(value)
                 let base = i * mo
                 for j in 0..<mo {
                     if j < chosen.count {
                         let e = es[lo + Int(chosen[j])]
-                        let slot = Int(e.slot)
-                        if writes { selection[base + j] = e.first + position[slot] }
+                        let slot = ps + Int(e.slot)
+                        if writes { selection[base + j] = e.first + positions[slot] }
                         // What the chosen channel adds, from the slot: no candidate is read here.
-                        let objective = RunTotals.micros(e.base - slotObjective[slot])
+                        let objective = RunTotals.micros(e.base - slotObjectives[slot])
                         primal += objective
                         bucketPrimal[bucket] += objective
                         offers += 1
-                        costSum += slotCost[slot]
-                        if budgetRow >= 0 { use[bo + budgetRow] += slotCost[slot] }
-                        use[bo + Int(slotProductRow[slot])] += 1
-                        use[bo + Int(slotChannelRow[slot])] += 1
+                        costSum += slotCosts[slot]
+                        if budgetRow >= 0 { use[bo + budgetRow] += slotCosts[slot] }
+                        use[bo + Int(slotProductRows[slot])] += 1
+                        use[bo + Int(slotChannelRows[slot])] += 1
                         use[region] += 1
                         use[segment] += 1
                     } else if writes {
@@ -313,7 +334,7 @@ public struct ShardOptimizer: Sendable {
                 }
             }
         }}
-        }}}}}}}}}}}
+        }}}}}}}}}}}}}}
         agg.dualMicros += dual
         agg.primalMicros += primal
         agg.offers += offers
