@@ -12,11 +12,10 @@ public struct SubProblemSolver: Sendable {
     private var values: ContiguousArray<Double>
     private var familyUse: ContiguousArray<Int32>
     private var familyOf: ContiguousArray<Int32> = []
-    /// One per family (`maxPerFamily == 1`): the family's best value so far and its entry, and the
-    /// families touched by the current customer.
+    /// One per family (`maxPerFamily == 1`): the family's best positive value so far (0: none) and its
+    /// entry (-1: none).
     private var familyBest: ContiguousArray<Double>
     private var familyBestIndex: ContiguousArray<Int32>
-    private var touched: ContiguousArray<Int32>
 
     public init(plan: ScoringPlan) {
         maxOffers = plan.campaign.perCustomer.maxOffers
@@ -26,9 +25,8 @@ public struct SubProblemSolver: Sendable {
         order.reserveCapacity(plan.offers.count)
         values = ContiguousArray(repeating: 0, count: plan.offers.reduce(0) { $0 + $1.channels.count } + 1)
         familyUse = ContiguousArray(repeating: 0, count: plan.families.count)
-        familyBest = ContiguousArray(repeating: -.infinity, count: plan.families.count)
+        familyBest = ContiguousArray(repeating: 0, count: plan.families.count)
         familyBestIndex = ContiguousArray(repeating: -1, count: plan.families.count)
-        touched = ContiguousArray(repeating: 0, count: plan.families.count)
     }
 
     /// Chooses from `candidates` (grouped by offer, channels ascending); appends chosen indices (into
@@ -95,45 +93,45 @@ public struct SubProblemSolver: Sendable {
     /// `solve(entries:)` when a family gives at most one offer: the greedy over all offers that skips full
     /// families takes exactly the best offer of each family, best first, so one pass keeps each family's
     /// best (entries come in index order, so the first of equal values stays, as the ties rule asks) and
-    /// the pick runs over the families touched. Same choice, same order, same sum as the general path.
+    /// the pick runs over the families. Same choice, same order, same sum as the general path.
+    ///
+    /// The pass has no data-dependent branch (a family's best starts at 0, so "positive and better" is one
+    /// comparison, and the update is a select): which entries win is unpredictable, and a mispredicted
+    /// branch per entry cost more than the rest of the pass.
     @usableFromInline
     mutating func solveOnePerFamily(entries: UnsafeBufferPointer<OfferEntries.Entry>, price: UnsafePointer<Double>,
                                     fixed: Double, into chosen: inout ContiguousArray<Int32>) -> Double {
         let maxOffers = self.maxOffers
         return familyBest.withUnsafeMutableBufferPointer { best in
             familyBestIndex.withUnsafeMutableBufferPointer { bestIndex in
-                touched.withUnsafeMutableBufferPointer { touched in
-                    var t = 0
-                    for k in 0..<entries.count {
-                        let e = entries[k]
-                        let v = e.base - price[Int(e.slot)] - fixed
-                        let f = Int(e.family)
-                        if v > 0 && v > best[f] {
-                            if bestIndex[f] < 0 { touched[t] = Int32(f); t += 1 }
-                            best[f] = v
-                            bestIndex[f] = Int32(k)
-                        }
-                    }
-                    var total = 0.0
-                    var taken = 0
-                    while taken < maxOffers && t > 0 {
-                        var bp = 0
-                        var bf = Int(touched[0])
-                        for p in 1..<t {
-                            let f = Int(touched[p])
-                            if best[f] > best[bf] || (best[f] == best[bf] && bestIndex[f] < bestIndex[bf]) { bp = p; bf = f }
-                        }
-                        chosen.append(bestIndex[bf])
-                        total += best[bf]
-                        taken += 1
-                        t -= 1
-                        touched[bp] = touched[t]
-                        best[bf] = -.infinity
-                        bestIndex[bf] = -1
-                    }
-                    for p in 0..<t { let f = Int(touched[p]); best[f] = -.infinity; bestIndex[f] = -1 }
-                    return total
+                let families = best.count
+                for k in 0..<entries.count {
+                    let e = entries[k]
+                    let v = e.base - price[Int(e.slot)] - fixed
+                    let f = Int(e.family)
+                    let current = best[f]
+                    let better = v > current
+                    best[f] = better ? v : current
+                    bestIndex[f] = better ? Int32(truncatingIfNeeded: k) : bestIndex[f]
                 }
+                var total = 0.0
+                var taken = 0
+                while taken < maxOffers {
+                    var bf = -1
+                    var bv = 0.0
+                    var bi = Int32.max
+                    for f in 0..<families where bestIndex[f] >= 0 {
+                        if best[f] > bv || (best[f] == bv && bestIndex[f] < bi) { bf = f; bv = best[f]; bi = bestIndex[f] }
+                    }
+                    if bf < 0 { break }
+                    chosen.append(bi)
+                    total += bv
+                    taken += 1
+                    best[bf] = 0
+                    bestIndex[bf] = -1
+                }
+                for f in 0..<families { best[f] = 0; bestIndex[f] = -1 }
+                return total
             }
         }
     }
