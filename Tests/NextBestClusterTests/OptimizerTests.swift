@@ -75,7 +75,8 @@ import NextBestStore
     @Test func swapRepairBeatsPricesAloneOnTheAllKindsCase() throws {
         let (r, _) = try run(ClusterFixtures.root + "/lp/all_kinds/campaign.yaml")
         let lp = try lpOptimum("all_kinds")
-        #expect(r.report.objective >= 0.9999 * lp)
+        // The optimizer's promise: within its gap tolerance of a bound at or above the LP optimum.
+        #expect(r.report.objective >= (1 - DualSolver.Options().gapTolerance) * lp)
         #expect(r.report.rounds <= 61)
     }
 

@@ -21,8 +21,7 @@ public struct SubProblemSolver: Sendable {
         maxOffers = plan.campaign.perCustomer.maxOffers
         maxPerFamily = Int32(plan.campaign.perCustomer.maxPerFamily)
         offerFamily = ContiguousArray(plan.offers.map { Int32($0.family) })
-        order = []
-        order.reserveCapacity(plan.offers.count)
+        order = ContiguousArray(repeating: 0, count: plan.offers.reduce(0) { $0 + $1.channels.count } + 1)
         values = ContiguousArray(repeating: 0, count: plan.offers.reduce(0) { $0 + $1.channels.count } + 1)
         familyUse = ContiguousArray(repeating: 0, count: plan.families.count)
         familyBest = ContiguousArray(repeating: 0, count: plan.families.count)
@@ -43,11 +42,10 @@ public struct SubProblemSolver: Sendable {
         let n = candidates.count
         if values.count < n { values = ContiguousArray(repeating: 0, count: n) }
         if familyOf.count < n { familyOf = ContiguousArray(repeating: 0, count: n) }
-        if order.capacity < n { order.reserveCapacity(n) }
+        if order.count < n { order = ContiguousArray(repeating: 0, count: n) }
         // Per offer its best channel, if its adjusted value is positive: (candidate index, value) pairs in
         // candidate order.
         var m = 0
-        order.removeAll(keepingCapacity: true)
         var i = 0
         while i < n {
             let offer = candidates[i].offer
@@ -59,7 +57,7 @@ public struct SubProblemSolver: Sendable {
                 if v > bestValue { best = j; bestValue = v }
                 j += 1
             }
-            if bestValue > 0 { order.append(Int32(best)); values[m] = bestValue; familyOf[m] = offerFamily[Int(offer)]; m += 1 }
+            if bestValue > 0 { order[m] = Int32(best); values[m] = bestValue; familyOf[m] = offerFamily[Int(offer)]; m += 1 }
             i = j
         }
         return takeBest(count: m, into: &chosen)
@@ -75,18 +73,21 @@ public struct SubProblemSolver: Sendable {
         let n = entries.count
         if values.count < n { values = ContiguousArray(repeating: 0, count: n) }
         if familyOf.count < n { familyOf = ContiguousArray(repeating: 0, count: n) }
-        order.removeAll(keepingCapacity: true)
+        if order.count < n { order = ContiguousArray(repeating: 0, count: n) }
+        // Every entry is written at the next place and kept only if positive: no data-dependent branch.
         var m = 0
-        for (k, e) in entries.enumerated() {
-            let slot = Int(e.slot)
-            let v = e.base - price[slot] - fixed
-            if v > 0 {
-                order.append(Int32(k))
+        order.withUnsafeMutableBufferPointer { order in
+        values.withUnsafeMutableBufferPointer { values in
+        familyOf.withUnsafeMutableBufferPointer { familyOf in
+            for k in 0..<n {
+                let e = entries[k]
+                let v = e.base - price[Int(e.slot)] - fixed
+                order[m] = Int32(truncatingIfNeeded: k)
                 values[m] = v
                 familyOf[m] = Int32(e.family)
-                m += 1
+                m += v > 0 ? 1 : 0
             }
-        }
+        }}}
         return takeBest(count: m, into: &chosen)
     }
 
