@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NextBestCore
 import NextBestStore
 import NextBestWire
@@ -350,16 +351,24 @@ public final class Coordinator {
 
 /// The coordinator's progress: a line per stage, and in an interactive terminal a live status line
 /// rewritten in place (at most ten times a second).
-final class Progress: @unchecked Sendable {
+/// The status line's state is under a `Mutex`: the coordinator's thread is the one that reports, but the
+/// optimizer's round callbacks that update it are `@Sendable`.
+final class Progress: Sendable {
     let live: Bool
     let log: RoleLog
-    var lastUpdate = Date.distantPast
-    var showing = false
+    private let status = Mutex(Status())
+
+    struct Status {
+        var lastUpdate = Date.distantPast
+        var showing = false
+    }
 
     init(live: Bool, log: RoleLog) { self.live = live; self.log = log }
 
     func line(_ s: String, shard: Int? = nil) {
-        if showing { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); showing = false }
+        status.withLock { st in
+            if st.showing { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); st.showing = false }
+        }
         log(s, shard: shard)
     }
 
@@ -369,9 +378,11 @@ final class Progress: @unchecked Sendable {
     func update(_ s: String) {
         guard live else { return }
         let now = Date()
-        guard now.timeIntervalSince(lastUpdate) >= 0.1 else { return }
-        lastUpdate = now
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + s).utf8))
-        showing = true
+        status.withLock { st in
+            guard now.timeIntervalSince(st.lastUpdate) >= 0.1 else { return }
+            st.lastUpdate = now
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + s).utf8))
+            st.showing = true
+        }
     }
 }
