@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "NextBestStore", targets: ["NextBestStore"]),
         .library(name: "NextBestWire", targets: ["NextBestWire"]),
         .library(name: "NextBestCluster", targets: ["NextBestCluster"]),
+        .library(name: "NextBestSynthetic", targets: ["NextBestSynthetic"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -78,10 +79,16 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // The synthetic bank (`nextbest generate`, the tests' stores): customers, offers, models and a
+        // campaign made from a seed, written through the importers. Nothing of the engine depends on it.
+        .target(
+            name: "NextBestSynthetic",
+            dependencies: ["NextBestCore", "NextBestStore", "NextBestCluster"]
+        ),
         .executableTarget(
             name: "nextbest",
             dependencies: [
-                "NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster",
+                "NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestSynthetic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -90,10 +97,10 @@ let package = Package(
             name: "NextBestTestKit",
             dependencies: ["NextBestCore", "NextBestStore"]
         ),
-        .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore"]),
-        .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestTestKit"]),
+        .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore", "NextBestSynthetic"]),
+        .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestTestKit", "NextBestSynthetic"]),
         .testTarget(name: "NextBestWireTests", dependencies: ["NextBestCore", "NextBestWire"]),
         .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestTestKit",
-                                                           .product(name: "Logging", package: "swift-log")]),
+                                                           "NextBestSynthetic", .product(name: "Logging", package: "swift-log")]),
     ]
 )

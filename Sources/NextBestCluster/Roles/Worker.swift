@@ -255,7 +255,7 @@ public final class Worker {
 final class ShardScoring: Sendable {
     private let state: Mutex<State>
     private let slots: DispatchSemaphore
-    /// Entered for each shard being scored: `reopen` waits on it for the scoring jobs to end.
+    /// Entered for each shard being scored, left once its table is handed on: `reopen` waits on it.
     private let running = DispatchGroup()
 
     struct State {
@@ -284,8 +284,8 @@ final class ShardScoring: Sendable {
             let result = Result { try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true, shape: shape) }
             if let shape = scorer.lastShape { state.withLock { $0.lastShape = shape } }
             slots.signal()
-            running.leave()
             then(result)
+            running.leave()
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NextBestCore
 import Synchronization
 
 /// A deterministic synthetic bank: customers with realistic profiles and contact history, an offer
