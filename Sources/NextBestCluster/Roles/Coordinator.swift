@@ -177,13 +177,13 @@ public final class Coordinator {
         defer { hub.farewell(run: runID); log.set("run", nil) }
         log.set("run", RunJournal.name(runID))
         metrics.started(shards: shards.count, customers: shards.reduce(0) { $0 + $1.customers })
-        metrics.workers(hub.peers.count)
+        metrics.workers(hub.peerCount)
         let tPlan = Date()
         progress.line("run \(RunJournal.name(runID)): \(shards.count) shards over \(shards.reduce(0) { $0 + $1.customers }) customers; store \(context.fingerprint); listening on \(endpoint) (frames up to \(hub.frameLimit >> 20) MiB)")
 
         // Wait for the minimum number of workers.
         let waitStart = Date()
-        while hub.peers.count < options.minWorkers {
+        while hub.peerCount < options.minWorkers {
             if let limit = options.waitTimeout, Date().timeIntervalSince(waitStart) > limit {
                 throw ClusterError.noWorkers(waitedSeconds: Int(limit), minimum: options.minWorkers)
             }
@@ -215,8 +215,7 @@ public final class Coordinator {
                 let r = try journal.recipe(runID, shard: s)
                 recipes[s] = r.ops
                 try hub.send(peer.routingID, .restore(run: runID, shard: UInt32(s), attempt: 1, lower: r.lower, upper: r.upper, ops: r.ops))
-                hub.peers[peer.routingID]!.holds += 1
-                hub.peers[peer.routingID]!.customers += shards[s].customers
+                hub.reserveHeld(peer.routingID, customers: shards[s].customers)
             }
             group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner, attempt: attempt)
             group.recipes = recipes
