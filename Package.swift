@@ -11,13 +11,14 @@ let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
 
 let package = Package(
     name: "nextbest",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "nextbest", targets: ["nextbest"]),
         .library(name: "NextBestCore", targets: ["NextBestCore"]),
         .library(name: "NextBestStore", targets: ["NextBestStore"]),
         .library(name: "NextBestWire", targets: ["NextBestWire"]),
         .library(name: "NextBestCluster", targets: ["NextBestCluster"]),
+        .library(name: "NextBestSynthetic", targets: ["NextBestSynthetic"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -74,12 +76,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
+        ),
+        // The synthetic bank (`nextbest generate`, the tests' stores): customers, offers, models and a
+        // campaign made from a seed, written through the importers. Nothing of the engine depends on it.
+        .target(
+            name: "NextBestSynthetic",
+            dependencies: ["NextBestCore", "NextBestStore", "NextBestCluster"]
         ),
         .executableTarget(
             name: "nextbest",
             dependencies: [
-                "NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster",
+                "NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestSynthetic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -88,10 +97,10 @@ let package = Package(
             name: "NextBestTestKit",
             dependencies: ["NextBestCore", "NextBestStore"]
         ),
-        .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore"]),
-        .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestTestKit"]),
+        .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore", "NextBestSynthetic"]),
+        .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestTestKit", "NextBestSynthetic"]),
         .testTarget(name: "NextBestWireTests", dependencies: ["NextBestCore", "NextBestWire"]),
         .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestTestKit",
-                                                           .product(name: "Logging", package: "swift-log")]),
+                                                           "NextBestSynthetic", .product(name: "Logging", package: "swift-log")]),
     ]
 )

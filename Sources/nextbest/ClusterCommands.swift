@@ -92,6 +92,8 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread starts (the metrics server's, libzmq's): see `Worker.listenForStopSignals`.
+        Worker.listenForStopSignals()
         try reportingErrors {
             var o = Worker.Options(connect: connect, storePath: storeOptions.store, threads: threads, workerID: id ?? Worker.defaultID())
             switch (curveSecret, coordinatorKey) {

@@ -3,6 +3,7 @@ import Foundation
 import NextBestCore
 import NextBestStore
 import NextBestCluster
+import NextBestSynthetic
 
 /// `nextbest generate --customers N --offers M --seed S --store DIR`: a synthetic bank.
 struct Generate: ParsableCommand {

@@ -4,6 +4,7 @@ import NextBestCore
 import NextBestStore
 import NextBestWire
 @testable import NextBestCluster
+@testable import NextBestSynthetic
 
 /// Worker processes killed with SIGKILL while scoring and while optimizing: their shards go to the other
 /// workers and the output is byte-identical to a clean run.

@@ -4,6 +4,7 @@ import NextBestCore
 import NextBestStore
 import NextBestWire
 @testable import NextBestCluster
+@testable import NextBestSynthetic
 
 /// The cluster with real processes on loopback: a coordinator in this process (on a thread) and
 /// `nextbest worker` processes, checked against the one-process run.

@@ -3,6 +3,7 @@ import Testing
 import NextBestCore
 import NextBestStore
 @testable import NextBestCluster
+@testable import NextBestSynthetic
 
 /// `nextbest inspect` and `nextbest export` with the built binary: exports equal the run's nba.csv byte
 /// for byte (csv) or carry the same rows (jsonl), refusals name the run, the shard or the option, and

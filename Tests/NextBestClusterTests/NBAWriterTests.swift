@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import NextBestCore
 @testable import NextBestCluster
+@testable import NextBestSynthetic
 
 /// The shard writer fills one buffer directly; it must give exactly the rows and totals of the plain
 /// definition: rank with `NBARanking`, format each row with `NBAFormat.appendRow`, add it to `RunTotals`.

@@ -3,6 +3,7 @@ import Testing
 import NextBestCore
 import NextBestStore
 @testable import NextBestCluster
+@testable import NextBestSynthetic
 
 /// The optimizer against HiGHS on a family of generated campaigns of varied shape
 /// (Tests/Fixtures/optimality/*: the `nextbest generate` options, the campaign, and HiGHS's LP and integer

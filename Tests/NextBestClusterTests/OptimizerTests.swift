@@ -3,6 +3,7 @@ import Testing
 import NextBestCore
 import NextBestStore
 @testable import NextBestCluster
+@testable import NextBestSynthetic
 
 /// The constrained optimization against HiGHS's LP optimum of the same instances
 /// (Tests/Fixtures/lp/*/highs.json, written by Tests/Fixtures/lp/make_lp_fixtures.sh).

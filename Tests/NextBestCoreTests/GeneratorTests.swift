@@ -1,6 +1,7 @@
 import Foundation
 import NextBestCore
 import Testing
+@testable import NextBestSynthetic
 
 /// Tests of the synthetic-bank generator (`PopulationGenerator`, `XGBoostJSONWriter`, `CampaignDocument`).
 ///

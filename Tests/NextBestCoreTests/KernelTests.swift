@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NextBestCore
+@testable import NextBestSynthetic
 
 /// The fast kernels give exactly what the plain ones give: the complete-tree and leaf-mask (AVX-512) block
 /// evaluations against the node walk, and the rounds over offer entries against the rounds over candidates.

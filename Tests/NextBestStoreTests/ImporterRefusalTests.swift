@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import NextBestCore
 @testable import NextBestStore
+@testable import NextBestSynthetic
 
 /// Every importer refuses bad input with file, line (or key) and reason, and leaves the store exactly
 /// as it was.

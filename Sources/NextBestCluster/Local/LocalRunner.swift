@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NextBestCore
 import NextBestStore
 
@@ -150,26 +151,29 @@ public enum LocalRunner {
 
 /// Shard counts and the scoring rate of a one-process run, for its metrics (updated from the scoring
 /// threads).
-final class ScoringProgress: @unchecked Sendable {
-    private let lock = NSLock()
+final class ScoringProgress: Sendable {
     private let total: Int
-    private var running = 0, done = 0, customers = 0
+    private let counts = Mutex(Counts())
+
+    struct Counts {
+        var running = 0, done = 0, customers = 0
+    }
 
     init(shards: Int) { total = shards }
 
     func started(_ m: RunMetrics) {
-        lock.withLock {
-            running += 1
-            m.shards(pending: total - running - done, running: running, done: done)
+        counts.withLock { c in
+            c.running += 1
+            m.shards(pending: total - c.running - c.done, running: c.running, done: c.done)
         }
     }
 
     func finished(customers n: Int, since start: Date, _ m: RunMetrics) {
-        lock.withLock {
-            running -= 1; done += 1; customers += n
-            m.shards(pending: total - running - done, running: running, done: done)
+        counts.withLock { c in
+            c.running -= 1; c.done += 1; c.customers += n
+            m.shards(pending: total - c.running - c.done, running: c.running, done: c.done)
             let s = Date().timeIntervalSince(start)
-            m.scored(customers: n, perSecond: s > 0 ? Double(customers) / s : 0)
+            m.scored(customers: n, perSecond: s > 0 ? Double(c.customers) / s : 0)
         }
     }
 }

@@ -102,8 +102,7 @@ final class ClusterShards: ShardGroup {
             try hub.send(target.routingID, .restore(run: run, shard: UInt32(s), attempt: attempt[s], lower: b.lower, upper: b.upper, ops: ops))
             owner[s] = target.routingID
             awaitRestore(s, ops: ops)
-            hub.peers[target.routingID]?.holds += 1
-            hub.peers[target.routingID]?.customers += bounds[s].customers
+            hub.reserveHeld(target.routingID, customers: bounds[s].customers)
             restored += 1
             moved.append((s, target.routingID))
             hub.log("shard \(s) goes to worker \(target.name) (attempt \(attempt[s]))", shard: s)

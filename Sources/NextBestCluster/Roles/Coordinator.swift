@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NextBestCore
 import NextBestStore
 import NextBestWire
@@ -176,13 +177,13 @@ public final class Coordinator {
         defer { hub.farewell(run: runID); log.set("run", nil) }
         log.set("run", RunJournal.name(runID))
         metrics.started(shards: shards.count, customers: shards.reduce(0) { $0 + $1.customers })
-        metrics.workers(hub.peers.count)
+        metrics.workers(hub.peerCount)
         let tPlan = Date()
         progress.line("run \(RunJournal.name(runID)): \(shards.count) shards over \(shards.reduce(0) { $0 + $1.customers }) customers; store \(context.fingerprint); listening on \(endpoint) (frames up to \(hub.frameLimit >> 20) MiB)")
 
         // Wait for the minimum number of workers.
         let waitStart = Date()
-        while hub.peers.count < options.minWorkers {
+        while hub.peerCount < options.minWorkers {
             if let limit = options.waitTimeout, Date().timeIntervalSince(waitStart) > limit {
                 throw ClusterError.noWorkers(waitedSeconds: Int(limit), minimum: options.minWorkers)
             }
@@ -214,8 +215,7 @@ public final class Coordinator {
                 let r = try journal.recipe(runID, shard: s)
                 recipes[s] = r.ops
                 try hub.send(peer.routingID, .restore(run: runID, shard: UInt32(s), attempt: 1, lower: r.lower, upper: r.upper, ops: r.ops))
-                hub.peers[peer.routingID]!.holds += 1
-                hub.peers[peer.routingID]!.customers += shards[s].customers
+                hub.reserveHeld(peer.routingID, customers: shards[s].customers)
             }
             group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner, attempt: attempt)
             group.recipes = recipes
@@ -350,16 +350,24 @@ public final class Coordinator {
 
 /// The coordinator's progress: a line per stage, and in an interactive terminal a live status line
 /// rewritten in place (at most ten times a second).
-final class Progress: @unchecked Sendable {
+/// The status line's state is under a `Mutex`: the coordinator's thread is the one that reports, but the
+/// optimizer's round callbacks that update it are `@Sendable`.
+final class Progress: Sendable {
     let live: Bool
     let log: RoleLog
-    var lastUpdate = Date.distantPast
-    var showing = false
+    private let status = Mutex(Status())
+
+    struct Status {
+        var lastUpdate = Date.distantPast
+        var showing = false
+    }
 
     init(live: Bool, log: RoleLog) { self.live = live; self.log = log }
 
     func line(_ s: String, shard: Int? = nil) {
-        if showing { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); showing = false }
+        status.withLock { st in
+            if st.showing { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); st.showing = false }
+        }
         log(s, shard: shard)
     }
 
@@ -369,9 +377,11 @@ final class Progress: @unchecked Sendable {
     func update(_ s: String) {
         guard live else { return }
         let now = Date()
-        guard now.timeIntervalSince(lastUpdate) >= 0.1 else { return }
-        lastUpdate = now
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + s).utf8))
-        showing = true
+        status.withLock { st in
+            guard now.timeIntervalSince(st.lastUpdate) >= 0.1 else { return }
+            st.lastUpdate = now
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + s).utf8))
+            st.showing = true
+        }
     }
 }

@@ -25,14 +25,13 @@ extension Coordinator {
         var assignedAt: [ShardScheduler.Copy: Date] = [:]
         var stalledSince: Date? = nil
         func status() -> String {
-            "scoring: \(plan.done)/\(shards.count) shards, \(rate(plan.scoredCustomers.reduce(0, +), since: tWait)) customers/s, \(hub.peers.count) workers"
+            "scoring: \(plan.done)/\(shards.count) shards, \(rate(plan.scoredCustomers.reduce(0, +), since: tWait)) customers/s, \(hub.peerCount) workers"
         }
         func send(_ s: Int, to p: Hub.Peer) throws {
             let attempt = plan.assign(s, to: p.routingID, at: hub.clock, times: hub.times)
             assignedAt[.init(peer: p.routingID, shard: s)] = Date()
             try hub.send(p.routingID, try assignment(shards[s], attempt: attempt, run: runID, journal: journal, rescore: rescore))
-            hub.peers[p.routingID]!.scoring += 1
-            hub.peers[p.routingID]!.customers += shards[s].customers
+            hub.reserveScoring(p.routingID, customers: shards[s].customers)
         }
         while !plan.complete {
             for p in hub.takeLost() { plan.lose(p.routingID) }
@@ -50,12 +49,10 @@ extension Coordinator {
             case .stale: continue
             case .invalid(let why): hub.expel(from, "invalid reply: \(why)")
             case .late:
-                hub.peers[from]?.scoring -= 1
-                hub.peers[from]?.customers -= shards[Int(shard)].customers
+                hub.releaseScoring(from, customers: shards[Int(shard)].customers)
             case .won(let others):
                 let s = Int(shard)
-                hub.peers[from]?.scoring -= 1
-                hub.peers[from]?.holds += 1
+                hub.holdScored(from)
                 if let at = assignedAt[.init(peer: from, shard: s)] { latency.record(seconds: Date().timeIntervalSince(at)) }
                 metrics.shards(pending: plan.queue.count, running: plan.running, done: plan.done)
                 let elapsed = Date().timeIntervalSince(tWait)
@@ -65,8 +62,7 @@ extension Coordinator {
                 // Other copies still being scored are not needed.
                 for other in others {
                     try hub.send(other, .drop(run: runID, shard: UInt32(s)))
-                    hub.peers[other]?.scoring -= 1
-                    hub.peers[other]?.customers -= shards[s].customers
+                    hub.releaseScoring(other, customers: shards[s].customers)
                 }
                 progress.update(status())
             }

@@ -71,7 +71,9 @@ final class Hub {
     /// Refusals reported by the ZAP thread, logged from this one.
     var zapLines: Mailbox<String>?
     /// Welcomed workers by routing id, and their arrival order.
-    var peers: [[UInt8]: Peer] = [:]
+    /// Changed by the hub only: joins and drops here, the shards each is scoring or holds through the
+    /// accounting methods below (`reserveScoring`, `holdScored`, `releaseScoring`, `reserveHeld`).
+    private(set) var peers: [[UInt8]: Peer] = [:]
     var arrival: [[UInt8]] = []
     var lastBeat = Date()
     /// When the hub last listened (housekeeping runs on every pump).
@@ -123,6 +125,37 @@ final class Hub {
 
     /// The bound endpoint (with the port chosen when binding to `*`).
     var endpoint: String { (try? socket.lastEndpoint()) ?? "" }
+
+    /// How many workers are connected.
+    var peerCount: Int { peers.count }
+
+    // What each worker is scoring and holds, in shards and customers (its room for more). A worker
+    // dropped meanwhile is not counted: each method does nothing for an id no longer connected.
+
+    /// A shard of `customers` customers was sent to `id` to score: one more scoring, its customers counted.
+    func reserveScoring(_ id: [UInt8], customers: Int) {
+        peers[id]?.scoring += 1
+        peers[id]?.customers += customers
+    }
+
+    /// The shard `id` scored is its to hold (its customers were counted when it was sent).
+    func holdScored(_ id: [UInt8]) {
+        peers[id]?.scoring -= 1
+        peers[id]?.holds += 1
+    }
+
+    /// A shard `id` was scoring will not be held by it (another copy won, or its answer came late): one
+    /// fewer scoring, its customers' room given back.
+    func releaseScoring(_ id: [UInt8], customers: Int) {
+        peers[id]?.scoring -= 1
+        peers[id]?.customers -= customers
+    }
+
+    /// A shard of `customers` customers was given to `id` to hold at once (RESTORE: rebuilt and replayed).
+    func reserveHeld(_ id: [UInt8], customers: Int) {
+        peers[id]?.holds += 1
+        peers[id]?.customers += customers
+    }
 
     func name(_ id: [UInt8]) -> String { peers[id]?.name ?? String(decoding: id, as: UTF8.self) }
 

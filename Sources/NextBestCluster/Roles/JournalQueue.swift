@@ -1,27 +1,27 @@
 import Foundation
+import Synchronization
 
 /// Writes to the run journal on a thread of their own, in order, while the coordinator goes on receiving
 /// and writing nba.csv: at 10 M customers the journal's kept lists and propensities (~2.5 GB) took as long
 /// as the rest of the merge. At most `depth` writes wait (each holds a shard's bytes); the first error is
 /// kept and thrown by `finish()`, after which nothing more is written.
-final class JournalQueue: @unchecked Sendable {
+final class JournalQueue: Sendable {
     private let queue = DispatchQueue(label: "nextbest.journal")
     private let room: DispatchSemaphore
     private let group = DispatchGroup()
-    private let lock = NSLock()
-    private var failure: Error? = nil
+    private let failure = Mutex<Error?>(nil)
 
     init(depth: Int = 8) { room = DispatchSemaphore(value: max(1, depth)) }
 
     /// Queues one write; throws the error of an earlier one, if any.
     func add(_ write: @escaping @Sendable () throws -> Void) throws {
-        if let e = lock.withLock({ failure }) { throw e }
+        if let e = failure.withLock({ $0 }) { throw e }
         room.wait()
         group.enter()
         queue.async { [self] in
             defer { room.signal(); group.leave() }
-            guard lock.withLock({ failure == nil }) else { return }
-            do { try write() } catch { lock.withLock { if failure == nil { failure = error } } }
+            guard failure.withLock({ $0 == nil }) else { return }
+            do { try write() } catch { failure.withLock { if $0 == nil { $0 = error } } }
         }
     }
 
@@ -29,13 +29,13 @@ final class JournalQueue: @unchecked Sendable {
     /// every access to the store goes through it (a write that grows the map must not meet a reader on
     /// another thread).
     func read<T>(_ body: () throws -> T) throws -> T {
-        if let e = lock.withLock({ failure }) { throw e }
+        if let e = failure.withLock({ $0 }) { throw e }
         return try queue.sync { try body() }
     }
 
     /// Waits for every queued write; throws the first error.
     func finish() throws {
         group.wait()
-        if let e = lock.withLock({ failure }) { throw e }
+        if let e = failure.withLock({ $0 }) { throw e }
     }
 }

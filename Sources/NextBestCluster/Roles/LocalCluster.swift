@@ -122,15 +122,22 @@ public enum LocalCluster {
     /// Handles SIGTERM and SIGINT while a local cluster runs: removes its private directory, then ends the
     /// process with the same signal (default action) at once, so the exit status still says which signal
     /// stopped it. (Stopping the workers here first made the run fail on their exit before the signal.)
+    ///
+    /// A dispatch source per signal, not `UnixSignals`: the cleanup must run in the signal's wake, without
+    /// an async context to start first, and the end (`raise`, `_exit`) leaves nothing for a sequence to do.
+    /// `@unchecked Sendable` because `sigaction` and the source protocol are not `Sendable`: both properties
+    /// are set once in `init` and only read by `cancel`; the handlers capture only the path and the signal.
     final class SignalCleanup: @unchecked Sendable {
-        private var sources: [DispatchSourceSignal] = []
+        private let sources: [DispatchSourceSignal]
         private let queue = DispatchQueue(label: "nextbest-local-cluster-signals")
         private static let signals = [SIGTERM, SIGINT]
 
         /// The dispositions before, restored by `cancel`.
-        private var previous: [Int32: sigaction] = [:]
+        private let previous: [Int32: sigaction]
 
         init(removing path: String) {
+            var sources: [DispatchSourceSignal] = []
+            var previous: [Int32: sigaction] = [:]
             for sig in Self.signals {
                 var old = sigaction()
                 if sigaction(sig, nil, &old) == 0 { previous[sig] = old }
@@ -150,6 +157,8 @@ public enum LocalCluster {
                 source.resume()
                 sources.append(source)
             }
+            self.sources = sources
+            self.previous = previous
         }
 
         /// Stops handling: the dispositions from before again.
@@ -163,9 +172,17 @@ public enum LocalCluster {
 
     /// Waits a little for the workers to leave on their own (they were told BYE), then terminates them.
     static func stop(_ children: [Process]) {
-        let deadline = Date().addingTimeInterval(5)
-        while children.contains(where: { $0.isRunning }) && Date() < deadline { usleep(20_000) }
-        for p in children where p.isRunning { p.terminate() }
-        for p in children { p.waitUntilExit() }
+        let exited = DispatchGroup()
+        for p in children {
+            exited.enter()
+            DispatchQueue.global().async {
+                p.waitUntilExit()
+                exited.leave()
+            }
+        }
+        if exited.wait(timeout: .now() + 5) == .timedOut {
+            for p in children where p.isRunning { p.terminate() }
+            exited.wait()
+        }
     }
 }

@@ -2,6 +2,8 @@ import Foundation
 import NextBestCore
 import NextBestStore
 import NextBestWire
+import Synchronization
+import UnixSignals
 
 /// A worker process: connects a DEALER socket to the coordinator, announces itself with its store's
 /// fingerprint, scores the shards it is given on its threads and keeps their candidates in memory,
@@ -72,10 +74,13 @@ public final class Worker {
     var connectedAt = Date()
     var helloBackoff = 1.0
     var lastHint = Date()
-    /// The shards and the store; touched only on `compute`, a serial queue, so requests are handled in
-    /// the order they arrive while this thread keeps the socket (heartbeats go on during long requests).
+    /// The store and the scoring threads: this thread starts scoring through it and reads the store's
+    /// fingerprint and limits from it.
+    let scoring: ShardScoring
+    /// The shards of the run; touched only on `compute`, a serial queue, so requests are handled in the
+    /// order they arrive while this thread keeps the socket (heartbeats go on during long requests).
     let shards: WorkerShards
-    let compute = DispatchQueue(label: "nextbest.worker.compute")
+    var compute: DispatchQueue { shards.queue }
     /// Messages produced on other threads, sent by this one.
     let outbox = Mailbox<WireMessage>()
 
@@ -89,19 +94,26 @@ public final class Worker {
         self.log = log
         metrics = options.metrics ?? WorkerMetrics()
         log.set("worker", options.workerID)
-        shards = WorkerShards(context: try RunContext(storePath: options.storePath), threads: options.threads, name: options.workerID,
-                              log: log, metrics: metrics)
+        scoring = ShardScoring(context: try RunContext(storePath: options.storePath), threads: options.threads)
+        shards = WorkerShards(scoring: scoring, threads: options.threads, name: options.workerID, log: log, metrics: metrics)
         zmq = try ZMQContext()
+    }
+
+    /// Starts listening for SIGTERM and SIGINT (which make `serve` say BYE and return). Call it first thing
+    /// in a worker process, before any thread starts: on Linux the signals must be blocked in every thread
+    /// (see `StopSignal`), and threads inherit the mask of the thread that starts them. `serve` calls it too.
+    public static func listenForStopSignals() {
+        _ = StopSignal.process
     }
 
     /// Serves until told to stop (`once`), refused, or the parent process is gone.
     public func serve() throws {
-        log("worker \(options.workerID): store \(shards.context.fingerprint), \(options.threads) threads, connecting to \(options.connect)")
-        StopSignal.install()
+        log("worker \(options.workerID): store \(scoring.context.fingerprint), \(options.threads) threads, connecting to \(options.connect)")
+        let stop = StopSignal.process
         try reconnect()
         defer { socket?.close() }
         while !stopping {
-            if StopSignal.requested {
+            if stop.requested {
                 log("worker \(options.workerID): stopping on a signal; telling the coordinator")
                 if welcomed { try? send(.bye) }
                 return
@@ -113,7 +125,7 @@ public final class Worker {
             let now = Date()
             if !welcomed && now.timeIntervalSince(lastHello) >= helloBackoff {
                 try send(.hello(workerID: options.workerID, software: NextBestVersion.software, cores: UInt16(clamping: options.threads),
-                                fingerprint: shards.fingerprint, maxCustomers: UInt64(max(0, options.maxCustomers))))
+                                fingerprint: scoring.context.fingerprint.digest, maxCustomers: UInt64(max(0, options.maxCustomers))))
                 lastHello = now
                 // Back off while nobody answers (1, 2, 4, 8, 10, 10… s); a welcome resets it.
                 helloBackoff = min(helloBackoff * 2, max(options.helloInterval, 10))
@@ -152,8 +164,11 @@ public final class Worker {
     func reconnect() throws {
         socket?.close()
         if connection > 0 {
-            compute.sync { shards.drop(run: nil) }
-            try shards.reopen(storePath: options.storePath)
+            let shards = self.shards, path = options.storePath
+            try compute.sync {
+                shards.drop(run: nil)
+                try shards.reopen(storePath: path)
+            }
             _ = outbox.drain()
         }
         connection += 1
@@ -164,7 +179,7 @@ public final class Worker {
         try s.setIdentity(Array("\(options.workerID)#\(connection)".utf8))
         // The worker does not know the coordinator's shard size: its shards are at most its --max-customers or
         // the whole store; twice the frame limit leaves room for a RESTORE's log of changes.
-        let limit = try shards.context.frameLimit(shardCustomers: options.maxCustomers > 0 ? options.maxCustomers : .max)
+        let limit = try scoring.context.frameLimit(shardCustomers: options.maxCustomers > 0 ? options.maxCustomers : .max)
         try s.setMaxMessageSize(limit > .max / 2 ? .max : 2 * limit)
         if let secret = options.curveSecret, let server = options.coordinatorKey {
             guard let pub = CurveKeys.publicKey(ofSecret: secret), let sk = CurveKeys.decode(secret), let srv = CurveKeys.decode(server) else {
@@ -204,19 +219,19 @@ public final class Worker {
         case let .assign(run, shard, attempt, lower, upper):
             let shards = self.shards, outbox = self.outbox, compute = self.compute
             compute.async { shards.begin(run: run) }
-            shards.score(run: run, shard: shard, lower: lower, upper: upper) { table in
+            scoring.score(lower: lower, upper: upper) { table in
                 compute.async { if let reply = shards.hold(run: run, shard: shard, attempt: attempt, table) { outbox.post(reply) } }
             }
         case let .rescore(run, shard, attempt, lower, upper, source, stride, stored):
             let shards = self.shards, outbox = self.outbox, compute = self.compute
-            let models = shards.context.plan.models.count
+            let models = scoring.context.plan.models.count
             guard source.count == models, stride > 0, source.allSatisfy({ $0 >= -1 && $0 < Int64(stride) }), stored.count % Int(stride) == 0 else {
                 outbox.post(.failed(run: run, reason: "RESCORE of shard \(shard) with \(source.count) model columns for \(models) models"))
                 return
             }
             compute.async { shards.begin(run: run) }
             let reuse = ShardScorer.Reuse(source: source.map { Int($0) }, stored: stored, stride: Int(stride))
-            shards.score(run: run, shard: shard, lower: lower, upper: upper, reuse: reuse) { table in
+            scoring.score(lower: lower, upper: upper, reuse: reuse) { table in
                 compute.async { if let reply = shards.hold(run: run, shard: shard, attempt: attempt, table) { outbox.post(reply) } }
             }
         case .release(let run):
@@ -233,14 +248,74 @@ public final class Worker {
     }
 }
 
-/// A worker's shards of the current run and its store, used from one serial queue (scoring runs on other
-/// threads and hands its tables back through that queue).
+/// The store a worker scores from and its scoring threads (at most `threads` shards at once). The socket
+/// thread starts scoring here and reads the store's fingerprint and limits; `WorkerShards` (on its queue)
+/// reads the store and swaps it for a fresh one between jobs. The context and the last shard's shape are
+/// under a `Mutex`.
+final class ShardScoring: Sendable {
+    private let state: Mutex<State>
+    private let slots: DispatchSemaphore
+    /// Entered for each shard being scored, left once its table is handed on: `reopen` waits on it.
+    private let running = DispatchGroup()
+
+    struct State {
+        var context: RunContext?
+        /// The size of the last shard scored here, to size the next one's buffers.
+        var lastShape: ShardScorer.Shape?
+    }
+
+    init(context: RunContext, threads: Int) {
+        state = Mutex(State(context: context))
+        slots = DispatchSemaphore(value: max(1, threads))
+    }
+
+    /// The open store and the run's inputs read from it.
+    var context: RunContext { state.withLock { $0.context! } }
+
+    /// Scores a shard on a background thread (at most `threads` at once) and passes the table on.
+    func score(lower: UInt64, upper: UInt64?, reuse: ShardScorer.Reuse? = nil,
+               then: @escaping @Sendable (Result<CandidateTable, Error>) -> Void) {
+        let context = self.context
+        running.enter()
+        DispatchQueue.global().async { [self] in
+            slots.wait()
+            var scorer = ShardScorer(store: context.store, plan: context.plan)
+            let shape = state.withLock { $0.lastShape }
+            let result = Result { try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true, shape: shape) }
+            if let shape = scorer.lastShape { state.withLock { $0.lastShape = shape } }
+            slots.signal()
+            then(result)
+            running.leave()
+        }
+    }
+
+    /// Waits for every scoring job to end, closes the store and opens the one at `storePath` (LMDB wants
+    /// one environment per process: the old one is closed first). Returns the new context.
+    func reopen(storePath: String) throws -> RunContext {
+        running.wait()
+        state.withLock { $0.context = nil }
+        let fresh = try RunContext(storePath: storePath)
+        state.withLock { $0.context = fresh }
+        return fresh
+    }
+}
+
+/// A worker's shards of the current run, used from its one serial queue `queue` (scoring runs on
+/// `ShardScoring`'s threads and hands its tables back through that queue).
+///
+/// `@unchecked Sendable`: the state is guarded by `queue`, not by a lock. The worker reaches this object
+/// only in closures it runs on `queue` (`queue.async`, `queue.sync`); the methods that touch the state
+/// check that they run there.
 final class WorkerShards: @unchecked Sendable {
-    private(set) var context: RunContext!
+    /// The serial queue every use of this object runs on.
+    let queue = DispatchQueue(label: "nextbest.worker.compute")
+    let scoring: ShardScoring
     let threads: Int
     let name: String
     let log: RoleLog
     let metrics: WorkerMetrics
+    /// The store and the run's inputs, as of the last `reopen` (nil only while it reopens).
+    private(set) var context: RunContext!
     var run: UInt64? = nil
     var shardIDs: [UInt32] = []
     /// The attempt each held shard was given with (ASSIGN or RESTORE), echoed in AGGREGATES.
@@ -250,39 +325,34 @@ final class WorkerShards: @unchecked Sendable {
     var unwanted = Set<UInt32>()
     var evaluations = 0
     var scoredCount = 0
-    let scoringSlots: DispatchSemaphore
-    /// The size of the last shard scored here (guarded by `lock`), to size the next one's buffers.
-    private var lastShape: ShardScorer.Shape? = nil
-    private let lock = NSLock()
-    private var scoringNow = 0
 
-    init(context: RunContext, threads: Int, name: String, log: RoleLog, metrics: WorkerMetrics) {
-        self.context = context
+    init(scoring: ShardScoring, threads: Int, name: String, log: RoleLog, metrics: WorkerMetrics) {
+        self.scoring = scoring
+        context = scoring.context
         self.threads = threads
         self.name = name
         self.log = log
         self.metrics = metrics
         group = LocalShards([], constraints: context.constraints, threads: threads)
-        scoringSlots = DispatchSemaphore(value: threads)
     }
 
-    var fingerprint: UInt64 { context.fingerprint.digest }
-
-    /// Reopens the store once no scoring job uses the old one (LMDB wants one environment per process).
+    /// Reopens the store once no scoring job uses the old one.
     func reopen(storePath: String) throws {
-        while lock.withLock({ scoringNow }) > 0 { usleep(10_000) }
+        dispatchPrecondition(condition: .onQueue(queue))
         group = LocalShards([], constraints: context.constraints, threads: threads)
         context = nil
-        context = try RunContext(storePath: storePath)
+        context = try scoring.reopen(storePath: storePath)
         group = LocalShards([], constraints: context.constraints, threads: threads)
         log("worker \(name): store \(context.fingerprint)")
     }
 
     func begin(run: UInt64) {
+        dispatchPrecondition(condition: .onQueue(queue))
         if self.run != run { drop(run: nil); self.run = run; log.set("run", RunJournal.name(run)) }
     }
 
     func drop(run: UInt64?) {
+        dispatchPrecondition(condition: .onQueue(queue))
         if let run, self.run != run { return }
         self.run = nil
         log.set("run", nil)
@@ -293,25 +363,9 @@ final class WorkerShards: @unchecked Sendable {
         unwanted = []
     }
 
-    /// Scores a shard on a background thread (at most `threads` at once) and passes the table on.
-    func score(run: UInt64, shard: UInt32, lower: UInt64, upper: UInt64?, reuse: ShardScorer.Reuse? = nil,
-               then: @escaping @Sendable (Result<CandidateTable, Error>) -> Void) {
-        let context: RunContext = self.context
-        lock.withLock { scoringNow += 1 }
-        let slots = scoringSlots
-        DispatchQueue.global().async { [self] in
-            slots.wait()
-            var scorer = ShardScorer(store: context.store, plan: context.plan)
-            let result = Result { try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true, shape: lock.withLock { lastShape }) }
-            if let shape = scorer.lastShape { lock.withLock { lastShape = shape } }
-            slots.signal()
-            lock.withLock { scoringNow -= 1 }
-            then(result)
-        }
-    }
-
     /// Keeps a scored shard (in shard order) and returns the SCORED or FAILED reply.
     func hold(run: UInt64, shard: UInt32, attempt: UInt32, _ result: Result<CandidateTable, Error>) -> WireMessage? {
+        dispatchPrecondition(condition: .onQueue(queue))
         guard self.run == run else { return nil }
         if unwanted.remove(shard) != nil { return nil }
         switch result {
@@ -364,6 +418,7 @@ final class WorkerShards: @unchecked Sendable {
     /// pass's moves) go to `post` as each shard's is ready, so that they cross the wire and are read while
     /// the next shards are worked on; the others are returned.
     func handle(_ m: WireMessage, post: (@Sendable (WireMessage) -> Void)? = nil) -> [WireMessage] {
+        dispatchPrecondition(condition: .onQueue(queue))
         switch m {
         case let .prices(run, round, request):
             guard self.run == run else { return [] }
@@ -464,26 +519,50 @@ final class WorkerShards: @unchecked Sendable {
 }
 
 /// SIGTERM and SIGINT ask a worker to stop: it says BYE to its coordinator (which then knows at once
-/// instead of waiting for silence) and exits. The signals are unblocked first, since a process started
-/// from a thread that blocks them inherits the mask.
-enum StopSignal {
-    nonisolated(unsafe) static var flag: sig_atomic_t = 0
-    static var requested: Bool { flag != 0 }
-    static func install() {
+/// instead of waiting for silence) and exits.
+///
+/// The signals arrive through swift-service-lifecycle's `UnixSignalsSequence`, read by a task of its own
+/// that only sets `requested`; the worker's socket loop looks at it between polls (every 20 ms), so no
+/// async code runs on the ZeroMQ thread. One per process (a signal has one handler per process): the
+/// first worker to serve starts it.
+final class StopSignal: Sendable {
+    /// The process's listener, started on first use.
+    static let process = StopSignal()
+    private let flag = Atomic<Bool>(false)
+
+    /// Whether SIGTERM or SIGINT has arrived.
+    var requested: Bool { flag.load(ordering: .acquiring) }
+
+    private init() {
+        Self.blockInThisThread()
+        let ready = DispatchSemaphore(value: 0)
+        Task.detached { [self] in
+            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+            ready.signal()
+            for await _ in signals { flag.store(true, ordering: .releasing) }
+        }
+        // The handlers are in place before the worker connects: a stop asked for from then on is seen.
+        ready.wait()
+    }
+
+    /// On Linux the signals are read from a signalfd, which sees a signal only while every thread blocks
+    /// it (otherwise a thread that does not takes it, and its default action ends the process). libdispatch
+    /// and libzmq threads block every signal; the threads this process starts later inherit this one's mask.
+    /// The disposition goes back to the default too: a worker started by `run` inherits `SIG_IGN`.
+    static func blockInThisThread() {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGTERM)
         sigaddset(&set, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        signal(SIGTERM) { _ in StopSignal.flag = 1 }
-        signal(SIGINT) { _ in StopSignal.flag = 1 }
+        signal(SIGTERM, SIG_DFL)
+        signal(SIGINT, SIG_DFL)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 }
 
 /// A queue that background threads post to and one thread drains.
-final class Mailbox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [T] = []
-    func post(_ item: T) { lock.withLock { items.append(item) } }
-    func drain() -> [T] { lock.withLock { defer { items = [] }; return items } }
+final class Mailbox<T: Sendable>: Sendable {
+    private let items = Mutex<[T]>([])
+    func post(_ item: T) { items.withLock { $0.append(item) } }
+    func drain() -> [T] { items.withLock { i in defer { i = [] }; return i } }
 }

@@ -1,20 +1,31 @@
 import Foundation
+import Synchronization
 
 /// Hands out indices to worker threads.
-public final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
+public final class Counter: Sendable {
+    private let value = Mutex(0)
     public init() {}
-    public func claim(below n: Int) -> Int? { lock.withLock { guard value < n else { return nil }; defer { value += 1 }; return value } }
+    /// The next index below `n`, or nil once they are all claimed.
+    public func claim(below n: Int) -> Int? {
+        value.withLock { v in
+            guard v < n else { return nil }
+            defer { v += 1 }
+            return v
+        }
+    }
 }
 
 /// Result slots written by concurrent iterations, read in index order.
+///
+/// `@unchecked Sendable` because `T` need not be `Sendable` (a `Mutex` would want each value sent into it):
+/// `items` is guarded by `lock`, each value is put in by the one iteration that made it and read back
+/// after every iteration has ended.
 public final class Slots<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [T?]
+    private let lock = Mutex(())
+    nonisolated(unsafe) private var items: [T?]
     public init(count: Int) { items = Array(repeating: nil, count: count) }
-    public func set(_ i: Int, _ v: T) { lock.withLock { items[i] = v } }
-    public func values() -> [T] { lock.withLock { items.map { $0! } } }
+    public func set(_ i: Int, _ v: T) { lock.withLock { _ in items[i] = v } }
+    public func values() -> [T] { lock.withLock { _ in items.map { $0! } } }
 }
 
 /// Maps an index range on several threads, keeping order.
@@ -30,5 +41,3 @@ public enum ParallelChunks {
         return box.values().flatMap { $0 }
     }
 }
-
-

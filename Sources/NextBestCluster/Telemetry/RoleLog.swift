@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import NextBestCore
 
 /// How log lines are written: `text` for people at a terminal or in journald, `json` (one object per
@@ -63,8 +64,11 @@ public struct LineLogHandler: LogHandler {
 }
 
 /// Where log lines go: standard error with a prefix (text), or a closure (tests, embedding programs).
+///
+/// `@unchecked Sendable` because the sink is any closure (not `@Sendable`): it is only ever called under
+/// `serial`, one line at a time, so whatever it touches is touched by one thread at a time.
 public final class LineWriter: @unchecked Sendable {
-    private let lock = NSLock()
+    private let serial = Mutex(())
     private let sink: (String) -> Void
 
     /// Lines to a closure, one call per line, never two at once.
@@ -78,17 +82,16 @@ public final class LineWriter: @unchecked Sendable {
         }
     }
 
-    func write(_ line: String) { lock.withLock { sink(line) } }
+    func write(_ line: String) { serial.withLock { _ in sink(line) } }
 }
 
 /// The log of a coordinator, worker or one-process run: swift-log underneath, with the run id (once
 /// known) and the shard a line is about as metadata; called like a function with the message.
-public final class RoleLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var logger: Logger
+public final class RoleLog: Sendable {
+    private let logger: Mutex<Logger>
 
     /// Logs through `logger`.
-    public init(_ logger: Logger) { self.logger = logger }
+    public init(_ logger: Logger) { self.logger = Mutex(logger) }
 
     /// Logs text lines (message and metadata) to a closure.
     public convenience init(_ sink: @escaping (String) -> Void) {
@@ -106,12 +109,12 @@ public final class RoleLog: @unchecked Sendable {
 
     /// Sets (or clears) metadata carried by every later line, such as `run`.
     public func set(_ key: String, _ value: String?) {
-        lock.withLock { logger[metadataKey: key] = value.map { .string($0) } }
+        logger.withLock { $0[metadataKey: key] = value.map { .string($0) } }
     }
 
     /// Logs `message` at `level`, with the shard it concerns.
     public func callAsFunction(_ message: String, shard: Int? = nil, level: Logger.Level = .info) {
-        let l = lock.withLock { logger }
+        let l = logger.withLock { $0 }
         l.log(level: level, "\(message)", metadata: shard.map { ["shard": .stringConvertible($0)] })
     }
 }

@@ -1,17 +1,21 @@
 import CLMDB
 import Foundation
+import Synchronization
 
 /// An open LMDB environment: one directory holding several named databases.
 ///
 /// Read transactions may run on any thread (`MDB_NOTLS`), many at once; write transactions are
 /// serialized by LMDB. When a write runs out of map space the transaction is aborted, the map is
 /// doubled and the write body runs again, so callers write bodies that only touch the store.
+///
+/// `@unchecked Sendable` because `env` is a raw pointer: LMDB guards the environment itself (`MDB_NOTLS`
+/// read transactions on any thread, write transactions serialized by LMDB's own mutex); the database
+/// handles opened so far are guarded by a `Mutex`.
 public final class LMDBEnvironment: @unchecked Sendable {
     let env: OpaquePointer
     public let path: String
     public let readOnly: Bool
-    private var dbis: [String: MDB_dbi] = [:]
-    private let lock = NSLock()
+    private let dbis = Mutex<[String: MDB_dbi]>([:])
 
     /// Opens (creating if needed and not read-only) the environment at directory `path`. The map starts at
     /// 16 GiB of address space (the file grows only as data is written) and doubles when a write fills it.
@@ -100,7 +104,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 if rc == MDB_NOTFOUND { continue }
                 if rc != 0 { mdb_txn_abort(t) }
                 try StoreError.check(rc, "dbi_open \(name)")
-                lock.withLock { dbis[name] = dbi }
+                dbis.withLock { $0[name] = dbi }
             }
             try StoreError.check(mdb_txn_commit(t), "commit")
         } else {
@@ -108,7 +112,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 for (name, dup) in names {
                     var dbi: MDB_dbi = 0
                     try StoreError.check(mdb_dbi_open(txn.txn, name, UInt32(MDB_CREATE) | (dup ? UInt32(MDB_DUPSORT) : 0), &dbi), "dbi_open \(name)")
-                    lock.withLock { dbis[name] = dbi }
+                    dbis.withLock { $0[name] = dbi }
                 }
             }
         }
@@ -116,7 +120,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
     /// The handle of an opened database.
     public func database(_ name: String) throws -> LMDBDatabase {
-        guard let dbi = lock.withLock({ dbis[name] }) else { throw StoreError.missing("store database '\(name)' is missing: the store at \(path) is empty or from an older version") }
+        guard let dbi = dbis.withLock({ $0[name] }) else { throw StoreError.missing("store database '\(name)' is missing: the store at \(path) is empty or from an older version") }
         return LMDBDatabase(dbi: dbi, name: name)
     }
 
@@ -231,7 +235,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
         try StoreError.check(mdb_env_info(env, &info), "env_info")
         var main = MDB_stat()
         try StoreError.check(mdb_env_stat(env, &main), "env_stat")
-        let handles = lock.withLock { names.compactMap { n in dbis[n].map { (n, $0) } } }
+        let handles = dbis.withLock { d in names.compactMap { n in d[n].map { (n, $0) } } }
         let (free, stats): (Int, [(String, TreeStat)]) = try read { txn in
             // The free list (LMDB's database 0): each value starts with its count of page numbers.
             var free = 0

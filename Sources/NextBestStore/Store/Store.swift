@@ -10,7 +10,7 @@ import NextBestCore
 /// - `models`: key model id (UTF-8) → JSON of `PropensityModel`.
 /// - `offers`: key `campaign` → JSON of `Campaign`; key `campaign_version` → decimal text.
 /// - `meta`: `format`, `schema`, `regions`, `segments` → JSON.
-public final class Store: @unchecked Sendable {
+public final class Store: Sendable {
     public static let formatTag = "nextbest-store-1"
     public static let databases: [(name: String, dupSort: Bool)] = [
         ("profiles", false), ("offers", false), ("models", false), ("history", true),

@@ -1,16 +1,28 @@
 import Foundation
+import Synchronization
 
 /// The ZeroMQ Authentication Protocol (RFC 27) handler of a coordinator: a REP socket on
 /// `inproc://zeromq.zap.01` in the coordinator's context, on a thread of its own, that accepts a CURVE
 /// client only if its public key is in the allow-list. Every refusal is reported (key and address).
-public final class ZAPHandler: @unchecked Sendable {
+///
+/// The socket is used only by the handler's thread (libzmq's rule); `stopped` and `refusals` are shared with
+/// the coordinator's thread under a `Mutex`.
+public final class ZAPHandler: Sendable {
     let socket: ZMQSocket
     let allowed: Set<[UInt8]>
     let report: @Sendable (String) -> Void
-    private let lock = NSLock()
-    private var stopped = false
-    private var thread: Thread?
-    public private(set) var refusals = 0
+    private let state = Mutex(State())
+    /// Signalled by the handler's thread when it has closed the socket and ended.
+    private let finished = DispatchSemaphore(value: 0)
+
+    struct State {
+        var stopped = false
+        var joined = false
+        var refusals = 0
+    }
+
+    /// How many connections were refused so far.
+    public var refusals: Int { state.withLock { $0.refusals } }
 
     /// Binds the handler in `context` (before any CURVE server socket binds) and starts its thread.
     public init(context: ZMQContext, allowed: [[UInt8]], report: @escaping @Sendable (String) -> Void) throws {
@@ -19,13 +31,15 @@ public final class ZAPHandler: @unchecked Sendable {
         try socket.bind("inproc://zeromq.zap.01")
         self.allowed = Set(allowed)
         self.report = report
-        let t = Thread { [self] in serve() }
+        let t = Thread { [self] in
+            serve()
+            finished.signal()
+        }
         t.name = "nextbest-zap"
-        thread = t
         t.start()
     }
 
-    var isStopped: Bool { lock.withLock { stopped } }
+    var isStopped: Bool { state.withLock { $0.stopped } }
 
     func serve() {
         while !isStopped {
@@ -43,7 +57,7 @@ public final class ZAPHandler: @unchecked Sendable {
                 why = "mechanism \(mechanism) is not CURVE"
             }
             if !ok {
-                lock.withLock { refusals += 1 }
+                state.withLock { $0.refusals += 1 }
                 let key = frames.count >= 7 ? (CurveKeys.encode(frames[6]) ?? "?") : "-"
                 report("refused a connection from \(address): public key \(key) \(why)")
             }
@@ -53,10 +67,14 @@ public final class ZAPHandler: @unchecked Sendable {
         socket.close()
     }
 
-    /// Stops the thread (the socket is closed by it).
+    /// Stops the thread and waits for it to end (it notices within one 100 ms poll; the socket is closed by
+    /// it). Calling it again returns at once.
     public func stop() {
-        lock.withLock { stopped = true }
-        while thread?.isFinished == false { usleep(5_000) }
+        let first = state.withLock { s in
+            defer { s.stopped = true; s.joined = true }
+            return !s.joined
+        }
+        if first { finished.wait() }
     }
 }
 

@@ -2,6 +2,9 @@ import CZeroMQ
 import Foundation
 
 /// A libzmq context: owns the I/O threads of every socket made from it.
+///
+/// `@unchecked Sendable`: the handle is a raw pointer, and libzmq guards a context itself (contexts are
+/// thread-safe, unlike sockets); the class has no other state.
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 
@@ -18,6 +21,10 @@ public final class ZMQContext: @unchecked Sendable {
 }
 
 /// One libzmq socket. Not thread-safe: use a socket from one thread at a time (as libzmq requires).
+///
+/// `@unchecked Sendable` so that a socket can be made on one thread and handed to the thread that will own
+/// it (the ZAP handler's, a worker's loop); nothing guards it: each socket has exactly one owning thread at a
+/// time, by construction of its users (`ZAPHandler`, `Hub`, `Worker`).
 public final class ZMQSocket: @unchecked Sendable {
     /// The socket patterns nextbest uses.
     public enum Kind: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import NextBestCore
 
 /// What the campaign's offers would use, estimated on a sample of the population and scaled up to all
 /// of it: without campaign-wide constraints, or under a budget alone. Arrays are aligned with the name

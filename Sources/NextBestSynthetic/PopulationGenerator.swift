@@ -1,4 +1,6 @@
 import Foundation
+import NextBestCore
+import Synchronization
 
 /// A deterministic synthetic bank: customers with realistic profiles and contact history, an offer
 /// catalogue with one propensity model per offer, and a campaign whose caps bind but can be met.
@@ -159,27 +161,26 @@ struct ModelFile: Sendable {
 }
 
 /// Models are costly to grow and write; a generator does each once, on first use, whichever thread asks.
-final class ModelCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private let fileLock = NSLock()
-    private var models: [SynthesizedModel]?
-    private var texts: [ModelFile]?
+/// Each is made under its own `Mutex`, so a second thread asking waits for the first one's.
+final class ModelCache: Sendable {
+    private let models = Mutex<[SynthesizedModel]?>(nil)
+    private let texts = Mutex<[ModelFile]?>(nil)
 
     func get(_ make: () -> [SynthesizedModel]) -> [SynthesizedModel] {
-        lock.lock()
-        defer { lock.unlock() }
-        if let models { return models }
-        let m = make()
-        models = m
-        return m
+        models.withLock { m in
+            if let m { return m }
+            let made = make()
+            m = made
+            return made
+        }
     }
 
     func files(_ make: () -> [ModelFile]) -> [ModelFile] {
-        fileLock.lock()
-        defer { fileLock.unlock() }
-        if let texts { return texts }
-        let t = make()
-        texts = t
-        return t
+        texts.withLock { t in
+            if let t { return t }
+            let made = make()
+            t = made
+            return made
+        }
     }
 }

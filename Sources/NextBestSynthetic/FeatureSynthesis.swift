@@ -1,4 +1,5 @@
 import Foundation
+import NextBestCore
 
 /// The synthetic bank's customer features: names in schema order and the per-customer draw.
 ///

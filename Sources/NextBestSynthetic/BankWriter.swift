@@ -1,6 +1,7 @@
 import Foundation
 import NextBestCore
 import NextBestStore
+import NextBestCluster
 
 /// Writes a synthetic bank into a new store: profiles and history in bulk, then the model files and the
 /// campaign file written to `filesDir` and imported through the same importers users run.

@@ -1,3 +1,5 @@
+import NextBestCore
+
 /// The synthetic bank's product catalogue: offer templates per family and the seeded offer list.
 enum OfferCatalogue {
     /// One product the bank can offer, with what drives its take-up.

@@ -1,4 +1,5 @@
 import Foundation
+import NextBestCore
 
 /// A generated propensity model of one offer, before it is written to a file.
 struct SynthesizedModel: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import NextBestCore
 
 /// Writes gradient-boosted tree models in XGBoost's JSON model format (`Booster.save_model("m.json")`),
 /// objective `binary:logistic`, so that the real XGBoost loads them (`xgboost.Booster(model_file=...)`)
