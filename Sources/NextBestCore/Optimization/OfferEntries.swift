@@ -25,9 +25,6 @@ public struct OfferEntries: Sendable {
     struct Block: Sendable {
         var entries = ContiguousArray<Entry>()
         var offsets = ContiguousArray<Int32>()
-
-        /// Bytes held, for the memory a shard keeps.
-        var bytes: Int { entries.capacity * MemoryLayout<Entry>.stride + offsets.capacity * 4 }
     }
 
     /// Channels per offer above which the table of masks would be too large (the rounds then use the
@@ -87,13 +84,12 @@ public struct OfferEntries: Sendable {
         table.candidates.withUnsafeBufferPointer { cands in
         table.values.withUnsafeBufferPointer { allValues in
         table.offsets.withUnsafeBufferPointer { offsets in
-            // Count first and allocate once: growing a large array by doubling costs more in fresh pages
-            // (the kernel clears each) and copies than the count.
+            // Allocate once, for at most one entry per candidate: pages never written are never backed, and
+            // growing a large array by doubling costs fresh pages (the kernel clears each) and copies.
             var n = 0
             for k in 0..<count {
                 let i = only.map { Int($0[k]) } ?? lower + k
-                let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
-                for j in lo..<hi where j == lo || cands[j].offer != cands[j - 1].offer { n += 1 }
+                n += Int(offsets[i + 1]) - Int(offsets[i])
             }
             block.entries.reserveCapacity(n)
             position.withUnsafeBufferPointer { position in
