@@ -196,6 +196,38 @@ import Testing
         #expect(fast.keepsEntries)
     }
 
+    /// The customers a mixed bucket leaves split, found over the offer entries, are those found over the
+    /// candidates, with the same lists in the same order.
+    @Test(arguments: [1, 2])
+    func splitCustomersOverEntriesEqualCandidates(perFamily: Int) throws {
+        let g = PopulationGenerator(customers: 4_000, offers: 16, seed: 19, trees: 8, depth: 4)
+        var campaign = g.campaign(estimatingFrom: 1_000)
+        campaign.perCustomer.maxPerFamily = perFamily
+        let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
+        let table = Self.scored(g, plan: plan, customers: 3_000)
+        let cs = Self.constraints(g, plan: plan)
+        var fast = ShardOptimizer(plan: plan, constraints: cs, table: table)
+        var plain = ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: false)
+        var rng = SplitMix64(seed: 23)
+        let points = (0..<3).map { _ in
+            var prices = Prices(count: cs.count)
+            for k in 0..<cs.count {
+                let scale = cs.rows[k].kind == .budget ? 2.0 : 40.0
+                prices.upper[k] = rng.unit() < 0.6 ? rng.unit() * scale : 0
+                prices.lower[k] = rng.unit() < 0.3 ? rng.unit() * scale : 0
+            }
+            return prices
+        }
+        let pick = (0..<CustomerBuckets.count).map { _ in UInt8(rng.next() % 3) }
+        let request = PricingRequest(points: points, weights: [1, 1, 1], bucketPoint: pick)
+        // Half the buckets mix their own point with another one.
+        let active: [[UInt8]] = pick.enumerated().map { b, p in b % 2 == 0 ? [p, (p + 1) % 3] : [p] }
+        _ = fast.evaluate(request); _ = plain.evaluate(request)
+        let a = fast.splitCustomers(request, active: active), b = plain.splitCustomers(request, active: active)
+        #expect(a.count > 10)
+        #expect(a == b)
+    }
+
     /// A sample's round solves exactly the sample's customers (the same aggregates as a shard holding only
     /// them, on both paths) and leaves the selection alone.
     @Test func sampledRoundsSolveOnlyTheSample() throws {

@@ -197,7 +197,7 @@ public struct ShardOptimizer: Sendable {
 
     /// The entries a pass over `sample` reads: every customer's (built at the first pass over everybody and
     /// kept), or the sample's own (built at its first pass), or the kept ones for the sample's customers.
-    private mutating func entrySource(_ oe: OfferEntries, sample: CustomerSample) -> EntrySource {
+    mutating func entrySource(_ oe: OfferEntries, sample: CustomerSample) -> EntrySource {
         let count = table.customerCount
         if sample.isAll {
             if keptEntries == nil {

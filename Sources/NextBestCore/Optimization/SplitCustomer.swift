@@ -58,18 +58,76 @@ extension ShardOptimizer {
     public mutating func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) -> [SplitCustomer] {
         let mixed = active.map { $0.count > 1 }
         guard mixed.contains(true) else { return [] }
+        let mo = maxOffers
+        var out: [SplitCustomer] = []
+        let found = offerEntries != nil && request.weights.allSatisfy({ $0 == 1 })
+            ? alternativesOverEntries(request, active: active, mixed: mixed) : alternativesOverCandidates(request, active: active, mixed: mixed)
+        for (i, alternatives) in found {
+            let r = table.range(i)
+            let options = r.map { ci -> SplitCustomer.Option in
+                let c = table.candidates[ci]
+                return SplitCustomer.Option(candidate: Int32(ci), offer: Int32(c.offer), family: Int32(plan.offers[Int(c.offer)].family),
+                                            productRow: productRowOfOffer[Int(c.offer)], channelRow: channelRowOf[Int(c.channel)],
+                                            objectiveMicros: RunTotals.micros(table.objective(ci, customer: i)), costMicros: costMicros(ci))
+            }
+            var s = SplitCustomer(customer: Int32(i), regionRow: regionRow(i), segmentRow: segmentRow(i), chosen: alternatives[0], options: options,
+                                  maxOffers: Int32(mo), maxPerFamily: Int32(plan.campaign.perCustomer.maxPerFamily))
+            s.alternatives = alternatives
+            out.append(s)
+        }
+        return out
+    }
+
+    /// Slot 0's list of customer `i`, sorted.
+    private func currentList(_ i: Int) -> [Int32] {
+        (0..<maxOffers).compactMap { j -> Int32? in let c = selections[0][i * maxOffers + j]; return c >= 0 ? c : nil }.sorted()
+    }
+
+    /// The customers of mixed buckets with more than one list among slot 0's and their bucket's active
+    /// points, each with its lists (slot 0's first): over the offer entries (every point at full weight).
+    private mutating func alternativesOverEntries(_ request: PricingRequest, active: [[UInt8]], mixed: [Bool]) -> [(Int, [[Int32]])] {
+        let oe = offerEntries!
+        let source = entrySource(oe, sample: .all)
+        let t = PointTables(self, oe, request)
+        var solver = self.solver
+        var chosen = ContiguousArray<Int32>()
+        var found: [(Int, [[Int32]])] = []
+        source.block.entries.withUnsafeBufferPointer { es in
+        source.block.offsets.withUnsafeBufferPointer { offsets in
+        t.price.withUnsafeBufferPointer { prices in
+        t.position.withUnsafeBufferPointer { positions in
+            for i in 0..<table.customerCount where mixed[Int(customerBucket[i])] {
+                var alternatives = [currentList(i)]
+                let lo = Int(offsets[i])
+                for p in active[Int(customerBucket[i])] {
+                    let ps = Int(p) * t.slots
+                    let net = Int(p) * t.stride
+                    let fixed = t.net[net + Int(regionRow(i))] + t.net[net + Int(segmentRow(i))]
+                    chosen.removeAll(keepingCapacity: true)
+                    _ = solver.solve(entries: UnsafeBufferPointer(rebasing: es[lo..<Int(offsets[i + 1])]), price: prices.baseAddress! + ps,
+                                     position: positions.baseAddress! + ps, fixed: fixed, into: &chosen)
+                    let set = chosen.map { k in es[lo + Int(k)].first + positions[ps + Int(es[lo + Int(k)].slot)] }.sorted()
+                    if !alternatives.contains(set) { alternatives.append(set) }
+                }
+                if alternatives.count > 1 { found.append((i, alternatives)) }
+            }
+        }}}}
+        self.solver = solver
+        return found
+    }
+
+    /// `alternativesOverEntries` over the candidates: any request (objective weights below 1).
+    private mutating func alternativesOverCandidates(_ request: PricingRequest, active: [[UInt8]], mixed: [Bool]) -> [(Int, [[Int32]])] {
         let nets = request.points.map(\.netWithSentinel)
         let pairPrice = nets.map(pairPrices)
         let channelCount = plan.channels.count
         let rule = table.rule
-        var out: [SplitCustomer] = []
+        var found: [(Int, [[Int32]])] = []
         var chosen = ContiguousArray<Int32>()
         var solver = self.solver
-        let mo = maxOffers
         for i in 0..<table.customerCount where mixed[Int(customerBucket[i])] {
             let r = table.range(i)
-            let current = (0..<mo).compactMap { j -> Int32? in let c = selections[0][i * mo + j]; return c >= 0 ? c : nil }.sorted()
-            var alternatives = [current]
+            var alternatives = [currentList(i)]
             table.candidates.withUnsafeBufferPointer { all in
                 table.values.withUnsafeBufferPointer { allValues in
                     let values = table.customerValues(allValues, i)
@@ -86,19 +144,9 @@ extension ShardOptimizer {
                     }
                 }
             }
-            guard alternatives.count > 1 else { continue }
-            let options = r.map { ci -> SplitCustomer.Option in
-                let c = table.candidates[ci]
-                return SplitCustomer.Option(candidate: Int32(ci), offer: Int32(c.offer), family: Int32(plan.offers[Int(c.offer)].family),
-                                            productRow: productRowOfOffer[Int(c.offer)], channelRow: channelRowOf[Int(c.channel)],
-                                            objectiveMicros: RunTotals.micros(table.objective(ci, customer: i)), costMicros: costMicros(ci))
-            }
-            var s = SplitCustomer(customer: Int32(i), regionRow: regionRow(i), segmentRow: segmentRow(i), chosen: current, options: options,
-                                  maxOffers: Int32(mo), maxPerFamily: Int32(plan.campaign.perCustomer.maxPerFamily))
-            s.alternatives = alternatives
-            out.append(s)
+            if alternatives.count > 1 { found.append((i, alternatives)) }
         }
         self.solver = solver
-        return out
+        return found
     }
 }
