@@ -45,27 +45,50 @@ public enum Settle {
         // Everybody else's use.
         var others = Array(slotUse.prefix(n))
         for (shard, i) in flat { let u = use(split[shard][i], split[shard][i].chosen, rows: cs).micros; for k in 0..<n { others[k] -= u[k] } }
-        // Step 1: the LP over the alternatives.
-        let room = room(cs, others: others)
-        let lp = LinearProgram(rowLower: room.map(\.lower) + [Double](repeating: 1, count: flat.count),
-                               rowUpper: room.map(\.upper) + [Double](repeating: 1, count: flat.count))
+        // Step 1: the LP over the alternatives, each customer's first alternative as its reference: a
+        // variable per other alternative (its weight), the reference's weight being 1 minus theirs. A
+        // customer with two alternatives needs no row of its own (its one weight is at most 1), so the LP
+        // has the campaign's rows and one row per customer with three or more (one row per customer made
+        // CLP take over a second for 31,000 customers at 10 M).
+        var withReference = others
+        var reference: [(micros: [Int64], objective: Double)] = []
+        for (shard, i) in flat {
+            let u = use(split[shard][i], split[shard][i].alternatives[0], rows: cs)
+            for k in 0..<n { withReference[k] += u.micros[k] }
+            reference.append((u.micros, u.objective))
+        }
+        let room = room(cs, others: withReference)
+        var rowLower = room.map(\.lower), rowUpper = room.map(\.upper)
         var owner: [(customer: Int, alternative: Int)] = []
         var columns: [LinearProgram.Column] = []
         for (f, (shard, i)) in flat.enumerated() {
-            for (a, list) in split[shard][i].alternatives.enumerated() {
-                let u = use(split[shard][i], list, rows: cs)
-                columns.append(.init(cost: -u.objective, upper: 1, entries: u.entries + [(Int32(n + f), 1)]))
+            let alternatives = split[shard][i].alternatives
+            var own: [(row: Int32, value: Double)] = []
+            if alternatives.count > 2 { own = [(Int32(rowLower.count), 1)]; rowLower.append(-.infinity); rowUpper.append(1) }
+            for a in alternatives.indices.dropFirst() {
+                let u = use(split[shard][i], alternatives[a], rows: cs)
+                let entries = (0..<n).compactMap { k -> (row: Int32, value: Double)? in
+                    let d = u.micros[k] - reference[f].micros[k]
+                    return d == 0 ? nil : (Int32(k), Double(d) * (k == cs.budgetRow ? 1e-6 : 1))
+                }
+                columns.append(.init(cost: -(u.objective - reference[f].objective), upper: 1, entries: entries + own))
                 owner.append((f, a))
             }
         }
+        let lp = LinearProgram(rowLower: rowLower, rowUpper: rowUpper)
         lp.add(columns)
         guard lp.solve() == .optimal else { return nil }
         let z = lp.primal
+        var weight = flat.indices.map { f in [Double](repeating: 0, count: split[flat[f].0][flat[f].1].alternatives.count) }
+        weight = weight.map { w in var w = w; w[0] = 1; return w }
+        for (j, o) in owner.enumerated() { weight[o.customer][o.alternative] = z[j]; weight[o.customer][0] -= z[j] }
         var pick = [Int](repeating: -1, count: flat.count)
         var heaviest = [(alternative: Int, weight: Double)](repeating: (0, -1), count: flat.count)
-        for (j, o) in owner.enumerated() {
-            if z[j] > 1 - 1e-7 { pick[o.customer] = o.alternative }
-            if z[j] > heaviest[o.customer].weight { heaviest[o.customer] = (o.alternative, z[j]) }
+        for f in flat.indices {
+            for (a, w) in weight[f].enumerated() {
+                if w > 1 - 1e-7 { pick[f] = a }
+                if w > heaviest[f].weight { heaviest[f] = (a, w) }
+            }
         }
         // Step 2: the 0-1 program over the fractional customers, every candidate of theirs a variable.
         var lists = flat.indices.map { f in pick[f] >= 0 ? split[flat[f].0][flat[f].1].alternatives[pick[f]] : [] }
