@@ -3,6 +3,7 @@ import Testing
 import NextBestCore
 import NextBestStore
 @testable import NextBestCluster
+import NextBestTelemetry
 
 /// What operators see: metrics that move during a run, JSON log lines with the run id, and `explain`
 /// agreeing with the run's output.
