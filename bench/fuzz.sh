@@ -40,8 +40,8 @@ echo "fuzz: $(uname -m), $(nproc) cores, $config build, iterations $iterations, 
 python3 - "$work/test.log" "$status" "$work" <<'PY'
 import re, sys, os
 log, status, work = open(sys.argv[1]).read(), int(sys.argv[2]), sys.argv[3]
-rows = re.findall(r"fuzz (\S+): seed (\d+), (\d+) iterations, (\d+) accepted, (\d+) refused, (\d+) distinct refusals, ([\d.]+) s", log)
-started = re.findall(r"fuzz (\S+): seed (\d+), (\d+) iterations \(", log)
+rows = [r for r in re.findall(r"fuzz (\S+): seed (\d+), (\d+) iterations, (\d+) accepted, (\d+) refused, (\d+) distinct refusals, ([\d.]+) s", log) if r[0] != "repro"]
+started = [s for s in re.findall(r"fuzz (\S+): seed (\d+), (\d+) iterations \(", log) if s[0] != "repro"]
 print("| fuzzer | seed | iterations | accepted | refused | distinct refusals | seconds |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for r in rows:

@@ -48,11 +48,17 @@ public struct Fuzz: Sendable {
     public func run(inputs make: (inout SplitMix64, Int) -> [UInt8], _ body: ([UInt8], Int) -> String?) -> Outcome {
         var outcome = Outcome()
         let start = Date()
+        // One file overwritten in place (an atomic write per input made long runs slower than the parsers).
+        let saved = save.map { open($0, O_WRONLY | O_CREAT | O_TRUNC, 0o644) } ?? -1
+        defer { if saved >= 0 { close(saved) } }
         print("fuzz \(name): seed \(seed), \(iterations) iterations (NEXTBEST_FUZZ_SEED=\(seed) reproduces)")
         for i in 0..<iterations {
             var rng = SplitMix64(seed: seed, stream: UInt64(i))
             let input = make(&rng, i)
-            if let save { _ = FileManager.default.createFile(atPath: save, contents: Data(input)) }
+            if saved >= 0 {
+                _ = ftruncate(saved, 0)
+                _ = input.withUnsafeBytes { pwrite(saved, $0.baseAddress, $0.count, 0) }
+            }
             if let reason = body(input, i) {
                 outcome.refused += 1
                 outcome.reasons[String(reason.prefix(40)), default: 0] += 1

@@ -101,8 +101,9 @@ import NextBestTestKit
     }
 
     /// Found by `logisticModels` (seed 24): a feature name of 64 KiB or more was accepted and trapped when the
-    /// model was stored (its length is a UInt16 in the record). Names longer than a store column's are refused.
-    @Test func featureNamesLongerThanAnyColumnAreRefused() throws {
+    /// model was stored (its length is a UInt16 in the record). Names longer than a store column's, and empty
+    /// ones, are refused.
+    @Test func featureNamesNoColumnCanHaveAreRefused() throws {
         for bytes in [Campaign.maxLabelBytes + 1, 70_000] {
             let name = String(repeating: "f", count: bytes)
             let json = #"{"features": ["age", "\#(name)"], "coefficients": [1, 2], "intercept": 0}"#
@@ -112,6 +113,14 @@ import NextBestTestKit
             }
             let leaf = TreeEnsemble.Node(feature: -1, threshold: 0.5, left: 0, defaultLeft: false)
             #expect(throws: ModelError.self) { _ = try TreeEnsemble(features: [name], baseMargin: 0, nodes: [leaf], roots: [0]) }
+        }
+        // Found by bench/fuzz.sh (model-logistic seed 24 iteration 21014): an empty name was accepted.
+        #expect(throws: ModelError.self) { _ = try ModelFormat.logisticJSON.parse(Data(#"{"features": ["", "age"], "coefficients": [1, 2], "intercept": 0}"#.utf8)) }
+        do { _ = try LogisticModel(features: ["age", ""], coefficients: [1, 1], intercept: 0) } catch {
+            #expect(error.description.contains("feature 2 has an empty name"), "\(error)")
+        }
+        #expect(throws: ModelError.self) {
+            _ = try TreeEnsemble(features: [""], baseMargin: 0, nodes: [.init(feature: -1, threshold: 0.5, left: 0, defaultLeft: false)], roots: [0])
         }
         let ok = String(repeating: "f", count: Campaign.maxLabelBytes)
         let m = PropensityModel(id: "m", version: 1, kind: .logistic(try LogisticModel(features: [ok], coefficients: [1], intercept: 0)))
