@@ -2,20 +2,25 @@
 # Fault injection on a cluster run: N randomised scenarios (workers and the coordinator killed with
 # SIGKILL at random points through NEXTBEST_FAILPOINT, a worker stopped with SIGTERM, junk frames, a worker
 # on another store), each on the same generated bank, each compared with a clean run: outcome, whether
-# nba.csv is byte-identical, and customers lost or duplicated.
-#   bench/faults.sh [--customers 1000000] [--scenarios 8] [--seed 1] [--work DIR]
+# nba.csv is byte-identical, and customers lost or duplicated. Then the hostile-input table
+# (bench/hostile.sh, issue 21): files, stores and options written to hurt, each refused cleanly, with
+# crashes, changed stores and peak RSS counted.
+#   bench/faults.sh [--customers 1000000] [--scenarios 8] [--seed 1] [--work DIR] [--hostile-only | --no-hostile]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-customers=1000000 scenarios=8 seed=1 work="$here/work/faults"
+customers=1000000 scenarios=8 seed=1 work="$here/work/faults" hostile=yes cluster=yes
 while [ $# -gt 0 ]; do
   case "$1" in
     --customers) customers="$2"; shift 2 ;;
     --scenarios) scenarios="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
+    --hostile-only) cluster=no; shift ;;
+    --no-hostile) hostile=no; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+if [ "$cluster" = no ]; then exec bash "$here/hostile.sh" --work "$work/hostile"; fi
 bin="$("$here/../cluster/nextbest-bin")"
 mkdir -p "$work"
 store="$work/s$customers"
@@ -138,3 +143,7 @@ PY
   fi
   printf '%-3s %-26s %-24s %-44s %-10.1f %-5s %-10s %s\n' "$i" "$kind" "$injected" "$outcome" "$(echo "$t1 - $t0" | bc)" "$same" "$lost" "$dup"
 done
+if [ "$hostile" = yes ]; then
+  echo
+  bash "$here/hostile.sh" --work "$work/hostile"
+fi

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NextBestCluster
+import NextBestTelemetry
 
 extension LogFormat: ExpressibleByArgument {}
 
@@ -8,8 +9,9 @@ extension LogFormat: ExpressibleByArgument {}
 struct ObservabilityOptions: ParsableArguments {
     @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics while running (0: any free port, named in the log).")
     var metricsPort: Int?
-    @Option(help: "The address the metrics endpoint listens on.")
-    var metricsAddress: String = "0.0.0.0"
+    @Option(help: ArgumentHelp("The address the metrics endpoint listens on: loopback unless told otherwise; 0.0.0.0 or :: for every interface. IPv6 as ::1 or [::1]; with a port ([::1]:9464, 127.0.0.1:9464) it serves metrics without --metrics-port.",
+                               valueName: "host[:port]"))
+    var metricsAddress: String = MetricsAddress.loopback
     @Option(help: "Keep serving metrics this many seconds after the job ends, so a scraper sees the final values.")
     var metricsLinger: Double = 0
     @Option(help: "Log lines as text, or as json (one object per line with the run and shard ids, for log shippers).")
@@ -27,11 +29,25 @@ struct ObservabilityOptions: ParsableArguments {
         return try body()
     }
 
+    /// The host and port to serve metrics on, or nil when not asked for (neither `--metrics-port` nor a port in
+    /// `--metrics-address`). A port in both must agree.
+    func endpoint() throws -> (host: String, port: Int)? {
+        let address: MetricsAddress
+        do { address = try MetricsAddress(parsing: metricsAddress) } catch { throw ValidationError(error.description) }
+        switch (metricsPort, address.port) {
+        case (nil, nil): return nil
+        case let (p?, nil), let (nil, p?): return (address.host, p)
+        case let (p?, q?):
+            guard p == q else { throw ValidationError("--metrics-port \(p) and the port \(q) in --metrics-address \(metricsAddress) disagree (give one)") }
+            return (address.host, p)
+        }
+    }
+
     /// Starts the metrics endpoint if asked for; logs where it is.
     func serve(_ telemetry: Telemetry, log: RoleLog) throws -> MetricsServer? {
-        guard let port = metricsPort else { return nil }
-        let server = try MetricsServer(address: metricsAddress, port: port) { telemetry.exposition() }
-        log("metrics at http://\(server.address):\(server.port)/metrics", level: .notice)
+        guard let (host, port) = try endpoint() else { return nil }
+        let server = try MetricsServer(address: host, port: port) { telemetry.exposition() }
+        log("metrics at http://\(server.endpoint)/metrics", level: .notice)
         return server
     }
 

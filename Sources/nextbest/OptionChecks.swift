@@ -60,5 +60,6 @@ extension ObservabilityOptions {
     func validate() throws {
         if let metricsPort { try OptionChecks.check("--metrics-port", metricsPort, 0...65_535) }
         try OptionChecks.check("--metrics-linger", metricsLinger, 0...86_400)
+        _ = try endpoint()
     }
 }

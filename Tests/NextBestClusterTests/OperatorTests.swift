@@ -4,6 +4,7 @@ import NextBestCore
 import NextBestStore
 @testable import NextBestCluster
 @testable import NextBestSynthetic
+import NextBestTelemetry
 
 /// What operators see: metrics that move during a run, JSON log lines with the run id, and `explain`
 /// agreeing with the run's output.

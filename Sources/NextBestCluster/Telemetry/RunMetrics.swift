@@ -1,25 +1,6 @@
 import CoreMetrics
 import Foundation
-import Prometheus
-
-/// A run's metrics registry: swift-metrics handles backed by swift-prometheus, one registry per
-/// process (no global bootstrap, so several roles in one test process keep theirs apart).
-public final class Telemetry: Sendable {
-    /// Where the values live; `exposition()` renders them.
-    public let registry: PrometheusCollectorRegistry
-    let factory: PrometheusMetricsFactory
-
-    public init() {
-        registry = PrometheusCollectorRegistry()
-        factory = PrometheusMetricsFactory(registry: registry)
-    }
-
-    /// The Prometheus text exposition of every value.
-    public func exposition() -> [UInt8] { registry.emitToBuffer() }
-
-    func counter(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Counter { CoreMetrics.Counter(label: name, dimensions: labels, factory: factory) }
-    func gauge(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Meter { CoreMetrics.Meter(label: name, dimensions: labels, factory: factory) }
-}
+import NextBestTelemetry
 
 /// What a coordinator (or a one-process run) reports while it runs, all named `nextbest_…`: runs,
 /// shards pending/running/done/written, workers connected, customers scored (total and per second), the

@@ -31,7 +31,7 @@ public struct TreeEnsemble: Sendable, Equatable, Codable {
     public var roots: [Int32]
 
     public init(features: [String], baseMargin: Float, nodes: [Node], roots: [Int32]) throws(ModelError) {
-        if let dup = LogisticModel.firstDuplicate(features) { throw .invalid("tree model names feature \(Quoted.text(dup)) twice") }
+        try LogisticModel.checkFeatureNames(features, "tree model")
         for (i, n) in nodes.enumerated() where n.feature >= 0 {
             guard Int(n.feature) < features.count else {
                 throw .invalid("tree node \(i) splits on feature \(n.feature) but the model has \(features.count) features")
