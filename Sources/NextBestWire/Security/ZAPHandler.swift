@@ -19,6 +19,8 @@ public final class ZAPHandler: Sendable {
         var stopped = false
         var joined = false
         var refusals = 0
+        /// The thread has closed its socket and is about to end.
+        var ended = false
     }
 
     /// How many connections were refused so far.
@@ -40,6 +42,9 @@ public final class ZAPHandler: Sendable {
     }
 
     var isStopped: Bool { state.withLock { $0.stopped } }
+
+    /// Whether the handler's thread has closed its socket (true once `stop` has returned).
+    var hasEnded: Bool { state.withLock { $0.ended } }
 
     func serve() {
         while !isStopped {
@@ -65,6 +70,7 @@ public final class ZAPHandler: Sendable {
                               Array((ok ? "worker" : "").utf8), []])
         }
         socket.close()
+        state.withLock { $0.ended = true }
     }
 
     /// Stops the thread and waits for it to end (it notices within one 100 ms poll; the socket is closed by
