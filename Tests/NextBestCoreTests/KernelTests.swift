@@ -153,31 +153,39 @@ import Testing
         }
     }
 
+    /// Two shards over the same customers (offer entries, and the plain candidates path) of a generated
+    /// population whose campaign gives `perFamily` offers per family.
+    static func shardPair(seed: UInt64, perFamily: Int) throws -> (fast: ShardOptimizer, plain: ShardOptimizer, cs: ConstraintSet) {
+        let g = PopulationGenerator(customers: 4_000, offers: 16, seed: seed, trees: 8, depth: 4)
+        var campaign = g.campaign(estimatingFrom: 1_000)
+        campaign.perCustomer.maxPerFamily = perFamily
+        let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
+        let table = scored(g, plan: plan, customers: 3_000)
+        let cs = constraints(g, plan: plan)
+        return (ShardOptimizer(plan: plan, constraints: cs, table: table),
+                ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: false), cs)
+    }
+
+    /// Random prices for the rows of `cs`: some rows priced, budget prices smaller.
+    static func randomPrices(_ cs: ConstraintSet, _ rng: inout SplitMix64) -> Prices {
+        var prices = Prices(count: cs.count)
+        for k in 0..<cs.count {
+            let scale = cs.rows[k].kind == .budget ? 2.0 : 40.0
+            prices.upper[k] = rng.unit() < 0.6 ? rng.unit() * scale : 0
+            prices.lower[k] = rng.unit() < 0.3 ? rng.unit() * scale : 0
+        }
+        return prices
+    }
+
     /// A request with several points (each bucket at its own) gives the same choices and per-bucket
     /// aggregates over the offer entries as over the candidates, before and after the entries are kept,
     /// over everybody and over a sample.
     @Test(arguments: [1, 2])
     func severalPointsOverEntriesEqualCandidates(perFamily: Int) throws {
-        let g = PopulationGenerator(customers: 4_000, offers: 16, seed: 13, trees: 8, depth: 4)
-        var campaign = g.campaign(estimatingFrom: 1_000)
-        campaign.perCustomer.maxPerFamily = perFamily
-        let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
-        let table = Self.scored(g, plan: plan, customers: 3_000)
-        let cs = Self.constraints(g, plan: plan)
-        var fast = ShardOptimizer(plan: plan, constraints: cs, table: table)
-        var plain = ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: false)
+        var (fast, plain, cs) = try Self.shardPair(seed: 13, perFamily: perFamily)
         var rng = SplitMix64(seed: 7)
-        func randomPrices() -> Prices {
-            var prices = Prices(count: cs.count)
-            for k in 0..<cs.count {
-                let scale = cs.rows[k].kind == .budget ? 2.0 : 40.0
-                prices.upper[k] = rng.unit() < 0.6 ? rng.unit() * scale : 0
-                prices.lower[k] = rng.unit() < 0.3 ? rng.unit() * scale : 0
-            }
-            return prices
-        }
         for round in 0..<5 {
-            let points = (0..<3).map { _ in randomPrices() }
+            let points = (0..<3).map { _ in Self.randomPrices(cs, &rng) }
             let request = PricingRequest(points: points, weights: [1, 1, 1], bucketPoint: (0..<CustomerBuckets.count).map { _ in UInt8(rng.next() % 3) })
             // The first round starts with the sample (its own entries, none kept yet), the later ones
             // read the sample's customers from every customer's kept entries.
@@ -200,24 +208,9 @@ import Testing
     /// candidates, with the same lists in the same order.
     @Test(arguments: [1, 2])
     func splitCustomersOverEntriesEqualCandidates(perFamily: Int) throws {
-        let g = PopulationGenerator(customers: 4_000, offers: 16, seed: 19, trees: 8, depth: 4)
-        var campaign = g.campaign(estimatingFrom: 1_000)
-        campaign.perCustomer.maxPerFamily = perFamily
-        let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
-        let table = Self.scored(g, plan: plan, customers: 3_000)
-        let cs = Self.constraints(g, plan: plan)
-        var fast = ShardOptimizer(plan: plan, constraints: cs, table: table)
-        var plain = ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: false)
+        var (fast, plain, cs) = try Self.shardPair(seed: 19, perFamily: perFamily)
         var rng = SplitMix64(seed: 23)
-        let points = (0..<3).map { _ in
-            var prices = Prices(count: cs.count)
-            for k in 0..<cs.count {
-                let scale = cs.rows[k].kind == .budget ? 2.0 : 40.0
-                prices.upper[k] = rng.unit() < 0.6 ? rng.unit() * scale : 0
-                prices.lower[k] = rng.unit() < 0.3 ? rng.unit() * scale : 0
-            }
-            return prices
-        }
+        let points = (0..<3).map { _ in Self.randomPrices(cs, &rng) }
         let pick = (0..<CustomerBuckets.count).map { _ in UInt8(rng.next() % 3) }
         let request = PricingRequest(points: points, weights: [1, 1, 1], bucketPoint: pick)
         // Half the buckets mix their own point with another one.
