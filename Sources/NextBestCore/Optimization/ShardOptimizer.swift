@@ -186,11 +186,9 @@ public struct ShardOptimizer: Sendable {
     struct EntrySource {
         var block: OfferEntries.Block
         var customers: ContiguousArray<Int32>?
-        /// Entry lists in the block to solve (nil: all of them); positions in `customers` order.
+        /// Entry lists in the block to solve, in order (nil: all of them).
         var only: ContiguousArray<Int32>?
         var count: Int { only?.count ?? block.offsets.count - 1 }
-        /// The customer (index) of the n-th list to solve.
-        @inline(__always) func customer(_ n: Int) -> Int { let k = position(n); return customers.map { Int($0[k]) } ?? k }
         /// The list (in the block) of the n-th customer to solve.
         @inline(__always) func position(_ n: Int) -> Int { only.map { Int($0[n]) } ?? n }
     }
