@@ -106,10 +106,11 @@ import Testing
         ConstraintSet(plan: plan, regions: CodeDictionary(names: g.regions), segments: CodeDictionary(names: g.segments))
     }
 
-    /// The generated customers at `ids`, scored into a table (a shard of them).
-    static func scored(_ g: PopulationGenerator, plan: ScoringPlan, ids: Range<Int>) -> CandidateTable {
+    /// The generated customers at `ids`, scored into a table (a shard of them); with `entries`, the table
+    /// also builds the optimizer's offer entries as customers are appended (as workers score).
+    static func scored(_ g: PopulationGenerator, plan: ScoringPlan, ids: Range<Int>, entries: Bool = false) -> CandidateTable {
         var scorer = CustomerScorer(plan: plan)
-        var table = CandidateTable(plan: plan)
+        var table = CandidateTable(rule: ExpectedValueRule(plan: plan), entries: entries ? OfferEntries(plan: plan) : nil)
         for i in ids {
             let p = g.profile(at: i)
             scorer.begin()
@@ -155,15 +156,41 @@ import Testing
 
     /// Two shards over the same customers (offer entries, and the plain candidates path) of a generated
     /// population whose campaign gives `perFamily` offers per family.
-    static func shardPair(seed: UInt64, perFamily: Int) throws -> (fast: ShardOptimizer, plain: ShardOptimizer, cs: ConstraintSet) {
+    /// With `whileScoring`, the fast shard's table built its entries as it was scored.
+    static func shardPair(seed: UInt64, perFamily: Int, whileScoring: Bool = false) throws
+        -> (fast: ShardOptimizer, plain: ShardOptimizer, cs: ConstraintSet) {
         let g = PopulationGenerator(customers: 4_000, offers: 16, seed: seed, trees: 8, depth: 4)
         var campaign = g.campaign(estimatingFrom: 1_000)
         campaign.perCustomer.maxPerFamily = perFamily
         let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
-        let table = scored(g, plan: plan, customers: 3_000)
+        let table = scored(g, plan: plan, ids: 0..<3_000)
         let cs = constraints(g, plan: plan)
-        return (ShardOptimizer(plan: plan, constraints: cs, table: table),
+        let fastTable = whileScoring ? scored(g, plan: plan, ids: 0..<3_000, entries: true) : table
+        #expect((fastTable.offerEntries != nil) == whileScoring)
+        return (ShardOptimizer(plan: plan, constraints: cs, table: fastTable),
                 ShardOptimizer(plan: plan, constraints: cs, table: table, foldOffers: false), cs)
+    }
+
+    /// The entries a table builds as customers are appended are those built afterwards from its candidates,
+    /// and a sample's gathered from them are those built from the sample's candidates.
+    @Test(arguments: [Campaign.Objective.expectedValue, .propensity])
+    func entriesBuiltWhileScoringEqualEntriesBuiltAfter(objective: Campaign.Objective) throws {
+        let g = PopulationGenerator(customers: 2_000, offers: 16, seed: 29, trees: 8, depth: 4)
+        var campaign = g.campaign(estimatingFrom: 1_000)
+        campaign.objective = objective
+        let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
+        let table = Self.scored(g, plan: plan, ids: 0..<1_500, entries: true)
+        let layout = try #require(OfferEntries(plan: plan))
+        let kept = try #require(table.offerEntries)
+        var after = OfferEntries.Block()
+        layout.build(table, customers: 0, table.customerCount, into: &after)
+        #expect(kept.count == 1_500 && kept.bases.count > 1_500)
+        #expect(kept.bases == after.bases && kept.slots == after.slots && kept.skips == after.skips && kept.offsets == after.offsets)
+        let members = ContiguousArray((0..<Int32(1_500)).filter { $0 % 7 == 3 })
+        var built = OfferEntries.Block()
+        members.withUnsafeBufferPointer { layout.build(table, customers: 0, 0, only: $0, into: &built) }
+        let gathered = kept.gathered(members)
+        #expect(gathered.bases == built.bases && gathered.slots == built.slots && gathered.skips == built.skips && gathered.offsets == built.offsets)
     }
 
     /// Random prices for the rows of `cs`: some rows priced, budget prices smaller.
@@ -180,9 +207,9 @@ import Testing
     /// A request with several points (each bucket at its own) gives the same choices and per-bucket
     /// aggregates over the offer entries as over the candidates, before and after the entries are kept,
     /// over everybody and over a sample.
-    @Test(arguments: [1, 2])
-    func severalPointsOverEntriesEqualCandidates(perFamily: Int) throws {
-        var (fast, plain, cs) = try Self.shardPair(seed: 13, perFamily: perFamily)
+    @Test(arguments: [1, 2], [false, true])
+    func severalPointsOverEntriesEqualCandidates(perFamily: Int, whileScoring: Bool) throws {
+        var (fast, plain, cs) = try Self.shardPair(seed: 13, perFamily: perFamily, whileScoring: whileScoring)
         var rng = SplitMix64(seed: 7)
         for round in 0..<5 {
             let points = (0..<3).map { _ in Self.randomPrices(cs, &rng) }
@@ -206,9 +233,9 @@ import Testing
 
     /// The customers a mixed bucket leaves split, found over the offer entries, are those found over the
     /// candidates, with the same lists in the same order.
-    @Test(arguments: [1, 2])
-    func splitCustomersOverEntriesEqualCandidates(perFamily: Int) throws {
-        var (fast, plain, cs) = try Self.shardPair(seed: 19, perFamily: perFamily)
+    @Test(arguments: [1, 2], [false, true])
+    func splitCustomersOverEntriesEqualCandidates(perFamily: Int, whileScoring: Bool) throws {
+        var (fast, plain, cs) = try Self.shardPair(seed: 19, perFamily: perFamily, whileScoring: whileScoring)
         var rng = SplitMix64(seed: 23)
         let points = (0..<3).map { _ in Self.randomPrices(cs, &rng) }
         let pick = (0..<CustomerBuckets.count).map { _ in UInt8(rng.next() % 3) }

@@ -167,7 +167,7 @@ public struct ShardScorer {
     /// clearing fresh pages (perf, 10 M customers). A guess too large costs only address space.
     public mutating func buildTable(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keepPropensities: Bool = false,
                                     shape: Shape? = nil) throws -> CandidateTable {
-        var table = CandidateTable(rule: scorer.rule)
+        var table = CandidateTable(rule: scorer.rule, entries: OfferEntries(plan: plan))
         var kept = ContiguousArray<Float>()
         if let guess = shape ?? lastShape {
             // A little over the last size, so that a slightly larger shard does not double its arrays.

@@ -16,8 +16,19 @@ public struct CandidateTable: Sendable {
     public var fatigued: Int64 = 0
     /// Every customer's propensity under every plan model (customers × models), when kept for rescoring.
     public var propensities: ContiguousArray<Float> = []
+    /// The layout of the optimizer's offer entries, when they are built as customers are appended.
+    let entryLayout: OfferEntries?
+    /// Every customer's offer entries for the optimizer's passes, built as each customer is appended (its
+    /// candidates are then in cache) when the table was made with a layout; nil otherwise.
+    public private(set) var offerEntries: OfferEntries.Block?
 
-    public init(rule: ExpectedValueRule) { self.rule = rule }
+    /// An empty table; with `entries`, it also builds each customer's offer entries as it is appended
+    /// (the layout must come from the plan whose rule this is).
+    public init(rule: ExpectedValueRule, entries: OfferEntries? = nil) {
+        self.rule = rule
+        entryLayout = entries
+        offerEntries = entries.map { _ in OfferEntries.Block() }
+    }
 
     /// An empty table for `plan`'s candidates.
     public init(plan: ScoringPlan) { self.init(rule: ExpectedValueRule(plan: plan)) }
@@ -32,6 +43,8 @@ public struct CandidateTable: Sendable {
         offsets.reserveCapacity(customers + 1)
         values.reserveCapacity(customers * rule.valueCount)
         candidates.reserveCapacity(n)
+        // At most one entry per candidate.
+        if entryLayout != nil, offerEntries?.count == 0 { offerEntries = OfferEntries.Block(customers: customers, entries: n) }
     }
 
     /// Appends one customer's candidates and values (`rule.valueCount` of them).
@@ -44,6 +57,9 @@ public struct CandidateTable: Sendable {
         candidates.append(contentsOf: c)
         values.append(contentsOf: v)
         offsets.append(Int32(candidates.count))
+        if let layout = entryLayout {
+            c.withUnsafeBufferPointer { c in v.withUnsafeBufferPointer { v in layout.append(c, values: v, rule: rule, to: &offerEntries!) } }
+        }
     }
 
     /// The candidate index range of customer `i`.

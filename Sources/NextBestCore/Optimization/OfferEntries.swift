@@ -6,25 +6,47 @@
 /// subtraction: `base − bestPrice[offer, mask] − fixed`, where `base` is the objective before the channel's
 /// part (`expected value + cost` for the expected-value objective, the propensity otherwise).
 ///
-/// This value holds the layout (slots per offer and mask); the entries themselves are built into a
-/// `Block` for any run of customers, so a shard can keep them (many rounds) or build them a block at a time
-/// into the same memory (one or two rounds over everybody, as after a presolve).
+/// This value holds the layout (slots per offer and mask); the entries themselves go into a `Block`: a
+/// table made with the layout builds every customer's as it is appended, while its candidates are in
+/// cache (`CandidateTable.init(rule:entries:)`); otherwise a shard builds them from its candidates.
 public struct OfferEntries: Sendable {
-    /// One customer's offer: its first candidate, the eligible channels and the channel-free objective.
-    @usableFromInline
-    struct Entry: Sendable {
-        @usableFromInline var base: Double
-        /// Index of the offer's first candidate in the table.
-        @usableFromInline var first: Int32
-        /// `slotBase[offer] + mask`: where this offer's best channel for this mask is kept each round.
-        @usableFromInline var slot: UInt16
-        @usableFromInline var family: UInt8
-    }
+    /// The entries of some customers, one array per field: `offsets[n]..<offsets[n + 1]` are the n-th
+    /// customer's. An entry is its channel-free objective (`bases`), its slot (`slots`: `slotBase[offer] +
+    /// mask`, where this offer's best channel for this mask is kept each round) and where its candidates
+    /// start among its customer's (`skips`; a customer has fewer candidates than the layout has slots).
+    /// Twelve bytes an entry, where a record holding the table index took sixteen.
+    public struct Block: Sendable {
+        var bases = ContiguousArray<Double>()
+        var slots = ContiguousArray<UInt16>()
+        var skips = ContiguousArray<UInt16>()
+        var offsets: ContiguousArray<Int32> = [0]
 
-    /// The entries of some customers: `offsets[n]..<offsets[n + 1]` are the n-th customer's.
-    struct Block: Sendable {
-        var entries = ContiguousArray<Entry>()
-        var offsets = ContiguousArray<Int32>()
+        /// An empty block with room for `customers` customers and `entries` entries (pages never written
+        /// are never backed).
+        init(customers: Int = 0, entries: Int = 0) {
+            offsets.reserveCapacity(customers + 1)
+            bases.reserveCapacity(entries)
+            slots.reserveCapacity(entries)
+            skips.reserveCapacity(entries)
+        }
+
+        /// The number of customers.
+        var count: Int { offsets.count - 1 }
+
+        /// The entries of the customers at `positions` (in this block), in that order.
+        func gathered(_ positions: ContiguousArray<Int32>) -> Block {
+            var n = 0
+            for p in positions { n += Int(offsets[Int(p) + 1] - offsets[Int(p)]) }
+            var out = Block(customers: positions.count, entries: n)
+            for p in positions {
+                let r = Int(offsets[Int(p)])..<Int(offsets[Int(p) + 1])
+                out.bases.append(contentsOf: bases[r])
+                out.slots.append(contentsOf: slots[r])
+                out.skips.append(contentsOf: skips[r])
+                out.offsets.append(Int32(out.bases.count))
+            }
+            return out
+        }
     }
 
     /// Channels per offer above which the table of masks would be too large (the rounds then use the
@@ -43,6 +65,8 @@ public struct OfferEntries: Sendable {
     let flatChannelObjective: ContiguousArray<Double>
     let offerSlotBase: ContiguousArray<Int32>
     let offerFamily: ContiguousArray<UInt8>
+    /// Per slot: its offer's family.
+    let slotFamily: ContiguousArray<UInt8>
     let channelCount: Int
 
     /// The layout for a plan, or nil if an offer has more channels, or the plan more offers or families,
@@ -69,56 +93,70 @@ public struct OfferEntries: Sendable {
         flatChannelObjective = flat
         offerSlotBase = ContiguousArray(slotBase.map { Int32($0) })
         offerFamily = ContiguousArray(plan.offers.map { UInt8($0.family) })
+        var family = ContiguousArray<UInt8>(repeating: 0, count: n)
+        for (oi, o) in plan.offers.enumerated() {
+            for mask in 0..<(1 << o.channels.count) { family[slotBase[oi] + mask] = UInt8(o.family) }
+        }
+        slotFamily = family
     }
 
     /// Builds the entries of customers `lower..<upper` of `table`, or of the customers listed in `only`
     /// (indices, in that order), into `block`, reusing its memory.
     func build(_ table: CandidateTable, customers lower: Int, _ upper: Int, only: UnsafeBufferPointer<Int32>? = nil, into block: inout Block) {
-        block.entries.removeAll(keepingCapacity: true)
+        block.bases.removeAll(keepingCapacity: true)
+        block.slots.removeAll(keepingCapacity: true)
+        block.skips.removeAll(keepingCapacity: true)
         block.offsets.removeAll(keepingCapacity: true)
-        let count = only?.count ?? (upper - lower)
-        block.offsets.reserveCapacity(count + 1)
         block.offsets.append(0)
-        let channelCount = self.channelCount
-        let rule = table.rule
+        let count = only?.count ?? (upper - lower)
         table.candidates.withUnsafeBufferPointer { cands in
         table.values.withUnsafeBufferPointer { allValues in
         table.offsets.withUnsafeBufferPointer { offsets in
-            // Allocate once, for at most one entry per candidate: pages never written are never backed, and
-            // growing a large array by doubling costs fresh pages (the kernel clears each) and copies.
+            // Allocate once, for at most one entry per candidate: growing a large array by doubling costs
+            // fresh pages (the kernel clears each) and copies.
             var n = 0
             for k in 0..<count {
                 let i = only.map { Int($0[k]) } ?? lower + k
                 n += Int(offsets[i + 1]) - Int(offsets[i])
             }
-            block.entries.reserveCapacity(n)
-            position.withUnsafeBufferPointer { position in
-            flatChannelObjective.withUnsafeBufferPointer { channelObjective in
-            offerSlotBase.withUnsafeBufferPointer { slotBase in
-            offerFamily.withUnsafeBufferPointer { family in
-                for k in 0..<count {
-                    let i = only.map { Int($0[k]) } ?? lower + k
-                    var j = Int(offsets[i])
-                    let hi = Int(offsets[i + 1])
-                    let values = table.customerValues(allValues, i)
-                    while j < hi {
-                        let c = cands[j]
-                        let offer = Int(c.offer)
-                        let k0 = Int(position[offer &* channelCount &+ Int(c.channel)])
-                        var mask = 1 << k0
-                        var e = j + 1
-                        while e < hi && Int(cands[e].offer) == offer {
-                            mask |= 1 << Int(position[offer &* channelCount &+ Int(cands[e].channel)])
-                            e += 1
-                        }
-                        let base = rule.objective(c, values: values) + channelObjective[offer &* Self.maxChannels &+ k0]
-                        block.entries.append(Entry(base: base, first: Int32(j), slot: UInt16(Int(slotBase[offer]) + mask),
-                                                   family: family[offer]))
-                        j = e
-                    }
-                    block.offsets.append(Int32(block.entries.count))
+            block.offsets.reserveCapacity(count + 1)
+            block.bases.reserveCapacity(n)
+            block.slots.reserveCapacity(n)
+            block.skips.reserveCapacity(n)
+            for k in 0..<count {
+                let i = only.map { Int($0[k]) } ?? lower + k
+                append(UnsafeBufferPointer(rebasing: cands[Int(offsets[i])..<Int(offsets[i + 1])]),
+                       values: table.customerValues(allValues, i), rule: table.rule, to: &block)
+            }
+        }}}
+    }
+
+    /// Appends one customer's entries (its candidates `cands`, grouped by offer, and its kept values) to
+    /// `block`: one entry per offer, its mask of eligible channels and its channel-free objective.
+    func append(_ cands: UnsafeBufferPointer<Candidate>, values: UnsafeBufferPointer<Float>, rule: ExpectedValueRule,
+                to block: inout Block) {
+        let channelCount = self.channelCount
+        position.withUnsafeBufferPointer { position in
+        flatChannelObjective.withUnsafeBufferPointer { channelObjective in
+        offerSlotBase.withUnsafeBufferPointer { slotBase in
+            var j = 0
+            let hi = cands.count
+            while j < hi {
+                let c = cands[j]
+                let offer = Int(c.offer)
+                let k0 = Int(position[offer &* channelCount &+ Int(c.channel)])
+                var mask = 1 << k0
+                var e = j + 1
+                while e < hi && Int(cands[e].offer) == offer {
+                    mask |= 1 << Int(position[offer &* channelCount &+ Int(cands[e].channel)])
+                    e += 1
                 }
-            }}}}
+                block.bases.append(rule.objective(c, values: values) + channelObjective[offer &* Self.maxChannels &+ k0])
+                block.slots.append(UInt16(Int(slotBase[offer]) + mask))
+                block.skips.append(UInt16(truncatingIfNeeded: j))
+                j = e
+            }
+            block.offsets.append(Int32(block.bases.count))
         }}}
     }
 

@@ -22,16 +22,16 @@ public struct ShardOptimizer: Sendable {
     var solver: SubProblemSolver
     /// The layout of one entry per (customer, offer) for the rounds, when the campaign's shape allows it.
     let offerEntries: OfferEntries?
-    /// Every customer's entries, built at the first pass over everybody and kept: building them costs
-    /// about twice what a pass over them does, and a run has several such passes (and its settle step).
+    /// Every customer's entries, kept for every pass: the table's (built while scoring), or built at the
+    /// first pass over everybody. Building them costs about twice what a pass over them does.
     private var keptEntries: OfferEntries.Block? = nil
     /// Each customer's region and segment row (or `constraints.count` for none).
     let customerRegionRow: ContiguousArray<Int32>
     let customerSegmentRow: ContiguousArray<Int32>
     /// Each customer's bucket (`CustomerBuckets`).
     let customerBucket: ContiguousArray<UInt8>
-    /// The customers (indices) of the last sample evaluated and their entries, so that its passes touch
-    /// no one else (dropped once every customer's entries are kept).
+    /// The customers (indices) of the last sample evaluated and their entries, together, so that its passes
+    /// touch no one else (dropped once every customer's entries are kept).
     private var sampled: (modulus: Int, customers: ContiguousArray<Int32>, entries: OfferEntries.Block)? = nil
 
     /// Whether every customer's entries are kept (after the first pass over everybody).
@@ -188,7 +188,7 @@ public struct ShardOptimizer: Sendable {
         var customers: ContiguousArray<Int32>?
         /// Entry lists in the block to solve, in order (nil: all of them).
         var only: ContiguousArray<Int32>?
-        var count: Int { only?.count ?? block.offsets.count - 1 }
+        var count: Int { only?.count ?? block.count }
         /// The list (in the block) of the n-th customer to solve.
         @inline(__always) func position(_ n: Int) -> Int { only.map { Int($0[n]) } ?? n }
     }
@@ -199,9 +199,14 @@ public struct ShardOptimizer: Sendable {
         let count = table.customerCount
         if sample.isAll {
             if keptEntries == nil {
-                var b = OfferEntries.Block()
-                oe.build(table, customers: 0, count, into: &b)
-                keptEntries = b
+                // Built while scoring when the table kept them (`CandidateTable.init(rule:entries:)`).
+                if let built = table.offerEntries {
+                    keptEntries = built
+                } else {
+                    var b = OfferEntries.Block()
+                    oe.build(table, customers: 0, count, into: &b)
+                    keptEntries = b
+                }
                 sampled = nil
             }
             return EntrySource(block: keptEntries!, customers: nil, only: nil)
@@ -213,8 +218,14 @@ public struct ShardOptimizer: Sendable {
         }
         if let c = sampled, c.modulus == sample.modulus { return EntrySource(block: c.entries, customers: c.customers, only: nil) }
         for i in 0..<count where sample.contains(table.customerIDs[i]) { members.append(Int32(i)) }
+        // The sample's own entries, together: copied from the table's when it kept them (built while
+        // scoring), else built from its candidates.
         var b = OfferEntries.Block()
-        members.withUnsafeBufferPointer { oe.build(table, customers: 0, 0, only: $0, into: &b) }
+        if let built = table.offerEntries {
+            b = built.gathered(members)
+        } else {
+            members.withUnsafeBufferPointer { oe.build(table, customers: 0, 0, only: $0, into: &b) }
+        }
         sampled = (sample.modulus, members, b)
         return EntrySource(block: b, customers: members, only: nil)
     }
@@ -291,8 +302,12 @@ public struct ShardOptimizer: Sendable {
         bucketUse.withUnsafeMutableBufferPointer { use in
         bucketPrimal.withUnsafeMutableBufferPointer { bucketPrimal in
         selection.withUnsafeMutableBufferPointer { selection in
-        source.block.entries.withUnsafeBufferPointer { es in
+        source.block.bases.withUnsafeBufferPointer { bases in
+        source.block.slots.withUnsafeBufferPointer { entrySlots in
         source.block.offsets.withUnsafeBufferPointer { offsets in
+        source.block.skips.withUnsafeBufferPointer { skips in
+        oe.slotFamily.withUnsafeBufferPointer { slotFamily in
+        table.offsets.withUnsafeBufferPointer { firstCandidate in
             for n in 0..<customers {
                 // The n-th list to solve: a position among the source's lists, then its customer.
                 let k = source.position(n)
@@ -301,22 +316,23 @@ public struct ShardOptimizer: Sendable {
                 // The customer's point: its tables.
                 let p = Int(pointOfBucket[bucket]), ps = p &* slots
                 let net = nets.baseAddress! + p &* stride
-                let price = prices.baseAddress! + ps, position = positions.baseAddress! + ps
+                let price = prices.baseAddress! + ps
                 let region = bo + Int(regionRows[i]), segment = bo + Int(segmentRows[i])
                 let fixed = net[region - bo] + net[segment - bo]
                 chosen.removeAll(keepingCapacity: true)
                 let lo = Int(offsets[k])
-                let value = solver.solve(entries: UnsafeBufferPointer(rebasing: es[lo..<Int(offsets[k + 1])]),
-                                         price: price, position: position, fixed: fixed, into: &chosen)
+                let slotsOfCustomer = entrySlots.baseAddress! + lo
+                let value = solver.solve(bases: UnsafeBufferPointer(rebasing: bases[lo..<Int(offsets[k + 1])]), slots: slotsOfCustomer,
+                                         slotFamily: slotFamily.baseAddress!, price: price, fixed: fixed, into: &chosen)
                 dual += RunTotals.micros(value)
                 let base = i * mo
                 for j in 0..<mo {
                     if j < chosen.count {
-                        let e = es[lo + Int(chosen[j])]
-                        let slot = ps + Int(e.slot)
-                        if writes { selection[base + j] = e.first + positions[slot] }
+                        let e = Int(chosen[j])
+                        let slot = ps + Int(slotsOfCustomer[e])
+                        if writes { selection[base + j] = firstCandidate[i] + Int32(skips[lo + e]) + positions[slot] }
                         // What the chosen channel adds, from the slot: no candidate is read here.
-                        let objective = RunTotals.micros(e.base - slotObjectives[slot])
+                        let objective = RunTotals.micros(bases[lo + e] - slotObjectives[slot])
                         primal += objective
                         bucketPrimal[bucket] += objective
                         offers += 1
@@ -331,8 +347,8 @@ public struct ShardOptimizer: Sendable {
                     }
                 }
             }
-        }}
-        }}}}}}}}}}}}}}
+        }}}}}
+        }}}}}}}}}}}}}}}
         agg.dualMicros += dual
         agg.primalMicros += primal
         agg.offers += offers

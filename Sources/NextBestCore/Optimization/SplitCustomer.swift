@@ -92,8 +92,11 @@ extension ShardOptimizer {
         var solver = self.solver
         var chosen = ContiguousArray<Int32>()
         var found: [(Int, [[Int32]])] = []
-        source.block.entries.withUnsafeBufferPointer { es in
+        source.block.bases.withUnsafeBufferPointer { bases in
+        source.block.slots.withUnsafeBufferPointer { entrySlots in
         source.block.offsets.withUnsafeBufferPointer { offsets in
+        source.block.skips.withUnsafeBufferPointer { skips in
+        oe.slotFamily.withUnsafeBufferPointer { slotFamily in
         t.price.withUnsafeBufferPointer { prices in
         t.position.withUnsafeBufferPointer { positions in
             for i in 0..<table.customerCount where mixed[Int(customerBucket[i])] {
@@ -104,14 +107,15 @@ extension ShardOptimizer {
                     let net = Int(p) * t.stride
                     let fixed = t.net[net + Int(regionRow(i))] + t.net[net + Int(segmentRow(i))]
                     chosen.removeAll(keepingCapacity: true)
-                    _ = solver.solve(entries: UnsafeBufferPointer(rebasing: es[lo..<Int(offsets[i + 1])]), price: prices.baseAddress! + ps,
-                                     position: positions.baseAddress! + ps, fixed: fixed, into: &chosen)
-                    let set = chosen.map { k in es[lo + Int(k)].first + positions[ps + Int(es[lo + Int(k)].slot)] }.sorted()
+                    let slots = entrySlots.baseAddress! + lo
+                    _ = solver.solve(bases: UnsafeBufferPointer(rebasing: bases[lo..<Int(offsets[i + 1])]), slots: slots,
+                                     slotFamily: slotFamily.baseAddress!, price: prices.baseAddress! + ps, fixed: fixed, into: &chosen)
+                    let set = chosen.map { k in table.offsets[i] + Int32(skips[lo + Int(k)]) + positions[ps + Int(slots[Int(k)])] }.sorted()
                     if !alternatives.contains(set) { alternatives.append(set) }
                 }
                 if alternatives.count > 1 { found.append((i, alternatives)) }
             }
-        }}}}
+        }}}}}}}
         self.solver = solver
         return found
     }

@@ -63,14 +63,14 @@ public struct SubProblemSolver: Sendable {
         return takeBest(count: m, into: &chosen)
     }
 
-    /// The same choice over a customer's offer entries (see `OfferEntries`): each offer's value is its
-    /// base less the best channel's price for its eligible channels (`price[slot]`) and `fixed`; the chosen
-    /// candidate is `first + position[slot]`. Appends the chosen entries' indices (into `entries`) to `chosen`.
+    /// The same choice over a customer's offer entries (see `OfferEntries`): entry k's value is its base
+    /// (`bases[k]`) less the best channel's price for its slot (`price[slots[k]]`) and `fixed`; its family is
+    /// `slotFamily[slots[k]]`. Appends the chosen entries' indices to `chosen`.
     @usableFromInline
-    mutating func solve(entries: UnsafeBufferPointer<OfferEntries.Entry>, price: UnsafePointer<Double>, position: UnsafePointer<Int32>,
-                        fixed: Double, into chosen: inout ContiguousArray<Int32>) -> Double {
-        if maxPerFamily == 1 { return solveOnePerFamily(entries: entries, price: price, fixed: fixed, into: &chosen) }
-        let n = entries.count
+    mutating func solve(bases: UnsafeBufferPointer<Double>, slots: UnsafePointer<UInt16>, slotFamily: UnsafePointer<UInt8>,
+                        price: UnsafePointer<Double>, fixed: Double, into chosen: inout ContiguousArray<Int32>) -> Double {
+        if maxPerFamily == 1 { return solveOnePerFamily(bases: bases, slots: slots, slotFamily: slotFamily, price: price, fixed: fixed, into: &chosen) }
+        let n = bases.count
         if values.count < n { values = ContiguousArray(repeating: 0, count: n) }
         if familyOf.count < n { familyOf = ContiguousArray(repeating: 0, count: n) }
         if order.count < n { order = ContiguousArray(repeating: 0, count: n) }
@@ -80,18 +80,18 @@ public struct SubProblemSolver: Sendable {
         values.withUnsafeMutableBufferPointer { values in
         familyOf.withUnsafeMutableBufferPointer { familyOf in
             for k in 0..<n {
-                let e = entries[k]
-                let v = e.base - price[Int(e.slot)] - fixed
+                let slot = Int(slots[k])
+                let v = bases[k] - price[slot] - fixed
                 order[m] = Int32(truncatingIfNeeded: k)
                 values[m] = v
-                familyOf[m] = Int32(e.family)
+                familyOf[m] = Int32(slotFamily[slot])
                 m += v > 0 ? 1 : 0
             }
         }}}
         return takeBest(count: m, into: &chosen)
     }
 
-    /// `solve(entries:)` when a family gives at most one offer: the greedy over all offers that skips full
+    /// `solve(bases:)` when a family gives at most one offer: the greedy over all offers that skips full
     /// families takes exactly the best offer of each family, best first, so one pass keeps each family's
     /// best (entries come in index order, so the first of equal values stays, as the ties rule asks) and
     /// the pick runs over the families. Same choice, same order, same sum as the general path.
@@ -100,16 +100,16 @@ public struct SubProblemSolver: Sendable {
     /// comparison, and the update is a select): which entries win is unpredictable, and a mispredicted
     /// branch per entry cost more than the rest of the pass.
     @usableFromInline
-    mutating func solveOnePerFamily(entries: UnsafeBufferPointer<OfferEntries.Entry>, price: UnsafePointer<Double>,
-                                    fixed: Double, into chosen: inout ContiguousArray<Int32>) -> Double {
+    mutating func solveOnePerFamily(bases: UnsafeBufferPointer<Double>, slots: UnsafePointer<UInt16>, slotFamily: UnsafePointer<UInt8>,
+                                    price: UnsafePointer<Double>, fixed: Double, into chosen: inout ContiguousArray<Int32>) -> Double {
         let maxOffers = self.maxOffers
         return familyBest.withUnsafeMutableBufferPointer { best in
             familyBestIndex.withUnsafeMutableBufferPointer { bestIndex in
                 let families = best.count
-                for k in 0..<entries.count {
-                    let e = entries[k]
-                    let v = e.base - price[Int(e.slot)] - fixed
-                    let f = Int(e.family)
+                for k in 0..<bases.count {
+                    let slot = Int(slots[k])
+                    let v = bases[k] - price[slot] - fixed
+                    let f = Int(slotFamily[slot])
                     let current = best[f]
                     let better = v > current
                     best[f] = better ? v : current
