@@ -16,7 +16,7 @@ struct Run: ParsableCommand {
     @OptionGroup var optimizer: OptimizerOptions
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after it was interrupted.") var resume: String?
-    @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver.") var exportCandidates: String?
+    @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver (with --workers 0).") var exportCandidates: String?
     @Option(help: "How the local workers reach the coordinator: unix (a private Unix socket) or curve-tcp (a loopback TCP port with fresh CURVE keys).") var localTransport: LocalCluster.Transport = .unixSocket
     @OptionGroup var observability: ObservabilityOptions
 
@@ -24,6 +24,9 @@ struct Run: ParsableCommand {
         try OptionChecks.localWorkers(workers)
         try OptionChecks.threads(threads)
         if resume != nil && workers == 0 { throw ValidationError("--resume needs local workers (--workers 1 or more)") }
+        if exportCandidates != nil && workers != 0 {
+            throw ValidationError("--export-candidates writes the shards held in this process: add --workers 0 (the workers' shards are not exported)")
+        }
     }
 
     func run() throws {
@@ -36,7 +39,7 @@ struct Run: ParsableCommand {
             let server = try observability.serve(metrics.telemetry, log: log)
             defer { observability.finish(server) }
             let r: LocalRunner.Result
-            if workers <= 0 || exportCandidates != nil {
+            if workers <= 0 {
                 var options = LocalRunner.Options(storePath: storeOptions.store, outDir: out, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                                   settings: optimizer.settings, warmStart: !noWarmStart)
                 options.exportCandidates = exportCandidates
