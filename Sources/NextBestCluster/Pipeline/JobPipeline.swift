@@ -12,7 +12,7 @@ struct JobPlan: Sendable {
 }
 
 /// The parts of `summary.json` a backend adds to the totals, in the order they appear.
-struct JobSummaryFields {
+struct JobSummaryFields: Sendable {
     /// Before the optimization (the run's identity).
     var run: [(String, JSONText)] = []
     /// The optimization report as the summary shows it.
@@ -120,7 +120,7 @@ struct JobPipeline<Backend: JobBackend> {
     }
 
     /// What the merge stage leaves.
-    struct Merged {
+    struct Merged: Sendable {
         var nbaPath: String
         var bytes: Int
         var totals: RunTotals
@@ -165,7 +165,7 @@ struct JobPipeline<Backend: JobBackend> {
 }
 
 /// A job's stage timings: each stage from the end of the one before, in order.
-struct StageClock {
+struct StageClock: Sendable {
     let start = Date()
     private(set) var last: Date
     private(set) var timings: [(String, Double)] = []

@@ -4,10 +4,11 @@ import NextBestCore
 import NextBestStore
 import NextBestWire
 
-/// The coordinator of a cluster run: binds a ROUTER socket, waits for workers, plans shards as
-/// customer-id key ranges and hands them out as workers have free threads (readiness, not round-robin;
-/// a worker that joins mid-scoring gets shards at once), drives the optimization rounds over the shards
-/// the workers hold, then streams each shard's ranked lists into `nba.csv` in customer-id order.
+/// The coordinator of a cluster run: binds a ROUTER socket (`Hub`, which keeps the workers' accounts),
+/// and runs the job pipeline (`JobPipeline`) with the shards on workers (`ClusterJob`): it hands shards out
+/// as workers have free threads (readiness, not round-robin; a worker that joins mid-scoring gets shards at
+/// once; `ShardScheduler` decides), drives the optimization rounds over the shards the workers hold
+/// (`ClusterShards`), then streams each shard's ranked lists into `nba.csv` in customer-id order.
 public final class Coordinator {
     /// What to run and how.
     public struct Options: Sendable {
