@@ -83,6 +83,7 @@ struct JobPipeline<Backend: JobBackend> {
         }
     }
 
+    /// The stages in order; the prices are remembered once nba.csv is written, before the backend finishes.
     func runStages() throws -> LocalRunner.Result {
         var clock = StageClock()
         let plan = try backend.plan(startedAt: clock.start)
