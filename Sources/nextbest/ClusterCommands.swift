@@ -16,14 +16,11 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Seconds to wait for --min-workers before giving up (default: wait forever).") var waitTimeout: Double?
     @Option(help: "Seconds between heartbeats.") var heartbeat: Double = 1
     @Option(help: "Missed heartbeats after which a worker is declared dead and its shards go to other workers.") var deadAfter: Int = 10
-    @Option(help: "Customers per shard.") var shardSize: Int = 50_000
+    @OptionGroup var optimizer: OptimizerOptions
     @Option(help: "A worker that has not answered a request within this multiple of the longest per-shard time seen for that kind of request (and --deadline-floor) is dropped and its shards go to other workers.")
     var deadlineFactor: Double = 10
     @Option(help: "Seconds any request may take however fast the earlier ones were (see --deadline-factor).") var deadlineFloor: Double = 30
-    @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
-    @Option(help: "Stop the price rounds once the gap between the dual bound and a repaired selection is below this fraction.") var gapTolerance: Double = DualSolver.Options().gapTolerance
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
-    @Option(help: "From a cold start, find the prices on a fixed sample of at least this many customers first, when there are twice as many (0: never).") var presolveCustomers: Int = DualSolver.Options().presolveCustomers
     @Flag(help: "Print only the output paths.") var quiet = false
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after the coordinator was stopped or killed.") var resume: String?
     @Option(help: "CURVE: the coordinator's secret key file (from `nextbest keys generate`); requires --allow-keys.") var curveSecret: String?
@@ -35,10 +32,8 @@ struct CoordinatorCommand: ParsableCommand {
         if let waitTimeout { try OptionChecks.seconds("--wait-timeout", waitTimeout) }
         try OptionChecks.seconds("--heartbeat", heartbeat, minimum: 0.01, maximum: 3_600)
         try OptionChecks.check("--dead-after", deadAfter, 1...100_000)
-        try OptionChecks.shardSize(shardSize)
         try OptionChecks.check("--deadline-factor", deadlineFactor, 1...1_000)
         try OptionChecks.seconds("--deadline-floor", deadlineFloor, minimum: 0.1)
-        try OptionChecks.optimizer(maxRounds: maxRounds, gapTolerance: gapTolerance, presolveCustomers: presolveCustomers)
     }
 
     func run() throws {
@@ -52,8 +47,7 @@ struct CoordinatorCommand: ParsableCommand {
             default: throw ValidationError("--curve-secret and --allow-keys go together")
             }
             o.minWorkers = minWorkers; o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
-            o.shardSize = shardSize; o.maxRounds = maxRounds; o.warmStart = !noWarmStart; o.gapTolerance = gapTolerance
-            o.presolveCustomers = presolveCustomers
+            o.settings = optimizer.settings; o.warmStart = !noWarmStart
             o.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
             let log = observability.logger(prefix: "nextbest coordinator: ", quiet: quiet)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NextBestCluster
+import NextBestCore
 
 /// Range checks of numeric options, shared by the commands (`validate()`): a value out of range is a
 /// usage error naming the option and the range, before any work. `--shard-size 0` was taken as 1,
@@ -40,14 +41,17 @@ enum OptionChecks {
     }
 
     static func shardSize(_ n: Int) throws {
-        try check("--shard-size", n, minShardSize...100_000_000, "each shard costs a round trip per round; the default is 50000")
+        try check("--shard-size", n, minShardSize...100_000_000, "each shard costs a round trip per round; the default is \(OptimizerSettings.standard.shardSize)")
     }
 
-    /// The optimizer's options (`--max-rounds`, `--gap-tolerance`, `--presolve-customers`).
-    static func optimizer(maxRounds: Int, gapTolerance: Double, presolveCustomers: Int? = nil) throws {
+    /// The optimizer's rounds (`--max-rounds`, `--gap-tolerance`).
+    static func rounds(maxRounds: Int, gapTolerance: Double) throws {
         try check("--max-rounds", maxRounds, 0...100_000)
         try check("--gap-tolerance", gapTolerance, 0...1)
-        if let presolveCustomers { try check("--presolve-customers", presolveCustomers, 0...1_000_000_000) }
+    }
+
+    static func presolveCustomers(_ n: Int) throws {
+        try check("--presolve-customers", n, 0...1_000_000_000)
     }
 
     /// A duration in seconds: finite, positive, at most `maximum`.

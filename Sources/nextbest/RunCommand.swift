@@ -12,23 +12,21 @@ struct Run: ParsableCommand {
     @Option(help: "The output directory.") var out: String
     @Option(help: "Local worker processes (default: the number of cores); 0 runs everything in this process.") var workers: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Threads: per worker (default: the cores shared out among the workers), or of this process with --workers 0.") var threads: Int?
-    @Option(help: "Customers per shard.") var shardSize: Int = 50_000
     @Flag(help: "Print only the output paths.") var quiet = false
-    @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
-    @Option(help: "Stop the price rounds once the gap between the dual bound and a repaired selection is below this fraction.") var gapTolerance: Double = DualSolver.Options().gapTolerance
+    @OptionGroup var optimizer: OptimizerOptions
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
-    @Option(help: "From a cold start, find the prices on a fixed sample of at least this many customers first, when there are twice as many (0: never).") var presolveCustomers: Int = DualSolver.Options().presolveCustomers
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after it was interrupted.") var resume: String?
-    @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver.") var exportCandidates: String?
+    @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver (with --workers 0).") var exportCandidates: String?
     @Option(help: "How the local workers reach the coordinator: unix (a private Unix socket) or curve-tcp (a loopback TCP port with fresh CURVE keys).") var localTransport: LocalCluster.Transport = .unixSocket
     @OptionGroup var observability: ObservabilityOptions
 
     func validate() throws {
         try OptionChecks.localWorkers(workers)
         try OptionChecks.threads(threads)
-        try OptionChecks.shardSize(shardSize)
-        try OptionChecks.optimizer(maxRounds: maxRounds, gapTolerance: gapTolerance, presolveCustomers: presolveCustomers)
         if resume != nil && workers == 0 { throw ValidationError("--resume needs local workers (--workers 1 or more)") }
+        if exportCandidates != nil && workers != 0 {
+            throw ValidationError("--export-candidates writes the shards held in this process: add --workers 0 (the workers' shards are not exported)")
+        }
     }
 
     func run() throws {
@@ -41,19 +39,15 @@ struct Run: ParsableCommand {
             let server = try observability.serve(metrics.telemetry, log: log)
             defer { observability.finish(server) }
             let r: LocalRunner.Result
-            if resume != nil && workers <= 0 { throw ValidationError("--resume needs local workers (--workers 1 or more)") }
-            if workers <= 0 || exportCandidates != nil {
+            if workers <= 0 {
                 var options = LocalRunner.Options(storePath: storeOptions.store, outDir: out, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
-                                                  shardSize: shardSize, maxRounds: maxRounds, warmStart: !noWarmStart)
+                                                  settings: optimizer.settings, warmStart: !noWarmStart)
                 options.exportCandidates = exportCandidates
-                options.gapTolerance = gapTolerance
-                options.presolveCustomers = presolveCustomers
                 options.metrics = metrics
                 r = try LocalRunner.run(options, logger: log)
             } else {
                 var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
-                co.shardSize = shardSize; co.maxRounds = maxRounds; co.warmStart = !noWarmStart; co.gapTolerance = gapTolerance
-                co.presolveCustomers = presolveCustomers
+                co.settings = optimizer.settings; co.warmStart = !noWarmStart
                 co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
                 co.metrics = metrics
                 let resumeID = try resume.map { try parseRunID($0, option: "--resume") }

@@ -124,15 +124,13 @@ struct RescoreCommand: ParsableCommand {
     @Option(help: "The output directory.") var out: String
     @Option(help: "Local worker processes (default: the number of cores).") var workers: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Threads per worker (default: the cores shared out).") var threads: Int?
-    @Option(help: "Most price rounds of the optimizer.") var maxRounds: Int = 60
-    @Option(help: "Stop the price rounds once the gap between the dual bound and a repaired selection is below this fraction.") var gapTolerance: Double = DualSolver.Options().gapTolerance
+    @OptionGroup var rounds: RoundOptions
     @Flag(help: "Print only the output paths.") var quiet = false
     @OptionGroup var observability: ObservabilityOptions
 
     func validate() throws {
         try OptionChecks.localWorkers(workers, minimum: 1)
         try OptionChecks.threads(threads)
-        try OptionChecks.optimizer(maxRounds: maxRounds, gapTolerance: gapTolerance)
     }
 
     func run() throws {
@@ -144,8 +142,7 @@ struct RescoreCommand: ParsableCommand {
             let server = try observability.serve(metrics.telemetry, log: log)
             defer { observability.finish(server) }
             var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
-            co.maxRounds = maxRounds
-            co.gapTolerance = gapTolerance
+            co.settings = rounds.applied(to: co.settings)
             co.rescore = (id, models)
             co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             co.metrics = metrics

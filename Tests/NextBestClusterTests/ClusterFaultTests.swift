@@ -23,7 +23,7 @@ import NextBestWire
         let victim = Slots<Process>(count: 1)
         let killed = Counter()
         let (c, wait) = try h.startCoordinator(store: store, out: out, shardSize: shardSize, minWorkers: 3, log: log,
-                                               configure: { o in fastDetection(&o); if let p = presolveCustomers { o.presolveCustomers = p } }, events: { e in
+                                               configure: { o in fastDetection(&o); if let p = presolveCustomers { o.settings.presolveCustomers = p } }, events: { e in
             if when(e), killed.claim(below: 1) != nil { kill(victim.values()[0].processIdentifier, SIGKILL) }
         })
         let workers = try (0..<3).map { _ in try h.startWorker(connect: c.endpoint, store: store, extra: fast) }
@@ -61,7 +61,7 @@ import NextBestWire
     /// the output equals the one-process run with the same presolve.
     @Test func aWorkerKilledDuringThePresolve() throws {
         var o = LocalRunner.Options(storePath: ClusterProcessTests.generated, outDir: ClusterFixtures.tempDir("one"), threads: 2, warmStart: false)
-        o.presolveCustomers = 300
+        o.settings.presolveCustomers = 300
         let one = try LocalRunner.run(o)
         #expect(one.report.presolve != nil)
         let (out, summary, log) = try runKilling(shardSize: 200, presolveCustomers: 300) { e in
@@ -211,7 +211,7 @@ import NextBestWire
         #expect(!FileManager.default.fileExists(atPath: dir + "/out/nba.csv"))
         // In one process too.
         #expect {
-            _ = try LocalRunner.run(.init(storePath: dir + "/store", outDir: dir + "/out1", threads: 2, shardSize: 100, warmStart: false))
+            _ = try LocalRunner.run(.init(storePath: dir + "/store", outDir: dir + "/out1", threads: 2, settings: .init(shardSize: 100), warmStart: false))
         } throws: { e in "\(e)".contains("customer \(victim)") }
     }
 }

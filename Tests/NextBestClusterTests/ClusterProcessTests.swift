@@ -49,7 +49,7 @@ import NextBestWire
                           log: Lines = Lines(), configure: (inout Coordinator.Options) -> Void = { _ in },
                           events: ((Coordinator.Event) -> Void)? = nil) throws -> (Coordinator, () throws -> LocalRunner.Result) {
         var o = Coordinator.Options(bind: bind, storePath: store, outDir: out)
-        o.shardSize = shardSize; o.minWorkers = minWorkers; o.warmStart = false; o.waitTimeout = 60
+        o.settings.shardSize = shardSize; o.minWorkers = minWorkers; o.warmStart = false; o.waitTimeout = 60
         configure(&o)
         let c = try Coordinator(o, log: { log.add($0) })
         c.onEvent = events
@@ -64,7 +64,7 @@ import NextBestWire
 
     func oneProcess(_ store: String, shardSize: Int = 50_000) throws -> String {
         let out = ClusterFixtures.tempDir("one")
-        let r = try LocalRunner.run(.init(storePath: store, outDir: out, threads: 2, shardSize: shardSize, warmStart: false))
+        let r = try LocalRunner.run(.init(storePath: store, outDir: out, threads: 2, settings: .init(shardSize: shardSize), warmStart: false))
         return try String(contentsOfFile: r.nbaPath, encoding: .utf8)
     }
 
@@ -89,12 +89,12 @@ import NextBestWire
     @Test func presolveOverTheWireGivesTheOneProcessOutput() throws {
         let store = Self.generated
         var o = LocalRunner.Options(storePath: store, outDir: ClusterFixtures.tempDir("one"), threads: 2, warmStart: false)
-        o.presolveCustomers = 300
+        o.settings.presolveCustomers = 300
         let one = try LocalRunner.run(o)
         let modulus = try #require(one.report.presolve?.modulus)
         #expect(modulus == 8)
         let out = ClusterFixtures.tempDir("cl")
-        let (c, wait) = try startCoordinator(store: store, out: out, shardSize: 400, minWorkers: 2) { $0.presolveCustomers = 300 }
+        let (c, wait) = try startCoordinator(store: store, out: out, shardSize: 400, minWorkers: 2) { $0.settings.presolveCustomers = 300 }
         let procs = try (0..<2).map { _ in try startWorker(connect: c.endpoint, store: store) }
         let r = try wait()
         for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
@@ -163,7 +163,7 @@ import NextBestWire
         let reference = try oneProcess(store, shardSize: 400)
         for (workers, shard, transport) in [(1, 3_000, LocalCluster.Transport.unixSocket), (2, 500, .curveTCP), (4, 123, .unixSocket)] {
             var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: store, outDir: ClusterFixtures.tempDir("lc"))
-            co.shardSize = shard; co.warmStart = false
+            co.settings.shardSize = shard; co.warmStart = false
             var o = LocalCluster.Options(coordinator: co, workers: workers, threadsPerWorker: 1, executable: Self.executable)
             o.transport = transport
             let lines = Lines()

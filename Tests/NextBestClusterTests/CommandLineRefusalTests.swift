@@ -39,6 +39,10 @@ import NextBestStore
         (["coordinator", "--bind", "tcp://127.0.0.1:0", "--wait-timeout", "inf"], "--wait-timeout must be a number"),
         (["coordinator", "--bind", "tcp://127.0.0.1:0", "--min-workers", "0"], "--min-workers must be between 1 and"),
         (["coordinator", "--bind", "tcp://127.0.0.1:0", "--shard-size=-5"], "--shard-size must be between 10 and"),
+        (["coordinator", "--bind", "tcp://127.0.0.1:0", "--max-rounds=-1"], "--max-rounds must be between 0 and"),
+        (["rescore", "--from", "0000000000000001", "--gap-tolerance", "2"], "--gap-tolerance must be a number between 0.0 and 1.0"),
+        // The instance is written from shards held in this process; the workers' are not exported.
+        (["run", "--workers", "2", "--export-candidates", "/nonexistent-nextbest-export"], "--export-candidates writes the shards held in this process: add --workers 0"),
     ])
     func outOfRangeOptionsAreUsageErrors(args: [String], message: String) throws {
         let dir = ClusterFixtures.tempDir("opts")
@@ -46,6 +50,37 @@ import NextBestStore
         #expect(r.status == 64, "exit \(r.status): \(r.stderr)")
         #expect(r.stderr.contains(message), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/out") && !FileManager.default.fileExists(atPath: dir + "/store"))
+    }
+
+    /// `run`, `coordinator` and `rescore` take the optimizer's options from one option group, with the
+    /// defaults of `OptimizerSettings.standard`.
+    @Test func theOptimizerOptionsHaveOneSetOfDefaults() throws {
+        let d = OptimizerSettings.standard
+        func help(_ command: String) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
+            p.arguments = [command, "--help"]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            // Help text wraps: compare with the white space folded.
+            return text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        }
+        let rounds = ["--max-rounds <max-rounds> Most price rounds of the optimizer. (default: \(d.maxRounds))",
+                      "fraction. (default: \(d.gapTolerance))"]
+        for command in ["run", "coordinator"] {
+            let text = try help(command)
+            for expected in rounds + ["--shard-size <shard-size> Customers per shard. (default: \(d.shardSize))",
+                                      "(0: never). (default: \(d.presolveCustomers))"] {
+                #expect(text.contains(expected), "\(command) --help: \(expected)")
+            }
+        }
+        let rescore = try help("rescore")
+        for expected in rounds { #expect(rescore.contains(expected), "rescore --help: \(expected)") }
+        #expect(!rescore.contains("--shard-size"))
     }
 
     @Test func otherCommandsCheckTheirOptions() throws {

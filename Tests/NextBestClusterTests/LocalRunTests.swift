@@ -11,7 +11,7 @@ import NextBestStore
     @Test func writesSortedNBAWithRulesApplied() throws {
         let (_, path) = try ClusterFixtures.store()
         let out = ClusterFixtures.tempDir("out")
-        let r = try LocalRunner.run(.init(storePath: path, outDir: out, threads: 2, shardSize: 64))
+        let r = try LocalRunner.run(.init(storePath: path, outDir: out, threads: 2, settings: .init(shardSize: 64)))
         let lines = try read(r.nbaPath).split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.first == "customer_id,rank,offer_id,channel,propensity,expected_value")
         #expect(lines.last == "")
@@ -63,7 +63,7 @@ import NextBestStore
         var outputs: [String] = []
         for (threads, shard) in [(1, 1000), (2, 7), (4, 50), (3, 1)] {
             let out = ClusterFixtures.tempDir("det")
-            let r = try LocalRunner.run(.init(storePath: path, outDir: out, threads: threads, shardSize: shard))
+            let r = try LocalRunner.run(.init(storePath: path, outDir: out, threads: threads, settings: .init(shardSize: shard)))
             outputs.append(try read(r.nbaPath))
         }
         #expect(Set(outputs).count == 1)

@@ -77,12 +77,12 @@ import NextBestStore
             let store = try Self.bank(name)
             var outputs: [String: String] = [:]
             for (threads, shard) in [(1, 50_000), (3, 777)] {
-                let r = try LocalRunner.run(.init(storePath: store, outDir: ClusterFixtures.tempDir("fam-det"), threads: threads, shardSize: shard, warmStart: false))
+                let r = try LocalRunner.run(.init(storePath: store, outDir: ClusterFixtures.tempDir("fam-det"), threads: threads, settings: .init(shardSize: shard), warmStart: false))
                 outputs["0 workers, \(threads) threads, shards of \(shard)"] = try String(contentsOfFile: r.nbaPath, encoding: .utf8)
             }
             for (workers, shard) in [(1, 2_000), (3, 500)] {
                 var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: store, outDir: ClusterFixtures.tempDir("fam-lc"))
-                co.shardSize = shard; co.warmStart = false
+                co.settings.shardSize = shard; co.warmStart = false
                 let r = try LocalCluster.run(LocalCluster.Options(coordinator: co, workers: workers, threadsPerWorker: 1, executable: ClusterProcessTests.executable),
                                              log: { _ in })
                 outputs["\(workers) workers, shards of \(shard)"] = try String(contentsOfFile: r.nbaPath, encoding: .utf8)

@@ -20,7 +20,7 @@ import NextBestStore
         let path: String
         if let store { path = store } else { path = try ClusterFixtures.store(campaign: campaign).1 }
         let out = ClusterFixtures.tempDir("opt")
-        return (try LocalRunner.run(.init(storePath: path, outDir: out, threads: threads, shardSize: shardSize, warmStart: warm)), path)
+        return (try LocalRunner.run(.init(storePath: path, outDir: out, threads: threads, settings: .init(shardSize: shardSize), warmStart: warm)), path)
     }
 
     @Test(arguments: cases)
@@ -52,8 +52,8 @@ import NextBestStore
         let lp = try lpOptimum(name)
         var outputs = Set<String>()
         for (threads, shard) in [(2, 50_000), (3, 77)] {
-            var o = LocalRunner.Options(storePath: path, outDir: ClusterFixtures.tempDir("presolve"), threads: threads, shardSize: shard, warmStart: false)
-            o.presolveCustomers = 60
+            var o = LocalRunner.Options(storePath: path, outDir: ClusterFixtures.tempDir("presolve"), threads: threads, settings: .init(shardSize: shard), warmStart: false)
+            o.settings.presolveCustomers = 60
             let r = try LocalRunner.run(o)
             let rep = r.report
             let p = try #require(rep.presolve, "no presolve on \(name)")

@@ -48,8 +48,6 @@ extension Coordinator {
             switch plan.scored(shard: shard, attempt: att, customers: customers, candidates: candidates, from: from, at: hub.clock, times: &hub.times) {
             case .stale: continue
             case .invalid(let why): hub.expel(from, "invalid reply: \(why)")
-            case .late:
-                hub.releaseScoring(from, customers: shards[Int(shard)].customers)
             case .won(let others):
                 let s = Int(shard)
                 hub.holdScored(from)

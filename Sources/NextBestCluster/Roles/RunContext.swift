@@ -13,12 +13,13 @@ public struct RunContext: Sendable {
     public let constraints: ConstraintSet
     public let fingerprint: StoreFingerprint
 
-    /// Opens the store (it must exist) and reads the run's inputs.
-    public init(storePath: String, writable: Bool = false) throws {
+    /// Opens the store (it must exist) and reads the run's inputs, with `campaign` instead of the store's
+    /// when given (a what-if).
+    public init(storePath: String, writable: Bool = false, campaign: Campaign? = nil) throws {
         let store = try Store(path: storePath, readOnly: !writable, mustExist: true)
         store.env.clearStaleReaders()
         self.store = store
-        plan = try store.scoringPlan()
+        plan = try store.scoringPlan(campaign: campaign)
         (regions, segments) = try store.env.read { txn in (try store.regions(in: txn), try store.segments(in: txn)) }
         constraints = ConstraintSet(plan: plan, regions: regions, segments: segments)
         fingerprint = try StoreFingerprint.of(store)

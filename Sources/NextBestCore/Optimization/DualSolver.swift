@@ -4,19 +4,20 @@ public enum DualSolver {
     /// Settings of the optimization.
     public struct Options: Sendable {
         /// Pricing passes over everybody at most (passes on a presolve's sample are counted apart).
-        public var maxRounds: Int = 60
+        public var maxRounds: Int = OptimizerSettings.standard.maxRounds
         /// The previous run's prices: the first pass is made there.
         public var warmStart: Prices? = nil
         /// The previous run's mix (with `warmStart`): the passes after the first start from it.
         public var warmMix: PriceMix? = nil
         /// Stop when the gap between the dual bound and the LP master's value is below this fraction.
-        public var gapTolerance: Double = 5e-4
+        public var gapTolerance: Double = OptimizerSettings.standard.gapTolerance
         /// From a cold start, `Optimizer.run` first runs the passes on a sample of at least this many
         /// customers when the population is at least twice as large (0: never): its prices and the points
         /// its mix uses start the passes over everybody.
-        public var presolveCustomers: Int = 250_000
-        public init(maxRounds: Int = 60, warmStart: Prices? = nil, warmMix: PriceMix? = nil, gapTolerance: Double = 5e-4,
-                    presolveCustomers: Int = 250_000) {
+        public var presolveCustomers: Int = OptimizerSettings.standard.presolveCustomers
+        public init(maxRounds: Int = OptimizerSettings.standard.maxRounds, warmStart: Prices? = nil, warmMix: PriceMix? = nil,
+                    gapTolerance: Double = OptimizerSettings.standard.gapTolerance,
+                    presolveCustomers: Int = OptimizerSettings.standard.presolveCustomers) {
             self.maxRounds = maxRounds; self.warmStart = warmStart; self.warmMix = warmMix
             self.gapTolerance = gapTolerance; self.presolveCustomers = presolveCustomers
         }

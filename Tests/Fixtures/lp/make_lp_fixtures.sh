@@ -16,7 +16,7 @@ for m in logit_all logit_subset; do "$bin" import model "$fx/models/$m.json" --i
 for dir in "$fx"/lp/*/; do
   name="$(basename "$dir")"
   "$bin" import campaign "$dir/campaign.yaml" --store "$tmp/store" >/dev/null
-  "$bin" run --store "$tmp/store" --out "$tmp/out-$name" --export-candidates "$tmp/lp-$name" --no-warm-start --quiet >/dev/null
+  "$bin" run --store "$tmp/store" --out "$tmp/out-$name" --export-candidates "$tmp/lp-$name" --workers 0 --no-warm-start --quiet >/dev/null
   python3 bench/tools/lp_optimum.py "$tmp/lp-$name/candidates.csv" "$tmp/lp-$name/constraints.json" "$dir/highs.json" --mip
 done
 
@@ -25,6 +25,6 @@ for dir in "$fx"/lp-generated/*/; do
   name="$(basename "$dir")"
   # shellcheck disable=SC2046
   "$bin" generate $(cat "$dir/generate.args") --store "$tmp/gen-$name" >/dev/null 2>&1
-  "$bin" run --store "$tmp/gen-$name" --out "$tmp/out-gen-$name" --export-candidates "$tmp/lp-gen-$name" --no-warm-start --quiet >/dev/null
+  "$bin" run --store "$tmp/gen-$name" --out "$tmp/out-gen-$name" --export-candidates "$tmp/lp-gen-$name" --workers 0 --no-warm-start --quiet >/dev/null
   python3 bench/tools/lp_optimum.py "$tmp/lp-gen-$name/candidates.csv" "$tmp/lp-gen-$name/constraints.json" "$dir/highs.json"
 done

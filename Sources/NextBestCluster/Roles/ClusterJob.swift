@@ -1,0 +1,294 @@
+import Foundation
+import NextBestCore
+import NextBestStore
+import NextBestWire
+
+/// The backend of a coordinator's job: a new run, a resumed one or a rescore is planned from the run
+/// journal; shards are scored on workers as they have room (`Coordinator.score`, decided by
+/// `ShardScheduler`) and held there (`ClusterShards`, the optimizer's group over the wire); each shard's
+/// lists are journaled as they are merged.
+final class ClusterJob: JobBackend {
+    let coordinator: Coordinator
+    let journal: RunJournal
+    /// The run to continue, if any.
+    let resume: UInt64?
+    /// The run, once planned.
+    private(set) var runID: UInt64? = nil
+    /// A rescore: the run rescored and the models scored again.
+    private(set) var rescoreFrom: UInt64? = nil
+    private(set) var rescoreSet = Set<String>()
+    /// The journaled optimization (a resumed run optimized already, or this run once optimized).
+    private(set) var outcome: RunJournal.Outcome? = nil
+    private(set) var group: ClusterShards? = nil
+    /// The scoring stage's figures.
+    private(set) var holders = 0
+    private(set) var requeued = 0, duplicates = 0
+    private(set) var latency = ShardLatency()
+    private(set) var changedCustomers = 0
+
+    var context: RunContext { coordinator.context }
+    var options: Coordinator.Options { coordinator.options }
+    var hub: Hub { coordinator.hub }
+    var progress: Progress { coordinator.progress }
+    var metrics: RunMetrics { coordinator.metrics }
+    var storePath: String { options.storePath }
+    var outDir: String { options.outDir }
+    var settings: OptimizerSettings { options.settings }
+    var remembersPrices: Bool { options.warmStart }
+    var writesReport: Bool { true }
+    var timesWorkers: Bool { true }
+
+    init(_ coordinator: Coordinator, resume: UInt64?) {
+        self.coordinator = coordinator
+        self.resume = resume
+        journal = RunJournal(store: coordinator.context.store)
+    }
+
+    /// Releases the workers from the run (once planned).
+    func end() {
+        if let runID { hub.farewell(run: runID) }
+        coordinator.log.set("run", nil)
+    }
+
+    // MARK: plan
+
+    func plan(startedAt t0: Date) throws -> JobPlan {
+        let plan: JobPlan
+        if let resume {
+            plan = try planResume(resume)
+        } else if let (from, listed) = options.rescore {
+            plan = try planRescore(from: from, models: listed, startedAt: t0)
+        } else {
+            plan = try planNew(startedAt: t0)
+        }
+        let runID = self.runID!
+        coordinator.log.set("run", RunJournal.name(runID))
+        metrics.workers(hub.peerCount)
+        progress.line("run \(RunJournal.name(runID)): \(plan.shards.count) shards over \(plan.customers) customers; store \(context.fingerprint); listening on \(coordinator.endpoint) (frames up to \(hub.frameLimit >> 20) MiB)")
+        return plan
+    }
+
+    /// Continues a run from its journal: the same plan; optimized already or not.
+    func planResume(_ resume: UInt64) throws -> JobPlan {
+        let plan = try journal.plan(resume)
+        guard plan.fingerprint == context.fingerprint.digest else {
+            throw RunJournal.Failure.storeChanged(run: RunJournal.name(resume), then: plan.fingerprint, now: context.fingerprint.digest)
+        }
+        if try journal.state(resume) == "done" {
+            throw ClusterError.aborted("run \(RunJournal.name(resume)) finished already: its nba.csv was written")
+        }
+        runID = resume
+        outcome = try journal.outcome(resume)
+        progress.line("resuming run \(RunJournal.name(resume)) (\(try journal.state(resume) ?? "?")): " + (outcome == nil
+            ? "its optimization had not finished, so it is redone from the same plan (\(try journal.rounds(resume).count) rounds were journaled)"
+            : "optimized already; the shards not merged yet are rebuilt from their recipes"))
+        return JobPlan(shards: plan.shards, warmStart: plan.warmStart, warmMix: plan.warmMix)
+    }
+
+    /// A new run over a finished run's shards, scoring only the models listed (and those whose version
+    /// changed) again, from that run's final prices.
+    func planRescore(from: UInt64, models listed: [String], startedAt t0: Date) throws -> JobPlan {
+        let base = try journal.plan(from)
+        guard try journal.state(from) == "done", let baseOutcome = try journal.outcome(from) else {
+            throw ClusterError.aborted("run \(RunJournal.name(from)) has not finished (or was pruned): rescore starts from a finished run")
+        }
+        if let stamp = base.dataStamp, stamp != (try context.dataStamp()) {
+            throw ClusterError.aborted("profiles or contacts changed since run \(RunJournal.name(from)): its propensities no longer fit; run a full job instead")
+        }
+        let now = try context.store.env.read { txn in try context.store.modelVersions(in: txn) }
+        let planIDs = Set(context.plan.models.map(\.id))
+        for id in listed where !planIDs.contains(id) {
+            throw ClusterError.aborted("model '\(id)' is not used by the campaign (models: \(planIDs.sorted().joined(separator: ", ")))")
+        }
+        rescoreSet = Set(listed).union(planIDs.filter { now[$0] != base.modelVersions?[$0] })
+        rescoreFrom = from
+        let runID = UInt64.random(in: 1...UInt64.max)
+        self.runID = runID
+        let plan = JobPlan(shards: base.shards, warmStart: baseOutcome.prices, warmMix: baseOutcome.mix)
+        let shards = plan.shards, warm = plan.warmStart, warmMix = plan.warmMix
+        try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: base.shardSize, maxRounds: options.settings.maxRounds,
+                                warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
+                                started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
+                                modelVersions: now.filter { planIDs.contains($0.key) }, dataStamp: try context.dataStamp(), rescoredFrom: from))
+        progress.line("rescoring run \(RunJournal.name(from)): models \(rescoreSet.sorted().joined(separator: ", ")) are scored again, the other \(planIDs.count - rescoreSet.count) come from that run")
+        return plan
+    }
+
+    /// A new run: shards of `--shard-size`, from the remembered prices unless `--no-warm-start`.
+    func planNew(startedAt t0: Date) throws -> JobPlan {
+        let shardPlan = try ShardPlan.make(store: context.store, shardSize: options.settings.shardSize)
+        let runID = UInt64.random(in: 1...UInt64.max)
+        self.runID = runID
+        let shards = shardPlan.shards
+        let memory = options.warmStart ? try PriceMemory.load(store: context.store) : nil
+        let warm = memory?.prices
+        let warmMix = memory?.mix
+        try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.settings.shardSize, maxRounds: options.settings.maxRounds,
+                                warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
+                                started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
+                                modelVersions: try context.store.env.read { txn in try context.store.modelVersions(in: txn) },
+                                dataStamp: try context.dataStamp()))
+        return JobPlan(shards: shards, warmStart: warm, warmMix: warmMix)
+    }
+
+    // MARK: score
+
+    /// Waits for the minimum number of workers.
+    func prepare() throws {
+        let waitStart = Date()
+        while hub.peerCount < options.minWorkers {
+            if let limit = options.waitTimeout, Date().timeIntervalSince(waitStart) > limit {
+                throw ClusterError.noWorkers(waitedSeconds: Int(limit), minimum: options.minWorkers)
+            }
+            if let (from, m) = try hub.pump(timeoutMs: 100) { progress.line("ignored \(m.kindName) from \(hub.name(from)) before the run started") }
+        }
+    }
+
+    /// Scores the shards on the workers, or, when the run was optimized already, gives each shard not merged
+    /// yet to a worker with its recipe.
+    func score(_ plan: JobPlan, since tWait: Date) throws -> ClusterShards {
+        let group = outcome == nil ? try scoreOnWorkers(plan.shards, since: tWait) : try restore(plan.shards)
+        self.group = group
+        return group
+    }
+
+    /// Hands out shards as workers have free threads. A lost worker's shards go back in the queue; when the
+    /// queue is empty, an idle worker also takes a shard still being scored elsewhere (a straggler) and the
+    /// first copy scored wins.
+    func scoreOnWorkers(_ shards: [ShardPlan.Shard], since tWait: Date) throws -> ClusterShards {
+        let runID = self.runID!
+        let scored = try coordinator.score(shards, run: runID, journal: journal, rescore: rescoreFrom.map { ($0, rescoreSet) }, since: tWait)
+        requeued = scored.requeued; duplicates = scored.duplicates; latency = scored.latency
+        holders = Set(scored.owner).count
+        for p in hub.ordered { progress.line("worker \(p.name) holds \(p.holds) shard(s), \(p.customers) customers" + (p.maxCustomers == .max ? "" : " (at most \(p.maxCustomers))")) }
+        progress.line("scored \(scored.customers) customers into \(scored.candidates) candidates on \(holders) worker(s) in \(coordinator.seconds(Date().timeIntervalSince(tWait)))"
+                      + (requeued + duplicates > 0 ? " (\(requeued) shard(s) re-queued from lost workers, \(duplicates) straggler copies)" : ""))
+
+        // The optimization runs over the shards the workers hold.
+        try journal.setState(runID, "optimizing")
+        let group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: scored.owner, attempt: scored.attempt)
+        if let t = options.waitTimeout { group.replacementTimeout = max(t, 60) }
+        let journal = self.journal
+        group.onEvaluate = { n, request in try journal.round(runID, n, request.points[0]) }
+        group.onSampleRound = { [progress, onEvent = coordinator.onEvent] n in
+            onEvent?(.sampleRound(n))
+            progress.update("optimizing: presolve round \(n)")
+        }
+        metrics.shards(pending: 0, running: 0, done: shards.count)
+        return group
+    }
+
+    /// Optimized already: each shard not merged yet goes to a worker with its recipe.
+    func restore(_ shards: [ShardPlan.Shard]) throws -> ClusterShards {
+        let runID = self.runID!
+        var recipes: [Int: [ShardOp]] = [:]
+        var owner: [[UInt8]] = []
+        var attempt: [UInt32] = []
+        for s in shards.indices {
+            if try journal.mergedRows(runID, shard: s) != nil {
+                // Merged already: nobody needs to hold it.
+                owner.append(hub.ordered.first!.routingID); attempt.append(1)
+                continue
+            }
+            let peer = try hub.roomiest(for: shards[s].customers, timeout: options.waitTimeout ?? .infinity)
+            owner.append(peer.routingID); attempt.append(1)
+            let r = try journal.recipe(runID, shard: s)
+            recipes[s] = r.ops
+            try hub.send(peer.routingID, .restore(run: runID, shard: UInt32(s), attempt: 1, lower: r.lower, upper: r.upper, ops: r.ops))
+            hub.reserveHeld(peer.routingID, customers: shards[s].customers)
+        }
+        let group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner, attempt: attempt)
+        group.recipes = recipes
+        for (s, ops) in recipes.sorted(by: { $0.key < $1.key }) { group.awaitRestore(s, ops: ops) }
+        holders = Set(owner).count
+        return group
+    }
+
+    // MARK: optimize
+
+    func optimizedAlready() -> Optimizer.Report? {
+        outcome.map { o in
+            Optimizer.Report(objective: o.objective, dualBound: o.objective, gap: o.gap, rounds: o.rounds, history: [],
+                             prices: o.prices, constraints: [], relaxedObjective: 0, slot: o.slot)
+        }
+    }
+
+    func round(_ r: DualSolver.Progress) {
+        coordinator.onEvent?(.round(r.round))
+        Failpoint.hit("coordinator.round", r.round)
+        progress.update("optimizing: round \(r.round), gap \(r.gap.map { FixedDecimal.string($0 * 100, decimals: 3) + "%" } ?? "-")")
+    }
+
+    /// Journals each shard's recipe and the outcome, so a restart rebuilds the shards instead of optimizing again.
+    func optimized(_ report: Optimizer.Report, group: ClusterShards) throws {
+        let runID = self.runID!, shards = group.bounds
+        let recipes = shards.indices.map { s in
+            WireMessage.restore(run: runID, shard: UInt32(s), attempt: 0, lower: shards[s].lower, upper: shards[s].upper, ops: group.replay(for: s)).encode()
+        }
+        try journal.optimized(runID, recipes: recipes, outcome: .init(slot: report.slot, prices: report.prices, objective: report.objective, gap: report.gap,
+                                                                      rounds: report.rounds, optimizationJSON: RunSummary.optimization(report).render(),
+                                                                      mix: report.mix))
+        outcome = try journal.outcome(runID)
+        let seconds = coordinator.seconds
+        progress.line("optimized in \(Optimizer.roundsText(report)) (\(seconds(report.roundSeconds)) rounds, \(seconds(report.repairSeconds)) repair): objective \(FixedDecimal.string(report.objective, decimals: 2)), gap \(FixedDecimal.string(report.gap * 100, decimals: 4))%")
+    }
+
+    // MARK: merge and report
+
+    /// Each shard's lists in order, a few at a time; each shard's lists are journaled as they arrive, and
+    /// those journaled before a restart are not asked for again.
+    func merge(_ group: ClusterShards, slot: Int, into sink: ([UInt8], RunTotals) throws -> Void) throws {
+        let journal = self.journal, run = runID!, shards = group.shardCount
+        let catalogue = (context.plan.offers.count, context.plan.products.count, context.plan.channels.count)
+        try context.store.env.deferringSync {
+            let journalQueue = JournalQueue()
+            try group.collect(slot: slot, window: max(4, 2 * holders), have: { s in try journalQueue.read { try journal.mergedRows(run, shard: s) } },
+                              catalogueSizes: catalogue,
+                              keepProps: { s, m in try journalQueue.add { try journal.keptPropensities(run, shard: s, message: m.encode()) } },
+                              progress: { [progress, onEvent = coordinator.onEvent, metrics] n in
+                                  metrics.written(n)
+                                  onEvent?(.shardWritten(done: n, total: shards))
+                                  Failpoint.hit("coordinator.written", n)
+                                  progress.update("writing: \(n)/\(shards) shards")
+                              }) { s, rows, t, fresh in
+                if fresh { try journalQueue.add { try journal.merged(run, shard: s, rows: WireMessage.rows(run: run, shard: UInt32(s), seq: 0, csv: rows, totals: t).encode()) } }
+                try sink(rows, t)
+            }
+            try journalQueue.finish()
+        }
+    }
+
+    /// A rescore's changes.csv; the run is marked done.
+    func finish(_ plan: JobPlan) throws {
+        if let from = rescoreFrom {
+            changedCustomers = try Changes.write(base: from, new: runID!, shards: plan.shards.count, journal: journal, to: options.outDir + "/changes.csv")
+            progress.line("\(changedCustomers) customers' lists changed (changes.csv)")
+        }
+        try journal.finish(runID!, shards: plan.shards.count)
+    }
+
+    func summaryFields(_ report: Optimizer.Report, plan: JobPlan) -> JobSummaryFields {
+        JobSummaryFields(run: [("run_id", .string(RunJournal.name(runID!))), ("resumed", .bool(resume != nil)),
+                               ("rescored_from", rescoreFrom.map { .string(RunJournal.name($0)) } ?? .null),
+                               ("models_rescored", .array(rescoreSet.sorted().map { .string($0) })),
+                               ("customers_changed", rescoreFrom == nil ? .null : .int(Int64(changedCustomers)))],
+                         optimization: .raw(outcome!.optimizationJSON),
+                         capacity: [("workers", .int(Int64(holders))), ("messages", messageCounts)],
+                         latency: latency,
+                         recovery: [("recovery", .object([("shards_requeued", .int(Int64(requeued))), ("straggler_copies", .int(Int64(duplicates))),
+                                                          ("shards_restored", .int(Int64(group?.restored ?? 0)))]))])
+    }
+
+    /// The hub's message and worker counts, for the summary.
+    var messageCounts: JSONText {
+        .object([("received", .int(Int64(hub.messagesIn))), ("sent", .int(Int64(hub.messagesOut))),
+                 ("dropped", .int(Int64(hub.dropped))), ("workers_refused", .int(Int64(hub.refused))),
+                 ("workers_dropped", .int(Int64(hub.expelled))),
+                 ("largest_frame_bytes", .int(Int64(hub.largestFrame))),
+                 ("frame_limit_bytes", .int(hub.frameLimit))])
+    }
+
+    func wrote(nbaPath: String, bytes: Int, summaryPath: String, seconds: Double) {
+        progress.line("wrote \(nbaPath) (\(bytes) bytes), \(summaryPath) and report.html in \(coordinator.seconds(seconds)) total")
+    }
+}

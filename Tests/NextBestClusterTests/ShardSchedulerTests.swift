@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+import NextBestCore
+import NextBestWire
+@testable import NextBestCluster
+
+/// The coordinator's scheduler: one state per shard as it moves through the scoring stage (queued, scoring,
+/// held, queued again), with no sockets and the time passed in.
+@Suite struct ShardSchedulerTests {
+    let a: [UInt8] = Array("a".utf8), b: [UInt8] = Array("b".utf8), c: [UInt8] = Array("c".utf8)
+    let times = RequestTimes(factor: 10, floor: 2)
+
+    @Test func aShardGoesFromQueuedToScoringToHeldAndBackToTheEndOfTheQueueWhenItsHolderIsLost() {
+        var t = times
+        var s = ShardScheduler(customers: [100, 100, 50], candidatesPerCustomer: 4)
+        #expect(s.states.map(\.phase) == [.queued(order: 0), .queued(order: 1), .queued(order: 2)])
+        #expect(s.assign(0, to: a, at: 0, times: times) == 1)
+        #expect(s.states[0].phase == .scoring([.init(peer: a, attempt: 1)]))
+        #expect(s.queue == [1, 2] && s.running == 1 && !s.stalled)
+        #expect(s.scored(shard: 0, attempt: 1, customers: 90, candidates: 200, from: a, at: 1, times: &t) == .won(others: []))
+        #expect(s.states[0] == .init(phase: .held(peer: a, customers: 90, candidates: 200), attempt: 1))
+        #expect(s.owner == [a, nil, nil] && s.scoredCustomers == [90, 0, 0] && s.scoredCandidates == [200, 0, 0] && s.done == 1)
+        // The holder is lost: the shard goes to the end of the queue, behind those never sent.
+        s.lose(a)
+        #expect(s.queue == [1, 2, 0])
+        #expect(s.states[0].phase == .queued(order: 3) && s.states[0].attempt == 1)
+        #expect(s.done == 0 && s.requeued == 1 && s.scoredCustomers == [0, 0, 0])
+        // Sent again with the next attempt.
+        #expect(s.assign(0, to: b, at: 2, times: times) == 2)
+    }
+
+    @Test func aStragglerCopyIsAStateWithTwoCopiesAndTheLoserIsStale() {
+        var t = times
+        var s = ShardScheduler(customers: [100], candidatesPerCustomer: 4)
+        _ = s.assign(0, to: a, at: 0, times: times)
+        #expect(s.pick(for: a, fits: { _ in true }) == nil)
+        #expect(s.pick(for: b, fits: { _ in true })! == (0, true))
+        _ = s.assign(0, to: b, at: 1, times: times)
+        #expect(s.states[0].copies == [.init(peer: a, attempt: 1), .init(peer: b, attempt: 2)])
+        #expect(s.duplicates == 1 && s.running == 1)
+        // A third worker is not given a third copy.
+        #expect(s.pick(for: c, fits: { _ in true }) == nil)
+        #expect(s.scored(shard: 0, attempt: 2, customers: 100, candidates: 1, from: b, at: 2, times: &t) == .won(others: [a]))
+        #expect(s.scored(shard: 0, attempt: 1, customers: 100, candidates: 1, from: a, at: 3, times: &t) == .stale)
+        #expect(s.owner == [b] && s.attempt == [2] && s.complete)
+        // The waits of both copies are over.
+        #expect(s.expired(at: 1_000).isEmpty)
+    }
+
+    @Test func losingOneOfTwoCopiesKeepsTheShardScoringAndLosingBothQueuesItOnce() {
+        var s = ShardScheduler(customers: [10, 10], candidatesPerCustomer: 1)
+        _ = s.assign(0, to: a, at: 0, times: times)
+        _ = s.assign(1, to: b, at: 0, times: times)
+        _ = s.assign(0, to: b, at: 0, times: times)
+        s.lose(a)
+        #expect(s.states[0].phase == .scoring([.init(peer: b, attempt: 2)]))
+        #expect(s.queue.isEmpty && s.requeued == 0)
+        s.lose(b)
+        #expect(s.queue == [0, 1] && s.requeued == 2 && s.stalled)
+        #expect(s.smallestQueued == 10)
+    }
+}
