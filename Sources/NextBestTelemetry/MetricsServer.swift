@@ -8,8 +8,8 @@ import NIOPosix
 /// format produced by `body`, `/` and `/healthz` a one-line text, anything else a 404 (other methods a 405).
 /// Connections are served concurrently on one event loop, each answered once and closed
 /// (`Connection: close`); a connection that sends nothing for `Limits.idle`, or has not been answered within
-/// `Limits.deadline`, is closed, so idle or slow clients cannot hold the endpoint (issue 21: about 19 idle
-/// connections used to starve the one-at-a-time server). IPv4 and IPv6.
+/// `Limits.deadline`, is closed, so idle or slow clients cannot hold the endpoint and keep a scraper
+/// waiting. IPv4 and IPv6.
 public final class MetricsServer: Sendable {
     /// Why the server could not start.
     public enum Failure: Error, CustomStringConvertible {

@@ -132,7 +132,7 @@ public struct FeatureColumns: Sendable {
 public enum TreeKernel: String, Sendable, CaseIterable {
     /// The complete-tree descent (`CompleteForest`), for any x86-64 or ARM CPU.
     case portable
-    /// `LeafMaskKernel` with AVX-512 (F, CD, BW, DQ, VL), about twice as fast where the CPU has it.
+    /// `LeafMaskKernel` with AVX-512 (F, CD, BW, DQ, VL), the faster one where the CPU has it.
     case avx512
 
     /// The kernels this machine can run.

@@ -34,9 +34,8 @@ public struct LogisticModel: Sendable, Equatable, Codable {
     }
 
     /// Refuses a feature name longer than any store column's (profile columns have at most
-    /// `Campaign.maxLabelBytes` bytes; the fuzzer found that a name of 64 KiB or more trapped when the model
-    /// was stored), an empty name (the long run of the fuzzer found it accepted; no column has one) and a name
-    /// given twice. `what` names the model in the message.
+    /// `Campaign.maxLabelBytes` bytes, and the model record stores a name's length in 16 bits), an empty
+    /// name (no column has one) and a name given twice. `what` names the model in the message.
     static func checkFeatureNames(_ names: [String], _ what: String) throws(ModelError) {
         if let i = names.firstIndex(of: "") { throw .invalid("\(what)'s feature \(i + 1) has an empty name (no store column has one)") }
         if let i = names.firstIndex(where: { $0.utf8.count > Campaign.maxLabelBytes }) {

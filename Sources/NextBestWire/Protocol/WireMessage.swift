@@ -1,6 +1,6 @@
 import NextBestCore
 
-/// The messages coordinator and workers exchange, and their binary encoding (protocol version 1).
+/// The messages coordinator and workers exchange, and their binary encoding (protocol version `version`).
 ///
 /// Every message is one ZeroMQ frame (after the ROUTER's routing-id frame): `"NB"`, version `u8`, type
 /// `u8`, then the body. Integers are little-endian; `Double` as IEEE-754 bits; strings are `u16` length +
@@ -240,7 +240,7 @@ public enum WireMessage: Sendable, Equatable {
         frame.count >= 4 && frame[0] == magic.0 && frame[1] == magic.1 && frame[2] == version && frame[3] == 1
     }
 
-    /// Reads one frame; throws `WireError` for anything that is not a well-formed version-1 message.
+    /// Reads one frame; throws `WireError` for anything that is not a well-formed message of this version.
     /// `keptRows`: the frame was kept in a run journal, where ROWS written before the propensity bins
     /// were added end after `fatigued` (their bins read as zeros); on the wire they are an error.
     public static func decode(_ frame: [UInt8], keptRows: Bool = false) throws(WireError) -> WireMessage {
