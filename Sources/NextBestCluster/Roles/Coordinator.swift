@@ -87,13 +87,13 @@ public final class Coordinator {
         hub = try Hub(bind: options.bind, fingerprint: context.fingerprint, heartbeat: options.heartbeat, deadAfter: options.deadAfter,
                       curve: options.curveSecret.map { ($0, options.allowedKeys) },
                       times: RequestTimes(factor: options.deadlineFactor, floor: options.deadlineFloor),
-                      frameLimit: try context.frameLimit(shardCustomers: Self.largestShard(options, journal: RunJournal(store: context.store))),
+                      frameLimit: try context.frameLimit(shardCustomers: Self.largestShard(options, journal: RunRepository(store: context.store))),
                       log: progress, metrics: metrics)
     }
 
     /// The most customers a shard of this coordinator's run can have: `--shard-size`, or a larger shard of a
     /// run in the journal (one this coordinator may resume or rescore).
-    static func largestShard(_ options: Options, journal: RunJournal) throws -> Int {
+    static func largestShard(_ options: Options, journal: RunRepository) throws -> Int {
         try journal.entries().reduce(options.shardSize) { max($0, $1.plan.customers.max() ?? 0) }
     }
 
@@ -116,34 +116,34 @@ public final class Coordinator {
 
     func runJob(resume: UInt64?) throws -> LocalRunner.Result {
         let t0 = Date()
-        let journal = RunJournal(store: context.store)
+        let journal = RunRepository(store: context.store)
         var rescoreSet = Set<String>()
         var rescoreFrom: UInt64? = nil
         let runID: UInt64
         let shards: [ShardPlan.Shard]
         let warm: Prices?
         var warmMix: PriceMix? = nil
-        var outcome: RunJournal.Outcome? = nil
+        var outcome: RunRepository.Outcome? = nil
         if let resume {
             let plan = try journal.plan(resume)
             guard plan.fingerprint == context.fingerprint.digest else {
-                throw RunJournal.Failure.storeChanged(run: RunJournal.name(resume), then: plan.fingerprint, now: context.fingerprint.digest)
+                throw RunRepository.Failure.storeChanged(run: RunRepository.name(resume), then: plan.fingerprint, now: context.fingerprint.digest)
             }
             if try journal.state(resume) == "done" {
-                throw ClusterError.aborted("run \(RunJournal.name(resume)) finished already: its nba.csv was written")
+                throw ClusterError.aborted("run \(RunRepository.name(resume)) finished already: its nba.csv was written")
             }
             runID = resume; shards = plan.shards; warm = plan.warmStart; warmMix = plan.warmMix
             outcome = try journal.outcome(resume)
-            progress.line("resuming run \(RunJournal.name(runID)) (\(try journal.state(resume) ?? "?")): " + (outcome == nil
+            progress.line("resuming run \(RunRepository.name(runID)) (\(try journal.state(resume) ?? "?")): " + (outcome == nil
                 ? "its optimization had not finished, so it is redone from the same plan (\(try journal.rounds(resume).count) rounds were journaled)"
                 : "optimized already; the shards not merged yet are rebuilt from their recipes"))
         } else if let (from, listed) = options.rescore {
             let base = try journal.plan(from)
             guard try journal.state(from) == "done", let baseOutcome = try journal.outcome(from) else {
-                throw ClusterError.aborted("run \(RunJournal.name(from)) has not finished (or was pruned): rescore starts from a finished run")
+                throw ClusterError.aborted("run \(RunRepository.name(from)) has not finished (or was pruned): rescore starts from a finished run")
             }
             if let stamp = base.dataStamp, stamp != (try context.dataStamp()) {
-                throw ClusterError.aborted("profiles or contacts changed since run \(RunJournal.name(from)): its propensities no longer fit; run a full job instead")
+                throw ClusterError.aborted("profiles or contacts changed since run \(RunRepository.name(from)): its propensities no longer fit; run a full job instead")
             }
             let now = try context.store.env.read { txn in try context.store.modelVersions(in: txn) }
             let planIDs = Set(context.plan.models.map(\.id))
@@ -160,7 +160,7 @@ public final class Coordinator {
                                     warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                     started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
                                     modelVersions: now.filter { planIDs.contains($0.key) }, dataStamp: try context.dataStamp(), rescoredFrom: from))
-            progress.line("rescoring run \(RunJournal.name(from)): models \(rescoreSet.sorted().joined(separator: ", ")) are scored again, the other \(planIDs.count - rescoreSet.count) come from that run")
+            progress.line("rescoring run \(RunRepository.name(from)): models \(rescoreSet.sorted().joined(separator: ", ")) are scored again, the other \(planIDs.count - rescoreSet.count) come from that run")
         } else {
             let shardPlan = try ShardPlan.make(store: context.store, shardSize: options.shardSize)
             runID = UInt64.random(in: 1...UInt64.max)
@@ -175,11 +175,11 @@ public final class Coordinator {
                                     dataStamp: try context.dataStamp()))
         }
         defer { hub.farewell(run: runID); log.set("run", nil) }
-        log.set("run", RunJournal.name(runID))
+        log.set("run", RunRepository.name(runID))
         metrics.started(shards: shards.count, customers: shards.reduce(0) { $0 + $1.customers })
         metrics.workers(hub.peerCount)
         let tPlan = Date()
-        progress.line("run \(RunJournal.name(runID)): \(shards.count) shards over \(shards.reduce(0) { $0 + $1.customers }) customers; store \(context.fingerprint); listening on \(endpoint) (frames up to \(hub.frameLimit >> 20) MiB)")
+        progress.line("run \(RunRepository.name(runID)): \(shards.count) shards over \(shards.reduce(0) { $0 + $1.customers }) customers; store \(context.fingerprint); listening on \(endpoint) (frames up to \(hub.frameLimit >> 20) MiB)")
 
         // Wait for the minimum number of workers.
         let waitStart = Date()
@@ -254,7 +254,7 @@ public final class Coordinator {
         })
         tOptimize = Date()
         let recipes = shards.indices.map { s in
-            WireMessage.restore(run: runID, shard: UInt32(s), attempt: 0, lower: shards[s].lower, upper: shards[s].upper, ops: group.replay(for: s)).encode()
+            RunRepository.Recipe(lower: shards[s].lower, upper: shards[s].upper, ops: group.replay(for: s))
         }
         try journal.optimized(runID, recipes: recipes, outcome: .init(slot: report.slot, prices: report.prices, objective: report.objective, gap: report.gap,
                                                                       rounds: report.rounds, optimizationJSON: RunSummary.optimization(report).render(),
@@ -277,14 +277,14 @@ public final class Coordinator {
         let run = runID
         try group.collect(slot: report.slot, window: max(4, 2 * holders), have: { s in try journalQueue.read { try journal.mergedRows(run, shard: s) } },
                           catalogueSizes: (context.plan.offers.count, context.plan.products.count, context.plan.channels.count),
-                          keepProps: { s, m in try journalQueue.add { try journal.keptPropensities(run, shard: s, message: m.encode()) } },
+                          keepProps: { s, models, values in try journalQueue.add { try journal.keepPropensities(run, shard: s, models: models, values: values) } },
                           progress: { [progress, onEvent, metrics] n in
                               metrics.written(n)
                               onEvent?(.shardWritten(done: n, total: shards.count))
                               Failpoint.hit("coordinator.written", n)
                               progress.update("writing: \(n)/\(shards.count) shards")
                           }) { s, rows, t, fresh in
-            if fresh { try journalQueue.add { try journal.merged(run, shard: s, rows: WireMessage.rows(run: run, shard: UInt32(s), seq: 0, csv: rows, totals: t).encode()) } }
+            if fresh { try journalQueue.add { try journal.merged(run, shard: s, csv: rows, totals: t) } }
             let tw = Date()
             totals.merge(t)
             writer.append(rows)
@@ -316,8 +316,8 @@ public final class Coordinator {
             ("total", tWrite.timeIntervalSince(t0)),
         ]
         let summary = RunSummary.render(plan: context.plan, totals: totals, regions: context.regions, segments: context.segments,
-                                        extra: [("run_id", .string(RunJournal.name(runID))), ("resumed", .bool(resume != nil)),
-                                                ("rescored_from", rescoreFrom.map { .string(RunJournal.name($0)) } ?? .null),
+                                        extra: [("run_id", .string(RunRepository.name(runID))), ("resumed", .bool(resume != nil)),
+                                                ("rescored_from", rescoreFrom.map { .string(RunRepository.name($0)) } ?? .null),
                                                 ("models_rescored", .array(rescoreSet.sorted().map { .string($0) })),
                                                 ("customers_changed", rescoreFrom == nil ? .null : .int(Int64(changedCustomers))),
                                                 ("optimization", .raw(outcome!.optimizationJSON)),
