@@ -215,14 +215,12 @@ struct StateRecord: RunRecord {
     init(from r: inout RunRecordReader) throws(RunRecordError) { state = try r.string() }
 }
 
-/// The prices of one round of the optimization.
-struct RoundPrices: RunRecord {
+/// A round's prices are kept as they are.
+extension Prices: RunRecord {
     static let kind = RunRecordKind.roundPrices
-    var prices: Prices
 
-    init(_ prices: Prices) { self.prices = prices }
-    func write(to w: inout RunRecordWriter) { w.prices(prices) }
-    init(from r: inout RunRecordReader) throws(RunRecordError) { prices = try r.prices() }
+    func write(to w: inout RunRecordWriter) { w.prices(self) }
+    init(from r: inout RunRecordReader) throws(RunRecordError) { self = try r.prices() }
 }
 
 extension PriceMemory.Warm: RunRecord {

@@ -94,7 +94,7 @@ public struct RunRepository: Sendable {
     public func setState(_ run: UInt64, _ s: String) throws { try put(store.runs, RunKeys.state(run), StateRecord(s)) }
 
     /// Keeps the prices of round `n`.
-    public func round(_ run: UInt64, _ n: Int, _ prices: Prices) throws { try put(store.runs, RunKeys.round(run, n), RoundPrices(prices)) }
+    public func round(_ run: UInt64, _ n: Int, _ prices: Prices) throws { try put(store.runs, RunKeys.round(run, n), prices) }
 
     /// Every kept round's prices, in round order.
     public func rounds(_ run: UInt64) throws -> [Prices] {
@@ -102,7 +102,7 @@ public struct RunRepository: Sendable {
             var out: [Prices] = []
             let prefix = RunKeys.rounds(run)
             try txn.scan(store.runs, from: prefix, to: RunKeys.end(of: prefix)) { _, v in
-                out.append(try Self.decode(RoundPrices.self, v, run: run, what: "round \(out.count + 1)").prices)
+                out.append(try Self.decode(Prices.self, v, run: run, what: "round \(out.count + 1)"))
                 return true
             }
             return out
