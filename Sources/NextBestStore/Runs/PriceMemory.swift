@@ -5,7 +5,7 @@ import NextBestCore
 /// run of the same campaign starts from them: one run record (`RunRecordKind.warm`) in the `runs` database
 /// at `warm/<campaign digest>`. Prices remembered in the earlier format (JSON at `prices/…` and
 /// `points/…`) are read as well and replaced by the next save.
-public enum PriceMemory {
+public enum PriceMemory: Sendable {
     /// What a run leaves for the next one.
     public struct Warm: Sendable, Equatable {
         public var prices: Prices

@@ -3,7 +3,7 @@ import NextBestCore
 /// The envelope of every run record: byte 0 the record format version, byte 1 the record kind, then the
 /// body (little-endian integers, `Double` and `Float` as IEEE-754 bits, strings and arrays as a `u32` count
 /// then the elements, an optional as a `u8` flag then the value). See docs/store.md.
-public enum RunRecordFormat {
+public enum RunRecordFormat: Sendable {
     /// The version this build writes and reads.
     public static let version: UInt8 = 1
 }
@@ -14,7 +14,7 @@ enum RunRecordKind: UInt8, Sendable {
 }
 
 /// Why a run record could not be read (mapped to `RunRepository.Failure` with the run and record named).
-enum RunRecordError: Error, Equatable {
+enum RunRecordError: Error, Equatable, CustomStringConvertible {
     /// Written before run records existed (JSON, a protocol frame or bare text).
     case oldFormat
     /// A record version this build does not read.
@@ -24,7 +24,7 @@ enum RunRecordError: Error, Equatable {
     case trailing(Int)
     case badValue(String)
 
-    var reason: String {
+    var description: String {
         switch self {
         case .oldFormat: return "it is in the journal format before run records"
         case .version(let v): return "record version \(v) (this build reads \(RunRecordFormat.version))"

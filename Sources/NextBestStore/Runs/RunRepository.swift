@@ -65,7 +65,7 @@ public struct RunRepository: Sendable {
             switch error {
             case .oldFormat: throw Failure.oldFormat(run: name(run))
             case .version(let v) where v > RunRecordFormat.version: throw Failure.newerRecord(run: name(run), record: what, version: v)
-            default: throw Failure.corrupt("\(what) of run \(name(run)): \(error.reason)")
+            default: throw Failure.corrupt("\(what) of run \(name(run)): \(error)")
             }
         }
     }
