@@ -31,13 +31,13 @@ struct ExportCommand: ParsableCommand {
             let id = try parseRunID(runID, option: "--run")
             if let out { try OutputPlace.prepareFile(out, option: "--out") }
             let fmt = RunExport.Format(rawValue: format)!
-            let journal = RunJournal(store: try Store(path: storeOptions.store, readOnly: true, mustExist: true))
+            let journal = RunRepository(store: try Store(path: storeOptions.store, readOnly: true, mustExist: true))
             if let out {
                 let writer = try AtomicFileWriter(path: out)
                 do {
                     let r = try RunExport.write(journal: journal, run: id, format: fmt) { writer.append($0) }
                     try writer.commit()
-                    printError("nextbest: exported run \(RunJournal.name(id)) as \(fmt.rawValue): \(r.rows) rows, \(r.customers) customers, \(r.shards) shards, \(r.bytes) bytes to \(out)")
+                    printError("nextbest: exported run \(RunRepository.name(id)) as \(fmt.rawValue): \(r.rows) rows, \(r.customers) customers, \(r.shards) shards, \(r.bytes) bytes to \(out)")
                 } catch {
                     writer.abort()
                     throw error

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NextBestCluster
+import NextBestStore
 
 /// The `nextbest` command line: generate or import data into a store, score, and run the nightly job.
 @main
@@ -41,6 +42,6 @@ func elapsed(_ start: Date) -> String { String(format: "%.2fs", Date().timeInter
 
 /// A run id as printed (16 hex digits), or a usage error naming the option.
 func parseRunID(_ text: String, option: String) throws -> UInt64 {
-    guard let id = RunJournal.parse(text) else { throw ValidationError("\(option) takes a run id of 16 hex digits, not '\(text)'") }
+    guard let id = RunRepository.parse(text) else { throw ValidationError("\(option) takes a run id of 16 hex digits, not '\(text)'") }
     return id
 }

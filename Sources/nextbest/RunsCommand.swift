@@ -10,8 +10,8 @@ struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "runs", abstract: "List, show and prune the runs kept in a store.",
                                                     subcommands: [List.self, Show.self, Prune.self])
 
-    static func open(_ path: String, writable: Bool = false) throws -> RunJournal {
-        RunJournal(store: try Store(path: path, readOnly: !writable, mustExist: true))
+    static func open(_ path: String, writable: Bool = false) throws -> RunRepository {
+        RunRepository(store: try Store(path: path, readOnly: !writable, mustExist: true))
     }
 
     /// One line per run, oldest first.
@@ -29,7 +29,7 @@ struct RunsCommand: ParsableCommand {
                     let objective = o.map { FixedDecimal.string($0.objective, decimals: 2) } ?? "-"
                     let gap = o.map { FixedDecimal.string($0.gap * 100, decimals: 4) + "%" } ?? "-"
                     let customers = String(e.plan.customers.reduce(0, +))
-                    var line = pad(RunJournal.name(e.plan.run), 17) + " " + pad(e.plan.started, 22) + " " + pad(e.state, 11) + " "
+                    var line = pad(RunRepository.name(e.plan.run), 17) + " " + pad(e.plan.started, 22) + " " + pad(e.state, 11) + " "
                     line += pad(customers, 10) + " " + pad(String(e.plan.lower.count), 7) + " " + pad(rounds, 7) + " " + pad(objective, 18) + " " + gap
                     print(line)
                 }
@@ -49,7 +49,7 @@ struct RunsCommand: ParsableCommand {
                 let j = try RunsCommand.open(storeOptions.store)
                 let plan = try j.plan(id)
                 var fields: [(String, JSONText)] = [
-                    ("run_id", .string(RunJournal.name(id))), ("state", .string(try j.state(id) ?? "?")), ("started", .string(plan.started)),
+                    ("run_id", .string(RunRepository.name(id))), ("state", .string(try j.state(id) ?? "?")), ("started", .string(plan.started)),
                     ("customers", .int(Int64(plan.customers.reduce(0, +)))), ("shards", .int(Int64(plan.lower.count))),
                     ("shard_size", .int(Int64(plan.shardSize))), ("store_fingerprint", .string(String(plan.fingerprint, radix: 16))),
                     ("campaign_version", plan.campaignVersion.map { .int(Int64($0)) } ?? .null),
@@ -71,15 +71,14 @@ struct RunsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete all but the newest --keep runs (journal and kept lists), in one transaction per run.")
         @OptionGroup var storeOptions: StoreOptions
         @Option(help: "How many of the newest runs to keep.") var keep: Int = 7
+        @Flag(help: "Delete only the runs kept by an earlier nextbest in the journal format this version does not read (listed as old-format), whatever --keep says.")
+        var oldFormat = false
         func validate() throws { try OptionChecks.check("--keep", keep, 0...1_000_000) }
         func run() throws {
             try reportingErrors {
                 let j = try RunsCommand.open(storeOptions.store, writable: true)
-                let entries = try j.entries()
-                let old = entries.dropLast(max(0, keep))
-                var records = 0
-                for e in old { records += try j.delete(e.plan.run) }
-                print("pruned \(old.count) run(s) (\(records) records); kept \(entries.count - old.count)")
+                let p = oldFormat ? try j.pruneOldFormat() : try j.prune(keep: keep)
+                print("pruned \(p.runs) run(s) (\(p.records) records); kept \(p.kept)")
             }
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import NextBestCore
-import NextBestStore
+@testable import NextBestStore
 @testable import NextBestCluster
 @testable import NextBestSynthetic
 
@@ -85,9 +85,9 @@ import NextBestStore
         #expect(unknown.status != 0 && unknown.err.contains("00000000deadbeef") && unknown.out.isEmpty, "\(unknown.err)")
         let format = try nextbest(["export", "--store", store, "--run", run, "--format", "parquet"])
         #expect(format.status != 0 && format.err.contains("--format") && format.err.contains("parquet"), "\(format.err)")
-        let id = try #require(RunJournal.parse(run))
+        let id = try #require(RunRepository.parse(run))
         // Not finished: name the state and how to finish it. (The store is opened here only between CLI calls.)
-        try { let j = RunJournal(store: try Store(path: store)); try j.setState(id, "merging") }()
+        try { let j = RunRepository(store: try Store(path: store)); try j.setState(id, "merging") }()
         let target = ClusterFixtures.tempDir("x") + "/nba.csv"
         let unfinished = try nextbest(["export", "--store", store, "--run", run, "--format", "csv", "--out", target])
         #expect(unfinished.status != 0 && unfinished.err.contains("merging") && unfinished.err.contains("--resume \(run)"), "\(unfinished.err)")
@@ -95,9 +95,9 @@ import NextBestStore
         // A shard's kept lists lost: name the run and the shard; nothing reaches standard output.
         try {
             let s = try Store(path: store)
-            let j = RunJournal(store: s)
+            let j = RunRepository(store: s)
             try j.setState(id, "done")
-            try s.env.write { txn in _ = try txn.delete(s.results, key: j.resultKey(id, 2)) }
+            try s.env.write { txn in _ = try txn.delete(s.results, key: RunKeys.rows(id, 2)) }
         }()
         let missing = try nextbest(["export", "--store", store, "--run", run, "--format", "jsonl"])
         #expect(missing.status != 0 && missing.err.contains("run \(run)") && missing.err.contains("shard 2") && missing.out.isEmpty, "\(missing.err)")

@@ -146,7 +146,7 @@ import NextBestTelemetry
         #expect(r.0 == 0)
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as! [String: Any]
         let runText = try #require(summary["run_id"] as? String)
-        let run = try #require(RunJournal.parse(runText))
+        let run = try #require(RunRepository.parse(runText))
         // nba.csv read on its own, row by row.
         var rows: [UInt64: [CustomerExplain.OutputRow]] = [:]
         for line in try String(contentsOfFile: out + "/nba.csv", encoding: .utf8).split(separator: "\n").dropFirst() {
@@ -195,14 +195,14 @@ import NextBestTelemetry
         // The repair step changes a minority of lists: most equal the choice at the final prices.
         #expect(matches * 2 > sampled.count, "\(matches) of \(sampled.count)")
         // The command prints the same as JSON.
-        let (status, json) = try RunsTests().nextbest(["explain", "--store", Self.generated, "--run", RunJournal.name(run), "--customer", String(sampled[0]), "--json"])
+        let (status, json) = try RunsTests().nextbest(["explain", "--store", Self.generated, "--run", RunRepository.name(run), "--customer", String(sampled[0]), "--json"])
         #expect(status == 0)
         let parsed = try JSONSerialization.jsonObject(with: Data(json.utf8))
         let o = try #require(parsed as? [String: Any])
         #expect((o["output"] as? [[String: Any]])?.count == rows[sampled[0]]?.count)
         #expect(o["values_match_output"] as? Bool == true)
         // An unknown customer is refused by name.
-        let (bad, _) = try RunsTests().nextbest(["explain", "--store", Self.generated, "--run", RunJournal.name(run), "--customer", "1"])
+        let (bad, _) = try RunsTests().nextbest(["explain", "--store", Self.generated, "--run", RunRepository.name(run), "--customer", "1"])
         #expect(bad != 0)
     }
 }

@@ -32,8 +32,8 @@ import NextBestStore
         let (_, show) = try nextbest(["runs", "show", ids[1], "--store", path])
         #expect(show.contains("\"model_versions\"") && show.contains("\"xgb_deep\": 1") && show.contains("\"final_prices\""))
         // The kept lists of the first run are in the store until it is pruned.
-        let first = try #require(RunJournal.parse(ids[0]))
-        func kept() throws -> Bool { try RunJournal(store: try Store(path: path, readOnly: true, mustExist: true)).mergedRows(first, shard: 0) != nil }
+        let first = try #require(RunRepository.parse(ids[0]))
+        func kept() throws -> Bool { try RunRepository(store: try Store(path: path, readOnly: true, mustExist: true)).mergedRows(first, shard: 0) != nil }
         #expect(try kept())
         let (status, pruned) = try nextbest(["runs", "prune", "--store", path, "--keep", "1"])
         #expect(status == 0 && pruned.contains("pruned 1 run"))

@@ -54,8 +54,8 @@ public enum CustomerExplain {
     /// Explains `customer` of `run` in the store at `storePath`.
     public static func explain(storePath: String, run: UInt64, customer: UInt64) throws -> Result {
         let context = try RunContext(storePath: storePath)
-        let journal = RunJournal(store: context.store)
-        let name = RunJournal.name(run)
+        let journal = RunRepository(store: context.store)
+        let name = RunRepository.name(run)
         let plan = try journal.plan(run)
         guard let outcome = try journal.outcome(run) else { throw Failure.notOptimized(run: name, state: try journal.state(run) ?? "?") }
         guard let shard = plan.shards.first(where: { customer >= $0.lower && ($0.upper.map { customer < $0 } ?? true) }) else {

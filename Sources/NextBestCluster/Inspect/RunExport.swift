@@ -51,8 +51,8 @@ public enum RunExport {
     /// Streams run `run` of `journal` to `sink` in `format`, one shard at a time. Every shard's lists are
     /// checked to exist before the first byte is written, so a missing shard fails before any output.
     @discardableResult
-    public static func write(journal: RunJournal, run: UInt64, format: Format, to sink: ([UInt8]) throws -> Void) throws -> Result {
-        let name = RunJournal.name(run)
+    public static func write(journal: RunRepository, run: UInt64, format: Format, to sink: ([UInt8]) throws -> Void) throws -> Result {
+        let name = RunRepository.name(run)
         let plan = try journal.plan(run)
         let state = try journal.state(run) ?? "unknown"
         guard state == "done" else { throw Failure.notFinished(run: name, state: state) }

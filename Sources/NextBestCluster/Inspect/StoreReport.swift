@@ -71,7 +71,7 @@ public struct StoreReport: Sendable {
             return (counts, schema, regions, segments, try store.allModels(in: txn), campaign, try store.campaignVersion(in: txn))
         }
         var counts = counts0
-        let entries = try RunJournal(store: store).entries()
+        let entries = try RunRepository(store: store).entries()
         counts.keptRuns = entries.count
         var states: [String: Int] = [:]
         for e in entries { states[e.state, default: 0] += 1 }

@@ -37,15 +37,15 @@ public enum Simulation {
         // The base run's figures, read and closed before the simulation opens the store (one environment per process).
         let (campaign, baseTotals, baseUse): (Campaign, RunTotals, [String: Double]) = try {
             let store = try Store(path: storePath, readOnly: true, mustExist: true)
-            let journal = RunJournal(store: store)
+            let journal = RunRepository(store: store)
             let plan = try journal.plan(run)
-            guard try journal.state(run) == "done", let outcome = try journal.outcome(run) else { throw Failure.notFinished(RunJournal.name(run)) }
+            guard try journal.state(run) == "done", let outcome = try journal.outcome(run) else { throw Failure.notFinished(RunRepository.name(run)) }
             let now = try store.env.read { txn in try store.modelVersions(in: txn) }
             let changed = (plan.modelVersions ?? [:]).filter { now[$0.key] != $0.value }.map(\.key).sorted()
-            guard changed.isEmpty else { throw Failure.modelsChanged(RunJournal.name(run), changed) }
+            guard changed.isEmpty else { throw Failure.modelsChanged(RunRepository.name(run), changed) }
             var totals = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)
             for s in plan.lower.indices {
-                guard let kept = try journal.mergedRows(run, shard: s) else { throw Failure.notFinished(RunJournal.name(run)) }
+                guard let kept = try journal.mergedRows(run, shard: s) else { throw Failure.notFinished(RunRepository.name(run)) }
                 totals.merge(kept.totals)
             }
             var use: [String: Double] = [:]
@@ -73,7 +73,7 @@ public enum Simulation {
             lines.append(Line(name: c.row.key, base: baseUse[c.row.key] ?? .nan, simulated: c.used, limit: "\(f(c.row.lower))..\(f(c.row.upper))"))
         }
         let json = JSONText.object([
-            ("base_run", .string(RunJournal.name(run))), ("campaign", .string(campaignFile)),
+            ("base_run", .string(RunRepository.name(run))), ("campaign", .string(campaignFile)),
             ("figures", .array(lines.map { l in
                 .object([("name", .string(l.name)), ("base", l.base.isNaN ? .null : .fixed(l.base, decimals: 4)),
                          ("simulated", .fixed(l.simulated, decimals: 4)), ("limits_simulated", .string(l.limit))])

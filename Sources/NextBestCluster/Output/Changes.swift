@@ -1,5 +1,6 @@
 import Foundation
 import NextBestCore
+import NextBestStore
 
 /// `changes.csv` of a rescore: the customers whose list differs between two kept runs, with the old and
 /// the new top offer (empty when the customer had no list), in customer-id order.
@@ -39,13 +40,13 @@ public enum Changes {
     }
 
     /// Writes the file; returns the number of customers listed.
-    public static func write(base: UInt64, new: UInt64, shards: Int, journal: RunJournal, to path: String) throws -> Int {
+    public static func write(base: UInt64, new: UInt64, shards: Int, journal: RunRepository, to path: String) throws -> Int {
         let writer = try AtomicFileWriter(path: path)
         writer.append(Array(header.utf8))
         var changed = 0
         for s in 0..<shards {
             guard let old = try journal.mergedRows(base, shard: s), let now = try journal.mergedRows(new, shard: s) else {
-                throw RunJournal.Failure.corrupt("the lists of shard \(s) are missing")
+                throw RunRepository.Failure.corrupt("the lists of shard \(s) are missing")
             }
             let a = lists(old.csv), b = lists(now.csv)
             var i = 0, j = 0

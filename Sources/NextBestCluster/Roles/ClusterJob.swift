@@ -9,7 +9,7 @@ import NextBestWire
 /// lists are journaled as they are merged.
 final class ClusterJob: JobBackend {
     let coordinator: Coordinator
-    let journal: RunJournal
+    let journal: RunRepository
     /// The run to continue, if any.
     let resume: UInt64?
     /// The run, once planned.
@@ -18,7 +18,7 @@ final class ClusterJob: JobBackend {
     private(set) var rescoreFrom: UInt64? = nil
     private(set) var rescoreSet = Set<String>()
     /// The journaled optimization (a resumed run optimized already, or this run once optimized).
-    private(set) var outcome: RunJournal.Outcome? = nil
+    private(set) var outcome: RunRepository.Outcome? = nil
     private(set) var group: ClusterShards? = nil
     /// The scoring stage's figures.
     private(set) var holders = 0
@@ -41,7 +41,7 @@ final class ClusterJob: JobBackend {
     init(_ coordinator: Coordinator, resume: UInt64?) {
         self.coordinator = coordinator
         self.resume = resume
-        journal = RunJournal(store: coordinator.context.store)
+        journal = RunRepository(store: coordinator.context.store)
     }
 
     /// Releases the workers from the run (once planned).
@@ -62,9 +62,9 @@ final class ClusterJob: JobBackend {
             plan = try planNew(startedAt: t0)
         }
         let runID = self.runID!
-        coordinator.log.set("run", RunJournal.name(runID))
+        coordinator.log.set("run", RunRepository.name(runID))
         metrics.workers(hub.peerCount)
-        progress.line("run \(RunJournal.name(runID)): \(plan.shards.count) shards over \(plan.customers) customers; store \(context.fingerprint); listening on \(coordinator.endpoint) (frames up to \(hub.frameLimit >> 20) MiB)")
+        progress.line("run \(RunRepository.name(runID)): \(plan.shards.count) shards over \(plan.customers) customers; store \(context.fingerprint); listening on \(coordinator.endpoint) (frames up to \(hub.frameLimit >> 20) MiB)")
         return plan
     }
 
@@ -72,14 +72,14 @@ final class ClusterJob: JobBackend {
     func planResume(_ resume: UInt64) throws -> JobPlan {
         let plan = try journal.plan(resume)
         guard plan.fingerprint == context.fingerprint.digest else {
-            throw RunJournal.Failure.storeChanged(run: RunJournal.name(resume), then: plan.fingerprint, now: context.fingerprint.digest)
+            throw RunRepository.Failure.storeChanged(run: RunRepository.name(resume), then: plan.fingerprint, now: context.fingerprint.digest)
         }
         if try journal.state(resume) == "done" {
-            throw ClusterError.aborted("run \(RunJournal.name(resume)) finished already: its nba.csv was written")
+            throw ClusterError.aborted("run \(RunRepository.name(resume)) finished already: its nba.csv was written")
         }
         runID = resume
         outcome = try journal.outcome(resume)
-        progress.line("resuming run \(RunJournal.name(resume)) (\(try journal.state(resume) ?? "?")): " + (outcome == nil
+        progress.line("resuming run \(RunRepository.name(resume)) (\(try journal.state(resume) ?? "?")): " + (outcome == nil
             ? "its optimization had not finished, so it is redone from the same plan (\(try journal.rounds(resume).count) rounds were journaled)"
             : "optimized already; the shards not merged yet are rebuilt from their recipes"))
         return JobPlan(shards: plan.shards, warmStart: plan.warmStart, warmMix: plan.warmMix)
@@ -90,10 +90,10 @@ final class ClusterJob: JobBackend {
     func planRescore(from: UInt64, models listed: [String], startedAt t0: Date) throws -> JobPlan {
         let base = try journal.plan(from)
         guard try journal.state(from) == "done", let baseOutcome = try journal.outcome(from) else {
-            throw ClusterError.aborted("run \(RunJournal.name(from)) has not finished (or was pruned): rescore starts from a finished run")
+            throw ClusterError.aborted("run \(RunRepository.name(from)) has not finished (or was pruned): rescore starts from a finished run")
         }
         if let stamp = base.dataStamp, stamp != (try context.dataStamp()) {
-            throw ClusterError.aborted("profiles or contacts changed since run \(RunJournal.name(from)): its propensities no longer fit; run a full job instead")
+            throw ClusterError.aborted("profiles or contacts changed since run \(RunRepository.name(from)): its propensities no longer fit; run a full job instead")
         }
         let now = try context.store.env.read { txn in try context.store.modelVersions(in: txn) }
         let planIDs = Set(context.plan.models.map(\.id))
@@ -110,7 +110,7 @@ final class ClusterJob: JobBackend {
                                 warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                 started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
                                 modelVersions: now.filter { planIDs.contains($0.key) }, dataStamp: try context.dataStamp(), rescoredFrom: from))
-        progress.line("rescoring run \(RunJournal.name(from)): models \(rescoreSet.sorted().joined(separator: ", ")) are scored again, the other \(planIDs.count - rescoreSet.count) come from that run")
+        progress.line("rescoring run \(RunRepository.name(from)): models \(rescoreSet.sorted().joined(separator: ", ")) are scored again, the other \(planIDs.count - rescoreSet.count) come from that run")
         return plan
     }
 
@@ -223,7 +223,7 @@ final class ClusterJob: JobBackend {
     func optimized(_ report: Optimizer.Report, group: ClusterShards) throws {
         let runID = self.runID!, shards = group.bounds
         let recipes = shards.indices.map { s in
-            WireMessage.restore(run: runID, shard: UInt32(s), attempt: 0, lower: shards[s].lower, upper: shards[s].upper, ops: group.replay(for: s)).encode()
+            RunRepository.Recipe(lower: shards[s].lower, upper: shards[s].upper, ops: group.replay(for: s))
         }
         try journal.optimized(runID, recipes: recipes, outcome: .init(slot: report.slot, prices: report.prices, objective: report.objective, gap: report.gap,
                                                                       rounds: report.rounds, optimizationJSON: RunSummary.optimization(report).render(),
@@ -244,14 +244,14 @@ final class ClusterJob: JobBackend {
             let journalQueue = JournalQueue()
             try group.collect(slot: slot, window: max(4, 2 * holders), have: { s in try journalQueue.read { try journal.mergedRows(run, shard: s) } },
                               catalogueSizes: catalogue,
-                              keepProps: { s, m in try journalQueue.add { try journal.keptPropensities(run, shard: s, message: m.encode()) } },
+                              keepProps: { s, models, values in try journalQueue.add { try journal.keepPropensities(run, shard: s, models: models, values: values) } },
                               progress: { [progress, onEvent = coordinator.onEvent, metrics] n in
                                   metrics.written(n)
                                   onEvent?(.shardWritten(done: n, total: shards))
                                   Failpoint.hit("coordinator.written", n)
                                   progress.update("writing: \(n)/\(shards) shards")
                               }) { s, rows, t, fresh in
-                if fresh { try journalQueue.add { try journal.merged(run, shard: s, rows: WireMessage.rows(run: run, shard: UInt32(s), seq: 0, csv: rows, totals: t).encode()) } }
+                if fresh { try journalQueue.add { try journal.merged(run, shard: s, csv: rows, totals: t) } }
                 try sink(rows, t)
             }
             try journalQueue.finish()
@@ -268,8 +268,8 @@ final class ClusterJob: JobBackend {
     }
 
     func summaryFields(_ report: Optimizer.Report, plan: JobPlan) -> JobSummaryFields {
-        JobSummaryFields(run: [("run_id", .string(RunJournal.name(runID!))), ("resumed", .bool(resume != nil)),
-                               ("rescored_from", rescoreFrom.map { .string(RunJournal.name($0)) } ?? .null),
+        JobSummaryFields(run: [("run_id", .string(RunRepository.name(runID!))), ("resumed", .bool(resume != nil)),
+                               ("rescored_from", rescoreFrom.map { .string(RunRepository.name($0)) } ?? .null),
                                ("models_rescored", .array(rescoreSet.sorted().map { .string($0) })),
                                ("customers_changed", rescoreFrom == nil ? .null : .int(Int64(changedCustomers)))],
                          optimization: .raw(outcome!.optimizationJSON),

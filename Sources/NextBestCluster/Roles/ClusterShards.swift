@@ -279,7 +279,7 @@ final class ClusterShards: ShardGroup {
     /// shard order with their totals.
     /// Shards whose lists `have` returns are not asked for. `write` gets (shard, rows, totals, fresh).
     func collect(slot: Int, window: Int, have: (Int) throws -> ([UInt8], RunTotals)?, catalogueSizes: (offers: Int, products: Int, channels: Int),
-                 keepProps: (Int, WireMessage) throws -> Void = { _, _ in },
+                 keepProps: (Int, [String], [Float]) throws -> Void = { _, _, _ in },
                  progress: (Int) -> Void, write: (Int, [UInt8], RunTotals, Bool) throws -> Void) throws {
         seq &+= 1
         let seq = self.seq
@@ -313,7 +313,7 @@ final class ClusterShards: ShardGroup {
                     expel(from, "invalid PROPS: \(values.count) values for \(models.count) models over shard \(shard) of \(bounds[Int(shard)].customers) customers")
                     continue
                 }
-                try keepProps(Int(shard), m)
+                try keepProps(Int(shard), models, values)
                 continue
             }
             guard case let .rows(r, shard, sq, csv, t) = m, r == run else { continue }

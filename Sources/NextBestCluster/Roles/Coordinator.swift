@@ -84,13 +84,13 @@ public final class Coordinator {
         hub = try Hub(bind: options.bind, fingerprint: context.fingerprint, heartbeat: options.heartbeat, deadAfter: options.deadAfter,
                       curve: options.curveSecret.map { ($0, options.allowedKeys) },
                       times: RequestTimes(factor: options.deadlineFactor, floor: options.deadlineFloor),
-                      frameLimit: try context.frameLimit(shardCustomers: Self.largestShard(options, journal: RunJournal(store: context.store))),
+                      frameLimit: try context.frameLimit(shardCustomers: Self.largestShard(options, journal: RunRepository(store: context.store))),
                       log: progress, metrics: metrics)
     }
 
     /// The most customers a shard of this coordinator's run can have: `--shard-size`, or a larger shard of a
     /// run in the journal (one this coordinator may resume or rescore).
-    static func largestShard(_ options: Options, journal: RunJournal) throws -> Int {
+    static func largestShard(_ options: Options, journal: RunRepository) throws -> Int {
         try journal.entries().reduce(options.settings.shardSize) { max($0, $1.plan.customers.max() ?? 0) }
     }
 

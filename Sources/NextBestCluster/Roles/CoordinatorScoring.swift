@@ -18,7 +18,7 @@ extension Coordinator {
     /// Scores the shards: hands them out as workers have free threads (`ShardScheduler` decides which), drops
     /// a worker past its deadline or whose SCORED does not match what it was asked (its shards go back in the
     /// queue), and waits for another worker while no connected one has room for the shards left.
-    func score(_ shards: [ShardPlan.Shard], run runID: UInt64, journal: RunJournal, rescore: (from: UInt64, models: Set<String>)?,
+    func score(_ shards: [ShardPlan.Shard], run runID: UInt64, journal: RunRepository, rescore: (from: UInt64, models: Set<String>)?,
                since tWait: Date) throws -> ScoringOutcome {
         var plan = ShardScheduler(customers: shards.map(\.customers), candidatesPerCustomer: context.candidatesPerCustomer)
         var latency = ShardLatency()
@@ -70,7 +70,7 @@ extension Coordinator {
     }
 
     /// ASSIGN, or RESCORE with the kept propensities of the run rescored.
-    func assignment(_ sh: ShardPlan.Shard, attempt: UInt32, run runID: UInt64, journal: RunJournal,
+    func assignment(_ sh: ShardPlan.Shard, attempt: UInt32, run runID: UInt64, journal: RunRepository,
                     rescore: (from: UInt64, models: Set<String>)?) throws -> WireMessage {
         if let (from, models) = rescore, let kept = try journal.propensities(from, shard: sh.index) {
             let source = context.plan.models.map { m -> Int64 in models.contains(m.id) ? -1 : Int64(kept.models.firstIndex(of: m.id) ?? -1) }

@@ -27,7 +27,7 @@ public struct RunContext: Sendable {
 
     /// The store's data stamp (renewed by every profile or contact import), as hex.
     public func dataStamp() throws -> String? {
-        try store.env.read { txn in try txn.get(store.meta, key: Array("data_stamp".utf8)).map { $0.map { String(format: "%02x", $0) }.joined() } }
+        try store.dataStamp()
     }
 
     /// Empty totals sized for this catalogue.

@@ -237,7 +237,7 @@ public final class Worker {
         case .release(let run):
             let shards = self.shards
             compute.async { shards.drop(run: run) }
-            log("worker \(options.workerID): run \(RunJournal.name(run)) released")
+            log("worker \(options.workerID): run \(RunRepository.name(run)) released")
             if options.once { stopping = true }
         case .hello, .scored, .aggregates, .facts, .state, .moves, .rows, .failed, .props:
             log("worker \(options.workerID): ignored a message meant for a coordinator")
@@ -348,7 +348,7 @@ final class WorkerShards: @unchecked Sendable {
 
     func begin(run: UInt64) {
         dispatchPrecondition(condition: .onQueue(queue))
-        if self.run != run { drop(run: nil); self.run = run; log.set("run", RunJournal.name(run)) }
+        if self.run != run { drop(run: nil); self.run = run; log.set("run", RunRepository.name(run)) }
     }
 
     func drop(run: UInt64?) {

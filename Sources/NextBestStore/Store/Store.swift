@@ -9,7 +9,8 @@ import NextBestCore
 /// - `history` (`DUPSORT`): key customer id → `HistoryCodec` values.
 /// - `models`: key model id (UTF-8) → JSON of `PropensityModel`.
 /// - `offers`: key `campaign` → JSON of `Campaign`; key `campaign_version` → decimal text.
-/// - `meta`: `format`, `schema`, `regions`, `segments` → JSON.
+/// - `meta`: `format`, `schema`, `regions`, `segments` → JSON; `data_stamp` → 16 random bytes.
+/// - `runs` and `results`: the kept runs, as run records (`RunRepository`, docs/store.md).
 public final class Store: Sendable {
     public static let formatTag = "nextbest-store-1"
     public static let databases: [(name: String, dupSort: Bool)] = [
@@ -17,14 +18,16 @@ public final class Store: Sendable {
         ("runs", false), ("results", false), ("meta", false),
     ]
 
-    public let env: LMDBEnvironment
-    public let profiles: LMDBDatabase
-    public let offers: LMDBDatabase
-    public let models: LMDBDatabase
-    public let history: LMDBDatabase
-    public let runs: LMDBDatabase
-    public let results: LMDBDatabase
-    public let meta: LMDBDatabase
+    // The raw LMDB handles: for this package's readers and writers only (the scorer's zero-copy profile
+    // walk, the importers, `RunRepository`), not part of the library's interface.
+    package let env: LMDBEnvironment
+    package let profiles: LMDBDatabase
+    package let offers: LMDBDatabase
+    package let models: LMDBDatabase
+    package let history: LMDBDatabase
+    package let runs: LMDBDatabase
+    package let results: LMDBDatabase
+    package let meta: LMDBDatabase
 
     /// Opens the store at `path`; creates it unless `readOnly` or `mustExist`.
     public init(path: String, readOnly: Bool = false, mustExist: Bool = false) throws {
@@ -98,6 +101,11 @@ public final class Store: Sendable {
         }
         if let index { _ = try txn.put(meta, key: Array("profile_index".utf8), value: index.encode(stamp: stamp)) }
         else { _ = try txn.delete(meta, key: Array("profile_index".utf8)) }
+    }
+
+    /// The data stamp (renewed by every profile or contact import) as hex, or nil before the first import.
+    public func dataStamp() throws -> String? {
+        try env.read { txn in try txn.get(meta, key: Array("data_stamp".utf8)).map { $0.map { String(format: "%02x", $0) }.joined() } }
     }
 
     /// The profile index, if there is one built at the store's current data stamp.

@@ -409,16 +409,6 @@ public enum WireMessage: Sendable, Equatable {
     }
 }
 
-/// An operation a shard's selections went through, replayed by a worker that takes the shard over.
-public enum ShardOp: Sendable, Equatable {
-    /// PRICES: solve every customer's sub-problem at its point of the request (slot 0).
-    case evaluate(PricingRequest)
-    /// COPY between selection slots.
-    case copy(from: UInt8, to: UInt8)
-    /// APPLY of this shard's accepted repair changes to a slot.
-    case apply(slot: UInt8, changes: [Repair.Change])
-}
-
 /// Why a frame is not a valid message.
 public enum WireError: Error, CustomStringConvertible, Equatable {
     case truncated(Int)

@@ -1,0 +1,235 @@
+import NextBestCore
+
+extension RunRepository {
+    /// What a run was planned as: its shards (customer id ranges), the store it ran on and the prices it
+    /// started from. `Codable` only to list runs kept in the earlier JSON journal format.
+    public struct Plan: Codable, Sendable, Equatable {
+        public var run: UInt64
+        public var fingerprint: UInt64
+        public var shardSize: Int
+        public var maxRounds: Int
+        public var warmStart: Prices?
+        /// The points of the warm start's mix (spread over the buckets in the second pass).
+        public var warmMix: PriceMix? = nil
+        /// Per shard: its first customer id, the id it ends before (nil: to the end) and its customers.
+        public var lower: [UInt64]
+        public var upper: [UInt64?]
+        public var customers: [Int]
+        public var started: String
+        /// The campaign version and every model's version the run used.
+        public var campaignVersion: Int? = nil
+        public var modelVersions: [String: Int]? = nil
+        /// The store's data stamp (profiles and contacts) when the run started.
+        public var dataStamp: String? = nil
+        /// The run this one rescored, if any.
+        public var rescoredFrom: UInt64? = nil
+
+        public init(run: UInt64, fingerprint: UInt64, shardSize: Int, maxRounds: Int, warmStart: Prices?, warmMix: PriceMix? = nil,
+                    lower: [UInt64], upper: [UInt64?], customers: [Int], started: String, campaignVersion: Int? = nil,
+                    modelVersions: [String: Int]? = nil, dataStamp: String? = nil, rescoredFrom: UInt64? = nil) {
+            self.run = run; self.fingerprint = fingerprint; self.shardSize = shardSize; self.maxRounds = maxRounds
+            self.warmStart = warmStart; self.warmMix = warmMix; self.lower = lower; self.upper = upper; self.customers = customers
+            self.started = started; self.campaignVersion = campaignVersion; self.modelVersions = modelVersions
+            self.dataStamp = dataStamp; self.rescoredFrom = rescoredFrom
+        }
+
+        /// The shard holding `customer`, if any (shards are sorted by id and do not overlap).
+        public func shardIndex(of customer: UInt64) -> Int? {
+            var lo = 0, hi = lower.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if lower[mid] <= customer { lo = mid + 1 } else { hi = mid }
+            }
+            let s = lo - 1
+            guard s >= 0, upper[s].map({ customer < $0 }) ?? true else { return nil }
+            return s
+        }
+    }
+
+    /// What the optimization decided, enough to write the summary without the rounds.
+    public struct Outcome: Codable, Sendable, Equatable {
+        public var slot: Int
+        public var prices: Prices
+        public var objective: Double
+        public var gap: Double
+        public var rounds: Int
+        /// The `optimization` section of summary.json as rendered.
+        public var optimizationJSON: String
+        /// The points the final mix used (a rescore starts from them as a warm run would).
+        public var mix: PriceMix? = nil
+
+        public init(slot: Int, prices: Prices, objective: Double, gap: Double, rounds: Int, optimizationJSON: String, mix: PriceMix? = nil) {
+            self.slot = slot; self.prices = prices; self.objective = objective; self.gap = gap; self.rounds = rounds
+            self.optimizationJSON = optimizationJSON; self.mix = mix
+        }
+    }
+
+    /// A shard's recipe: its key range and the operations that rebuild its final selection (kept from the
+    /// end of the optimization until the run is finished).
+    public struct Recipe: Sendable, Equatable {
+        public var lower: UInt64
+        public var upper: UInt64?
+        public var ops: [ShardOp]
+
+        public init(lower: UInt64, upper: UInt64?, ops: [ShardOp]) { self.lower = lower; self.upper = upper; self.ops = ops }
+    }
+}
+
+extension RunRepository.Plan: RunRecord {
+    static let kind = RunRecordKind.plan
+
+    func write(to w: inout RunRecordWriter) {
+        w.integer(run); w.integer(fingerprint); w.int(shardSize); w.int(maxRounds)
+        w.optional(warmStart) { $0.prices($1) }
+        w.optional(warmMix) { $0.mix($1) }
+        w.array(lower) { $0.integer($1) }
+        w.array(upper) { w, u in w.optional(u) { $0.integer($1) } }
+        w.array(customers) { $0.int($1) }
+        w.string(started)
+        w.optional(campaignVersion) { $0.int($1) }
+        w.optional(modelVersions) { w, m in w.array(m.sorted { $0.key < $1.key }) { $0.string($1.key); $0.int($1.value) } }
+        w.optional(dataStamp) { $0.string($1) }
+        w.optional(rescoredFrom) { $0.integer($1) }
+    }
+
+    init(from r: inout RunRecordReader) throws(RunRecordError) {
+        run = try r.integer(); fingerprint = try r.integer(); shardSize = try r.int(); maxRounds = try r.int()
+        warmStart = try r.optional { r throws(RunRecordError) in try r.prices() }
+        warmMix = try r.optional { r throws(RunRecordError) in try r.mix() }
+        lower = try r.array(width: 8) { r throws(RunRecordError) in try r.integer() }
+        upper = try r.array(width: 1) { r throws(RunRecordError) in try r.optional { r throws(RunRecordError) in try r.integer() } }
+        customers = try r.array(width: 8) { r throws(RunRecordError) in try r.int() }
+        guard upper.count == lower.count, customers.count == lower.count else { throw .badValue("the shard lists") }
+        started = try r.string()
+        campaignVersion = try r.optional { r throws(RunRecordError) in try r.int() }
+        modelVersions = try r.optional { r throws(RunRecordError) in
+            Dictionary(try r.array(width: 12) { r throws(RunRecordError) in (try r.string(), try r.int()) }) { a, _ in a }
+        }
+        dataStamp = try r.optional { r throws(RunRecordError) in try r.string() }
+        rescoredFrom = try r.optional { r throws(RunRecordError) in try r.integer() }
+    }
+}
+
+extension RunRepository.Outcome: RunRecord {
+    static let kind = RunRecordKind.outcome
+
+    func write(to w: inout RunRecordWriter) {
+        w.int(slot); w.prices(prices); w.double(objective); w.double(gap); w.int(rounds)
+        w.string(optimizationJSON)
+        w.optional(mix) { $0.mix($1) }
+    }
+
+    init(from r: inout RunRecordReader) throws(RunRecordError) {
+        slot = try r.int(); prices = try r.prices(); objective = try r.double(); gap = try r.double(); rounds = try r.int()
+        optimizationJSON = try r.string()
+        mix = try r.optional { r throws(RunRecordError) in try r.mix() }
+    }
+}
+
+extension RunRepository.Recipe: RunRecord {
+    static let kind = RunRecordKind.recipe
+
+    func write(to w: inout RunRecordWriter) {
+        w.integer(lower)
+        w.optional(upper) { $0.integer($1) }
+        w.array(ops) { w, op in
+            switch op {
+            case .evaluate(let q): w.integer(UInt8(0)); w.request(q)
+            case let .copy(from, to): w.integer(UInt8(1)); w.integer(from); w.integer(to)
+            case let .apply(slot, changes):
+                w.integer(UInt8(2)); w.integer(slot)
+                w.array(changes) { $0.integer($1.customer); $0.integer($1.remove); $0.integer($1.add) }
+            }
+        }
+    }
+
+    init(from r: inout RunRecordReader) throws(RunRecordError) {
+        lower = try r.integer()
+        upper = try r.optional { r throws(RunRecordError) in try r.integer() }
+        ops = try r.array(width: 3) { r throws(RunRecordError) -> ShardOp in
+            switch try r.integer(UInt8.self) {
+            case 0: return .evaluate(try r.request())
+            case 1: return .copy(from: try r.integer(), to: try r.integer())
+            case 2:
+                let slot: UInt8 = try r.integer()
+                return .apply(slot: slot, changes: try r.array(width: 12) { r throws(RunRecordError) in
+                    Repair.Change(customer: try r.integer(), remove: try r.integer(), add: try r.integer())
+                })
+            case let k: throw .badValue("operation \(k)")
+            }
+        }
+    }
+}
+
+/// A merged shard's `nba.csv` rows (no header) and their exact totals.
+struct KeptRows: RunRecord {
+    static let kind = RunRecordKind.rows
+    var csv: [UInt8]
+    var totals: RunTotals
+
+    init(csv: [UInt8], totals: RunTotals) { self.csv = csv; self.totals = totals }
+
+    func write(to w: inout RunRecordWriter) {
+        w.raw(csv)
+        let t = totals
+        for v in [t.customers, t.customersWithOffers, t.offersMade] { w.integer(v) }
+        for a in [t.byOffer, t.byProduct, t.byChannel, t.byRegion, t.bySegment] { w.int64s(a) }
+        for v in [t.expectedValueMicros, t.costMicros, t.propensityMicros, t.fatigued] { w.integer(v) }
+        w.int64s(t.propensityBins)
+    }
+
+    init(from r: inout RunRecordReader) throws(RunRecordError) {
+        csv = try r.raw()
+        var t = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)
+        t.customers = try r.integer(); t.customersWithOffers = try r.integer(); t.offersMade = try r.integer()
+        t.byOffer = try r.int64s(); t.byProduct = try r.int64s(); t.byChannel = try r.int64s(); t.byRegion = try r.int64s(); t.bySegment = try r.int64s()
+        t.expectedValueMicros = try r.integer(); t.costMicros = try r.integer(); t.propensityMicros = try r.integer(); t.fatigued = try r.integer()
+        t.propensityBins = try r.int64s()
+        totals = t
+    }
+}
+
+/// A shard's propensities under every plan model (customers in id order, `models.count` per customer).
+struct KeptPropensities: RunRecord {
+    static let kind = RunRecordKind.propensities
+    var models: [String]
+    var values: [Float]
+
+    init(models: [String], values: [Float]) { self.models = models; self.values = values }
+
+    func write(to w: inout RunRecordWriter) { w.array(models) { $0.string($1) }; w.floats(values) }
+
+    init(from r: inout RunRecordReader) throws(RunRecordError) {
+        models = try r.array(width: 4) { r throws(RunRecordError) in try r.string() }
+        values = try r.floats()
+    }
+}
+
+/// A run's state (`scoring`, `optimizing`, `merging`, `done`).
+struct StateRecord: RunRecord {
+    static let kind = RunRecordKind.state
+    var state: String
+
+    init(_ state: String) { self.state = state }
+    func write(to w: inout RunRecordWriter) { w.string(state) }
+    init(from r: inout RunRecordReader) throws(RunRecordError) { state = try r.string() }
+}
+
+/// A round's prices are kept as they are.
+extension Prices: RunRecord {
+    static let kind = RunRecordKind.roundPrices
+
+    func write(to w: inout RunRecordWriter) { w.prices(self) }
+    init(from r: inout RunRecordReader) throws(RunRecordError) { self = try r.prices() }
+}
+
+extension PriceMemory.Warm: RunRecord {
+    static let kind = RunRecordKind.warm
+
+    func write(to w: inout RunRecordWriter) { w.prices(prices); w.optional(mix) { $0.mix($1) } }
+
+    init(from r: inout RunRecordReader) throws(RunRecordError) {
+        prices = try r.prices()
+        mix = try r.optional { r throws(RunRecordError) in try r.mix() }
+    }
+}

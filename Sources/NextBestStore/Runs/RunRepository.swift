@@ -1,0 +1,168 @@
+import Foundation
+import NextBestCore
+
+/// The runs kept in a store: each run's plan, state, round prices, outcome, shard recipes, and every merged
+/// shard's lists and propensities, as versioned run records (`RunRecordFormat`, docs/store.md) that do not
+/// depend on the wire protocol. Every method is one LMDB transaction, so a coordinator killed at any point
+/// leaves whole records; a failed write leaves nothing of itself. `resume` continues from these records, a
+/// rescore reads a finished run's propensities, `export`, `explain`, `simulate` and `changes.csv` read its
+/// lists, and `runs list|show|prune` manage them.
+///
+/// Runs kept by an earlier nextbest in the journal format before run records are listed (state
+/// `old-format`) and can be deleted (`nextbest runs prune --old-format`); reading one otherwise is
+/// `Failure.oldFormat`.
+public struct RunRepository: Sendable {
+    let store: Store
+
+    public init(store: Store) { self.store = store }
+
+    /// A run id as printed (16 hex digits).
+    public static func name(_ run: UInt64) -> String { RunKeys.name(run) }
+
+    /// Parses a run id as printed (16 hex digits).
+    public static func parse(_ text: String) -> UInt64? { UInt64(text, radix: 16) }
+
+    /// A problem with the kept runs the operator must hear about.
+    public enum Failure: Error, CustomStringConvertible, Sendable {
+        case unknownRun(String)
+        case storeChanged(run: String, then: UInt64, now: UInt64)
+        case corrupt(String)
+        /// The run was kept in the journal format before run records.
+        case oldFormat(run: String)
+        /// A record written by a newer nextbest.
+        case newerRecord(run: String, record: String, version: UInt8)
+
+        public var description: String {
+            switch self {
+            case .unknownRun(let r): return "no journal for run \(r) in this store (runs are named in the coordinator's first log line and in summary.json)"
+            case let .storeChanged(r, a, b): return "the store changed since run \(r) started (fingerprint \(String(a, radix: 16)) then, \(String(b, radix: 16)) now): it cannot be resumed; start a new run"
+            case .corrupt(let what): return "the run journal is damaged: \(what)"
+            case .oldFormat(let r):
+                return "run \(r) was kept by an earlier nextbest in the journal format before run records, which this version does not read: "
+                    + "export it with that version if you still need its lists, then delete the runs in that format with `nextbest runs prune --old-format`"
+            case let .newerRecord(r, record, v):
+                return "the \(record) of run \(r) is a version-\(v) run record, written by a newer nextbest (this one reads version \(RunRecordFormat.version)): use that version"
+            }
+        }
+    }
+
+    // MARK: Records
+
+    func put(_ db: LMDBDatabase, _ key: [UInt8], _ record: some RunRecord) throws {
+        let value = record.encoded()
+        try store.env.write { txn in _ = try txn.put(db, key: key, value: value) }
+    }
+
+    func get<R: RunRecord>(_: R.Type, _ db: LMDBDatabase, _ key: [UInt8], run: UInt64, what: String) throws -> R? {
+        try store.env.read { txn in
+            try key.withUnsafeBytes { k in try txn.get(db, key: k).map { try Self.decode(R.self, $0, run: run, what: what) } }
+        }
+    }
+
+    /// Decodes a record, naming the run and the record in any error.
+    static func decode<R: RunRecord>(_: R.Type, _ bytes: UnsafeRawBufferPointer, run: UInt64, what: String) throws -> R {
+        do { return try R.decode(bytes) } catch {
+            switch error {
+            case .oldFormat: throw Failure.oldFormat(run: name(run))
+            case .version(let v) where v > RunRecordFormat.version: throw Failure.newerRecord(run: name(run), record: what, version: v)
+            default: throw Failure.corrupt("\(what) of run \(name(run)): \(error)")
+            }
+        }
+    }
+
+    // MARK: Plan, state, rounds and outcome
+
+    /// Records a new run: its plan and state `scoring`, in one transaction.
+    public func begin(_ plan: Plan) throws {
+        let encoded = plan.encoded(), state = StateRecord("scoring").encoded()
+        try store.env.write { txn in
+            try txn.put(store.runs, key: RunKeys.plan(plan.run), value: encoded)
+            try txn.put(store.runs, key: RunKeys.state(plan.run), value: state)
+        }
+    }
+
+    /// A run's plan; `Failure.unknownRun` if there is none, `Failure.oldFormat` if it is kept in the
+    /// earlier journal format.
+    public func plan(_ run: UInt64) throws -> Plan {
+        if let plan = try get(Plan.self, store.runs, RunKeys.plan(run), run: run, what: "plan") { return plan }
+        if try store.env.read({ try $0.get(store.runs, key: RunKeys.legacyPlan(run)) }) != nil { throw Failure.oldFormat(run: Self.name(run)) }
+        throw Failure.unknownRun(Self.name(run))
+    }
+
+    public func state(_ run: UInt64) throws -> String? { try get(StateRecord.self, store.runs, RunKeys.state(run), run: run, what: "state")?.state }
+
+    public func setState(_ run: UInt64, _ s: String) throws { try put(store.runs, RunKeys.state(run), StateRecord(s)) }
+
+    /// Keeps the prices of round `n`.
+    public func round(_ run: UInt64, _ n: Int, _ prices: Prices) throws { try put(store.runs, RunKeys.round(run, n), prices) }
+
+    /// Every kept round's prices, in round order.
+    public func rounds(_ run: UInt64) throws -> [Prices] {
+        try store.env.read { txn in
+            var out: [Prices] = []
+            let prefix = RunKeys.rounds(run)
+            try txn.scan(store.runs, from: prefix, to: RunKeys.end(of: prefix)) { _, v in
+                out.append(try Self.decode(Prices.self, v, run: run, what: "round \(out.count + 1)"))
+                return true
+            }
+            return out
+        }
+    }
+
+    /// The recipes (one per shard, in shard order), the outcome and state `merging`, in one transaction.
+    public func optimized(_ run: UInt64, recipes: [Recipe], outcome: Outcome) throws {
+        let encoded = recipes.map { $0.encoded() }, o = outcome.encoded(), state = StateRecord("merging").encoded()
+        try store.env.write { txn in
+            for (s, r) in encoded.enumerated() { try txn.put(store.runs, key: RunKeys.recipe(run, s), value: r) }
+            try txn.put(store.runs, key: RunKeys.outcome(run), value: o)
+            try txn.put(store.runs, key: RunKeys.state(run), value: state)
+        }
+    }
+
+    public func outcome(_ run: UInt64) throws -> Outcome? { try get(Outcome.self, store.runs, RunKeys.outcome(run), run: run, what: "outcome") }
+
+    /// A shard's recipe: its key range and the operations that rebuild its final selection.
+    public func recipe(_ run: UInt64, shard: Int) throws -> Recipe {
+        guard let r = try get(Recipe.self, store.runs, RunKeys.recipe(run, shard), run: run, what: "recipe of shard \(shard)") else {
+            throw Failure.corrupt("the recipe of shard \(shard) of run \(Self.name(run)) is missing")
+        }
+        return r
+    }
+
+    /// The run is written: keeps the plan, rounds, outcome and every shard's lists (until pruned), drops
+    /// the recipes; state `done`.
+    public func finish(_ run: UInt64, shards: Int) throws {
+        let state = StateRecord("done").encoded()
+        try store.env.write { txn in
+            for s in 0..<shards { _ = try txn.delete(store.runs, key: RunKeys.recipe(run, s)) }
+            try txn.put(store.runs, key: RunKeys.state(run), value: state)
+        }
+    }
+
+    // MARK: Kept lists and propensities
+
+    /// Keeps a merged shard's lists (`nba.csv` rows, no header) and their totals.
+    public func merged(_ run: UInt64, shard: Int, csv: [UInt8], totals: RunTotals) throws {
+        try put(store.results, RunKeys.rows(run, shard), KeptRows(csv: csv, totals: totals))
+    }
+
+    /// Whether a shard's merged lists are kept (without decoding them).
+    public func hasMergedRows(_ run: UInt64, shard: Int) throws -> Bool {
+        try store.env.read { txn in try RunKeys.rows(run, shard).withUnsafeBytes { k in try txn.get(store.results, key: k) != nil } }
+    }
+
+    /// A shard's kept lists and totals, or nil if they are not kept.
+    public func mergedRows(_ run: UInt64, shard: Int) throws -> (csv: [UInt8], totals: RunTotals)? {
+        try get(KeptRows.self, store.results, RunKeys.rows(run, shard), run: run, what: "lists of shard \(shard)").map { ($0.csv, $0.totals) }
+    }
+
+    /// Keeps a shard's propensities under every plan model, for rescoring.
+    public func keepPropensities(_ run: UInt64, shard: Int, models: [String], values: [Float]) throws {
+        try put(store.results, RunKeys.props(run, shard), KeptPropensities(models: models, values: values))
+    }
+
+    public func propensities(_ run: UInt64, shard: Int) throws -> (models: [String], values: [Float])? {
+        try get(KeptPropensities.self, store.results, RunKeys.props(run, shard), run: run, what: "propensities of shard \(shard)")
+            .map { ($0.models, $0.values) }
+    }
+}
