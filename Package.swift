@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "NextBestCluster", targets: ["NextBestCluster"]),
         .library(name: "NextBestSynthetic", targets: ["NextBestSynthetic"]),
         .library(name: "NextBestTelemetry", targets: ["NextBestTelemetry"]),
+        .library(name: "NextBestReport", targets: ["NextBestReport"]),
+        .library(name: "NextBestInspect", targets: ["NextBestInspect"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -103,6 +105,12 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // `nextbest inspect`, `explain` and `export` (issue 22): read a store and its kept runs, score one
+        // customer again; none of the cluster's roles.
+        .target(
+            name: "NextBestInspect",
+            dependencies: ["NextBestCore", "NextBestStore", "NextBestCluster"]
+        ),
         // The synthetic bank (`nextbest generate`, the tests' stores): customers, offers, models and a
         // campaign made from a seed, written through the importers. Nothing of the engine depends on it.
         .target(
@@ -112,7 +120,8 @@ let package = Package(
         .executableTarget(
             name: "nextbest",
             dependencies: [
-                "NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestSynthetic", "NextBestTelemetry",
+                "NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestInspect", "NextBestSynthetic",
+                "NextBestTelemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -127,6 +136,6 @@ let package = Package(
         .testTarget(name: "NextBestTelemetryTests", dependencies: ["NextBestTelemetry"]),
         .testTarget(name: "NextBestReportTests", dependencies: ["NextBestReport"]),
         .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestTelemetry", "NextBestTestKit",
-                                                           "NextBestSynthetic", .product(name: "Logging", package: "swift-log")]),
+                                                           "NextBestInspect", "NextBestSynthetic", .product(name: "Logging", package: "swift-log")]),
     ]
 )

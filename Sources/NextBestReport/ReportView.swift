@@ -10,25 +10,26 @@ extension ReportPage {
         var title: String
         var subtitle: String
         var colors = Colors()
-        var nav: [Link] = []
-        var summary: SummaryView
-        var convergence: ConvergenceView?
-        var constraints: ConstraintsView?
-        var offers: OffersView?
-        var propensity: PropensityView
-        var timings: TimingsView?
-        var other: OtherView?
+        /// The sections present, in page order; the navigation bar links to each.
+        var sections: [Section]
+    }
+
+    /// One section of the page: its anchor, its heading and its content (exactly one of the views is set).
+    struct Section: Sendable {
+        var id: String
+        var heading: String
+        var summary: SummaryView? = nil
+        var convergence: ConvergenceView? = nil
+        var constraints: ConstraintsView? = nil
+        var offers: OffersView? = nil
+        var propensity: PropensityView? = nil
+        var timings: TimingsView? = nil
+        var other: OtherView? = nil
     }
 
     /// The palette as the CSS uses it.
     struct Colors: Sendable {
         var ink = Palette.ink, muted = Palette.muted, line = Palette.grid, accent = Palette.primary, bind = Palette.binding
-    }
-
-    /// A link in the page's navigation bar.
-    struct Link: Sendable {
-        var id: String
-        var heading: String
     }
 
     /// A name and its formatted value.
@@ -67,7 +68,6 @@ extension ReportPage {
 
     /// "Run summary".
     struct SummaryView: Sendable {
-        var id = "summary", heading = "Run summary"
         var kpis: [KPI]
         var showKPIs: Bool
         var showRow: Bool
@@ -78,7 +78,6 @@ extension ReportPage {
 
     /// "Optimization convergence".
     struct ConvergenceView: Sendable {
-        var id = "convergence", heading = "Optimization convergence"
         var figures: [Figure]
         var showFigures: Bool
         var noHistory: String?
@@ -99,7 +98,6 @@ extension ReportPage {
 
     /// "Constraint use against limits".
     struct ConstraintsView: Sendable {
-        var id = "constraints", heading = "Constraint use against limits"
         var chart: Figure
         var header: [Cell]
         var rows: [GridRow]
@@ -114,13 +112,11 @@ extension ReportPage {
 
     /// "Offers made by category".
     struct OffersView: Sendable {
-        var id = "offers", heading = "Offers made by category"
         var groups: [CardGroup]
     }
 
     /// "Propensity distribution per offer".
     struct PropensityView: Sendable {
-        var id = "propensity", heading = "Propensity distribution per offer"
         var chart: Figure?
         var notes: [String]
     }
@@ -148,7 +144,6 @@ extension ReportPage {
 
     /// "Stage timings".
     struct TimingsView: Sendable {
-        var id = "timings", heading = "Stage timings"
         var stages: StagesCard?
         var latency: LatencyCard?
         var tables: [TitledTable]
@@ -157,7 +152,6 @@ extension ReportPage {
 
     /// "Other fields": top-level fields no other section shows.
     struct OtherView: Sendable {
-        var id = "other", heading = "Other fields"
         var cls = "kv mono"
         var rows: [Row]
     }
@@ -168,27 +162,24 @@ extension ReportPage {
 extension ReportPage {
     /// Everything the template needs for `summary`, titled `title`.
     static func view(_ s: SummaryModel, title: String) -> View {
-        var v = View(title: title, subtitle: subtitle(s), summary: summarySection(s), propensity: propensitySection(s))
-        v.convergence = convergenceSection(s)
-        v.constraints = constraintsSection(s)
-        v.offers = offersSection(s)
-        v.timings = timingsSection(s)
+        var other: OtherView?
         if !s.otherFields.isEmpty {
-            v.other = OtherView(rows: s.otherFields.entries.map { e in
+            other = OtherView(rows: s.otherFields.entries.map { e in
                 var text = Fmt.value(e.value, decimals: 4)
                 if text.count > 300 { text = String(text.prefix(299)) + "…" }
                 return Row(key: e.key, value: text)
             })
         }
-        let links: [Link?] = [Link(id: v.summary.id, heading: v.summary.heading),
-                              v.convergence.map { Link(id: $0.id, heading: $0.heading) },
-                              v.constraints.map { Link(id: $0.id, heading: $0.heading) },
-                              v.offers.map { Link(id: $0.id, heading: $0.heading) },
-                              Link(id: v.propensity.id, heading: v.propensity.heading),
-                              v.timings.map { Link(id: $0.id, heading: $0.heading) },
-                              v.other.map { Link(id: $0.id, heading: $0.heading) }]
-        v.nav = links.compactMap { $0 }
-        return v
+        let sections: [Section?] = [
+            Section(id: "summary", heading: "Run summary", summary: summarySection(s)),
+            convergenceSection(s).map { Section(id: "convergence", heading: "Optimization convergence", convergence: $0) },
+            constraintsSection(s).map { Section(id: "constraints", heading: "Constraint use against limits", constraints: $0) },
+            offersSection(s).map { Section(id: "offers", heading: "Offers made by category", offers: $0) },
+            Section(id: "propensity", heading: "Propensity distribution per offer", propensity: propensitySection(s)),
+            timingsSection(s).map { Section(id: "timings", heading: "Stage timings", timings: $0) },
+            other.map { Section(id: "other", heading: "Other fields", other: $0) },
+        ]
+        return View(title: title, subtitle: subtitle(s), sections: sections.compactMap { $0 })
     }
 
     /// The line under the title: run id, objective, customers, workers.
