@@ -36,9 +36,10 @@ let package = Package(
         // package of just these modules 71 s, one of just Hummingbird 2 (which brings them and more) 200 s.
         .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
         // The report page's template (NextBestReport): one module of 20 files, no dependencies of its own.
-        // Measured on the same machine (`nice -n 19 swift build -j 1`, fresh, other builds running): a package of
-        // just it and a one-line main 13.6 s (5.8 s CPU), the same package without it 6.5 s (2.6 s CPU): about
-        // 7 s more for a fresh debug build.
+        // Measured on the same machine (`nice -n 19 swift build -j 1`, fresh, other builds running, so CPU time
+        // is the steadier figure): a package of just it and a one-line main 13.6 s wall, 6.5 s CPU (again:
+        // 7.0 s CPU), the same package without it 6.5 s wall, 2.9 s CPU; this package 147 s CPU before it,
+        // 150 s after (NextBestReport included). About 4 s of CPU, under 10 s of wall time on 2 idle cores.
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
