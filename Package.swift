@@ -39,7 +39,7 @@ let package = Package(
         // Measured on the same machine (`nice -n 19 swift build -j 1`, fresh, other builds running, so CPU time
         // is the steadier figure): a package of just it and a one-line main 13.6 s wall, 6.5 s CPU (again:
         // 7.0 s CPU), the same package without it 6.5 s wall, 2.9 s CPU; this package 147 s CPU before it,
-        // 150 s after (NextBestReport included). About 4 s of CPU, under 10 s of wall time on 2 idle cores.
+        // 150 s after (NextBestReport included). About 4 s of CPU; 7 s of wall time in the quieter sample.
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
