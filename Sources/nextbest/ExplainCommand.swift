@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NextBestCluster
+import NextBestInspect
 
 /// `nextbest explain --store DIR --run RUN_ID --customer ID`: why a customer got their offers.
 struct ExplainCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NextBestStore
 import NextBestCluster
+import NextBestInspect
 
 /// `nextbest export --store DIR --run RUN_ID --format csv|jsonl [--out FILE]`: a kept run's lists again,
 /// from the store's journal, without running anything.

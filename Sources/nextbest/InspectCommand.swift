@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NextBestStore
 import NextBestCluster
+import NextBestInspect
 
 /// `nextbest inspect --store DIR [--json]`: what a store holds (counts, features, models, campaign, size),
 /// read-only.

@@ -3,6 +3,7 @@ import Testing
 import NextBestCore
 import NextBestStore
 @testable import NextBestCluster
+@testable import NextBestInspect
 @testable import NextBestSynthetic
 import NextBestTelemetry
 

@@ -1,6 +1,7 @@
 import Foundation
 import NextBestCore
 import NextBestStore
+import NextBestCluster
 
 /// What a store holds, for `nextbest inspect`: counts, the feature schema, the models, the campaign and
 /// the store's size on disk and in LMDB pages. Gathered read-only (one read transaction for the contents,

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import NextBestCluster
+import NextBestReport
 
 /// `report.html` from a summary: self-contained (nothing from the network), one chart per expected section,
 /// text escaped, missing fields tolerated, non-objects refused, and the same bytes for the same summary.

@@ -1,6 +1,7 @@
 import Foundation
 import NextBestCore
 import NextBestStore
+import NextBestCluster
 
 /// `nextbest explain`: one customer of a kept run, scored again from the store and set against the
 /// run's final prices and its output. Says, for every (offer, channel) pair, the propensity, why it is
@@ -58,7 +59,8 @@ public enum CustomerExplain {
         let name = RunRepository.name(run)
         let plan = try journal.plan(run)
         guard let outcome = try journal.outcome(run) else { throw Failure.notOptimized(run: name, state: try journal.state(run) ?? "?") }
-        guard let shard = plan.shards.first(where: { customer >= $0.lower && ($0.upper.map { customer < $0 } ?? true) }) else {
+        // The shard holding the customer, from the plan's public bounds (`RunJournal.Plan.shards` is internal to NextBestCluster).
+        guard let shard = plan.lower.indices.first(where: { customer >= plan.lower[$0] && (plan.upper[$0].map { customer < $0 } ?? true) }) else {
             throw Failure.unknownCustomer(customer, run: name)
         }
         var scorer = ShardScorer(store: context.store, plan: context.plan)
@@ -73,7 +75,7 @@ public enum CustomerExplain {
         }
         let e = CustomerExplanation(scorer: scored, features: features, region: Int(region), segment: Int(segment),
                                     constraints: context.constraints, prices: outcome.prices)
-        guard let rows = try journal.mergedRows(run, shard: shard.index) else { throw Failure.noRows(run: name, shard: shard.index) }
+        guard let rows = try journal.mergedRows(run, shard: shard) else { throw Failure.noRows(run: name, shard: shard) }
         let output = Self.rows(of: customer, in: rows.csv)
         let chosen = Set(e.chosenAtPrices.map { "\($0.offer)/\($0.channel)" })
         let listed = Set(output.map { "\($0.offer)/\($0.channel)" })
@@ -82,7 +84,7 @@ public enum CustomerExplain {
             return FixedDecimal.string(Double(Float(p.propensity)), decimals: NBAFormat.propensityDecimals) == row.propensity
                 && FixedDecimal.string(p.expectedValue, decimals: NBAFormat.valueDecimals) == row.expectedValue
         }
-        return Result(run: name, customer: customer, shard: shard.index,
+        return Result(run: name, customer: customer, shard: shard,
                       region: context.regions.names.indices.contains(Int(region)) ? context.regions.names[Int(region)] : "code \(region)",
                       segment: context.segments.names.indices.contains(Int(segment)) ? context.segments.names[Int(segment)] : "code \(segment)",
                       explanation: e, output: output, storeChanged: plan.fingerprint != context.fingerprint.digest,

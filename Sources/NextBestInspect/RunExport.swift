@@ -1,6 +1,7 @@
 import Foundation
 import NextBestCore
 import NextBestStore
+import NextBestCluster
 
 /// Re-exports a finished run from the lists its journal keeps (`results`: every merged shard's `nba.csv`
 /// rows), for `nextbest export`, without scoring anything again.
