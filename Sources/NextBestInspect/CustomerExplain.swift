@@ -59,10 +59,7 @@ public enum CustomerExplain {
         let name = RunRepository.name(run)
         let plan = try journal.plan(run)
         guard let outcome = try journal.outcome(run) else { throw Failure.notOptimized(run: name, state: try journal.state(run) ?? "?") }
-        // The shard holding the customer, from the plan's public bounds (`RunJournal.Plan.shards` is internal to NextBestCluster).
-        guard let shard = plan.lower.indices.first(where: { customer >= plan.lower[$0] && (plan.upper[$0].map { customer < $0 } ?? true) }) else {
-            throw Failure.unknownCustomer(customer, run: name)
-        }
+        guard let shard = plan.shardIndex(of: customer) else { throw Failure.unknownCustomer(customer, run: name) }
         var scorer = ShardScorer(store: context.store, plan: context.plan)
         var found: (CustomerScorer, UInt16, UInt16)? = nil
         try scorer.forEachCustomer(lower: customer, upper: customer + 1) { id, region, segment, s in
