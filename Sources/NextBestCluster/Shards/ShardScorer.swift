@@ -74,12 +74,8 @@ public struct ShardScorer {
 
         func flush() throws {
             guard filled > 0 else { return }
-            try Self.evaluate(models, block: block, count: filled, done: done, featureCount: featureCount, reuse: reuse,
+            try Self.evaluate(models, block: block, count: filled, done: done, featureCount: featureCount, reuse: reuse, ids: ids,
                               transpose: transpose, kernel: kernel, columns: &columns, props: &props, margins: &margins)
-            // A non-finite margin (a damaged profile or model) gives NaN: refused, never written as a score.
-            if let bad = props.withUnsafeBufferPointer({ p in (0..<(filled * modelCount)).first { p[$0].isNaN } }) {
-                throw NonFinitePropensity(model: models[bad % modelCount].id, customer: ids[bad / modelCount])
-            }
             if let keep { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
             done += filled
             try Self.scoreBlock(count: filled, block: block, props: props, featureCount: featureCount, modelCount: modelCount,
@@ -122,7 +118,8 @@ public struct ShardScorer {
 
     /// Fills `props` (customers × models) for the first `filled` customers of `block`: each plan model
     /// evaluated over the block, or its column copied from `reuse` (customers `done ..< done + filled` of it).
-    private static func evaluate(_ models: [BoundModel], block: [Float], count filled: Int, done: Int, featureCount: Int, reuse: Reuse?,
+    /// Refuses a NaN propensity (customer `ids[i]`).
+    private static func evaluate(_ models: [BoundModel], block: [Float], count filled: Int, done: Int, featureCount: Int, reuse: Reuse?, ids: [UInt64],
                                  transpose: Bool, kernel: TreeKernel, columns: inout FeatureColumns,
                                  props: inout [Float], margins: inout [Float]) throws {
         let modelCount = models.count
@@ -146,6 +143,10 @@ public struct ShardScorer {
                     }
                 }
             }
+        }
+        // A non-finite margin (a damaged profile or model) gives NaN: refused, never written as a score.
+        if let bad = props.withUnsafeBufferPointer({ p in (0..<(filled * modelCount)).first { p[$0].isNaN } }) {
+            throw NonFinitePropensity(model: models[bad % modelCount].id, customer: ids[bad / modelCount])
         }
     }
 
