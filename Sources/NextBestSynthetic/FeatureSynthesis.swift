@@ -63,7 +63,22 @@ enum SyntheticFeatures {
     static func draw(into f: UnsafeMutablePointer<Float>, extra: Int, rng: inout SplitMix64) -> (region: UInt16, segment: UInt16) {
         let r = pick(regionCDF, rng.unit())
         let s = pick(segmentCDF, rng.unit())
+        let h = drawHoldings(into: f, region: r, segment: s, rng: &rng)
+        drawActivity(into: f, segment: s, holdings: h, rng: &rng)
+        drawValues(into: f, holdings: h, rng: &rng)
+        for k in 0..<extra { f[baseCount + k] = Float((rng.normal() * 1000).rounded() / 1000) }
+        return (UInt16(r), UInt16(s))
+    }
 
+    /// What a customer's holdings draw fixes that the later draws depend on.
+    private struct Holdings {
+        var age, income, propertyValue, tenure, savings, investment, loan, cardSpend: Double
+        var hasMortgage, hasCard, hasSavings, hasInvest, hasInsurance, homeOwner: Bool
+    }
+
+    /// Draws age, income, products held, balances and credit (in this order of draws) and writes them to
+    /// `f`, all but income and property value (their missing values are drawn last, in `drawValues`).
+    private static func drawHoldings(into f: UnsafeMutablePointer<Float>, region r: Int, segment s: Int, rng: inout SplitMix64) -> Holdings {
         let age = clamp((ageMean[s] + ageSD[s] * rng.normal()).rounded(), ageLo[s], ageHi[s])
         let income = clamp((incomeMedian[s] * regionIncome[r] * exp(0.45 * rng.normal()) / 100).rounded() * 100, 6_000, 600_000)
         let hasMortgage = rng.unit() < pMortgage[s] * (age < 25 ? 0.3 : 1)
@@ -90,6 +105,35 @@ enum SyntheticFeatures {
         if hasCard && rng.unit() < 0.04 { cardUtil = .nan }
         var creditScore = clamp((660 + 1.5 * (age - 40) + creditShift[s] - (overdraftDays > 0 ? 25 : 0) - (loan > 0 ? 10 : 0) + 55 * rng.normal()).rounded(), 300, 850)
         if rng.unit() < 0.03 { creditScore = .nan }
+
+        f[0] = Float(age)
+        f[2] = Float(balance)
+        f[3] = Float(tenure)
+        f[5] = Float(cardSpend)
+        f[6] = Float(savings)
+        f[7] = Float(mortgageBalance)
+        f[8] = Float(creditScore)
+        f[11] = Float(investment)
+        f[12] = Float(b(hasMortgage))
+        f[13] = Float(b(hasCard))
+        f[14] = Float(b(hasSavings))
+        f[15] = Float(b(hasInvest))
+        f[16] = Float(b(hasInsurance))
+        f[17] = Float(dependents)
+        f[18] = Float(b(homeOwner))
+        f[20] = Float(loan)
+        f[21] = Float(overdraftDays)
+        f[22] = Float(salaryInflow)
+        f[23] = Float(cardUtil)
+        return Holdings(age: age, income: income, propertyValue: propertyValue, tenure: tenure, savings: savings,
+                        investment: investment, loan: loan, cardSpend: cardSpend,
+                        hasMortgage: hasMortgage, hasCard: hasCard, hasSavings: hasSavings, hasInvest: hasInvest,
+                        hasInsurance: hasInsurance, homeOwner: homeOwner)
+    }
+
+    /// Draws channel use, contacts, transactions, employment and churn (after the holdings) and writes
+    /// them to `f` with the product count.
+    private static func drawActivity(into f: UnsafeMutablePointer<Float>, segment s: Int, holdings h: Holdings, rng: inout SplitMix64) {
         let logins = Double(poisson(loginsMean[s], &rng))
         let branch = Double(poisson(branchMean[s], &rng))
         let appUser = rng.unit() < pApp[s]
@@ -100,51 +144,23 @@ enum SyntheticFeatures {
         let intl = Double(poisson(intlMean[s], &rng))
         let debits = Double(poisson(debitsMean[s], &rng))
         let txCount = max(1, (txMean[s] + txMean[s].squareRoot() * rng.normal()).rounded())
-        let avgTx = (cardSpend / txCount * 100).rounded() / 100
-        let loanHeld: Double = loan > 0 ? 1 : 0
-        let numProducts = 1 + b(hasMortgage) + b(hasCard) + b(hasSavings) + b(hasInvest) + b(hasInsurance) + loanHeld
-        let monthsSinceLast = min(tenure, (-30 * log(1 - rng.unit())).rounded(.down))
-        var employment = s == 3 ? 0 : max(0, (age - 22 - 8 * rng.unit()).rounded())
+        let avgTx = (h.cardSpend / txCount * 100).rounded() / 100
+        let loanHeld: Double = h.loan > 0 ? 1 : 0
+        let numProducts = 1 + b(h.hasMortgage) + b(h.hasCard) + b(h.hasSavings) + b(h.hasInvest) + b(h.hasInsurance) + loanHeld
+        let monthsSinceLast = min(h.tenure, (-30 * log(1 - rng.unit())).rounded(.down))
+        var employment = s == 3 ? 0 : max(0, (h.age - 22 - 8 * rng.unit()).rounded())
         if rng.unit() < 0.06 { employment = .nan }
         var daysSinceLogin = appUser
             ? min(365, (-log(1 - rng.unit()) * 30 / (logins + 1)).rounded(.down))
             : Double(30 + rng.below(336))
         if rng.unit() < 0.02 { daysSinceLogin = .nan }
-        let churnZ = -2.2 + 0.9 * complaints - 0.004 * tenure + (numProducts <= 2 ? 0.3 : 0) + 0.01 * min(daysSinceLogin.isNaN ? 0 : daysSinceLogin, 120) + 0.4 * rng.normal()
+        let churnZ = -2.2 + 0.9 * complaints - 0.004 * h.tenure + (numProducts <= 2 ? 0.3 : 0) + 0.01 * min(daysSinceLogin.isNaN ? 0 : daysSinceLogin, 120) + 0.4 * rng.normal()
         var churn = (1000 / (1 + exp(-churnZ))).rounded() / 1000
         if rng.unit() < 0.02 { churn = .nan }
-        let npvMortgage = clamp(0.012 * income + 0.003 * propertyValue, 250, 3000).rounded()
-        let npvCard = clamp(30 + 0.12 * cardSpend + 0.0008 * income, 30, 600).rounded()
-        let npvInvestment = clamp(60 + 0.008 * (savings + investment) + 0.002 * income, 60, 2500).rounded()
-        var incomeOut = income
-        if rng.unit() < 0.03 { incomeOut = .nan }
-        var propertyOut = propertyValue
-        if homeOwner && rng.unit() < 0.04 { propertyOut = .nan }
 
-        f[0] = Float(age)
-        f[1] = Float(incomeOut)
-        f[2] = Float(balance)
-        f[3] = Float(tenure)
         f[4] = Float(numProducts)
-        f[5] = Float(cardSpend)
-        f[6] = Float(savings)
-        f[7] = Float(mortgageBalance)
-        f[8] = Float(creditScore)
         f[9] = Float(logins)
         f[10] = Float(branch)
-        f[11] = Float(investment)
-        f[12] = Float(b(hasMortgage))
-        f[13] = Float(b(hasCard))
-        f[14] = Float(b(hasSavings))
-        f[15] = Float(b(hasInvest))
-        f[16] = Float(b(hasInsurance))
-        f[17] = Float(dependents)
-        f[18] = Float(b(homeOwner))
-        f[19] = Float(propertyOut)
-        f[20] = Float(loan)
-        f[21] = Float(overdraftDays)
-        f[22] = Float(salaryInflow)
-        f[23] = Float(cardUtil)
         f[24] = Float(monthsSinceLast)
         f[25] = Float(b(appUser))
         f[26] = Float(b(emailOpt))
@@ -158,11 +174,24 @@ enum SyntheticFeatures {
         f[34] = Float(employment)
         f[35] = Float(daysSinceLogin)
         f[36] = Float(churn)
+    }
+
+    /// The offers' values (NPVs) from the holdings, then the missing income and property values (the
+    /// last draws of the base features), written to `f`.
+    private static func drawValues(into f: UnsafeMutablePointer<Float>, holdings h: Holdings, rng: inout SplitMix64) {
+        let npvMortgage = clamp(0.012 * h.income + 0.003 * h.propertyValue, 250, 3000).rounded()
+        let npvCard = clamp(30 + 0.12 * h.cardSpend + 0.0008 * h.income, 30, 600).rounded()
+        let npvInvestment = clamp(60 + 0.008 * (h.savings + h.investment) + 0.002 * h.income, 60, 2500).rounded()
+        var incomeOut = h.income
+        if rng.unit() < 0.03 { incomeOut = .nan }
+        var propertyOut = h.propertyValue
+        if h.homeOwner && rng.unit() < 0.04 { propertyOut = .nan }
+
+        f[1] = Float(incomeOut)
+        f[19] = Float(propertyOut)
         f[37] = Float(npvMortgage)
         f[38] = Float(npvCard)
         f[39] = Float(npvInvestment)
-        for k in 0..<extra { f[baseCount + k] = Float((rng.normal() * 1000).rounded() / 1000) }
-        return (UInt16(r), UInt16(s))
     }
 
     @inline(__always) private static func b(_ x: Bool) -> Double { x ? 1 : 0 }

@@ -220,9 +220,21 @@ enum ModelSynthesis {
 
     static func treeModel(sample: Sample, schema: FeatureSchema, base: Double, drivers: [(feature: Int, beta: Double)],
                           agePeak: Double?, trees: Int, depth: Int, rng: inout SplitMix64) -> SynthesizedModel.Kind {
-        let n = sample.rows
         let ageIndex = schema.index(of: "age")!
-        // Latent logit (relative to the base margin) of every training row.
+        let target = latentTarget(sample: sample, drivers: drivers, agePeak: agePeak, ageIndex: ageIndex)
+        let splitFeatures = weightedSplitFeatures(drivers: drivers, agePeak: agePeak, ageIndex: ageIndex)
+        var grower = TreeGrower(sample: sample, featureCount: schema.count, target: target, splitFeatures: splitFeatures,
+                                eta: min(0.3, max(0.02, 5.0 / Double(max(trees, 1)))), depth: depth)
+        var out: [XGBoostJSONWriter.Tree] = []
+        out.reserveCapacity(trees)
+        for _ in 0..<trees { out.append(grower.grow(rng: &rng)) }
+        return .trees(featureNames: schema.names, baseScore: Float(base), trees: out)
+    }
+
+    /// Latent logit (relative to the base margin, centred) of every training row: the drivers' clamped
+    /// z-scores times their betas, plus the age hump when there is one.
+    private static func latentTarget(sample: Sample, drivers: [(feature: Int, beta: Double)], agePeak: Double?, ageIndex: Int) -> [Double] {
+        let n = sample.rows
         var target = [Double](repeating: 0, count: n)
         for r in 0..<n {
             var t = 0.0
@@ -241,27 +253,55 @@ enum ModelSynthesis {
         }
         let mean = target.reduce(0, +) / Double(n)
         for r in 0..<n { target[r] -= mean }
+        return target
+    }
 
-        // Split features: drivers weighted by |beta| (age too when there is a hump).
+    /// Split features: drivers weighted by |beta| (age too when there is a hump).
+    private static func weightedSplitFeatures(drivers: [(feature: Int, beta: Double)], agePeak: Double?, ageIndex: Int) -> [(feature: Int, weight: Double)] {
         var splitFeatures = drivers.map { (feature: $0.feature, weight: abs($0.beta)) }
         if agePeak != nil {
             if let k = splitFeatures.firstIndex(where: { $0.feature == ageIndex }) { splitFeatures[k].weight += 0.5 }
             else { splitFeatures.append((ageIndex, 0.5)) }
         }
-        let totalWeight = splitFeatures.reduce(0) { $0 + $1.weight }
+        return splitFeatures
+    }
 
-        let eta = min(0.3, max(0.02, 5.0 / Double(max(trees, 1))))
+    /// Grows the boosted trees one at a time over the sample: full binary trees of `depth` levels whose
+    /// rows are kept partitioned in `perm` (node i's rows at `start[i] ..< end[i]`).
+    private struct TreeGrower {
+        let sample: Sample
+        let featureCount: Int
+        let target: [Double]
+        let splitFeatures: [(feature: Int, weight: Double)]
+        let totalWeight: Double
+        let eta: Double
         let lambda = 1.0
-        let internalCount = (1 << depth) - 1
-        let nodeCount = (1 << (depth + 1)) - 1
-        var margin = [Double](repeating: 0, count: n)
-        var perm = (0..<n).map { Int32($0) }
-        var start = [Int](repeating: 0, count: nodeCount)
-        var end = [Int](repeating: 0, count: nodeCount)
-        var out: [XGBoostJSONWriter.Tree] = []
-        out.reserveCapacity(trees)
+        let n: Int
+        let internalCount: Int
+        let nodeCount: Int
+        var margin: [Double]
+        var perm: [Int32]
+        var start: [Int]
+        var end: [Int]
 
-        for _ in 0..<trees {
+        init(sample: Sample, featureCount: Int, target: [Double], splitFeatures: [(feature: Int, weight: Double)], eta: Double, depth: Int) {
+            self.sample = sample
+            self.featureCount = featureCount
+            self.target = target
+            self.splitFeatures = splitFeatures
+            totalWeight = splitFeatures.reduce(0) { $0 + $1.weight }
+            self.eta = eta
+            n = sample.rows
+            internalCount = (1 << depth) - 1
+            nodeCount = (1 << (depth + 1)) - 1
+            margin = [Double](repeating: 0, count: n)
+            perm = (0..<n).map { Int32($0) }
+            start = [Int](repeating: 0, count: nodeCount)
+            end = [Int](repeating: 0, count: nodeCount)
+        }
+
+        /// One more tree fitted to the residuals; the sample's margins move by its leaf values.
+        mutating func grow(rng: inout SplitMix64) -> XGBoostJSONWriter.Tree {
             var left = [Int32](repeating: -1, count: nodeCount)
             var right = [Int32](repeating: -1, count: nodeCount)
             var feature = [Int32](repeating: 0, count: nodeCount)
@@ -281,53 +321,14 @@ enum ModelSynthesis {
                 hessian[i] = Float(count)
                 weights[i] = Float(eta * g / (count + lambda))
                 guard i < internalCount else { continue }
-                // Choose a split with rows on both sides when the node allows it.
-                var j = 0
-                var threshold: Float = 0
-                for attempt in 0..<8 {
-                    if rng.unit() < 0.85 {
-                        var u = rng.unit() * totalWeight
-                        j = splitFeatures.last!.feature
-                        for sf in splitFeatures { if u < sf.weight { j = sf.feature; break }; u -= sf.weight }
-                    } else {
-                        j = rng.below(schema.count)
-                    }
-                    let values = sample.distinct[j]
-                    guard values.count >= 2 else { continue }
-                    var v: Float = .nan
-                    for _ in 0..<4 where v.isNaN {
-                        let r = end[i] > start[i] ? Int(perm[start[i] + rng.below(end[i] - start[i])]) : rng.below(n)
-                        v = sample.value(r, j)
-                    }
-                    if v.isNaN { v = values[rng.below(values.count)] }
-                    let k = lowerBound(values, v)
-                    let (a, b) = k + 1 < values.count ? (values[k], values[k + 1]) : (values[k - 1], values[k])
-                    var t = Float((Double(a) + Double(b)) / 2)
-                    if t <= a { t = b }
-                    threshold = t
-                    if attempt == 7 || end[i] - start[i] < 2 { break }
-                    var below = false, above = false
-                    for q in start[i]..<end[i] {
-                        let x = sample.value(Int(perm[q]), j)
-                        if x < t { below = true } else if x >= t { above = true }
-                        if below && above { break }
-                    }
-                    if below && above { break }
-                }
+                let (j, threshold) = chooseSplit(node: i, rng: &rng)
                 let dl = rng.unit() < 0.5
                 feature[i] = Int32(j)
                 cond[i] = threshold
                 defaultLeft[i] = dl
                 left[i] = Int32(2 * i + 1)
                 right[i] = Int32(2 * i + 2)
-                // Partition the node's rows: left when x < threshold (or missing and default left).
-                var lo = start[i], hi = end[i] - 1
-                while lo <= hi {
-                    let x = sample.value(Int(perm[lo]), j)
-                    if x.isNaN ? dl : (x < threshold) { lo += 1 } else { perm.swapAt(lo, hi); hi -= 1 }
-                }
-                start[2 * i + 1] = start[i]; end[2 * i + 1] = lo
-                start[2 * i + 2] = lo; end[2 * i + 2] = end[i]
+                partition(node: i, feature: j, threshold: threshold, defaultLeft: dl)
             }
             // Split gains (as XGBoost records them), then leaf values and the sample's new margin.
             for i in 0..<internalCount {
@@ -339,11 +340,59 @@ enum ModelSynthesis {
                 let w = Double(weights[i])
                 for k in start[i]..<end[i] { margin[Int(perm[k])] += w }
             }
-            out.append(XGBoostJSONWriter.Tree(leftChildren: left, rightChildren: right, splitIndices: feature, splitConditions: cond,
-                                              defaultLeft: defaultLeft, baseWeights: weights, lossChanges: gains,
-                                              sumHessian: hessian.map { $0 * 0.25 }))
+            return XGBoostJSONWriter.Tree(leftChildren: left, rightChildren: right, splitIndices: feature, splitConditions: cond,
+                                          defaultLeft: defaultLeft, baseWeights: weights, lossChanges: gains,
+                                          sumHessian: hessian.map { $0 * 0.25 })
         }
-        return .trees(featureNames: schema.names, baseScore: Float(base), trees: out)
+
+        /// Chooses node i's split (feature and threshold), with rows on both sides when the node allows it:
+        /// up to 8 attempts, each a weighted (or, one time in 7, any) feature and a threshold next to a row's value.
+        private func chooseSplit(node i: Int, rng: inout SplitMix64) -> (feature: Int, threshold: Float) {
+            var j = 0
+            var threshold: Float = 0
+            for attempt in 0..<8 {
+                if rng.unit() < 0.85 {
+                    var u = rng.unit() * totalWeight
+                    j = splitFeatures.last!.feature
+                    for sf in splitFeatures { if u < sf.weight { j = sf.feature; break }; u -= sf.weight }
+                } else {
+                    j = rng.below(featureCount)
+                }
+                let values = sample.distinct[j]
+                guard values.count >= 2 else { continue }
+                var v: Float = .nan
+                for _ in 0..<4 where v.isNaN {
+                    let r = end[i] > start[i] ? Int(perm[start[i] + rng.below(end[i] - start[i])]) : rng.below(n)
+                    v = sample.value(r, j)
+                }
+                if v.isNaN { v = values[rng.below(values.count)] }
+                let k = ModelSynthesis.lowerBound(values, v)
+                let (a, b) = k + 1 < values.count ? (values[k], values[k + 1]) : (values[k - 1], values[k])
+                var t = Float((Double(a) + Double(b)) / 2)
+                if t <= a { t = b }
+                threshold = t
+                if attempt == 7 || end[i] - start[i] < 2 { break }
+                var below = false, above = false
+                for q in start[i]..<end[i] {
+                    let x = sample.value(Int(perm[q]), j)
+                    if x < t { below = true } else if x >= t { above = true }
+                    if below && above { break }
+                }
+                if below && above { break }
+            }
+            return (j, threshold)
+        }
+
+        /// Partitions node i's rows between its children: left when x < threshold (or missing and default left).
+        private mutating func partition(node i: Int, feature j: Int, threshold: Float, defaultLeft dl: Bool) {
+            var lo = start[i], hi = end[i] - 1
+            while lo <= hi {
+                let x = sample.value(Int(perm[lo]), j)
+                if x.isNaN ? dl : (x < threshold) { lo += 1 } else { perm.swapAt(lo, hi); hi -= 1 }
+            }
+            start[2 * i + 1] = start[i]; end[2 * i + 1] = lo
+            start[2 * i + 2] = lo; end[2 * i + 2] = end[i]
+        }
     }
 
     /// Index of the first element `>= v` in a sorted array (clamped to the last index).

@@ -420,6 +420,16 @@ final class WorkerShards: @unchecked Sendable {
     func handle(_ m: WireMessage, post: (@Sendable (WireMessage) -> Void)? = nil) -> [WireMessage] {
         dispatchPrecondition(condition: .onQueue(queue))
         switch m {
+        case .prices, .sample, .split: return handlePricing(m)
+        case .precheck, .copySlot, .stateRequest, .propose, .apply: return handleRepair(m, post: post)
+        case .collect, .restore, .drop: return handleShard(m)
+        default: return []
+        }
+    }
+
+    /// The requests that evaluate every held shard at prices: PRICES, SAMPLE and SPLIT.
+    private func handlePricing(_ m: WireMessage) -> [WireMessage] {
+        switch m {
         case let .prices(run, round, request):
             guard self.run == run else { return [] }
             countRound()
@@ -441,6 +451,14 @@ final class WorkerShards: @unchecked Sendable {
             }
             let ids = shardIDs
             return group.each { s, _ in s.splitCustomers(q, active: active) }.enumerated().map { .splits(run: run, shard: ids[$0], seq: seq, customers: $1) }
+        default:
+            return []
+        }
+    }
+
+    /// The requests of the feasibility check and the repair passes: PRECHECK, COPY, STATE?, PROPOSE and APPLY.
+    private func handleRepair(_ m: WireMessage, post: (@Sendable (WireMessage) -> Void)?) -> [WireMessage] {
+        switch m {
         case let .precheck(run, seq):
             guard self.run == run else { return [] }
             let ids = shardIDs
@@ -475,6 +493,14 @@ final class WorkerShards: @unchecked Sendable {
             }
             group.shards[i].apply(changes, slot: Int(slot))
             return []
+        default:
+            return []
+        }
+    }
+
+    /// The requests about one shard: COLLECT its lists, RESTORE a lost worker's copy, DROP it.
+    private func handleShard(_ m: WireMessage) -> [WireMessage] {
+        switch m {
         case let .collect(run, seq, slot, shard):
             guard self.run == run, validSlot(slot), let i = index(of: shard) else { return [] }
             let (rows, totals) = NBAWriter.rows(group.shards[i], slot: Int(slot), regions: context.regions.count, segments: context.segments.count)

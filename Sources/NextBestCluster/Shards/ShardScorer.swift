@@ -67,50 +67,19 @@ public struct ShardScorer {
         var regions = [UInt16](repeating: 0, count: blockSize)
         var segments = [UInt16](repeating: 0, count: blockSize)
         var eventStart = [Int](repeating: 0, count: blockSize + 1)
-        var events: [(offer: Int32, day: Int32, outcome: ContactOutcome)] = []
+        var events: [Event] = []
         var filled = 0
         var done = 0
         var scorer = self.scorer
 
         func flush() throws {
             guard filled > 0 else { return }
-            if let reuse, (done + filled) * reuse.stride > reuse.stored.count {
-                throw ReuseMismatch(customers: done + filled, stored: reuse.stored.count / max(reuse.stride, 1))
-            }
-            if transpose { block.withUnsafeBufferPointer { columns.fill(rows: $0.baseAddress!, stride: featureCount, count: filled) } }
-            block.withUnsafeBufferPointer { x in
-                props.withUnsafeMutableBufferPointer { out in
-                    margins.withUnsafeMutableBufferPointer { mg in
-                        for m in 0..<modelCount {
-                            if let reuse, reuse.source[m] >= 0 {
-                                let col = reuse.source[m]
-                                for i in 0..<filled { out[i * modelCount + m] = reuse.stored[(done + i) * reuse.stride + col] }
-                                continue
-                            }
-                            models[m].propensities(block: x, stride: featureCount, count: filled, margins: mg,
-                                                   out: UnsafeMutableBufferPointer(rebasing: out[m...]), outStride: modelCount,
-                                                   columns: transpose ? columns : nil, kernel: kernel)
-                        }
-                    }
-                }
-            }
-            // A non-finite margin (a damaged profile or model) gives NaN: refused, never written as a score.
-            if let bad = props.withUnsafeBufferPointer({ p in (0..<(filled * modelCount)).first { p[$0].isNaN } }) {
-                throw NonFinitePropensity(model: models[bad % modelCount].id, customer: ids[bad / modelCount])
-            }
+            try Self.evaluate(models, block: block, count: filled, done: done, featureCount: featureCount, reuse: reuse, ids: ids,
+                              transpose: transpose, kernel: kernel, columns: &columns, props: &props, margins: &margins)
             if let keep { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
             done += filled
-            for i in 0..<filled {
-                scorer.begin()
-                for e in events[eventStart[i]..<eventStart[i + 1]] { scorer.recordContact(offer: Int(e.offer), day: e.day, outcome: e.outcome) }
-                block.withUnsafeBufferPointer { x in
-                    props.withUnsafeBufferPointer { p in
-                        scorer.score(UnsafeBufferPointer(rebasing: x[(i * featureCount)..<((i + 1) * featureCount)]),
-                                     propensities: UnsafeBufferPointer(rebasing: p[(i * modelCount)..<((i + 1) * modelCount)]))
-                    }
-                }
-                try body(ids[i], regions[i], segments[i], &scorer)
-            }
+            try Self.scoreBlock(count: filled, block: block, props: props, featureCount: featureCount, modelCount: modelCount,
+                                ids: ids, regions: regions, segments: segments, eventStart: eventStart, events: events, scorer: &scorer, body)
             filled = 0
             events.removeAll(keepingCapacity: true)
         }
@@ -127,30 +96,13 @@ public struct ShardScorer {
                 guard let id = ProfileCodec.customerID(key: k) else {
                     throw StoreError.corrupt(database: "profiles", key: "\(Array(k))", reason: "key is not 8 bytes")
                 }
-                let row = filled * featureCount
-                let header = try block.withUnsafeMutableBufferPointer { f -> ProfileCodec.Header in
-                    switch ProfileCodec.decode(v, featureCount: featureCount, into: UnsafeMutableBufferPointer(rebasing: f[row..<(row + featureCount)])) {
-                    case .success(let hd): return hd
-                    case .failure(let e): throw StoreError.corrupt(database: "profiles", key: "customer \(id)", reason: e.description)
-                    }
-                }
-                guard Int(header.region) < regionCount, Int(header.segment) < segmentCount else {
-                    throw StoreError.corrupt(database: "profiles", key: "customer \(id)",
-                                             reason: ProfileDecodeError.code(region: header.region, segment: header.segment, regions: regionCount, segments: segmentCount).description)
-                }
+                let header = try Self.decodeProfile(v, customer: id, into: &block, row: filled * featureCount, featureCount: featureCount,
+                                                    regionCount: regionCount, segmentCount: segmentCount)
                 ids[filled] = id
                 regions[filled] = header.region
                 segments[filled] = header.segment
                 eventStart[filled] = events.count
-                while let (hk, hv) = h, let hid = ProfileCodec.customerID(key: hk), hid <= id {
-                    if hid == id {
-                        guard let ev = HistoryCodec.decode(hv) else {
-                            throw StoreError.corrupt(database: "history", key: "customer \(id)", reason: "malformed contact record")
-                        }
-                        if let offer = plan.offerIndex(idBytes: ev.offerID) { events.append((Int32(offer), ev.day, ev.outcome)) }
-                    }
-                    h = try hist.next()
-                }
+                h = try Self.collectHistory(customer: id, from: h, hist, plan: plan, into: &events)
                 filled += 1
                 eventStart[filled] = events.count
                 if filled == blockSize { try flush() }
@@ -159,6 +111,95 @@ public struct ShardScorer {
             try flush()
         }
         self.scorer = scorer
+    }
+
+    /// A contact of the block's customers with a plan offer: (offer index, day, outcome).
+    private typealias Event = (offer: Int32, day: Int32, outcome: ContactOutcome)
+
+    /// Fills `props` (customers × models) for the first `filled` customers of `block`: each plan model
+    /// evaluated over the block, or its column copied from `reuse` (customers `done ..< done + filled` of it).
+    /// Refuses a NaN propensity (customer `ids[i]`).
+    private static func evaluate(_ models: [BoundModel], block: [Float], count filled: Int, done: Int, featureCount: Int, reuse: Reuse?, ids: [UInt64],
+                                 transpose: Bool, kernel: TreeKernel, columns: inout FeatureColumns,
+                                 props: inout [Float], margins: inout [Float]) throws {
+        let modelCount = models.count
+        if let reuse, (done + filled) * reuse.stride > reuse.stored.count {
+            throw ReuseMismatch(customers: done + filled, stored: reuse.stored.count / max(reuse.stride, 1))
+        }
+        if transpose { block.withUnsafeBufferPointer { columns.fill(rows: $0.baseAddress!, stride: featureCount, count: filled) } }
+        let columns = columns
+        block.withUnsafeBufferPointer { x in
+            props.withUnsafeMutableBufferPointer { out in
+                margins.withUnsafeMutableBufferPointer { mg in
+                    for m in 0..<modelCount {
+                        if let reuse, reuse.source[m] >= 0 {
+                            let col = reuse.source[m]
+                            for i in 0..<filled { out[i * modelCount + m] = reuse.stored[(done + i) * reuse.stride + col] }
+                            continue
+                        }
+                        models[m].propensities(block: x, stride: featureCount, count: filled, margins: mg,
+                                               out: UnsafeMutableBufferPointer(rebasing: out[m...]), outStride: modelCount,
+                                               columns: transpose ? columns : nil, kernel: kernel)
+                    }
+                }
+            }
+        }
+        // A non-finite margin (a damaged profile or model) gives NaN: refused, never written as a score.
+        if let bad = props.withUnsafeBufferPointer({ p in (0..<(filled * modelCount)).first { p[$0].isNaN } }) {
+            throw NonFinitePropensity(model: models[bad % modelCount].id, customer: ids[bad / modelCount])
+        }
+    }
+
+    /// Scores the first `filled` customers of the block (their contacts, features and propensities) and
+    /// calls `body` after each, in order.
+    private static func scoreBlock(count filled: Int, block: [Float], props: [Float], featureCount: Int, modelCount: Int,
+                                   ids: [UInt64], regions: [UInt16], segments: [UInt16], eventStart: [Int], events: [Event],
+                                   scorer: inout CustomerScorer, _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
+        for i in 0..<filled {
+            scorer.begin()
+            for e in events[eventStart[i]..<eventStart[i + 1]] { scorer.recordContact(offer: Int(e.offer), day: e.day, outcome: e.outcome) }
+            block.withUnsafeBufferPointer { x in
+                props.withUnsafeBufferPointer { p in
+                    scorer.score(UnsafeBufferPointer(rebasing: x[(i * featureCount)..<((i + 1) * featureCount)]),
+                                 propensities: UnsafeBufferPointer(rebasing: p[(i * modelCount)..<((i + 1) * modelCount)]))
+                }
+            }
+            try body(ids[i], regions[i], segments[i], &scorer)
+        }
+    }
+
+    /// Decodes customer `id`'s profile `v` into the block at `row`; refuses a damaged record or a region or
+    /// segment code outside the dictionaries (it would drop the customer's offers from every such total).
+    private static func decodeProfile(_ v: UnsafeRawBufferPointer, customer id: UInt64, into block: inout [Float], row: Int, featureCount: Int,
+                                      regionCount: Int, segmentCount: Int) throws -> ProfileCodec.Header {
+        let header = try block.withUnsafeMutableBufferPointer { f -> ProfileCodec.Header in
+            switch ProfileCodec.decode(v, featureCount: featureCount, into: UnsafeMutableBufferPointer(rebasing: f[row..<(row + featureCount)])) {
+            case .success(let hd): return hd
+            case .failure(let e): throw StoreError.corrupt(database: "profiles", key: "customer \(id)", reason: e.description)
+            }
+        }
+        guard Int(header.region) < regionCount, Int(header.segment) < segmentCount else {
+            throw StoreError.corrupt(database: "profiles", key: "customer \(id)",
+                                     reason: ProfileDecodeError.code(region: header.region, segment: header.segment, regions: regionCount, segments: segmentCount).description)
+        }
+        return header
+    }
+
+    /// Moves the history cursor (at `h`) past customer `id`, appending the customer's contacts with plan
+    /// offers to `events`; returns the cursor's new entry (the first of a later customer, or nil at the end).
+    private static func collectHistory(customer id: UInt64, from h: LMDBCursor.Entry?, _ hist: LMDBCursor, plan: ScoringPlan,
+                                       into events: inout [Event]) throws -> LMDBCursor.Entry? {
+        var h = h
+        while let (hk, hv) = h, let hid = ProfileCodec.customerID(key: hk), hid <= id {
+            if hid == id {
+                guard let ev = HistoryCodec.decode(hv) else {
+                    throw StoreError.corrupt(database: "history", key: "customer \(id)", reason: "malformed contact record")
+                }
+                if let offer = plan.offerIndex(idBytes: ev.offerID) { events.append((Int32(offer), ev.day, ev.outcome)) }
+            }
+            h = try hist.next()
+        }
+        return h
     }
 
     /// Scores a shard and keeps every customer's eligible candidates in memory for the optimizer.

@@ -7,112 +7,12 @@ extension Campaign {
     /// `Campaign.maxOffers` and the other limits): a campaign that imports can run.
     public init(document: ConfigValue) throws(CampaignError) {
         let top = try CampaignReader.map(document, "$", allowed: Campaign.topLevelKeys)
-        var objective = Objective.expectedValue
-        if let o = top["objective"] {
-            let s = try CampaignReader.string(o, "objective")
-            guard let obj = Objective(rawValue: s) else {
-                throw CampaignError(path: "objective", line: o.line, reason: "\(Quoted.text(s)) is not one of expected_value, propensity")
-            }
-            objective = obj
-        }
-        guard let offersValue = top["offers"] else { throw CampaignError(path: "offers", line: document.line, reason: "missing: a campaign needs at least one offer") }
-        guard case .array(let offerItems, _) = offersValue, !offerItems.isEmpty else {
-            throw CampaignError(path: "offers", line: offersValue.line, reason: "expected a non-empty list of offers")
-        }
-        // Candidates name offers in 16 bits (UInt16.max is kept free): refused here, not by every run.
-        guard offerItems.count <= Campaign.maxOffers else {
-            throw CampaignError(path: "offers", line: offersValue.line, reason: "\(offerItems.count) offers; at most \(Campaign.maxOffers)")
-        }
-        var offers: [Offer] = []
-        var seen: [String: Int] = [:]
-        for (i, item) in offerItems.enumerated() {
-            let p = "offers[\(i)]"
-            let o = try CampaignReader.map(item, p, allowed: ["id", "product", "family", "model", "value", "value_column", "channels", "name", "description"])
-            let id = try CampaignReader.label(CampaignReader.required(o, "id", p, item), p + ".id")
-            guard !id.contains(",") else { throw CampaignError(path: p + ".id", line: item.line, reason: "offer id must be non-empty and contain no comma") }
-            if let prev = seen[id] { throw CampaignError(path: p + ".id", line: o["id"]?.line, reason: "duplicate offer id \(Quoted.text(id)) (first at offers[\(prev)])") }
-            seen[id] = i
-            let product = try CampaignReader.label(CampaignReader.required(o, "product", p, item), p + ".product")
-            let family = try CampaignReader.label(CampaignReader.required(o, "family", p, item), p + ".family")
-            let model = try CampaignReader.label(CampaignReader.required(o, "model", p, item), p + ".model")
-            let value: Value
-            switch (o["value"], o["value_column"]) {
-            case (let v?, nil):
-                let d = try CampaignReader.number(v, p + ".value")
-                guard d >= 0 else { throw CampaignError(path: p + ".value", line: v.line, reason: "value \(d) is negative") }
-                try CampaignReader.amount(d, v, p + ".value", limit: Campaign.maxAmount)
-                value = .fixed(d)
-            case (nil, let c?): value = .column(try CampaignReader.label(c, p + ".value_column"))
-            case (.some, .some): throw CampaignError(path: p, line: item.line, reason: "give either value or value_column, not both")
-            case (nil, nil): throw CampaignError(path: p + ".value", line: item.line, reason: "missing: give value (NPV) or value_column")
-            }
-            let chValue = try CampaignReader.required(o, "channels", p, item)
-            guard case .map(let chEntries, _) = chValue, !chEntries.isEmpty else {
-                throw CampaignError(path: p + ".channels", line: chValue.line, reason: "expected a non-empty mapping of channel -> {min_propensity, cost}")
-            }
-            var rules: [ChannelRule] = []
-            for (name, rv) in chEntries {
-                try CampaignReader.checkLabel(name, p + ".channels", line: rv.line)
-                let cp = p + ".channels." + name
-                if rules.contains(where: { $0.channel == name }) { throw CampaignError(path: cp, line: rv.line, reason: "channel listed twice") }
-                let r = try CampaignReader.map(rv, cp, allowed: ["min_propensity", "cost"])
-                let minP = try r["min_propensity"].map { v throws(CampaignError) in try CampaignReader.number(v, cp + ".min_propensity") } ?? 0
-                guard minP >= 0, minP <= 1 else { throw CampaignError(path: cp + ".min_propensity", line: r["min_propensity"]?.line, reason: "\(minP) is not a probability in [0, 1]") }
-                let cost = try r["cost"].map { v throws(CampaignError) in try CampaignReader.number(v, cp + ".cost") } ?? 0
-                guard cost >= 0 else { throw CampaignError(path: cp + ".cost", line: r["cost"]?.line, reason: "negative cost \(cost)") }
-                if let cv = r["cost"] { try CampaignReader.amount(cost, cv, cp + ".cost", limit: Campaign.maxAmount) }
-                rules.append(ChannelRule(channel: name, minPropensity: minP, cost: cost))
-            }
-            rules.sort { $0.channel < $1.channel }
-            offers.append(Offer(id: id, product: product, family: family, model: model, value: value, channels: rules))
-        }
-
-        var perCustomer = PerCustomer(maxOffers: 3, maxPerFamily: 1)
-        if let pc = top["per_customer"] {
-            let m = try CampaignReader.map(pc, "per_customer", allowed: ["max_offers", "max_per_family"])
-            // A run keeps max_offers slots per customer: more than the offers is never usable, and a
-            // million asked a worker for hundreds of gigabytes.
-            if let v = m["max_offers"] {
-                perCustomer.maxOffers = try CampaignReader.count(v, "per_customer.max_offers", minimum: 1, maximum: offers.count,
-                                                                 why: "the campaign has \(offers.count) offer\(offers.count == 1 ? "" : "s")")
-            }
-            if let v = m["max_per_family"] {
-                perCustomer.maxPerFamily = try CampaignReader.count(v, "per_customer.max_per_family", minimum: 1, maximum: offers.count,
-                                                                    why: "the campaign has \(offers.count) offer\(offers.count == 1 ? "" : "s")")
-            }
-            else { perCustomer.maxPerFamily = perCustomer.maxOffers }
-        }
-        var fatigue: Fatigue? = nil
-        if let f = top["fatigue"] {
-            let m = try CampaignReader.map(f, "fatigue", allowed: ["max_ignored", "window_days"])
-            let mi = try CampaignReader.count(CampaignReader.required(m, "max_ignored", "fatigue", f), "fatigue.max_ignored", minimum: 1,
-                                              maximum: Campaign.maxIgnoredLimit, why: "contacts are counted in 32 bits")
-            let wd = try CampaignReader.count(CampaignReader.required(m, "window_days", "fatigue", f), "fatigue.window_days", minimum: 1,
-                                              maximum: Campaign.maxWindowDays, why: "100 years")
-            fatigue = Fatigue(maxIgnored: mi, windowDays: wd)
-        }
-        var constraints = Constraints()
-        if let c = top["constraints"] {
-            let m = try CampaignReader.map(c, "constraints", allowed: ["budget", "products", "regions", "segments", "channels"])
-            if let b = m["budget"] {
-                let d = try CampaignReader.number(b, "constraints.budget")
-                guard d >= 0 else { throw CampaignError(path: "constraints.budget", line: b.line, reason: "negative budget \(d)") }
-                try CampaignReader.amount(d, b, "constraints.budget", limit: Campaign.maxBudget)
-                constraints.budget = d
-            }
-            constraints.products = try CampaignReader.counts(m["products"], "constraints.products")
-            constraints.regions = try CampaignReader.counts(m["regions"], "constraints.regions")
-            constraints.segments = try CampaignReader.counts(m["segments"], "constraints.segments")
-            constraints.channels = try CampaignReader.counts(m["channels"], "constraints.channels")
-            let caps = constraints.products.count + constraints.regions.count + constraints.segments.count + constraints.channels.count
-            // Repair moves name constraint rows in 16 bits (Repair.MoveList): room for 65,534 rows with the budget.
-            guard caps <= Campaign.maxCaps else {
-                throw CampaignError(path: "constraints", line: c.line, reason: "\(caps) caps; at most \(Campaign.maxCaps) (products, regions, segments and channels together)")
-            }
-        }
-        guard let rd = top["run_date"] else { throw CampaignError(path: "run_date", line: document.line, reason: "missing: the day fatigue windows count back from (YYYY-MM-DD)") }
-        let rdText = try CampaignReader.string(rd, "run_date")
-        guard let runDate = CalendarDay(rdText) else { throw CampaignError(path: "run_date", line: rd.line, reason: "\(Quoted.text(rdText)) is not a date YYYY-MM-DD") }
+        let objective = try CampaignReader.objective(top)
+        let (offers, offersValue) = try CampaignReader.offers(top, document: document)
+        let perCustomer = try CampaignReader.perCustomer(top, offerCount: offers.count)
+        let fatigue = try CampaignReader.fatigue(top)
+        let constraints = try CampaignReader.constraints(top)
+        let runDate = try CampaignReader.runDate(top, document: document)
 
         self.init(objective: objective, offers: offers, perCustomer: perCustomer, fatigue: fatigue,
                   constraints: constraints, runDate: runDate)
@@ -128,6 +28,148 @@ extension Campaign {
         guard channels.count <= Campaign.maxChannels else {
             throw CampaignError(path: "offers", line: offersValue.line, reason: "\(channels.count) distinct channels; at most \(Campaign.maxChannels)")
         }
+    }
+}
+
+/// The parts of a campaign document, read in the order `Campaign.init(document:)` checks them.
+extension CampaignReader {
+    /// The `objective` key (expected value when absent).
+    fileprivate static func objective(_ top: [String: ConfigValue]) throws(CampaignError) -> Campaign.Objective {
+        guard let o = top["objective"] else { return .expectedValue }
+        let s = try string(o, "objective")
+        guard let obj = Campaign.Objective(rawValue: s) else {
+            throw CampaignError(path: "objective", line: o.line, reason: "\(Quoted.text(s)) is not one of expected_value, propensity")
+        }
+        return obj
+    }
+
+    /// The `offers` list, each checked and with unique ids, and the list's value (for its line).
+    fileprivate static func offers(_ top: [String: ConfigValue], document: ConfigValue) throws(CampaignError) -> ([Campaign.Offer], ConfigValue) {
+        guard let offersValue = top["offers"] else { throw CampaignError(path: "offers", line: document.line, reason: "missing: a campaign needs at least one offer") }
+        guard case .array(let offerItems, _) = offersValue, !offerItems.isEmpty else {
+            throw CampaignError(path: "offers", line: offersValue.line, reason: "expected a non-empty list of offers")
+        }
+        // Candidates name offers in 16 bits (UInt16.max is kept free): refused here, not by every run.
+        guard offerItems.count <= Campaign.maxOffers else {
+            throw CampaignError(path: "offers", line: offersValue.line, reason: "\(offerItems.count) offers; at most \(Campaign.maxOffers)")
+        }
+        var offers: [Campaign.Offer] = []
+        var seen: [String: Int] = [:]
+        for (i, item) in offerItems.enumerated() { offers.append(try offer(item, at: i, seen: &seen)) }
+        return (offers, offersValue)
+    }
+
+    /// Offer `i` of the list; `seen` holds the ids read so far and their places.
+    private static func offer(_ item: ConfigValue, at i: Int, seen: inout [String: Int]) throws(CampaignError) -> Campaign.Offer {
+        let p = "offers[\(i)]"
+        let o = try map(item, p, allowed: ["id", "product", "family", "model", "value", "value_column", "channels", "name", "description"])
+        let id = try label(required(o, "id", p, item), p + ".id")
+        guard !id.contains(",") else { throw CampaignError(path: p + ".id", line: item.line, reason: "offer id must be non-empty and contain no comma") }
+        if let prev = seen[id] { throw CampaignError(path: p + ".id", line: o["id"]?.line, reason: "duplicate offer id \(Quoted.text(id)) (first at offers[\(prev)])") }
+        seen[id] = i
+        let product = try label(required(o, "product", p, item), p + ".product")
+        let family = try label(required(o, "family", p, item), p + ".family")
+        let model = try label(required(o, "model", p, item), p + ".model")
+        let value = try offerValue(o, item, p)
+        let rules = try channelRules(required(o, "channels", p, item), p)
+        return Campaign.Offer(id: id, product: product, family: family, model: model, value: value, channels: rules)
+    }
+
+    /// An offer's value: fixed (`value`) or read from a feature (`value_column`), exactly one of them.
+    private static func offerValue(_ o: [String: ConfigValue], _ item: ConfigValue, _ p: String) throws(CampaignError) -> Campaign.Value {
+        switch (o["value"], o["value_column"]) {
+        case (let v?, nil):
+            let d = try number(v, p + ".value")
+            guard d >= 0 else { throw CampaignError(path: p + ".value", line: v.line, reason: "value \(d) is negative") }
+            try amount(d, v, p + ".value", limit: Campaign.maxAmount)
+            return .fixed(d)
+        case (nil, let c?): return .column(try label(c, p + ".value_column"))
+        case (.some, .some): throw CampaignError(path: p, line: item.line, reason: "give either value or value_column, not both")
+        case (nil, nil): throw CampaignError(path: p + ".value", line: item.line, reason: "missing: give value (NPV) or value_column")
+        }
+    }
+
+    /// An offer's `channels` mapping (at `p`), sorted by channel name.
+    private static func channelRules(_ chValue: ConfigValue, _ p: String) throws(CampaignError) -> [Campaign.ChannelRule] {
+        guard case .map(let chEntries, _) = chValue, !chEntries.isEmpty else {
+            throw CampaignError(path: p + ".channels", line: chValue.line, reason: "expected a non-empty mapping of channel -> {min_propensity, cost}")
+        }
+        var rules: [Campaign.ChannelRule] = []
+        for (name, rv) in chEntries {
+            try checkLabel(name, p + ".channels", line: rv.line)
+            let cp = p + ".channels." + name
+            if rules.contains(where: { $0.channel == name }) { throw CampaignError(path: cp, line: rv.line, reason: "channel listed twice") }
+            let r = try map(rv, cp, allowed: ["min_propensity", "cost"])
+            let minP = try r["min_propensity"].map { v throws(CampaignError) in try number(v, cp + ".min_propensity") } ?? 0
+            guard minP >= 0, minP <= 1 else { throw CampaignError(path: cp + ".min_propensity", line: r["min_propensity"]?.line, reason: "\(minP) is not a probability in [0, 1]") }
+            let cost = try r["cost"].map { v throws(CampaignError) in try number(v, cp + ".cost") } ?? 0
+            guard cost >= 0 else { throw CampaignError(path: cp + ".cost", line: r["cost"]?.line, reason: "negative cost \(cost)") }
+            if let cv = r["cost"] { try amount(cost, cv, cp + ".cost", limit: Campaign.maxAmount) }
+            rules.append(Campaign.ChannelRule(channel: name, minPropensity: minP, cost: cost))
+        }
+        rules.sort { $0.channel < $1.channel }
+        return rules
+    }
+
+    /// The `per_customer` limits (3 offers, 1 per family when absent).
+    fileprivate static func perCustomer(_ top: [String: ConfigValue], offerCount: Int) throws(CampaignError) -> Campaign.PerCustomer {
+        var perCustomer = Campaign.PerCustomer(maxOffers: 3, maxPerFamily: 1)
+        guard let pc = top["per_customer"] else { return perCustomer }
+        let m = try map(pc, "per_customer", allowed: ["max_offers", "max_per_family"])
+        // A run keeps max_offers slots per customer: more than the offers is never usable, and a
+        // million asked a worker for hundreds of gigabytes.
+        if let v = m["max_offers"] {
+            perCustomer.maxOffers = try count(v, "per_customer.max_offers", minimum: 1, maximum: offerCount,
+                                              why: "the campaign has \(offerCount) offer\(offerCount == 1 ? "" : "s")")
+        }
+        if let v = m["max_per_family"] {
+            perCustomer.maxPerFamily = try count(v, "per_customer.max_per_family", minimum: 1, maximum: offerCount,
+                                                 why: "the campaign has \(offerCount) offer\(offerCount == 1 ? "" : "s")")
+        }
+        else { perCustomer.maxPerFamily = perCustomer.maxOffers }
+        return perCustomer
+    }
+
+    /// The `fatigue` rule, if any.
+    fileprivate static func fatigue(_ top: [String: ConfigValue]) throws(CampaignError) -> Campaign.Fatigue? {
+        guard let f = top["fatigue"] else { return nil }
+        let m = try map(f, "fatigue", allowed: ["max_ignored", "window_days"])
+        let mi = try count(required(m, "max_ignored", "fatigue", f), "fatigue.max_ignored", minimum: 1,
+                           maximum: Campaign.maxIgnoredLimit, why: "contacts are counted in 32 bits")
+        let wd = try count(required(m, "window_days", "fatigue", f), "fatigue.window_days", minimum: 1,
+                           maximum: Campaign.maxWindowDays, why: "100 years")
+        return Campaign.Fatigue(maxIgnored: mi, windowDays: wd)
+    }
+
+    /// The `constraints`: the budget and the caps per product, region, segment and channel.
+    fileprivate static func constraints(_ top: [String: ConfigValue]) throws(CampaignError) -> Campaign.Constraints {
+        var constraints = Campaign.Constraints()
+        guard let c = top["constraints"] else { return constraints }
+        let m = try map(c, "constraints", allowed: ["budget", "products", "regions", "segments", "channels"])
+        if let b = m["budget"] {
+            let d = try number(b, "constraints.budget")
+            guard d >= 0 else { throw CampaignError(path: "constraints.budget", line: b.line, reason: "negative budget \(d)") }
+            try amount(d, b, "constraints.budget", limit: Campaign.maxBudget)
+            constraints.budget = d
+        }
+        constraints.products = try counts(m["products"], "constraints.products")
+        constraints.regions = try counts(m["regions"], "constraints.regions")
+        constraints.segments = try counts(m["segments"], "constraints.segments")
+        constraints.channels = try counts(m["channels"], "constraints.channels")
+        let caps = constraints.products.count + constraints.regions.count + constraints.segments.count + constraints.channels.count
+        // Repair moves name constraint rows in 16 bits (Repair.MoveList): room for 65,534 rows with the budget.
+        guard caps <= Campaign.maxCaps else {
+            throw CampaignError(path: "constraints", line: c.line, reason: "\(caps) caps; at most \(Campaign.maxCaps) (products, regions, segments and channels together)")
+        }
+        return constraints
+    }
+
+    /// The required `run_date`.
+    fileprivate static func runDate(_ top: [String: ConfigValue], document: ConfigValue) throws(CampaignError) -> CalendarDay {
+        guard let rd = top["run_date"] else { throw CampaignError(path: "run_date", line: document.line, reason: "missing: the day fatigue windows count back from (YYYY-MM-DD)") }
+        let rdText = try string(rd, "run_date")
+        guard let runDate = CalendarDay(rdText) else { throw CampaignError(path: "run_date", line: rd.line, reason: "\(Quoted.text(rdText)) is not a date YYYY-MM-DD") }
+        return runDate
     }
 }
 

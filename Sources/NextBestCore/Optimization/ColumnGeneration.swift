@@ -216,105 +216,152 @@ public struct ColumnGeneration {
     /// presolve's on a sample, or the last run's): the next passes solve each bucket at the points its mix
     /// used there (the j-th pass at its j-th point), so the master can mix as that one did from the start.
     public func run(start: Prices, explore: PriceMix? = nil) throws -> Outcome {
+        var st = RunState(master: Master(rows: rows, included: rows.map { _ in true }), start: start, smoothing: options.smoothing)
+        let first = try price(start, weight: 1, &st)
+        _ = st.master.add(first, point: 0)
+        if let explore, explore.fits(rows: rows.count) {
+            let base = st.points.count
+            st.points += explore.points.map { Point(prices: $0, weight: 1) }
+            let depth = min(2, explore.buckets.map(\.count).max() ?? 0)
+            for j in 0..<depth where st.passes < options.maxPasses {
+                try spread(explore.points, base: base, pick: explore.buckets.map { $0.isEmpty ? 0 : UInt8($0[j % $0.count]) }, &st)
+            }
+        }
+        rounds: while true {
+            // Phase 1 until the master can meet every row.
+            let step = st.master.phase == 1 ? try phaseOneStep(start: start, &st) : try phaseTwoStep(&st)
+            switch step {
+            case .next: continue
+            case .stop: break rounds
+            case .done(let outcome): return outcome
+            }
+        }
+        if st.master.phase == 1 {
+            // Out of passes before the master met every row: not proven either way.
+            throw OptimizerError.undecided(passes: st.passes)
+        }
+        return Outcome(status: .feasible(converged: st.converged), points: st.points, active: activeMix(st.master),
+                       masterValue: st.masterValue, bound: st.bestBound, bestPrices: st.bestPrices, passes: st.passes, history: st.history)
+    }
+
+    /// The progress of one `run`: the points evaluated, the rounds, the master and the best bound so far.
+    fileprivate struct RunState {
         var points: [Point] = []
         var history: [DualSolver.Round] = []
-        let master = Master(rows: rows, included: rows.map { _ in true })
+        let master: Master
         var bestBound = Double.infinity
-        var bestPrices = start
+        var bestPrices: Prices
         var masterValue = -Double.infinity
         var passes = 0
         let clock = ContinuousClock()
-        func price(_ p: Prices, weight: Double) throws -> Aggregates {
-            points.append(Point(prices: p, weight: weight))
-            passes += 1
-            let t0 = clock.now
-            let a = try evaluate(PricingRequest(points: [p], weights: [weight]))
-            let l = weight == 1 ? Self.bound(rows, p, a) : bestBound
-            if l < bestBound { bestBound = l; bestPrices = p }
-            history.append(DualSolver.Round(round: passes, dual: l,
-                                            relaxedPrimal: Double(a.primalMicros) / 1e6, maxViolation: DualSolver.maxViolation(rows, a),
-                                            feasible: masterValue.isFinite ? masterValue : nil, points: 1, seconds: Self.seconds(clock.now - t0)))
-            onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: masterValue.isFinite ? masterValue : nil))
-            return a
-        }
-        /// One pass with each bucket at its own point of `spread` (`pick[bucket]`), all at full weight: no
-        /// bound (no one point for everybody), a column per bucket.
-        func spread(_ spread: [Prices], base: Int, pick: [UInt8]) throws {
-            passes += 1
-            let t0 = clock.now
-            let a = try evaluate(PricingRequest(points: spread, weights: Array(repeating: 1, count: spread.count), bucketPoint: pick))
-            history.append(DualSolver.Round(round: passes, dual: bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
-                                            maxViolation: DualSolver.maxViolation(rows, a), feasible: nil,
-                                            points: Set(pick).count, seconds: Self.seconds(clock.now - t0)))
-            onPass?(DualSolver.Progress(round: passes, bestDual: bestBound, target: nil))
-            _ = master.add(a, point: { base + Int(pick[$0]) })
-        }
-        _ = master.add(try price(start, weight: 1), point: 0)
-        if let explore, explore.fits(rows: rows.count) {
-            let base = points.count
-            points += explore.points.map { Point(prices: $0, weight: 1) }
-            let depth = min(2, explore.buckets.map(\.count).max() ?? 0)
-            for j in 0..<depth where passes < options.maxPasses {
-                try spread(explore.points, base: base, pick: explore.buckets.map { $0.isEmpty ? 0 : UInt8($0[j % $0.count]) })
-            }
-        }
-        var smoothing = options.smoothing
+        var smoothing: Double
         var converged = false
         var laddered = false
-        while true {
-            // Phase 1 until the master can meet every row.
-            if master.phase == 1 {
-                guard master.solve() == .optimal else { throw OptimizerError.master("phase 1 of the LP master did not solve") }
-                let violation = master.weights().elastic.enumerated().reduce(0.0) { $0 + $1.element * master.violationWeight[master.elastic[$1.offset].row] }
-                if violation <= 1e-7 {
-                    master.setPhase(2)
-                    continue
-                }
-                if passes >= options.maxPasses { break }
-                let (net, bucketValue) = master.duals()
-                if bestBound.isFinite && !laddered && Self.distance(start, Prices(count: rows.count)) > 0 {
-                    // Near a good bound (a presolve's, the last run's): first a ladder of steps from the best
-                    // prices along the direction that lowers the violation, one step per group of buckets, so
-                    // that one pass finds how far the prices must move; the exact phase 1 follows if needed.
-                    laddered = true
-                    let center = bestPrices.netWithSentinel.dropLast().map { $0 }
-                    let scale = max(center.map(abs).max() ?? 0, 1e-9) / max(net.map(abs).max() ?? 0, 1e-12)
-                    let steps = (0..<8).map { scale * Double(1 << $0) / 64 }
-                    let ladder = steps.map { t in Self.prices(net: zip(center, net).map { $0 + t * $1 }, rows: rows) }
-                    let base = points.count
-                    points += ladder.map { Point(prices: $0, weight: 1) }
-                    try spread(ladder, base: base, pick: (0..<CustomerBuckets.count).map { UInt8($0 % ladder.count) })
-                    continue
-                }
-                let p = Self.prices(net: net, rows: rows)
-                let added = master.add(try price(p, weight: 0), point: points.count - 1)
-                if !added.contains(where: { master.reducedValue($0, net: net, weight: 0, bucketValue: bucketValue) > 1e-7 * max(1, violation) }) {
-                    // No column lowers the violation: the LP relaxation is infeasible.
-                    let conflict = try irreducible(master: master, net: net, points: &points)
-                    return Outcome(status: .infeasible(rows: conflict.rows, shortfall: conflict.shortfall), points: points, active: [],
-                                   masterValue: -.infinity, bound: bestBound, bestPrices: bestPrices, passes: passes, history: history)
-                }
-                continue
-            }
-            guard master.solve() == .optimal else { throw OptimizerError.master("the LP master did not solve") }
-            masterValue = -master.lp.objective
-            let gap = (bestBound - masterValue) / max(abs(bestBound), 1e-9)
-            if gap <= options.gapTolerance { converged = true; break }
-            if passes >= options.maxPasses { break }
-            let (net, bucketValue) = master.duals()
-            let center = bestBound.isFinite ? bestPrices.netWithSentinel.dropLast().map { $0 } : net
-            let a = smoothing
-            let sep = zip(center, net).map { a * $0 + (1 - a) * $1 }
-            let added = master.add(try price(Self.prices(net: sep, rows: rows), weight: 1), point: points.count - 1)
-            let improving = added.contains { master.reducedValue($0, net: net, weight: 1, bucketValue: bucketValue) > 1e-9 * max(1, abs(masterValue)) }
-            // Mispricing (nothing the master can use): the next point is nearer the master's duals.
-            smoothing = improving ? options.smoothing : smoothing * 0.5
-            if !improving && smoothing < 1e-3 { smoothing = 0 }
+
+        init(master: Master, start: Prices, smoothing: Double) {
+            self.master = master
+            bestPrices = start
+            self.smoothing = smoothing
         }
-        if master.phase == 1 {
-            // Out of passes before the master met every row: not proven either way.
-            throw OptimizerError.undecided(passes: passes)
+    }
+
+    /// What `run` does after a step: go on, stop (converged or out of passes), or return an outcome.
+    fileprivate enum Step {
+        case next, stop
+        case done(Outcome)
+    }
+
+    /// One pass at prices `p` with objective weight `weight`: a point, a round, and (at full weight) a bound.
+    fileprivate func price(_ p: Prices, weight: Double, _ st: inout RunState) throws -> Aggregates {
+        st.points.append(Point(prices: p, weight: weight))
+        st.passes += 1
+        let t0 = st.clock.now
+        let a = try evaluate(PricingRequest(points: [p], weights: [weight]))
+        let l = weight == 1 ? Self.bound(rows, p, a) : st.bestBound
+        if l < st.bestBound { st.bestBound = l; st.bestPrices = p }
+        st.history.append(DualSolver.Round(round: st.passes, dual: l,
+                                           relaxedPrimal: Double(a.primalMicros) / 1e6, maxViolation: DualSolver.maxViolation(rows, a),
+                                           feasible: st.masterValue.isFinite ? st.masterValue : nil, points: 1, seconds: Self.seconds(st.clock.now - t0)))
+        onPass?(DualSolver.Progress(round: st.passes, bestDual: st.bestBound, target: st.masterValue.isFinite ? st.masterValue : nil))
+        return a
+    }
+
+    /// One pass with each bucket at its own point of `spread` (`pick[bucket]`), all at full weight: no
+    /// bound (no one point for everybody), a column per bucket.
+    fileprivate func spread(_ spread: [Prices], base: Int, pick: [UInt8], _ st: inout RunState) throws {
+        st.passes += 1
+        let t0 = st.clock.now
+        let a = try evaluate(PricingRequest(points: spread, weights: Array(repeating: 1, count: spread.count), bucketPoint: pick))
+        st.history.append(DualSolver.Round(round: st.passes, dual: st.bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
+                                           maxViolation: DualSolver.maxViolation(rows, a), feasible: nil,
+                                           points: Set(pick).count, seconds: Self.seconds(st.clock.now - t0)))
+        onPass?(DualSolver.Progress(round: st.passes, bestDual: st.bestBound, target: nil))
+        _ = st.master.add(a, point: { base + Int(pick[$0]) })
+    }
+
+    /// A phase 1 step: solve the master for the least violation; switch to phase 2 once it is met, else
+    /// price at the duals (or first a ladder from the best prices), and prove infeasibility when nothing helps.
+    fileprivate func phaseOneStep(start: Prices, _ st: inout RunState) throws -> Step {
+        let master = st.master
+        guard master.solve() == .optimal else { throw OptimizerError.master("phase 1 of the LP master did not solve") }
+        let violation = master.weights().elastic.enumerated().reduce(0.0) { $0 + $1.element * master.violationWeight[master.elastic[$1.offset].row] }
+        if violation <= 1e-7 {
+            master.setPhase(2)
+            return .next
         }
+        if st.passes >= options.maxPasses { return .stop }
+        let (net, bucketValue) = master.duals()
+        if st.bestBound.isFinite && !st.laddered && Self.distance(start, Prices(count: rows.count)) > 0 {
+            // Near a good bound (a presolve's, the last run's): first a ladder of steps from the best
+            // prices along the direction that lowers the violation, one step per group of buckets, so
+            // that one pass finds how far the prices must move; the exact phase 1 follows if needed.
+            st.laddered = true
+            let center = st.bestPrices.netWithSentinel.dropLast().map { $0 }
+            let scale = max(center.map(abs).max() ?? 0, 1e-9) / max(net.map(abs).max() ?? 0, 1e-12)
+            let steps = (0..<8).map { scale * Double(1 << $0) / 64 }
+            let ladder = steps.map { t in Self.prices(net: zip(center, net).map { $0 + t * $1 }, rows: rows) }
+            let base = st.points.count
+            st.points += ladder.map { Point(prices: $0, weight: 1) }
+            try spread(ladder, base: base, pick: (0..<CustomerBuckets.count).map { UInt8($0 % ladder.count) }, &st)
+            return .next
+        }
+        let p = Self.prices(net: net, rows: rows)
+        let a = try price(p, weight: 0, &st)
+        let added = master.add(a, point: st.points.count - 1)
+        if !added.contains(where: { master.reducedValue($0, net: net, weight: 0, bucketValue: bucketValue) > 1e-7 * max(1, violation) }) {
+            // No column lowers the violation: the LP relaxation is infeasible.
+            let conflict = try irreducible(master: master, net: net, points: &st.points)
+            return .done(Outcome(status: .infeasible(rows: conflict.rows, shortfall: conflict.shortfall), points: st.points, active: [],
+                                 masterValue: -.infinity, bound: st.bestBound, bestPrices: st.bestPrices, passes: st.passes, history: st.history))
+        }
+        return .next
+    }
+
+    /// A phase 2 step: solve the master; stop when its value is within the gap of the best bound (or out
+    /// of passes), else price at the smoothed duals.
+    fileprivate func phaseTwoStep(_ st: inout RunState) throws -> Step {
+        let master = st.master
+        guard master.solve() == .optimal else { throw OptimizerError.master("the LP master did not solve") }
+        st.masterValue = -master.lp.objective
+        let gap = (st.bestBound - st.masterValue) / max(abs(st.bestBound), 1e-9)
+        if gap <= options.gapTolerance { st.converged = true; return .stop }
+        if st.passes >= options.maxPasses { return .stop }
+        let (net, bucketValue) = master.duals()
+        let center = st.bestBound.isFinite ? st.bestPrices.netWithSentinel.dropLast().map { $0 } : net
+        let a = st.smoothing
+        let sep = zip(center, net).map { a * $0 + (1 - a) * $1 }
+        let aggregates = try price(Self.prices(net: sep, rows: rows), weight: 1, &st)
+        let added = master.add(aggregates, point: st.points.count - 1)
+        let masterValue = st.masterValue
+        let improving = added.contains { master.reducedValue($0, net: net, weight: 1, bucketValue: bucketValue) > 1e-9 * max(1, abs(masterValue)) }
+        // Mispricing (nothing the master can use): the next point is nearer the master's duals.
+        st.smoothing = improving ? options.smoothing : st.smoothing * 0.5
+        if !improving && st.smoothing < 1e-3 { st.smoothing = 0 }
+        return .next
+    }
+
+    /// Per bucket, the points its columns use with positive weight in the master's solution, heaviest first.
+    fileprivate func activeMix(_ master: Master) -> [[Int]] {
         let w = master.weights().columns
         var active = [[Int]](repeating: [], count: CustomerBuckets.count)
         var weightOf = [[Double]](repeating: [], count: CustomerBuckets.count)
@@ -327,8 +374,7 @@ public struct ColumnGeneration {
             let order = active[b].indices.sorted { weightOf[b][$0] > weightOf[b][$1] || (weightOf[b][$0] == weightOf[b][$1] && active[b][$0] < active[b][$1]) }
             active[b] = order.map { active[b][$0] }
         }
-        return Outcome(status: .feasible(converged: converged), points: points, active: active,
-                       masterValue: masterValue, bound: bestBound, bestPrices: bestPrices, passes: passes, history: history)
+        return active
     }
 
     /// Phase 1 over only the rows in `included`, with the columns of `from` to start: whether they can all

@@ -252,22 +252,6 @@ public enum Repair {
         precondition(use.count == rows.count + 1, "a use per constraint row and one for none")
         var moves: [Move] = []
         let limits = Limits(rows)
-        let none = Use.none(rows: rows.count)
-        let noneRow = Int32(rows.count)
-        let budgetRow = s.constraints.budgetRow >= 0 ? Int32(s.constraints.budgetRow) : noneRow
-        let mo = s.maxOffers
-        let target = Int32(goal.target ?? -1)
-        let targetUpper: Int64 = goal.target.flatMap { rows[$0].upper } ?? .max
-        let channelCount = s.channelCount
-        var mode = 0  // 0 improve, 1 reduce, 2 increase
-        switch goal { case .reduce: mode = 1; case .increase: mode = 2; case .improve: mode = 0 }
-        var chosen = ContiguousArray<Int32>()
-        chosen.reserveCapacity(mo)
-        var chosenUse = ContiguousArray<Use>()
-        /// Per chosen candidate, its use of the target row (reduce and increase passes).
-        var chosenAmount = ContiguousArray<Int64>()
-        chosenAmount.reserveCapacity(mo)
-        chosenUse.reserveCapacity(mo)
         // With a limit, only the best `limit` moves of the shard are sent: a max-heap of the best kept so far
         // (keys in the global order). Once it is full, its top bounds what can still be sent, so a move
         // scoring above it is not checked further and a customer whose best is past it is not listed. The
@@ -276,15 +260,10 @@ public enum Repair {
         var heap = ContiguousArray<MoveKey>()
         if bounded { heap.reserveCapacity(limit) }
         var bound = Double.infinity
-        @inline(__always) func heapLess(_ a: MoveKey, _ b: MoveKey) -> Bool { precedes(a, b) }
         let offerFamily = ContiguousArray(s.plan.offers.map { Int32($0.family) })
-        let rule = s.table.rule
         // The current customer's candidates' objectives (derived once per customer, not per move).
         let objectives = UnsafeMutablePointer<Double>.allocate(capacity: max(1, s.plan.offers.reduce(0) { $0 + $1.channels.count }))
         defer { objectives.deallocate() }
-        let targetIsRegion = mode != 0 && rows[Int(target)].kind == .region
-        let targetIsSegment = mode != 0 && rows[Int(target)].kind == .segment
-        let maxPerFamily = s.plan.campaign.perCustomer.maxPerFamily
         use.withUnsafeBufferPointer { useBuf in
         limits.upper.withUnsafeBufferPointer { upperBuf in
         limits.lower.withUnsafeBufferPointer { lowerBuf in
@@ -295,132 +274,18 @@ public enum Repair {
               s.productRowOfOffer.withUnsafeBufferPointer { prow in
                 s.channelRowOf.withUnsafeBufferPointer { crow in
                  offerFamily.withUnsafeBufferPointer { family in
+                  let buffers = ProposalBuffers(use: useBuf, upper: upperBuf, lower: lowerBuf, cands: cands, values: allValues, sel: sel,
+                                                pairCost: pairCost, prow: prow, crow: crow, family: family)
+                  var search = ProposalSearch(s, goal: goal, limits: limits, use: use, buffers: buffers, objectives: objectives)
                   for i in 0..<s.table.customerCount {
-                    let region = s.regionRow(i), segment = s.segmentRow(i)
-                    // Region and segment rows can only change through their own customers.
-                    if targetIsRegion && region != target { continue }
-                    if targetIsSegment && segment != target { continue }
-                    @inline(__always) func useOf(_ ci: Int) -> Use {
-                        let c = cands[ci]
-                        return Use(budget: budgetRow, product: prow[Int(c.offer)], channel: crow[Int(c.channel)],
-                                   region: region, segment: segment, cost: pairCost[Int(c.offer) &* channelCount &+ Int(c.channel)])
-                    }
-                    chosen.removeAll(keepingCapacity: true)
-                    chosenUse.removeAll(keepingCapacity: true)
-                    chosenAmount.removeAll(keepingCapacity: true)
-                    var touching = false
-                    for j in 0..<mo {
-                        let c = sel[i * mo + j]
-                        if c >= 0 {
-                            chosen.append(c)
-                            let u = useOf(Int(c))
-                            chosenUse.append(u)
-                            let amount = u.amount(target)
-                            chosenAmount.append(amount)
-                            if amount > 0 { touching = true }
-                        }
-                    }
-                    if mode == 1 && !touching { continue }
-                    let lo = Int(s.table.offsets[i]), hi = Int(s.table.offsets[i + 1])
-                    let values = s.table.customerValues(allValues, i)
-                    rule.objectives(UnsafeBufferPointer(rebasing: cands[lo..<hi]), values: values, into: objectives)
-                    @inline(__always) func objective(_ ci: Int) -> Double { objectives[ci &- lo] }
-                    var bestScore = Double.infinity
-                    var found = false
-                    var bRemove: Int32 = -1, bAdd: Int32 = -1
-                    var bRU = none, bAU = none
-                    // Scores a move; keeps it if it reaches the goal, keeps every other row and the list
-                    // valid, and beats the best so far.
-                    @inline(__always) func consider(_ remove: Int32, _ ru: Use, _ add: Int32, _ au: Use) {
-                        var dObj = 0.0
-                        if remove >= 0 { dObj -= objective(Int(remove)) }
-                        if add >= 0 { dObj += objective(Int(add)) }
-                        let score: Double
-                        var dTarget: Int64 = 0
-                        if mode == 0 {
-                            guard dObj > 1e-12 else { return }
-                            score = -dObj
-                        } else {
-                            dTarget = au.amount(target) - ru.amount(target)
-                            if mode == 1 {
-                                guard dTarget < 0 else { return }
-                                score = -dObj / Double(-dTarget)
-                            } else {
-                                guard dTarget > 0 else { return }
-                                score = -dObj / Double(dTarget)
-                            }
-                        }
-                        if found && !(score < bestScore) { return }
-                        if score > bound { return }
-                        guard limits.keepsOthersSameKinds(use: useBuf, upper: upperBuf, lower: lowerBuf, remove: ru, add: au, target: target) else { return }
-                        // Never overshoot a max on the target row itself.
-                        if mode == 2 && use[Int(target)] + dTarget > targetUpper { return }
-                        guard listAllows(cands, family, maxOffers: mo, maxPerFamily: maxPerFamily, sel, customer: i, remove: remove, add: add) else { return }
-                        found = true; bestScore = score
-                        bRemove = remove; bAdd = add; bRU = ru; bAU = au
-                    }
-                    if mode != 2 { for (j, r) in chosen.enumerated() { consider(r, chosenUse[j], -1, none) } }
-                    // Improving a full list needs a swap to a candidate worth more than some chosen one: one
-                    // worth at most the least chosen can improve nothing (and can't be added).
-                    var floor = -Double.infinity
-                    if mode == 0 && chosen.count >= mo {
-                        floor = .infinity
-                        for r in chosen { floor = min(floor, objective(Int(r))) }
-                    }
-                    for a in lo..<hi {
-                        let a32 = Int32(a)
-                        if mode == 0 && (objective(a) <= 0 || objective(a) - floor <= 1e-12) { continue }
-                        if chosen.contains(a32) { continue }
-                        let au = useOf(a)
-                        if mode == 0 {
-                            consider(-1, none, a32, au)
-                            for (j, r) in chosen.enumerated() { consider(r, chosenUse[j], a32, au) }
-                            continue
-                        }
-                        // A swap moves the target row by the added use less the removed one: reducing it needs a
-                        // removed candidate using more of it than the added one, increasing it the converse.
-                        // The others are the moves `consider` would refuse first; skipping them changes nothing.
-                        let aAmount = au.amount(target)
-                        if mode == 2 {
-                            if aAmount == 0 { continue }
-                            consider(-1, none, a32, au)
-                        }
-                        for (j, r) in chosen.enumerated() where mode == 1 ? chosenAmount[j] > aAmount : aAmount > chosenAmount[j] {
-                            consider(r, chosenUse[j], a32, au)
-                        }
-                    }
-                    if found && bounded {
-                        let key = (score: bestScore, customer: s.table.customerIDs[i])
-                        if heap.count < limit {
-                            // Sift up.
-                            heap.append(key)
-                            var c = heap.count - 1
-                            while c > 0 {
-                                let p = (c - 1) / 2
-                                if !heapLess(heap[p], heap[c]) { break }
-                                heap.swapAt(p, c); c = p
-                            }
-                        } else if heapLess(key, heap[0]) {
-                            // Replace the top, sift down.
-                            heap[0] = key
-                            var c = 0
-                            while true {
-                                let l = 2 * c + 1, r = l + 1
-                                var m = c
-                                if l < heap.count && heapLess(heap[m], heap[l]) { m = l }
-                                if r < heap.count && heapLess(heap[m], heap[r]) { m = r }
-                                if m == c { break }
-                                heap.swapAt(c, m); c = m
-                            }
-                        } else {
-                            found = false
-                        }
+                    guard let best = search.bestMove(customer: i, bound: bound) else { continue }
+                    if bounded {
+                        let kept = keepBest((score: best.score, customer: s.table.customerIDs[i]), in: &heap, limit: limit)
                         if heap.count == limit { bound = heap[0].score }
+                        if !kept { continue }
                     }
-                    if found {
-                        moves.append(Move(shard: Int32(si), customer: Int32(i), remove: bRemove, add: bAdd, customerID: s.table.customerIDs[i], score: bestScore,
-                                          removeUse: bRU, addUse: bAU))
-                    }
+                    moves.append(Move(shard: Int32(si), customer: Int32(i), remove: best.remove, add: best.add, customerID: s.table.customerIDs[i], score: best.score,
+                                      removeUse: best.ru, addUse: best.au))
                   }
                  }
                 }
@@ -435,6 +300,216 @@ public enum Repair {
         moves.sort(by: order)
         if moves.count > limit { moves.removeSubrange(limit...) }
         return moves
+    }
+
+    /// Offers `key` to the max-heap of the best `limit` keys so far: pushed while the heap is not full, else
+    /// put in place of the top when it precedes it. Whether the key was kept.
+    private static func keepBest(_ key: MoveKey, in heap: inout ContiguousArray<MoveKey>, limit: Int) -> Bool {
+        @inline(__always) func heapLess(_ a: MoveKey, _ b: MoveKey) -> Bool { precedes(a, b) }
+        if heap.count < limit {
+            // Sift up.
+            heap.append(key)
+            var c = heap.count - 1
+            while c > 0 {
+                let p = (c - 1) / 2
+                if !heapLess(heap[p], heap[c]) { break }
+                heap.swapAt(p, c); c = p
+            }
+            return true
+        } else if heapLess(key, heap[0]) {
+            // Replace the top, sift down.
+            heap[0] = key
+            var c = 0
+            while true {
+                let l = 2 * c + 1, r = l + 1
+                var m = c
+                if l < heap.count && heapLess(heap[m], heap[l]) { m = l }
+                if r < heap.count && heapLess(heap[m], heap[r]) { m = r }
+                if m == c { break }
+                heap.swapAt(c, m); c = m
+            }
+            return true
+        }
+        return false
+    }
+
+    /// The plain buffers a proposal pass reads for every move (held for the length of the pass).
+    private struct ProposalBuffers {
+        let use: UnsafeBufferPointer<Int64>
+        let upper: UnsafeBufferPointer<Int64>
+        let lower: UnsafeBufferPointer<Int64>
+        let cands: UnsafeBufferPointer<Candidate>
+        let values: UnsafeBufferPointer<Float>
+        let sel: UnsafeBufferPointer<Int32>
+        let pairCost: UnsafeBufferPointer<Int64>
+        let prow: UnsafeBufferPointer<Int32>
+        let crow: UnsafeBufferPointer<Int32>
+        let family: UnsafeBufferPointer<Int32>
+    }
+
+    /// A customer's best move so far: its score and both sides.
+    private struct BestMove {
+        var found = false
+        var score = Double.infinity
+        var remove: Int32 = -1, add: Int32 = -1
+        var ru: Use, au: Use
+    }
+
+    /// One shard's search for every customer's best move toward a goal: the pass's constants and the
+    /// scratch lists of the current customer's chosen candidates.
+    private struct ProposalSearch {
+        let s: ShardOptimizer
+        let b: ProposalBuffers
+        let limits: Limits
+        let use: [Int64]
+        let none: Use
+        let budgetRow: Int32
+        let mo: Int
+        let target: Int32
+        let targetUpper: Int64
+        let channelCount: Int
+        /// 0 improve, 1 reduce, 2 increase.
+        let mode: Int
+        let targetIsRegion: Bool
+        let targetIsSegment: Bool
+        let maxPerFamily: Int
+        let objectives: UnsafeMutablePointer<Double>
+        var chosen = ContiguousArray<Int32>()
+        var chosenUse = ContiguousArray<Use>()
+        /// Per chosen candidate, its use of the target row (reduce and increase passes).
+        var chosenAmount = ContiguousArray<Int64>()
+
+        init(_ s: ShardOptimizer, goal: Goal, limits: Limits, use: [Int64], buffers: ProposalBuffers, objectives: UnsafeMutablePointer<Double>) {
+            let rows = s.constraints.rows
+            self.s = s
+            b = buffers
+            self.limits = limits
+            self.use = use
+            self.objectives = objectives
+            none = Use.none(rows: rows.count)
+            let noneRow = Int32(rows.count)
+            budgetRow = s.constraints.budgetRow >= 0 ? Int32(s.constraints.budgetRow) : noneRow
+            mo = s.maxOffers
+            target = Int32(goal.target ?? -1)
+            targetUpper = goal.target.flatMap { rows[$0].upper } ?? .max
+            channelCount = s.channelCount
+            switch goal { case .reduce: mode = 1; case .increase: mode = 2; case .improve: mode = 0 }
+            targetIsRegion = mode != 0 && rows[Int(target)].kind == .region
+            targetIsSegment = mode != 0 && rows[Int(target)].kind == .segment
+            maxPerFamily = s.plan.campaign.perCustomer.maxPerFamily
+            chosen.reserveCapacity(mo)
+            chosenAmount.reserveCapacity(mo)
+            chosenUse.reserveCapacity(mo)
+        }
+
+        /// The rows candidate `ci` of a customer in `region` and `segment` uses.
+        @inline(__always) func useOf(_ ci: Int, region: Int32, segment: Int32) -> Use {
+            let c = b.cands[ci]
+            return Use(budget: budgetRow, product: b.prow[Int(c.offer)], channel: b.crow[Int(c.channel)],
+                       region: region, segment: segment, cost: b.pairCost[Int(c.offer) &* channelCount &+ Int(c.channel)])
+        }
+
+        /// Customer i's best move, nil when it has none (or none that can still be sent, past `bound`).
+        mutating func bestMove(customer i: Int, bound: Double) -> BestMove? {
+            let region = s.regionRow(i), segment = s.segmentRow(i)
+            // Region and segment rows can only change through their own customers.
+            if targetIsRegion && region != target { return nil }
+            if targetIsSegment && segment != target { return nil }
+            let touching = gatherChosen(customer: i, region: region, segment: segment)
+            if mode == 1 && !touching { return nil }
+            let lo = Int(s.table.offsets[i]), hi = Int(s.table.offsets[i + 1])
+            let values = s.table.customerValues(b.values, i)
+            s.table.rule.objectives(UnsafeBufferPointer(rebasing: b.cands[lo..<hi]), values: values, into: objectives)
+            var best = BestMove(ru: none, au: none)
+            if mode != 2 { for (j, r) in chosen.enumerated() { consider(r, chosenUse[j], -1, none, customer: i, lo: lo, bound: bound, &best) } }
+            considerAdding(customer: i, region: region, segment: segment, lo: lo, hi: hi, bound: bound, &best)
+            return best.found ? best : nil
+        }
+
+        /// Fills the chosen lists with customer i's selection; whether any of it uses the target row.
+        @inline(__always) mutating func gatherChosen(customer i: Int, region: Int32, segment: Int32) -> Bool {
+            chosen.removeAll(keepingCapacity: true)
+            chosenUse.removeAll(keepingCapacity: true)
+            chosenAmount.removeAll(keepingCapacity: true)
+            var touching = false
+            for j in 0..<mo {
+                let c = b.sel[i * mo + j]
+                if c >= 0 {
+                    chosen.append(c)
+                    let u = useOf(Int(c), region: region, segment: segment)
+                    chosenUse.append(u)
+                    let amount = u.amount(target)
+                    chosenAmount.append(amount)
+                    if amount > 0 { touching = true }
+                }
+            }
+            return touching
+        }
+
+        /// The moves that add one of the customer's candidates (`lo ..< hi`), alone or in place of a chosen one.
+        @inline(__always) func considerAdding(customer i: Int, region: Int32, segment: Int32, lo: Int, hi: Int, bound: Double, _ best: inout BestMove) {
+            @inline(__always) func objective(_ ci: Int) -> Double { objectives[ci &- lo] }
+            // Improving a full list needs a swap to a candidate worth more than some chosen one: one
+            // worth at most the least chosen can improve nothing (and can't be added).
+            var floor = -Double.infinity
+            if mode == 0 && chosen.count >= mo {
+                floor = .infinity
+                for r in chosen { floor = min(floor, objective(Int(r))) }
+            }
+            for a in lo..<hi {
+                let a32 = Int32(a)
+                if mode == 0 && (objective(a) <= 0 || objective(a) - floor <= 1e-12) { continue }
+                if chosen.contains(a32) { continue }
+                let au = useOf(a, region: region, segment: segment)
+                if mode == 0 {
+                    consider(-1, none, a32, au, customer: i, lo: lo, bound: bound, &best)
+                    for (j, r) in chosen.enumerated() { consider(r, chosenUse[j], a32, au, customer: i, lo: lo, bound: bound, &best) }
+                    continue
+                }
+                // A swap moves the target row by the added use less the removed one: reducing it needs a
+                // removed candidate using more of it than the added one, increasing it the converse.
+                // The others are the moves `consider` would refuse first; skipping them changes nothing.
+                let aAmount = au.amount(target)
+                if mode == 2 {
+                    if aAmount == 0 { continue }
+                    consider(-1, none, a32, au, customer: i, lo: lo, bound: bound, &best)
+                }
+                for (j, r) in chosen.enumerated() where mode == 1 ? chosenAmount[j] > aAmount : aAmount > chosenAmount[j] {
+                    consider(r, chosenUse[j], a32, au, customer: i, lo: lo, bound: bound, &best)
+                }
+            }
+        }
+
+        /// Scores a move; keeps it if it reaches the goal, keeps every other row and the list valid, and
+        /// beats the best so far.
+        @inline(__always) func consider(_ remove: Int32, _ ru: Use, _ add: Int32, _ au: Use, customer i: Int, lo: Int, bound: Double, _ best: inout BestMove) {
+            var dObj = 0.0
+            if remove >= 0 { dObj -= objectives[Int(remove) &- lo] }
+            if add >= 0 { dObj += objectives[Int(add) &- lo] }
+            let score: Double
+            var dTarget: Int64 = 0
+            if mode == 0 {
+                guard dObj > 1e-12 else { return }
+                score = -dObj
+            } else {
+                dTarget = au.amount(target) - ru.amount(target)
+                if mode == 1 {
+                    guard dTarget < 0 else { return }
+                    score = -dObj / Double(-dTarget)
+                } else {
+                    guard dTarget > 0 else { return }
+                    score = -dObj / Double(dTarget)
+                }
+            }
+            if best.found && !(score < best.score) { return }
+            if score > bound { return }
+            guard limits.keepsOthersSameKinds(use: b.use, upper: b.upper, lower: b.lower, remove: ru, add: au, target: target) else { return }
+            // Never overshoot a max on the target row itself.
+            if mode == 2 && use[Int(target)] + dTarget > targetUpper { return }
+            guard Repair.listAllows(b.cands, b.family, maxOffers: mo, maxPerFamily: maxPerFamily, b.sel, customer: i, remove: remove, add: add) else { return }
+            best.found = true; best.score = score
+            best.remove = remove; best.add = add; best.ru = ru; best.au = au
+        }
     }
 
     // MARK: The global side

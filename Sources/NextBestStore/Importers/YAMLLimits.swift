@@ -56,79 +56,115 @@ public enum YAMLLimits {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { return Scan() }
         defer { yaml_parser_delete(&parser) }
-        let cap = Int.max / 4
-        var result = Scan()
-        var violation: Violation? = nil
+        var state = ScanState(maxDepth: maxDepth, maxAliasNodes: maxAliasNodes)
         bytes.withUnsafeBufferPointer { buf in
             yaml_parser_set_input_string(&parser, buf.baseAddress, buf.count - 1)
-            /// Open collections: their expanded size so far and the anchor to record at their end.
-            var open: [(size: Int, anchor: String?)] = []
-            var sizes: [String: Int] = [:]
-            /// In the root mapping: whether the next node at depth 1 is a key.
-            var rootIsMap = false, expectKey = true
-            func anchorName(_ p: UnsafeMutablePointer<yaml_char_t>?) -> String? {
-                p.map { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
-            }
-            func add(_ size: Int) {
-                if open.isEmpty { result.expandedNodes = min(cap, result.expandedNodes + size) }
-                else { open[open.count - 1].size = min(cap, open[open.count - 1].size + size) }
-            }
-            /// A complete node at the current depth (after `add`): tracks the root mapping's keys.
-            func completed(_ key: String?, line: Int) {
-                guard rootIsMap, open.count == 1 else { return }
-                if expectKey, let key { result.topLevelKeys.append((key, line)) }
-                expectKey.toggle()
-            }
             while true {
                 var event = yaml_event_t()
                 guard yaml_parser_parse(&parser, &event) == 1 else { return }
                 defer { yaml_event_delete(&event) }
-                let line = Int(event.start_mark.line) + 1
-                switch event.type {
-                case YAML_STREAM_END_EVENT:
-                    return
-                case YAML_SCALAR_EVENT:
-                    result.writtenNodes += 1
-                    add(1)
-                    if let a = anchorName(event.data.scalar.anchor) { sizes[a] = 1 }
-                    let key = rootIsMap && open.count == 1 && expectKey
-                        ? String(decoding: UnsafeBufferPointer(start: event.data.scalar.value, count: min(event.data.scalar.length, 1024)), as: UTF8.self) : nil
-                    completed(key, line: line)
-                case YAML_ALIAS_EVENT:
-                    result.writtenNodes += 1
-                    let name = anchorName(event.data.alias.anchor) ?? ""
-                    let size = sizes[name] ?? 1
-                    add(size)
-                    result.aliasNodes = min(cap, result.aliasNodes + size - 1)
-                    if result.aliasNodes > maxAliasNodes, result.expansion == nil {
-                        result.expansion = Violation(line: line, reason: "aliases expand the document by more than \(maxAliasNodes) nodes (here alias *\(name.prefix(64)) adds \(size >= cap ? "more than \(cap)" : "\(size)") nodes): refused before expanding")
-                    }
-                    completed(nil, line: line)
-                case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
-                    result.writtenNodes += 1
-                    let isMap = event.type == YAML_MAPPING_START_EVENT
-                    if open.isEmpty && isMap { rootIsMap = true; expectKey = true }
-                    let anchor = isMap ? anchorName(event.data.mapping_start.anchor) : anchorName(event.data.sequence_start.anchor)
-                    open.append((1, anchor))
-                    result.depth = max(result.depth, open.count)
-                    if open.count > maxDepth {
-                        violation = Violation(line: line, reason: "nested more than \(maxDepth) levels deep")
-                        return
-                    }
-                case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-                    guard let done = open.popLast() else { return }
-                    if let a = done.anchor { sizes[a] = done.size }
-                    add(done.size)
-                    completed(nil, line: line)
-                case YAML_DOCUMENT_START_EVENT:
-                    // A stream of several documents is refused by the composer; count each as written.
-                    rootIsMap = false
-                default:
-                    continue
-                }
+                guard state.read(event) else { return }
             }
         }
-        if let violation { throw violation }
-        return result
+        if let violation = state.violation { throw violation }
+        return state.result
+    }
+}
+
+/// The scan's progress through libyaml's events.
+private struct ScanState {
+    let maxDepth: Int
+    let maxAliasNodes: Int
+    let cap = Int.max / 4
+    var result = YAMLLimits.Scan()
+    var violation: YAMLLimits.Violation? = nil
+    /// Open collections: their expanded size so far and the anchor to record at their end.
+    var open: [(size: Int, anchor: String?)] = []
+    var sizes: [String: Int] = [:]
+    /// In the root mapping: whether the next node at depth 1 is a key.
+    var rootIsMap = false, expectKey = true
+
+    init(maxDepth: Int, maxAliasNodes: Int) { self.maxDepth = maxDepth; self.maxAliasNodes = maxAliasNodes }
+
+    /// Takes one event; false when the scan ends (the stream's end, a malformed stream, a violation).
+    mutating func read(_ event: yaml_event_t) -> Bool {
+        let line = Int(event.start_mark.line) + 1
+        switch event.type {
+        case YAML_STREAM_END_EVENT:
+            return false
+        case YAML_SCALAR_EVENT:
+            scalar(event, line: line)
+        case YAML_ALIAS_EVENT:
+            alias(event, line: line)
+        case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+            return start(event, line: line)
+        case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+            guard let done = open.popLast() else { return false }
+            if let a = done.anchor { sizes[a] = done.size }
+            add(done.size)
+            completed(nil, line: line)
+        case YAML_DOCUMENT_START_EVENT:
+            // A stream of several documents is refused by the composer; count each as written.
+            rootIsMap = false
+        default:
+            break
+        }
+        return true
+    }
+
+    /// A scalar: one node, and a key when it is one of the root mapping's.
+    private mutating func scalar(_ event: yaml_event_t, line: Int) {
+        result.writtenNodes += 1
+        add(1)
+        if let a = Self.anchorName(event.data.scalar.anchor) { sizes[a] = 1 }
+        let key = rootIsMap && open.count == 1 && expectKey
+            ? String(decoding: UnsafeBufferPointer(start: event.data.scalar.value, count: min(event.data.scalar.length, 1024)), as: UTF8.self) : nil
+        completed(key, line: line)
+    }
+
+    /// An alias: counts as its anchor's nodes; past the budget, sets the (first) expansion refusal.
+    private mutating func alias(_ event: yaml_event_t, line: Int) {
+        result.writtenNodes += 1
+        let name = Self.anchorName(event.data.alias.anchor) ?? ""
+        let size = sizes[name] ?? 1
+        add(size)
+        result.aliasNodes = min(cap, result.aliasNodes + size - 1)
+        if result.aliasNodes > maxAliasNodes, result.expansion == nil {
+            result.expansion = YAMLLimits.Violation(line: line, reason: "aliases expand the document by more than \(maxAliasNodes) nodes (here alias *\(name.prefix(64)) adds \(size >= cap ? "more than \(cap)" : "\(size)") nodes): refused before expanding")
+        }
+        completed(nil, line: line)
+    }
+
+    /// A sequence or mapping opens; false (with `violation` set) when it is nested too deep.
+    private mutating func start(_ event: yaml_event_t, line: Int) -> Bool {
+        result.writtenNodes += 1
+        let isMap = event.type == YAML_MAPPING_START_EVENT
+        if open.isEmpty && isMap { rootIsMap = true; expectKey = true }
+        let anchor = isMap ? Self.anchorName(event.data.mapping_start.anchor) : Self.anchorName(event.data.sequence_start.anchor)
+        open.append((1, anchor))
+        result.depth = max(result.depth, open.count)
+        if open.count > maxDepth {
+            violation = YAMLLimits.Violation(line: line, reason: "nested more than \(maxDepth) levels deep")
+            return false
+        }
+        return true
+    }
+
+    /// An anchor's name, if the node has one.
+    private static func anchorName(_ p: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+        p.map { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+    }
+
+    /// Adds `size` expanded nodes to the innermost open collection (or the document).
+    private mutating func add(_ size: Int) {
+        if open.isEmpty { result.expandedNodes = min(cap, result.expandedNodes + size) }
+        else { open[open.count - 1].size = min(cap, open[open.count - 1].size + size) }
+    }
+
+    /// A complete node at the current depth (after `add`): tracks the root mapping's keys.
+    private mutating func completed(_ key: String?, line: Int) {
+        guard rootIsMap, open.count == 1 else { return }
+        if expectKey, let key { result.topLevelKeys.append((key, line)) }
+        expectKey.toggle()
     }
 }

@@ -156,58 +156,24 @@ public enum WireMessage: Sendable, Equatable {
         case let .prices(run, round, request):
             w.u64(run); w.u32(round); w.request(request)
         case let .aggregates(run, shard, attempt, round, a):
-            w.u64(run); w.u32(shard); w.u32(attempt); w.u32(round); w.int64s(a.use)
-            w.i64(a.dualMicros); w.i64(a.primalMicros); w.i64(a.offers); w.i64(a.costMicros); w.int64s(a.bucketUse); w.int64s(a.bucketPrimal)
+            w.u64(run); w.u32(shard); w.u32(attempt); w.u32(round); w.aggregates(a)
         case .heartbeat, .bye: break
         case let .precheck(run, seq): w.u64(run); w.u32(seq)
-        case let .facts(run, shard, seq, f):
-            w.u64(run); w.u32(shard); w.u32(seq); w.int64s(f.capacity)
-            w.u32(UInt32(f.cheapest.count))
-            for bars in f.cheapest { w.u32(UInt32(bars.count)); for b in bars { w.i64(b.cost); w.i64(b.count) } }
+        case let .facts(run, shard, seq, f): w.u64(run); w.u32(shard); w.u32(seq); w.facts(f)
         case let .copySlot(run, seq, from, to): w.u64(run); w.u32(seq); w.u8(from); w.u8(to)
         case let .stateRequest(run, seq, slot): w.u64(run); w.u32(seq); w.u8(slot)
         case let .state(run, shard, seq, st): w.u64(run); w.u32(shard); w.u32(seq); w.int64s(st.use); w.i64(st.objectiveMicros)
         case let .propose(run, seq, slot, goal, limit, use):
-            w.u64(run); w.u32(seq); w.u8(slot)
-            switch goal {
-            case .reduce(let k): w.u8(0); w.u32(UInt32(k))
-            case .increase(let k): w.u8(1); w.u32(UInt32(k))
-            case .improve: w.u8(2); w.u32(0)
-            }
-            w.u32(limit)
-            w.int64s(use)
-        case let .moves(run, shard, seq, moves):
-            w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(moves.count))
-            w.bytes.reserveCapacity(w.bytes.count + moves.count * Repair.MoveList.recordSize)
-            for m in moves { Repair.MoveList.appendRecord(m, to: &w.bytes) }
-            w.u32(UInt32(moves.rest.count))
-            for r in moves.rest {
-                for u in [r.remove, r.add] { for row in [u.budget, u.product, u.channel, u.region, u.segment] { w.u16(UInt16(row)) } }
-                w.i64(r.minCost); w.i64(r.maxCost)
-            }
-        case let .apply(run, seq, slot, shard, changes):
-            w.u64(run); w.u32(seq); w.u8(slot); w.u32(shard); w.u32(UInt32(changes.count))
-            for c in changes { w.i32(c.customer); w.i32(c.remove); w.i32(c.add) }
+            w.u64(run); w.u32(seq); w.u8(slot); w.goal(goal); w.u32(limit); w.int64s(use)
+        case let .moves(run, shard, seq, moves): w.u64(run); w.u32(shard); w.u32(seq); w.moves(moves)
+        case let .apply(run, seq, slot, shard, changes): w.u64(run); w.u32(seq); w.u8(slot); w.u32(shard); w.changes(changes)
         case let .collect(run, seq, slot, shard): w.u64(run); w.u32(seq); w.u8(slot); w.u32(shard)
         case let .rows(run, shard, seq, csv, t):
-            w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(csv.count)); w.bytes.append(contentsOf: csv)
-            for v in [t.customers, t.customersWithOffers, t.offersMade] { w.i64(v) }
-            for a in [t.byOffer, t.byProduct, t.byChannel, t.byRegion, t.bySegment] { w.int64s(a) }
-            for v in [t.expectedValueMicros, t.costMicros, t.propensityMicros, t.fatigued] { w.i64(v) }
-            w.int64s(t.propensityBins)
+            w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(csv.count)); w.bytes.append(contentsOf: csv); w.totals(t)
         case let .release(run): w.u64(run)
         case let .failed(run, reason): w.u64(run); w.string(reason)
         case let .restore(run, shard, attempt, lower, upper, ops):
-            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.u32(UInt32(ops.count))
-            for op in ops {
-                switch op {
-                case let .evaluate(q): w.u8(0); w.request(q)
-                case let .copy(from, to): w.u8(1); w.u8(from); w.u8(to)
-                case let .apply(slot, changes):
-                    w.u8(2); w.u8(slot); w.u32(UInt32(changes.count))
-                    for c in changes { w.i32(c.customer); w.i32(c.remove); w.i32(c.add) }
-                }
-            }
+            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.ops(ops)
         case let .drop(run, shard): w.u64(run); w.u32(shard)
         case let .rescore(run, shard, attempt, lower, upper, source, stride, stored):
             w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.int64s(source); w.u32(stride); w.floats(stored)
@@ -216,20 +182,9 @@ public enum WireMessage: Sendable, Equatable {
         case let .sample(run, seq, modulus, request):
             w.u64(run); w.u32(seq); w.u32(modulus); w.request(request)
         case let .split(run, seq, request, active):
-            w.u64(run); w.u32(seq); w.request(request)
-            w.u32(UInt32(active.count)); for a in active { w.u32(UInt32(a.count)); for p in a { w.u8(p) } }
+            w.u64(run); w.u32(seq); w.request(request); w.active(active)
         case let .splits(run, shard, seq, customers):
-            w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(customers.count))
-            for c in customers {
-                w.i32(c.customer); w.i32(c.regionRow); w.i32(c.segmentRow); w.i32(c.maxOffers); w.i32(c.maxPerFamily)
-                w.u32(UInt32(c.chosen.count)); for x in c.chosen { w.i32(x) }
-                w.u32(UInt32(c.alternatives.count)); for a in c.alternatives { w.u32(UInt32(a.count)); for x in a { w.i32(x) } }
-                w.u32(UInt32(c.options.count))
-                for o in c.options {
-                    w.i32(o.candidate); w.i32(o.offer); w.i32(o.family); w.i32(o.productRow); w.i32(o.channelRow)
-                    w.i64(o.objectiveMicros); w.i64(o.costMicros)
-                }
-            }
+            w.u64(run); w.u32(shard); w.u32(seq); w.splitCustomers(customers)
         }
         return w.bytes
     }
@@ -260,148 +215,39 @@ public enum WireMessage: Sendable, Equatable {
         case 4: msg = .assign(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64())
         case 5: msg = .scored(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), customers: try r.u64(), candidates: try r.u64())
         case 6: msg = .prices(run: try r.u64(), round: try r.u32(), request: try r.request())
-        case 7:
-            let run = try r.u64(), shard = try r.u32(), attempt = try r.u32(), round = try r.u32()
-            var a = Aggregates(rows: 0)
-            a.use = try r.int64s(); a.dualMicros = try r.i64(); a.primalMicros = try r.i64(); a.offers = try r.i64(); a.costMicros = try r.i64()
-            a.bucketUse = try r.int64s(); a.bucketPrimal = try r.int64s()
-            msg = .aggregates(run: run, shard: shard, attempt: attempt, round: round, aggregates: a)
+        case 7: msg = .aggregates(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), round: try r.u32(), aggregates: try r.aggregates())
         case 8: msg = .heartbeat
         case 9: msg = .bye
         case 10: msg = .precheck(run: try r.u64(), seq: try r.u32())
-        case 11:
-            let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
-            var f = PrecheckFacts(rows: 0)
-            f.capacity = try r.int64s()
-            let n = try r.count(4, "a list of histograms")
-            f.cheapest.reserveCapacity(n)
-            for _ in 0..<n {
-                let m = try r.count(16, "a cost histogram")
-                var bars: [PrecheckFacts.CostCount] = []
-                bars.reserveCapacity(m)
-                for _ in 0..<m { bars.append(.init(cost: try r.i64(), count: try r.i64())) }
-                f.cheapest.append(bars)
-            }
-            msg = .facts(run: run, shard: shard, seq: seq, facts: f)
+        case 11: msg = .facts(run: try r.u64(), shard: try r.u32(), seq: try r.u32(), facts: try r.facts())
         case 12: msg = .copySlot(run: try r.u64(), seq: try r.u32(), from: try r.u8(), to: try r.u8())
         case 13: msg = .stateRequest(run: try r.u64(), seq: try r.u32(), slot: try r.u8())
         case 14: msg = .state(run: try r.u64(), shard: try r.u32(), seq: try r.u32(), state: SelectionState(use: try r.int64s(), objectiveMicros: try r.i64()))
         case 15:
-            let run = try r.u64(), seq = try r.u32(), slot = try r.u8(), kind = try r.u8(), row = try r.u32()
-            let goal: Repair.Goal
-            switch kind {
-            case 0: goal = .reduce(Int(row))
-            case 1: goal = .increase(Int(row))
-            case 2: goal = .improve
-            default: throw .badValue("repair goal \(kind)")
-            }
+            let run = try r.u64(), seq = try r.u32(), slot = try r.u8(), goal = try r.goal()
             msg = .propose(run: run, seq: seq, slot: slot, goal: goal, limit: try r.u32(), use: try r.int64s())
         case 16:
             let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
-            let n = try r.count(Repair.MoveList.recordSize, "a list of moves")
-            // Read in place: the records stay in the frame and are read when merged and chosen.
-            let base = r.offset
-            _ = try r.take(n * Repair.MoveList.recordSize)
-            let k = try r.count(36, "a summary of moves left out")
-            var rest: [Repair.Remainder] = []
-            rest.reserveCapacity(k)
-            for _ in 0..<k {
-                func use() throws(WireError) -> Repair.Use {
-                    Repair.Use(budget: Int32(try r.u16()), product: Int32(try r.u16()), channel: Int32(try r.u16()), region: Int32(try r.u16()),
-                               segment: Int32(try r.u16()), cost: 0)
-                }
-                let remove = try use(), add = try use()
-                rest.append(Repair.Remainder(remove: remove, add: add, minCost: try r.i64(), maxCost: try r.i64()))
-            }
-            msg = .moves(run: run, shard: shard, seq: seq, moves: Repair.MoveList(records: r.bytes, at: base, count: n, shard: Int32(bitPattern: shard), rest: rest))
-        case 17:
-            let run = try r.u64(), seq = try r.u32(), slot = try r.u8(), shard = try r.u32()
-            let n = try r.count(12, "a list of changes")
-            var changes: [Repair.Change] = []
-            changes.reserveCapacity(n)
-            for _ in 0..<n { changes.append(Repair.Change(customer: try r.i32(), remove: try r.i32(), add: try r.i32())) }
-            msg = .apply(run: run, seq: seq, slot: slot, shard: shard, changes: changes)
+            msg = .moves(run: run, shard: shard, seq: seq, moves: try r.moveList(shard: shard))
+        case 17: msg = .apply(run: try r.u64(), seq: try r.u32(), slot: try r.u8(), shard: try r.u32(), changes: try r.changes())
         case 18: msg = .collect(run: try r.u64(), seq: try r.u32(), slot: try r.u8(), shard: try r.u32())
         case 19:
             let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
             let n = try r.count(1, "the rows")
             let csv = Array(try r.take(n))
-            let customers = try r.i64(), withOffers = try r.i64(), made = try r.i64()
-            let byOffer = try r.int64s(), byProduct = try r.int64s(), byChannel = try r.int64s(), byRegion = try r.int64s(), bySegment = try r.int64s()
-            var t = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)
-            t.customers = customers; t.customersWithOffers = withOffers; t.offersMade = made
-            t.byOffer = byOffer; t.byProduct = byProduct; t.byChannel = byChannel; t.byRegion = byRegion; t.bySegment = bySegment
-            t.expectedValueMicros = try r.i64(); t.costMicros = try r.i64(); t.propensityMicros = try r.i64(); t.fatigued = try r.i64()
-            t.propensityBins = keptRows && r.atEnd ? Array(repeating: 0, count: byOffer.count * RunTotals.binCount) : try r.int64s()
-            msg = .rows(run: run, shard: shard, seq: seq, csv: csv, totals: t)
+            msg = .rows(run: run, shard: shard, seq: seq, csv: csv, totals: try r.totals(keptRows: keptRows))
         case 20: msg = .release(run: try r.u64())
         case 21: msg = .failed(run: try r.u64(), reason: try r.string())
         case 22:
-            let run = try r.u64(), shard = try r.u32(), attempt = try r.u32(), lower = try r.u64(), upper = try r.optionalU64()
-            let n = try r.count(3, "a list of operations")
-            var ops: [ShardOp] = []
-            ops.reserveCapacity(n)
-            for _ in 0..<n {
-                switch try r.u8() {
-                case 0: ops.append(.evaluate(try r.request()))
-                case 1: ops.append(.copy(from: try r.u8(), to: try r.u8()))
-                case 2:
-                    let slot = try r.u8()
-                    let m = try r.count(12, "a list of changes")
-                    var changes: [Repair.Change] = []
-                    changes.reserveCapacity(m)
-                    for _ in 0..<m { changes.append(Repair.Change(customer: try r.i32(), remove: try r.i32(), add: try r.i32())) }
-                    ops.append(.apply(slot: slot, changes: changes))
-                case let k: throw .badValue("operation \(k)")
-                }
-            }
-            msg = .restore(run: run, shard: shard, attempt: attempt, lower: lower, upper: upper, ops: ops)
+            msg = .restore(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64(), ops: try r.ops())
         case 23: msg = .drop(run: try r.u64(), shard: try r.u32())
         case 24:
             msg = .rescore(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64(),
                            source: try r.int64s(), stride: try r.u32(), stored: try r.floats())
-        case 25:
-            let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
-            let n = try r.count(2, "a list of model ids")
-            var models: [String] = []
-            for _ in 0..<n { models.append(try r.string()) }
-            msg = .props(run: run, shard: shard, seq: seq, models: models, values: try r.floats())
+        case 25: msg = .props(run: try r.u64(), shard: try r.u32(), seq: try r.u32(), models: try r.modelIDs(), values: try r.floats())
         case 26: msg = .sample(run: try r.u64(), seq: try r.u32(), modulus: try r.u32(), request: try r.request())
-        case 27:
-            let run = try r.u64(), seq = try r.u32(), request = try r.request()
-            let n = try r.count(4, "a list of bucket mixes")
-            var active: [[UInt8]] = []
-            for _ in 0..<n { let m = try r.count(1, "a bucket's points"); var a: [UInt8] = []; for _ in 0..<m { a.append(try r.u8()) }; active.append(a) }
-            msg = .split(run: run, seq: seq, request: request, active: active)
-        case 28:
-            let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
-            let n = try r.count(28, "a list of split customers")
-            var customers: [SplitCustomer] = []
-            for _ in 0..<n {
-                let customer = try r.i32(), region = try r.i32(), segment = try r.i32(), maxOffers = try r.i32(), maxPerFamily = try r.i32()
-                let k = try r.count(4, "a customer's chosen candidates")
-                var chosen: [Int32] = []
-                for _ in 0..<k { chosen.append(try r.i32()) }
-                let na = try r.count(4, "a customer's alternatives")
-                var alternatives: [[Int32]] = []
-                for _ in 0..<na {
-                    let la = try r.count(4, "an alternative")
-                    var a: [Int32] = []
-                    for _ in 0..<la { a.append(try r.i32()) }
-                    alternatives.append(a)
-                }
-                let m = try r.count(36, "a customer's candidates")
-                var options: [SplitCustomer.Option] = []
-                for _ in 0..<m {
-                    options.append(SplitCustomer.Option(candidate: try r.i32(), offer: try r.i32(), family: try r.i32(), productRow: try r.i32(),
-                                                        channelRow: try r.i32(), objectiveMicros: try r.i64(), costMicros: try r.i64()))
-                }
-                var c = SplitCustomer(customer: customer, regionRow: region, segmentRow: segment, chosen: chosen, options: options,
-                                      maxOffers: maxOffers, maxPerFamily: maxPerFamily)
-                c.alternatives = alternatives
-                customers.append(c)
-            }
-            msg = .splits(run: run, shard: shard, seq: seq, customers: customers)
+        case 27: msg = .split(run: try r.u64(), seq: try r.u32(), request: try r.request(), active: try r.active())
+        case 28: msg = .splits(run: try r.u64(), shard: try r.u32(), seq: try r.u32(), customers: try r.splitCustomers())
         default: throw .unknownType(t)
         }
         guard r.atEnd else { throw .trailing(frame.count - r.offset) }
@@ -542,6 +388,238 @@ struct WireReader {
         var out: [Int64] = []
         out.reserveCapacity(n)
         for _ in 0..<n { out.append(try i64()) }
+        return out
+    }
+}
+
+/// The bodies of the larger messages, written field by field in the order `WireReader` reads them.
+extension WireWriter {
+    /// A round's aggregates: use, dual, primal, offers, cost, then the per-bucket use and primal.
+    mutating func aggregates(_ a: Aggregates) {
+        int64s(a.use)
+        i64(a.dualMicros); i64(a.primalMicros); i64(a.offers); i64(a.costMicros); int64s(a.bucketUse); int64s(a.bucketPrimal)
+    }
+
+    /// Feasibility facts: the capacities, then per row its histogram of cheapest costs.
+    mutating func facts(_ f: PrecheckFacts) {
+        int64s(f.capacity)
+        u32(UInt32(f.cheapest.count))
+        for bars in f.cheapest { u32(UInt32(bars.count)); for b in bars { i64(b.cost); i64(b.count) } }
+    }
+
+    /// A repair goal: its kind `u8` (0 reduce, 1 increase, 2 improve) and its row `u32`.
+    mutating func goal(_ goal: Repair.Goal) {
+        switch goal {
+        case .reduce(let k): u8(0); u32(UInt32(k))
+        case .increase(let k): u8(1); u32(UInt32(k))
+        case .improve: u8(2); u32(0)
+        }
+    }
+
+    /// A move list: its fixed-size records, then the summary of the moves left out.
+    mutating func moves(_ moves: Repair.MoveList) {
+        u32(UInt32(moves.count))
+        bytes.reserveCapacity(bytes.count + moves.count * Repair.MoveList.recordSize)
+        for m in moves { Repair.MoveList.appendRecord(m, to: &bytes) }
+        u32(UInt32(moves.rest.count))
+        for r in moves.rest {
+            for u in [r.remove, r.add] { for row in [u.budget, u.product, u.channel, u.region, u.segment] { u16(UInt16(row)) } }
+            i64(r.minCost); i64(r.maxCost)
+        }
+    }
+
+    /// Repair changes: a count, then customer, removed and added candidate of each.
+    mutating func changes(_ changes: [Repair.Change]) {
+        u32(UInt32(changes.count))
+        for c in changes { i32(c.customer); i32(c.remove); i32(c.add) }
+    }
+
+    /// A shard's exact run totals (after its rows).
+    mutating func totals(_ t: RunTotals) {
+        for v in [t.customers, t.customersWithOffers, t.offersMade] { i64(v) }
+        for a in [t.byOffer, t.byProduct, t.byChannel, t.byRegion, t.bySegment] { int64s(a) }
+        for v in [t.expectedValueMicros, t.costMicros, t.propensityMicros, t.fatigued] { i64(v) }
+        int64s(t.propensityBins)
+    }
+
+    /// The operations a restored shard replays: a count, then each as a kind `u8` and its fields.
+    mutating func ops(_ ops: [ShardOp]) {
+        u32(UInt32(ops.count))
+        for op in ops {
+            switch op {
+            case let .evaluate(q): u8(0); request(q)
+            case let .copy(from, to): u8(1); u8(from); u8(to)
+            case let .apply(slot, changes): u8(2); u8(slot); self.changes(changes)
+            }
+        }
+    }
+
+    /// Per customer bucket, the indices of the points it mixes.
+    mutating func active(_ active: [[UInt8]]) {
+        u32(UInt32(active.count)); for a in active { u32(UInt32(a.count)); for p in a { u8(p) } }
+    }
+
+    /// A shard's split customers, each with its chosen list, alternatives and candidates.
+    mutating func splitCustomers(_ customers: [SplitCustomer]) {
+        u32(UInt32(customers.count))
+        for c in customers {
+            i32(c.customer); i32(c.regionRow); i32(c.segmentRow); i32(c.maxOffers); i32(c.maxPerFamily)
+            u32(UInt32(c.chosen.count)); for x in c.chosen { i32(x) }
+            u32(UInt32(c.alternatives.count)); for a in c.alternatives { u32(UInt32(a.count)); for x in a { i32(x) } }
+            u32(UInt32(c.options.count))
+            for o in c.options {
+                i32(o.candidate); i32(o.offer); i32(o.family); i32(o.productRow); i32(o.channelRow)
+                i64(o.objectiveMicros); i64(o.costMicros)
+            }
+        }
+    }
+}
+
+/// The bodies of the larger messages, read as `WireWriter` writes them; every count is checked against
+/// the bytes left before anything is reserved, so a malformed frame is an error, never a trap.
+extension WireReader {
+    /// A round's aggregates.
+    mutating func aggregates() throws(WireError) -> Aggregates {
+        var a = Aggregates(rows: 0)
+        a.use = try int64s(); a.dualMicros = try i64(); a.primalMicros = try i64(); a.offers = try i64(); a.costMicros = try i64()
+        a.bucketUse = try int64s(); a.bucketPrimal = try int64s()
+        return a
+    }
+
+    /// Feasibility facts: the capacities, then the cost histograms.
+    mutating func facts() throws(WireError) -> PrecheckFacts {
+        var f = PrecheckFacts(rows: 0)
+        f.capacity = try int64s()
+        let n = try count(4, "a list of histograms")
+        f.cheapest.reserveCapacity(n)
+        for _ in 0..<n {
+            let m = try count(16, "a cost histogram")
+            var bars: [PrecheckFacts.CostCount] = []
+            bars.reserveCapacity(m)
+            for _ in 0..<m { bars.append(.init(cost: try i64(), count: try i64())) }
+            f.cheapest.append(bars)
+        }
+        return f
+    }
+
+    /// A repair goal: kind and row, both read before an unknown kind is refused.
+    mutating func goal() throws(WireError) -> Repair.Goal {
+        let kind = try u8(), row = try u32()
+        switch kind {
+        case 0: return .reduce(Int(row))
+        case 1: return .increase(Int(row))
+        case 2: return .improve
+        default: throw .badValue("repair goal \(kind)")
+        }
+    }
+
+    /// A move list of shard `shard`: its records read in place (they stay in the frame and are read when
+    /// merged and chosen), then the summary of the moves left out.
+    mutating func moveList(shard: UInt32) throws(WireError) -> Repair.MoveList {
+        let n = try count(Repair.MoveList.recordSize, "a list of moves")
+        let base = offset
+        _ = try take(n * Repair.MoveList.recordSize)
+        let k = try count(36, "a summary of moves left out")
+        var rest: [Repair.Remainder] = []
+        rest.reserveCapacity(k)
+        for _ in 0..<k {
+            let remove = try remainderUse(), add = try remainderUse()
+            rest.append(Repair.Remainder(remove: remove, add: add, minCost: try i64(), maxCost: try i64()))
+        }
+        return Repair.MoveList(records: bytes, at: base, count: n, shard: Int32(bitPattern: shard), rest: rest)
+    }
+
+    /// The rows one side of a left-out move uses (`u16` each; no cost).
+    private mutating func remainderUse() throws(WireError) -> Repair.Use {
+        Repair.Use(budget: Int32(try u16()), product: Int32(try u16()), channel: Int32(try u16()), region: Int32(try u16()),
+                   segment: Int32(try u16()), cost: 0)
+    }
+
+    /// Repair changes: customer, removed and added candidate of each.
+    mutating func changes() throws(WireError) -> [Repair.Change] {
+        let n = try count(12, "a list of changes")
+        var changes: [Repair.Change] = []
+        changes.reserveCapacity(n)
+        for _ in 0..<n { changes.append(Repair.Change(customer: try i32(), remove: try i32(), add: try i32())) }
+        return changes
+    }
+
+    /// A shard's run totals; with `keptRows`, totals that end after `fatigued` read their bins as zeros.
+    mutating func totals(keptRows: Bool) throws(WireError) -> RunTotals {
+        let customers = try i64(), withOffers = try i64(), made = try i64()
+        let byOffer = try int64s(), byProduct = try int64s(), byChannel = try int64s(), byRegion = try int64s(), bySegment = try int64s()
+        var t = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)
+        t.customers = customers; t.customersWithOffers = withOffers; t.offersMade = made
+        t.byOffer = byOffer; t.byProduct = byProduct; t.byChannel = byChannel; t.byRegion = byRegion; t.bySegment = bySegment
+        t.expectedValueMicros = try i64(); t.costMicros = try i64(); t.propensityMicros = try i64(); t.fatigued = try i64()
+        t.propensityBins = keptRows && atEnd ? Array(repeating: 0, count: byOffer.count * RunTotals.binCount) : try int64s()
+        return t
+    }
+
+    /// The operations a restored shard replays.
+    mutating func ops() throws(WireError) -> [ShardOp] {
+        let n = try count(3, "a list of operations")
+        var ops: [ShardOp] = []
+        ops.reserveCapacity(n)
+        for _ in 0..<n {
+            switch try u8() {
+            case 0: ops.append(.evaluate(try request()))
+            case 1: ops.append(.copy(from: try u8(), to: try u8()))
+            case 2: ops.append(.apply(slot: try u8(), changes: try changes()))
+            case let k: throw .badValue("operation \(k)")
+            }
+        }
+        return ops
+    }
+
+    /// The model ids of a PROPS message.
+    mutating func modelIDs() throws(WireError) -> [String] {
+        let n = try count(2, "a list of model ids")
+        var models: [String] = []
+        for _ in 0..<n { models.append(try string()) }
+        return models
+    }
+
+    /// Per customer bucket, the indices of the points it mixes.
+    mutating func active() throws(WireError) -> [[UInt8]] {
+        let n = try count(4, "a list of bucket mixes")
+        var active: [[UInt8]] = []
+        for _ in 0..<n { let m = try count(1, "a bucket's points"); var a: [UInt8] = []; for _ in 0..<m { a.append(try u8()) }; active.append(a) }
+        return active
+    }
+
+    /// A shard's split customers.
+    mutating func splitCustomers() throws(WireError) -> [SplitCustomer] {
+        let n = try count(28, "a list of split customers")
+        var customers: [SplitCustomer] = []
+        for _ in 0..<n { customers.append(try splitCustomer()) }
+        return customers
+    }
+
+    /// One split customer: its fields, chosen candidates, alternatives, then candidates.
+    private mutating func splitCustomer() throws(WireError) -> SplitCustomer {
+        let customer = try i32(), region = try i32(), segment = try i32(), maxOffers = try i32(), maxPerFamily = try i32()
+        let chosen = try int32s("a customer's chosen candidates")
+        let na = try count(4, "a customer's alternatives")
+        var alternatives: [[Int32]] = []
+        for _ in 0..<na { alternatives.append(try int32s("an alternative")) }
+        let m = try count(36, "a customer's candidates")
+        var options: [SplitCustomer.Option] = []
+        for _ in 0..<m {
+            options.append(SplitCustomer.Option(candidate: try i32(), offer: try i32(), family: try i32(), productRow: try i32(),
+                                                channelRow: try i32(), objectiveMicros: try i64(), costMicros: try i64()))
+        }
+        var c = SplitCustomer(customer: customer, regionRow: region, segmentRow: segment, chosen: chosen, options: options,
+                              maxOffers: maxOffers, maxPerFamily: maxPerFamily)
+        c.alternatives = alternatives
+        return c
+    }
+
+    /// A counted list of `i32`s (`what` names it in a count error).
+    private mutating func int32s(_ what: String) throws(WireError) -> [Int32] {
+        let k = try count(4, what)
+        var out: [Int32] = []
+        for _ in 0..<k { out.append(try i32()) }
         return out
     }
 }
