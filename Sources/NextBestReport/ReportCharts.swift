@@ -124,35 +124,29 @@ extension ReportPage {
             var level = false
         }
 
-        /// A line chart over `xs` with a legend above the plot, labelled axes, and optionally a log-scale y axis
-        /// (values at or below zero are drawn on the axis floor as hollow markers).
-        static func lines(xs: [Double], series: [Series], width: Double, height: Double, xTitle: String, yTitle: String,
-                          logY: Bool = false, label: String) -> String {
-            let left = 74.0, right = 18.0, top = 40.0, bottom = 48.0
-            let x0 = left, x1 = width - right, y0 = height - bottom, y1 = top
-            let all = series.flatMap(\.values).filter(\.isFinite)
-            var s = open(width, height, label: label)
-            // Legend, left to right above the plot.
-            var lx = x0
+        /// The legend of a line chart, left to right above the plot from `x`.
+        static func legend(_ series: [Series], x: Double) -> String {
+            var s = ""
+            var lx = x
             for se in series {
                 s += line(lx, 18, lx + 22, 18, stroke: se.color, width: 2.5, dash: se.dash)
                 if se.markers { s += "<circle cx=\"\(Fmt.c(lx + 11))\" cy=\"18\" r=\"3\" fill=\"\(se.color)\"/>\n" }
                 s += text(lx + 28, 22, se.name, size: 12)
                 lx += 28 + textWidth(se.name) * 0.9 + 20
             }
-            let xmin = xs.min() ?? 0, xmax = xs.max() ?? 1
-            let xspan = xmax > xmin ? xmax - xmin : 1
-            func px(_ x: Double) -> Double { xs.count == 1 ? (x0 + x1) / 2 : x0 + (x1 - x0) * (x - xmin) / xspan }
-            // y scale
-            var floorV = 0.0
-            let py: (Double) -> Double
+            return s
+        }
+
+        /// A line chart's y scale over `all` values between the pixel rows `y0` (bottom) and `y1` (top): the
+        /// mapping and the labelled ticks; on a log scale, values at or below zero map to the axis floor.
+        static func yScale(_ all: [Double], logY: Bool, y0: Double, y1: Double) -> (py: (Double) -> Double, ticks: [(Double, String)]) {
             var yTicks: [(Double, String)] = []
             if logY {
                 let pos = all.filter { $0 > 0 }
                 let lo = floor(log10(pos.min() ?? 1e-6)), hi = ceil(log10(pos.max() ?? 1))
                 let lo2 = min(lo, hi - 1)
-                floorV = pow(10, lo2)
-                py = { v in
+                let floorV = pow(10, lo2)
+                let py: (Double) -> Double = { v in
                     let l = log10(max(v, floorV))
                     return y0 - (y0 - y1) * (l - lo2) / (hi - lo2)
                 }
@@ -164,16 +158,29 @@ extension ReportPage {
                     yTicks.append((v, lab))
                     e += every
                 }
-            } else {
-                var lo = all.min() ?? 0, hi = all.max() ?? 1
-                if hi - lo <= abs(hi) * 1e-9 { let d = Swift.max(1, abs(hi) * 0.05); lo -= d; hi += d }
-                let pad = (hi - lo) * 0.04
-                let (tv, step) = ticks(lo - pad, hi + pad, count: 5)
-                let a = tv.first ?? 0, b = tv.last ?? 1
-                py = { v in y0 - (y0 - y1) * (v - a) / (b - a) }
-                let scale = max(abs(a), abs(b))
-                yTicks = tv.map { ($0, Fmt.compact($0, step: step, scale: scale)) }
+                return (py, yTicks)
             }
+            var lo = all.min() ?? 0, hi = all.max() ?? 1
+            if hi - lo <= abs(hi) * 1e-9 { let d = Swift.max(1, abs(hi) * 0.05); lo -= d; hi += d }
+            let pad = (hi - lo) * 0.04
+            let (tv, step) = ticks(lo - pad, hi + pad, count: 5)
+            let a = tv.first ?? 0, b = tv.last ?? 1
+            let scale = max(abs(a), abs(b))
+            return ({ v in y0 - (y0 - y1) * (v - a) / (b - a) }, tv.map { ($0, Fmt.compact($0, step: step, scale: scale)) })
+        }
+
+        /// A line chart over `xs` with a legend above the plot, labelled axes, and optionally a log-scale y axis
+        /// (values at or below zero are drawn on the axis floor as hollow markers).
+        static func lines(xs: [Double], series: [Series], width: Double, height: Double, xTitle: String, yTitle: String,
+                          logY: Bool = false, label: String) -> String {
+            let left = 74.0, right = 18.0, top = 40.0, bottom = 48.0
+            let x0 = left, x1 = width - right, y0 = height - bottom, y1 = top
+            let all = series.flatMap(\.values).filter(\.isFinite)
+            var s = open(width, height, label: label) + legend(series, x: x0)
+            let xmin = xs.min() ?? 0, xmax = xs.max() ?? 1
+            let xspan = xmax > xmin ? xmax - xmin : 1
+            func px(_ x: Double) -> Double { xs.count == 1 ? (x0 + x1) / 2 : x0 + (x1 - x0) * (x - xmin) / xspan }
+            let (py, yTicks) = yScale(all, logY: logY, y0: y0, y1: y1)
             for (v, lab) in yTicks {
                 s += line(x0, py(v), x1, py(v), stroke: Palette.grid)
                 s += text(x0 - 8, py(v) + 4, lab, anchor: "end", size: 11, fill: Palette.muted)
