@@ -92,7 +92,15 @@ public struct ShardScheduler: Sendable {
     public var shardCount: Int { customers.count }
     public var complete: Bool { done == customers.count }
     /// Queued shards, in queue order.
-    public var queue: [Int] { states.indices.compactMap { s in states[s].queueOrder.map { (s, $0) } }.sorted { $0.1 < $1.1 }.map(\.0) }
+    public var queue: [Int] {
+        // A plain loop: the closure form crashed the 6.3.1 compiler's release pipeline (CopyPropagation).
+        var queued: [(shard: Int, order: Int)] = []
+        for (s, state) in states.enumerated() {
+            if case .queued(let order) = state.phase { queued.append((s, order)) }
+        }
+        queued.sort { $0.order < $1.order }
+        return queued.map(\.shard)
+    }
     /// The latest attempt of each shard.
     public var attempt: [UInt32] { states.map(\.attempt) }
     /// The workers scoring each shard and the attempt each was given.
