@@ -65,13 +65,12 @@ let package = Package(
             name: "NextBestKernels",
             swiftSettings: kernelSettings
         ),
-        // -Ounchecked in release until the pass loop over the offer entries moves into NextBestKernels
-        // (bench/RESULTS.md has what dropping it costs). With swift-tools-version 6.2, packages that depend
-        // on these products by version accept their unsafe flags (SwiftPM 6.2 and later).
+        // Default optimization: its preconditions stay on in release builds (bench/RESULTS.md: no measured
+        // cost). Only NextBestKernels has unsafe flags; with swift-tools-version 6.2, packages that depend on
+        // these products by version accept them (SwiftPM 6.2 and later).
         .target(
             name: "NextBestCore",
-            dependencies: ["NextBestKernels", "CCoinOR"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            dependencies: ["NextBestKernels", "CCoinOR"]
         ),
         .target(
             name: "NextBestStore",

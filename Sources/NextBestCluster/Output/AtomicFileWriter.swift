@@ -4,9 +4,8 @@ import Foundation
 /// so a reader never sees a half-written file and a failed run leaves the old file in place.
 ///
 /// On Linux the file is written with `O_DIRECT` where the file system takes it: bytes go from an aligned
-/// buffer of this writer's to the disk, not through the page cache. On the project's machine (a VM)
-/// writing 1 GiB through the page cache and syncing it took 3.6 s, directly 0.9 s (`dd`, both with a final
-/// sync) — the page cache's pages are fresh memory, which the VM hands out slowly. The last partial block
+/// buffer of this writer's to the disk, not through the page cache, whose pages are fresh memory that a
+/// VM may hand out slowly (bench/RESULTS.md has the measurement). The last partial block
 /// is written through the page cache (direct writes must be whole blocks); where `O_DIRECT` is refused
 /// (tmpfs, some network file systems) every write is.
 public final class AtomicFileWriter {

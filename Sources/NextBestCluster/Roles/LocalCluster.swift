@@ -49,8 +49,8 @@ public enum LocalCluster {
         if co.waitTimeout == nil { co.waitTimeout = 120 }
         // A private endpoint: a Unix socket in a directory only this user can open, so only processes of
         // this user can join (as with CURVE keys kept in such a directory) and no message is encrypted on
-        // its way between processes of one machine (decrypting every list and propensity cost the
-        // coordinator ~2 s of CPU at 10 M customers). With `transport = .curveTCP`, the loopback TCP port
+        // its way between processes of one machine (decrypting every list and propensity costs the
+        // coordinator CPU time in proportion to the population). With `transport = .curveTCP`, the loopback TCP port
         // and CURVE keys of the cluster roles instead.
         // A Unix socket's path must fit in 108 bytes: a long TMPDIR falls back to /tmp.
         var tmp = NSTemporaryDirectory()

@@ -204,8 +204,8 @@ public struct ShardScorer {
 
     /// Scores a shard and keeps every customer's eligible candidates in memory for the optimizer.
     /// `shape` (default: the last shard's) sizes the buffers up front: shards are usually the same size,
-    /// and growing a shard's arrays by doubling spent a fifth of a worker's scoring time in the kernel
-    /// clearing fresh pages (perf, 10 M customers). A guess too large costs only address space.
+    /// and growing a shard's arrays by doubling makes the kernel clear fresh pages and copies the arrays at
+    /// each step. A guess too large costs only address space.
     public mutating func buildTable(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keepPropensities: Bool = false,
                                     shape: Shape? = nil) throws -> CandidateTable {
         var table = CandidateTable(rule: scorer.rule, entries: OfferEntries(plan: plan))
