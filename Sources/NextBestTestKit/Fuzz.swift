@@ -1,7 +1,7 @@
 import Foundation
 import NextBestCore
 
-/// Seeded, reproducible mutation fuzzing shared by the fuzz tests of every target (issue 21).
+/// Seeded, reproducible mutation fuzzing shared by the fuzz tests of every target.
 ///
 /// Iteration `i` of a run with seed `s` draws from its own `SplitMix64(seed: s, stream: i)`, so any one input
 /// is rebuilt from the two numbers printed with a failure. CI runs a fixed count; `NEXTBEST_FUZZ_ITERATIONS`

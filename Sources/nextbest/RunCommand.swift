@@ -31,7 +31,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            // Output places first: an unwritable --out used to be found after scoring and optimizing.
+            // Output places first: an unwritable --out is refused before any scoring or optimizing.
             try OutputPlace.prepareDirectory(out, option: "--out")
             if let exportCandidates { try OutputPlace.prepareDirectory(exportCandidates, option: "--export-candidates") }
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)

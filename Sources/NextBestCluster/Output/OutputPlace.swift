@@ -1,7 +1,7 @@
 import Foundation
 
-/// The places a command writes into, checked before any work: an unwritable `--out` (or one naming a
-/// file) used to be found only after scoring and optimizing, with a raw Foundation error.
+/// The places a command writes into, checked before any work, so that an unwritable `--out` (or one naming
+/// a file) is refused at once with the option and the path, not after scoring and optimizing.
 public enum OutputPlace {
     /// Why an output place cannot be used: the option, the path and a worded reason.
     public struct Unusable: Error, CustomStringConvertible, Equatable {

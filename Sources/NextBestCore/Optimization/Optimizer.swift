@@ -225,8 +225,8 @@ public enum Optimizer {
         let settled = try group.state(slot: Slot.evaluated)
         if holds(cs, settled.use), out.bound - Double(settled.objectiveMicros) / 1e6 <= tolerance * abs(out.bound) { return settled }
         // Else the repair passes: mend what the integer program left (if it found nothing), then one pass
-        // that uses the slack the rounding leaves with moves that add value and keep every row (measured
-        // at 1 M customers: a second pass found nothing more).
+        // that uses the slack the rounding leaves with moves that add value and keep every row (one: a
+        // second pass rarely finds more).
         let shortfalls = try Repair.run(group, slot: Slot.evaluated, improvePasses: 1)
         if !shortfalls.isEmpty {
             throw Infeasible(conflicts: shortfalls.map { s in
