@@ -154,6 +154,51 @@ import Testing
         }
     }
 
+    /// A bucket read from a kept pass (`PricingRequest.bucketPass`) gets the lists and totals solving it
+    /// again gives: the settle step's pass and split customers are the same whether a shard kept the
+    /// passes (the usual case) or took the shard over since and solves them (a restored shard).
+    @Test(arguments: [true, false])
+    func keptPassesGiveWhatSolvingGives(entries: Bool) throws {
+        let (fast, plain, cs) = try Self.shardPair(seed: 7, perFamily: 1)
+        var keeping = entries ? fast : plain
+        var solving = keeping
+        var rng = SplitMix64(seed: 9)
+        func point() -> Prices {
+            var p = Prices(count: cs.count)
+            for k in 0..<cs.count {
+                let scale = cs.rows[k].kind == .budget ? 2.0 : 40.0
+                p.upper[k] = rng.unit() < 0.6 ? rng.unit() * scale : 0
+                p.lower[k] = rng.unit() < 0.3 ? rng.unit() * scale : 0
+            }
+            return p
+        }
+        let points = (0..<4).map { _ in point() }
+        // Passes 1–3 at one point each (kept), pass 4 a spread of points 2 and 3 by bucket (kept).
+        for (k, p) in points.prefix(3).enumerated() { _ = keeping.evaluate(PricingRequest(points: [p], weights: [1], pass: UInt32(k + 1))) }
+        let spreadPick = (0..<CustomerBuckets.count).map { UInt8($0 % 2) }
+        _ = keeping.evaluate(PricingRequest(points: [points[2], points[3]], weights: [1, 1], bucketPoint: spreadPick, pass: 4))
+        // The settle request: bucket b at one of the four points, read from the pass that solved it there
+        // (pass 4 for point 3; for some buckets a pass nobody kept, so those are solved).
+        var active: [[UInt8]] = [], passes: [[UInt32]] = []
+        for b in 0..<CustomerBuckets.count {
+            let main = UInt8(b % 4), other = UInt8((b + 1) % 4)
+            func pass(_ p: UInt8) -> UInt32 { b % 7 == 0 ? 99 : (p == 3 ? (b % 2 == 1 ? 4 : 0) : UInt32(p) + 1) }
+            active.append(b % 3 == 0 ? [main] : [main, other])
+            passes.append(active[b].map(pass))
+        }
+        let request = PricingRequest(points: points, weights: [1, 1, 1, 1], bucketPoint: active.map { $0[0] }, bucketPass: passes.map { $0[0] })
+        var plainRequest = request
+        plainRequest.bucketPass = []
+        let a = keeping.evaluate(request), b = solving.evaluate(plainRequest)
+        #expect(keeping.selection == solving.selection)
+        #expect(a == b)
+        #expect(a.offers > 0)
+        let kept = keeping.splitCustomers(request, active: active, passes: passes)
+        let solved = solving.splitCustomers(plainRequest, active: active)
+        #expect(kept == solved)
+        #expect(!kept.isEmpty)
+    }
+
     /// Two shards over the same customers (offer entries, and the plain candidates path) of a generated
     /// population whose campaign gives `perFamily` offers per family.
     /// With `whileScoring`, the fast shard's table built its entries as it was scored.
@@ -391,7 +436,9 @@ import Testing
         var customerCount: Int { inner.customerCount }
         func precheckFacts() throws -> PrecheckFacts { try inner.precheckFacts() }
         func evaluate(_ request: PricingRequest, sample: CustomerSample) throws -> Aggregates { try inner.evaluate(request, sample: sample) }
-        func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]] { try inner.splitCustomers(request, active: active) }
+        func splitCustomers(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]]) throws -> [[SplitCustomer]] {
+            try inner.splitCustomers(request, active: active, passes: passes)
+        }
         func copySelection(from: Int, to: Int) throws { try inner.copySelection(from: from, to: to) }
         func state(slot: Int) throws -> SelectionState { try inner.state(slot: slot) }
         func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {

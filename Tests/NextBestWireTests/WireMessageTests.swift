@@ -23,13 +23,17 @@ import NextBestTestKit
         .prices(run: 7, round: 3, request: WireMessageTests.request([0, 1.5, -0.0, .greatestFiniteMagnitude], [0.25, 0, 0, 0])),
         .prices(run: 7, round: 4, request: PricingRequest(points: [WireMessageTests.prices([1, 0], [0, 0.5]), WireMessageTests.prices([0, 0], [0, 0])],
                                                           weights: [1, 0], bucketPoint: (0..<CustomerBuckets.count).map { UInt8($0 % 2) })),
+        .prices(run: 7, round: 5, request: PricingRequest(points: [WireMessageTests.prices([1, 0], [0, 0.5])], weights: [1], pass: 5,
+                                                          bucketPass: (0..<CustomerBuckets.count).map { UInt32($0 % 3) })),
         .aggregates(run: 7, shard: 12, attempt: 1, round: 3, aggregates: {
             var a = Aggregates(rows: 4)
             a.use = [1, -2, Int64.max, 0]; a.dualMicros = -5; a.primalMicros = 9; a.offers = 3; a.costMicros = 1_000_000
             a.bucketUse[5] = 7; a.bucketPrimal[63] = -11
             return a
         }()),
-        .split(run: 7, seq: 11, request: WireMessageTests.request([1, 0], [0, 0.5]), active: (0..<CustomerBuckets.count).map { $0 == 3 ? [0, 1] : [0] }),
+        .split(run: 7, seq: 11, request: WireMessageTests.request([1, 0], [0, 0.5]), active: (0..<CustomerBuckets.count).map { $0 == 3 ? [0, 1] : [0] },
+               passes: (0..<CustomerBuckets.count).map { $0 == 3 ? [4, 0] : [UInt32($0 + 1)] }),
+        .split(run: 7, seq: 12, request: WireMessageTests.request([1], [0]), active: (0..<CustomerBuckets.count).map { _ in [0] }, passes: []),
         .splits(run: 7, shard: 2, seq: 11, customers: [SplitCustomer(customer: 4, regionRow: 1, segmentRow: 2, chosen: [17], options: [
             .init(candidate: 17, offer: 3, family: 1, productRow: 0, channelRow: 2, objectiveMicros: 1_500_000, costMicros: 100_000),
             .init(candidate: 18, offer: 4, family: 1, productRow: 2, channelRow: 2, objectiveMicros: -20, costMicros: 0)], maxOffers: 2, maxPerFamily: 1)]),
@@ -93,7 +97,7 @@ import NextBestTestKit
     @Test func roundTrip() throws {
         for m in Self.samples {
             let bytes = m.encode()
-            #expect(Array(bytes.prefix(3)) == [0x4E, 0x42, 2])
+            #expect(Array(bytes.prefix(3)) == [0x4E, 0x42, WireMessage.version])
             #expect(try WireMessage.decode(bytes) == m)
         }
     }
@@ -125,9 +129,9 @@ import NextBestTestKit
     @Test func wrongMagicVersionAndTypeAreNamed() {
         #expect(throws: WireError.notNextBest) { try WireMessage.decode([0x47, 0x45, 0x54, 0x20]) }
         #expect(throws: WireError.version(1)) { try WireMessage.decode([0x4E, 0x42, 1, 8]) }
-        #expect(throws: WireError.unknownType(200)) { try WireMessage.decode([0x4E, 0x42, 2, 200]) }
+        #expect(throws: WireError.unknownType(200)) { try WireMessage.decode([0x4E, 0x42, WireMessage.version, 200]) }
         // A count larger than the frame is refused before anything is allocated.
-        var huge: [UInt8] = [0x4E, 0x42, 2, 6]
+        var huge: [UInt8] = [0x4E, 0x42, WireMessage.version, 6]
         huge += [7, 0, 0, 0, 0, 0, 0, 0] + [3, 0, 0, 0] + [1] + [0, 0, 0, 0, 0, 0, 0xF0, 0x3F] + [0xFF, 0xFF, 0xFF, 0x7F]
         #expect(throws: WireError.self) { try WireMessage.decode(huge) }
     }

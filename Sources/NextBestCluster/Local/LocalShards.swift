@@ -42,8 +42,8 @@ public final class LocalShards: ShardGroup {
         return total
     }
 
-    public func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]] {
-        each { s, _ in s.splitCustomers(request, active: active) }
+    public func splitCustomers(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]]) throws -> [[SplitCustomer]] {
+        each { s, _ in s.splitCustomers(request, active: active, passes: passes) }
     }
 
     public func copySelection(from: Int, to: Int) throws {

@@ -49,6 +49,11 @@ extension RunSummary {
             ("relaxed_objective", .fixed(r.relaxedObjective, decimals: 4)),
             ("round_seconds", .fixed(r.roundSeconds, decimals: 3)),
             ("repair_seconds", .fixed(r.repairSeconds, decimals: 3)),
+            ("settle", r.settle.map { st in .object([("pass_seconds", .fixed(st.passSeconds, decimals: 3)),
+                                                     ("split_seconds", .fixed(st.splitSeconds, decimals: 3)),
+                                                     ("split_customers", .int(Int64(st.splitCustomers))),
+                                                     ("program_seconds", .fixed(st.programSeconds, decimals: 3)),
+                                                     ("finish_seconds", .fixed(st.finishSeconds, decimals: 3))]) } ?? .null),
             ("presolve", r.presolve.map { p in .object([("sample_modulus", .int(Int64(p.modulus))), ("rounds", .int(Int64(p.rounds))),
                                                         ("seconds", .fixed(p.seconds, decimals: 3)),
                                                         ("levels", .array(p.levels.map { l in

@@ -225,9 +225,9 @@ final class ClusterShards: ShardGroup {
         return total
     }
 
-    func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]] {
+    func splitCustomers(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]]) throws -> [[SplitCustomer]] {
         let rows = constraints.count
-        return try gather(.split, { .split(run: run, seq: $0, request: request, active: active) }) { m in
+        return try gather(.split, { .split(run: run, seq: $0, request: request, active: active, passes: passes) }) { m in
             guard case let .splits(r, shard, seq, customers) = m, r == run else { return nil }
             try check(customers.allSatisfy { $0.isValid(rows: rows) }, "a split customer naming a row that does not exist")
             return (shard, seq, customers)

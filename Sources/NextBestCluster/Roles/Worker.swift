@@ -142,7 +142,7 @@ public final class Worker {
                 try reconnect()
                 continue
             }
-            if try socket!.poll(timeoutMs: 20), let frames = try socket!.receive() {
+            if try socket!.poll(timeoutMs: 20, wake: outbox.wakeFD), let frames = try socket!.receive() {
                 lastHeard = Date()
                 metrics.received()
                 guard let frame = frames.last else { continue }
@@ -444,13 +444,14 @@ final class WorkerShards: @unchecked Sendable {
             }
             countRound()
             return aggregates(run: run, seq: seq, request: q, sample: CustomerSample(modulus: Int(modulus)))
-        case let .split(run, seq, request, active):
+        case let .split(run, seq, request, active, passes):
             guard self.run == run else { return [] }
-            guard let q = valid(request), active.count == CustomerBuckets.count, active.allSatisfy({ $0.allSatisfy { Int($0) < q.points.count } }) else {
+            guard let q = valid(request), active.count == CustomerBuckets.count, active.allSatisfy({ $0.allSatisfy { Int($0) < q.points.count } }),
+                  passes.isEmpty || (passes.count == active.count && zip(passes, active).allSatisfy { $0.count == $1.count }) else {
                 return [.failed(run: run, reason: "SPLIT not valid for \(context.constraints.count) constraints")]
             }
             let ids = shardIDs
-            return group.each { s, _ in s.splitCustomers(q, active: active) }.enumerated().map { .splits(run: run, shard: ids[$0], seq: seq, customers: $1) }
+            return group.each { s, _ in s.splitCustomers(q, active: active, passes: passes) }.enumerated().map { .splits(run: run, shard: ids[$0], seq: seq, customers: $1) }
         default:
             return []
         }
@@ -589,6 +590,38 @@ final class StopSignal: Sendable {
 /// A queue that background threads post to and one thread drains.
 final class Mailbox<T: Sendable>: Sendable {
     private let items = Mutex<[T]>([])
-    func post(_ item: T) { items.withLock { $0.append(item) } }
-    func drain() -> [T] { items.withLock { i in defer { i = [] }; return i } }
+    /// A pipe whose read end (`wakeFD`) becomes readable when an item is posted, so that a loop polling
+    /// its socket wakes at once for the outgoing items rather than at its next timeout (which cost each
+    /// request about half the 20 ms poll: at 10 M customers, 40 requests a run).
+    private let pipeFDs: (read: Int32, write: Int32)?
+
+    init() {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+            pipeFDs = (fds[0], fds[1])
+        } else {
+            pipeFDs = nil
+        }
+    }
+
+    deinit {
+        if let p = pipeFDs { close(p.read); close(p.write) }
+    }
+
+    /// Readable when items wait (nil if no pipe could be made: then only the poll's timeout wakes).
+    var wakeFD: Int32? { pipeFDs?.read }
+
+    func post(_ item: T) {
+        items.withLock { $0.append(item) }
+        if let p = pipeFDs { var b: UInt8 = 1; _ = write(p.write, &b, 1) }
+    }
+
+    func drain() -> [T] {
+        if let p = pipeFDs {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            while read(p.read, &buffer, buffer.count) > 0 {}
+        }
+        return items.withLock { i in defer { i = [] }; return i }
+    }
 }

@@ -28,6 +28,9 @@ public struct ColumnGeneration {
     struct Column {
         var bucket: Int
         var point: Int
+        /// The pass that made it (its tag: shards keep the last passes' choices, see `KeptPass`); 0 for
+        /// passes not tagged.
+        var pass: UInt32 = 0
         var objective: Double
         var use: [Double]
     }
@@ -53,6 +56,9 @@ public struct ColumnGeneration {
         public var points: [Point]
         /// Per bucket, the points its columns mix, largest weight first (empty when infeasible).
         public var active: [[Int]]
+        /// Per bucket, parallel to `active`: the pass that solved the bucket at each point (its tag, 0 if
+        /// none was tagged).
+        public var activePasses: [[UInt32]] = []
 
         /// The full-weight points each bucket's mix uses (see `PriceMix`).
         public var mix: PriceMix {
@@ -155,10 +161,10 @@ public struct ColumnGeneration {
         }
 
         /// Adds the columns of one evaluation (one per bucket), skipping any equal to one the bucket has.
-        func add(_ a: Aggregates, point: Int) -> [Column] { add(a, point: { _ in point }) }
+        func add(_ a: Aggregates, point: Int, pass: UInt32 = 0) -> [Column] { add(a, point: { _ in point }, pass: pass) }
 
         /// Adds the columns of one evaluation, bucket b's from point `point(b)`.
-        func add(_ a: Aggregates, point: (Int) -> Int) -> [Column] {
+        func add(_ a: Aggregates, point: (Int) -> Int, pass: UInt32 = 0) -> [Column] {
             let n = rows.count
             var added: [Column] = []
             var lpCols: [LinearProgram.Column] = []
@@ -166,7 +172,7 @@ public struct ColumnGeneration {
                 let use = (0..<n).map { k in Double(a.bucketUse[b * n + k]) * ColumnGeneration.unit(rows[k]) }
                 let objective = Double(a.bucketPrimal[b]) / 1e6
                 if columns.contains(where: { $0.bucket == b && $0.objective == objective && $0.use == use }) { continue }
-                let c = Column(bucket: b, point: point(b), objective: objective, use: use)
+                let c = Column(bucket: b, point: point(b), pass: pass, objective: objective, use: use)
                 columns.append(c)
                 added.append(c)
                 var entries: [(row: Int32, value: Double)] = []
@@ -218,7 +224,7 @@ public struct ColumnGeneration {
     public func run(start: Prices, explore: PriceMix? = nil) throws -> Outcome {
         var st = RunState(master: Master(rows: rows, included: rows.map { _ in true }), start: start, smoothing: options.smoothing)
         let first = try price(start, weight: 1, &st)
-        _ = st.master.add(first, point: 0)
+        _ = st.master.add(first, point: 0, pass: UInt32(st.passes))
         if let explore, explore.fits(rows: rows.count) {
             let base = st.points.count
             st.points += explore.points.map { Point(prices: $0, weight: 1) }
@@ -240,8 +246,11 @@ public struct ColumnGeneration {
             // Out of passes before the master met every row: not proven either way.
             throw OptimizerError.undecided(passes: st.passes)
         }
-        return Outcome(status: .feasible(converged: st.converged), points: st.points, active: activeMix(st.master),
-                       masterValue: st.masterValue, bound: st.bestBound, bestPrices: st.bestPrices, passes: st.passes, history: st.history)
+        let (active, activePasses) = activeMix(st.master)
+        var outcome = Outcome(status: .feasible(converged: st.converged), points: st.points, active: active,
+                              masterValue: st.masterValue, bound: st.bestBound, bestPrices: st.bestPrices, passes: st.passes, history: st.history)
+        outcome.activePasses = activePasses
+        return outcome
     }
 
     /// The progress of one `run`: the points evaluated, the rounds, the master and the best bound so far.
@@ -276,7 +285,7 @@ public struct ColumnGeneration {
         st.points.append(Point(prices: p, weight: weight))
         st.passes += 1
         let t0 = st.clock.now
-        let a = try evaluate(PricingRequest(points: [p], weights: [weight]))
+        let a = try evaluate(PricingRequest(points: [p], weights: [weight], pass: UInt32(st.passes)))
         let l = weight == 1 ? Self.bound(rows, p, a) : st.bestBound
         if l < st.bestBound { st.bestBound = l; st.bestPrices = p }
         st.history.append(DualSolver.Round(round: st.passes, dual: l,
@@ -291,12 +300,12 @@ public struct ColumnGeneration {
     fileprivate func spread(_ spread: [Prices], base: Int, pick: [UInt8], _ st: inout RunState) throws {
         st.passes += 1
         let t0 = st.clock.now
-        let a = try evaluate(PricingRequest(points: spread, weights: Array(repeating: 1, count: spread.count), bucketPoint: pick))
+        let a = try evaluate(PricingRequest(points: spread, weights: Array(repeating: 1, count: spread.count), bucketPoint: pick, pass: UInt32(st.passes)))
         st.history.append(DualSolver.Round(round: st.passes, dual: st.bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
                                            maxViolation: DualSolver.maxViolation(rows, a), feasible: nil,
                                            points: Set(pick).count, seconds: Self.seconds(st.clock.now - t0)))
         onPass?(DualSolver.Progress(round: st.passes, bestDual: st.bestBound, target: nil))
-        _ = st.master.add(a, point: { base + Int(pick[$0]) })
+        _ = st.master.add(a, point: { base + Int(pick[$0]) }, pass: UInt32(st.passes))
     }
 
     /// A phase 1 step: solve the master for the least violation; switch to phase 2 once it is met, else
@@ -327,7 +336,7 @@ public struct ColumnGeneration {
         }
         let p = Self.prices(net: net, rows: rows)
         let a = try price(p, weight: 0, &st)
-        let added = master.add(a, point: st.points.count - 1)
+        let added = master.add(a, point: st.points.count - 1, pass: UInt32(st.passes))
         if !added.contains(where: { master.reducedValue($0, net: net, weight: 0, bucketValue: bucketValue) > 1e-7 * max(1, violation) }) {
             // No column lowers the violation: the LP relaxation is infeasible.
             let conflict = try irreducible(master: master, net: net, points: &st.points)
@@ -351,7 +360,7 @@ public struct ColumnGeneration {
         let a = st.smoothing
         let sep = zip(center, net).map { a * $0 + (1 - a) * $1 }
         let aggregates = try price(Self.prices(net: sep, rows: rows), weight: 1, &st)
-        let added = master.add(aggregates, point: st.points.count - 1)
+        let added = master.add(aggregates, point: st.points.count - 1, pass: UInt32(st.passes))
         let masterValue = st.masterValue
         let improving = added.contains { master.reducedValue($0, net: net, weight: 1, bucketValue: bucketValue) > 1e-9 * max(1, abs(masterValue)) }
         // Mispricing (nothing the master can use): the next point is nearer the master's duals.
@@ -360,21 +369,24 @@ public struct ColumnGeneration {
         return .next
     }
 
-    /// Per bucket, the points its columns use with positive weight in the master's solution, heaviest first.
-    fileprivate func activeMix(_ master: Master) -> [[Int]] {
+    /// Per bucket, the points its columns use with positive weight in the master's solution, heaviest
+    /// first, and the pass that solved the bucket at each.
+    fileprivate func activeMix(_ master: Master) -> (points: [[Int]], passes: [[UInt32]]) {
         let w = master.weights().columns
         var active = [[Int]](repeating: [], count: CustomerBuckets.count)
+        var passes = [[UInt32]](repeating: [], count: CustomerBuckets.count)
         var weightOf = [[Double]](repeating: [], count: CustomerBuckets.count)
         for (j, c) in master.columns.enumerated() where w[j] > 1e-9 {
             if let at = active[c.bucket].firstIndex(of: c.point) { weightOf[c.bucket][at] += w[j] } else {
-                active[c.bucket].append(c.point); weightOf[c.bucket].append(w[j])
+                active[c.bucket].append(c.point); passes[c.bucket].append(c.pass); weightOf[c.bucket].append(w[j])
             }
         }
         for b in active.indices {
             let order = active[b].indices.sorted { weightOf[b][$0] > weightOf[b][$1] || (weightOf[b][$0] == weightOf[b][$1] && active[b][$0] < active[b][$1]) }
             active[b] = order.map { active[b][$0] }
+            passes[b] = order.map { passes[b][$0] }
         }
-        return active
+        return (active, passes)
     }
 
     /// Phase 1 over only the rows in `included`, with the columns of `from` to start: whether they can all

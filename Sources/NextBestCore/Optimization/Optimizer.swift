@@ -28,6 +28,8 @@ public enum Optimizer {
         public var presolve: Presolve? = nil
         /// The price points the final mix used, heaviest first (the next run's second pass).
         public var mix: PriceMix? = nil
+        /// Where the settling of the integer answer spent its time.
+        public var settle: SettleSteps? = nil
 
         public init(objective: Double, dualBound: Double, gap: Double, rounds: Int, history: [DualSolver.Round], prices: Prices,
                     constraints: [ConstraintUse], relaxedObjective: Double, roundSeconds: Double = 0, repairSeconds: Double = 0,
@@ -54,6 +56,19 @@ public enum Optimizer {
             public var passes: Int
             public var seconds: Double
         }
+    }
+
+    /// The steps of settling the integer answer (`settle`), for `summary.json`.
+    public struct SettleSteps: Sendable, Equatable {
+        /// The pass over everybody at each bucket's main point.
+        public var passSeconds: Double = 0
+        /// Finding the customers the mix leaves split, and how many there were.
+        public var splitSeconds: Double = 0
+        public var splitCustomers: Int = 0
+        /// The LP and 0-1 program over the split customers, and applying their lists.
+        public var programSeconds: Double = 0
+        /// The final state (and the repair passes when they ran).
+        public var finishSeconds: Double = 0
     }
 
     /// How many rounds, for logs: "12 rounds", or "1 round after 37 presolve rounds on 1 customer in 4".
@@ -164,7 +179,8 @@ public enum Optimizer {
         let out = try cg.run(start: start, explore: explore)
         if case let .infeasible(rows, shortfall) = out.status { throw Infeasible(conflicts: [conflictText(cs.rows, rows, shortfall)]) }
         let t1 = clock.now
-        let final = try settle(group, out, tolerance: settings.gapTolerance)
+        var steps = SettleSteps()
+        let final = try settle(group, out, tolerance: settings.gapTolerance, steps: &steps)
         let t2 = clock.now
         let use = final.use
         let objective = Double(final.objectiveMicros) / 1e6
@@ -179,6 +195,7 @@ public enum Optimizer {
                             roundSeconds: seconds(t1 - t0), repairSeconds: seconds(t2 - t1), slot: Slot.evaluated)
         report.presolve = presolve
         report.mix = out.mix
+        report.settle = steps
         return report
     }
 
@@ -204,7 +221,8 @@ public enum Optimizer {
     /// customers whose choice differs between the points their bucket mixes go to an integer program over
     /// their candidates and the room the others leave (which its LP relaxation shows is there). Falls back
     /// to the repair passes if the program finds nothing.
-    static func settle<G: ShardGroup>(_ group: G, _ out: ColumnGeneration.Outcome, tolerance: Double) throws -> SelectionState {
+    static func settle<G: ShardGroup>(_ group: G, _ out: ColumnGeneration.Outcome, tolerance: Double,
+                                      steps: inout SettleSteps) throws -> SelectionState {
         let cs = group.constraints
         if cs.isEmpty {
             // No rows: the one pass at zero prices chose; slot 0 holds it.
@@ -213,14 +231,26 @@ public enum Optimizer {
         var used: [Int] = []
         var compact: [Int: UInt8] = [:]
         for a in out.active { for p in a where compact[p] == nil { compact[p] = UInt8(used.count); used.append(p) } }
+        // Each bucket's main point is one a pass solved it at: the shards that kept that pass copy its
+        // choice (see `KeptPass`), the others solve it again.
+        let passes = out.activePasses.count == out.active.count ? out.activePasses : out.active.map { $0.map { _ in UInt32(0) } }
         let request = PricingRequest(points: used.map { out.points[$0].prices }, weights: used.map { out.points[$0].weight },
-                                     bucketPoint: out.active.map { $0.first.map { compact[$0]! } ?? 0 })
+                                     bucketPoint: out.active.map { $0.first.map { compact[$0]! } ?? 0 },
+                                     bucketPass: passes.map { $0.first ?? 0 })
+        let clock = ContinuousClock()
+        var t = clock.now
+        func lap() -> Double { let now = clock.now, d = now - t; t = now; return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         // The pass's aggregates are slot 0's use of every row: no separate state request is needed.
         let fixed = try group.evaluate(request, sample: .all)
+        steps.passSeconds = lap()
         let active = out.active.map { $0.map { compact[$0]! } }
-        let split = try group.splitCustomers(request, active: active)
+        let split = try group.splitCustomers(request, active: active, passes: passes)
+        steps.splitSeconds = lap()
+        steps.splitCustomers = split.reduce(0) { $0 + $1.count }
         if split.contains(where: { !$0.isEmpty }),
            let changes = Settle.changes(split, rows: cs, slotUse: fixed.use) { try group.apply(changes, slot: Slot.evaluated) }
+        steps.programSeconds = lap()
+        defer { steps.finishSeconds = lap() }
         // Whole lists within the gap tolerance of the bound: done.
         let settled = try group.state(slot: Slot.evaluated)
         if holds(cs, settled.use), out.bound - Double(settled.objectiveMicros) / 1e6 <= tolerance * abs(out.bound) { return settled }

@@ -42,9 +42,17 @@ public struct PricingRequest: Sendable, Equatable {
     public var weights: [Double]
     /// Point per bucket (`CustomerBuckets.count` entries), or empty: every customer at point 0.
     public var bucketPoint: [UInt8]
+    /// A pass over everybody with a tag (not 0) is kept by each shard under it (the last few; see
+    /// `KeptPass`). The column generation tags its passes with their numbers.
+    public var pass: UInt32 = 0
+    /// Per bucket (`CustomerBuckets.count` entries, or empty): a kept pass (its tag, 0 for none) that solved
+    /// the bucket at the same point as this request does; a shard that kept it copies that choice instead
+    /// of solving the bucket again, and one that did not (it took the shard over since) solves it, with
+    /// the same result.
+    public var bucketPass: [UInt32] = []
 
-    public init(points: [Prices], weights: [Double], bucketPoint: [UInt8] = []) {
-        self.points = points; self.weights = weights; self.bucketPoint = bucketPoint
+    public init(points: [Prices], weights: [Double], bucketPoint: [UInt8] = [], pass: UInt32 = 0, bucketPass: [UInt32] = []) {
+        self.points = points; self.weights = weights; self.bucketPoint = bucketPoint; self.pass = pass; self.bucketPass = bucketPass
     }
 
     /// Every customer at `prices` with the objective at full weight.
@@ -59,6 +67,7 @@ public struct PricingRequest: Sendable, Equatable {
             && points.allSatisfy { $0.upper.count == rows && $0.lower.count == rows && ($0.upper + $0.lower).allSatisfy { $0.isFinite && $0 >= 0 } }
             && weights.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 }
             && (bucketPoint.isEmpty || (bucketPoint.count == CustomerBuckets.count && bucketPoint.allSatisfy { Int($0) < points.count }))
+            && (bucketPass.isEmpty || bucketPass.count == CustomerBuckets.count)
     }
 
     /// The point customer `id` is solved at.

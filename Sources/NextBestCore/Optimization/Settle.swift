@@ -5,7 +5,7 @@
 ///    one weight per alternative, summing to 1 per customer, the campaign's rows within the room the
 ///    others leave. The master's mix is a feasible point of it, so it is feasible; at an optimal vertex
 ///    all but a few customers (at most one per binding row) take one alternative whole.
-/// 2. A 0-1 program (CBC) over the customers left fractional, with every one of their candidates, in the
+/// 2. A 0-1 program (CBC) over the customers left fractional, with the candidates of their alternatives, in the
 ///    room the settled ones leave. If it finds nothing, those customers take their heaviest alternative
 ///    and the caller's repair mends the rest.
 public enum Settle {

@@ -15,7 +15,7 @@ public protocol ShardGroup: AnyObject {
     /// `.all`), only the sample's customers are solved and no selection changes.
     func evaluate(_ request: PricingRequest, sample: CustomerSample) throws -> Aggregates
     /// The customers the master leaves split (see `ShardOptimizer.splitCustomers`), per shard in shard order.
-    func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]]
+    func splitCustomers(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]]) throws -> [[SplitCustomer]]
     /// Copies selection slot `from` over slot `to` in every shard.
     func copySelection(from: Int, to: Int) throws
     /// Row use and objective of a slot's selection, summed over the shards.
@@ -127,8 +127,8 @@ public final class ShardArray: ShardGroup {
         return total
     }
 
-    public func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) throws -> [[SplitCustomer]] {
-        shards.indices.map { shards[$0].splitCustomers(request, active: active) }
+    public func splitCustomers(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]]) throws -> [[SplitCustomer]] {
+        shards.indices.map { shards[$0].splitCustomers(request, active: active, passes: passes) }
     }
 
     public func copySelection(from: Int, to: Int) throws {

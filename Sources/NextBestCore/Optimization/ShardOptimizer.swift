@@ -34,6 +34,10 @@ public struct ShardOptimizer: Sendable {
     /// touch no one else (dropped once every customer's entries are kept).
     private var sampled: (modulus: Int, customers: ContiguousArray<Int32>, entries: OfferEntries.Block)? = nil
 
+    /// The selections and totals of the last full passes that asked to be kept (`PricingRequest.pass`),
+    /// oldest first: the settle step takes each bucket's choice at its main point from them.
+    var kept: [KeptPass] = []
+
     /// Whether every customer's entries are kept (after the first pass over everybody).
     var keepsEntries: Bool { keptEntries != nil }
 
@@ -85,37 +89,28 @@ public struct ShardOptimizer: Sendable {
     /// Solves every customer's sub-problem at its point of `request`, records the selection (slot 0) and
     /// returns the aggregates, also per bucket. With a sample, only the sample's customers are solved and
     /// the selection is left as it was (the presolve's rounds: their aggregates stand for the sample alone).
+    ///
+    /// Over everybody, a bucket whose `request.bucketPass` names a pass this shard kept (`KeptPass`) takes
+    /// that pass's choice and totals instead of being solved again (the same lists: the same point), and a
+    /// request with a `pass` tag is kept under it.
     public mutating func evaluate(_ request: PricingRequest, sample: CustomerSample = .all) -> Aggregates {
-        let rows = constraints.count
-        var agg = Aggregates(rows: rows + 1)
-        var bucketUse = ContiguousArray<Int64>(repeating: 0, count: (rows + 1) * CustomerBuckets.count)
-        var bucketPrimal = ContiguousArray<Int64>(repeating: 0, count: CustomerBuckets.count)
+        var totals = BucketTotals(rows: constraints.count)
         var selection = selections[0]
         selections[0] = []
+        let skip = sample.isAll ? reuseKept(request, into: &selection, totals: &totals) : nil
         var solver = self.solver
         if let oe = offerEntries, request.weights.allSatisfy({ $0 == 1 }) {
             // Every point at full weight: one pass in entry order, each customer at its bucket's point.
             let source = entrySource(oe, sample: sample)
-            evaluateEntries(oe, tables: PointTables(self, oe, request), source: source, writes: sample.isAll, selection: &selection,
-                            solver: &solver, agg: &agg, bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
+            evaluateEntries(oe, tables: PointTables(self, oe, request), source: source, writes: sample.isAll, skip: skip,
+                            selection: &selection, solver: &solver, totals: &totals)
         } else {
-            evaluateCandidates(request, sample: sample, selection: &selection, solver: &solver, agg: &agg,
-                               bucketUse: &bucketUse, bucketPrimal: &bucketPrimal)
+            evaluateCandidates(request, sample: sample, skip: skip, selection: &selection, solver: &solver, totals: &totals)
         }
         self.solver = solver
         selections[0] = selection
-        // Totals from the buckets; the sentinel row ("no row") dropped.
-        for b in 0..<CustomerBuckets.count {
-            for k in 0..<rows {
-                let u = bucketUse[b * (rows + 1) + k]
-                agg.use[k] += u
-                agg.bucketUse[b * rows + k] = u
-            }
-            agg.bucketPrimal[b] = bucketPrimal[b]
-        }
-        agg.use.removeLast()
-        agg.bucketUse.removeLast(CustomerBuckets.count)
-        return agg
+        if sample.isAll, request.pass != 0 { keep(pass: request.pass, totals: totals) }
+        return totals.aggregates()
     }
 
     /// The priced use of every (offer, channel) pair (the same for every customer): `offer * channels + channel`.
@@ -132,9 +127,8 @@ public struct ShardOptimizer: Sendable {
     }
 
     /// `evaluate` on the candidates themselves: any request (several points, objective weights).
-    private func evaluateCandidates(_ request: PricingRequest, sample: CustomerSample, selection: inout ContiguousArray<Int32>,
-                                    solver: inout SubProblemSolver, agg: inout Aggregates,
-                                    bucketUse: inout ContiguousArray<Int64>, bucketPrimal: inout ContiguousArray<Int64>) {
+    private func evaluateCandidates(_ request: PricingRequest, sample: CustomerSample, skip: ContiguousArray<Bool>?,
+                                    selection: inout ContiguousArray<Int32>, solver: inout SubProblemSolver, totals: inout BucketTotals) {
         let nets = request.points.map(\.netWithSentinel)
         let pairPrice = nets.map(pairPrices)
         let channelCount = plan.channels.count
@@ -147,7 +141,7 @@ public struct ShardOptimizer: Sendable {
         let rule = table.rule
         table.candidates.withUnsafeBufferPointer { all in
          table.values.withUnsafeBufferPointer { allValues in
-            for i in 0..<table.customerCount where sample.contains(table.customerIDs[i]) {
+            for i in 0..<table.customerCount where sample.contains(table.customerIDs[i]) && skip?[Int(customerBucket[i])] != true {
                 let point = request.point(of: table.customerIDs[i])
                 let net = nets[point], pp = pairPrice[point], w = request.weights[point]
                 let r = table.range(i)
@@ -158,23 +152,23 @@ public struct ShardOptimizer: Sendable {
                 let value = solver.solve(slice, adjusted: { c in
                     w * rule.objective(c, values: values) - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
                 }, into: &chosen)
-                agg.dualMicros += RunTotals.micros(value)
+                let bucket = Int(customerBucket[i])
+                totals.dual[bucket] += RunTotals.micros(value)
                 let base = i * maxOffers
                 if sample.isAll { for j in 0..<maxOffers { selection[base + j] = j < chosen.count ? Int32(r.lowerBound) + chosen[j] : -1 } }
-                let bo = Int(customerBucket[i]) * stride
+                let bo = bucket * stride
                 for idx in chosen {
                     let ci = r.lowerBound + Int(idx)
                     let c = all[ci]
                     let objective = RunTotals.micros(rule.objective(c, values: values))
-                    agg.primalMicros += objective
-                    bucketPrimal[Int(customerBucket[i])] += objective
-                    agg.offers += 1
-                    agg.costMicros += costMicros(ci)
-                    if budgetRow >= 0 { bucketUse[bo + budgetRow] += costMicros(ci) }
-                    bucketUse[bo + Int(productRow[Int(c.offer)])] += 1
-                    bucketUse[bo + Int(channelRow[Int(c.channel)])] += 1
-                    bucketUse[bo + Int(regionRow(i))] += 1
-                    bucketUse[bo + Int(segmentRow(i))] += 1
+                    totals.primal[bucket] += objective
+                    totals.offers[bucket] += 1
+                    totals.cost[bucket] += costMicros(ci)
+                    if budgetRow >= 0 { totals.use[bo + budgetRow] += costMicros(ci) }
+                    totals.use[bo + Int(productRow[Int(c.offer)])] += 1
+                    totals.use[bo + Int(channelRow[Int(c.channel)])] += 1
+                    totals.use[bo + Int(regionRow(i))] += 1
+                    totals.use[bo + Int(segmentRow(i))] += 1
                 }
             }
          }
@@ -278,16 +272,15 @@ public struct ShardOptimizer: Sendable {
 
     /// `evaluate` over the offer entries: the same choices and aggregates, in entry order, with every
     /// array reached through its buffer once, outside the loop over customers.
-    private func evaluateEntries(_ oe: OfferEntries, tables t: PointTables, source: EntrySource, writes: Bool,
-                                 selection: inout ContiguousArray<Int32>, solver: inout SubProblemSolver, agg: inout Aggregates,
-                                 bucketUse: inout ContiguousArray<Int64>, bucketPrimal: inout ContiguousArray<Int64>) {
+    private func evaluateEntries(_ oe: OfferEntries, tables t: PointTables, source: EntrySource, writes: Bool, skip: ContiguousArray<Bool>?,
+                                 selection: inout ContiguousArray<Int32>, solver: inout SubProblemSolver, totals: inout BucketTotals) {
         let mo = maxOffers
         let budgetRow = constraints.budgetRow
         let customers = source.count
         let stride = t.stride, slots = t.slots
         var chosen = ContiguousArray<Int32>()
         chosen.reserveCapacity(mo)
-        var dual: Int64 = 0, primal: Int64 = 0, offers: Int64 = 0, costSum: Int64 = 0
+        let skips = skip ?? ContiguousArray(repeating: false, count: CustomerBuckets.count)
         customerRegionRow.withUnsafeBufferPointer { regionRows in
         customerSegmentRow.withUnsafeBufferPointer { segmentRows in
         t.price.withUnsafeBufferPointer { prices in
@@ -299,8 +292,12 @@ public struct ShardOptimizer: Sendable {
         t.net.withUnsafeBufferPointer { nets in
         t.pointOfBucket.withUnsafeBufferPointer { pointOfBucket in
         customerBucket.withUnsafeBufferPointer { buckets in
-        bucketUse.withUnsafeMutableBufferPointer { use in
-        bucketPrimal.withUnsafeMutableBufferPointer { bucketPrimal in
+        totals.use.withUnsafeMutableBufferPointer { use in
+        totals.primal.withUnsafeMutableBufferPointer { bucketPrimal in
+        totals.dual.withUnsafeMutableBufferPointer { bucketDual in
+        totals.offers.withUnsafeMutableBufferPointer { bucketOffers in
+        totals.cost.withUnsafeMutableBufferPointer { bucketCost in
+        skips.withUnsafeBufferPointer { skipBucket in
         selection.withUnsafeMutableBufferPointer { selection in
         source.block.bases.withUnsafeBufferPointer { bases in
         source.block.slots.withUnsafeBufferPointer { entrySlots in
@@ -313,6 +310,7 @@ public struct ShardOptimizer: Sendable {
                 let k = source.position(n)
                 let i = source.customers.map { Int($0[k]) } ?? k
                 let bucket = Int(buckets[i]), bo = bucket &* stride
+                if skipBucket[bucket] { continue }
                 // The customer's point: its tables.
                 let p = Int(pointOfBucket[bucket]), ps = p &* slots
                 let net = nets.baseAddress! + p &* stride
@@ -324,7 +322,7 @@ public struct ShardOptimizer: Sendable {
                 let slotsOfCustomer = entrySlots.baseAddress! + lo
                 let value = solver.solve(bases: UnsafeBufferPointer(rebasing: bases[lo..<Int(offsets[k + 1])]), slots: slotsOfCustomer,
                                          slotFamily: slotFamily.baseAddress!, price: price, fixed: fixed, into: &chosen)
-                dual += RunTotals.micros(value)
+                bucketDual[bucket] += RunTotals.micros(value)
                 let base = i * mo
                 for j in 0..<mo {
                     if j < chosen.count {
@@ -333,10 +331,9 @@ public struct ShardOptimizer: Sendable {
                         if writes { selection[base + j] = firstCandidate[i] + Int32(skips[lo + e]) + positions[slot] }
                         // What the chosen channel adds, from the slot: no candidate is read here.
                         let objective = RunTotals.micros(bases[lo + e] - slotObjectives[slot])
-                        primal += objective
                         bucketPrimal[bucket] += objective
-                        offers += 1
-                        costSum += slotCosts[slot]
+                        bucketOffers[bucket] += 1
+                        bucketCost[bucket] += slotCosts[slot]
                         if budgetRow >= 0 { use[bo + budgetRow] += slotCosts[slot] }
                         use[bo + Int(slotProductRows[slot])] += 1
                         use[bo + Int(slotChannelRows[slot])] += 1
@@ -348,11 +345,7 @@ public struct ShardOptimizer: Sendable {
                 }
             }
         }}}}}
-        }}}}}}}}}}}}}}}
-        agg.dualMicros += dual
-        agg.primalMicros += primal
-        agg.offers += offers
-        agg.costMicros += costSum
+        }}}}}}}}}}}}}}}}}}}
     }
 
     /// Copies one selection slot over another.

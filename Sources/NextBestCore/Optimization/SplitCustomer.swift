@@ -1,6 +1,7 @@
 /// A customer the LP master leaves split: its bucket mixes several price points and the customer's
-/// choice differs between them. It carries what the integer program that settles it needs: every
-/// candidate with its objective and the rows it uses, and what slot 0 holds for it now.
+/// choice differs between them. It carries what the integer program that settles it needs: the
+/// candidates of its alternatives with their objectives and the rows they use, and what slot 0 holds
+/// for it now.
 public struct SplitCustomer: Sendable, Equatable {
     /// One candidate of the customer.
     public struct Option: Sendable, Equatable {
@@ -54,17 +55,20 @@ public struct SplitCustomer: Sendable, Equatable {
 extension ShardOptimizer {
     /// The customers of buckets that mix several points (`active[bucket]`, indices into
     /// `request.points`, more than one) whose choice at some active point differs from slot 0's (which
-    /// holds their choice at their bucket's own point of `request`).
-    public mutating func splitCustomers(_ request: PricingRequest, active: [[UInt8]]) -> [SplitCustomer] {
+    /// holds their choice at their bucket's own point of `request`). `passes[bucket]`, parallel to
+    /// `active[bucket]`, names the kept pass (`KeptPass`) that solved the bucket at each point: its lists
+    /// are read rather than solved again (a point without one is solved).
+    public mutating func splitCustomers(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]] = []) -> [SplitCustomer] {
         let mixed = active.map { $0.count > 1 }
         guard mixed.contains(true) else { return [] }
         let mo = maxOffers
         var out: [SplitCustomer] = []
-        let found = offerEntries != nil && request.weights.allSatisfy({ $0 == 1 })
-            ? alternativesOverEntries(request, active: active, mixed: mixed) : alternativesOverCandidates(request, active: active, mixed: mixed)
-        for (i, alternatives) in found {
-            let r = table.range(i)
-            let options = r.map { ci -> SplitCustomer.Option in
+        for (i, alternatives) in alternatives(request, active: active, passes: passes, mixed: mixed) {
+            // The candidates of its alternatives only: one chosen at none of its bucket's points is priced
+            // out at all of them, and every other candidate would cost the wire and the programs (at 10 M,
+            // ~30 candidates for each of tens of thousands of customers) for nothing they use.
+            let used = Set(alternatives.joined())
+            let options = table.range(i).filter { used.contains(Int32($0)) }.map { ci -> SplitCustomer.Option in
                 let c = table.candidates[ci]
                 return SplitCustomer.Option(candidate: Int32(ci), offer: Int32(c.offer), family: Int32(plan.offers[Int(c.offer)].family),
                                             productRow: productRowOfOffer[Int(c.offer)], channelRow: channelRowOf[Int(c.channel)],
@@ -78,79 +82,114 @@ extension ShardOptimizer {
         return out
     }
 
-    /// Slot 0's list of customer `i`, sorted.
-    private func currentList(_ i: Int) -> [Int32] {
-        (0..<maxOffers).compactMap { j -> Int32? in let c = selections[0][i * maxOffers + j]; return c >= 0 ? c : nil }.sorted()
-    }
-
     /// The customers of mixed buckets with more than one list among slot 0's and their bucket's active
-    /// points, each with its lists (slot 0's first): over the offer entries (every point at full weight).
-    private mutating func alternativesOverEntries(_ request: PricingRequest, active: [[UInt8]], mixed: [Bool]) -> [(Int, [[Int32]])] {
-        let oe = offerEntries!
-        let source = entrySource(oe, sample: .all)
-        let t = PointTables(self, oe, request)
-        var solver = self.solver
-        var chosen = ContiguousArray<Int32>()
+    /// points, each with its lists (slot 0's first, then in the order of the points). Slot 0 already holds
+    /// each customer's list at its bucket's own point, so that point is not read again; the others come
+    /// from the kept passes (or are solved). Lists are compared in small sorted buffers, and arrays are
+    /// made only for the customers whose lists differ (a few per cent of the mixed buckets' customers).
+    private mutating func alternatives(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]], mixed: [Bool]) -> [(Int, [[Int32]])] {
+        let mo = maxOffers
+        let keptAt: [[KeptPass?]] = active.indices.map { b in
+            active[b].indices.map { x in passes.count == active.count && x < passes[b].count ? keptPass(passes[b][x]) : nil }
+        }
+        var solving: PointSolving? = nil
         var found: [(Int, [[Int32]])] = []
-        source.block.bases.withUnsafeBufferPointer { bases in
-        source.block.slots.withUnsafeBufferPointer { entrySlots in
-        source.block.offsets.withUnsafeBufferPointer { offsets in
-        source.block.skips.withUnsafeBufferPointer { skips in
-        oe.slotFamily.withUnsafeBufferPointer { slotFamily in
-        t.price.withUnsafeBufferPointer { prices in
-        t.position.withUnsafeBufferPointer { positions in
-            for i in 0..<table.customerCount where mixed[Int(customerBucket[i])] {
-                var alternatives = [currentList(i)]
-                let lo = Int(offsets[i])
-                for p in active[Int(customerBucket[i])] {
-                    let ps = Int(p) * t.slots
-                    let net = Int(p) * t.stride
-                    let fixed = t.net[net + Int(regionRow(i))] + t.net[net + Int(segmentRow(i))]
-                    chosen.removeAll(keepingCapacity: true)
-                    let slots = entrySlots.baseAddress! + lo
-                    _ = solver.solve(bases: UnsafeBufferPointer(rebasing: bases[lo..<Int(offsets[i + 1])]), slots: slots,
-                                     slotFamily: slotFamily.baseAddress!, price: prices.baseAddress! + ps, fixed: fixed, into: &chosen)
-                    let set = chosen.map { k in table.offsets[i] + Int32(skips[lo + Int(k)]) + positions[ps + Int(slots[Int(k)])] }.sorted()
-                    if !alternatives.contains(set) { alternatives.append(set) }
+        let current = UnsafeMutablePointer<Int32>.allocate(capacity: mo), other = UnsafeMutablePointer<Int32>.allocate(capacity: mo)
+        defer { current.deallocate(); other.deallocate() }
+        for i in 0..<table.customerCount where mixed[Int(customerBucket[i])] {
+            let bucket = Int(customerBucket[i])
+            let main = request.bucketPoint.isEmpty ? 0 : request.bucketPoint[bucket]
+            var n = 0
+            for j in 0..<mo where selections[0][i * mo + j] >= 0 { current[n] = selections[0][i * mo + j]; n += 1 }
+            Self.sortSmall(current, n)
+            var alternatives: [[Int32]]? = nil
+            for (x, p) in active[bucket].enumerated() where p != main {
+                let m: Int
+                if let kp = keptAt[bucket][x] {
+                    m = keptList(kp, customer: i, into: other)
+                } else {
+                    if solving == nil { solving = PointSolving(&self, request) }
+                    m = solving!.list(self, customer: i, point: Int(p), into: other)
                 }
-                if alternatives.count > 1 { found.append((i, alternatives)) }
+                if m == n && (0..<n).allSatisfy({ current[$0] == other[$0] }) { continue }
+                let list = Array(UnsafeBufferPointer(start: other, count: m))
+                if alternatives == nil { alternatives = [Array(UnsafeBufferPointer(start: current, count: n))] }
+                if !alternatives!.contains(list) { alternatives!.append(list) }
             }
-        }}}}}}}
-        self.solver = solver
+            if let alternatives { found.append((i, alternatives)) }
+        }
+        if let solving { self.solver = solving.solver }
         return found
     }
 
-    /// `alternativesOverEntries` over the candidates: any request (objective weights below 1).
-    private mutating func alternativesOverCandidates(_ request: PricingRequest, active: [[UInt8]], mixed: [Bool]) -> [(Int, [[Int32]])] {
-        let nets = request.points.map(\.netWithSentinel)
-        let pairPrice = nets.map(pairPrices)
-        let channelCount = plan.channels.count
-        let rule = table.rule
-        var found: [(Int, [[Int32]])] = []
-        var chosen = ContiguousArray<Int32>()
-        var solver = self.solver
-        for i in 0..<table.customerCount where mixed[Int(customerBucket[i])] {
-            let r = table.range(i)
-            var alternatives = [currentList(i)]
-            table.candidates.withUnsafeBufferPointer { all in
-                table.values.withUnsafeBufferPointer { allValues in
-                    let values = table.customerValues(allValues, i)
-                    let slice = UnsafeBufferPointer(rebasing: all[r])
-                    for p in active[Int(customerBucket[i])] {
-                        let net = nets[Int(p)], pp = pairPrice[Int(p)], w = request.weights[Int(p)]
-                        let fixed = net[Int(regionRow(i))] + net[Int(segmentRow(i))]
-                        chosen.removeAll(keepingCapacity: true)
-                        _ = solver.solve(slice, adjusted: { c in
-                            w * rule.objective(c, values: values) - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
-                        }, into: &chosen)
-                        let set = chosen.map { Int32(r.lowerBound) + $0 }.sorted()
-                        if !alternatives.contains(set) { alternatives.append(set) }
-                    }
-                }
-            }
-            if alternatives.count > 1 { found.append((i, alternatives)) }
+    /// Sorts the `n` values at `p` in place (insertion sort: a customer's list has a few entries).
+    @inline(__always)
+    static func sortSmall(_ p: UnsafeMutablePointer<Int32>, _ n: Int) {
+        guard n > 1 else { return }
+        for a in 1..<n {
+            let v = p[a]
+            var b = a
+            while b > 0 && p[b - 1] > v { p[b] = p[b - 1]; b -= 1 }
+            p[b] = v
         }
-        self.solver = solver
-        return found
+    }
+}
+
+/// Solves one customer at one point of a request, for the points no kept pass holds: over the offer
+/// entries when every point is at full weight, else over the candidates (the two give the same lists).
+struct PointSolving {
+    var solver: SubProblemSolver
+    let entries: (oe: OfferEntries, block: OfferEntries.Block, tables: ShardOptimizer.PointTables)?
+    let nets: [ContiguousArray<Double>]
+    let pairPrice: [ContiguousArray<Double>]
+    let weights: [Double]
+    var chosen = ContiguousArray<Int32>()
+
+    init(_ shard: inout ShardOptimizer, _ request: PricingRequest) {
+        solver = shard.solver
+        weights = request.weights
+        if let oe = shard.offerEntries, request.weights.allSatisfy({ $0 == 1 }) {
+            entries = (oe, shard.entrySource(oe, sample: .all).block, ShardOptimizer.PointTables(shard, oe, request))
+            nets = []; pairPrice = []
+        } else {
+            entries = nil
+            nets = request.points.map(\.netWithSentinel)
+            pairPrice = nets.map(shard.pairPrices)
+        }
+    }
+
+    /// Customer `i`'s list at point `p`, sorted, into `out` (room for `maxOffers`); its length.
+    mutating func list(_ shard: ShardOptimizer, customer i: Int, point p: Int, into out: UnsafeMutablePointer<Int32>) -> Int {
+        chosen.removeAll(keepingCapacity: true)
+        let region = Int(shard.regionRow(i)), segment = Int(shard.segmentRow(i))
+        if let (oe, block, t) = entries {
+            let lo = Int(block.offsets[i]), hi = Int(block.offsets[i + 1])
+            let ps = p * t.slots, net = p * t.stride
+            let fixed = t.net[net + region] + t.net[net + segment]
+            block.bases.withUnsafeBufferPointer { bases in
+            block.slots.withUnsafeBufferPointer { slots in
+            oe.slotFamily.withUnsafeBufferPointer { slotFamily in
+            t.price.withUnsafeBufferPointer { prices in
+                _ = solver.solve(bases: UnsafeBufferPointer(rebasing: bases[lo..<hi]), slots: slots.baseAddress! + lo,
+                                 slotFamily: slotFamily.baseAddress!, price: prices.baseAddress! + ps, fixed: fixed, into: &chosen)
+            }}}}
+            for (x, k) in chosen.enumerated() {
+                out[x] = shard.table.offsets[i] + Int32(block.skips[lo + Int(k)]) + t.position[ps + Int(block.slots[lo + Int(k)])]
+            }
+        } else {
+            let r = shard.table.range(i)
+            let net = nets[p], pp = pairPrice[p], w = weights[p], channelCount = shard.plan.channels.count, rule = shard.table.rule
+            let fixed = net[region] + net[segment]
+            shard.table.candidates.withUnsafeBufferPointer { all in
+            shard.table.values.withUnsafeBufferPointer { allValues in
+                let values = shard.table.customerValues(allValues, i)
+                _ = solver.solve(UnsafeBufferPointer(rebasing: all[r]), adjusted: { c in
+                    w * rule.objective(c, values: values) - pp[Int(c.offer) &* channelCount &+ Int(c.channel)] - fixed
+                }, into: &chosen)
+            }}
+            for (x, k) in chosen.enumerated() { out[x] = Int32(r.lowerBound) + k }
+        }
+        ShardOptimizer.sortSmall(out, chosen.count)
+        return chosen.count
     }
 }

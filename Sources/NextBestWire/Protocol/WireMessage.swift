@@ -66,12 +66,13 @@ public enum WireMessage: Sendable, Equatable {
     /// a power of two); no selection changes. Reply: one AGGREGATES per held shard.
     case sample(run: UInt64, seq: UInt32, modulus: UInt32, request: PricingRequest)
     /// Coordinator → worker: for every held shard, the customers whose choice differs between the points
-    /// their bucket mixes (`active[bucket]`, indices into `request.points`). Reply: one SPLITS per held shard.
-    case split(run: UInt64, seq: UInt32, request: PricingRequest, active: [[UInt8]])
+    /// their bucket mixes (`active[bucket]`, indices into `request.points`; `passes[bucket]`, parallel to
+    /// it or empty, the kept pass that solved the bucket at each point). Reply: one SPLITS per held shard.
+    case split(run: UInt64, seq: UInt32, request: PricingRequest, active: [[UInt8]], passes: [[UInt32]])
     /// Worker → coordinator: one shard's split customers.
     case splits(run: UInt64, shard: UInt32, seq: UInt32, customers: [SplitCustomer])
 
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
 
     var typeCode: UInt8 {
@@ -181,8 +182,8 @@ public enum WireMessage: Sendable, Equatable {
             w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(models.count)); for m in models { w.string(m) }; w.floats(values)
         case let .sample(run, seq, modulus, request):
             w.u64(run); w.u32(seq); w.u32(modulus); w.request(request)
-        case let .split(run, seq, request, active):
-            w.u64(run); w.u32(seq); w.request(request); w.active(active)
+        case let .split(run, seq, request, active, passes):
+            w.u64(run); w.u32(seq); w.request(request); w.active(active); w.passes(passes)
         case let .splits(run, shard, seq, customers):
             w.u64(run); w.u32(shard); w.u32(seq); w.splitCustomers(customers)
         }
@@ -246,7 +247,7 @@ public enum WireMessage: Sendable, Equatable {
                            source: try r.int64s(), stride: try r.u32(), stored: try r.floats())
         case 25: msg = .props(run: try r.u64(), shard: try r.u32(), seq: try r.u32(), models: try r.modelIDs(), values: try r.floats())
         case 26: msg = .sample(run: try r.u64(), seq: try r.u32(), modulus: try r.u32(), request: try r.request())
-        case 27: msg = .split(run: try r.u64(), seq: try r.u32(), request: try r.request(), active: try r.active())
+        case 27: msg = .split(run: try r.u64(), seq: try r.u32(), request: try r.request(), active: try r.active(), passes: try r.passes())
         case 28: msg = .splits(run: try r.u64(), shard: try r.u32(), seq: try r.u32(), customers: try r.splitCustomers())
         default: throw .unknownType(t)
         }
@@ -301,6 +302,8 @@ struct WireWriter {
         u8(UInt8(q.points.count))
         for (p, wt) in zip(q.points, q.weights) { f64(wt); doubles(p.upper); doubles(p.lower) }
         u32(UInt32(q.bucketPoint.count)); bytes.append(contentsOf: q.bucketPoint)
+        u32(q.pass)
+        u32(UInt32(q.bucketPass.count)); for t in q.bucketPass { u32(t) }
     }
     mutating func int64s(_ a: [Int64]) { u32(UInt32(a.count)); for v in a { i64(v) } }
     mutating func floats(_ a: [Float]) {
@@ -381,7 +384,13 @@ struct WireReader {
             points.append(p)
         }
         let m = try count(1, "a bucket map")
-        return PricingRequest(points: points, weights: weights, bucketPoint: Array(try take(m)))
+        let bucketPoint = Array(try take(m))
+        let pass = try u32()
+        let k = try count(4, "a bucket pass map")
+        var bucketPass: [UInt32] = []
+        bucketPass.reserveCapacity(k)
+        for _ in 0..<k { bucketPass.append(try u32()) }
+        return PricingRequest(points: points, weights: weights, bucketPoint: bucketPoint, pass: pass, bucketPass: bucketPass)
     }
     mutating func int64s() throws(WireError) -> [Int64] {
         let n = try count(8, "a list of counts")
@@ -457,6 +466,9 @@ extension WireWriter {
     /// Per customer bucket, the indices of the points it mixes.
     mutating func active(_ active: [[UInt8]]) {
         u32(UInt32(active.count)); for a in active { u32(UInt32(a.count)); for p in a { u8(p) } }
+    }
+    mutating func passes(_ passes: [[UInt32]]) {
+        u32(UInt32(passes.count)); for a in passes { u32(UInt32(a.count)); for p in a { u32(p) } }
     }
 
     /// A shard's split customers, each with its chosen list, alternatives and candidates.
@@ -586,6 +598,12 @@ extension WireReader {
         var active: [[UInt8]] = []
         for _ in 0..<n { let m = try count(1, "a bucket's points"); var a: [UInt8] = []; for _ in 0..<m { a.append(try u8()) }; active.append(a) }
         return active
+    }
+    mutating func passes() throws(WireError) -> [[UInt32]] {
+        let n = try count(4, "a list of bucket passes")
+        var passes: [[UInt32]] = []
+        for _ in 0..<n { let m = try count(4, "a bucket's passes"); var a: [UInt32] = []; for _ in 0..<m { a.append(try u32()) }; passes.append(a) }
+        return passes
     }
 
     /// A shard's split customers.

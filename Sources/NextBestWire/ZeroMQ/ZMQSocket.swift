@@ -153,13 +153,15 @@ public final class ZMQSocket: @unchecked Sendable {
     /// Sends frames, then receives, for request/reply sockets.
     public func send(_ frames: [String]) throws { try send(frames.map { Array($0.utf8) }) }
 
-    /// Waits up to `timeoutMs` for a message to arrive; true if one can be received now.
-    public func poll(timeoutMs: Int) throws -> Bool {
-        var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
-        let rc = zmq_poll(&item, 1, timeoutMs)
+    /// Waits up to `timeoutMs` for a message to arrive, or (when given) for the file descriptor `wake` to
+    /// become readable; true if a message can be received now.
+    public func poll(timeoutMs: Int, wake: Int32? = nil) throws -> Bool {
+        var items = [zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)]
+        if let wake { items.append(zmq_pollitem_t(socket: nil, fd: wake, events: Int16(ZMQ_POLLIN), revents: 0)) }
+        let rc = zmq_poll(&items, Int32(items.count), timeoutMs)
         if rc < 0 && zmq_errno() == EINTR { return false }
         guard rc >= 0 else { throw ZMQError.last("poll") }
-        return item.revents & Int16(ZMQ_POLLIN) != 0
+        return items[0].revents & Int16(ZMQ_POLLIN) != 0
     }
 }
 
