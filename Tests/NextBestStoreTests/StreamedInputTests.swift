@@ -47,6 +47,17 @@ import NextBestCore
         else { Issue.record("an unterminated quote was accepted") }
     }
 
+    @Test func overlongRecordIsRefusedWithItsLineAndColumn() throws {
+        let path = Fixtures.file("long.csv", "customer_id,region,segment,income\n1,n,s,2\n2,n,s," + String(repeating: "9", count: 500) + "\n")
+        let reader = CSVReader(input: try InputFile(path: path), path: path, chunkBytes: 8, recordLimit: 64)
+        do {
+            try reader.forEachRecord { _ in }
+            Issue.record("a record over the limit was read")
+        } catch let e as ImportError {
+            #expect(e.line == 3 && e.reason.contains("longer than 64 bytes") && e.reason.contains("'income'"), "\(e)")
+        }
+    }
+
     @Test func gzipProfilesImportAsThePlainFile() throws {
         let a = try Store(path: Fixtures.tempDir("plain") + "/store")
         let b = try Store(path: Fixtures.tempDir("gz") + "/store")

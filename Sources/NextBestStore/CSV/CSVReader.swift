@@ -1,4 +1,5 @@
 import Foundation
+import NextBestCore
 
 /// A fast reader of RFC 4180 CSV files (commas, optional double quotes, `""` escapes, LF or CRLF),
 /// streamed: it reads an `InputFile` (a file, `-` for standard input, either gzip-compressed) in chunks
@@ -32,6 +33,8 @@ public struct CSVReader {
     public static let maxRecordBytes = 64 << 20
     /// The bytes read at a time (the buffer's first size).
     let chunkBytes: Int
+    /// The longest record this reader accepts (`maxRecordBytes` but in tests).
+    let recordLimit: Int
 
     /// The path as given (`-`: standard input).
     public let path: String
@@ -45,14 +48,16 @@ public struct CSVReader {
         input = try InputFile(path: path)
         name = input.name
         chunkBytes = 1 << 20
+        recordLimit = Self.maxRecordBytes
     }
 
     /// Reads `input` `chunkBytes` at a time (tests use tiny chunks and descriptors of their own).
-    init(input: InputFile, path: String, chunkBytes: Int = 1 << 20) {
+    init(input: InputFile, path: String, chunkBytes: Int = 1 << 20, recordLimit: Int = maxRecordBytes) {
         self.path = path
         self.input = input
         name = input.name
         self.chunkBytes = max(chunkBytes, 1)
+        self.recordLimit = max(recordLimit, self.chunkBytes)
     }
 
     /// Calls `body` for each non-blank record in order. Throws on an unterminated quote, a record longer
@@ -63,6 +68,7 @@ public struct CSVReader {
         var ranges: [(start: Int, end: Int, escaped: Bool)] = []
         ranges.reserveCapacity(64)
         var pos = 0, end = 0, line = 1, eof = false, atStart = true
+        var header: [String]? = nil // the first record, to name a column in a refusal
         while true {
             if atStart && (end >= 3 || eof) {
                 atStart = false
@@ -73,14 +79,18 @@ public struct CSVReader {
                 while pos < end {
                     guard let (next, lines) = try Self.parseRecord(view, from: pos, eof: eof, line: line, file: name, into: &ranges) else { break }
                     if !(ranges.count == 1 && ranges[0].start == ranges[0].end) { // not a blank line
-                        try ranges.withUnsafeBufferPointer { rb in try body(Record(line: line, base: view, ranges: rb)) }
+                        try ranges.withUnsafeBufferPointer { rb in
+                            let r = Record(line: line, base: view, ranges: rb)
+                            if header == nil { header = (0..<r.count).map { r.string($0) } }
+                            try body(r)
+                        }
                     }
                     pos = next
                     line += lines
                 }
                 if eof { return }
             }
-            try compact(&buffer, pos: &pos, end: &end, line: line)
+            try compact(&buffer, pos: &pos, end: &end, line: line, header: header)
             let n: Int
             do { n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...])) }
             catch { throw ImportError(file: error.file, line: line, reason: error.reason) }
@@ -90,7 +100,7 @@ public struct CSVReader {
     }
 
     /// Moves the unread bytes to the buffer's start, growing it when they fill it (a long record).
-    private func compact(_ buffer: inout UnsafeMutableRawBufferPointer, pos: inout Int, end: inout Int, line: Int) throws {
+    private func compact(_ buffer: inout UnsafeMutableRawBufferPointer, pos: inout Int, end: inout Int, line: Int, header: [String]?) throws {
         let left = end - pos
         if pos > 0 {
             if left > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + pos, byteCount: left) }
@@ -98,13 +108,24 @@ public struct CSVReader {
             end = left
         }
         guard end == buffer.count else { return }
-        guard buffer.count < Self.maxRecordBytes else {
-            throw ImportError(file: name, line: line, reason: "a record longer than \(Self.maxRecordBytes >> 20) MiB")
+        guard buffer.count < recordLimit else {
+            let field = Self.fieldsStarted(UnsafeRawBufferPointer(rebasing: buffer[0..<end]))
+            let column = header.flatMap { $0[safe: field - 1] }.map { ", column \(Quoted.text($0))" } ?? ""
+            throw ImportError(file: name, line: line, reason: "a record longer than \(recordLimit >> 20 > 0 ? "\(recordLimit >> 20) MiB" : "\(recordLimit) bytes") (field \(field)\(column) not ended)")
         }
-        let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: min(buffer.count * 2, Self.maxRecordBytes), alignment: 16)
+        let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: min(buffer.count * 2, recordLimit), alignment: 16)
         bigger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: end)
         buffer.deallocate()
         buffer = bigger
+    }
+
+    /// The number of fields begun in `buf`, the start of a record (commas outside quotes, plus one).
+    static func fieldsStarted(_ buf: UnsafeRawBufferPointer) -> Int {
+        var fields = 1, quoted = false
+        for b in buf {
+            if b == UInt8(ascii: "\"") { quoted.toggle() } else if b == UInt8(ascii: ","), !quoted { fields += 1 }
+        }
+        return fields
     }
 
     /// Parses the record starting at `start`: its fields into `ranges`, and where the next one starts
