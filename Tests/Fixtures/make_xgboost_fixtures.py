@@ -10,6 +10,7 @@ Writes into <this directory>/models/ (beside make_fixtures.py's files, which it 
   xgb_noname.json        the same model as JSON
   expected_<name>.csv    customer_id,propensity for every row of profiles.csv
   xgboost_manifest.json  versions, objectives, formats and features of each model
+  profiles.csv.gz        profiles.csv gzip-compressed (for the streamed-input tests)
 
 Expected values are XGBoost's own predictions on the profiles exactly as the store holds them (the CSV
 values are float32-rounded; an empty cell is NaN). For binary:logitraw the expected propensity is
@@ -20,6 +21,7 @@ Run: python3 Tests/Fixtures/make_xgboost_fixtures.py
 """
 
 import csv
+import gzip
 import json
 import os
 
@@ -108,6 +110,10 @@ def main():
     record("xgb_ubj_noname", train(tx[:, cols], label, "binary:logistic", None, trees=15),
            ["xgb_ubj_noname.ubj", "xgb_noname.json"], "binary:logistic", NONAME_FEATURES,
            ",".join(NONAME_FEATURES), cols=cols)
+
+    with open(os.path.join(OUT, "profiles.csv"), "rb") as f, gzip.GzipFile(
+            os.path.join(OUT, "profiles.csv.gz"), "wb", compresslevel=9, mtime=0) as g:
+        g.write(f.read())
 
     with open(os.path.join(OUT, "xgboost_manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
