@@ -67,6 +67,20 @@ import NextBestCore
         #expect(try Self.profileRecords(a) == Self.profileRecords(b))
     }
 
+    @Test func gzipMembersOneAfterAnotherAreOneInput() throws {
+        let text = try String(contentsOfFile: Self.plain, encoding: .utf8)
+        let cut = try #require(text.range(of: "\n", range: text.index(text.startIndex, offsetBy: 5000)..<text.endIndex))
+        let dir = Fixtures.tempDir("members")
+        try Self.gzip(Data(text[..<cut.upperBound].utf8), to: dir + "/a.gz")
+        try Self.gzip(Data(text[cut.upperBound...].utf8), to: dir + "/b.gz")
+        let both = try Data(contentsOf: URL(fileURLWithPath: dir + "/a.gz")) + Data(contentsOf: URL(fileURLWithPath: dir + "/b.gz"))
+        try both.write(to: URL(fileURLWithPath: dir + "/p.csv.gz"))
+        let a = try Store(path: dir + "/s1"), b = try Store(path: dir + "/s2")
+        _ = try ProfileImporter.run(file: dir + "/p.csv.gz", store: a)
+        _ = try ProfileImporter.run(file: Self.plain, store: b)
+        #expect(try Self.profileRecords(a) == Self.profileRecords(b))
+    }
+
     @Test func standardInputIsReadInProcess() throws {
         // `-` reads the given descriptor (the process's standard input by default); here the .gz file's.
         let fd = open(Self.gzipped, O_RDONLY)
