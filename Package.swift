@@ -54,6 +54,12 @@ let package = Package(
             pkgConfig: "cbc",
             providers: [.apt(["coinor-libcbc-dev", "coinor-libclp-dev"]), .brew(["cbc"])]
         ),
+        // zlib (issue 24): `import … FILE.gz` is read through a gzip stream.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+        ),
         .systemLibrary(
             name: "CZeroMQ",
             pkgConfig: "libzmq",
@@ -75,7 +81,7 @@ let package = Package(
         .target(
             name: "NextBestStore",
             dependencies: [
-                "NextBestCore", "CLMDB",
+                "NextBestCore", "CLMDB", "CZlib",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

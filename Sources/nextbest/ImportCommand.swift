@@ -12,7 +12,7 @@ struct Import: ParsableCommand {
 
     struct Profiles: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Import a profiles CSV: customer_id,region,segment,<feature>...")
-        @Argument(help: "The CSV file.") var file: String
+        @Argument(help: "The CSV file (-: standard input; gzip data, such as FILE.csv.gz, is decompressed).") var file: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             try reportingErrors {
@@ -26,7 +26,7 @@ struct Import: ParsableCommand {
 
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Import contact history: customer_id,offer_id,channel,date,outcome.")
-        @Argument(help: "The CSV file.") var file: String
+        @Argument(help: "The CSV file (-: standard input; gzip data, such as FILE.csv.gz, is decompressed).") var file: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             try reportingErrors {
@@ -42,7 +42,7 @@ struct Import: ParsableCommand {
     /// next run). One transaction; importing the same file again adds nothing.
     struct Responses: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Import the day's responses: customer_id,offer_id,channel,date,outcome (appended to the history; idempotent).")
-        @Argument(help: "The CSV file.") var file: String
+        @Argument(help: "The CSV file (-: standard input; gzip data, such as FILE.csv.gz, is decompressed).") var file: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             try reportingErrors {
@@ -56,18 +56,18 @@ struct Import: ParsableCommand {
     }
 
     struct Model: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Import a propensity model (xgboost-json or logistic-json).")
-        @Argument(help: "The model file.") var file: String
+        static let configuration = CommandConfiguration(abstract: "Import a propensity model (xgboost-json, xgboost-ubj or logistic-json; told from the content by default).")
+        @Argument(help: "The model file (-: standard input; gzip data is decompressed).") var file: String
         @Option(help: "The model id offers refer to.") var id: String
-        @Option(help: "xgboost-json or logistic-json.") var format: String
+        @Option(help: "auto (from the file's content), xgboost-json, xgboost-ubj or logistic-json.") var format: String = "auto"
+        @Option(help: "The model's feature names in training order, a,b,c or @FILE (one a line): required when the model carries none, they replace its own.") var featureNames: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             try reportingErrors {
-                guard let fmt = ModelFormat(rawValue: format) else {
-                    throw ValidationError("--format must be one of \(ModelFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
+                let fmt = try ModelImportOptions.format(format)
+                let names = try ModelImportOptions.featureNames(featureNames)
                 let store = try Store(path: storeOptions.store)
-                let (r, _) = try ModelImporter.run(file: file, id: id, format: fmt, store: store)
+                let (r, _) = try ModelImporter.run(file: file, id: id, format: fmt, featureNames: names, store: store)
                 print("\(r) from \(file)")
             }
         }
@@ -75,7 +75,7 @@ struct Import: ParsableCommand {
 
     struct CampaignFile: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "campaign", abstract: "Import a campaign (YAML or JSON).")
-        @Argument(help: "The campaign file.") var file: String
+        @Argument(help: "The campaign file (-: standard input, read as YAML; gzip data is decompressed).") var file: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             try reportingErrors {

@@ -15,6 +15,7 @@ import NextBestTestKit
     static let yamlSeeds = ["fuzz/campaign/seed.yaml", "fuzz/campaign/constrained.yaml", "campaign_small.yaml", "campaign_constrained.yaml"].map(bytes)
     static let jsonSeeds = [bytes("fuzz/campaign/seed.json")]
     static let xgbSeeds = ["fuzz/model/xgb_small.xgb.json", "models/xgb_small.json", "models/xgb_subset.json"].map(bytes)
+    static let ubjSeeds = ["models/xgb_ubj_binary.ubj", "models/xgb_ubj_logitraw.ubj", "models/xgb_ubj_reg.ubj"].map(bytes)
     static let logitSeeds = ["fuzz/model/logit_all.logit.json", "models/logit_all.json", "models/logit_subset.json"].map(bytes)
 
     /// Iteration 0..<seeds.count is each seed as it is; later ones mutate a seed picked by the generator.
@@ -92,6 +93,14 @@ import NextBestTestKit
         let fuzz = Fuzz("model-xgboost", iterations: 1_200, seed: 23)
         let o = fuzz.run(inputs: Self.inputs(Self.xgbSeeds)) { input, i in model(input, .xgboostJSON, fuzz: fuzz, i: i) }
         #expect(o.accepted >= Self.xgbSeeds.count && o.refused > fuzz.iterations / 4, "\(o)")
+    }
+
+    /// XGBoost UBJSON (issue 24): mutated binary models are refused with a byte offset or a key path, or
+    /// accepted and usable; no mutation may trap or allocate what a count announces before checking it.
+    @Test func xgboostUBJSONModels() {
+        let fuzz = Fuzz("model-xgboost-ubj", iterations: 1_200, seed: 25)
+        let o = fuzz.run(inputs: Self.inputs(Self.ubjSeeds)) { input, i in model(input, .xgboostUBJ, fuzz: fuzz, i: i) }
+        #expect(o.accepted >= Self.ubjSeeds.count && o.refused > fuzz.iterations / 4, "\(o)")
     }
 
     @Test func logisticModels() {

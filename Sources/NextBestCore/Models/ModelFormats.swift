@@ -3,21 +3,33 @@ import Foundation
 /// Reads the model file formats `nextbest import model` accepts.
 ///
 /// - `xgboost-json`: the JSON file XGBoost writes with `Booster.save_model("m.json")`, objective
-///   `binary:logistic`, numerical splits, with `feature_names` set.
+///   `binary:logistic`, `reg:logistic` or `binary:logitraw` (`XGBoostReader`), numerical splits.
+/// - `xgboost-ubj`: the same model saved as UBJSON (`Booster.save_model("m.ubj")`).
 /// - `logistic-json`: `{"features":[names],"coefficients":[numbers],"intercept":number}`.
+///
+/// `ModelFormat.detect` (ModelFormatDetection.swift) tells them apart by content (`--format auto`).
 public enum ModelFormat: String, Sendable, CaseIterable {
     case xgboostJSON = "xgboost-json"
+    case xgboostUBJ = "xgboost-ubj"
     case logisticJSON = "logistic-json"
 
-    /// Parses a model file's bytes.
-    public func parse(_ data: Data) throws(ModelError) -> PropensityModel.Kind {
-        let root: Any
-        do { root = try JSONSerialization.jsonObject(with: data, options: []) }
-        catch { throw .malformed(path: "$", reason: "not valid JSON (\(Self.jsonErrorText(error)))") }
+    /// Parses a model file's bytes. `featureNames`, when given, replace the model's own feature names
+    /// (and are required for a model that carries none); they must be as many as the model's features.
+    public func parse(_ data: Data, featureNames: [String]? = nil) throws(ModelError) -> PropensityModel.Kind {
         switch self {
-        case .xgboostJSON: return .trees(try XGBoostReader.read(root))
-        case .logisticJSON: return .logistic(try Self.readLogistic(root))
+        case .xgboostJSON: return .trees(try XGBoostReader.read(try Self.json(data), featureNames: featureNames))
+        case .xgboostUBJ:
+            do { return .trees(try XGBoostReader.read(try UBJSON.parse(data), featureNames: featureNames)) }
+            catch let e as UBJSONError { throw .malformed(path: "$", reason: e.description) }
+            catch let e as ModelError { throw e }
+            catch { throw .invalid("\(error)") }
+        case .logisticJSON: return .logistic(try Self.readLogistic(try Self.json(data), featureNames: featureNames))
         }
+    }
+
+    static func json(_ data: Data) throws(ModelError) -> Any {
+        do { return try JSONSerialization.jsonObject(with: data, options: []) }
+        catch { throw .malformed(path: "$", reason: "not valid JSON (\(Self.jsonErrorText(error)))") }
     }
 
     static func jsonErrorText(_ error: Error) -> String {
@@ -26,9 +38,15 @@ public enum ModelFormat: String, Sendable, CaseIterable {
         return ns.localizedDescription
     }
 
-    static func readLogistic(_ root: Any) throws(ModelError) -> LogisticModel {
+    static func readLogistic(_ root: Any, featureNames: [String]? = nil) throws(ModelError) -> LogisticModel {
         guard let obj = root as? [String: Any] else { throw .malformed(path: "$", reason: "expected an object") }
-        let names = try JSONPath.strings(obj["features"], "features")
+        var names = try JSONPath.strings(obj["features"], "features")
+        if let featureNames {
+            guard featureNames.count == names.count else {
+                throw .invalid("--feature-names gives \(featureNames.count) names, the model has \(names.count) features")
+            }
+            names = featureNames
+        }
         let coef = try JSONPath.numbers(obj["coefficients"], "coefficients")
         let intercept = try JSONPath.number(obj["intercept"], "intercept")
         return try LogisticModel(features: names, coefficients: coef, intercept: intercept)
@@ -82,67 +100,6 @@ enum JSONPath {
             out.append(Int(d))
         }
         return out
-    }
-}
-
-/// Reads XGBoost's JSON model format (`learner.gradient_booster.model.trees[*]`).
-enum XGBoostReader {
-    static func read(_ root: Any) throws(ModelError) -> TreeEnsemble {
-        let top = try JSONPath.object(root, "$")
-        let learner = try JSONPath.object(top["learner"], "learner")
-        let objective = try JSONPath.object(learner["objective"], "learner.objective")
-        let objName = try JSONPath.string(objective["name"], "learner.objective.name")
-        guard objName == "binary:logistic" else {
-            throw .unsupported("objective \(Quoted.text(objName)) (only binary:logistic propensity models are accepted)")
-        }
-        guard let namesAny = learner["feature_names"], let names = namesAny as? [Any], !names.isEmpty else {
-            throw .malformed(path: "learner.feature_names", reason: "missing or empty: train the model with feature_names set so its features can be matched to profile columns")
-        }
-        let featureNames = try JSONPath.strings(names, "learner.feature_names")
-        let param = try JSONPath.object(learner["learner_model_param"], "learner.learner_model_param")
-        let baseScoreText: String
-        if let s = param["base_score"] as? String { baseScoreText = s }
-        else if let n = param["base_score"] as? NSNumber { baseScoreText = "\(n.doubleValue)" }
-        else { throw .malformed(path: "learner.learner_model_param.base_score", reason: "missing") }
-        let trimmed = baseScoreText.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
-        guard let baseScore = Double(trimmed), baseScore > 0, baseScore < 1 else {
-            throw .malformed(path: "learner.learner_model_param.base_score", reason: "\(Quoted.text(baseScoreText)) is not a probability in (0, 1)")
-        }
-        if let nc = param["num_class"] as? String, let k = Int(nc), k > 1 {
-            throw .unsupported("multi-class model (num_class \(k))")
-        }
-        let booster = try JSONPath.object(learner["gradient_booster"], "learner.gradient_booster")
-        let boosterName = try JSONPath.string(booster["name"], "learner.gradient_booster.name")
-        guard boosterName == "gbtree" else { throw .unsupported("booster \(Quoted.text(boosterName)) (only gbtree)") }
-        let model = try JSONPath.object(booster["model"], "learner.gradient_booster.model")
-        let trees = try JSONPath.array(model["trees"], "learner.gradient_booster.model.trees")
-        var nodes: [TreeEnsemble.Node] = []
-        var roots: [Int32] = []
-        for (i, treeAny) in trees.enumerated() {
-            let p = "learner.gradient_booster.model.trees[\(i)]"
-            let tree = try JSONPath.object(treeAny, p)
-            let left = try JSONPath.ints(tree["left_children"], p + ".left_children")
-            let right = try JSONPath.ints(tree["right_children"], p + ".right_children")
-            let feat = try JSONPath.ints(tree["split_indices"], p + ".split_indices")
-            let cond = try JSONPath.numbers(tree["split_conditions"], p + ".split_conditions")
-            let defl = try JSONPath.ints(tree["default_left"], p + ".default_left")
-            if let st = tree["split_type"] {
-                let types = try JSONPath.ints(st, p + ".split_type")
-                if let k = types.firstIndex(where: { $0 != 0 }), left[safe: k] != -1 {
-                    throw .unsupported("categorical split at \(p) node \(k)")
-                }
-            }
-            do {
-                try TreeEnsemble.flatten(
-                    .init(left: left, right: right, feature: feat, threshold: cond.map { Float($0) },
-                          defaultLeft: defl.map { $0 != 0 }),
-                    featureCount: featureNames.count, into: &nodes, roots: &roots)
-            } catch {
-                throw .malformed(path: p, reason: error.description)
-            }
-        }
-        let margin = Float(-Foundation.log(1.0 / baseScore - 1.0))
-        return try TreeEnsemble(features: featureNames, baseMargin: margin, nodes: nodes, roots: roots)
     }
 }
 

@@ -1,7 +1,10 @@
 import Foundation
+import NextBestCore
 
 /// A fast reader of RFC 4180 CSV files (commas, optional double quotes, `""` escapes, LF or CRLF),
-/// memory-mapped and zero-copy: fields are byte ranges into the file.
+/// streamed: it reads an `InputFile` (a file, `-` for standard input, either gzip-compressed) in chunks
+/// into one buffer, and fields are byte ranges into that buffer. Memory is the buffer (1 MiB, grown
+/// only for a record longer than that, up to `maxRecordBytes`), whatever the input's size.
 public struct CSVReader {
     /// One record: its line number (1-based, where it starts) and its fields.
     public struct Record {
@@ -26,68 +29,154 @@ public struct CSVReader {
         public func isEmpty(_ i: Int) -> Bool { ranges[i].start == ranges[i].end }
     }
 
-    public let path: String
-    private let data: Data
+    /// The longest record accepted (a longer one is refused with its line).
+    public static let maxRecordBytes = 64 << 20
+    /// The bytes read at a time (the buffer's first size).
+    let chunkBytes: Int
+    /// The longest record this reader accepts (`maxRecordBytes` but in tests).
+    let recordLimit: Int
 
-    /// Maps the file at `path`.
+    /// The path as given (`-`: standard input).
+    public let path: String
+    /// The name errors use.
+    let name: String
+    private let input: InputFile
+
+    /// Opens the input at `path` (`-`: standard input); nothing is read yet.
     public init(path: String) throws {
         self.path = path
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) }
-        catch { throw ImportError(file: path, line: nil, reason: "cannot read file: \((error as NSError).localizedDescription)") }
+        input = try InputFile(path: path)
+        name = input.name
+        chunkBytes = 1 << 20
+        recordLimit = Self.maxRecordBytes
     }
 
-    /// Calls `body` for each non-blank record in order. Throws on an unterminated quote.
+    /// Reads `input` `chunkBytes` at a time (tests use tiny chunks and descriptors of their own).
+    init(input: InputFile, path: String, chunkBytes: Int = 1 << 20, recordLimit: Int = maxRecordBytes) {
+        self.path = path
+        self.input = input
+        name = input.name
+        self.chunkBytes = max(chunkBytes, 1)
+        self.recordLimit = max(recordLimit, self.chunkBytes)
+    }
+
+    /// Calls `body` for each non-blank record in order. Throws on an unterminated quote, a record longer
+    /// than `maxRecordBytes`, or a read or gzip error (with the line reached).
     public func forEachRecord(_ body: (Record) throws -> Void) throws {
-        try data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
-            var ranges: [(start: Int, end: Int, escaped: Bool)] = []
-            ranges.reserveCapacity(64)
-            var pos = 0
-            let n = buf.count
-            if n >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF { pos = 3 }
-            var line = 1
-            while pos < n {
-                ranges.removeAll(keepingCapacity: true)
-                let startLine = line
-                var endOfRecord = false
-                while !endOfRecord {
-                    if pos < n && buf[pos] == UInt8(ascii: "\"") {
-                        pos += 1
-                        let start = pos
-                        var escaped = false
-                        while true {
-                            guard pos < n else { throw ImportError(file: path, line: startLine, reason: "unterminated quoted field") }
-                            let b = buf[pos]
-                            if b == UInt8(ascii: "\"") {
-                                if pos + 1 < n && buf[pos + 1] == UInt8(ascii: "\"") { escaped = true; pos += 2; continue }
-                                break
-                            }
-                            if b == UInt8(ascii: "\n") { line += 1 }
-                            pos += 1
+        var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 16)
+        defer { buffer.deallocate() }
+        var ranges: [(start: Int, end: Int, escaped: Bool)] = []
+        ranges.reserveCapacity(64)
+        var pos = 0, end = 0, line = 1, eof = false, atStart = true
+        var header: [String]? = nil // the first record, to name a column in a refusal
+        while true {
+            if atStart && (end >= 3 || eof) {
+                atStart = false
+                if end >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF { pos = 3 }
+            }
+            if !atStart {
+                let view = UnsafeRawBufferPointer(rebasing: buffer[0..<end])
+                while pos < end {
+                    guard let (next, lines) = try Self.parseRecord(view, from: pos, eof: eof, line: line, file: name, into: &ranges) else { break }
+                    if !(ranges.count == 1 && ranges[0].start == ranges[0].end) { // not a blank line
+                        try ranges.withUnsafeBufferPointer { rb in
+                            let r = Record(line: line, base: view, ranges: rb)
+                            if header == nil { header = (0..<r.count).map { r.string($0) } }
+                            try body(r)
                         }
-                        ranges.append((start, pos, escaped))
-                        pos += 1 // closing quote
-                        if pos < n && buf[pos] == UInt8(ascii: "\r") { pos += 1 }
-                        if pos >= n || buf[pos] == UInt8(ascii: "\n") { pos += 1; line += 1; endOfRecord = true }
-                        else if buf[pos] == UInt8(ascii: ",") { pos += 1 }
-                        else { throw ImportError(file: path, line: startLine, reason: "unexpected character after a closing quote in field \(ranges.count)") }
-                    } else {
-                        let start = pos
-                        while pos < n {
-                            let b = buf[pos]
-                            if b == UInt8(ascii: ",") || b == UInt8(ascii: "\n") { break }
-                            pos += 1
-                        }
-                        var end = pos
-                        if end > start && buf[end - 1] == UInt8(ascii: "\r") && (pos >= n || buf[pos] == UInt8(ascii: "\n")) { end -= 1 }
-                        ranges.append((start, end, false))
-                        if pos >= n || buf[pos] == UInt8(ascii: "\n") { pos += 1; line += 1; endOfRecord = true }
-                        else { pos += 1 } // comma
                     }
+                    pos = next
+                    line += lines
                 }
-                if ranges.count == 1 && ranges[0].start == ranges[0].end { continue } // blank line
-                try ranges.withUnsafeBufferPointer { rb in
-                    try body(Record(line: startLine, base: buf, ranges: rb))
+                if eof { return }
+            }
+            try compact(&buffer, pos: &pos, end: &end, line: line, header: header)
+            let n: Int
+            do { n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...])) }
+            catch { throw ImportError(file: error.file, line: line, reason: error.reason) }
+            if n == 0 { eof = true }
+            end += n
+        }
+    }
+
+    /// Moves the unread bytes to the buffer's start, growing it when they fill it (a long record).
+    private func compact(_ buffer: inout UnsafeMutableRawBufferPointer, pos: inout Int, end: inout Int, line: Int, header: [String]?) throws {
+        let left = end - pos
+        if pos > 0 {
+            if left > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + pos, byteCount: left) }
+            pos = 0
+            end = left
+        }
+        guard end == buffer.count else { return }
+        guard buffer.count < recordLimit else {
+            let field = Self.fieldsStarted(UnsafeRawBufferPointer(rebasing: buffer[0..<end]))
+            let column = header.flatMap { $0[safe: field - 1] }.map { ", column \(Quoted.text($0))" } ?? ""
+            throw ImportError(file: name, line: line, reason: "a record longer than \(recordLimit >> 20 > 0 ? "\(recordLimit >> 20) MiB" : "\(recordLimit) bytes") (field \(field)\(column) not ended)")
+        }
+        let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: min(buffer.count * 2, recordLimit), alignment: 16)
+        bigger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: end)
+        buffer.deallocate()
+        buffer = bigger
+    }
+
+    /// The number of fields begun in `buf`, the start of a record (commas outside quotes, plus one).
+    static func fieldsStarted(_ buf: UnsafeRawBufferPointer) -> Int {
+        var fields = 1, quoted = false
+        for b in buf {
+            if b == UInt8(ascii: "\"") { quoted.toggle() } else if b == UInt8(ascii: ","), !quoted { fields += 1 }
+        }
+        return fields
+    }
+
+    /// Parses the record starting at `start`: its fields into `ranges`, and where the next one starts
+    /// and how many lines it spans; nil when `buf` ends inside it and more input may follow (`!eof`).
+    static func parseRecord(_ buf: UnsafeRawBufferPointer, from start: Int, eof: Bool, line: Int, file: String,
+                            into ranges: inout [(start: Int, end: Int, escaped: Bool)]) throws -> (next: Int, lines: Int)? {
+        let n = buf.count
+        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+        ranges.removeAll(keepingCapacity: true)
+        var pos = start, lines = 0
+        while true {
+            if pos >= n && !eof { return nil }
+            if pos < n && buf[pos] == quote {
+                pos += 1
+                let fieldStart = pos
+                var escaped = false
+                while true {
+                    guard pos < n else {
+                        if eof { throw ImportError(file: file, line: line, reason: "unterminated quoted field") }
+                        return nil
+                    }
+                    let b = buf[pos]
+                    if b == quote {
+                        if pos + 1 >= n && !eof { return nil }
+                        if pos + 1 < n && buf[pos + 1] == quote { escaped = true; pos += 2; continue }
+                        break
+                    }
+                    if b == lf { lines += 1 }
+                    pos += 1
                 }
+                ranges.append((fieldStart, pos, escaped))
+                pos += 1 // closing quote
+                if pos >= n && !eof { return nil }
+                if pos < n && buf[pos] == cr {
+                    pos += 1
+                    if pos >= n && !eof { return nil }
+                }
+                if pos >= n || buf[pos] == lf { return (pos + 1, lines + 1) }
+                guard buf[pos] == comma else {
+                    throw ImportError(file: file, line: line, reason: "unexpected character after a closing quote in field \(ranges.count)")
+                }
+                pos += 1
+            } else {
+                var p = pos
+                while p < n && buf[p] != comma && buf[p] != lf { p += 1 }
+                if p >= n && !eof { return nil }
+                var end = p
+                if end > pos && buf[end - 1] == cr && (p >= n || buf[p] == lf) { end -= 1 }
+                ranges.append((pos, end, false))
+                if p >= n || buf[p] == lf { return (p + 1, lines + 1) }
+                pos = p + 1
             }
         }
     }

@@ -7,12 +7,13 @@ import Yams
 public enum CampaignImporter {
     /// Parses a campaign file without touching any store.
     public static func parse(file: String) throws -> Campaign {
-        let text: String
-        do { text = try String(contentsOfFile: file, encoding: .utf8) }
-        catch { throw ImportError(file: file, line: nil, reason: "cannot read file as UTF-8 text: \((error as NSError).localizedDescription)") }
-        let doc = try document(text: text, file: file, topLevelKeys: Campaign.topLevelKeys)
+        let input = try InputFile(path: file)
+        guard let text = String(validating: try input.readAll(), as: UTF8.self) else {
+            throw ImportError(file: input.name, line: nil, reason: "cannot read file as UTF-8 text: not valid UTF-8")
+        }
+        let doc = try document(text: text, file: input.name, topLevelKeys: Campaign.topLevelKeys)
         do { return try Campaign(document: doc) }
-        catch { throw ImportError(file: file, line: error.line, key: error.path, reason: error.reason) }
+        catch { throw ImportError(file: input.name, line: error.line, key: error.path, reason: error.reason) }
     }
 
     /// Parses YAML or JSON text into a `ConfigValue` tree (JSON is read as YAML, its superset, unless
@@ -23,7 +24,7 @@ public enum CampaignImporter {
     /// aliases that would expand the document by more than `YAMLLimits.maxAliasNodes` nodes. Only then is
     /// the document composed and expanded.
     public static func document(text: String, file: String, topLevelKeys: Set<String>? = nil) throws -> ConfigValue {
-        if file.lowercased().hasSuffix(".json") {
+        if file.lowercased().hasSuffix(".json") || file.lowercased().hasSuffix(".json.gz") {
             do {
                 let any = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
                 return fromJSON(any)

@@ -10,6 +10,7 @@ public enum HistoryImporter {
 
     public static func run(file: String, store: Store) throws -> ImportReport {
         let csv = try CSVReader(path: file)
+        let file = csv.name // `standard input` for `-`
         return try store.env.write { txn in
             var sawHeader = false
             var added = 0, skipped = 0

@@ -8,6 +8,7 @@ import NextBestCore
 public enum ProfileImporter {
     public static func run(file: String, store: Store) throws -> ImportReport {
         let csv = try CSVReader(path: file)
+        let file = csv.name // `standard input` for `-`
         return try store.env.write { txn in
             var header: [String]? = nil
             var schema: FeatureSchema? = try store.schema(in: txn)
