@@ -56,10 +56,10 @@ struct Import: ParsableCommand {
     }
 
     struct Model: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Import a propensity model (xgboost-json or logistic-json).")
+        static let configuration = CommandConfiguration(abstract: "Import a propensity model (--format names the file's format).")
         @Argument(help: "The model file.") var file: String
         @Option(help: "The model id offers refer to.") var id: String
-        @Option(help: "xgboost-json or logistic-json.") var format: String
+        @Option(help: ArgumentHelp("One of: \(ModelFormat.allCases.map(\.rawValue).joined(separator: ", ")).")) var format: String
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
             try reportingErrors {

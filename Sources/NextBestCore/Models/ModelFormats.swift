@@ -5,18 +5,22 @@ import Foundation
 /// - `xgboost-json`: the JSON file XGBoost writes with `Booster.save_model("m.json")`, objective
 ///   `binary:logistic`, numerical splits, with `feature_names` set.
 /// - `logistic-json`: `{"features":[names],"coefficients":[numbers],"intercept":number}`.
+/// - `lightgbm`: LightGBM's text model (`Booster.save_model("m.txt")`), read by `LightGBMReader`.
 public enum ModelFormat: String, Sendable, CaseIterable {
     case xgboostJSON = "xgboost-json"
     case logisticJSON = "logistic-json"
+    case lightGBM = "lightgbm"
 
     /// Parses a model file's bytes.
     public func parse(_ data: Data) throws(ModelError) -> PropensityModel.Kind {
+        if self == .lightGBM { return .forest(try LightGBMReader.read(data)) }
         let root: Any
         do { root = try JSONSerialization.jsonObject(with: data, options: []) }
         catch { throw .malformed(path: "$", reason: "not valid JSON (\(Self.jsonErrorText(error)))") }
         switch self {
         case .xgboostJSON: return .trees(try XGBoostReader.read(root))
         case .logisticJSON: return .logistic(try Self.readLogistic(root))
+        case .lightGBM: throw .invalid("internal: lightgbm is not JSON")
         }
     }
 
