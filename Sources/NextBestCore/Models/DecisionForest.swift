@@ -78,8 +78,8 @@ public struct DecisionForest: Sendable, Equatable, Codable {
     /// Whether the output is the mean of the trees' outputs rather than their sum (random forests).
     public var averageOutput: Bool
 
-    /// Checks the forest: node and set indices in range, children after their split, every value finite
-    /// and no customer's margin able to overflow.
+    /// Checks the forest: node and set indices in range, children after their split, leaf values finite,
+    /// thresholds not NaN (±inf is a threshold LightGBM writes) and no customer's margin able to overflow.
     public init(arithmetic: Arithmetic, features: [String], nodes: [Node], roots: [Int32],
                 categoryBounds: [Int32], categoryWords: [UInt32], sigmoid: Double, averageOutput: Bool) throws(ModelError) {
         try LogisticModel.checkFeatureNames(features, "tree model")
@@ -118,10 +118,12 @@ public struct DecisionForest: Sendable, Equatable, Codable {
     }
 
     static func check(_ n: Node, at i: Int, count: Int, features: Int, sets: Int) throws(ModelError) {
-        guard n.value.isFinite else {
-            throw .invalid("tree node \(i) has a non-finite \(n.feature < 0 ? "leaf value" : "split threshold")")
+        if n.feature < 0 {
+            guard n.value.isFinite else { throw .invalid("tree node \(i) has a non-finite leaf value") }
+            return
         }
-        if n.feature < 0 { return }
+        // LightGBM writes `inf` for a split that sends every present value left.
+        guard !n.value.isNaN else { throw .invalid("tree node \(i) has a NaN split threshold") }
         guard Int(n.feature) < features else {
             throw .invalid("tree node \(i) splits on feature \(n.feature) but the model has \(features) features")
         }

@@ -181,7 +181,7 @@ extension LightGBMReader.TreeSink {
             node.categorical = true
             node.categorySet = Int32(setBase + Int(k))
             node.value = 0
-        } else if !t.threshold[c].isFinite {
+        } else if t.threshold[c].isNaN {
             throw .malformed(path: "line \(b.keys["threshold"]!.line) (threshold)", reason: "\(where_) has threshold \(t.threshold[c])")
         }
         return node
