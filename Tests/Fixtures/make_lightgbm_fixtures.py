@@ -127,7 +127,9 @@ def above(t):
 
 def boundary_rows(X, booster, names, first, last):
     """Rows first..last-1: for numerical splits of the model, every split on the path from the root hit
-    from the nearest float32 on the side the path takes."""
+    from the nearest float32 on the side the path takes. The last split of each path has a threshold
+    that rounds up to float32 and is passed on the right by that float (> t in double, == in float32), so a
+    float32 comparison would send the row left where LightGBM sends it right."""
     r = first
     for tree in booster.dump_model()["tree_info"]:
         stack = [(tree["tree_structure"], [])]
@@ -136,8 +138,8 @@ def boundary_rows(X, booster, names, first, last):
             if "split_index" not in node or node["decision_type"] != "<=":
                 continue
             feats = [n["split_feature"] for n, _ in path] + [node["split_feature"]]
-            if len(set(feats)) == len(feats) and float(np.float32(node["threshold"])) != node["threshold"]:
-                for n, left in path + [(node, r % 2 == 0)]:
+            if len(set(feats)) == len(feats) and float(np.float32(node["threshold"])) > node["threshold"]:
+                for n, left in path + [(node, False)]:
                     X[r, FEATURES.index(names[n["split_feature"]])] = below(n["threshold"]) if left else above(n["threshold"])
                 r += 1
             stack.append((node["left_child"], path + [(node, True)]))
