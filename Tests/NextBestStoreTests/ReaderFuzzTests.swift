@@ -16,6 +16,7 @@ import NextBestTestKit
     static let jsonSeeds = [bytes("fuzz/campaign/seed.json")]
     static let xgbSeeds = ["fuzz/model/xgb_small.xgb.json", "models/xgb_small.json", "models/xgb_subset.json"].map(bytes)
     static let logitSeeds = ["fuzz/model/logit_all.logit.json", "models/logit_all.json", "models/logit_subset.json"].map(bytes)
+    static let lightGBMSeeds = ["lightgbm/lgb_small.txt", "lightgbm/lgb_cat.txt", "lightgbm/lgb_xent.txt"].map(bytes)
 
     /// Iteration 0..<seeds.count is each seed as it is; later ones mutate a seed picked by the generator.
     static func inputs(_ seeds: [[UInt8]]) -> (inout SplitMix64, Int) -> [UInt8] {
@@ -98,6 +99,12 @@ import NextBestTestKit
         let fuzz = Fuzz("model-logistic", iterations: 2_000, seed: 24)
         let o = fuzz.run(inputs: Self.inputs(Self.logitSeeds)) { input, i in model(input, .logisticJSON, fuzz: fuzz, i: i) }
         #expect(o.accepted >= Self.logitSeeds.count && o.refused > fuzz.iterations / 4, "\(o)")
+    }
+
+    @Test func lightGBMModels() {
+        let fuzz = Fuzz("model-lightgbm", iterations: 1_200, seed: 25)
+        let o = fuzz.run(inputs: Self.inputs(Self.lightGBMSeeds)) { input, i in model(input, .lightGBM, fuzz: fuzz, i: i) }
+        #expect(o.accepted >= Self.lightGBMSeeds.count && o.refused > fuzz.iterations / 4, "\(o)")
     }
 
     /// Found by `logisticModels` (seed 24): a feature name of 64 KiB or more was accepted and trapped when the

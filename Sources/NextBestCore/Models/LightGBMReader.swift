@@ -28,6 +28,11 @@ enum LightGBMReader {
         var averageOutput = false
     }
 
+    /// A piece of the file for a message: quoted, at most 40 characters.
+    static func shown<S: StringProtocol>(_ s: S) -> String {
+        Quoted.text(s.count > 40 ? String(s.prefix(40)) + "…" : String(s))
+    }
+
     static func read(_ data: Data) throws(ModelError) -> DecisionForest {
         guard let text = String(data: data, encoding: .utf8) else {
             throw .malformed(path: "line 1", reason: "not UTF-8 text: LightGBM's text model (Booster.save_model(\"m.txt\")) is expected")
@@ -44,7 +49,7 @@ enum LightGBMReader {
             let line = lines.current
             if line.isEmpty { lines.at += 1; continue }
             guard line.hasPrefix("Tree=") else {
-                throw .malformed(path: "line \(lines.number)", reason: "expected \"Tree=N\" or \"end of trees\", found \(Quoted.text(String(line.prefix(40))))")
+                throw .malformed(path: "line \(lines.number)", reason: "expected \"Tree=N\" or \"end of trees\", found \(LightGBMReader.shown(line))")
             }
             let block = try readBlock(&lines, tree: trees.count)
             try trees.add(block, features: names.count)
@@ -73,13 +78,13 @@ enum LightGBMReader {
             if line.isEmpty { continue }
             guard let eq = line.firstIndex(of: "=") else {
                 guard line == "average_output" else {
-                    throw .unsupported("header line \(lines.number) \(Quoted.text(String(line.prefix(60)))): nextbest does not know how this flag changes predictions")
+                    throw .unsupported("header line \(lines.number) \(LightGBMReader.shown(line)): nextbest does not know how this flag changes predictions")
                 }
                 h.averageOutput = true
                 continue
             }
             let key = String(line[..<eq])
-            guard h.keys[key] == nil else { throw .malformed(path: "line \(lines.number) (\(key))", reason: "\(key) given twice") }
+            guard h.keys[key] == nil else { throw .malformed(path: "line \(lines.number)", reason: "\(shown(line[..<eq])) given twice") }
             h.keys[key] = (lines.number, line[line.index(after: eq)...])
         }
         return h
@@ -93,7 +98,7 @@ enum LightGBMReader {
         }
         func int(_ key: String) throws(ModelError) -> Int {
             let v = try value(key)
-            guard let n = Int(v.value) else { throw .malformed(path: "line \(v.line) (\(key))", reason: "\(Quoted.text(String(v.value.prefix(40)))) is not an integer") }
+            guard let n = Int(v.value) else { throw .malformed(path: "line \(v.line) (\(key))", reason: "\(LightGBMReader.shown(v.value)) is not an integer") }
             return n
         }
         let classes = try int("num_class")
@@ -119,12 +124,12 @@ enum LightGBMReader {
         let name = parts.first.map(String.init) ?? ""
         if name == "cross_entropy", parts.count == 1 { return 1 }
         guard name == "binary" else {
-            throw .unsupported("objective \(Quoted.text(String(objective.value))) (line \(objective.line)): nextbest evaluates binary and cross_entropy models, whose prediction is 1/(1+exp(-σ·score))")
+            throw .unsupported("objective \(LightGBMReader.shown(objective.value)) (line \(objective.line)): nextbest evaluates binary and cross_entropy models, whose prediction is 1/(1+exp(-σ·score))")
         }
         var sigmoid: Double?
         for p in parts.dropFirst() {
             guard p.hasPrefix("sigmoid:"), let s = Double(p.dropFirst("sigmoid:".count)), s.isFinite, s > 0 else {
-                throw .unsupported("objective parameter \(Quoted.text(String(p))) (line \(objective.line)): only a positive finite sigmoid:σ is understood")
+                throw .unsupported("objective parameter \(LightGBMReader.shown(p)) (line \(objective.line)): only a positive finite sigmoid:σ is understood")
             }
             sigmoid = s
         }

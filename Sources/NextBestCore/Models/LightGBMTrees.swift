@@ -13,7 +13,7 @@ extension LightGBMReader {
         func int(_ key: String) throws(ModelError) -> Int {
             let v = try value(key)
             guard let n = Int(v.value) else {
-                throw .malformed(path: "line \(v.line) (\(key))", reason: "\(Quoted.text(String(v.value.prefix(40)))) is not an integer")
+                throw .malformed(path: "line \(v.line) (\(key))", reason: "\(LightGBMReader.shown(v.value)) is not an integer")
             }
             return n
         }
@@ -29,7 +29,7 @@ extension LightGBMReader {
             out.reserveCapacity(parts.count)
             for (i, p) in parts.enumerated() {
                 guard let x = parse(p) else {
-                    throw .malformed(path: "line \(v.line) (\(key))", reason: "value \(i + 1), \(Quoted.text(String(p.prefix(40)))), is not a valid \(T.self == Double.self ? "number" : "integer")")
+                    throw .malformed(path: "line \(v.line) (\(key))", reason: "value \(i + 1), \(LightGBMReader.shown(p)), is not a valid \(T.self == Double.self ? "number" : "integer")")
                 }
                 out.append(x)
             }
@@ -41,17 +41,17 @@ extension LightGBMReader {
     static func readBlock(_ lines: inout Lines, tree: Int) throws(ModelError) -> Block {
         let start = lines.number
         guard Int(lines.current.dropFirst("Tree=".count)) == tree else {
-            throw .malformed(path: "line \(start)", reason: "expected \"Tree=\(tree)\", found \(Quoted.text(String(lines.current.prefix(40))))")
+            throw .malformed(path: "line \(start)", reason: "expected \"Tree=\(tree)\", found \(LightGBMReader.shown(lines.current))")
         }
         var b = Block(tree: tree, line: start)
         lines.at += 1
         while !lines.done, !lines.current.isEmpty, !lines.current.hasPrefix("Tree="), lines.current != "end of trees" {
             let line = lines.current
             guard let eq = line.firstIndex(of: "=") else {
-                throw .malformed(path: "line \(lines.number)", reason: "expected key=value in Tree=\(tree), found \(Quoted.text(String(line.prefix(40))))")
+                throw .malformed(path: "line \(lines.number)", reason: "expected key=value in Tree=\(tree), found \(LightGBMReader.shown(line))")
             }
             let key = String(line[..<eq])
-            guard b.keys[key] == nil else { throw .malformed(path: "line \(lines.number) (\(key))", reason: "\(key) given twice in Tree=\(tree)") }
+            guard b.keys[key] == nil else { throw .malformed(path: "line \(lines.number)", reason: "\(shown(line[..<eq])) given twice in Tree=\(tree)") }
             b.keys[key] = (lines.number, line[line.index(after: eq)...])
             lines.at += 1
         }
@@ -84,7 +84,10 @@ extension LightGBMReader {
             }
             guard cats >= 0, cats < leafCount else { throw .malformed(path: "line \(b.keys["num_cat"]!.line) (num_cat)", reason: "\(cats) category sets for \(leafCount) leaves") }
             if let linear = b.keys["is_linear"], linear.value != "0" {
-                throw .unsupported("linear tree (is_linear=\(linear.value) in Tree=\(b.tree), line \(linear.line)): nextbest evaluates constant leaves only; train with linear_tree=false")
+                guard let flag = Int(linear.value) else {
+                    throw .malformed(path: "line \(linear.line) (is_linear)", reason: "\(LightGBMReader.shown(linear.value)) is not 0 or 1")
+                }
+                throw .unsupported("linear tree (is_linear=\(flag) in Tree=\(b.tree), line \(linear.line)): nextbest evaluates constant leaves only; train with linear_tree=false")
             }
             let leaves = try b.items("leaf_value", count: leafCount) { Double($0) }
             if leafCount == 1 {
