@@ -165,3 +165,46 @@ import NextBestCore
         #expect(throws: Never.self) { try ModelFormat.lightGBM.parse(Data(codes.utf8)) }
     }
 }
+
+/// LightGBM's split rules on hand-built one-split forests, values the fixtures cannot all hold.
+@Suite struct DecisionForestRuleTests {
+    /// The side `value` goes at the root of a one-split forest (`true` left), read off the propensity.
+    static func goesLeft(_ root: DecisionForest.Node, words: [UInt32] = [], _ value: Float) throws -> Bool {
+        let nodes = [root, .leaf(1), .leaf(-1)]
+        let forest = try DecisionForest(arithmetic: .lightGBM, features: ["a"], nodes: nodes, roots: [0],
+                                        categoryBounds: words.isEmpty ? [] : [0, Int32(words.count)], categoryWords: words,
+                                        sigmoid: 1, averageOutput: false)
+        let bound = try PropensityModel(id: "m", version: 1, kind: .forest(forest)).bound(to: try FeatureSchema(names: ["a"]))
+        return [value].withUnsafeBufferPointer { bound.propensity($0) } > 0.5
+    }
+
+    @Test func categoricalSplitsTruncateAndRefuseNegativeMissingAndOutOfRange() throws {
+        let split = DecisionForest.Node(feature: 0, value: 0, left: 1, categorical: true, defaultLeft: true, missing: .nan, categorySet: 0)
+        let cases: [(Float, Bool)] = [(0, true), (1, true), (2, false), (3, true), (3.9, true), (-0.5, true), (1e-40, true),
+                                      (-1, false), (.nan, false), (31, false), (32, false), (1e6, false), (3e9, false),
+                                      (.infinity, false), (-.infinity, false)]
+        for (v, left) in cases { #expect(try Self.goesLeft(split, words: [0b1011], v) == left, "category value \(v)") }
+    }
+
+    @Test func numericalSplitsFollowTheMissingType() throws {
+        func node(_ t: Double, _ m: DecisionForest.Missing, defaultLeft: Bool) -> DecisionForest.Node {
+            DecisionForest.Node(feature: 0, value: t, left: 1, defaultLeft: defaultLeft, missing: m)
+        }
+        // NaN as 0.0 (None), 0.0 to the default side (Zero), NaN to the default side (NaN).
+        #expect(try Self.goesLeft(node(-1, .none, defaultLeft: true), .nan) == false)
+        #expect(try Self.goesLeft(node(1, .none, defaultLeft: false), .nan) == true)
+        #expect(try Self.goesLeft(node(1, .zero, defaultLeft: false), 0) == false)
+        #expect(try Self.goesLeft(node(1, .zero, defaultLeft: false), 1e-36) == false)
+        #expect(try Self.goesLeft(node(1, .zero, defaultLeft: false), .nan) == false)
+        #expect(try Self.goesLeft(node(1, .zero, defaultLeft: false), 2e-35) == true)
+        #expect(try Self.goesLeft(node(-1, .nan, defaultLeft: true), .nan) == true)
+        #expect(try Self.goesLeft(node(-1, .nan, defaultLeft: true), 0) == false)
+        // The zero window: a value of magnitude <= 1e-35 is 0.0, so -1e-35 <= -1e-35 does not hold.
+        let kZero = DecisionForest.zeroThreshold
+        #expect(try Self.goesLeft(node(-kZero, .nan, defaultLeft: true), Float(-kZero)) == false)
+        #expect(try Self.goesLeft(node(0, .nan, defaultLeft: false), 1e-36) == true)
+        // Double comparison: 0.1 as Float32 is above 0.1 as Double.
+        #expect(try Self.goesLeft(node(0.1, .nan, defaultLeft: false), 0.1) == false)
+        #expect(try Self.goesLeft(node(.infinity, .nan, defaultLeft: false), .infinity) == true)
+    }
+}

@@ -101,6 +101,10 @@ enum LightGBMReader {
             guard let n = Int(v.value) else { throw .malformed(path: "line \(v.line) (\(key))", reason: "\(LightGBMReader.shown(v.value)) is not an integer") }
             return n
         }
+        let version = try value("version")
+        guard ["v2", "v3", "v4"].contains(version.value) else {
+            throw .unsupported("model format version \(shown(version.value)) (line \(version.line)): nextbest reads LightGBM's text formats v2 to v4 (LightGBM 2.0 and later)")
+        }
         let classes = try int("num_class")
         guard classes == 1 else {
             throw .unsupported("multi-class model (num_class=\(classes), line \(h.keys["num_class"]!.line)): nextbest scores binary propensity models only")
