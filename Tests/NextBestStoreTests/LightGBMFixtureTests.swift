@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import NextBestCore
+@testable import NextBestCore
 @testable import NextBestStore
 
 /// LightGBM text models (`--format lightgbm`) against LightGBM's own predictions (fixtures written by
@@ -91,6 +91,24 @@ import NextBestCore
         #expect(f.maxDepth > 12, "the deep fixture should be deeper than the complete-tree layout takes")
         #expect(f.arithmetic == .lightGBM)
     }
+
+    /// Which trees the block path lays out branch-free (`CompleteTrees`): all of a shallow numerical model,
+    /// the shallow ones of the deep model, none with a category-set split. The block path is checked
+    /// against the node walk bit for bit in `matchesLightGBM`.
+    @Test func shallowNumericalTreesTakeTheFastPath() throws {
+        let schema = try FeatureSchema(names: ["age", "income", "balance", "tenure_months", "num_products", "card_spend",
+                                                "savings_rate", "digital_logins", "mortgage_ltv", "credit_score", "branch", "channel"])
+        var laidOut: [String: (fast: Int, trees: Int)] = [:]
+        for name in LightGBMFixtureTests.models {
+            let data = try Data(contentsOf: URL(fileURLWithPath: Self.dir + "/\(name).txt"))
+            let bound = try PropensityModel(id: name, version: 1, kind: try ModelFormat.lightGBM.parse(data)).bound(to: schema)
+            let f = try #require(bound.decisionForest)
+            laidOut[name] = (f.complete?.slot.filter { $0 >= 0 }.count ?? 0, f.roots.count)
+        }
+        #expect(laidOut["lgb_small"]! == (20, 20) && laidOut["lgb_xent"]! == (10, 10) && laidOut["lgb_nomissing"]! == (20, 20), "\(laidOut)")
+        #expect(laidOut["lgb_deep"]!.fast < 40 && laidOut["lgb_cat"]!.fast < 30, "\(laidOut)")
+        print("LightGBM trees laid out branch-free (of all): \(laidOut.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.fast)/\($0.value.trees)" })")
+    }
 }
 
 /// What `--format lightgbm` refuses, and that the messages name what and where.
@@ -175,7 +193,16 @@ import NextBestCore
                                         categoryBounds: words.isEmpty ? [] : [0, Int32(words.count)], categoryWords: words,
                                         sigmoid: 1, averageOutput: false)
         let bound = try PropensityModel(id: "m", version: 1, kind: .forest(forest)).bound(to: try FeatureSchema(names: ["a"]))
-        return [value].withUnsafeBufferPointer { bound.propensity($0) } > 0.5
+        let one = [value].withUnsafeBufferPointer { bound.propensity($0) }
+        // The block path (the branch-free layout for a numerical split) must agree bit for bit.
+        var out: [Float] = [-1], margins: [Float] = [0]
+        [value].withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { o in
+                margins.withUnsafeMutableBufferPointer { bound.propensities(block: x, stride: 1, count: 1, margins: $0, out: o, outStride: 1) }
+            }
+        }
+        #expect(out[0].bitPattern == one.bitPattern, "block path differs for \(value) at \(root)")
+        return one > 0.5
     }
 
     @Test func categoricalSplitsTruncateAndRefuseNegativeMissingAndOutOfRange() throws {

@@ -153,8 +153,9 @@ public struct DecisionForest: Sendable, Equatable, Codable {
         return deepest
     }
 
-    /// The forest bound to a store's columns: `map[f]` is the store position of model feature `f`.
-    public func bound(map: [Int32]) -> Bound {
-        Bound(self, map: map)
+    /// The forest bound to a store's columns: `map[f]` is the store position of model feature `f`, rows
+    /// have `featureCount` features.
+    public func bound(map: [Int32], featureCount: Int) -> Bound {
+        Bound(self, map: map, featureCount: featureCount)
     }
 }

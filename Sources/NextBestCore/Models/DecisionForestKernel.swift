@@ -1,10 +1,11 @@
 extension DecisionForest {
     /// A `DecisionForest` bound to store feature positions and laid out for the scoring loop: one
     /// contiguous array of 24-byte nodes, the category bitsets in another, each node's missing-value rule
-    /// folded into two direction bits. Nothing is allocated per customer; a block is walked tree-major
-    /// (one tree for every customer of the block before the next tree), as the `.trees` node walk does, and
-    /// each customer's outputs are summed in Double in tree order, so the block path and the one-customer
-    /// path give the same bits.
+    /// folded into two direction bits. Nothing is allocated per customer; a block is evaluated tree-major
+    /// (one tree for every customer of the block before the next tree), the trees that fit through the
+    /// branch-free layout of `CompleteTrees` and the others node by node, and each customer's outputs are
+    /// summed in Double in tree order, so the block path and the one-customer path (always the node walk)
+    /// give the same bits.
     ///
     /// Any depth and shape is walked: a walk ends because every child comes after its split.
     public struct Bound: Sendable {
@@ -34,8 +35,10 @@ extension DecisionForest {
         @usableFromInline let sigmoid: Double
         /// The number of trees when the output is their mean, else nil.
         @usableFromInline let divisor: Double?
+        /// The trees that fit the branch-free layout (nil when none does).
+        let complete: CompleteTrees?
 
-        init(_ f: DecisionForest, map: [Int32]) {
+        init(_ f: DecisionForest, map: [Int32], featureCount: Int) {
             var nodes = ContiguousArray<Node>()
             nodes.reserveCapacity(f.nodes.count)
             for n in f.nodes { nodes.append(Self.node(n, forest: f, map: map)) }
@@ -45,6 +48,7 @@ extension DecisionForest {
             words = f.categoryWords.isEmpty ? [0] : ContiguousArray(f.categoryWords)
             sigmoid = f.sigmoid
             divisor = f.averageOutput ? Double(f.roots.count) : nil
+            complete = CompleteTrees(nodes: nodes, roots: roots, featureCount: featureCount)
         }
 
         /// Folds LightGBM's missing-value rule into where NaN and zero go. The prediction buffer holds 0.0
@@ -121,15 +125,35 @@ extension DecisionForest {
         }
 
         /// Adds every tree's output to `sums[i]` for `count` customers whose rows of `stride` floats start
-        /// at `x`, tree-major.
-        @inlinable
+        /// at `x`, tree-major: the trees that fit `CompleteTrees` through it, the others node by node, each
+        /// in its turn so the sums are added in tree order.
         func addSums(block x: UnsafePointer<Float>, stride: Int, count: Int, sums: UnsafeMutablePointer<Double>) {
-            withPointers { nodes, words in
-                for r in roots {
-                    let root = Int(r)
-                    for i in 0..<count { sums[i] += Self.leafValue(nodes, words, root: root, row: x + i &* stride) }
+            guard let complete, count > 0 else {
+                withPointers { nodes, words in
+                    for r in roots { Self.walk(nodes, words, root: Int(r), block: x, stride: stride, count: count, sums: sums) }
+                }
+                return
+            }
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: count * 2 * complete.featureCount) { rows in
+                complete.prepare(block: x, stride: stride, count: count, into: rows.baseAddress!)
+                withPointers { nodes, words in
+                    for t in roots.indices {
+                        let k = Int(complete.slot[t])
+                        if k >= 0 {
+                            complete.addSums(tree: k, prepared: rows.baseAddress!, count: count, sums: sums)
+                        } else {
+                            Self.walk(nodes, words, root: Int(roots[t]), block: x, stride: stride, count: count, sums: sums)
+                        }
+                    }
                 }
             }
+        }
+
+        /// Adds the output of the tree at `root` to `sums[i]` for each of `count` rows, node by node.
+        @inline(__always)
+        static func walk(_ nodes: UnsafePointer<Node>, _ words: UnsafePointer<UInt32>, root: Int, block x: UnsafePointer<Float>,
+                         stride: Int, count: Int, sums: UnsafeMutablePointer<Double>) {
+            for i in 0..<count { sums[i] += leafValue(nodes, words, root: root, row: x + i &* stride) }
         }
 
         @inlinable @inline(__always)

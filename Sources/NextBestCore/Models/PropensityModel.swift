@@ -62,7 +62,7 @@ public struct PropensityModel: Sendable, Equatable, Codable {
         case .forest(let f):
             let map = f.features.map { Int32(schema.index(of: $0)!) }
             return BoundModel(id: id, kind: .forest, featureIndex: [], coefficients: [], intercept: 0,
-                              nodes: [], roots: [], baseMargin: 0, decisionForest: f.bound(map: map))
+                              nodes: [], roots: [], baseMargin: 0, decisionForest: f.bound(map: map, featureCount: schema.count))
         }
     }
 }
