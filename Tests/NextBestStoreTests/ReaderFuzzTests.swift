@@ -5,7 +5,7 @@ import NextBestCore
 import NextBestTestKit
 
 /// Seeded fuzzing of the readers without a store (issue 21): the campaign reader (YAML and JSON) and the
-/// model readers (XGBoost JSON, logistic JSON) take mutations of valid files (`Tests/Fixtures/fuzz`, the
+/// model readers (XGBoost JSON, logistic JSON, LightGBM text) take mutations of valid files (`Tests/Fixtures/fuzz`, the
 /// fixture models and campaigns) and either accept them, with what they accept usable, or throw an error
 /// that says what is wrong in a bounded message. A trap ends the test process; the seed printed first
 /// rebuilds every input (`NEXTBEST_FUZZ_SEED`, iteration numbers from 0).
