@@ -23,7 +23,7 @@ public struct StoreReport: Sendable {
     /// One stored propensity model and the campaign offers it scores.
     public struct Model: Sendable {
         public var id: String
-        /// `logistic` or `trees`.
+        /// `logistic`, `trees` (XGBoost arithmetic) or `forest` (a `DecisionForest`: LightGBM arithmetic).
         public var kind: String
         public var version: Int
         public var features: Int
@@ -87,6 +87,8 @@ public struct StoreReport: Sendable {
                 out.kind = "logistic"; out.coefficients = l.coefficients.count
             case .trees(let t):
                 out.kind = "trees"; out.trees = t.treeCount; out.maxDepth = Self.maxDepth(t); out.nodes = t.nodes.count
+            case .forest(let f):
+                out.kind = "forest"; out.trees = f.treeCount; out.maxDepth = f.maxDepth; out.nodes = f.nodes.count
             }
             return out
         }
@@ -257,7 +259,7 @@ public struct StoreReport: Sendable {
         out.append("models (\(models.count))")
         if models.isEmpty { out.append("  (none)") }
         for m in models {
-            let shape = m.kind == "trees"
+            let shape = m.trees != nil
                 ? "\(m.trees ?? 0) trees, depth ≤ \(m.maxDepth ?? 0), \(Self.grouped(m.nodes ?? 0)) nodes"
                 : "\(m.coefficients ?? 0) coefficients"
             let used = m.usedBy.isEmpty ? "not used by the campaign" : "used by " + m.usedBy.joined(separator: ", ")

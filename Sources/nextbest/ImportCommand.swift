@@ -56,10 +56,10 @@ struct Import: ParsableCommand {
     }
 
     struct Model: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Import a propensity model (xgboost-json, xgboost-ubj or logistic-json; told from the content by default).")
+        static let configuration = CommandConfiguration(abstract: "Import a propensity model (xgboost-json, xgboost-ubj, lightgbm or logistic-json; told from the content by default).")
         @Argument(help: "The model file (-: standard input; gzip data is decompressed).") var file: String
         @Option(help: "The model id offers refer to.") var id: String
-        @Option(help: "auto (from the file's content), xgboost-json, xgboost-ubj or logistic-json.") var format: String = "auto"
+        @Option(help: ArgumentHelp("auto (from the file's content), or one of: \(ModelFormat.allCases.map(\.rawValue).joined(separator: ", ")).")) var format: String = "auto"
         @Option(help: "The model's feature names in training order, a,b,c or @FILE (one a line): required when the model carries none, they replace its own.") var featureNames: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {

@@ -5,7 +5,7 @@ import NextBestCore
 import NextBestTestKit
 
 /// Seeded fuzzing of the readers without a store (issue 21): the campaign reader (YAML and JSON) and the
-/// model readers (XGBoost JSON, logistic JSON) take mutations of valid files (`Tests/Fixtures/fuzz`, the
+/// model readers (XGBoost JSON, logistic JSON, LightGBM text) take mutations of valid files (`Tests/Fixtures/fuzz`, the
 /// fixture models and campaigns) and either accept them, with what they accept usable, or throw an error
 /// that says what is wrong in a bounded message. A trap ends the test process; the seed printed first
 /// rebuilds every input (`NEXTBEST_FUZZ_SEED`, iteration numbers from 0).
@@ -17,6 +17,7 @@ import NextBestTestKit
     static let xgbSeeds = ["fuzz/model/xgb_small.xgb.json", "models/xgb_small.json", "models/xgb_subset.json"].map(bytes)
     static let ubjSeeds = ["models/xgb_ubj_binary.ubj", "models/xgb_ubj_logitraw.ubj", "models/xgb_ubj_reg.ubj"].map(bytes)
     static let logitSeeds = ["fuzz/model/logit_all.logit.json", "models/logit_all.json", "models/logit_subset.json"].map(bytes)
+    static let lightGBMSeeds = ["lightgbm/lgb_small.txt", "lightgbm/lgb_cat.txt", "lightgbm/lgb_xent.txt"].map(bytes)
 
     /// Iteration 0..<seeds.count is each seed as it is; later ones mutate a seed picked by the generator.
     static func inputs(_ seeds: [[UInt8]]) -> (inout SplitMix64, Int) -> [UInt8] {
@@ -107,6 +108,12 @@ import NextBestTestKit
         let fuzz = Fuzz("model-logistic", iterations: 2_000, seed: 24)
         let o = fuzz.run(inputs: Self.inputs(Self.logitSeeds)) { input, i in model(input, .logisticJSON, fuzz: fuzz, i: i) }
         #expect(o.accepted >= Self.logitSeeds.count && o.refused > fuzz.iterations / 4, "\(o)")
+    }
+
+    @Test func lightGBMModels() {
+        let fuzz = Fuzz("model-lightgbm", iterations: 1_200, seed: 25)
+        let o = fuzz.run(inputs: Self.inputs(Self.lightGBMSeeds)) { input, i in model(input, .lightGBM, fuzz: fuzz, i: i) }
+        #expect(o.accepted >= Self.lightGBMSeeds.count && o.refused > fuzz.iterations / 4, "\(o)")
     }
 
     /// Found by `logisticModels` (seed 24): a feature name of 64 KiB or more was accepted and trapped when the

@@ -27,7 +27,7 @@ extension ModelFormat {
             }
             return format
         }
-        throw .unsupported("cannot tell the format of \(Quoted.text(file)) from its content (not an XGBoost JSON or UBJSON model, nor logistic-json); name it with --format (\(known))")
+        throw .unsupported("cannot tell the format of \(Quoted.text(file)) from its content (not an XGBoost JSON or UBJSON model, a LightGBM text model, nor logistic-json); name it with --format (\(known))")
     }
 
     /// XGBoost's default names for a model trained without names (`f0`, `f1`, …), which profile columns

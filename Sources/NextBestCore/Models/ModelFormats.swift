@@ -6,12 +6,14 @@ import Foundation
 ///   `binary:logistic`, `reg:logistic` or `binary:logitraw` (`XGBoostReader`), numerical splits.
 /// - `xgboost-ubj`: the same model saved as UBJSON (`Booster.save_model("m.ubj")`).
 /// - `logistic-json`: `{"features":[names],"coefficients":[numbers],"intercept":number}`.
+/// - `lightgbm`: LightGBM's text model (`Booster.save_model("m.txt")`), read by `LightGBMReader`.
 ///
 /// `ModelFormat.detect` (ModelFormatDetection.swift) tells them apart by content (`--format auto`).
 public enum ModelFormat: String, Sendable, CaseIterable {
     case xgboostJSON = "xgboost-json"
     case xgboostUBJ = "xgboost-ubj"
     case logisticJSON = "logistic-json"
+    case lightGBM = "lightgbm"
 
     /// Parses a model file's bytes. `featureNames`, when given, replace the model's own feature names
     /// (and are required for a model that carries none); they must be as many as the model's features.
@@ -24,6 +26,16 @@ public enum ModelFormat: String, Sendable, CaseIterable {
             catch let e as ModelError { throw e }
             catch { throw .invalid("\(error)") }
         case .logisticJSON: return .logistic(try Self.readLogistic(try Self.json(data), featureNames: featureNames))
+        case .lightGBM:
+            var forest = try LightGBMReader.read(data)
+            if let names = featureNames {
+                guard names.count == forest.features.count else {
+                    throw .invalid("--feature-names gives \(names.count) names, the model has \(forest.features.count) features (its own names: \(forest.features.prefix(8).joined(separator: ","))\(forest.features.count > 8 ? ",…" : ""))")
+                }
+                try LogisticModel.checkFeatureNames(names, "--feature-names")
+                forest.features = names
+            }
+            return .forest(forest)
         }
     }
 

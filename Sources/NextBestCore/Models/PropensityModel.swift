@@ -7,6 +7,8 @@ public struct PropensityModel: Sendable, Equatable, Codable {
     public enum Kind: Sendable, Equatable, Codable {
         case logistic(LogisticModel)
         case trees(TreeEnsemble)
+        /// A tree ensemble of any shape with its library's arithmetic (LightGBM models).
+        case forest(DecisionForest)
     }
 
     public var id: String
@@ -25,6 +27,7 @@ public struct PropensityModel: Sendable, Equatable, Codable {
         switch kind {
         case .logistic(let m): return m.features
         case .trees(let t): return t.features
+        case .forest(let f): return f.features
         }
     }
 
@@ -56,6 +59,10 @@ public struct PropensityModel: Sendable, Equatable, Codable {
                               nodes: nodes, roots: roots, baseMargin: t.baseMargin,
                               forest: CompleteForest(nodes: nodes, roots: roots, featureCount: schema.count),
                               leafMask: LeafMaskForest(nodes: nodes, roots: roots, featureCount: schema.count))
+        case .forest(let f):
+            let map = f.features.map { Int32(schema.index(of: $0)!) }
+            return BoundModel(id: id, kind: .forest, featureIndex: [], coefficients: [], intercept: 0,
+                              nodes: [], roots: [], baseMargin: 0, decisionForest: f.bound(map: map, featureCount: schema.count))
         }
     }
 }
@@ -63,7 +70,7 @@ public struct PropensityModel: Sendable, Equatable, Codable {
 /// A model bound to store feature positions: the form the scoring loop evaluates.
 public struct BoundModel: Sendable {
     /// Which evaluator the bound model uses.
-    public enum Kind: Sendable { case logistic, trees }
+    public enum Kind: Sendable { case logistic, trees, forest }
     public let id: String
     public let kind: Kind
     let featureIndex: ContiguousArray<Int32>
@@ -76,13 +83,15 @@ public struct BoundModel: Sendable {
     let forest: CompleteForest?
     /// The trees laid out for the AVX-512 kernel (nil when a tree is deeper than 6).
     let leafMask: LeafMaskForest?
+    /// The `.forest` kind's trees (nil for the other kinds).
+    @usableFromInline let decisionForest: DecisionForest.Bound?
 
     init(id: String, kind: Kind, featureIndex: ContiguousArray<Int32>, coefficients: ContiguousArray<Double>, intercept: Double,
          nodes: ContiguousArray<TreeEnsemble.Node>, roots: ContiguousArray<Int32>, baseMargin: Float,
-         forest: CompleteForest? = nil, leafMask: LeafMaskForest? = nil) {
+         forest: CompleteForest? = nil, leafMask: LeafMaskForest? = nil, decisionForest: DecisionForest.Bound? = nil) {
         self.id = id; self.kind = kind; self.featureIndex = featureIndex; self.coefficients = coefficients
         self.intercept = intercept; self.nodes = nodes; self.roots = roots; self.baseMargin = baseMargin
-        self.forest = forest; self.leafMask = leafMask
+        self.forest = forest; self.leafMask = leafMask; self.decisionForest = decisionForest
     }
 
     /// Whether `kernel` evaluates this model's trees (else the portable kernel or the node walk does).
@@ -99,6 +108,7 @@ public struct BoundModel: Sendable {
         switch kind {
         case .logistic: return logisticPropensity(x)
         case .trees: return treePropensity(x)
+        case .forest: return forestPropensity(x)
         }
     }
 
@@ -117,6 +127,8 @@ public struct BoundModel: Sendable {
             for i in 0..<count {
                 out[i * outStride] = logisticPropensity(UnsafeBufferPointer(rebasing: x[(i * stride)..<(i * stride + stride)]))
             }
+        case .forest:
+            forestPropensities(block: x, stride: stride, count: count, out: out, outStride: outStride)
         case .trees:
             for i in 0..<count { margins[i] = baseMargin }
             if kernel == .avx512, let leafMask, TreeKernel.available.contains(.avx512), count > 0 {
@@ -161,6 +173,24 @@ public struct BoundModel: Sendable {
             }
             for i in 0..<count { out[i * outStride] = Self.logistic(Double(margins[i])) }
         }
+    }
+
+    /// The `.forest` block path: Double sums in a scratch buffer (on the stack for a scoring block), the
+    /// caller's Float `margins` unused.
+    func forestPropensities(block x: UnsafeBufferPointer<Float>, stride: Int, count: Int,
+                            out: UnsafeMutableBufferPointer<Float>, outStride: Int) {
+        guard let f = decisionForest, count > 0 else { return }
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: count) { sums in
+            sums.initialize(repeating: 0)
+            f.addSums(block: x.baseAddress!, stride: stride, count: count, sums: sums.baseAddress!)
+            for i in 0..<count { out[i * outStride] = Self.logistic(f.margin(sum: sums[i])) }
+        }
+    }
+
+    @usableFromInline
+    func forestPropensity(_ x: UnsafeBufferPointer<Float>) -> Float {
+        guard let f = decisionForest else { return .nan }
+        return Self.logistic(f.margin(sum: f.sum(x.baseAddress!)))
     }
 
     @usableFromInline

@@ -1,10 +1,12 @@
 import NextBestCore
 
 /// The binary model record, version 1, little-endian: `"NBM"`, version `u8 = 1`, model version `i64`,
-/// kind `u8` (0 logistic, 1 trees), then the body:
+/// kind `u8` (0 logistic, 1 trees, 2 forest), then the body:
 /// - logistic: features (`u32` n, n × (`u16` length, UTF-8)), `u32` n, n × `f64` coefficients, `f64` intercept;
 /// - trees: features as above, `f32` base margin, `u32` n, n × node (`i32` feature, `f32` threshold,
-///   `i32` left, `u8` default-left), `u32` n, n × `i32` roots.
+///   `i32` left, `u8` default-left), `u32` n, n × `i32` roots;
+/// - forest (`DecisionForest`, added without a version change: older records decode as before): features
+///   as above, then the body `encodeForest` describes.
 ///
 /// The model id is the record's key. Decoding checks every count against the bytes left and builds the
 /// model through its validating initializer, so a damaged record is an error, never a trap. Stores written
@@ -48,6 +50,9 @@ public enum ModelCodec {
             u32(UInt32(t.nodes.count))
             for n in t.nodes { u32(UInt32(bitPattern: n.feature)); f32(n.threshold); u32(UInt32(bitPattern: n.left)); u8(n.defaultLeft ? 1 : 0) }
             u32(UInt32(t.roots.count)); for r in t.roots { u32(UInt32(bitPattern: r)) }
+        case .forest(let f):
+            u8(2); strings(f.features)
+            encodeForest(f, into: &out)
         }
         return out
     }
@@ -113,6 +118,9 @@ public enum ModelCodec {
                 roots.reserveCapacity(r)
                 for _ in 0..<r { roots.append(Int32(bitPattern: try u32("a root"))) }
                 kind = .trees(try TreeEnsemble(features: features, baseMargin: base, nodes: nodes, roots: roots))
+            case 2:
+                let features = try strings()
+                kind = .forest(try decodeForest(features: features, bytes, at: &at))
             case let k:
                 throw DecodeError(reason: "unknown model kind \(k)")
             }
