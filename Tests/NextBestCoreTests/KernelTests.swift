@@ -439,6 +439,7 @@ import Testing
         func splitCustomers(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]]) throws -> [[SplitCustomer]] {
             try inner.splitCustomers(request, active: active, passes: passes)
         }
+        func withAllCandidates(_ customers: [[Int32]]) throws -> [[SplitCustomer]] { try inner.withAllCandidates(customers) }
         func copySelection(from: Int, to: Int) throws { try inner.copySelection(from: from, to: to) }
         func state(slot: Int) throws -> SelectionState { try inner.state(slot: slot) }
         func proposals(slot: Int, goal: Repair.Goal, use: [Int64], limit: Int) throws -> [Repair.MoveList] {

@@ -34,6 +34,7 @@ import NextBestTestKit
         .split(run: 7, seq: 11, request: WireMessageTests.request([1, 0], [0, 0.5]), active: (0..<CustomerBuckets.count).map { $0 == 3 ? [0, 1] : [0] },
                passes: (0..<CustomerBuckets.count).map { $0 == 3 ? [4, 0] : [UInt32($0 + 1)] }),
         .split(run: 7, seq: 12, request: WireMessageTests.request([1], [0]), active: (0..<CustomerBuckets.count).map { _ in [0] }, passes: []),
+        .candidates(run: 7, seq: 13, customers: [[], [4, 0, 17], [Int32.max]]),
         .splits(run: 7, shard: 2, seq: 11, customers: [SplitCustomer(customer: 4, regionRow: 1, segmentRow: 2, chosen: [17], options: [
             .init(candidate: 17, offer: 3, family: 1, productRow: 0, channelRow: 2, objectiveMicros: 1_500_000, costMicros: 100_000),
             .init(candidate: 18, offer: 4, family: 1, productRow: 2, channelRow: 2, objectiveMicros: -20, costMicros: 0)], maxOffers: 2, maxPerFamily: 1)]),

@@ -46,6 +46,10 @@ public final class LocalShards: ShardGroup {
         each { s, _ in s.splitCustomers(request, active: active, passes: passes) }
     }
 
+    public func withAllCandidates(_ customers: [[Int32]]) throws -> [[SplitCustomer]] {
+        each { s, i in i < customers.count ? s.withAllCandidates(customers[i]) : [] }
+    }
+
     public func copySelection(from: Int, to: Int) throws {
         for i in shards.indices { shards[i].copySelection(from: from, to: to) }
     }

@@ -234,6 +234,15 @@ final class ClusterShards: ShardGroup {
         }
     }
 
+    func withAllCandidates(_ customers: [[Int32]]) throws -> [[SplitCustomer]] {
+        let rows = constraints.count
+        return try gather(.split, { .candidates(run: run, seq: $0, customers: customers) }) { m in
+            guard case let .splits(r, shard, seq, found) = m, r == run else { return nil }
+            try check(found.allSatisfy { $0.isValid(rows: rows) }, "a customer naming a row that does not exist")
+            return (shard, seq, found)
+        }
+    }
+
     func copySelection(from: Int, to: Int) throws {
         seq &+= 1
         journal.append(.copy(UInt8(from), UInt8(to)))

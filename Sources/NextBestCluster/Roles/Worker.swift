@@ -420,7 +420,7 @@ final class WorkerShards: @unchecked Sendable {
     func handle(_ m: WireMessage, post: (@Sendable (WireMessage) -> Void)? = nil) -> [WireMessage] {
         dispatchPrecondition(condition: .onQueue(queue))
         switch m {
-        case .prices, .sample, .split: return handlePricing(m)
+        case .prices, .sample, .split, .candidates: return handlePricing(m)
         case .precheck, .copySlot, .stateRequest, .propose, .apply: return handleRepair(m, post: post)
         case .collect, .restore, .drop: return handleShard(m)
         default: return []
@@ -452,6 +452,14 @@ final class WorkerShards: @unchecked Sendable {
             }
             let ids = shardIDs
             return group.each { s, _ in s.splitCustomers(q, active: active, passes: passes) }.enumerated().map { .splits(run: run, shard: ids[$0], seq: seq, customers: $1) }
+        case let .candidates(run, seq, customers):
+            guard self.run == run else { return [] }
+            let ids = shardIDs
+            // `customers` is indexed by the run's shard numbers; this worker answers for the shards it holds.
+            return group.each { s, k in
+                let shard = Int(ids[k])
+                return shard < customers.count ? s.withAllCandidates(customers[shard]) : []
+            }.enumerated().map { .splits(run: run, shard: ids[$0], seq: seq, customers: $1) }
         default:
             return []
         }

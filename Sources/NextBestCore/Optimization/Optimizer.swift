@@ -248,7 +248,9 @@ public enum Optimizer {
         steps.splitSeconds = lap()
         steps.splitCustomers = split.reduce(0) { $0 + $1.count }
         if split.contains(where: { !$0.isEmpty }),
-           let changes = Settle.changes(split, rows: cs, slotUse: fixed.use) { try group.apply(changes, slot: Slot.evaluated) }
+           let changes = try Settle.changes(split, rows: cs, slotUse: fixed.use, allCandidates: { try group.withAllCandidates($0) }) {
+            try group.apply(changes, slot: Slot.evaluated)
+        }
         steps.programSeconds = lap()
         defer { steps.finishSeconds = lap() }
         // Whole lists within the gap tolerance of the bound: done.

@@ -5,7 +5,8 @@
 ///    one weight per alternative, summing to 1 per customer, the campaign's rows within the room the
 ///    others leave. The master's mix is a feasible point of it, so it is feasible; at an optimal vertex
 ///    all but a few customers (at most one per binding row) take one alternative whole.
-/// 2. A 0-1 program (CBC) over the customers left fractional, with the candidates of their alternatives, in the
+/// 2. A 0-1 program (CBC) over the customers left fractional, with every one of their candidates (asked
+///    of their shards then: the split customers come with their alternatives' candidates only), in the
 ///    room the settled ones leave. If it finds nothing, those customers take their heaviest alternative
 ///    and the caller's repair mends the rest.
 public enum Settle {
@@ -38,7 +39,9 @@ public enum Settle {
 
     /// The changes to slot 0 per shard that settle `split` (whose current lists are in `slotUse`, the
     /// slot's use of every row), or nil when nothing better than the current lists was found.
-    public static func changes(_ split: [[SplitCustomer]], rows cs: ConstraintSet, slotUse: [Int64]) -> [[Repair.Change]]? {
+    /// `allCandidates` gives customers (per shard, their indices) with every candidate of theirs.
+    public static func changes(_ split: [[SplitCustomer]], rows cs: ConstraintSet, slotUse: [Int64],
+                               allCandidates: ([[Int32]]) throws -> [[SplitCustomer]]) throws -> [[Repair.Change]]? {
         let n = cs.count
         let flat = split.enumerated().flatMap { shard, list in list.indices.map { (shard, $0) } }
         guard !flat.isEmpty else { return nil }
@@ -99,10 +102,10 @@ public enum Settle {
                 let u = use(split[flat[f].0][flat[f].1], lists[f], rows: cs).micros
                 for k in 0..<n { left[k] += u[k] }
             }
-            let customers = fractional.map { split[flat[$0].0][flat[$0].1] }
             // An optimal vertex leaves about one customer per binding row fractional; many more means a
             // degenerate LP, and the 0-1 program would be large: those take their heaviest alternative.
-            if customers.count <= maxProgramCustomers, let chosen = wholeLists(customers, rows: cs, others: left) {
+            if fractional.count <= maxProgramCustomers, let customers = try withAll(fractional.map { flat[$0] }, split, allCandidates),
+               let chosen = wholeLists(customers, rows: cs, others: left) {
                 for (x, f) in fractional.enumerated() { lists[f] = chosen[x] }
             } else {
                 for f in fractional { lists[f] = split[flat[f].0][flat[f].1].alternatives[heaviest[f].alternative] }
@@ -114,6 +117,25 @@ public enum Settle {
             let now = Set(lists[f]), before = Set(s.chosen)
             out[shard] += s.chosen.filter { !now.contains($0) }.map { Repair.Change(customer: s.customer, remove: $0, add: -1) }
             out[shard] += lists[f].filter { !before.contains($0) }.map { Repair.Change(customer: s.customer, remove: -1, add: $0) }
+        }
+        return out
+    }
+
+    /// `customers` (shard, index in `split[shard]`) with every candidate of theirs, in the same order; nil if
+    /// a shard did not give one of them back.
+    static func withAll(_ customers: [(Int, Int)], _ split: [[SplitCustomer]],
+                        _ allCandidates: ([[Int32]]) throws -> [[SplitCustomer]]) throws -> [SplitCustomer]? {
+        var asked = split.map { _ in [Int32]() }
+        for (shard, i) in customers { asked[shard].append(split[shard][i].customer) }
+        let answers = try allCandidates(asked)
+        guard answers.count == split.count else { return nil }
+        var out: [SplitCustomer] = []
+        for (shard, i) in customers {
+            guard let full = answers[shard].first(where: { $0.customer == split[shard][i].customer }),
+                  split[shard][i].chosen.allSatisfy({ c in full.options.contains { $0.candidate == c } }) else { return nil }
+            var s = full
+            s.chosen = split[shard][i].chosen
+            out.append(s)
         }
         return out
     }

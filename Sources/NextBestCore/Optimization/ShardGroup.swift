@@ -16,6 +16,9 @@ public protocol ShardGroup: AnyObject {
     func evaluate(_ request: PricingRequest, sample: CustomerSample) throws -> Aggregates
     /// The customers the master leaves split (see `ShardOptimizer.splitCustomers`), per shard in shard order.
     func splitCustomers(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]]) throws -> [[SplitCustomer]]
+    /// The customers `customers[shard]` (indices in their shard) with every candidate of theirs (see
+    /// `ShardOptimizer.withAllCandidates`), per shard in shard order.
+    func withAllCandidates(_ customers: [[Int32]]) throws -> [[SplitCustomer]]
     /// Copies selection slot `from` over slot `to` in every shard.
     func copySelection(from: Int, to: Int) throws
     /// Row use and objective of a slot's selection, summed over the shards.
@@ -129,6 +132,10 @@ public final class ShardArray: ShardGroup {
 
     public func splitCustomers(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]]) throws -> [[SplitCustomer]] {
         shards.indices.map { shards[$0].splitCustomers(request, active: active, passes: passes) }
+    }
+
+    public func withAllCandidates(_ customers: [[Int32]]) throws -> [[SplitCustomer]] {
+        shards.indices.map { i in i < customers.count ? shards[i].withAllCandidates(customers[i]) : [] }
     }
 
     public func copySelection(from: Int, to: Int) throws {

@@ -61,25 +61,41 @@ extension ShardOptimizer {
     public mutating func splitCustomers(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]] = []) -> [SplitCustomer] {
         let mixed = active.map { $0.count > 1 }
         guard mixed.contains(true) else { return [] }
-        let mo = maxOffers
         var out: [SplitCustomer] = []
         for (i, alternatives) in alternatives(request, active: active, passes: passes, mixed: mixed) {
             // The candidates of its alternatives only: one chosen at none of its bucket's points is priced
             // out at all of them, and every other candidate would cost the wire and the programs (at 10 M,
             // ~30 candidates for each of tens of thousands of customers) for nothing they use.
+            // (The 0-1 program over the customers the LP leaves fractional asks for all their candidates:
+            // `withAllCandidates`.)
             let used = Set(alternatives.joined())
-            let options = table.range(i).filter { used.contains(Int32($0)) }.map { ci -> SplitCustomer.Option in
-                let c = table.candidates[ci]
-                return SplitCustomer.Option(candidate: Int32(ci), offer: Int32(c.offer), family: Int32(plan.offers[Int(c.offer)].family),
-                                            productRow: productRowOfOffer[Int(c.offer)], channelRow: channelRowOf[Int(c.channel)],
-                                            objectiveMicros: RunTotals.micros(table.objective(ci, customer: i)), costMicros: costMicros(ci))
-            }
-            var s = SplitCustomer(customer: Int32(i), regionRow: regionRow(i), segmentRow: segmentRow(i), chosen: alternatives[0], options: options,
-                                  maxOffers: Int32(mo), maxPerFamily: Int32(plan.campaign.perCustomer.maxPerFamily))
+            var s = splitCustomer(i, chosen: alternatives[0], candidates: table.range(i).filter { used.contains(Int32($0)) })
             s.alternatives = alternatives
             out.append(s)
         }
         return out
+    }
+
+    /// Customers `customers` (indices in this shard; those out of range are skipped) with every candidate
+    /// of theirs and slot 0's lists, no alternatives: what the 0-1 program settling them takes.
+    public func withAllCandidates(_ customers: [Int32]) -> [SplitCustomer] {
+        customers.filter { $0 >= 0 && Int($0) < table.customerCount }.map { c in
+            let i = Int(c)
+            let list = (0..<maxOffers).compactMap { j -> Int32? in let x = selections[0][i * maxOffers + j]; return x >= 0 ? x : nil }.sorted()
+            return splitCustomer(i, chosen: list, candidates: Array(table.range(i)))
+        }
+    }
+
+    /// Customer `i` as a split customer holding `candidates` (indices in the table) as its options.
+    func splitCustomer(_ i: Int, chosen: [Int32], candidates: [Int]) -> SplitCustomer {
+        let options = candidates.map { ci -> SplitCustomer.Option in
+            let c = table.candidates[ci]
+            return SplitCustomer.Option(candidate: Int32(ci), offer: Int32(c.offer), family: Int32(plan.offers[Int(c.offer)].family),
+                                        productRow: productRowOfOffer[Int(c.offer)], channelRow: channelRowOf[Int(c.channel)],
+                                        objectiveMicros: RunTotals.micros(table.objective(ci, customer: i)), costMicros: costMicros(ci))
+        }
+        return SplitCustomer(customer: Int32(i), regionRow: regionRow(i), segmentRow: segmentRow(i), chosen: chosen, options: options,
+                             maxOffers: Int32(maxOffers), maxPerFamily: Int32(plan.campaign.perCustomer.maxPerFamily))
     }
 
     /// The customers of mixed buckets with more than one list among slot 0's and their bucket's active

@@ -71,6 +71,10 @@ public enum WireMessage: Sendable, Equatable {
     case split(run: UInt64, seq: UInt32, request: PricingRequest, active: [[UInt8]], passes: [[UInt32]])
     /// Worker → coordinator: one shard's split customers.
     case splits(run: UInt64, shard: UInt32, seq: UInt32, customers: [SplitCustomer])
+    /// Coordinator → worker: for every held shard, its customers `customers[shard]` (indices in the shard)
+    /// with every candidate (for the 0-1 program over the customers the LP leaves fractional). Reply: one
+    /// SPLITS per held shard.
+    case candidates(run: UInt64, seq: UInt32, customers: [[Int32]])
 
     public static let version: UInt8 = 3
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
@@ -105,6 +109,7 @@ public enum WireMessage: Sendable, Equatable {
         case .sample: return 26
         case .split: return 27
         case .splits: return 28
+        case .candidates: return 29
         }
     }
 
@@ -139,6 +144,7 @@ public enum WireMessage: Sendable, Equatable {
         case .sample: return "SAMPLE"
         case .split: return "SPLIT"
         case .splits: return "SPLITS"
+        case .candidates: return "CANDIDATES"
         }
     }
 
@@ -186,6 +192,8 @@ public enum WireMessage: Sendable, Equatable {
             w.u64(run); w.u32(seq); w.request(request); w.active(active); w.passes(passes)
         case let .splits(run, shard, seq, customers):
             w.u64(run); w.u32(shard); w.u32(seq); w.splitCustomers(customers)
+        case let .candidates(run, seq, customers):
+            w.u64(run); w.u32(seq); w.u32(UInt32(customers.count)); for c in customers { w.u32(UInt32(c.count)); for i in c { w.i32(i) } }
         }
         return w.bytes
     }
@@ -249,6 +257,17 @@ public enum WireMessage: Sendable, Equatable {
         case 26: msg = .sample(run: try r.u64(), seq: try r.u32(), modulus: try r.u32(), request: try r.request())
         case 27: msg = .split(run: try r.u64(), seq: try r.u32(), request: try r.request(), active: try r.active(), passes: try r.passes())
         case 28: msg = .splits(run: try r.u64(), shard: try r.u32(), seq: try r.u32(), customers: try r.splitCustomers())
+        case 29:
+            let run = try r.u64(), seq = try r.u32()
+            let n = try r.count(4, "a list of shards' customers")
+            var customers: [[Int32]] = []
+            for _ in 0..<n {
+                let m = try r.count(4, "a shard's customers")
+                var c: [Int32] = []
+                for _ in 0..<m { c.append(try r.i32()) }
+                customers.append(c)
+            }
+            msg = .candidates(run: run, seq: seq, customers: customers)
         default: throw .unknownType(t)
         }
         guard r.atEnd else { throw .trailing(frame.count - r.offset) }
