@@ -52,6 +52,9 @@ public struct ShardScorer {
     public mutating func forEachCustomer(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil,
                                          keep: ((UnsafeBufferPointer<Float>) -> Void)? = nil,
                                          _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
+        // A local copy: read through `self` inside the scan's closure, the plan (a struct of arrays) was
+        // copied, with a retain of each of its arrays, for every customer.
+        let plan = self.plan
         let featureCount = plan.schema.count
         let models = plan.models
         let modelCount = models.count
