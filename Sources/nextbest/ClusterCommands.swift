@@ -21,6 +21,7 @@ struct CoordinatorCommand: ParsableCommand {
     var deadlineFactor: Double = 10
     @Option(help: "Seconds any request may take however fast the earlier ones were (see --deadline-factor).") var deadlineFloor: Double = 30
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
+    @Option(help: "After the run, delete the kept runs beyond the newest N from the store (0 keeps every run).") var keepRuns: Int = Coordinator.Options.defaultKeepRuns
     @Flag(help: "Print only the output paths.") var quiet = false
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after the coordinator was stopped or killed.") var resume: String?
     @Option(help: "CURVE: the coordinator's secret key file (from `nextbest keys generate`); requires --allow-keys.") var curveSecret: String?
@@ -47,7 +48,7 @@ struct CoordinatorCommand: ParsableCommand {
             default: throw ValidationError("--curve-secret and --allow-keys go together")
             }
             o.minWorkers = minWorkers; o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
-            o.settings = optimizer.settings; o.warmStart = !noWarmStart
+            o.settings = optimizer.settings; o.warmStart = !noWarmStart; o.keepRuns = max(0, keepRuns)
             o.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
             let log = observability.logger(prefix: "nextbest coordinator: ", quiet: quiet)

@@ -15,6 +15,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Print only the output paths.") var quiet = false
     @OptionGroup var optimizer: OptimizerOptions
     @Flag(help: "Do not start from (or remember) the previous run's prices.") var noWarmStart = false
+    @Option(help: "After the run, delete the kept runs beyond the newest N from the store (0 keeps every run).") var keepRuns: Int = Coordinator.Options.defaultKeepRuns
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after it was interrupted.") var resume: String?
     @Option(help: "Also write the optimization instance (candidates.csv, constraints.json) into this directory, for an independent solver (with --workers 0).") var exportCandidates: String?
     @Option(help: "How the local workers reach the coordinator: unix (a private Unix socket) or curve-tcp (a loopback TCP port with fresh CURVE keys).") var localTransport: LocalCluster.Transport = .unixSocket
@@ -23,6 +24,7 @@ struct Run: ParsableCommand {
     func validate() throws {
         try OptionChecks.localWorkers(workers)
         try OptionChecks.threads(threads)
+        if keepRuns < 0 { throw ValidationError("--keep-runs must be 0 (keep every run) or more, not \(keepRuns)") }
         if resume != nil && workers == 0 { throw ValidationError("--resume needs local workers (--workers 1 or more)") }
         if exportCandidates != nil && workers != 0 {
             throw ValidationError("--export-candidates writes the shards held in this process: add --workers 0 (the workers' shards are not exported)")
@@ -47,7 +49,7 @@ struct Run: ParsableCommand {
                 r = try LocalRunner.run(options, logger: log)
             } else {
                 var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
-                co.settings = optimizer.settings; co.warmStart = !noWarmStart
+                co.settings = optimizer.settings; co.warmStart = !noWarmStart; co.keepRuns = keepRuns
                 co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
                 co.metrics = metrics
                 let resumeID = try resume.map { try parseRunID($0, option: "--resume") }

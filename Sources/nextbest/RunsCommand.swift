@@ -124,6 +124,7 @@ struct RescoreCommand: ParsableCommand {
     @Option(help: "Local worker processes (default: the number of cores).") var workers: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Threads per worker (default: the cores shared out).") var threads: Int?
     @OptionGroup var rounds: RoundOptions
+    @Option(help: "After the run, delete the kept runs beyond the newest N from the store (0 keeps every run).") var keepRuns: Int = Coordinator.Options.defaultKeepRuns
     @Flag(help: "Print only the output paths.") var quiet = false
     @OptionGroup var observability: ObservabilityOptions
 
@@ -143,6 +144,7 @@ struct RescoreCommand: ParsableCommand {
             var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
             co.settings = rounds.applied(to: co.settings)
             co.rescore = (id, models)
+            co.keepRuns = max(0, keepRuns)
             co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             co.metrics = metrics
             var lo = LocalCluster.Options(coordinator: co, workers: workers, threadsPerWorker: threads, executable: LocalCluster.currentExecutable)

@@ -265,6 +265,10 @@ final class ClusterJob: JobBackend {
             progress.line("\(changedCustomers) customers' lists changed (changes.csv)")
         }
         try journal.finish(runID!, shards: plan.shards.count)
+        if options.keepRuns > 0 {
+            let pruned = try journal.prune(keep: options.keepRuns)
+            if pruned.runs > 0 { progress.line("pruned \(pruned.runs) older run\(pruned.runs == 1 ? "" : "s") from the store (--keep-runs \(options.keepRuns))") }
+        }
     }
 
     func summaryFields(_ report: Optimizer.Report, plan: JobPlan) -> JobSummaryFields {

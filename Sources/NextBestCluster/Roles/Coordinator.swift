@@ -19,6 +19,11 @@ public final class Coordinator {
         public var settings: OptimizerSettings = .standard
         public var minWorkers: Int = 1
         public var warmStart: Bool = true
+        /// After a run that finished, the kept runs beyond the newest `keepRuns` are deleted from the store
+        /// (0: every run is kept), so that the store stops growing night after night.
+        public var keepRuns: Int = Coordinator.Options.defaultKeepRuns
+        /// A week of nightly runs.
+        public static let defaultKeepRuns = 7
         /// Seconds to wait for `minWorkers` (nil: forever).
         public var waitTimeout: Double? = nil
         /// Seconds between heartbeats, and how many missed ones make a worker dead.
