@@ -80,12 +80,11 @@ import NextBestCore
             #expect(try ModelFormat.detect(data, file: file) == format)
         }
         let lightgbm = Data("tree\nversion=v4\nnum_class=1\n".utf8)
-        #expect(throws: ModelError.self) { try ModelFormat.detect(lightgbm, file: "m.txt") }
-        do { _ = try ModelFormat.detect(lightgbm, file: "m.txt") } catch {
-            // With a `lightgbm` case in ModelFormat this becomes a detection; until then a refusal by name.
-            #expect(error.description.contains("lightgbm"))
-        }
+        #expect(try ModelFormat.detect(lightgbm, file: "m.txt") == .lightGBM)
         #expect(throws: ModelError.self) { try ModelFormat.detect(Data("hello".utf8), file: "x") }
+        do { _ = try ModelFormat.detect(Data("hello".utf8), file: "x") } catch {
+            #expect(error.description.contains("name it with --format"))
+        }
     }
 
     @Test func truncatedUBJSONNamesTheOffset() throws {

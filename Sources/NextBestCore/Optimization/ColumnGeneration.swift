@@ -19,6 +19,9 @@ public struct ColumnGeneration {
         public var gapTolerance: Double = 5e-5
         /// Weight of the best-bound prices in the next point (Wentges smoothing; 0: the master's duals).
         public var smoothing: Double = 0.7
+        /// Whether the second explore pass gives the buckets that would repeat the first one's choice the
+        /// steps of a ladder when the master cannot meet every row yet (see `run`).
+        public var ladderInExplore: Bool = false
         public init(maxPasses: Int = 40, gapTolerance: Double = 5e-5, smoothing: Double = 0.7) {
             self.maxPasses = maxPasses; self.gapTolerance = gapTolerance; self.smoothing = smoothing
         }
@@ -230,7 +233,19 @@ public struct ColumnGeneration {
             st.points += explore.points.map { Point(prices: $0, weight: 1) }
             let depth = min(2, explore.buckets.map(\.count).max() ?? 0)
             for j in 0..<depth where st.passes < options.maxPasses {
-                try spread(explore.points, base: base, pick: explore.buckets.map { $0.isEmpty ? 0 : UInt8($0[j % $0.count]) }, &st)
+                var points = explore.points
+                var pick = explore.buckets.map { $0.isEmpty ? UInt8(0) : UInt8($0[j % $0.count]) }
+                // In the second pass the buckets whose mix has one point would only repeat the first pass's
+                // choice. When the master cannot meet every row yet, they take the steps of a ladder instead
+                // (see `ladder`), which phase 1 would otherwise spend a pass of its own on.
+                let repeats = explore.buckets.indices.filter { explore.buckets[$0].count <= j }
+                if j > 0, options.ladderInExplore, !repeats.isEmpty, let steps = try ladderWhileShort(start: start, &st), points.count + steps.count <= 255 {
+                    st.points += steps.map { Point(prices: $0, weight: 1) }
+                    for (x, b) in repeats.enumerated() { pick[b] = UInt8(points.count + x % steps.count) }
+                    points += steps
+                    st.laddered = true
+                }
+                try spread(points, base: base, pick: pick, &st)
             }
         }
         rounds: while true {
@@ -325,10 +340,7 @@ public struct ColumnGeneration {
             // prices along the direction that lowers the violation, one step per group of buckets, so
             // that one pass finds how far the prices must move; the exact phase 1 follows if needed.
             st.laddered = true
-            let center = st.bestPrices.netWithSentinel.dropLast().map { $0 }
-            let scale = max(center.map(abs).max() ?? 0, 1e-9) / max(net.map(abs).max() ?? 0, 1e-12)
-            let steps = (0..<8).map { scale * Double(1 << $0) / 64 }
-            let ladder = steps.map { t in Self.prices(net: zip(center, net).map { $0 + t * $1 }, rows: rows) }
+            let ladder = self.ladder(net: net, st)
             let base = st.points.count
             st.points += ladder.map { Point(prices: $0, weight: 1) }
             try spread(ladder, base: base, pick: (0..<CustomerBuckets.count).map { UInt8($0 % ladder.count) }, &st)
@@ -344,6 +356,26 @@ public struct ColumnGeneration {
                                  masterValue: -.infinity, bound: st.bestBound, bestPrices: st.bestPrices, passes: st.passes, history: st.history))
         }
         return .next
+    }
+
+    /// The ladder's steps: from the best prices along the phase-1 duals `net` (the direction that lowers
+    /// the violation), 8 steps doubling from 1/64 of the prices' scale.
+    fileprivate func ladder(net: [Double], _ st: RunState) -> [Prices] {
+        let center = st.bestPrices.netWithSentinel.dropLast().map { $0 }
+        let scale = max(center.map(abs).max() ?? 0, 1e-9) / max(net.map(abs).max() ?? 0, 1e-12)
+        let steps = (0..<8).map { scale * Double(1 << $0) / 64 }
+        return steps.map { t in Self.prices(net: zip(center, net).map { $0 + t * $1 }, rows: rows) }
+    }
+
+    /// The ladder's steps when the master (in phase 1, near a good bound, no ladder taken yet) cannot meet
+    /// every row with the columns it has; nil when it can, or when no ladder applies.
+    fileprivate func ladderWhileShort(start: Prices, _ st: inout RunState) throws -> [Prices]? {
+        let master = st.master
+        guard master.phase == 1, st.bestBound.isFinite, !st.laddered, Self.distance(start, Prices(count: rows.count)) > 0 else { return nil }
+        guard master.solve() == .optimal else { throw OptimizerError.master("phase 1 of the LP master did not solve") }
+        let violation = master.weights().elastic.enumerated().reduce(0.0) { $0 + $1.element * master.violationWeight[master.elastic[$1.offset].row] }
+        guard violation > 1e-7 else { return nil }
+        return ladder(net: master.duals().net, st)
     }
 
     /// A phase 2 step: solve the master; stop when its value is within the gap of the best bound (or out

@@ -175,7 +175,11 @@ public enum Optimizer {
                 presolve = Presolve(modulus: last.modulus, rounds: passes, seconds: seconds(clock.now - t0), levels: done)
             }
         }
-        let cg = ColumnGeneration(rows: cs.rows, options: settings, onPass: onRound) { try group.evaluate($0, sample: .all) }
+        // Over everybody a pass costs what the presolve's whole level does: the second explore pass also
+        // carries the ladder phase 1 would otherwise spend a pass on.
+        var main = settings
+        main.ladderInExplore = true
+        let cg = ColumnGeneration(rows: cs.rows, options: main, onPass: onRound) { try group.evaluate($0, sample: .all) }
         let out = try cg.run(start: start, explore: explore)
         if case let .infeasible(rows, shortfall) = out.status { throw Infeasible(conflicts: [conflictText(cs.rows, rows, shortfall)]) }
         let t1 = clock.now
