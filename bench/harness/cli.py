@@ -7,14 +7,17 @@ import sys
 
 from . import common, env, procs
 
-USAGE = """bench/run WORKLOAD [--workers N] [--scaling] [--baselines python,spark|none] [--work DIR]
-                 [--results FILE] [--no-append] [--out DIR]
-bench/run loadtest [--workers 8,16,32,48] [--shard-size 500] [--work DIR] [--results FILE] [--no-append] [--out DIR]"""
+USAGE = """bench/run WORKLOAD [--workers N] [--scaling] [--baselines python_inmemory,python,spark|none] [--work DIR]
+                 [--results FILE] [--no-append] [--out DIR] [--nextbest BIN]
+bench/run loadtest [--workers 8,16,32,48] [--shard-size 500] [--work DIR] [--results FILE] [--no-append] [--out DIR]
+                   [--nextbest BIN]"""
 
 
 def parse(argv):
     wls = common.load_workloads()
-    names = sorted(wls["workloads"], key=lambda n: wls["workloads"][n]["customers"])
+    names = sorted(wls["workloads"], key=lambda n: (wls["workloads"][n]["customers"], wls["workloads"][n].get("offers", 32),
+                                                    wls["workloads"][n].get("seed", 42)))
+    aliases = {a: n for n in names for a in wls["workloads"][n].get("aliases", [])}
     p = argparse.ArgumentParser(
         prog="bench/run", usage=USAGE,
         description="Benchmarks nextbest on a generated bank: end-to-end runs with N local worker processes "
@@ -22,26 +25,37 @@ def parse(argv):
                     "kernels and baselines; or a load test of one coordinator with many 1-thread workers. "
                     "Writes bench/results/<date>-<workload>-<commit>/ (results.json, SVG plots) and appends a "
                     "section to bench/RESULTS.md.",
-        epilog="workloads (bench/workloads.json): " + ", ".join(f"{n} = {wls['workloads'][n]['customers']:,} customers"
-                                                                  for n in names) + "; loadtest")
-    p.add_argument("workload", choices=names + ["loadtest"], help="what to run")
+        epilog="workloads (bench/workloads.json, <customers>-s<seed>-o<offers>): "
+               + ", ".join(f"{n} = {wls['workloads'][n]['customers']:,} customers, seed {wls['workloads'][n].get('seed', 42)}, "
+                           f"{wls['workloads'][n].get('offers', 32)} offers" for n in names)
+               + "; aliases: " + ", ".join(f"{a} = {n}" for a, n in aliases.items()) + "; loadtest")
+    p.add_argument("workload", choices=names + list(aliases) + ["loadtest"], metavar="WORKLOAD",
+                   help="what to run: a workload of bench/workloads.json, an alias, or loadtest")
     p.add_argument("--workers", default=None,
                    help="worker processes of the runs (default 2); for loadtest a list, default "
                         + ",".join(str(k) for k in wls["loadtest"]["workers"]))
     p.add_argument("--scaling", action="store_true", help="also run with 0 (one process), 1, ..., N-1 workers")
     p.add_argument("--baselines", default=None,
-                   help="python,spark | python | spark | none (default: the workload's list in workloads.json; "
-                        "python only if numpy, xgboost and lmdb import)")
+                   help="a comma-separated list of python_inmemory, python, spark; or none (default: the "
+                        "workload's list in workloads.json; python and python_inmemory only if numpy, xgboost, "
+                        "lmdb and yaml import)")
     p.add_argument("--shard-size", type=int, default=None,
                    help=f"loadtest: customers per shard (default {wls['loadtest']['shard_size']})")
     p.add_argument("--work", default=os.path.join(env.BENCH, "work"),
                    help="where stores and run outputs go (default bench/work; reused between invocations)")
     p.add_argument("--results", default=None, help="the markdown file to append to (default bench/RESULTS.md)")
     p.add_argument("--no-append", action="store_true", help="do not append to the results file")
+    p.add_argument("--nextbest", default=None, metavar="BIN",
+                   help="the nextbest executable to benchmark (default: $NEXTBEST, else nextbest on PATH, else the "
+                        "release build; see cluster/nextbest-bin)")
     p.add_argument("--out", default=None,
                    help="results directory (default bench/results/<YYYY-MM-DD>-<workload>-<shortcommit>[-n])")
     a = p.parse_args(argv)
     a.work = os.path.abspath(a.work)
+    if a.nextbest is not None:
+        a.nextbest = os.path.abspath(a.nextbest)
+        if not (os.path.isfile(a.nextbest) and os.access(a.nextbest, os.X_OK)):
+            p.error(f"--nextbest {a.nextbest}: not an executable file")
     if a.results:
         a.results = os.path.abspath(a.results)
     if a.out:
@@ -83,11 +97,13 @@ def main(argv=None):
     args.command_line = " ".join(["bench/run"] + [shlex.quote(x) for x in argv])
     procs.install_handlers()
     os.makedirs(args.work, exist_ok=True)
-    binary, info = env.snapshot_binary(env.locate_binary(), args.work)
+    binary, info = env.snapshot_binary(args.nextbest or env.locate_binary(), args.work)
     env.log(f"nextbest: {info.get('source')}" + (f" (snapshot {binary})" if info.get("snapshot") else ""))
     if args.workload == "loadtest":
         from . import loadtest
         return loadtest.main(args, binary, info)
     from . import workload
-    wl = args.config["workloads"][args.workload]
-    return workload.main(args, args.workload, wl, binary, info)
+    name, wl = common.resolve_workload(args.config, args.workload)
+    if name != args.workload:
+        env.log(f"workload {args.workload} = {name}")
+    return workload.main(args, name, wl, binary, info)

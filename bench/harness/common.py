@@ -31,26 +31,67 @@ def load_workloads():
         return json.load(f)
 
 
+def workload_names(config):
+    """{name or alias: canonical name} of every workload in CONFIG (workloads.json)."""
+    names = {}
+    for name, wl in config["workloads"].items():
+        names[name] = name
+        for alias in wl.get("aliases", []):
+            names[alias] = name
+    return names
+
+
+def resolve_workload(config, name):
+    """(canonical name, workload dict with its name) for NAME, a workload's name or one of its aliases."""
+    canonical = workload_names(config)[name]
+    return canonical, config["workloads"][canonical]
+
+
+def workload_key(wl):
+    """What a store is generated from: customers, seed and offers (32, the generator's default, if absent)."""
+    return {"customers": wl["customers"], "seed": wl.get("seed", 42), "offers": wl.get("offers", 32)}
+
+
+def _marker_matches(marker, want):
+    """True if the generation marker MARKER records WANT (a marker from before offers were recorded was
+    written with the generator's default, 32)."""
+    try:
+        with open(marker) as f:
+            had = json.load(f)
+    except (OSError, ValueError):
+        return None
+    had.setdefault("offers", 32)
+    return had if all(had.get(k) == v for k, v in want.items()) else False
+
+
 def ensure_store(binary, wl_name, wl, work):
     """WORK/<wl_name>/{store,files}: generated once (a marker file says the generation completed),
-    reused afterwards. Returns (store, files, info)."""
+    reused afterwards. A store generated under one of the workload's aliases (WORK/<alias>/, e.g. the
+    older WORK/small/) with the same customers, seed and offers is reused where it is. Returns (store,
+    files, info)."""
+    want = workload_key(wl)
+    for d in [wl_name] + list(wl.get("aliases", [])):
+        b = os.path.join(work, d)
+        had = _marker_matches(os.path.join(b, "generated.json"), want)
+        if had and os.path.exists(os.path.join(b, "store", "data.mdb")):
+            env.log(f"store {os.path.join(b, 'store')}: reused ({had['customers']:,} customers, seed {had['seed']}, "
+                    f"{had['offers']} offers, generated {had.get('date')})")
+            return os.path.join(b, "store"), os.path.join(b, "files"), {"reused": True, **had}
+        if d == wl_name and had is False:
+            env.log(f"store {os.path.join(b, 'store')} was generated with other parameters, want {want}: generating again")
     base = os.path.join(work, wl_name)
     store, files = os.path.join(base, "store"), os.path.join(base, "files")
     marker = os.path.join(base, "generated.json")
-    want = {"customers": wl["customers"], "seed": wl.get("seed", 42)}
-    if os.path.exists(marker) and os.path.exists(os.path.join(store, "data.mdb")):
-        with open(marker) as f:
-            had = json.load(f)
-        if all(had.get(k) == v for k, v in want.items()):
-            env.log(f"store {store}: reused ({had['customers']:,} customers, generated {had.get('date')})")
-            return store, files, {"reused": True, **had}
-        env.log(f"store {store} was generated with {had}, want {want}: generating again")
     shutil.rmtree(store, ignore_errors=True)
     shutil.rmtree(files, ignore_errors=True)
+    try:
+        os.remove(marker)
+    except FileNotFoundError:
+        pass
     os.makedirs(base, exist_ok=True)
-    cmd = [binary, "generate", "--customers", str(wl["customers"]), "--seed", str(want["seed"]),
-           "--store", store, "--files", files]
-    env.log(f"generating {wl['customers']:,} customers: {' '.join(cmd[1:])}")
+    cmd = [binary, "generate", "--customers", str(want["customers"]), "--seed", str(want["seed"]),
+           "--offers", str(want["offers"]), "--store", store, "--files", files]
+    env.log(f"generating {want['customers']:,} customers x {want['offers']} offers, seed {want['seed']}: {' '.join(cmd[1:])}")
     logp = os.path.join(base, "generate.log")
     r = procs.run_monitored(cmd, logp)
     if r["status"] != 0:

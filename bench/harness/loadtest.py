@@ -283,8 +283,7 @@ def markdown(res, results_file):
 
 def main(args, binary, bin_info):
     lt = args.config["loadtest"]
-    wl_name = lt["store_workload"]
-    wl = args.config["workloads"][wl_name]
+    wl_name, wl = common.resolve_workload(args.config, lt["store_workload"])
     base = os.path.join(args.work, "loadtest")
     os.makedirs(base, exist_ok=True)
     res = {"harness": "bench/run", "kind": "loadtest", "date": time.strftime("%Y-%m-%d"),

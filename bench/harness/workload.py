@@ -127,17 +127,25 @@ def choose_baselines(arg, wl):
     skipped = {}
     if arg is None:
         names = list(wl.get("baselines", ["python"]))
-        if "python" in names and not python_deps_importable():
-            names.remove("python")
-            skipped["python"] = "skipped by default: numpy, xgboost, lmdb or yaml not importable"
+        needs_deps = [n for n in names if n in ("python", "python_inmemory")]
+        if needs_deps and not python_deps_importable():
+            for n in needs_deps:
+                names.remove(n)
+                skipped[n] = "skipped by default: numpy, xgboost, lmdb or yaml not importable"
         return names, skipped
     if arg.strip().lower() in ("none", ""):
         return [], {}
     return [n.strip() for n in arg.split(",") if n.strip()], skipped
 
 
-def baseline(name, store, files, base, threads):
-    script = os.path.join(env.BENCH, "baselines", f"{name}_baseline.py")
+# Baseline name -> script in bench/baselines/ (a name not listed: <name>_baseline.py).
+BASELINE_SCRIPTS = {"python": "python_baseline.py", "spark": "spark_baseline.py",
+                    "python_inmemory": "python_inmemory.py"}
+INMEMORY = "python_inmemory"
+
+
+def baseline(name, store, files, base, threads, binary=None):
+    script = os.path.join(env.BENCH, "baselines", BASELINE_SCRIPTS.get(name, f"{name}_baseline.py"))
     out_json = os.path.join(base, f"baseline-{name}.json")
     logp = os.path.join(base, f"baseline-{name}.log")
     errp = os.path.join(base, f"baseline-{name}.stderr")
@@ -151,8 +159,10 @@ def baseline(name, store, files, base, threads):
     except FileNotFoundError:
         pass
     cmd = [sys.executable, script, "--store", store, "--files", files, "--out", out_json]
-    if name == "python" and threads:
+    if name in ("python", INMEMORY) and threads:
         cmd += ["--threads", str(threads)]
+    if name == INMEMORY and binary:
+        cmd += ["--nextbest", binary]  # its check: a sample of propensities against `nextbest score`
     rec["command"] = " ".join(["python3", rec["script"]] + cmd[2:])
     env.log(f"baseline {name}: {rec['command']}")
     r = procs.run_monitored(cmd, logp, stderr_path=errp)
@@ -164,7 +174,12 @@ def baseline(name, store, files, base, threads):
                # reap (Spark's JVM): the larger of the two.
                cpu_seconds=round(max(r.get("rusage_cpu_seconds") or 0.0, sum(p["cpu_seconds"] for p in r["processes"])), 3))
     last = failure_reason(procs.tail(errp, 400) or procs.tail(logp, 50))
-    if r["status"] == 3:
+    if name == INMEMORY and r["status"] == 1 and os.path.exists(out_json):
+        # Scored, but its propensities differ from `nextbest score`: the figures are kept, marked.
+        with open(out_json) as f:
+            rec["result"] = json.load(f)
+        rec.update(ran=True, check_failed=True)
+    elif r["status"] == 3:
         rec.update(ran=False, note=f"did not run: {last}")
     elif r["status"] != 0:
         # What the baseline reported before failing ("spark: scored ... in 423.1 s") is kept with the reason.
@@ -190,8 +205,13 @@ def baseline(name, store, files, base, threads):
             rec["scoring_seconds"], rec["scoring_from"] = t["score"], "score (scoring and rules in one stage)"
         rec["total_seconds"] = t.get("total")
         rec["caps_broken"] = common.caps_broken(res.get("constraints"))
-        env.log(f"  total {t.get('total')} s (scoring {rec['scoring_seconds']} s), objective {res.get('objective')}, "
-                f"caps broken {len(rec['caps_broken'])}")
+        if name == INMEMORY:
+            chk = res.get("check") or {}
+            env.log(f"  scoring alone {rec['scoring_seconds']} s ({res.get('rows_models_per_s') or 0:,.0f} rows x models / s); "
+                    f"check against nextbest score: {_check_text(chk)}")
+        else:
+            env.log(f"  total {t.get('total')} s (scoring {rec['scoring_seconds']} s), objective {res.get('objective')}, "
+                    f"caps broken {len(rec['caps_broken'])}")
     else:
         env.log(f"  {rec['note']}")
     return rec
@@ -216,10 +236,24 @@ def compare(main, kern, bases):
     nb_wall = main["wall_seconds"]
     nb_obj = (main.get("optimization") or {}).get("objective")
     kres = (kern or {}).get("result") or {}
+    nb_score = (main.get("stages") or {}).get("score")
+    nb_total = (main.get("stages") or {}).get("total")
     for b in bases:
         if not b.get("ran"):
             continue
         res = b["result"]
+        if b["name"] == INMEMORY:
+            sc = b.get("scoring_seconds")
+            out[b["name"]] = {
+                "scoring_seconds": sc,
+                "rows_models": res.get("rows_models"),
+                "rows_models_per_s": res.get("rows_models_per_s"),
+                "nextbest_end_to_end_over_inmemory": _ratio(nb_wall, sc),
+                "nextbest_total_over_inmemory": _ratio(nb_total, sc),
+                "nextbest_score_stage_over_inmemory": _ratio(nb_score, sc),
+                "check_ok": (res.get("check") or {}).get("ok"),
+            }
+            continue
         bk = res.get("kernels") or {}
         out[b["name"]] = {
             "baseline_scoring_over_nextbest_end_to_end": _ratio(b.get("scoring_seconds"), nb_wall),
@@ -294,7 +328,9 @@ def markdown(res, results_file):
     lines.append(f"Binary: `{os.path.relpath(b['source'], env.REPO) if b['source'].startswith(env.REPO) else b['source']}`"
                  + (f", sha256 {b['sha256'][:12]}, built {b.get('mtime')}" if b.get("sha256") else "") + "  ")
     g = res["generate"]
-    lines.append(f"Workload: {wl['customers']:,} customers, generator defaults, seed {wl.get('seed', 42)}; store "
+    alias = f" (as `{res['invoked_as']}`)" if res.get("invoked_as") and res["invoked_as"] != wl["name"] else ""
+    lines.append(f"Workload: `{wl['name']}`{alias}: {wl['customers']:,} customers, seed {wl.get('seed', 42)}, "
+                 f"{wl.get('offers', 32)} offers, generator defaults otherwise; store "
                  + (f"reused (generated {g.get('date')})" if g.get("reused") else f"generated in {g.get('seconds')} s")
                  + f"; every run `--no-warm-start`; results: [{os.path.basename(res['results_dir'])}]"
                  f"({common.relpath_from(results_file, res['results_dir'])}/results.json)")
@@ -367,7 +403,8 @@ def markdown(res, results_file):
     lines.append("Kernels (`nextbest bench-kernels`, one thread, customers held in memory): "
                  + (k.get("note") or k.get("error") or f"{kres.get('customers'):,} customers"))
     bases = res["baselines"]
-    ran = [b for b in bases if b.get("ran")]
+    ran = [b for b in bases if b.get("ran") and b["name"] != INMEMORY]
+    inmem = next((b for b in bases if b["name"] == INMEMORY), None)
     if kres:
         lines.append("")
         head = "| kernel | models | seconds | nextbest rows·models/s/core |" + "".join(f" {b['name']} rows·models/s/core | nextbest / {b['name']} |" for b in ran)
@@ -383,6 +420,9 @@ def markdown(res, results_file):
                 row.append("–" if rv is None else f"{rv:.2f}×")
             lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    main = next((r for r in res["runs"] if r["workers"] == res["main_workers"]), None)
+    lines.extend(scoring_table(res, main, inmem, next((b for b in bases if b["name"] == "python"), None)))
+    lines.append("")
     lines.append(f"Baselines (same store, same invocation; nextbest = the {res['main_workers']}-worker run, wall time):")
     lines.append("")
     if not bases:
@@ -392,7 +432,8 @@ def markdown(res, results_file):
     for b in bases:
         if not b.get("ran"):
             lines.append(f"- {b['name']}: {b.get('note')}")
-    main = next((r for r in res["runs"] if r["workers"] == res["main_workers"]), None)
+        elif b["name"] == INMEMORY:
+            lines.append(f"- {b['name']}: scoring alone, in the table above.")
     if ran and main and main.get("ok"):
         lines.append("")
         lines.append("| | nextbest |" + "".join(f" {b['name']} |" for b in ran))
@@ -437,6 +478,81 @@ def _x(v):
     return "–" if v is None else f"{v:.2f}×"
 
 
+def _check_text(chk):
+    if not chk:
+        return "not run"
+    ms = chk.get("models") or []
+    parts = []
+    for m in ms:
+        if "max_abs_diff" in m:
+            parts.append(f"{m['model']} ({m['kind']}) {m['max_abs_diff']:.1e}")
+        else:
+            parts.append(f"{m['model']} ({m.get('kind')}) {m.get('error', '?')}")
+    return (("ok" if chk.get("ok") else "FAILED") + f" (max |python − nextbest| < {chk.get('tolerance')}, "
+            f"{chk.get('rows_per_model')} customers per model: " + ", ".join(parts) + ")")
+
+
+def _rate(rows_models, seconds):
+    if not rows_models or not seconds:
+        return "–"
+    return f"{rows_models / seconds:,.0f}"
+
+
+def scoring_table(res, main, inmem, store_py):
+    """Scoring side by side: nextbest end to end and its score stage against the in-memory Python scoring
+    alone (numpy + XGBoost inplace_predict, loading not timed) and the store-reading Python baseline."""
+    lines = ["Scoring side by side (same store, same invocation; rows·models = customers × models):", ""]
+    if inmem is None:
+        lines.append(f"- {INMEMORY}: not run (`--baselines` without it)")
+        return lines
+    if not inmem.get("ran"):
+        lines.append(f"- {INMEMORY}: {inmem.get('note')}")
+        return lines
+    if not main or not main.get("ok"):
+        lines.append(f"- the {res['main_workers']}-worker nextbest run failed: no comparison")
+        return lines
+    r = inmem["result"]
+    t = r.get("timings_seconds") or {}
+    rm = r.get("rows_models")
+    sc = inmem.get("scoring_seconds")
+    st = main.get("stages") or {}
+    cols = [(f"nextbest end to end ({res['main_workers']} workers, wall)", main["wall_seconds"]),
+            ("nextbest total (summary.json)", st.get("total")),
+            ("nextbest score stage", st.get("score")),
+            ("python in memory: scoring alone", sc)]
+    py_ok = store_py is not None and store_py.get("ran")
+    if py_ok:
+        cols.append(("python store-reading: scoring stages", store_py.get("scoring_seconds")))
+        cols.append(("python store-reading: total", store_py.get("total_seconds")))
+    lines.append("| | " + " | ".join(c for c, _ in cols) + " |")
+    lines.append("|---" * (len(cols) + 1) + "|")
+    cells = [fmt_s(v, 2) if v is not None else "–" for _, v in cols]
+    cells[3] = f"**{fmt_s(sc, 2)}** (logistic {fmt_s(t.get('score_logistic'), 2)} + trees {fmt_s(t.get('score_trees'), 2)})"
+    if py_ok:
+        pt = store_py["result"].get("timings_seconds") or {}
+        cells[4] = (f"{fmt_s(store_py.get('scoring_seconds'), 2)} (logistic {fmt_s(pt.get('score_logistic'), 2)} + trees "
+                    f"{fmt_s(pt.get('score_trees'), 2)} + eligibility {fmt_s(pt.get('eligibility'), 2)})")
+    lines.append("| seconds | " + " | ".join(cells) + " |")
+    lines.append("| rows·models/s | " + " | ".join(_rate(rm, v) for _, v in cols) + " |")
+    nb_cols = (main["wall_seconds"], st.get("total"), st.get("score"))
+    for label, nb in zip(("nextbest end to end / this", "nextbest total / this", "nextbest score stage / this"), nb_cols):
+        lines.append(f"| {label} | " + " | ".join("–" if i < 3 else _x(_ratio(nb, v)) for i, (_, v) in enumerate(cols)) + " |")
+    lines.append("")
+    tr = r.get("trees") or {}
+    lines.append(f"- python in memory (`bench/baselines/python_inmemory.py`): {r.get('customers'):,} customers × "
+                 f"{(r.get('models') or {}).get('logistic')} logistic + {(r.get('models') or {}).get('trees')} tree models "
+                 f"({tr.get('trees_per_model')} trees each) = {rm:,} rows·models; profiles held in a float32 matrix and models "
+                 f"loaded before timing (not timed: profiles {fmt_s(t.get('not_timed_load_profiles'), 2)} s, models "
+                 f"{fmt_s(t.get('not_timed_load_models'), 2)} s, warm-up {fmt_s(t.get('not_timed_prepare_and_warm_up'), 2)} s); "
+                 f"logistic: {(r.get('method') or {}).get('logistic')}; trees: {(r.get('method') or {}).get('trees')}; "
+                 f"best of {r.get('repeats')}; peak RSS {fmt_gib((r.get('peak_rss_mb') or 0) * 1024)}.")
+    lines.append(f"- its check against `nextbest score`: {'**' if inmem.get('check_failed') else ''}{_check_text(r.get('check'))}"
+                 f"{'**' if inmem.get('check_failed') else ''}.")
+    lines.append(f"- the score stage is summary.json's `score` (in a cluster run: from the plan to the last shard's scores, "
+                 f"all workers); end to end is the wall time of `nextbest run` (load, score, optimize, write).")
+    return lines
+
+
 def _caps(keys):
     if keys is None:
         return "–"
@@ -459,6 +575,7 @@ def main(args, wl_name, wl, binary, bin_info):
     os.makedirs(base, exist_ok=True)
     res = {"harness": "bench/run", "kind": "workload", "date": time.strftime("%Y-%m-%d"),
            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": args.command_line,
+           "invoked_as": args.workload,
            "workload": {"name": wl_name, **wl}, "machine": env.machine(), "commit": env.git_commit(),
            "binary": bin_info, "failures": []}
     store, files, gen = common.ensure_store(binary, wl_name, wl, work)
@@ -497,7 +614,7 @@ def main(args, wl_name, wl, binary, bin_info):
     res["baselines"] = []
     for nm in names:
         warm = common.warm_store(store)
-        res["baselines"].append(baseline(nm, store, files, base, threads))
+        res["baselines"].append(baseline(nm, store, files, base, threads, binary))
         res["baselines"][-1]["store_warm_seconds"] = warm
     main_run = next((r for r in runs if r["workers"] == n), None)
     res["comparison"] = compare(main_run, res["kernels"], res["baselines"])
