@@ -65,8 +65,11 @@ extension DecisionForest {
         static func height(_ nodes: ContiguousArray<Bound.Node>, _ i: Int, _ level: Int) -> Int? {
             let n = nodes[i]
             if n.feature < 0 { return 0 }
+            // An `.exact` split (ONNX) fits when its threshold lies outside the zero window, where mapping
+            // values ≤ 1e-35 to 0.0 cannot change the comparison.
             guard level < maxDepth, n.flags & Bound.categorical == 0,
-                  (n.flags & Bound.zeroLeft != 0) == (0.0 <= n.value) else { return nil }
+                  (n.flags & Bound.zeroLeft != 0) == (0.0 <= n.value),
+                  n.flags & Bound.exact == 0 || n.value.magnitude > DecisionForest.zeroThreshold else { return nil }
             guard let l = height(nodes, Int(n.left), level + 1), let r = height(nodes, Int(n.left) + 1, level + 1) else { return nil }
             return 1 + max(l, r)
         }
