@@ -5,6 +5,9 @@ import NextBestCore
 /// model features (`Column`), and checks the nodes after the model.
 struct GraphWalk {
     static let modelOps: Set<String> = ["TreeEnsembleClassifier", "TreeEnsembleRegressor", "LinearClassifier"]
+    /// The operators accepted before the model node.
+    static let steps: Set<String> = ["ai.onnx.ml:FeatureVectorizer", "ai.onnx:Concat", "ai.onnx:Identity", "ai.onnx:Cast",
+                                     "ai.onnx.ml:Imputer", "ai.onnx.ml:Scaler"]
     static let accepted = "FeatureVectorizer, Concat, Cast, Identity, Imputer, Scaler, then TreeEnsembleClassifier, TreeEnsembleRegressor + Sigmoid or LinearClassifier, then ZipMap, Cast, Identity or Mul by 1"
 
     let graph: Onnx_GraphProto
@@ -82,6 +85,9 @@ struct GraphWalk {
     /// A node before the model: a step on float vectors.
     private mutating func before(_ node: Onnx_NodeProto, place: String) throws(ModelError) {
         let op = "\(ONNXAttributes.domain(node)):\(node.opType)"
+        guard Self.steps.contains(op) else {
+            throw .unsupported("\(place): operator \(op) is not one nextbest evaluates (accepted: \(Self.accepted))")
+        }
         let attrs = try ONNXAttributes(node, place: place)
         var inputs: [[Column]] = []
         for name in node.input {
