@@ -161,7 +161,7 @@ struct GraphWalk {
 
     /// Whether `name` is a constant holding the single float 1.
     private func isOne(_ name: String) -> Bool {
-        guard let t = constants[name], t.dataType == 1, t.dims.reduce(1, *) == 1 else { return false }
+        guard let t = constants[name], t.dataType == 1, t.dims.allSatisfy({ $0 == 1 }) else { return false }
         if t.floatData.count == 1 { return t.floatData[0] == 1 }
         guard t.rawData.count == 4 else { return false }
         let bits = t.rawData.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
