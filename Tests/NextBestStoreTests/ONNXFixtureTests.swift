@@ -82,6 +82,32 @@ import Testing
         }
     }
 
+    /// Values in and around LightGBM's zero window (no window for ONNX) give the same bits on the block
+    /// path (branch-free layout, which maps them to 0.0) as on the node walk (which compares them as they
+    /// are): the layout takes only trees where that cannot matter.
+    @Test func tinyValuesAgreeOnBothPaths() throws {
+        let schema = try FeatureSchema(names: Self.features)
+        let tiny: [Float] = [0, -0.0, 1e-36, -1e-36, 1e-35, -1e-35, Float(1e-35).nextUp, Float(-1e-35).nextDown, 2e-35, .nan]
+        var rows: [Float] = []
+        for i in 0..<200 { for j in Self.features.indices { rows.append(tiny[i < tiny.count ? i : (i * 7 + j * j * 3) % tiny.count]) } }
+        for name in ["onnx_gb", "onnx_lgb", "onnx_rf"] {
+            let kind = try ONNXReader.read(try Data(contentsOf: URL(fileURLWithPath: Self.dir + "/\(name).onnx")),
+                                           featureNames: Self.unnamed.contains(name) ? Self.features : nil)
+            let bound = try PropensityModel(id: name, version: 1, kind: kind).bound(to: schema)
+            let k = Self.features.count, n = rows.count / k
+            let single = (0..<n).map { i in rows[(i * k)..<((i + 1) * k)].withUnsafeBufferPointer { bound.propensity($0) } }
+            var out = [Float](repeating: -1, count: n), margins = [Float](repeating: 0, count: n)
+            rows.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBufferPointer { o in
+                    margins.withUnsafeMutableBufferPointer { m in
+                        bound.propensities(block: x, stride: k, count: n, margins: m, out: o, outStride: 1, kernel: .portable)
+                    }
+                }
+            }
+            #expect(out.map(\.bitPattern) == single.map(\.bitPattern), "\(name)")
+        }
+    }
+
     @Test func formatIsDetectedAndRecordsRoundTrip() throws {
         for name in Self.models {
             let data = try Data(contentsOf: URL(fileURLWithPath: Self.dir + "/\(name).onnx"))
@@ -116,6 +142,17 @@ import Testing
         #expect(rf.arithmetic == .onnxProbability && rf.treeCount == 12)
         #expect(lgb.arithmetic == .onnx && lgb.treeCount == 30)
         #expect(gb.nodes.allSatisfy { $0.feature < 0 || $0.missing == .exact })
+        // Shallow trees take the branch-free block path (checked against the node walk bit for bit in
+        // `matchesLibraryAndOnnxruntime`), LightGBM's splits at 1e-35 (between 0 and positive values)
+        // included.
+        let schema = try FeatureSchema(names: Self.features)
+        var walked: [String: Int] = [:]
+        for (name, f) in [("onnx_gb", gb), ("onnx_rf", rf), ("onnx_lgb", lgb)] {
+            let bound = try #require(try PropensityModel(id: name, version: 1, kind: .forest(f)).bound(to: schema).decisionForest)
+            walked[name] = bound.complete?.slot.filter { $0 < 0 }.count ?? f.treeCount
+        }
+        #expect(walked.values.allSatisfy { $0 == 0 }, "\(walked)")
+        print("ONNX trees walked node by node (zero-window thresholds): \(walked.sorted { $0.key < $1.key })")
     }
 }
 

@@ -120,7 +120,7 @@ import NextBestTestKit
     }
 
     @Test func onnxModels() {
-        let fuzz = Fuzz("model-onnx", iterations: 600, seed: 26)
+        let fuzz = Fuzz("model-onnx", iterations: 400, seed: 26)
         let o = fuzz.run(inputs: Self.inputs(Self.onnxSeeds)) { input, i in model(input, .onnx, fuzz: fuzz, i: i) }
         #expect(o.accepted >= Self.onnxSeeds.count && o.refused > fuzz.iterations / 4, "\(o)")
     }
