@@ -3,7 +3,7 @@
 
 Writes into <this directory>/onnx/:
   profiles.csv              the 300 customers of models/profiles.csv, float32-rounded (empty cell = missing)
-  onnx_<name>.onnx          models converted by skl2onnx / onnxmltools
+  onnx_<name>.onnx          models converted by skl2onnx / onnxmltools, or exported by CatBoost
   expected_onnx_<name>.csv  customer_id,propensity,onnxruntime: the library's own predict_proba[:, 1] on
                             the float32-rounded inputs, and onnxruntime's probability of class 1 on the
                             same inputs (the second reference)
@@ -11,13 +11,15 @@ Writes into <this directory>/onnx/:
   manifest.json             versions, inputs, operators and the library/onnxruntime difference per model
 
 Models are trained on rows resampled from models/profiles.csv (jittered, label from a fixed formula),
-deterministic (fixed seeds). Requires: numpy, scikit-learn, skl2onnx, onnxruntime, onnxmltools, lightgbm, onnx.
+deterministic (fixed seeds). Requires: numpy, scikit-learn, skl2onnx, onnxruntime, onnxmltools, lightgbm,
+catboost, onnx.
 """
 
 import csv
 import json
 import os
 
+import catboost
 import lightgbm as lgb
 import numpy as np
 import onnx
@@ -127,9 +129,16 @@ def main():
     models["lgb"] = (lg, onnxmltools.convert_lightgbm(lg, initial_types=[("input", MLFloatTensorType([None, len(names)]))],
                                                       target_opset=15, zipmap=False), True)
 
+    # CatBoost's own ONNX export: BRANCH_GT splits, weights for both classes, one tensor input "features".
+    cb = catboost.CatBoostClassifier(iterations=30, depth=4, learning_rate=0.2, random_seed=0, verbose=False, allow_writing_files=False,
+                                     thread_count=1).fit(Xm, ym)
+    cb_path = os.path.join(OUT, "onnx_catboost.onnx")
+    cb.save_model(cb_path, format="onnx")
+    models["catboost"] = (cb, onnx.load(cb_path), True)
+
     manifest = {"generator": "make_onnx_fixtures.py", "versions": {
         "scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__, "onnxmltools": onnxmltools.__version__,
-        "lightgbm": lgb.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__, "numpy": np.__version__},
+        "lightgbm": lgb.__version__, "catboost": catboost.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__, "numpy": np.__version__},
         "profiles": "profiles.csv", "rows": len(ids), "features": names, "models": {}}
     write_profiles(ids, meta, X)
     for name, (est, model, one_tensor) in models.items():

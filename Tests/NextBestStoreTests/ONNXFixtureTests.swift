@@ -7,14 +7,15 @@ import Testing
 /// ONNX models (`--format onnx`, told by `--format auto`) against the library's own predictions and
 /// onnxruntime's (fixtures written by Tests/Fixtures/make_onnx_fixtures.py): skl2onnx gradient boosting
 /// behind an Imputer (and an Imputer + Scaler), a random forest read as probabilities, a Scaler +
-/// LinearClassifier, LightGBM through onnxmltools with missing_value_tracks_true.
+/// LinearClassifier, LightGBM through onnxmltools with missing_value_tracks_true, CatBoost's own export
+/// (BRANCH_GT, weights for both classes).
 @Suite struct ONNXFixtureTests {
     static let dir = Fixtures.root + "/onnx"
-    static let models = ["onnx_gb", "onnx_gb_scaled", "onnx_rf", "onnx_logreg", "onnx_lgb"]
+    static let models = ["onnx_gb", "onnx_gb_scaled", "onnx_rf", "onnx_logreg", "onnx_lgb", "onnx_catboost"]
     static let features = ["age", "income", "balance", "tenure_months", "num_products", "card_spend",
                            "savings_rate", "digital_logins", "mortgage_ltv", "credit_score"]
     /// Models whose one tensor input carries no feature names.
-    static let unnamed: Set<String> = ["onnx_rf", "onnx_lgb"]
+    static let unnamed: Set<String> = ["onnx_rf", "onnx_lgb", "onnx_catboost"]
 
     /// A store with the ONNX fixture profiles and every fixture model imported with `--format auto`.
     static func store() throws -> Store {
