@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "nextbest", targets: ["nextbest"]),
         .library(name: "NextBestCore", targets: ["NextBestCore"]),
         .library(name: "NextBestStore", targets: ["NextBestStore"]),
+        .library(name: "NextBestONNX", targets: ["NextBestONNX"]),
         .library(name: "NextBestWire", targets: ["NextBestWire"]),
         .library(name: "NextBestCluster", targets: ["NextBestCluster"]),
         .library(name: "NextBestSynthetic", targets: ["NextBestSynthetic"]),
@@ -41,6 +42,12 @@ let package = Package(
         // 7.0 s CPU), the same package without it 6.5 s wall, 2.9 s CPU; this package 147 s CPU before it,
         // 150 s after (NextBestReport included). About 4 s of CPU; 7 s of wall time in the quieter sample.
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        // ONNX models (issue 24, part C): the protobuf runtime for NextBestONNX's generated onnx.pb.swift.
+        // Measured on the 2-core machine (`nice -n 19 swift build -j 1`, debug, fresh, other builds running, so
+        // CPU time is the steadier figure): a package of a one-line main 9 s wall, 3.5 s CPU; with SwiftProtobuf
+        // 73 s wall, 34 s CPU; with SwiftProtobuf and the generated onnx.pb.swift (3,150 lines) 67 s wall,
+        // 43 s CPU. About 30 s of CPU for the runtime and 9 s for the generated code.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -78,10 +85,17 @@ let package = Package(
             name: "NextBestCore",
             dependencies: ["NextBestKernels", "CCoinOR"]
         ),
+        // ONNX-ML models (`--format onnx`): onnx.pb.swift generated from Debian's onnx.proto, and the reader
+        // that turns a skl2onnx/onnxmltools graph into a `DecisionForest` or `LogisticModel`. Only
+        // NextBestStore's `ModelImporter` uses it; NextBestCore stays free of protobuf.
+        .target(
+            name: "NextBestONNX",
+            dependencies: ["NextBestCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .target(
             name: "NextBestStore",
             dependencies: [
-                "NextBestCore", "CLMDB", "CZlib",
+                "NextBestCore", "NextBestONNX", "CLMDB", "CZlib",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -143,7 +157,7 @@ let package = Package(
             dependencies: ["NextBestCore", "NextBestStore"]
         ),
         .testTarget(name: "NextBestCoreTests", dependencies: ["NextBestCore", "NextBestSynthetic"]),
-        .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestTestKit", "NextBestSynthetic"]),
+        .testTarget(name: "NextBestStoreTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestONNX", "NextBestTestKit", "NextBestSynthetic"]),
         .testTarget(name: "NextBestWireTests", dependencies: ["NextBestCore", "NextBestWire", "NextBestTestKit"]),
         .testTarget(name: "NextBestTelemetryTests", dependencies: ["NextBestTelemetry"]),
         .testTarget(name: "NextBestReportTests", dependencies: ["NextBestReport"]),

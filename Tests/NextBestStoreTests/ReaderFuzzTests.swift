@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NextBestCore
+import NextBestONNX
 @testable import NextBestStore
 import NextBestTestKit
 
@@ -18,6 +19,8 @@ import NextBestTestKit
     static let ubjSeeds = ["models/xgb_ubj_binary.ubj", "models/xgb_ubj_logitraw.ubj", "models/xgb_ubj_reg.ubj"].map(bytes)
     static let logitSeeds = ["fuzz/model/logit_all.logit.json", "models/logit_all.json", "models/logit_subset.json"].map(bytes)
     static let lightGBMSeeds = ["lightgbm/lgb_small.txt", "lightgbm/lgb_cat.txt", "lightgbm/lgb_xent.txt"].map(bytes)
+
+    static let onnxSeeds = ["onnx/onnx_gb.onnx", "onnx/onnx_gb_scaled.onnx", "onnx/onnx_logreg.onnx"].map(bytes)
 
     /// Iteration 0..<seeds.count is each seed as it is; later ones mutate a seed picked by the generator.
     static func inputs(_ seeds: [[UInt8]]) -> (inout SplitMix64, Int) -> [UInt8] {
@@ -63,7 +66,7 @@ import NextBestTestKit
     /// missing (NaN) values.
     func model(_ input: [UInt8], _ format: ModelFormat, fuzz: Fuzz, i: Int) -> String? {
         let kind: PropensityModel.Kind
-        do { kind = try format.parse(Data(input)) } catch {
+        do { kind = try format == .onnx ? ONNXReader.read(Data(input)) : format.parse(Data(input)) } catch {
             #expect(!error.description.isEmpty && error.description.utf8.count < 4_000, "\(fuzz.tag(i)): message \(error.description.prefix(300))")
             return error.description
         }
@@ -114,6 +117,12 @@ import NextBestTestKit
         let fuzz = Fuzz("model-lightgbm", iterations: 1_200, seed: 25)
         let o = fuzz.run(inputs: Self.inputs(Self.lightGBMSeeds)) { input, i in model(input, .lightGBM, fuzz: fuzz, i: i) }
         #expect(o.accepted >= Self.lightGBMSeeds.count && o.refused > fuzz.iterations / 4, "\(o)")
+    }
+
+    @Test func onnxModels() {
+        let fuzz = Fuzz("model-onnx", iterations: 400, seed: 26)
+        let o = fuzz.run(inputs: Self.inputs(Self.onnxSeeds)) { input, i in model(input, .onnx, fuzz: fuzz, i: i) }
+        #expect(o.accepted >= Self.onnxSeeds.count && o.refused > fuzz.iterations / 4, "\(o)")
     }
 
     /// Found by `logisticModels` (seed 24): a feature name of 64 KiB or more was accepted and trapped when the

@@ -3,12 +3,14 @@ import Foundation
 /// A binary-classification tree ensemble of any shape (deep, unbalanced, with category-set splits),
 /// evaluated with the arithmetic of the library that trained it, which `arithmetic` names.
 ///
-/// Today the one arithmetic is LightGBM's (`Arithmetic.lightGBM`): per node, a missing value is resolved
-/// by the node's missing type and default direction, a numerical split goes left when the Float32 feature,
-/// widened to Double, is `<=` the Double threshold, and a categorical split goes left when the integer
-/// category is in the node's bitset; leaf values are Doubles summed in Double in tree order (averaged over
-/// the trees for random forests), and the propensity is `1 / (1 + exp(-sigmoid × sum))`. docs/models.md
-/// gives the rules in full.
+/// LightGBM's arithmetic (`Arithmetic.lightGBM`): per node, a missing value is resolved by the node's
+/// missing type and default direction, a numerical split goes left when the Float32 feature, widened to
+/// Double, is `<=` the Double threshold, and a categorical split goes left when the integer category is in
+/// the node's bitset; leaf values are Doubles summed in Double in tree order (averaged over the trees for
+/// random forests), and the propensity is `1 / (1 + exp(-sigmoid × sum))`. ONNX tree ensembles
+/// (`Arithmetic.onnx`, `.onnxProbability`) use numerical splits of missing type `.exact` only, whose
+/// thresholds are Float32 values (or ±inf) so that `<=` in Double is the Float32 comparison; the reader
+/// turns ONNX's other comparison modes into `<=` on the right side. docs/models.md gives the rules in full.
 ///
 /// Trees are stored flattened: a split's right child is always at `left + 1` and after the split itself,
 /// so every walk ends.
@@ -17,6 +19,16 @@ public struct DecisionForest: Sendable, Equatable, Codable {
     public enum Arithmetic: UInt8, Sendable, Equatable, Codable {
         /// LightGBM's `Tree::Predict` and `GBDT::Predict` (see `DecisionForest`).
         case lightGBM = 0
+        /// An ONNX `TreeEnsembleClassifier` with a logistic post transform (or `TreeEnsembleRegressor` then
+        /// `Sigmoid`): the propensity is `1 / (1 + exp(-sigmoid × sum))`, as for LightGBM.
+        case onnx = 1
+        /// An ONNX `TreeEnsembleClassifier` whose class score is the probability itself (no post
+        /// transform, non-negative weights: random forests). The propensity is the sum, clamped to [0, 1];
+        /// the initializer checks that no customer's sum can leave [-1e-6, 1 + 1e-6].
+        case onnxProbability = 2
+
+        /// Whether the propensity is the output itself rather than its sigmoid.
+        public var isProbability: Bool { self == .onnxProbability }
     }
 
     /// How a split treats a missing feature, as LightGBM's `MissingType` (decision_type bits 2–3).
@@ -27,6 +39,9 @@ public struct DecisionForest: Sendable, Equatable, Codable {
         case zero = 1
         /// NaN follows the default direction; 0.0 is compared like any value.
         case nan = 2
+        /// NaN follows the default direction; every other value is compared as it is, with no zero window
+        /// (ONNX: a value of 1e-36 is not 0.0).
+        case exact = 3
     }
 
     /// One node of a flattened tree; `feature < 0` marks a leaf whose output is `value`.
@@ -103,6 +118,31 @@ public struct DecisionForest: Sendable, Equatable, Codable {
         self.arithmetic = arithmetic; self.features = features; self.nodes = nodes; self.roots = roots
         self.categoryBounds = categoryBounds; self.categoryWords = categoryWords
         self.sigmoid = sigmoid; self.averageOutput = averageOutput
+        if arithmetic.isProbability {
+            let (low, high) = outputRange
+            guard low >= -1e-6, high <= 1 + 1e-6 else {
+                throw .invalid("tree model's output is read as a probability but can be anywhere in [\(low), \(high)], not within [0, 1]")
+            }
+        }
+    }
+
+    /// The least and greatest output any customer can get: the sums of each tree's least and greatest
+    /// leaf (divided by the trees for `averageOutput`).
+    public var outputRange: (Double, Double) {
+        var low = 0.0, high = 0.0
+        var stack: [Int] = []
+        for r in roots {
+            var lo = Double.infinity, hi = -Double.infinity
+            stack.append(Int(r))
+            while let i = stack.popLast() {
+                let n = nodes[i]
+                if n.feature < 0 { lo = min(lo, n.value); hi = max(hi, n.value); continue }
+                stack.append(Int(n.left)); stack.append(Int(n.left) + 1)
+            }
+            low += lo; high += hi
+        }
+        let trees = averageOutput ? Double(roots.count) : 1
+        return (low / trees, high / trees)
     }
 
     static func checkCategorySets(bounds: [Int32], words: Int) throws(ModelError) {

@@ -65,8 +65,12 @@ extension DecisionForest {
         static func height(_ nodes: ContiguousArray<Bound.Node>, _ i: Int, _ level: Int) -> Int? {
             let n = nodes[i]
             if n.feature < 0 { return 0 }
+            // An `.exact` split (ONNX) fits when mapping values of magnitude ≤ 1e-35 to 0.0 cannot change its
+            // comparison: a threshold ≥ 1e-35 (LightGBM's splits at zero) or < -1e-35.
+            let z = DecisionForest.zeroThreshold
             guard level < maxDepth, n.flags & Bound.categorical == 0,
-                  (n.flags & Bound.zeroLeft != 0) == (0.0 <= n.value) else { return nil }
+                  (n.flags & Bound.zeroLeft != 0) == (0.0 <= n.value),
+                  n.flags & Bound.exact == 0 || n.value >= z || n.value < -z else { return nil }
             guard let l = height(nodes, Int(n.left), level + 1), let r = height(nodes, Int(n.left) + 1, level + 1) else { return nil }
             return 1 + max(l, r)
         }

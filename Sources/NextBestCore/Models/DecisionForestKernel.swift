@@ -28,11 +28,15 @@ extension DecisionForest {
         @usableFromInline static let nanLeft: UInt8 = 2
         /// A zero feature (|value| ≤ `DecisionForest.zeroThreshold`) goes left.
         @usableFromInline static let zeroLeft: UInt8 = 4
+        /// No zero window (missing type `.exact`): a tiny value is compared as it is.
+        @usableFromInline static let exact: UInt8 = 8
 
         @usableFromInline let nodes: ContiguousArray<Node>
         @usableFromInline let roots: ContiguousArray<Int32>
         @usableFromInline let words: ContiguousArray<UInt32>
         @usableFromInline let sigmoid: Double
+        /// Whether the propensity is the output itself (`Arithmetic.onnxProbability`), not its sigmoid.
+        @usableFromInline let identity: Bool
         /// The number of trees when the output is their mean, else nil.
         @usableFromInline let divisor: Double?
         /// The trees that fit the branch-free layout (nil when none does).
@@ -47,6 +51,7 @@ extension DecisionForest {
             // One word at least, so the bitset pointer is valid even when no split is categorical.
             words = f.categoryWords.isEmpty ? [0] : ContiguousArray(f.categoryWords)
             sigmoid = f.sigmoid
+            identity = f.arithmetic.isProbability
             divisor = f.averageOutput ? Double(f.roots.count) : nil
             complete = CompleteTrees(nodes: nodes, roots: roots, featureCount: featureCount)
         }
@@ -55,7 +60,8 @@ extension DecisionForest {
         /// for any feature of magnitude ≤ 1e-35 (`kZeroThreshold`), so such a value is 0.0 for every split:
         /// - `.none`: NaN becomes 0.0, so NaN and 0.0 both go where `0.0 <= threshold` sends them;
         /// - `.zero`: NaN becomes 0.0, and 0.0 takes the default direction;
-        /// - `.nan`: NaN takes the default direction, 0.0 is compared.
+        /// - `.nan`: NaN takes the default direction, 0.0 is compared;
+        /// - `.exact` (ONNX): NaN takes the default direction, and there is no zero window (flag `exact`).
         static func node(_ n: DecisionForest.Node, forest f: DecisionForest, map: [Int32]) -> Node {
             if n.feature < 0 { return Node(value: n.value, feature: -1, left: 0, set: 0, flags: 0) }
             let feature = map[Int(n.feature)]
@@ -69,10 +75,10 @@ extension DecisionForest {
             switch n.missing {
             case .none: nanGoes = zeroGoesLeft; zeroGoes = zeroGoesLeft
             case .zero: nanGoes = n.defaultLeft; zeroGoes = n.defaultLeft
-            case .nan: nanGoes = n.defaultLeft; zeroGoes = zeroGoesLeft
+            case .nan, .exact: nanGoes = n.defaultLeft; zeroGoes = zeroGoesLeft
             }
             return Node(value: n.value, feature: feature, left: n.left, set: 0,
-                        flags: (nanGoes ? nanLeft : 0) | (zeroGoes ? zeroLeft : 0))
+                        flags: (nanGoes ? nanLeft : 0) | (zeroGoes ? zeroLeft : 0) | (n.missing == .exact ? exact : 0))
         }
 
         /// Whether `v` (a Float32 feature widened to Double) goes left at split `n`.
@@ -80,7 +86,7 @@ extension DecisionForest {
         static func goesLeft(_ n: Node, _ v: Double, _ words: UnsafePointer<UInt32>) -> Bool {
             if n.flags & categorical != 0 { return inSet(v, words + Int(n.set), count: Int(n.value)) }
             if v.isNaN { return n.flags & nanLeft != 0 }
-            if v.magnitude <= DecisionForest.zeroThreshold { return n.flags & zeroLeft != 0 }
+            if v.magnitude <= DecisionForest.zeroThreshold, n.flags & exact == 0 { return n.flags & zeroLeft != 0 }
             return v <= n.value
         }
 
@@ -112,6 +118,14 @@ extension DecisionForest {
         @inlinable @inline(__always)
         func margin(sum: Double) -> Double {
             sigmoid * (divisor.map { sum / $0 } ?? sum)
+        }
+
+        /// The propensity of a sum of tree outputs: the sum itself clamped to [0, 1] for
+        /// `Arithmetic.onnxProbability`, else the sigmoid of its margin; NaN when not finite.
+        @inlinable @inline(__always)
+        func propensity(sum: Double) -> Float {
+            guard identity else { return BoundModel.logistic(margin(sum: sum)) }
+            return sum.isFinite ? Float(min(max(sum, 0), 1)) : .nan
         }
 
         /// The sum of every tree's output for one customer, in tree order.

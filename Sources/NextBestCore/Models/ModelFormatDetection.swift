@@ -14,6 +14,7 @@ extension ModelFormat {
     public static let signatures: [Signature] = [
         Signature(name: "xgboost-ubj", matches: { ModelFormat.isUBJSONObject($0) }),
         Signature(name: "lightgbm", matches: { ModelFormat.startsWithLine($0, "tree") }),
+        Signature(name: "onnx", matches: { ModelFormat.isONNXModel($0) }),
         Signature(name: "logistic-json", matches: { ModelFormat.jsonTopLevelKeys($0)?.contains("coefficients") == true }),
         Signature(name: "xgboost-json", matches: { ModelFormat.jsonTopLevelKeys($0)?.contains("learner") == true }),
     ]
@@ -27,7 +28,7 @@ extension ModelFormat {
             }
             return format
         }
-        throw .unsupported("cannot tell the format of \(Quoted.text(file)) from its content (not an XGBoost JSON or UBJSON model, a LightGBM text model, nor logistic-json); name it with --format (\(known))")
+        throw .unsupported("cannot tell the format of \(Quoted.text(file)) from its content (not an XGBoost JSON or UBJSON model, a LightGBM text model, an ONNX model, nor logistic-json); name it with --format (\(known))")
     }
 
     /// XGBoost's default names for a model trained without names (`f0`, `f1`, …), which profile columns
@@ -42,6 +43,16 @@ extension ModelFormat {
         guard data.count >= 2, data[data.startIndex] == UInt8(ascii: "{") else { return false }
         let next = data[data.startIndex + 1]
         return "iUIlLN".utf8.contains(next)
+    }
+
+    /// An ONNX `ModelProto` as exporters write it: field 1 (`ir_version`, varint tag 0x08) first, a small
+    /// version (1…127), then the tag of another `ModelProto` field: 2–8 as length-delimited strings or
+    /// messages, 5 (`model_version`) as a varint. Text formats never start with byte 0x08.
+    static func isONNXModel(_ data: Data) -> Bool {
+        guard data.count >= 3 else { return false }
+        let b = data.startIndex
+        guard data[b] == 0x08, (1...127).contains(data[b + 1]) else { return false }
+        return [0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42].contains(data[b + 2])
     }
 
     /// Whether the first line of `data` is `word` (a LightGBM text model starts with the line `tree`).

@@ -7,6 +7,8 @@ import Foundation
 /// - `xgboost-ubj`: the same model saved as UBJSON (`Booster.save_model("m.ubj")`).
 /// - `logistic-json`: `{"features":[names],"coefficients":[numbers],"intercept":number}`.
 /// - `lightgbm`: LightGBM's text model (`Booster.save_model("m.txt")`), read by `LightGBMReader`.
+/// - `onnx`: an ONNX-ML model (skl2onnx, onnxmltools), read by `ONNXReader` in the NextBestONNX target
+///   (protobuf stays out of this target): `ModelImporter` calls it; `parse` refuses this case.
 ///
 /// `ModelFormat.detect` (ModelFormatDetection.swift) tells them apart by content (`--format auto`).
 public enum ModelFormat: String, Sendable, CaseIterable {
@@ -14,6 +16,7 @@ public enum ModelFormat: String, Sendable, CaseIterable {
     case xgboostUBJ = "xgboost-ubj"
     case logisticJSON = "logistic-json"
     case lightGBM = "lightgbm"
+    case onnx = "onnx"
 
     /// Parses a model file's bytes. `featureNames`, when given, replace the model's own feature names
     /// (and are required for a model that carries none); they must be as many as the model's features.
@@ -36,6 +39,8 @@ public enum ModelFormat: String, Sendable, CaseIterable {
                 forest.features = names
             }
             return .forest(forest)
+        case .onnx:
+            throw .unsupported("ONNX models are read by NextBestONNX's ONNXReader.read (as `nextbest import model` does), not by ModelFormat.parse")
         }
     }
 

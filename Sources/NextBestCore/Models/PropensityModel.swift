@@ -183,14 +183,14 @@ public struct BoundModel: Sendable {
         withUnsafeTemporaryAllocation(of: Double.self, capacity: count) { sums in
             sums.initialize(repeating: 0)
             f.addSums(block: x.baseAddress!, stride: stride, count: count, sums: sums.baseAddress!)
-            for i in 0..<count { out[i * outStride] = Self.logistic(f.margin(sum: sums[i])) }
+            for i in 0..<count { out[i * outStride] = f.propensity(sum: sums[i]) }
         }
     }
 
     @usableFromInline
     func forestPropensity(_ x: UnsafeBufferPointer<Float>) -> Float {
         guard let f = decisionForest else { return .nan }
-        return Self.logistic(f.margin(sum: f.sum(x.baseAddress!)))
+        return f.propensity(sum: f.sum(x.baseAddress!))
     }
 
     @usableFromInline

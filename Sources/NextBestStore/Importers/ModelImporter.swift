@@ -1,5 +1,6 @@
 import Foundation
 import NextBestCore
+import NextBestONNX
 
 /// Imports a propensity model file under an id; a model already stored under that id is replaced and
 /// its version incremented. The model's features must all be profile columns of the store.
@@ -19,7 +20,7 @@ public enum ModelImporter {
         do { chosen = try format ?? ModelFormat.detect(data, file: input.name) }
         catch { throw ImportError(file: input.name, line: nil, key: "--format auto", reason: "\(error)") }
         let kind: PropensityModel.Kind
-        do { kind = try chosen.parse(data, featureNames: featureNames) }
+        do { kind = try chosen == .onnx ? ONNXReader.read(data, featureNames: featureNames) : chosen.parse(data, featureNames: featureNames) }
         catch { throw ImportError(file: input.name, line: nil, reason: "not a valid \(chosen.rawValue) model: \(error)") }
         return try store.env.write { txn in
             guard let schema = try store.schema(in: txn) else {

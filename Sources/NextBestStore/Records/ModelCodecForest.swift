@@ -1,8 +1,8 @@
 import NextBestCore
 
-/// The body of a `DecisionForest` record (kind 2), after the feature names: `u8` arithmetic (0 LightGBM),
+/// The body of a `DecisionForest` record (kind 2), after the feature names: `u8` arithmetic (0 LightGBM, 1 ONNX, 2 ONNX probability),
 /// `f64` sigmoid, `u8` average-output, `u32` n, n × node (`i32` feature, `f64` value, `i32` left, `u8`
-/// flags: bit 0 categorical, bit 1 default left, bits 2–3 missing type; `i32` category set), `u32` n,
+/// flags: bit 0 categorical, bit 1 default left, bits 2–3 missing type, 3 = ONNX `.exact`; `i32` category set), `u32` n,
 /// n × `i32` roots, `u32` n, n × `i32` category-set bounds, `u32` n, n × `u32` bitset words.
 extension ModelCodec {
     static let forestNodeBytes = 21

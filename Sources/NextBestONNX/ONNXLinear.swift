@@ -1,0 +1,44 @@
+import Foundation
+import NextBestCore
+
+/// `LinearClassifier` (binary, two coefficient rows, logistic post transform) as a `LogisticModel`: the
+/// propensity is `1 / (1 + exp(-(intercept₁ + Σ coefficient₁ⱼ · xⱼ)))`, with the `Scaler` steps in front
+/// folded into the coefficients and intercept in Double.
+enum ONNXLinear {
+    static func read(_ node: Onnx_NodeProto, place: String, columns: [Column], features: [String]) throws(ModelError) -> LogisticModel {
+        let a = try ONNXAttributes(node, place: place)
+        try a.only(["coefficients", "intercepts", "classlabels_ints", "classlabels_strings", "multi_class", "post_transform"])
+        let labels = max(a.ints("classlabels_ints").count, a.strings("classlabels_strings").count)
+        guard labels == 2 else {
+            throw .unsupported("\(place) has \(labels) class labels; nextbest reads binary classifiers (two labels), the propensity being the second's probability")
+        }
+        guard (a.int("multi_class") ?? 0) == 0 else { throw .unsupported("\(place) has multi_class \(a.int("multi_class")!); nextbest reads multi_class 0") }
+        let transform = a.string("post_transform") ?? "NONE"
+        guard transform == "LOGISTIC" else {
+            throw .unsupported("\(place) has post_transform \(transform); nextbest reads a LinearClassifier with post_transform LOGISTIC")
+        }
+        let intercepts = try a.required("intercepts", a.floats("intercepts"))
+        guard intercepts.count == 2 else {
+            throw .unsupported("\(place) has \(intercepts.count) coefficient rows; nextbest reads the two rows skl2onnx writes for a binary classifier")
+        }
+        let k = columns.count
+        let w = try a.required("coefficients", a.floats("coefficients"), count: 2 * k)
+        var coefficients = Array(repeating: 0.0, count: features.count)
+        var intercept = Double(intercepts[1])
+        for (j, c) in columns.enumerated() {
+            // The column is a·x + b of its feature x.
+            var scale = 1.0, shift = 0.0
+            for s in c.steps {
+                switch s {
+                case .impute:
+                    throw .unsupported("\(place) reads an Imputer's output: nextbest's linear models count a missing feature as 0, not an imputed value; put the imputation in the profiles, or use a tree model")
+                case .scale(let o, let m): scale *= Double(m); shift = (shift - Double(o)) * Double(m)
+                }
+            }
+            let wj = Double(w[k + j])
+            coefficients[c.feature] += wj * scale
+            intercept += wj * shift
+        }
+        return try LogisticModel(features: features, coefficients: coefficients, intercept: intercept)
+    }
+}
