@@ -3,18 +3,22 @@ import NextBestCore
 
 /// Imports a profiles CSV (`customer_id,region,segment,<feature>...`) in one write transaction.
 ///
-/// The first import fixes the store's feature schema; later imports must have the same feature columns
-/// in the same order. An existing customer is replaced. Any bad row refuses the whole file.
+/// The first import fixes the store's feature schema: the columns, and which of them are categorical
+/// (text) — those named in `categorical`, and those holding any non-numeric value (`ProfileColumns`).
+/// Later imports must have the same feature columns in the same order; their new text values are added
+/// to the columns' dictionaries. An existing customer is replaced. Any bad row refuses the whole file.
 public enum ProfileImporter {
-    public static func run(file: String, store: Store) throws -> ImportReport {
+    public static func run(file: String, store: Store, categorical: [String] = []) throws -> ImportReport {
         let csv = try CSVReader(path: file)
         let file = csv.name // `standard input` for `-`
         return try store.env.write { txn in
             var header: [String]? = nil
-            var schema: FeatureSchema? = try store.schema(in: txn)
+            let stored: FeatureSchema? = try store.schema(in: txn)
+            var columns: ProfileColumns? = nil
             var regions = try store.regions(in: txn)
             var segments = try store.segments(in: txn)
             var seen: [UInt64: Int] = [:]
+            var order: [UInt64] = []
             var features: [Float] = []
             var record: [UInt8] = []
             var added = 0, replaced = 0
@@ -22,11 +26,9 @@ public enum ProfileImporter {
                 func fail(_ reason: String) -> ImportError { ImportError(file: file, line: r.line, reason: reason) }
                 guard let cols = header else {
                     let h = (0..<r.count).map { r.string($0).trimmingCharacters(in: .whitespaces) }
-                    let fs = try headerSchema(h, existing: schema, fail: fail)
-                    if schema == nil {
-                        schema = fs
-                        try store.setSchema(fs, in: txn)
-                    }
+                    let fs = try headerSchema(h, existing: stored, fail: fail)
+                    try checkDeclared(categorical, schema: stored ?? fs, first: stored == nil, fail: fail)
+                    columns = ProfileColumns(schema: stored ?? fs, first: stored == nil, declared: Set(categorical))
                     header = h
                     features = [Float](repeating: .nan, count: fs.count)
                     return
@@ -37,6 +39,7 @@ public enum ProfileImporter {
                 }
                 if let first = seen[id] { throw fail("customer_id \(id) appears again (first at line \(first))") }
                 seen[id] = r.line
+                if stored == nil { order.append(id) }
                 let regionName = r.string(1), segmentName = r.string(2)
                 try checkNames(region: regionName, segment: segmentName, fail: fail)
                 let region: UInt16, segment: UInt16
@@ -44,21 +47,56 @@ public enum ProfileImporter {
                     region = try regions.code(for: regionName, create: true)
                     segment = try segments.code(for: segmentName, create: true)
                 } catch { throw fail("\(error)") }
-                try readFeatures(r, columns: cols, into: &features, fail: fail)
+                try columns!.read(r, into: &features, fail: fail)
                 ProfileCodec.encode(region: region, segment: segment, features: features, into: &record)
-                let key = ProfileCodec.key(id)
-                let fresh = try key.withUnsafeBytes { k in
-                    try record.withUnsafeBytes { v in try txn.put(store.profiles, key: k, value: v, noOverwrite: true) }
-                }
-                if fresh { added += 1 } else {
-                    try txn.put(store.profiles, key: key, value: record)
-                    replaced += 1
-                }
+                if try put(record, id: id, store: store, txn: txn) { added += 1 } else { replaced += 1 }
             }
-            guard header != nil else { throw ImportError(file: file, line: nil, reason: "the file is empty") }
+            guard let columns else { throw ImportError(file: file, line: nil, reason: "the file is empty") }
+            let schema = try columns.schema()
+            try recode(columns.turned(), customers: order, featureCount: schema.count, store: store, txn: txn)
+            try store.setSchema(schema, in: txn)
             try store.setDictionaries(regions: regions, segments: segments, in: txn)
             try store.markDataChanged(in: txn)
             return ImportReport(kind: "profiles", rows: added + replaced, added: added, replaced: replaced, skipped: 0)
+        }
+    }
+
+    /// Stores a profile record; true when the customer is new.
+    private static func put(_ record: [UInt8], id: UInt64, store: Store, txn: LMDBTransaction) throws -> Bool {
+        let key = ProfileCodec.key(id)
+        let fresh = try key.withUnsafeBytes { k in
+            try record.withUnsafeBytes { v in try txn.put(store.profiles, key: k, value: v, noOverwrite: true) }
+        }
+        if !fresh { try txn.put(store.profiles, key: key, value: record) }
+        return fresh
+    }
+
+    /// Rewrites the rows of a first import whose columns turned categorical after they were written:
+    /// `turned` gives each such column's codes, one per customer of `customers` (import order).
+    private static func recode(_ turned: [(column: Int, codes: [UInt32])], customers: [UInt64], featureCount: Int,
+                               store: Store, txn: LMDBTransaction) throws {
+        guard !turned.isEmpty else { return }
+        var record: [UInt8] = []
+        for (row, id) in customers.enumerated() {
+            let key = ProfileCodec.key(id)
+            guard let value = try txn.get(store.profiles, key: key) else { continue }
+            var p = try value.withUnsafeBytes { try ProfileCodec.decodeProfile(id: id, $0, featureCount: featureCount) }
+            for (column, codes) in turned { p.features[column] = codes[row] == UInt32.max ? .nan : Float(codes[row]) }
+            ProfileCodec.encode(region: p.region, segment: p.segment, features: p.features, into: &record)
+            try txn.put(store.profiles, key: key, value: record)
+        }
+    }
+
+    /// Refuses a `--categorical` column the header lacks, or (after the first import) one the store
+    /// holds as numeric.
+    private static func checkDeclared(_ declared: [String], schema: FeatureSchema, first: Bool, fail: (String) -> ImportError) throws {
+        for name in declared {
+            guard let i = schema.index(of: name) else {
+                throw fail("--categorical names column \(Quoted.text(name)), which the header lacks (feature columns: \(schema.names.prefix(8).joined(separator: ", "))\(schema.count > 8 ? ", …" : ""))")
+            }
+            if !first, !schema.isCategorical(i) {
+                throw fail("--categorical names column \(Quoted.text(name)), which the store holds as numeric since its first import; a column's kind cannot change (import into a new store to make it categorical)")
+            }
         }
     }
 
@@ -73,7 +111,7 @@ public enum ProfileImporter {
         }
         let fs: FeatureSchema
         do { fs = try FeatureSchema(names: Array(h[3...])) } catch { throw fail("header: \(error)") }
-        if let existing, existing != fs {
+        if let existing, existing.names != fs.names {
             let i = Array(zip(existing.names, fs.names)).firstIndex { $0 != $1 } ?? min(existing.count, fs.count)
             throw fail("feature columns differ from the store's at column \(i + 4): expected \(existing.names[safe: i].map { Quoted.text($0) } ?? "(end)"), found \(fs.names[safe: i].map { Quoted.text($0) } ?? "(end)")")
         }
@@ -93,17 +131,6 @@ public enum ProfileImporter {
         }
     }
 
-    /// Parses the record's feature fields (after the first three) into `features`; empty is missing (NaN).
-    private static func readFeatures(_ r: CSVReader.Record, columns cols: [String], into features: inout [Float], fail: (String) -> ImportError) throws {
-        for i in 0..<features.count {
-            let b = r.bytes(i + 3)
-            if b.isEmpty { features[i] = .nan; continue }
-            guard let v = FieldParser.float(b) else {
-                throw fail("column \(Quoted.text(cols[i + 3])) value \(Quoted.text(r.string(i + 3))) is not a finite number")
-            }
-            features[i] = v
-        }
-    }
 }
 
 extension Array {
