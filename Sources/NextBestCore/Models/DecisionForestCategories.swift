@@ -25,6 +25,9 @@ extension DecisionForest {
         return list.enumerated().allSatisfy { i, c in c == String(i) }
     }
 
+    /// Whether a split tests model feature `f`'s categories.
+    func hasCategorySplit(on f: Int) -> Bool { nodes.contains { $0.categorical && Int($0.feature) == f } }
+
     /// The forest with the category sets of the features bound to categorical store columns translated
     /// to store codes; `map[f]` is model feature `f`'s store position. Refuses a numerical split on a text
     /// column, a category split on a text column without the model's category names, and text categories
@@ -39,7 +42,8 @@ extension DecisionForest {
         for f in features.indices where used[f] {
             let column = Int(map[f])
             guard let dictionary = schema.categories[column] else {
-                guard hasCodeCategories(f) else {
+                // XGBoost sends a category past its set left, which no finite set over codes says.
+                guard hasCodeCategories(f), arithmetic == .lightGBM || !hasCategorySplit(on: f) else {
                     throw .invalid("model \(Quoted.text(id)) splits on the text categories of \(Quoted.text(features[f])), but the store's column \(Quoted.text(features[f])) is numeric: import the profiles into a new store with --categorical \(features[f])")
                 }
                 continue
