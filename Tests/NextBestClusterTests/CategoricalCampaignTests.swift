@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+import NextBestTestKit
+
+/// A campaign mixing every model format the store accepts (LightGBM and XGBoost JSON/UBJSON models that
+/// split on text columns, a logistic model) over profiles with categorical columns, run end to end
+/// through the command line: `nba.csv` is the same bytes whichever number of workers scores it.
+@Suite struct CategoricalCampaignTests {
+    static let dir = FixtureStore.root + "/categorical"
+
+    func nextbest(_ args: [String]) throws -> (status: Int32, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
+        p.arguments = args
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    @Test func mixedFormatCampaignIsTheSameForEveryWorkerCount() throws {
+        let store = ClusterFixtures.tempDir("catrun") + "/store"
+        let imports: [[String]] = [
+            ["profiles", Self.dir + "/profiles.csv", "--categorical", "branch"], ["profiles", Self.dir + "/profiles_more.csv"],
+            ["model", Self.dir + "/lgb_text.txt", "--id", "lgb_text"], ["model", Self.dir + "/xgb_text.json", "--id", "xgb_text"],
+            ["model", Self.dir + "/xgb_text.ubj", "--id", "xgb_ubj"], ["model", Self.dir + "/xgb_onehot.json", "--id", "xgb_onehot"],
+            ["model", Self.dir + "/logistic.json", "--id", "logistic"], ["campaign", Self.dir + "/campaign.yaml"],
+        ]
+        for args in imports {
+            let r = try nextbest(["import"] + args + ["--store", store])
+            #expect(r.status == 0, "\(args): \(r.err)")
+        }
+        var outputs: [Data] = []
+        for workers in ["0", "1", "3"] {
+            let out = ClusterFixtures.tempDir("catout")
+            let r = try nextbest(["run", "--store", store, "--out", out, "--workers", workers, "--shard-size", "50",
+                                  "--no-warm-start", "--quiet"])
+            #expect(r.status == 0, "--workers \(workers): \(r.err)")
+            outputs.append(try Data(contentsOf: URL(fileURLWithPath: out + "/nba.csv")))
+        }
+        let text = String(decoding: outputs[0], as: UTF8.self)
+        // Every offer (so every model format) is chosen for someone.
+        for offer in ["GOLD1", "GOLD2", "SAV1", "INS1", "LOAN1"] { #expect(text.contains("," + offer + ","), "\(offer) never chosen") }
+        #expect(outputs.allSatisfy { $0 == outputs[0] })
+    }
+}
