@@ -153,3 +153,29 @@ import Testing
         }
     }
 }
+
+/// Values that are not text categories, and campaigns that would read codes as amounts.
+@Suite struct CategoricalRefusalTests {
+    @Test func nonFiniteNumbersStayRefusedAtTheFirstImport() throws {
+        let store = try Store(path: Fixtures.tempDir("cat") + "/store")
+        do {
+            _ = try ProfileImporter.run(file: Fixtures.file("p.csv", "customer_id,region,segment,x\n1,n,m,2\n2,n,m,inf\n"), store: store)
+            Issue.record("expected a refusal")
+        } catch let e as ImportError {
+            #expect(e.description.contains("p.csv:3") && e.description.contains("not a finite number"), "\(e)")
+        }
+        #expect(try store.env.read { txn in try store.schema(in: txn) } == nil)
+    }
+
+    @Test func aTextValueColumnIsRefused() throws {
+        let store = try CategoricalColumnTests.store()
+        let yaml = try String(contentsOfFile: CategoricalColumnTests.dir + "/campaign.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "value_column: income", with: "value_column: occupation")
+        do {
+            _ = try CampaignImporter.run(file: Fixtures.file("c.yaml", yaml), store: store)
+            Issue.record("expected a refusal")
+        } catch {
+            #expect("\(error)".contains("occupation") && "\(error)".contains("text"), "\(error)")
+        }
+    }
+}

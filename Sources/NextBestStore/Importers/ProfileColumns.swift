@@ -1,3 +1,4 @@
+import Foundation
 import NextBestCore
 
 /// How a profile import reads each feature column: numeric, categorical (text, dictionary-coded), or —
@@ -18,9 +19,10 @@ struct ProfileColumns {
 
     private(set) var kinds: [Kind]
     let names: [String]
-    /// The undecided columns' positions, and per imported row their codes (`UInt32.max` missing).
+    /// The undecided columns' positions, and per imported row their codes (`UInt32.max` missing); a
+    /// column's codes are dropped once it has too many values to turn categorical.
     private let watched: [Int]
-    private(set) var watchedCodes: [UInt32] = []
+    private var watchedCodes: [[UInt32]?]
 
     /// The columns of `schema` (a later import: categorical as the store says, the rest numeric), or of a
     /// first import (`first`): those in `declared` categorical, the rest undecided.
@@ -33,14 +35,15 @@ struct ProfileColumns {
         }
         self.kinds = kinds
         watched = kinds.indices.filter { if case .undecided = kinds[$0] { return true } else { return false } }
+        watchedCodes = [[UInt32]?](repeating: [], count: watched.count)
     }
 
     /// Reads field `i + 3` of `r` into `features[i]` for every column.
     mutating func read(_ r: CSVReader.Record, into features: inout [Float], fail: (String) -> ImportError) throws {
         for i in 0..<features.count { features[i] = try value(r, column: i, fail: fail) }
-        for i in watched {
-            guard case .undecided(let d, _) = kinds[i] else { continue }
-            watchedCodes.append(r.isEmpty(i + 3) ? UInt32.max : d?.existingCode(for: r.string(i + 3)).map(UInt32.init) ?? UInt32.max)
+        for (j, i) in watched.enumerated() where watchedCodes[j] != nil {
+            guard case .undecided(let d?, _) = kinds[i] else { watchedCodes[j] = nil; continue }
+            watchedCodes[j]!.append(r.isEmpty(i + 3) ? UInt32.max : d.existingCode(for: r.string(i + 3)).map(UInt32.init) ?? UInt32.max)
         }
     }
 
@@ -59,6 +62,9 @@ struct ProfileColumns {
             kinds[i] = .numeric
             defer { kinds[i] = .undecided(d, turned: turned) }
             let numeric = FieldParser.float(b), text = r.string(i + 3)
+            if numeric == nil, let d = Double(text.trimmingCharacters(in: .whitespaces)), !d.isFinite {
+                throw fail("column \(Quoted.text(names[i])) value \(Quoted.text(text)) is not a finite number")
+            }
             if numeric == nil, d == nil {
                 throw fail("column \(Quoted.text(names[i])) value \(Quoted.text(text)) is not a number, and the column has more than \(Int(UInt16.max)) distinct values before it, too many for a text column")
             }
@@ -101,8 +107,8 @@ struct ProfileColumns {
     func turned() -> [(column: Int, codes: [UInt32])] {
         var out: [(Int, [UInt32])] = []
         for (j, i) in watched.enumerated() {
-            guard case .undecided(_, turned: true) = kinds[i] else { continue }
-            out.append((i, stride(from: j, to: watchedCodes.count, by: watched.count).map { watchedCodes[$0] }))
+            guard case .undecided(_, turned: true) = kinds[i], let codes = watchedCodes[j] else { continue }
+            out.append((i, codes))
         }
         return out
     }
