@@ -13,6 +13,10 @@ extension DecisionForest {
         for (f, list) in names.enumerated() where Set(list).count != list.count {
             throw .invalid("feature \(Quoted.text(features[f])) lists a category more than once")
         }
+        // Categories come with category splits: a library never compares a category column with a threshold.
+        if let i = nodes.firstIndex(where: { $0.feature >= 0 && !$0.categorical && !names[Int($0.feature)].isEmpty }) {
+            throw .invalid("feature \(Quoted.text(features[Int(nodes[i].feature)])) has categories but tree node \(i) compares it with a threshold")
+        }
         var copy = self
         copy.categoryNames = names.allSatisfy(\.isEmpty) ? nil : names
         return copy

@@ -75,8 +75,11 @@ extension XGBoostReader {
                 guard offsets[k] >= 0, offsets[k] <= offsets[k + 1], offsets[k + 1] <= values.count else {
                     throw .malformed(path: p + ".offsets", reason: "offset \(k) out of order or past the values")
                 }
-                let bytes = values[offsets[k]..<offsets[k + 1]].map { UInt8(clamping: Int($0)) }
-                guard let s = String(validating: bytes, as: UTF8.self) else { throw .malformed(path: p + ".values", reason: "category \(k) is not UTF-8") }
+                let slice = values[offsets[k]..<offsets[k + 1]]
+                guard slice.allSatisfy({ $0 >= 0 && $0 <= 255 && $0.rounded() == $0 }) else {
+                    throw .malformed(path: p + ".values", reason: "category \(k) holds a value that is not a byte")
+                }
+                guard let s = String(validating: slice.map { UInt8($0) }, as: UTF8.self) else { throw .malformed(path: p + ".values", reason: "category \(k) is not UTF-8") }
                 list.append(s)
             }
             out.append(list)
