@@ -8,17 +8,19 @@ import NextBestTestKit
 @Suite struct CategoricalCampaignTests {
     static let dir = FixtureStore.root + "/categorical"
 
-    func nextbest(_ args: [String]) throws -> (status: Int32, err: String) {
+    func nextbest(_ args: [String]) throws -> (status: Int32, err: String, out: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
         p.arguments = args
-        let err = Pipe()
+        let err = Pipe(), out = Pipe()
         p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
+        p.standardOutput = out
         try p.run()
+        // Small outputs: read one pipe after the other.
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        return (p.terminationStatus, text)
+        return (p.terminationStatus, text, stdout)
     }
 
     @Test func mixedFormatCampaignIsTheSameForEveryWorkerCount() throws {
@@ -33,6 +35,9 @@ import NextBestTestKit
             let r = try nextbest(["import"] + args + ["--store", store])
             #expect(r.status == 0, "\(args): \(r.err)")
         }
+        let inspect = try nextbest(["inspect", "--store", store])
+        #expect(inspect.out.contains("categorical branch (6): 330, 412, 999, 101, 57, 205"), "\(inspect.out)")
+        #expect(inspect.out.contains("categorical occupation (9):") && inspect.out.contains("diver"), "\(inspect.out)")
         var outputs: [Data] = []
         for workers in ["0", "1", "3"] {
             let out = ClusterFixtures.tempDir("catout")
