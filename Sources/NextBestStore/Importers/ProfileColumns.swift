@@ -23,6 +23,8 @@ struct ProfileColumns {
     /// column's codes are dropped once it has too many values to turn categorical.
     private let watched: [Int]
     private var watchedCodes: [[UInt32]?]
+    /// Per column, the code `value` gave the row's undecided cell (appended to `watchedCodes` after it).
+    private var lastCode: [UInt32]
 
     /// The columns of `schema` (a later import: categorical as the store says, the rest numeric), or of a
     /// first import (`first`): those in `declared` categorical, the rest undecided.
@@ -36,14 +38,15 @@ struct ProfileColumns {
         self.kinds = kinds
         watched = kinds.indices.filter { if case .undecided = kinds[$0] { return true } else { return false } }
         watchedCodes = [[UInt32]?](repeating: [], count: watched.count)
+        lastCode = [UInt32](repeating: UInt32.max, count: kinds.count)
     }
 
     /// Reads field `i + 3` of `r` into `features[i]` for every column.
     mutating func read(_ r: CSVReader.Record, into features: inout [Float], fail: (String) -> ImportError) throws {
         for i in 0..<features.count { features[i] = try value(r, column: i, fail: fail) }
         for (j, i) in watched.enumerated() where watchedCodes[j] != nil {
-            guard case .undecided(let d?, _) = kinds[i] else { watchedCodes[j] = nil; continue }
-            watchedCodes[j]!.append(r.isEmpty(i + 3) ? UInt32.max : d.existingCode(for: r.string(i + 3)).map(UInt32.init) ?? UInt32.max)
+            guard case .undecided(_?, _) = kinds[i] else { watchedCodes[j] = nil; continue }
+            watchedCodes[j]!.append(r.isEmpty(i + 3) ? UInt32.max : lastCode[i])
         }
     }
 
@@ -61,7 +64,9 @@ struct ProfileColumns {
         case .undecided(var d, var turned):
             kinds[i] = .numeric
             defer { kinds[i] = .undecided(d, turned: turned) }
-            let numeric = FieldParser.float(b), text = r.string(i + 3)
+            let numeric = FieldParser.float(b)
+            if numeric != nil, d == nil { return numeric! } // too many values to turn: numeric for good
+            let text = r.string(i + 3)
             if numeric == nil, let d = Double(text.trimmingCharacters(in: .whitespaces)), !d.isFinite {
                 throw fail("column \(Quoted.text(names[i])) value \(Quoted.text(text)) is not a finite number")
             }
@@ -75,6 +80,7 @@ struct ProfileColumns {
                 c = try code(text, in: &d!, column: i, fail: fail)
             }
             if numeric == nil { turned = true }
+            lastCode[i] = d == nil ? UInt32.max : UInt32(c)
             return turned ? Float(c) : numeric!
         }
     }
