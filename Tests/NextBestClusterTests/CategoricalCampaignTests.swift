@@ -8,19 +8,38 @@ import NextBestTestKit
 @Suite struct CategoricalCampaignTests {
     static let dir = FixtureStore.root + "/categorical"
 
-    func nextbest(_ args: [String]) throws -> (status: Int32, err: String, out: String) {
+    func nextbest(_ args: [String], input: String? = nil) throws -> (status: Int32, err: String, out: String) {
         let p = Process()
+        let stdin = Pipe()
+        if input != nil { p.standardInput = stdin }
         p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
         p.arguments = args
         let err = Pipe(), out = Pipe()
         p.standardError = err
         p.standardOutput = out
         try p.run()
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
         // Small outputs: read one pipe after the other.
         let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         return (p.terminationStatus, text, stdout)
+    }
+
+    /// A column turning to text after numbers is coded by reading the file again; standard input cannot
+    /// be read again, so there it is refused, naming --categorical, and nothing is stored.
+    @Test func aColumnTurningTextOnStandardInputNeedsCategorical() throws {
+        let store = ClusterFixtures.tempDir("catstdin") + "/store"
+        let csv = "customer_id,region,segment,x,tier\n1,n,m,1.5,1\n2,n,m,2,gold\n"
+        let refused = try nextbest(["import", "profiles", "-", "--store", store], input: csv)
+        #expect(refused.status != 0 && refused.err.contains("standard input:3") && refused.err.contains("--categorical tier"), "\(refused.err)")
+        let declared = try nextbest(["import", "profiles", "-", "--categorical", "tier", "--store", store], input: csv)
+        #expect(declared.status == 0, "\(declared.err)")
+        let inspect = try nextbest(["inspect", "--store", store])
+        #expect(inspect.out.contains("categorical tier (2): 1, gold"), "\(inspect.out)")
     }
 
     @Test func mixedFormatCampaignIsTheSameForEveryWorkerCount() throws {

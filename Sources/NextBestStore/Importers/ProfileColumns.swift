@@ -4,50 +4,42 @@ import NextBestCore
 /// How a profile import reads each feature column: numeric, categorical (text, dictionary-coded), or —
 /// at a store's first import only — undecided: numeric until a non-numeric value turns it categorical.
 ///
-/// An undecided column keeps the dictionary of its distinct texts and, for each imported row, the code
-/// of its text, so that when it turns categorical the rows already written are recoded
-/// (`ProfileImporter` patches them in the same transaction). Values are compared as strings: `1` and
-/// `1.0` are two categories. An empty cell is missing (NaN) in either kind.
+/// An undecided column costs nothing more than a numeric one while its values are numbers. When one
+/// turns, its later cells are coded in a provisional dictionary, and `ProfileImporter` reads the file a
+/// second time in the same transaction to code every cell of it in file order (`recode`), so the codes are
+/// those of first appearance and numbers before the turn are kept as their text. Standard input cannot
+/// be read twice: there a column turning is refused, naming `--categorical`. Values are compared as
+/// strings: `1` and `1.0` are two categories. An empty cell is missing (NaN) in either kind.
 struct ProfileColumns {
     enum Kind {
         case numeric
         case categorical(CodeDictionary)
-        /// The texts seen so far (nil once there are too many for a dictionary: the column stays
-        /// numeric), and whether a non-numeric one was seen.
-        case undecided(CodeDictionary?, turned: Bool)
+        /// A first import's column not declared categorical, still all numbers.
+        case undecided
     }
 
     private(set) var kinds: [Kind]
     let names: [String]
-    /// The undecided columns' positions, and per imported row their codes (`UInt32.max` missing); a
-    /// column's codes are dropped once it has too many values to turn categorical.
-    private let watched: [Int]
-    private var watchedCodes: [[UInt32]?]
-    /// Per column, the code `value` gave the row's undecided cell (appended to `watchedCodes` after it).
-    private var lastCode: [UInt32]
+    /// Columns that turned categorical during this import (their codes so far are provisional).
+    private(set) var turned: [Int] = []
+    /// Whether the input can be read a second time (a regular file, plain or gzip).
+    let rereadable: Bool
 
     /// The columns of `schema` (a later import: categorical as the store says, the rest numeric), or of a
     /// first import (`first`): those in `declared` categorical, the rest undecided.
-    init(schema: FeatureSchema, first: Bool, declared: Set<String>) {
+    init(schema: FeatureSchema, first: Bool, declared: Set<String>, rereadable: Bool) {
         names = schema.names
-        let kinds: [Kind] = schema.names.indices.map { i in
+        kinds = schema.names.indices.map { i in
             if let d = schema.categories[i] { return .categorical(d) }
-            if first { return declared.contains(schema.names[i]) ? .categorical(CodeDictionary()) : .undecided(CodeDictionary(), turned: false) }
+            if first { return declared.contains(schema.names[i]) ? .categorical(CodeDictionary()) : .undecided }
             return .numeric
         }
-        self.kinds = kinds
-        watched = kinds.indices.filter { if case .undecided = kinds[$0] { return true } else { return false } }
-        watchedCodes = [[UInt32]?](repeating: [], count: watched.count)
-        lastCode = [UInt32](repeating: UInt32.max, count: kinds.count)
+        self.rereadable = rereadable
     }
 
     /// Reads field `i + 3` of `r` into `features[i]` for every column.
     mutating func read(_ r: CSVReader.Record, into features: inout [Float], fail: (String) -> ImportError) throws {
         for i in 0..<features.count { features[i] = try value(r, column: i, fail: fail) }
-        for (j, i) in watched.enumerated() where watchedCodes[j] != nil {
-            guard case .undecided(_?, _) = kinds[i] else { watchedCodes[j] = nil; continue }
-            watchedCodes[j]!.append(r.isEmpty(i + 3) ? UInt32.max : lastCode[i])
-        }
     }
 
     private mutating func value(_ r: CSVReader.Record, column i: Int, fail: (String) -> ImportError) throws -> Float {
@@ -60,62 +52,49 @@ struct ProfileColumns {
         case .categorical(var d):
             kinds[i] = .numeric // the dictionary is mutated in place, not copied
             defer { kinds[i] = .categorical(d) }
-            return Float(try code(r.string(i + 3), in: &d, column: i, fail: fail))
-        case .undecided(var d, var turned):
-            kinds[i] = .numeric
-            defer { kinds[i] = .undecided(d, turned: turned) }
-            let numeric = FieldParser.float(b)
-            if numeric != nil, d == nil { return numeric! } // too many values to turn: numeric for good
+            return Float(try Self.code(r.string(i + 3), in: &d, column: names[i], fail: fail))
+        case .undecided:
+            if let v = FieldParser.float(b) { return v }
             let text = r.string(i + 3)
-            if numeric == nil, let d = Double(text.trimmingCharacters(in: .whitespaces)), !d.isFinite {
+            if let x = Double(text.trimmingCharacters(in: .whitespaces)), !x.isFinite {
                 throw fail("column \(Quoted.text(names[i])) value \(Quoted.text(text)) is not a finite number")
             }
-            if numeric == nil, d == nil {
-                throw fail("column \(Quoted.text(names[i])) value \(Quoted.text(text)) is not a number, and the column has more than \(Int(UInt16.max)) distinct values before it, too many for a text column")
+            guard rereadable else {
+                throw fail("column \(Quoted.text(names[i])) holds text (\(Quoted.text(text))) after numbers; standard input cannot be read a second time to code the numbers as text: import with --categorical \(names[i])")
             }
-            var c: UInt16 = 0
-            if numeric != nil, let full = d, full.existingCode(for: text) == nil, full.count >= Int(UInt16.max) {
-                d = nil // a numeric column with many values: it stays numeric
-            } else if d != nil {
-                c = try code(text, in: &d!, column: i, fail: fail)
-            }
-            if numeric == nil { turned = true }
-            lastCode[i] = d == nil ? UInt32.max : UInt32(c)
-            return turned ? Float(c) : numeric!
+            var d = CodeDictionary()
+            let c = try Self.code(text, in: &d, column: names[i], fail: fail)
+            kinds[i] = .categorical(d)
+            turned.append(i)
+            return Float(c)
         }
     }
 
-    /// The code of `text`, added to `d` when new; refused when too long or the dictionary is full.
-    private func code(_ text: String, in d: inout CodeDictionary, column i: Int, fail: (String) -> ImportError) throws -> UInt16 {
+    /// The code of `text` in column `column`'s dictionary, added when new; refused when too long or the
+    /// dictionary is full.
+    static func code(_ text: String, in d: inout CodeDictionary, column: String, fail: (String) -> ImportError) throws -> UInt16 {
         guard text.utf8.count <= Campaign.maxLabelBytes else {
-            throw fail("column \(Quoted.text(names[i])) value \(Quoted.text(text)) is longer than \(Campaign.maxLabelBytes) bytes")
+            throw fail("column \(Quoted.text(column)) value \(Quoted.text(text)) is longer than \(Campaign.maxLabelBytes) bytes")
         }
         do { return try d.code(for: text, create: true) } catch {
-            throw fail("column \(Quoted.text(names[i])) has more than \(Int(UInt16.max)) distinct values: too many for a text column")
+            throw fail("column \(Quoted.text(column)) has more than \(Int(UInt16.max)) distinct values: too many for a text column")
         }
     }
 
-    /// The schema the import leaves: categorical columns (declared, or undecided ones that turned) with
-    /// their dictionaries.
-    func schema() throws -> FeatureSchema {
+    /// The schema the import leaves: the categorical columns with their dictionaries, `recoded` in place
+    /// of the provisional ones of the columns that turned.
+    func schema(recoded: [Int: CodeDictionary] = [:]) throws -> FeatureSchema {
         var c: [Int: CodeDictionary] = [:]
         for (i, k) in kinds.enumerated() {
-            switch k {
-            case .categorical(let d): c[i] = d
-            case .undecided(let d?, turned: true): c[i] = d
-            default: break
-            }
+            if case .categorical(let d) = k { c[i] = recoded[i] ?? d }
         }
         return try FeatureSchema(names: names, categories: c)
     }
 
-    /// For the columns that turned categorical: their positions and, per imported row, the codes.
-    func turned() -> [(column: Int, codes: [UInt32])] {
-        var out: [(Int, [UInt32])] = []
-        for (j, i) in watched.enumerated() {
-            guard case .undecided(_, turned: true) = kinds[i], let codes = watchedCodes[j] else { continue }
-            out.append((i, codes))
-        }
-        return out
+    /// Whether `path` names a regular file (after symbolic links), which can be read twice.
+    static func isRegularFile(_ path: String) -> Bool {
+        guard path != "-" else { return false }
+        let resolved = (path as NSString).resolvingSymlinksInPath
+        return (try? FileManager.default.attributesOfItem(atPath: resolved)[.type] as? FileAttributeType) == .typeRegular
     }
 }

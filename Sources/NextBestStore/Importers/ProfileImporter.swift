@@ -9,6 +9,7 @@ import NextBestCore
 /// to the columns' dictionaries. An existing customer is replaced. Any bad row refuses the whole file.
 public enum ProfileImporter {
     public static func run(file: String, store: Store, categorical: [String] = []) throws -> ImportReport {
+        let path = file
         let csv = try CSVReader(path: file)
         let file = csv.name // `standard input` for `-`
         return try store.env.write { txn in
@@ -18,7 +19,6 @@ public enum ProfileImporter {
             var regions = try store.regions(in: txn)
             var segments = try store.segments(in: txn)
             var seen: [UInt64: Int] = [:]
-            var order: [UInt64] = []
             var features: [Float] = []
             var record: [UInt8] = []
             var added = 0, replaced = 0
@@ -28,7 +28,8 @@ public enum ProfileImporter {
                     let h = (0..<r.count).map { r.string($0).trimmingCharacters(in: .whitespaces) }
                     let fs = try headerSchema(h, existing: stored, fail: fail)
                     try checkDeclared(categorical, schema: stored ?? fs, first: stored == nil, fail: fail)
-                    columns = ProfileColumns(schema: stored ?? fs, first: stored == nil, declared: Set(categorical))
+                    columns = ProfileColumns(schema: stored ?? fs, first: stored == nil, declared: Set(categorical),
+                                             rereadable: ProfileColumns.isRegularFile(path))
                     header = h
                     features = [Float](repeating: .nan, count: fs.count)
                     return
@@ -39,7 +40,6 @@ public enum ProfileImporter {
                 }
                 if let first = seen[id] { throw fail("customer_id \(id) appears again (first at line \(first))") }
                 seen[id] = r.line
-                if stored == nil { order.append(id) }
                 let regionName = r.string(1), segmentName = r.string(2)
                 try checkNames(region: regionName, segment: segmentName, fail: fail)
                 let region: UInt16, segment: UInt16
@@ -52,9 +52,8 @@ public enum ProfileImporter {
                 if try put(record, id: id, store: store, txn: txn) { added += 1 } else { replaced += 1 }
             }
             guard let columns else { throw ImportError(file: file, line: nil, reason: "the file is empty") }
-            let schema = try columns.schema()
-            try recode(columns.turned(), customers: order, featureCount: schema.count, store: store, txn: txn)
-            try store.setSchema(schema, in: txn)
+            let recoded = try recode(path: path, columns: columns.turned, rows: seen.count, names: columns.names, store: store, txn: txn)
+            try store.setSchema(try columns.schema(recoded: recoded), in: txn)
             try store.setDictionaries(regions: regions, segments: segments, in: txn)
             try store.markDataChanged(in: txn)
             return ImportReport(kind: "profiles", rows: added + replaced, added: added, replaced: replaced, skipped: 0)
@@ -71,20 +70,37 @@ public enum ProfileImporter {
         return fresh
     }
 
-    /// Rewrites the rows of a first import whose columns turned categorical after they were written:
-    /// `turned` gives each such column's codes, one per customer of `customers` (import order).
-    private static func recode(_ turned: [(column: Int, codes: [UInt32])], customers: [UInt64], featureCount: Int,
-                               store: Store, txn: LMDBTransaction) throws {
-        guard !turned.isEmpty else { return }
+    /// Codes the columns that turned categorical during a first import (`columns`), reading the file a
+    /// second time: every row's cell is coded in file order, so a value's code is its first appearance and
+    /// numbers before the turn are their text. Returns the columns' dictionaries. A file that reads
+    /// differently the second time (other rows, another count) is refused.
+    private static func recode(path: String, columns: [Int], rows: Int, names: [String], store: Store, txn: LMDBTransaction) throws -> [Int: CodeDictionary] {
+        let featureCount = names.count
+        guard !columns.isEmpty else { return [:] }
+        let csv = try CSVReader(path: path)
+        var dictionaries = Dictionary(uniqueKeysWithValues: columns.map { ($0, CodeDictionary()) })
         var record: [UInt8] = []
-        for (row, id) in customers.enumerated() {
+        var read = -1 // the header first
+        try csv.forEachRecord { r in
+            read += 1
+            if read == 0 { return }
+            func fail(_ reason: String) -> ImportError { ImportError(file: csv.name, line: r.line, reason: reason) }
+            let changed = fail("the file changed while it was imported (its second read, to code text columns, differs)")
+            guard r.count == featureCount + 3, let id = FieldParser.uint64(r.bytes(0)) else { throw changed }
             let key = ProfileCodec.key(id)
-            guard let value = try txn.get(store.profiles, key: key) else { continue }
+            guard let value = try txn.get(store.profiles, key: key) else { throw changed }
             var p = try value.withUnsafeBytes { try ProfileCodec.decodeProfile(id: id, $0, featureCount: featureCount) }
-            for (column, codes) in turned { p.features[column] = codes[row] == UInt32.max ? .nan : Float(codes[row]) }
+            for i in columns {
+                if r.isEmpty(i + 3) { p.features[i] = .nan; continue }
+                p.features[i] = Float(try ProfileColumns.code(r.string(i + 3), in: &dictionaries[i]!, column: names[i], fail: fail))
+            }
             ProfileCodec.encode(region: p.region, segment: p.segment, features: p.features, into: &record)
             try txn.put(store.profiles, key: key, value: record)
         }
+        guard read == rows else {
+            throw ImportError(file: csv.name, line: nil, reason: "the file changed while it was imported (its second read, to code text columns, has \(read) rows, the first \(rows))")
+        }
+        return dictionaries
     }
 
     /// Refuses a `--categorical` column the header lacks, or (after the first import) one the store
