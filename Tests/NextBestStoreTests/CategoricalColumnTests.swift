@@ -53,8 +53,10 @@ import Testing
                 }
             }
         }
-        // A reopened store reads the same schema.
+        // A reopened store reads the same schema; its format tag says it has text columns.
         let again = try Store(path: store.env.path, mustExist: true)
+        let tag = try again.env.read { txn in try txn.get(again.meta, key: Array("format".utf8)) }
+        #expect(tag.map { String(decoding: $0, as: UTF8.self) } == Store.categoricalFormatTag)
         #expect(try again.env.read { txn in try again.schema(in: txn) } == schema)
     }
 
