@@ -49,6 +49,8 @@ public struct StoreReport: Sendable {
     public var counts: Counts
     /// Profile feature columns in storage order (empty before the first profile import).
     public var features: [String]
+    /// The categorical (text) feature columns and their values in code order.
+    public var categorical: [String: [String]] = [:]
     public var regions: [String]
     public var segments: [String]
     public var models: [Model]
@@ -97,9 +99,11 @@ public struct StoreReport: Sendable {
         let statOK = stat(store.dataFilePath, &st) == 0
         let size = Size(dataFileBytes: statOK ? Int(st.st_size) : 0, dataFileAllocatedBytes: statOK ? Int(st.st_blocks) * 512 : 0,
                         usage: try store.usage())
-        return StoreReport(path: store.env.path, counts: counts, features: schema?.names ?? [], regions: regions.names,
-                           segments: segments.names, models: models, campaign: campaign, campaignVersion: version,
-                           runsByState: states.sorted { $0.key < $1.key }.map { (state: $0.key, count: $0.value) }, size: size)
+        var report = StoreReport(path: store.env.path, counts: counts, features: schema?.names ?? [], regions: regions.names,
+                                 segments: segments.names, models: models, campaign: campaign, campaignVersion: version,
+                                 runsByState: states.sorted { $0.key < $1.key }.map { (state: $0.key, count: $0.value) }, size: size)
+        report.categorical = schema?.categoriesByName ?? [:]
+        return report
     }
 
     /// The deepest tree of an ensemble: the most splits on a path from a root to a leaf.
@@ -160,6 +164,7 @@ public struct StoreReport: Sendable {
                 ("segments", Self.int(c.segments)), ("models", Self.int(c.models)), ("kept_runs", Self.int(c.keptRuns)),
             ])),
             ("features", .array(features.map { .string($0) })),
+            ("categorical", .object(categorical.sorted { $0.key < $1.key }.map { ($0.key, .array($0.value.map { .string($0) })) })),
             ("regions", .array(regions.map { .string($0) })),
             ("segments", .array(segments.map { .string($0) })),
             ("models", .array(models.map { m in
@@ -253,6 +258,9 @@ public struct StoreReport: Sendable {
         if !runsByState.isEmpty { out.append("  " + Self.pad("runs by state", 26) + runsByState.map { "\($0.state) \($0.count)" }.joined(separator: ", ")) }
         out.append("")
         out.append("features (\(features.count)): " + (features.isEmpty ? "(none: no profiles imported)" : features.joined(separator: ", ")))
+        for (name, values) in categorical.sorted(by: { $0.key < $1.key }) {
+            out.append("  categorical \(name) (\(values.count)): " + values.prefix(12).joined(separator: ", ") + (values.count > 12 ? ", …" : ""))
+        }
         out.append("regions (\(regions.count)): " + regions.joined(separator: ", "))
         out.append("segments (\(segments.count)): " + segments.joined(separator: ", "))
         out.append("")

@@ -13,12 +13,17 @@ struct Import: ParsableCommand {
     struct Profiles: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Import a profiles CSV: customer_id,region,segment,<feature>...")
         @Argument(help: "The CSV file (-: standard input; gzip data, such as FILE.csv.gz, is decompressed).") var file: String
+        @Option(help: "Feature columns holding text (categories), a,b,c; at the store's first import (a column with any non-numeric value is categorical anyway).") var categorical: String?
         @OptionGroup var storeOptions: StoreOptions
         func run() throws {
+            let declared = (categorical ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            if categorical != nil, declared.isEmpty || declared.contains(where: \.isEmpty) {
+                throw ValidationError("--categorical: give column names separated by commas, none empty")
+            }
             try reportingErrors {
                 let t = Date()
                 let store = try Store(path: storeOptions.store)
-                let r = try ProfileImporter.run(file: file, store: store)
+                let r = try ProfileImporter.run(file: file, store: store, categorical: declared)
                 print("\(r) from \(file) in \(elapsed(t))")
             }
         }

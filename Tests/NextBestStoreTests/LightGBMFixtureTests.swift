@@ -177,7 +177,7 @@ import Testing
         #expect(flag.contains("boost_from_nowhere"), "\(flag)")
 
         let pandas = try Self.refusal(text.replacingOccurrences(of: "pandas_categorical:null", with: "pandas_categorical:[[\"gold\",\"silver\"]]"), store)
-        #expect(pandas.contains("pandas categorical"), "\(pandas)")
+        #expect(pandas.contains("pandas_categorical") && pandas.contains("categorical_feature"), "\(pandas)")
         // Categories that are their own codes are read as the codes.
         let codes = text.replacingOccurrences(of: "pandas_categorical:null", with: "pandas_categorical:[[0,1,2]]")
         #expect(throws: Never.self) { try ModelFormat.lightGBM.parse(Data(codes.utf8)) }

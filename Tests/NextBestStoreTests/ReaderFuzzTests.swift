@@ -15,10 +15,10 @@ import NextBestTestKit
 
     static let yamlSeeds = ["fuzz/campaign/seed.yaml", "fuzz/campaign/constrained.yaml", "campaign_small.yaml", "campaign_constrained.yaml"].map(bytes)
     static let jsonSeeds = [bytes("fuzz/campaign/seed.json")]
-    static let xgbSeeds = ["fuzz/model/xgb_small.xgb.json", "models/xgb_small.json", "models/xgb_subset.json"].map(bytes)
-    static let ubjSeeds = ["models/xgb_ubj_binary.ubj", "models/xgb_ubj_logitraw.ubj", "models/xgb_ubj_reg.ubj"].map(bytes)
+    static let xgbSeeds = ["fuzz/model/xgb_small.xgb.json", "models/xgb_small.json", "models/xgb_subset.json", "categorical/xgb_onehot.json"].map(bytes)
+    static let ubjSeeds = ["models/xgb_ubj_binary.ubj", "models/xgb_ubj_logitraw.ubj", "models/xgb_ubj_reg.ubj", "categorical/xgb_text.ubj"].map(bytes)
     static let logitSeeds = ["fuzz/model/logit_all.logit.json", "models/logit_all.json", "models/logit_subset.json"].map(bytes)
-    static let lightGBMSeeds = ["lightgbm/lgb_small.txt", "lightgbm/lgb_cat.txt", "lightgbm/lgb_xent.txt"].map(bytes)
+    static let lightGBMSeeds = ["lightgbm/lgb_small.txt", "lightgbm/lgb_cat.txt", "lightgbm/lgb_xent.txt", "categorical/lgb_text.txt"].map(bytes)
 
     static let onnxSeeds = ["onnx/onnx_gb.onnx", "onnx/onnx_gb_scaled.onnx", "onnx/onnx_logreg.onnx"].map(bytes)
 
@@ -74,7 +74,13 @@ import NextBestTestKit
         let encoded = ModelCodec.encode(model)
         let decoded = encoded.withUnsafeBytes { try? ModelCodec.decode(id: "fuzzed", $0) }
         #expect(decoded == model, "\(fuzz.tag(i)): the model does not survive the store's codec")
-        guard let schema = try? FeatureSchema(names: ["extra_0"] + model.features.reversed() + ["extra_1"]) else {
+        // A model with text categories binds to text columns: their dictionaries hold its values reversed
+        // and one it never saw.
+        var text: [String: [String]] = [:]
+        if case .forest(let f) = kind, let names = f.categoryNames {
+            for (k, list) in names.enumerated() where !list.isEmpty { text[f.features[k]] = list.reversed() + ["never-seen"] }
+        }
+        guard let schema = try? FeatureSchema(names: ["extra_0"] + model.features.reversed() + ["extra_1"]).withCategories(text) else {
             Issue.record("\(fuzz.tag(i)): accepted feature names no schema can hold: \(model.features.prefix(4))")
             return nil
         }

@@ -29,6 +29,12 @@ public struct DecisionForest: Sendable, Equatable, Codable {
 
         /// Whether the propensity is the output itself rather than its sigmoid.
         public var isProbability: Bool { self == .onnxProbability }
+        /// XGBoost's `RegTree` prediction for models with categorical splits: a numerical split goes left
+        /// when the Float32 feature is `<` the Float32 threshold (stored as the Double of the next Float32
+        /// down, so LightGBM's `<=` test gives the same answer), a missing value follows the default
+        /// direction at every split, a category split goes right when the category is in XGBoost's set
+        /// (stored as its complement: the categories going left); the base margin is a one-leaf tree.
+        case xgboost = 3
     }
 
     /// How a split treats a missing feature, as LightGBM's `MissingType` (decision_type bits 2–3).
@@ -92,6 +98,9 @@ public struct DecisionForest: Sendable, Equatable, Codable {
     public var sigmoid: Double
     /// Whether the output is the mean of the trees' outputs rather than their sum (random forests).
     public var averageOutput: Bool
+    /// The text categories of each feature in model code order (empty for a feature without them), when
+    /// the model was trained on pandas category columns; nil otherwise (`DecisionForestCategories`).
+    public var categoryNames: [[String]]? = nil
 
     /// Checks the forest: node and set indices in range, children after their split, leaf values finite,
     /// thresholds not NaN (±inf is a threshold LightGBM writes) and no customer's margin able to overflow.

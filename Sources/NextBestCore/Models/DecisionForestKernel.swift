@@ -68,7 +68,9 @@ extension DecisionForest {
             if n.categorical {
                 let k = Int(n.categorySet)
                 let start = f.categoryBounds[k], end = f.categoryBounds[k + 1]
-                return Node(value: Double(end - start), feature: feature, left: n.left, set: start, flags: categorical)
+                // LightGBM sends a missing category right; XGBoost the default way.
+                let nanGoes = f.arithmetic == .xgboost && n.defaultLeft
+                return Node(value: Double(end - start), feature: feature, left: n.left, set: start, flags: categorical | (nanGoes ? nanLeft : 0))
             }
             let zeroGoesLeft = 0.0 <= n.value
             let nanGoes: Bool, zeroGoes: Bool
@@ -84,8 +86,8 @@ extension DecisionForest {
         /// Whether `v` (a Float32 feature widened to Double) goes left at split `n`.
         @inlinable @inline(__always)
         static func goesLeft(_ n: Node, _ v: Double, _ words: UnsafePointer<UInt32>) -> Bool {
-            if n.flags & categorical != 0 { return inSet(v, words + Int(n.set), count: Int(n.value)) }
             if v.isNaN { return n.flags & nanLeft != 0 }
+            if n.flags & categorical != 0 { return inSet(v, words + Int(n.set), count: Int(n.value)) }
             if v.magnitude <= DecisionForest.zeroThreshold, n.flags & exact == 0 { return n.flags & zeroLeft != 0 }
             return v <= n.value
         }

@@ -5,8 +5,8 @@ import Foundation
 ///
 /// Accepted: one model (`num_class=1`, one tree per iteration) with objective `binary sigmoid:σ` or
 /// `cross_entropy` (σ = 1), numerical and categorical splits with every missing type, single-leaf trees,
-/// `average_output` (random forests), and `pandas_categorical` only when each column's categories are
-/// the codes 0…n-1 themselves. Refused, naming what: other objectives, multi-class models, linear trees
+/// `average_output` (random forests), and `pandas_categorical` (text categories, bound to the store's
+/// categorical columns by value; see `DecisionForestCategories`). Refused, naming what: other objectives, multi-class models, linear trees
 /// (`is_linear=1`), unknown decision-type bits or bare header flags. Leaf values are read as written: the
 /// file stores them already multiplied by the tree's `shrinkage` (and the first tree holds the init score
 /// when the model boosted from the average), so `shrinkage` is not applied again.
@@ -58,12 +58,13 @@ enum LightGBMReader {
             throw .malformed(path: "line \(lines.number)", reason: "the file ends before \"end of trees\" (truncated?)")
         }
         lines.at += 1
-        try checkPandasCategorical(&lines)
+        let categories = try pandasCategories(&lines, features: names.count)
         guard trees.count > 0 else { throw .malformed(path: "line \(lines.number)", reason: "the model has no trees") }
         do {
-            return try DecisionForest(arithmetic: .lightGBM, features: names, nodes: trees.nodes, roots: trees.roots,
-                                      categoryBounds: trees.bounds, categoryWords: trees.words,
-                                      sigmoid: sigmoid, averageOutput: header.averageOutput)
+            let forest = try DecisionForest(arithmetic: .lightGBM, features: names, nodes: trees.nodes, roots: trees.roots,
+                                            categoryBounds: trees.bounds, categoryWords: trees.words,
+                                            sigmoid: sigmoid, averageOutput: header.averageOutput)
+            return try categories.map { names throws(ModelError) in try forest.withCategoryNames(names) } ?? forest
         } catch {
             throw .invalid("LightGBM model: \(error.description)")
         }
@@ -141,23 +142,47 @@ enum LightGBMReader {
         return sigmoid
     }
 
-    /// Refuses `pandas_categorical` unless every listed column's categories are the codes 0…n-1 (then a
-    /// profile column holding the codes is read as LightGBM reads the pandas column).
-    static func checkPandasCategorical(_ lines: inout Lines) throws(ModelError) {
-        let key = "pandas_categorical:"
-        while !lines.done, !lines.current.hasPrefix(key) { lines.at += 1 }
-        guard !lines.done else { return }
+    /// The text categories of a model trained on a pandas DataFrame with `category` columns: the
+    /// `pandas_categorical` lists (values as strings; `pandas.Categorical` numbers as pandas prints them)
+    /// go to the features `[categorical_feature: i,j]` of the parameters names, in order. Nil for `null`,
+    /// no such line, or only the codes 0…n-1 without the parameters (a numeric column then holds the codes).
+    static func pandasCategories(_ lines: inout Lines, features: Int) throws(ModelError) -> [[String]]? {
+        let key = "pandas_categorical:", parameter = "[categorical_feature: "
+        var indices: [Int]? = nil
+        while !lines.done, !lines.current.hasPrefix(key) {
+            if lines.current.hasPrefix(parameter), lines.current.hasSuffix("]") {
+                let list = lines.current.dropFirst(parameter.count).dropLast()
+                indices = list.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            }
+            lines.at += 1
+        }
+        guard !lines.done else { return nil }
         let text = lines.current.dropFirst(key.count)
-        if text == "null" { return }
+        if text == "null" { return nil }
         let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [])
         guard let columns = parsed as? [[Any]] else {
             throw .malformed(path: "line \(lines.number) (pandas_categorical)", reason: "expected null or a JSON list of category lists")
         }
-        for (k, categories) in columns.enumerated() {
-            let identity = categories.enumerated().allSatisfy { i, c in (c as? NSNumber)?.doubleValue == Double(i) }
-            guard identity else {
-                throw .unsupported("pandas categorical column \(k + 1) (line \(lines.number)) has categories other than the codes 0…n-1; nextbest reads integer category codes from numeric profile columns: train on the codes (or on a DataFrame whose categories are 0…n-1)")
-            }
+        let lists = columns.map { $0.map(categoryText) }
+        guard let indices, indices.count == lists.count, indices.allSatisfy({ (0..<features).contains($0) }) else {
+            let codes = lists.allSatisfy { $0.enumerated().allSatisfy { i, c in c == String(i) } }
+            if codes { return nil }
+            throw .unsupported("pandas_categorical (line \(lines.number)) lists \(lists.count) columns but the parameters do not say which features they are ([categorical_feature: …] missing or of another length): save the model with LightGBM's Booster.save_model, which writes both")
         }
+        var names = [[String]](repeating: [], count: features)
+        for (k, f) in indices.enumerated() { names[f] = lists[k] }
+        return names
+    }
+
+    /// A pandas category as text: a string as it is, an integral number without a fraction (`3`), any
+    /// other number as Swift prints a Double (`2.5`).
+    static func categoryText(_ value: Any) -> String {
+        if let s = value as? String { return s }
+        if let n = value as? NSNumber {
+            let d = n.doubleValue
+            if d.rounded() == d, abs(d) < 1e15 { return String(Int64(d)) }
+            return String(d)
+        }
+        return "\(value)"
     }
 }

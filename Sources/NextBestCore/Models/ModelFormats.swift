@@ -22,9 +22,9 @@ public enum ModelFormat: String, Sendable, CaseIterable {
     /// (and are required for a model that carries none); they must be as many as the model's features.
     public func parse(_ data: Data, featureNames: [String]? = nil) throws(ModelError) -> PropensityModel.Kind {
         switch self {
-        case .xgboostJSON: return .trees(try XGBoostReader.read(try Self.json(data), featureNames: featureNames))
+        case .xgboostJSON: return try XGBoostReader.readKind(try Self.json(data), featureNames: featureNames)
         case .xgboostUBJ:
-            do { return .trees(try XGBoostReader.read(try UBJSON.parse(data), featureNames: featureNames)) }
+            do { return try XGBoostReader.readKind(try UBJSON.parse(data), featureNames: featureNames) }
             catch let e as UBJSONError { throw .malformed(path: "$", reason: e.description) }
             catch let e as ModelError { throw e }
             catch { throw .invalid("\(error)") }

@@ -40,6 +40,9 @@ public struct PropensityModel: Sendable, Equatable, Codable {
     public func bound(to schema: FeatureSchema) throws(ModelError) -> BoundModel {
         let missing = missingFeatures(in: schema)
         if let first = missing.first { throw .unknownFeature(model: id, feature: first) }
+        if case .forest = kind {} else if let text = features.first(where: { schema.isCategorical(schema.index(of: $0)!) }) {
+            throw .invalid("model \(Quoted.text(id)) reads \(Quoted.text(text)) as a number, but the store's column \(Quoted.text(text)) holds text (dictionary codes): use a tree model trained on it as a category (LightGBM or XGBoost on a pandas category column), or import the column as numbers")
+        }
         switch kind {
         case .logistic(let m):
             let idx = m.features.map { Int32(schema.index(of: $0)!) }
@@ -61,8 +64,9 @@ public struct PropensityModel: Sendable, Equatable, Codable {
                               leafMask: LeafMaskForest(nodes: nodes, roots: roots, featureCount: schema.count))
         case .forest(let f):
             let map = f.features.map { Int32(schema.index(of: $0)!) }
+            let translated = try f.translated(to: schema, map: map, model: id)
             return BoundModel(id: id, kind: .forest, featureIndex: [], coefficients: [], intercept: 0,
-                              nodes: [], roots: [], baseMargin: 0, decisionForest: f.bound(map: map, featureCount: schema.count))
+                              nodes: [], roots: [], baseMargin: 0, decisionForest: translated.bound(map: map, featureCount: schema.count))
         }
     }
 }

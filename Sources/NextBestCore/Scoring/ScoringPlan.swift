@@ -54,6 +54,7 @@ public struct ScoringPlan: Sendable {
             case .fixed(let v): value = v
             case .column(let c):
                 guard let i = schema.index(of: c) else { throw .unknownValueColumn(offer: o.id, column: c) }
+                guard !schema.isCategorical(i) else { throw .textValueColumn(offer: o.id, column: c) }
                 valueFeature = i
             }
             planned.append(PlannedOffer(
@@ -89,6 +90,8 @@ private func channelNames(_ all: [String], _ name: String) -> Int { all.firstInd
 public enum PlanError: Error, CustomStringConvertible {
     case unknownModel(String)
     case unknownValueColumn(offer: String, column: String)
+    /// The value column holds text (category codes), not amounts.
+    case textValueColumn(offer: String, column: String)
     case model(ModelError)
     case tooLarge
 
@@ -96,6 +99,7 @@ public enum PlanError: Error, CustomStringConvertible {
         switch self {
         case .unknownModel(let m): return "the campaign uses model '\(m)', which is not in the store: import it with `nextbest import model FILE --id \(m)`"
         case .unknownValueColumn(let o, let c): return "offer '\(o)' takes its value from column '\(c)', which is not a profile feature in the store"
+        case .textValueColumn(let o, let c): return "offer '\(o)' takes its value from column '\(c)', which holds text (categories), not amounts: name a numeric column or give a fixed value"
         case .model(let e): return e.description
         case .tooLarge: return "the campaign has too many offers (max 65534) or channels (max 254)"
         }

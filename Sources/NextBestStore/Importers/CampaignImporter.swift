@@ -124,6 +124,9 @@ public enum CampaignImporter {
             if case .column(let col) = o.value, schema?.index(of: col) == nil {
                 out.append(("offers[\(i)].value_column", "offer '\(o.id)' takes its value from column '\(col)', which is not a profile feature"))
             }
+            if case .column(let col) = o.value, let schema, let k = schema.index(of: col), schema.isCategorical(k) {
+                out.append(("offers[\(i)].value_column", "offer '\(o.id)' takes its value from column '\(col)', which holds text (categories), not amounts"))
+            }
         }
         let regions = try store.regions(in: txn), segments = try store.segments(in: txn)
         for r in c.constraints.regions where regions.existingCode(for: r.name) == nil {

@@ -32,6 +32,10 @@ public enum ModelImporter {
                 throw ImportError(file: input.name, line: nil, key: "feature \(Quoted.text(missing))",
                                   reason: missingColumn(missing, model: model, schema: schema))
             }
+            // A model that reads a text column as a number (or text categories from a numeric column).
+            do { _ = try model.bound(to: schema) } catch {
+                throw ImportError(file: input.name, line: nil, reason: "\(error)")
+            }
             try store.putModel(model, in: txn)
             return (ImportReport(kind: "model '\(id)' v\(model.version)", rows: 1, added: previous == nil ? 1 : 0, replaced: previous == nil ? 0 : 1, skipped: 0), model)
         }

@@ -3,15 +3,19 @@ import NextBestCore
 
 /// Imports a profiles CSV (`customer_id,region,segment,<feature>...`) in one write transaction.
 ///
-/// The first import fixes the store's feature schema; later imports must have the same feature columns
-/// in the same order. An existing customer is replaced. Any bad row refuses the whole file.
+/// The first import fixes the store's feature schema: the columns, and which of them are categorical
+/// (text) — those named in `categorical`, and those holding any non-numeric value (`ProfileColumns`).
+/// Later imports must have the same feature columns in the same order; their new text values are added
+/// to the columns' dictionaries. An existing customer is replaced. Any bad row refuses the whole file.
 public enum ProfileImporter {
-    public static func run(file: String, store: Store) throws -> ImportReport {
+    public static func run(file: String, store: Store, categorical: [String] = []) throws -> ImportReport {
+        let path = file
         let csv = try CSVReader(path: file)
         let file = csv.name // `standard input` for `-`
         return try store.env.write { txn in
             var header: [String]? = nil
-            var schema: FeatureSchema? = try store.schema(in: txn)
+            let stored: FeatureSchema? = try store.schema(in: txn)
+            var columns: ProfileColumns? = nil
             var regions = try store.regions(in: txn)
             var segments = try store.segments(in: txn)
             var seen: [UInt64: Int] = [:]
@@ -22,11 +26,10 @@ public enum ProfileImporter {
                 func fail(_ reason: String) -> ImportError { ImportError(file: file, line: r.line, reason: reason) }
                 guard let cols = header else {
                     let h = (0..<r.count).map { r.string($0).trimmingCharacters(in: .whitespaces) }
-                    let fs = try headerSchema(h, existing: schema, fail: fail)
-                    if schema == nil {
-                        schema = fs
-                        try store.setSchema(fs, in: txn)
-                    }
+                    let fs = try headerSchema(h, existing: stored, fail: fail)
+                    try checkDeclared(categorical, schema: stored ?? fs, first: stored == nil, fail: fail)
+                    columns = ProfileColumns(schema: stored ?? fs, first: stored == nil, declared: Set(categorical),
+                                             rereadable: ProfileColumns.isRegularFile(path))
                     header = h
                     features = [Float](repeating: .nan, count: fs.count)
                     return
@@ -44,21 +47,72 @@ public enum ProfileImporter {
                     region = try regions.code(for: regionName, create: true)
                     segment = try segments.code(for: segmentName, create: true)
                 } catch { throw fail("\(error)") }
-                try readFeatures(r, columns: cols, into: &features, fail: fail)
+                try columns!.read(r, into: &features, fail: fail)
                 ProfileCodec.encode(region: region, segment: segment, features: features, into: &record)
-                let key = ProfileCodec.key(id)
-                let fresh = try key.withUnsafeBytes { k in
-                    try record.withUnsafeBytes { v in try txn.put(store.profiles, key: k, value: v, noOverwrite: true) }
-                }
-                if fresh { added += 1 } else {
-                    try txn.put(store.profiles, key: key, value: record)
-                    replaced += 1
-                }
+                if try put(record, id: id, store: store, txn: txn) { added += 1 } else { replaced += 1 }
             }
-            guard header != nil else { throw ImportError(file: file, line: nil, reason: "the file is empty") }
+            guard let columns else { throw ImportError(file: file, line: nil, reason: "the file is empty") }
+            let recoded = try recode(path: path, columns: columns.turned, rows: seen.count, names: columns.names, store: store, txn: txn)
+            try store.setSchema(try columns.schema(recoded: recoded), in: txn)
             try store.setDictionaries(regions: regions, segments: segments, in: txn)
             try store.markDataChanged(in: txn)
             return ImportReport(kind: "profiles", rows: added + replaced, added: added, replaced: replaced, skipped: 0)
+        }
+    }
+
+    /// Stores a profile record; true when the customer is new.
+    private static func put(_ record: [UInt8], id: UInt64, store: Store, txn: LMDBTransaction) throws -> Bool {
+        let key = ProfileCodec.key(id)
+        let fresh = try key.withUnsafeBytes { k in
+            try record.withUnsafeBytes { v in try txn.put(store.profiles, key: k, value: v, noOverwrite: true) }
+        }
+        if !fresh { try txn.put(store.profiles, key: key, value: record) }
+        return fresh
+    }
+
+    /// Codes the columns that turned categorical during a first import (`columns`), reading the file a
+    /// second time: every row's cell is coded in file order, so a value's code is its first appearance and
+    /// numbers before the turn are their text. Returns the columns' dictionaries. A file that reads
+    /// differently the second time (other rows, another count) is refused.
+    private static func recode(path: String, columns: [Int], rows: Int, names: [String], store: Store, txn: LMDBTransaction) throws -> [Int: CodeDictionary] {
+        let featureCount = names.count
+        guard !columns.isEmpty else { return [:] }
+        let csv = try CSVReader(path: path)
+        var dictionaries = Dictionary(uniqueKeysWithValues: columns.map { ($0, CodeDictionary()) })
+        var record: [UInt8] = []
+        var read = -1 // the header first
+        try csv.forEachRecord { r in
+            read += 1
+            if read == 0 { return }
+            func fail(_ reason: String) -> ImportError { ImportError(file: csv.name, line: r.line, reason: reason) }
+            let changed = fail("the file changed while it was imported (its second read, to code text columns, differs)")
+            guard r.count == featureCount + 3, let id = FieldParser.uint64(r.bytes(0)) else { throw changed }
+            let key = ProfileCodec.key(id)
+            guard let value = try txn.get(store.profiles, key: key) else { throw changed }
+            var p = try value.withUnsafeBytes { try ProfileCodec.decodeProfile(id: id, $0, featureCount: featureCount) }
+            for i in columns {
+                if r.isEmpty(i + 3) { p.features[i] = .nan; continue }
+                p.features[i] = Float(try ProfileColumns.code(r.string(i + 3), in: &dictionaries[i]!, column: names[i], fail: fail))
+            }
+            ProfileCodec.encode(region: p.region, segment: p.segment, features: p.features, into: &record)
+            try txn.put(store.profiles, key: key, value: record)
+        }
+        guard read == rows else {
+            throw ImportError(file: csv.name, line: nil, reason: "the file changed while it was imported (its second read, to code text columns, has \(read) rows, the first \(rows))")
+        }
+        return dictionaries
+    }
+
+    /// Refuses a `--categorical` column the header lacks, or (after the first import) one the store
+    /// holds as numeric.
+    private static func checkDeclared(_ declared: [String], schema: FeatureSchema, first: Bool, fail: (String) -> ImportError) throws {
+        for name in declared {
+            guard let i = schema.index(of: name) else {
+                throw fail("--categorical names column \(Quoted.text(name)), which the header lacks (feature columns: \(schema.names.prefix(8).joined(separator: ", "))\(schema.count > 8 ? ", …" : ""))")
+            }
+            if !first, !schema.isCategorical(i) {
+                throw fail("--categorical names column \(Quoted.text(name)), which the store holds as numeric since its first import; a column's kind cannot change (import into a new store to make it categorical)")
+            }
         }
     }
 
@@ -73,7 +127,7 @@ public enum ProfileImporter {
         }
         let fs: FeatureSchema
         do { fs = try FeatureSchema(names: Array(h[3...])) } catch { throw fail("header: \(error)") }
-        if let existing, existing != fs {
+        if let existing, existing.names != fs.names {
             let i = Array(zip(existing.names, fs.names)).firstIndex { $0 != $1 } ?? min(existing.count, fs.count)
             throw fail("feature columns differ from the store's at column \(i + 4): expected \(existing.names[safe: i].map { Quoted.text($0) } ?? "(end)"), found \(fs.names[safe: i].map { Quoted.text($0) } ?? "(end)")")
         }
@@ -93,17 +147,6 @@ public enum ProfileImporter {
         }
     }
 
-    /// Parses the record's feature fields (after the first three) into `features`; empty is missing (NaN).
-    private static func readFeatures(_ r: CSVReader.Record, columns cols: [String], into features: inout [Float], fail: (String) -> ImportError) throws {
-        for i in 0..<features.count {
-            let b = r.bytes(i + 3)
-            if b.isEmpty { features[i] = .nan; continue }
-            guard let v = FieldParser.float(b) else {
-                throw fail("column \(Quoted.text(cols[i + 3])) value \(Quoted.text(r.string(i + 3))) is not a finite number")
-            }
-            features[i] = v
-        }
-    }
 }
 
 extension Array {

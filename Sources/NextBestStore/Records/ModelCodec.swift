@@ -1,12 +1,15 @@
 import NextBestCore
 
 /// The binary model record, version 1, little-endian: `"NBM"`, version `u8 = 1`, model version `i64`,
-/// kind `u8` (0 logistic, 1 trees, 2 forest), then the body:
+/// kind `u8` (0 logistic, 1 trees, 2 forest, 3 forest with text categories), then the body:
 /// - logistic: features (`u32` n, n × (`u16` length, UTF-8)), `u32` n, n × `f64` coefficients, `f64` intercept;
 /// - trees: features as above, `f32` base margin, `u32` n, n × node (`i32` feature, `f32` threshold,
 ///   `i32` left, `u8` default-left), `u32` n, n × `i32` roots;
 /// - forest (`DecisionForest`, added without a version change: older records decode as before): features
-///   as above, then the body `encodeForest` describes.
+///   as above, then the body `encodeForest` describes;
+/// - forest with text categories (kind 3, a forest whose `categoryNames` is set; kinds 0–2 unchanged):
+///   as kind 2, then `u32` n (the feature count), n × category list (as the features: `u32` count, then
+///   `u16` length and UTF-8 each), empty for a feature without categories.
 ///
 /// The model id is the record's key. Decoding checks every count against the bytes left and builds the
 /// model through its validating initializer, so a damaged record is an error, never a trap. Stores written
@@ -51,8 +54,9 @@ public enum ModelCodec {
             for n in t.nodes { u32(UInt32(bitPattern: n.feature)); f32(n.threshold); u32(UInt32(bitPattern: n.left)); u8(n.defaultLeft ? 1 : 0) }
             u32(UInt32(t.roots.count)); for r in t.roots { u32(UInt32(bitPattern: r)) }
         case .forest(let f):
-            u8(2); strings(f.features)
+            u8(f.categoryNames == nil ? 2 : 3); strings(f.features)
             encodeForest(f, into: &out)
+            if let names = f.categoryNames { u32(UInt32(names.count)); for list in names { strings(list) } }
         }
         return out
     }
@@ -121,6 +125,13 @@ public enum ModelCodec {
             case 2:
                 let features = try strings()
                 kind = .forest(try decodeForest(features: features, bytes, at: &at))
+            case 3:
+                let features = try strings()
+                let forest = try decodeForest(features: features, bytes, at: &at)
+                let n = try count(4, "the category lists")
+                var names: [[String]] = []
+                for _ in 0..<n { names.append(try strings()) }
+                kind = .forest(try forest.withCategoryNames(names))
             case let k:
                 throw DecodeError(reason: "unknown model kind \(k)")
             }

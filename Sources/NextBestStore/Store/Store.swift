@@ -9,10 +9,14 @@ import NextBestCore
 /// - `history` (`DUPSORT`): key customer id → `HistoryCodec` values.
 /// - `models`: key model id (UTF-8) → JSON of `PropensityModel`.
 /// - `offers`: key `campaign` → JSON of `Campaign`; key `campaign_version` → decimal text.
-/// - `meta`: `format`, `schema`, `regions`, `segments` → JSON; `data_stamp` → 16 random bytes.
+/// - `meta`: `format`, `schema`, `categories`, `regions`, `segments` → JSON; `data_stamp` → 16 random bytes.
 /// - `runs` and `results`: the kept runs, as run records (`RunRepository`, docs/store.md).
 public final class Store: Sendable {
     public static let formatTag = "nextbest-store-1"
+    /// The tag of a store with categorical (text) profile columns (`meta/categories`): set by the import
+    /// that makes the first one, so a nextbest that does not know such columns refuses the store rather
+    /// than read their codes as numbers. This nextbest opens both.
+    public static let categoricalFormatTag = "nextbest-store-2"
     public static let databases: [(name: String, dupSort: Bool)] = [
         ("profiles", false), ("offers", false), ("models", false), ("history", true),
         ("runs", false), ("results", false), ("meta", false),
@@ -51,8 +55,8 @@ public final class Store: Sendable {
             }
         }
         let fmt = try env.read { txn in try txn.get(meta, key: Array("format".utf8)) }
-        if let fmt, String(decoding: fmt, as: UTF8.self) != Store.formatTag {
-            throw StoreError.cannotOpen(path: path, reason: "store format \(Quoted.text(String(decoding: fmt, as: UTF8.self))) is not \(Store.formatTag)")
+        if let fmt, ![Store.formatTag, Store.categoricalFormatTag].contains(String(decoding: fmt, as: UTF8.self)) {
+            throw StoreError.cannotOpen(path: path, reason: "store format \(Quoted.text(String(decoding: fmt, as: UTF8.self))) is not \(Store.formatTag) or \(Store.categoricalFormatTag)")
         }
     }
 
@@ -72,9 +76,24 @@ public final class Store: Sendable {
 
     // MARK: Schema and dictionaries
 
-    /// The feature schema, or nil before the first profile import.
-    public func schema(in txn: LMDBTransaction) throws -> FeatureSchema? { try getJSON(FeatureSchema.self, meta, "schema", in: txn) }
-    func setSchema(_ s: FeatureSchema, in txn: LMDBTransaction) throws { try putJSON(s, meta, "schema", in: txn) }
+    /// The feature schema with its categorical columns' dictionaries, or nil before the first profile
+    /// import. A store written before categorical columns has no `meta/categories`: every column numeric.
+    public func schema(in txn: LMDBTransaction) throws -> FeatureSchema? {
+        guard let names = try getJSON(FeatureSchema.self, meta, "schema", in: txn) else { return nil }
+        guard let byName = try getJSON([String: [String]].self, meta, "categories", in: txn) else { return names }
+        do { return try names.withCategories(byName) }
+        catch { throw StoreError.corrupt(database: meta.name, key: "categories", reason: "\(error)") }
+    }
+
+    /// Writes the schema: the names (`meta/schema`) and, when a column is categorical, the dictionaries
+    /// (`meta/categories`, JSON `{column: [value, …]}`, a value's code its position).
+    func setSchema(_ s: FeatureSchema, in txn: LMDBTransaction) throws {
+        try putJSON(s, meta, "schema", in: txn)
+        if !s.categories.isEmpty {
+            try putJSON(s.categoriesByName, meta, "categories", in: txn)
+            try txn.put(meta, key: Array("format".utf8), value: Array(Store.categoricalFormatTag.utf8))
+        }
+    }
 
     /// Records that profiles or contacts changed: a fresh random stamp in `meta/data_stamp`, part of the
     /// store fingerprint, so a worker holding an older copy of the data is refused. (A compacting copy

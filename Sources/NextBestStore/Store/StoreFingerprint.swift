@@ -19,7 +19,9 @@ public struct StoreFingerprint: Sendable, Equatable, CustomStringConvertible {
     public static func of(_ store: Store) throws -> StoreFingerprint {
         try store.env.read { txn in
             var h = FNV64()
-            for key in ["schema", "regions", "segments", "data_stamp"] {
+            for key in ["schema", "regions", "segments", "data_stamp", "categories"] {
+                // `categories` only where a column is categorical: older stores keep their fingerprint.
+                if key == "categories", try txn.get(store.meta, key: Array(key.utf8)) == nil { continue }
                 h.add(Array(key.utf8))
                 if let v = try txn.get(store.meta, key: Array(key.utf8)) { h.add(v) }
             }
