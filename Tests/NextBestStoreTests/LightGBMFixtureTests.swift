@@ -50,24 +50,7 @@ import Testing
         }
         let worst = zip(single, expected).map { abs(Double($0) - $1.1) }.max() ?? .infinity
         #expect(worst < 1e-5, "max abs difference \(worst) for \(name)")
-        for kernel in TreeKernel.available {
-            var out = [Float](repeating: -1, count: expected.count), margins = [Float](repeating: 0, count: expected.count)
-            rows.withUnsafeBufferPointer { x in
-                out.withUnsafeMutableBufferPointer { o in
-                    margins.withUnsafeMutableBufferPointer { m in
-                        // Odd block sizes, as the scoring loop's last block of a shard.
-                        var start = 0
-                        while start < expected.count {
-                            let n = min(37, expected.count - start)
-                            bound.propensities(block: UnsafeBufferPointer(rebasing: x[(start * count)...]), stride: count, count: n, margins: m,
-                                               out: UnsafeMutableBufferPointer(rebasing: o[start...]), outStride: 1, kernel: kernel)
-                            start += n
-                        }
-                    }
-                }
-            }
-            #expect(out.map(\.bitPattern) == single.map(\.bitPattern), "block path differs from one-customer path for \(name) with the \(kernel) kernel")
-        }
+        Fixtures.expectBlockPathMatches(bound, rows: rows, stride: count, single: single, name: name)
     }
 
     @Test func recordsRoundTripAndTruncationsAreRefused() throws {

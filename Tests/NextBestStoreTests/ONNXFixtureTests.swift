@@ -64,23 +64,7 @@ import Testing
         #expect(library < 1e-5, "max abs difference \(library) from the library for \(name)")
         #expect(runtime < 1e-5, "max abs difference \(runtime) from onnxruntime for \(name)")
         print("ONNX \(name): max |nextbest − library| \(library), max |nextbest − onnxruntime| \(runtime)")
-        for kernel in TreeKernel.available {
-            var out = [Float](repeating: -1, count: expected.count), margins = [Float](repeating: 0, count: expected.count)
-            rows.withUnsafeBufferPointer { x in
-                out.withUnsafeMutableBufferPointer { o in
-                    margins.withUnsafeMutableBufferPointer { m in
-                        var start = 0
-                        while start < expected.count {
-                            let n = min(37, expected.count - start)
-                            bound.propensities(block: UnsafeBufferPointer(rebasing: x[(start * count)...]), stride: count, count: n, margins: m,
-                                               out: UnsafeMutableBufferPointer(rebasing: o[start...]), outStride: 1, kernel: kernel)
-                            start += n
-                        }
-                    }
-                }
-            }
-            #expect(out.map(\.bitPattern) == single.map(\.bitPattern), "block path differs from one-customer path for \(name) with the \(kernel) kernel")
-        }
+        Fixtures.expectBlockPathMatches(bound, rows: rows, stride: count, single: single, name: name)
     }
 
     /// Values in and around LightGBM's zero window (no window for ONNX) give the same bits on the block

@@ -1,10 +1,33 @@
 import Foundation
+import Testing
 import NextBestCore
 @testable import NextBestStore
 import NextBestTestKit
 
 /// Paths and helpers shared by the store tests.
 enum Fixtures {
+    /// The block path (`BoundModel.propensities`, every kernel this machine has, in odd block sizes as the
+    /// scoring loop's last block of a shard) gives the one-customer path's bits (`single`) for `rows`.
+    static func expectBlockPathMatches(_ bound: BoundModel, rows: [Float], stride count: Int, single: [Float], name: String) {
+        for kernel in TreeKernel.available {
+            var out = [Float](repeating: -1, count: single.count), margins = [Float](repeating: 0, count: single.count)
+            rows.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBufferPointer { o in
+                    margins.withUnsafeMutableBufferPointer { m in
+                        var start = 0
+                        while start < single.count {
+                            let n = min(37, single.count - start)
+                            bound.propensities(block: UnsafeBufferPointer(rebasing: x[(start * count)...]), stride: count, count: n, margins: m,
+                                               out: UnsafeMutableBufferPointer(rebasing: o[start...]), outStride: 1, kernel: kernel)
+                            start += n
+                        }
+                    }
+                }
+            }
+            #expect(out.map(\.bitPattern) == single.map(\.bitPattern), "block path differs from one-customer path for \(name) with the \(kernel) kernel")
+        }
+    }
+
     static var root: String { FixtureStore.root }
     static var models: String { root + "/models" }
 
