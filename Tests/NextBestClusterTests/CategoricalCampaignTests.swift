@@ -3,7 +3,7 @@ import Testing
 import NextBestTestKit
 
 /// A campaign mixing every model format the store accepts (LightGBM and XGBoost JSON/UBJSON models that
-/// split on text columns, a logistic model) over profiles with categorical columns, run end to end
+/// split on text columns, a logistic model, an ONNX model) over profiles with categorical columns, run end to end
 /// through the command line: `nba.csv` is the same bytes whichever number of workers scores it.
 @Suite struct CategoricalCampaignTests {
     static let dir = FixtureStore.root + "/categorical"
@@ -48,7 +48,8 @@ import NextBestTestKit
             ["profiles", Self.dir + "/profiles.csv", "--categorical", "branch"], ["profiles", Self.dir + "/profiles_more.csv"],
             ["model", Self.dir + "/lgb_text.txt", "--id", "lgb_text"], ["model", Self.dir + "/xgb_text.json", "--id", "xgb_text"],
             ["model", Self.dir + "/xgb_text.ubj", "--id", "xgb_ubj"], ["model", Self.dir + "/xgb_onehot.json", "--id", "xgb_onehot"],
-            ["model", Self.dir + "/logistic.json", "--id", "logistic"], ["campaign", Self.dir + "/campaign.yaml"],
+            ["model", Self.dir + "/logistic.json", "--id", "logistic"], ["model", Self.dir + "/onnx_numeric.onnx", "--id", "onnx_numeric"],
+            ["campaign", Self.dir + "/campaign.yaml"],
         ]
         for args in imports {
             let r = try nextbest(["import"] + args + ["--store", store])
@@ -67,7 +68,7 @@ import NextBestTestKit
         }
         let text = String(decoding: outputs[0], as: UTF8.self)
         // Every offer (so every model format) is chosen for someone.
-        for offer in ["GOLD1", "GOLD2", "SAV1", "INS1", "LOAN1"] { #expect(text.contains("," + offer + ","), "\(offer) never chosen") }
+        for offer in ["GOLD1", "GOLD2", "SAV1", "INS1", "LOAN1", "INV1"] { #expect(text.contains("," + offer + ","), "\(offer) never chosen") }
         #expect(outputs.allSatisfy { $0 == outputs[0] })
     }
 }
