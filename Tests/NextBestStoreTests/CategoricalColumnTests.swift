@@ -20,6 +20,8 @@ import Testing
         _ = try ProfileImporter.run(file: dir + "/profiles.csv", store: store, categorical: ["branch"])
         _ = try ProfileImporter.run(file: dir + "/profiles_more.csv", store: store)
         for (id, file, format, _) in models { _ = try ModelImporter.run(file: dir + "/" + file, id: id, format: format, store: store) }
+        // The campaign's ONNX offer (make_mixed_onnx_fixture.py), so that campaign.yaml imports.
+        _ = try ModelImporter.run(file: dir + "/onnx_numeric.onnx", id: "onnx_numeric", format: .onnx, store: store)
         return store
     }
 

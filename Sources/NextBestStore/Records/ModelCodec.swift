@@ -61,6 +61,31 @@ public enum ModelCodec {
         return out
     }
 
+    /// A list of names (`u32` count, then each as `u16` length and UTF-8 bytes) at `at`, which it moves past.
+    static func strings(_ bytes: UnsafeRawBufferPointer, at: inout Int) throws(DecodeError) -> [String] {
+        func need(_ n: Int, _ what: String) throws(DecodeError) {
+            guard n >= 0, bytes.count - at >= n else { throw DecodeError(reason: "record ends inside \(what) (byte \(at) of \(bytes.count))") }
+        }
+        try need(4, "the feature names")
+        let n = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+        at += 4
+        try need(n * 2, "the feature names")
+        var out: [String] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n {
+            try need(2, "a feature name")
+            let len = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
+            at += 2
+            try need(len, "a feature name")
+            guard let s = String(validating: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + len)]), as: UTF8.self) else {
+                throw DecodeError(reason: "a feature name is not UTF-8")
+            }
+            out.append(s)
+            at += len
+        }
+        return out
+    }
+
     public static func decode(id: String, _ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> PropensityModel {
         var at = 0
         func need(_ n: Int, _ what: String) throws(DecodeError) {
@@ -75,21 +100,7 @@ public enum ModelCodec {
             try need(n * size, what)
             return n
         }
-        func strings() throws(DecodeError) -> [String] {
-            let n = try count(2, "the feature names")
-            var out: [String] = []
-            out.reserveCapacity(n)
-            for _ in 0..<n {
-                let len = Int(try u16("a feature name"))
-                try need(len, "a feature name")
-                guard let s = String(validating: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + len)]), as: UTF8.self) else {
-                    throw DecodeError(reason: "a feature name is not UTF-8")
-                }
-                out.append(s)
-                at += len
-            }
-            return out
-        }
+        func strings() throws(DecodeError) -> [String] { try Self.strings(bytes, at: &at) }
         guard isBinary(bytes) else { throw DecodeError(reason: "not a binary model record") }
         at = 3
         let v = try u8("the version")
