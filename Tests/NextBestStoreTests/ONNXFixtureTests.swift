@@ -45,20 +45,7 @@ import Testing
         let store = try Self.store()
         let expected = try Self.expected(name)
         #expect(expected.count == 300)
-        let (bound, count) = try store.env.read { txn in
-            let schema = try #require(try store.schema(in: txn))
-            let m = try #require(try store.model(name, in: txn))
-            return (try m.bound(to: schema), schema.count)
-        }
-        var rows: [Float] = [], single: [Float] = []
-        try store.env.read { txn in
-            for (id, _, _) in expected {
-                let v = try #require(try txn.get(store.profiles, key: ProfileCodec.key(id)))
-                let p = try ProfileCodec.decodeProfile(id: id, UnsafeRawBufferPointer(start: v.withUnsafeBytes { $0.baseAddress }, count: v.count), featureCount: count)
-                single.append(p.features.withUnsafeBufferPointer { bound.propensity($0) })
-                rows += p.features
-            }
-        }
+        let (bound, count, rows, single) = try Fixtures.scoredOneByOne(store, model: name, customers: expected.map(\.0))
         let library = zip(single, expected).map { abs(Double($0) - $1.1) }.max() ?? .infinity
         let runtime = zip(single, expected).compactMap { s, e in e.2.map { abs(Double(s) - $0) } }.max() ?? 0
         #expect(library < 1e-5, "max abs difference \(library) from the library for \(name)")

@@ -6,6 +6,27 @@ import NextBestTestKit
 
 /// Paths and helpers shared by the store tests.
 enum Fixtures {
+    /// Model `model` as stored in `store` (record decoded, bound to the store's schema), the features of
+    /// `customers` in order (rows of `count` floats) and each customer's propensity on the one-customer path.
+    static func scoredOneByOne(_ store: Store, model: String, customers: [UInt64]) throws
+        -> (bound: BoundModel, count: Int, rows: [Float], single: [Float]) {
+        let (bound, count) = try store.env.read { txn in
+            let schema = try #require(try store.schema(in: txn))
+            let m = try #require(try store.model(model, in: txn))
+            return (try m.bound(to: schema), schema.count)
+        }
+        var rows: [Float] = [], single: [Float] = []
+        try store.env.read { txn in
+            for id in customers {
+                let v = try #require(try txn.get(store.profiles, key: ProfileCodec.key(id)))
+                let p = try ProfileCodec.decodeProfile(id: id, UnsafeRawBufferPointer(start: v.withUnsafeBytes { $0.baseAddress }, count: v.count), featureCount: count)
+                single.append(p.features.withUnsafeBufferPointer { bound.propensity($0) })
+                rows += p.features
+            }
+        }
+        return (bound, count, rows, single)
+    }
+
     /// The block path (`BoundModel.propensities`, every kernel this machine has, in odd block sizes as the
     /// scoring loop's last block of a shard) gives the one-customer path's bits (`single`) for `rows`.
     static func expectBlockPathMatches(_ bound: BoundModel, rows: [Float], stride count: Int, single: [Float], name: String) {

@@ -59,11 +59,6 @@ extension ShardOptimizer {
     /// At the default 50,000 customers per shard and 3 offers each, one pass takes 300 KB.
     static let keptPassLimit = 10
 
-    /// Whether lists fit `KeptPass`'s positions: no customer has `UInt16.max` candidates or more.
-    var canKeepPasses: Bool {
-        (0..<table.customerCount).allSatisfy { table.range($0).count < Int(UInt16.max) }
-    }
-
     /// Keeps slot 0 (just evaluated over everybody) and its totals under `pass`.
     mutating func keep(pass: UInt32, totals: BucketTotals) {
         guard canKeepPasses else { return }

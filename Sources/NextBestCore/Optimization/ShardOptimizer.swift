@@ -37,6 +37,8 @@ public struct ShardOptimizer: Sendable {
     /// The selections and totals of the last full passes that asked to be kept (`PricingRequest.pass`),
     /// oldest first: the settle step takes each bucket's choice at its main point from them.
     var kept: [KeptPass] = []
+    /// Whether lists fit `KeptPass`'s positions: no customer has `UInt16.max` candidates or more.
+    let canKeepPasses: Bool
 
     /// Whether every customer's entries are kept (after the first pass over everybody).
     var keepsEntries: Bool { keptEntries != nil }
@@ -69,6 +71,7 @@ public struct ShardOptimizer: Sendable {
         customerRegionRow = ContiguousArray(table.regions.map { row($0, constraints.regionRow) })
         customerSegmentRow = ContiguousArray(table.segments.map { row($0, constraints.segmentRow) })
         customerBucket = ContiguousArray(table.customerIDs.map { UInt8(CustomerBuckets.of($0)) })
+        canKeepPasses = (0..<table.customerCount).allSatisfy { table.range($0).count < Int(UInt16.max) }
     }
 
     /// Cost in micro-money of candidate `ci`.
