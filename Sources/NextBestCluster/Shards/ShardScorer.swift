@@ -49,8 +49,12 @@ public struct ShardScorer {
 
     /// Calls `body(customerID, region, segment, scorer)` after scoring each customer of the shard, in
     /// customer-id order.
-    public mutating func forEachCustomer(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil,
-                                         keep: ((UnsafeBufferPointer<Float>) -> Void)? = nil,
+    ///
+    /// `keep`, when given, receives each block's propensities (customers × plan models) before its
+    /// customers are scored. (A non-optional closure: an optional one escapes, and the variables it
+    /// captured were then checked for exclusive access at run time on every block.)
+    public mutating func forEachCustomer(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keeping: Bool = false,
+                                         keep: (UnsafeBufferPointer<Float>) -> Void = { _ in },
                                          _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
         // A local copy: read through `self` inside the scan's closure, the plan (a struct of arrays) was
         // copied, with a retain of each of its arrays, for every customer.
@@ -59,35 +63,39 @@ public struct ShardScorer {
         let models = plan.models
         let modelCount = models.count
         let blockSize = Self.blockSize
-        var block = [Float](repeating: 0, count: blockSize * featureCount)
-        var props = [Float](repeating: 0, count: blockSize * max(modelCount, 1))
-        var margins = [Float](repeating: 0, count: blockSize)
         // The block transposed once for every tree model the AVX-512 kernel evaluates.
         let kernel = TreeKernel.selected
         let transpose = models.contains { $0.uses(kernel) && kernel == .avx512 }
-        var columns = FeatureColumns(featureCount: featureCount)
-        var ids = [UInt64](repeating: 0, count: blockSize)
-        var regions = [UInt16](repeating: 0, count: blockSize)
-        var segments = [UInt16](repeating: 0, count: blockSize)
-        var eventStart = [Int](repeating: 0, count: blockSize + 1)
-        var events: [Event] = []
-        var filled = 0
-        var done = 0
-        var scorer = self.scorer
+        let first = self.scorer
+        // Everything the loop changes is declared inside the transaction's closure and the profiles are
+        // walked with a cursor, not a closure: variables captured by `flush` and used in a nested closure
+        // were boxed, and every access to them was checked for exclusivity at run time.
+        scorer = try store.env.read { txn -> CustomerScorer in
+            var block = [Float](repeating: 0, count: blockSize * featureCount)
+            var props = [Float](repeating: 0, count: blockSize * max(modelCount, 1))
+            var margins = [Float](repeating: 0, count: blockSize)
+            var columns = FeatureColumns(featureCount: featureCount)
+            var ids = [UInt64](repeating: 0, count: blockSize)
+            var regions = [UInt16](repeating: 0, count: blockSize)
+            var segments = [UInt16](repeating: 0, count: blockSize)
+            var eventStart = [Int](repeating: 0, count: blockSize + 1)
+            var events: [Event] = []
+            var filled = 0
+            var done = 0
+            var scorer = first
 
-        func flush() throws {
-            guard filled > 0 else { return }
-            try Self.evaluate(models, block: block, count: filled, done: done, featureCount: featureCount, reuse: reuse, ids: ids,
-                              transpose: transpose, kernel: kernel, columns: &columns, props: &props, margins: &margins)
-            if let keep { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
-            done += filled
-            try Self.scoreBlock(count: filled, block: block, props: props, featureCount: featureCount, modelCount: modelCount,
-                                ids: ids, regions: regions, segments: segments, eventStart: eventStart, events: events, scorer: &scorer, body)
-            filled = 0
-            events.removeAll(keepingCapacity: true)
-        }
+            func flush() throws {
+                guard filled > 0 else { return }
+                try Self.evaluate(models, block: block, count: filled, done: done, featureCount: featureCount, reuse: reuse, ids: ids,
+                                  transpose: transpose, kernel: kernel, columns: &columns, props: &props, margins: &margins)
+                if keeping { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
+                done += filled
+                try Self.scoreBlock(count: filled, block: block, props: props, featureCount: featureCount, modelCount: modelCount,
+                                    ids: ids, regions: regions, segments: segments, eventStart: eventStart, events: events, scorer: &scorer, body)
+                filled = 0
+                events.removeAll(keepingCapacity: true)
+            }
 
-        try store.env.read { txn in
             // Decoded codes are checked against the dictionaries: a code outside them would drop the
             // customer's offers from every by-region or by-segment total.
             let regionCount = try store.regions(in: txn).count, segmentCount = try store.segments(in: txn).count
@@ -95,7 +103,11 @@ public struct ShardScorer {
             defer { hist.close() }
             var h = try withUnsafeBytes(of: lower.bigEndian) { try hist.seek(atLeast: $0) }
             let upperKey = upper.map { ProfileCodec.key($0) }
-            try txn.scan(store.profiles, from: ProfileCodec.key(lower), to: upperKey) { k, v in
+            let profiles = try txn.cursor(store.profiles)
+            defer { profiles.close() }
+            var entry = try ProfileCodec.key(lower).withUnsafeBytes { try profiles.seek(atLeast: $0) }
+            while let (k, v) = entry {
+                if let upperKey, !k.lexicographicallyPrecedes(upperKey) { break }
                 guard let id = ProfileCodec.customerID(key: k) else {
                     throw StoreError.corrupt(database: "profiles", key: "\(Array(k))", reason: "key is not 8 bytes")
                 }
@@ -109,11 +121,11 @@ public struct ShardScorer {
                 filled += 1
                 eventStart[filled] = events.count
                 if filled == blockSize { try flush() }
-                return true
+                entry = try profiles.next()
             }
             try flush()
+            return scorer
         }
-        self.scorer = scorer
     }
 
     /// A contact of the block's customers with a plan offer: (offer index, day, outcome).
@@ -131,6 +143,8 @@ public struct ShardScorer {
         }
         if transpose { block.withUnsafeBufferPointer { columns.fill(rows: $0.baseAddress!, stride: featureCount, count: filled) } }
         let columns = columns
+        // Models are read in place: `models[m]` copied the model, retaining each of its arrays, per block.
+        models.withUnsafeBufferPointer { models in
         block.withUnsafeBufferPointer { x in
             props.withUnsafeMutableBufferPointer { out in
                 margins.withUnsafeMutableBufferPointer { mg in
@@ -146,6 +160,7 @@ public struct ShardScorer {
                     }
                 }
             }
+        }
         }
         // A non-finite margin (a damaged profile or model) gives NaN: refused, never written as a score.
         if let bad = props.withUnsafeBufferPointer({ p in (0..<(filled * modelCount)).first { p[$0].isNaN } }) {
@@ -219,7 +234,7 @@ public struct ShardScorer {
             table.reserve(customers: customers, candidates: guess.candidates + guess.candidates / 16 + 1024)
             if keepPropensities { kept.reserveCapacity(customers * plan.models.count) }
         }
-        try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keep: keepPropensities ? { kept.append(contentsOf: $0) } : nil) { id, region, segment, scorer in
+        try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keeping: keepPropensities, keep: { kept.append(contentsOf: $0) }) { id, region, segment, scorer in
             table.fatigued += Int64(scorer.fatiguedOffers.count)
             table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates, values: scorer.values)
         }

@@ -71,8 +71,10 @@ public struct PropensityModel: Sendable, Equatable, Codable {
     }
 }
 
-/// A model bound to store feature positions: the form the scoring loop evaluates.
-public struct BoundModel: Sendable {
+/// A model bound to store feature positions: the form the scoring loop evaluates. A class (immutable):
+/// scoring reads every model for every block of customers, and a struct copy retained each of its twenty
+/// arrays there.
+public final class BoundModel: Sendable {
     /// Which evaluator the bound model uses.
     public enum Kind: Sendable { case logistic, trees, forest }
     public let id: String

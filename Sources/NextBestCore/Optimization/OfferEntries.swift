@@ -136,11 +136,15 @@ public struct OfferEntries: Sendable {
     func append(_ cands: UnsafeBufferPointer<Candidate>, values: UnsafeBufferPointer<Float>, rule: ExpectedValueRule,
                 to block: inout Block) {
         let channelCount = self.channelCount
+        let hi = cands.count
+        // The customer's entries are built on the stack and appended three arrays at once: appending entry
+        // by entry checked each array's uniqueness and capacity for every entry.
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(hi, 1)) { bases in
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 2 * max(hi, 1)) { slotsAndSkips in
         position.withUnsafeBufferPointer { position in
         flatChannelObjective.withUnsafeBufferPointer { channelObjective in
         offerSlotBase.withUnsafeBufferPointer { slotBase in
-            var j = 0
-            let hi = cands.count
+            var j = 0, n = 0
             while j < hi {
                 let c = cands[j]
                 let offer = Int(c.offer)
@@ -151,13 +155,17 @@ public struct OfferEntries: Sendable {
                     mask |= 1 << Int(position[offer &* channelCount &+ Int(cands[e].channel)])
                     e += 1
                 }
-                block.bases.append(rule.objective(c, values: values) + channelObjective[offer &* Self.maxChannels &+ k0])
-                block.slots.append(UInt16(Int(slotBase[offer]) + mask))
-                block.skips.append(UInt16(truncatingIfNeeded: j))
+                bases[n] = rule.objective(c, values: values) + channelObjective[offer &* Self.maxChannels &+ k0]
+                slotsAndSkips[n] = UInt16(Int(slotBase[offer]) + mask)
+                slotsAndSkips[hi &+ n] = UInt16(truncatingIfNeeded: j)
+                n &+= 1
                 j = e
             }
+            block.bases.append(contentsOf: UnsafeBufferPointer(rebasing: bases[0..<n]))
+            block.slots.append(contentsOf: UnsafeBufferPointer(rebasing: slotsAndSkips[0..<n]))
+            block.skips.append(contentsOf: UnsafeBufferPointer(rebasing: slotsAndSkips[hi..<(hi + n)]))
             block.offsets.append(Int32(block.bases.count))
-        }}}
+        }}}}}
     }
 
     /// Each slot's best channel for one round.

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A campaign compiled against a store: offers as dense indices, models bound to feature positions,
 /// value columns resolved. Built once per run and shared read-only by every scoring thread.
 public struct ScoringPlan: Sendable {
@@ -29,6 +35,11 @@ public struct ScoringPlan: Sendable {
     public let families: [String]
     /// Cost of each (offer, channel) pair, `offer * channels.count + channel` (0 where the offer lacks it).
     public let pairCost: [Double]
+    /// Every offer's id bytes back to back (offer `i`'s are `offerIDStart[i]..<offerIDStart[i + 1]`), for
+    /// `offerIndex(idBytes:)`: a history scan looks up every contact's offer, and walking `offers` there
+    /// retained each offer's arrays.
+    @usableFromInline let offerIDBytes: ContiguousArray<UInt8>
+    @usableFromInline let offerIDStart: ContiguousArray<Int32>
 
     /// Compiles `campaign` for a store with `schema`, given every model the campaign names.
     public init(campaign: Campaign, schema: FeatureSchema, models: [String: PropensityModel]) throws(PlanError) {
@@ -68,6 +79,10 @@ public struct ScoringPlan: Sendable {
         var pairCost = [Double](repeating: 0, count: planned.count * channels.count)
         for (oi, o) in planned.enumerated() { for (k, ch) in o.channels.enumerated() { pairCost[oi * channels.count + ch] = o.cost[k] } }
         self.pairCost = pairCost
+        var idBytes = ContiguousArray<UInt8>(), idStart = ContiguousArray<Int32>([0])
+        for o in planned { idBytes.append(contentsOf: o.idBytes); idStart.append(Int32(idBytes.count)) }
+        offerIDBytes = idBytes
+        offerIDStart = idStart
     }
 
     /// The cost of a candidate's channel for its offer.
@@ -77,10 +92,15 @@ public struct ScoringPlan: Sendable {
     /// The offer index for raw id bytes (as stored in the history), or nil if the campaign lacks it.
     @inlinable
     public func offerIndex(idBytes: UnsafeRawBufferPointer) -> Int? {
-        for (i, o) in offers.enumerated() where o.idBytes.count == idBytes.count {
-            if o.idBytes.withUnsafeBytes({ $0.elementsEqual(idBytes) }) { return i }
+        offerIDBytes.withUnsafeBytes { all in
+            offerIDStart.withUnsafeBufferPointer { start in
+                for i in 0..<(start.count - 1) {
+                    let a = Int(start[i]), n = Int(start[i + 1]) - a
+                    if n == idBytes.count, n == 0 || memcmp(all.baseAddress! + a, idBytes.baseAddress!, n) == 0 { return i }
+                }
+                return nil
+            }
         }
-        return nil
     }
 }
 

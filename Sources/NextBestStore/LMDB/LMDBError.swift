@@ -20,7 +20,10 @@ public enum StoreError: Error, CustomStringConvertible {
         }
     }
 
-    static func check(_ rc: Int32, _ operation: String) throws {
-        if rc != 0 { throw StoreError.lmdb(operation: operation, code: rc, message: String(cString: mdb_strerror(rc))) }
+    /// Throws for a failed LMDB call; the operation's name is built only then (cursor steps call this for
+    /// every record).
+    @inline(__always)
+    static func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws {
+        if rc != 0 { throw StoreError.lmdb(operation: operation(), code: rc, message: String(cString: mdb_strerror(rc))) }
     }
 }
