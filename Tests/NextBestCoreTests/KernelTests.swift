@@ -80,6 +80,39 @@ import Testing
         }
     }
 
+    /// Logistic models over a block's transposed columns (eight customers per vector) give the bits of the
+    /// customer-by-customer sum: missing values skipped, infinities and zero coefficients as they come.
+    @Test func logisticBlocksOverColumnsEqualTheRowSum() throws {
+        var rng = SplitMix64(seed: 11)
+        let names = (0..<9).map { "f\($0)" }
+        let coefficients = (0..<9).map { i in i == 4 ? 0 : rng.unit() * 4 - 2 }
+        let model = try LogisticModel(features: names, coefficients: coefficients, intercept: -0.7)
+        let schema = try FeatureSchema(names: ["z0"] + names.reversed() + ["z1", "z2"])
+        let bound = try PropensityModel(id: "l", version: 1, kind: .logistic(model)).bound(to: schema)
+        let stride = schema.count
+        var columns = FeatureColumns(featureCount: stride)
+        for size in [1, 7, 16, 17, 63, 64] {
+            var x = [Float](repeating: 0, count: stride * size)
+            for i in 0..<x.count {
+                let u = rng.unit()
+                x[i] = u < 0.2 ? .nan : (u < 0.22 ? (u < 0.21 ? .infinity : -.infinity) : Float(rng.unit() * 6 - 3))
+            }
+            var out = [Float](repeating: -1, count: size), margins = [Float](repeating: 0, count: size)
+            x.withUnsafeBufferPointer { xs in
+                columns.fill(rows: xs.baseAddress!, stride: stride, count: size)
+                out.withUnsafeMutableBufferPointer { o in
+                    margins.withUnsafeMutableBufferPointer { m in
+                        bound.propensities(block: xs, stride: stride, count: size, margins: m, out: o, outStride: 1, columns: columns)
+                    }
+                }
+            }
+            for i in 0..<size {
+                let row = x.withUnsafeBufferPointer { bound.propensity(UnsafeBufferPointer(rebasing: $0[(i * stride)..<((i + 1) * stride)])) }
+                #expect(out[i].bitPattern == row.bitPattern, "block of \(size), customer \(i): \(out[i]) vs \(row)")
+            }
+        }
+    }
+
     /// The AVX-512 kernel is the one chosen where the CPU has it, and it covers the models the generator
     /// makes (trees of depth 6).
     @Test func theVectorKernelIsChosenWhereTheCPURunsIt() throws {

@@ -130,6 +130,10 @@ public final class BoundModel: Sendable {
                              columns: FeatureColumns? = nil, kernel: TreeKernel = .selected) {
         switch kind {
         case .logistic:
+            if let columns, columns.count == count, count > 0 {
+                logisticPropensities(columns: columns, out: out, outStride: outStride)
+                return
+            }
             for i in 0..<count {
                 out[i * outStride] = logisticPropensity(UnsafeBufferPointer(rebasing: x[(i * stride)..<(i * stride + stride)]))
             }
@@ -197,6 +201,36 @@ public final class BoundModel: Sendable {
     func forestPropensity(_ x: UnsafeBufferPointer<Float>) -> Float {
         guard let f = decisionForest else { return .nan }
         return f.propensity(sum: f.sum(x.baseAddress!))
+    }
+
+    /// The `.logistic` block path over transposed rows: eight customers per vector, each customer's sum
+    /// taken in the same order and with the same Double operations as `logisticPropensity` (a multiply, then
+    /// an add, skipped where the value is missing), so the propensities are the same bits. A missing value is
+    /// −∞ in the first copy of the columns and +∞ in the second; any other value is the same in both.
+    func logisticPropensities(columns: FeatureColumns, out: UnsafeMutableBufferPointer<Float>, outStride: Int) {
+        let f = columns.featureCount, count = columns.count
+        columns.vectors.withUnsafeBufferPointer { v in
+            featureIndex.withUnsafeBufferPointer { idx in
+                coefficients.withUnsafeBufferPointer { coef in
+                    var g = 0
+                    while g * 16 < count {
+                        let base = v.baseAddress! + g * 2 * f
+                        var low = SIMD8<Double>(repeating: intercept), high = low
+                        for i in 0..<idx.count {
+                            let j = Int(idx[i])
+                            let a = base[j], b = base[f + j], c = coef[i]
+                            let al = SIMD8<Double>(a.lowHalf), ah = SIMD8<Double>(a.highHalf)
+                            low.replace(with: low + c * al, where: al .== SIMD8<Double>(b.lowHalf))
+                            high.replace(with: high + c * ah, where: ah .== SIMD8<Double>(b.highHalf))
+                        }
+                        for lane in 0..<min(16, count - g * 16) {
+                            out[(g * 16 + lane) * outStride] = Self.logistic(lane < 8 ? low[lane] : high[lane - 8])
+                        }
+                        g += 1
+                    }
+                }
+            }
+        }
     }
 
     @usableFromInline
