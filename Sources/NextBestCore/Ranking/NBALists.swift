@@ -83,6 +83,7 @@ public enum NBALists {
             body = offset
         }
 
+        /// A table of names (offer ids or channel names) as byte ranges.
         mutating func table() throws(Failure) -> [Range<Int>] {
             let n = try count(at: offset, of: 1)
             var out: [Range<Int>] = []
