@@ -72,7 +72,7 @@ public enum CustomerExplain {
         }
         let e = CustomerExplanation(scorer: scored, features: features, region: Int(region), segment: Int(segment),
                                     constraints: context.constraints, prices: outcome.prices)
-        guard let rows = try journal.mergedRows(run, shard: shard) else { throw Failure.noRows(run: name, shard: shard) }
+        guard let rows = try journal.mergedCSV(run, shard: shard) else { throw Failure.noRows(run: name, shard: shard) }
         let output = Self.rows(of: customer, in: rows.csv)
         let chosen = Set(e.chosenAtPrices.map { "\($0.offer)/\($0.channel)" })
         let listed = Set(output.map { "\($0.offer)/\($0.channel)" })

@@ -3,8 +3,9 @@ import NextBestCore
 import NextBestStore
 import NextBestCluster
 
-/// Re-exports a finished run from the lists its journal keeps (`results`: every merged shard's `nba.csv`
-/// rows), for `nextbest export`, without scoring anything again.
+/// Re-exports a finished run from the lists its journal keeps (`results`: every merged shard's lists in
+/// binary, rendered as `nba.csv` rows by `NBALists.render`, the renderer the workers wrote the run's
+/// `nba.csv` with), for `nextbest export`, without scoring anything again.
 ///
 /// - `csv`: `NBAFormat.header` then every shard's rows in shard order: byte-identical to the run's
 ///   `nba.csv`.
@@ -71,7 +72,7 @@ public enum RunExport {
         }
         if format == .csv { try emit(Array(NBAFormat.header.utf8)) }
         for s in 0..<shards {
-            guard let kept = try journal.mergedRows(run, shard: s) else { throw Failure.missingShard(run: name, shard: s, shards: shards) }
+            guard let kept = try journal.mergedCSV(run, shard: s) else { throw Failure.missingShard(run: name, shard: s, shards: shards) }
             switch format {
             case .csv:
                 let (rows, customers) = try count(kept.csv, run: name, shard: s)

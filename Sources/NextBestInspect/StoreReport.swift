@@ -42,6 +42,9 @@ public struct StoreReport: Sendable {
         /// `data.mdb`'s length and the bytes the file system allocated for it.
         public var dataFileBytes: Int
         public var dataFileAllocatedBytes: Int
+        /// The kept runs' files beside the store (`runs/<run>/`, their propensities): how many, their bytes.
+        public var runFiles = 0
+        public var runFilesBytes = 0
         public var usage: LMDBEnvironment.Usage
     }
 
@@ -97,8 +100,9 @@ public struct StoreReport: Sendable {
 
         var st = stat()
         let statOK = stat(store.dataFilePath, &st) == 0
-        let size = Size(dataFileBytes: statOK ? Int(st.st_size) : 0, dataFileAllocatedBytes: statOK ? Int(st.st_blocks) * 512 : 0,
+        var size = Size(dataFileBytes: statOK ? Int(st.st_size) : 0, dataFileAllocatedBytes: statOK ? Int(st.st_blocks) * 512 : 0,
                         usage: try store.usage())
+        (size.runFiles, size.runFilesBytes) = RunRepository(store: store).filesOnDisk()
         var report = StoreReport(path: store.env.path, counts: counts, features: schema?.names ?? [], regions: regions.names,
                                  segments: segments.names, models: models, campaign: campaign, campaignVersion: version,
                                  runsByState: states.sorted { $0.key < $1.key }.map { (state: $0.key, count: $0.value) }, size: size)
@@ -215,6 +219,7 @@ public struct StoreReport: Sendable {
         }
         fields.append(("size", .object([
             ("data_file_bytes", Self.int(size.dataFileBytes)), ("data_file_allocated_bytes", Self.int(size.dataFileAllocatedBytes)),
+            ("run_files", Self.int(size.runFiles)), ("run_files_bytes", Self.int(size.runFilesBytes)),
             ("map_size", Self.int(u.mapSize)), ("page_size", Self.int(u.pageSize)), ("pages_used", Self.int(u.pagesUsed)),
             ("pages_free", Self.int(u.freePages)), ("last_transaction", Self.int(u.lastTransaction)),
             ("reader_slots", .object([("used", Self.int(u.readersUsed)), ("max", Self.int(u.maxReaders))])),
@@ -296,6 +301,7 @@ public struct StoreReport: Sendable {
         let u = size.usage
         out.append("size")
         out.append("  data file       \(Self.bytes(size.dataFileBytes)) (\(Self.grouped(size.dataFileBytes)) bytes; \(Self.bytes(size.dataFileAllocatedBytes)) allocated)")
+        out.append("  run files       \(Self.bytes(size.runFilesBytes)) (\(Self.grouped(size.runFilesBytes)) bytes in \(size.runFiles) files beside the store, runs/)")
         out.append("  map size        \(Self.bytes(u.mapSize))")
         out.append("  pages           \(Self.grouped(u.pagesUsed)) of \(u.pageSize) bytes used (\(Self.bytes(u.pagesUsed * u.pageSize))), \(Self.grouped(u.freePages)) of them free for reuse")
         out.append("  transactions    \(u.lastTransaction) committed; reader slots \(u.readersUsed) of \(u.maxReaders)")

@@ -68,7 +68,7 @@ struct RunsCommand: ParsableCommand {
 
     /// Deletes old runs.
     struct Prune: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete all but the newest --keep runs (journal and kept lists), in one transaction per run.")
+        static let configuration = CommandConfiguration(abstract: "Delete all but the newest --keep runs (journal, kept lists and their files beside the store), in one transaction per run.")
         @OptionGroup var storeOptions: StoreOptions
         @Option(help: "How many of the newest runs to keep.") var keep: Int = 7
         @Flag(help: "Delete only the runs kept by an earlier nextbest in the journal format this version does not read (listed as old-format), whatever --keep says.")

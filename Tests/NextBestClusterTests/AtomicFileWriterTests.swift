@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NextBestCluster
+@testable import NextBestStore
 
 /// The output writer gives back exactly the bytes appended, whatever their chunking around its direct-I/O
 /// buffer, and leaves no temporary file.

@@ -144,7 +144,7 @@ import NextBestWire
 
     @Test func theFrameLimitGrowsWithShardAndCampaignAndSaturates() {
         let small = FrameLimit.bytes(customers: 300, candidates: 24, maxOffers: 3, labels: 20, rows: 10)
-        #expect(small == 2 * (1 << 20 + 10 * (1_024 + 16 * 24) + 300 * (128 + 3 * 84 + 40 * 24)))
+        #expect(small == 2 * (1 << 20 + 10 * (1_024 + 16 * 24) + 300 * (128 + 3 * 116 + 40 * 24)))
         #expect(FrameLimit.bytes(customers: 600, candidates: 24, maxOffers: 3, labels: 20, rows: 10) > small)
         #expect(FrameLimit.bytes(customers: 300, candidates: 48, maxOffers: 3, labels: 20, rows: 10) > small)
         #expect(FrameLimit.bytes(customers: 300, candidates: 24, maxOffers: 6, labels: 20, rows: 10) > small)

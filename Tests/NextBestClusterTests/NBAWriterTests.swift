@@ -57,6 +57,10 @@ import NextBestCore
         #expect(offersMade > 1_000, "the selection should make offers")
         #expect(rows == expected)
         #expect(totals == want)
+        // The kept lists render to the same bytes (export, explain and a resumed merge render them).
+        let output = NBAWriter.output(s, slot: 0, regions: regions, segments: segments)
+        #expect(try NBALists.render(output.lists) == expected && output.rows == expected && output.totals == want)
+        #expect(output.lists.count * 3 < expected.count, "binary lists \(output.lists.count) bytes, CSV \(expected.count)")
     }
 
     @Test func fixedDecimalEdgeCases() {

@@ -144,4 +144,35 @@ import NextBestStore
         #expect(changes.first == "customer_id,old_top_offer,new_top_offer")
         #expect(changes.count > 1, "a changed model changed nobody's list")
     }
+
+    /// A rescore whose base run's propensity files are damaged or missing scores those shards under every
+    /// model, says which file and why, and writes the same nba.csv as with the files intact.
+    @Test func damagedPropensityFilesAreScoredAgain() throws {
+        let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml").1
+        let cli = RunsTests()
+        #expect(try cli.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("b"), "--workers", "2", "--quiet", "--shard-size", "100"]).0 == 0)
+        let (_, list) = try cli.nextbest(["runs", "list", "--store", path])
+        let base = try #require(list.split(separator: "\n").dropFirst().last.map { String($0.prefix(16)) })
+        let files = path + "/runs/" + base
+        let names = try FileManager.default.contentsOfDirectory(atPath: files).filter { $0.hasSuffix(".f32") }.sorted()
+        #expect(names.count >= 2 && names[0] == "props-00000000.f32", "\(names)")
+        let intact = ClusterFixtures.tempDir("intact"), damaged = ClusterFixtures.tempDir("damaged")
+        #expect(try cli.nextbest(["rescore", "--store", path, "--from", base, "--models", "logit_all", "--out", intact, "--workers", "2", "--quiet"]).0 == 0)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: files + "/" + names[0]))
+        bytes[bytes.count - 3] ^= 0x40
+        try bytes.write(to: URL(fileURLWithPath: files + "/" + names[0]))
+        try FileManager.default.removeItem(atPath: files + "/" + names[1])
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
+        p.arguments = ["rescore", "--store", path, "--from", base, "--models", "logit_all", "--out", damaged, "--workers", "2"]
+        let out = Pipe()
+        p.standardOutput = out; p.standardError = out
+        try p.run()
+        let said = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(said)")
+        #expect(said.contains(names[0]) && said.contains("CRC-32") && said.contains(names[1]) && said.contains("missing"), "\(said)")
+        let a = try String(contentsOfFile: intact + "/nba.csv", encoding: .utf8), b = try String(contentsOfFile: damaged + "/nba.csv", encoding: .utf8)
+        #expect(a == b, "a rescore with damaged propensity files differs")
+    }
 }

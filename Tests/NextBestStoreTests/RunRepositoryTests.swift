@@ -23,6 +23,10 @@ import NextBestCore
                            campaignVersion: 3, modelVersions: ["b": 2, "a": 1], dataStamp: "00ff", rescoredFrom: 7)
     }
 
+    /// One customer's lists (offer o1 by email, propensity 0.5, value 1.0) and the row they render to.
+    static let lists = NBALists.header(offers: [Array("o1".utf8)], channels: [Array("email".utf8)]) + [1, 1, 0, 0, 0xc0, 0x84, 0x3d, 0xa0, 0x9c, 0x01]
+    static let csv = Array("1,1,o1,email,0.500000,1.0000\n".utf8)
+
     func totals() -> RunTotals {
         var t = RunTotals(offers: 2, products: 1, channels: 1, regions: 2, segments: 1)
         t.customers = 3; t.offersMade = 4; t.byOffer = [1, 3]; t.expectedValueMicros = -5; t.propensityBins[7] = 9
@@ -47,11 +51,11 @@ import NextBestCore
         #expect(try repo.state(0xabc) == "merging")
         #expect(try repo.outcome(0xabc) == outcome)
         #expect(try repo.recipe(0xabc, shard: 0) == recipes[0] && repo.recipe(0xabc, shard: 1) == recipes[1])
-        let csv = Array("1,1,o1,email,0.5,1.0\n".utf8)
-        try repo.merged(0xabc, shard: 0, csv: csv, totals: totals())
+        try repo.merged(0xabc, shard: 0, lists: Self.lists, totals: totals())
         #expect(try repo.hasMergedRows(0xabc, shard: 0) && !repo.hasMergedRows(0xabc, shard: 1))
         let kept = try #require(try repo.mergedRows(0xabc, shard: 0))
-        #expect(kept.csv == csv && kept.totals == totals())
+        #expect(kept.lists == Self.lists && kept.totals == totals())
+        #expect(try repo.mergedCSV(0xabc, shard: 0)?.csv == Self.csv)
         try repo.keepPropensities(0xabc, shard: 0, models: ["a", "b"], values: [0.25, 1, .leastNonzeroMagnitude, 0])
         let props = try #require(try repo.propensities(0xabc, shard: 0))
         #expect(props.models == ["a", "b"] && props.values == [0.25, 1, .leastNonzeroMagnitude, 0])
@@ -67,7 +71,7 @@ import NextBestCore
         for (run, started) in [(UInt64(3), "2026-01-03"), (1, "2026-01-01"), (2, "2026-01-02")] {
             try repo.begin(plan(run, started: started))
             try repo.round(run, 1, prices(1))
-            try repo.merged(run, shard: 0, csv: [], totals: totals())
+            try repo.merged(run, shard: 0, lists: Self.lists, totals: totals())
             try repo.keepPropensities(run, shard: 0, models: ["a"], values: [0.5])
         }
         try repo.finish(2, shards: 3)
@@ -118,7 +122,7 @@ import NextBestCore
         let store = try emptyStore()
         let repo = RunRepository(store: store)
         try repo.begin(plan(5, started: "x"))
-        try repo.merged(5, shard: 0, csv: Array("abc".utf8), totals: totals())
+        try repo.merged(5, shard: 0, lists: Self.lists, totals: totals())
         let good = try #require(try store.env.read { try $0.get(store.results, key: RunKeys.rows(5, 0)) })
         func refused(_ value: [UInt8], _ words: [String]) throws {
             try store.env.write { txn in try txn.put(store.results, key: RunKeys.rows(5, 0), value: value) }
@@ -139,6 +143,90 @@ import NextBestCore
             try store.env.write { txn in try txn.put(store.results, key: RunKeys.rows(5, 0), value: Array(good.prefix(n))) }
             #expect(throws: RunRepository.Failure.self) { try repo.mergedRows(5, shard: 0) }
         }
+    }
+
+    /// Version-2 records (issue 23): lists of version 1 (CSV text) are refused with the run named and what to
+    /// do; version-1 records of other kinds, and propensities kept in the store, are still read.
+    @Test func versionOneRecordsAreReadExceptListsAsText() throws {
+        let store = try emptyStore()
+        let repo = RunRepository(store: store)
+        let p = plan(6, started: "x")
+        var v1Plan = p.encoded()
+        v1Plan[0] = 1
+        var v1Props = KeptPropensities(models: ["a"], values: [0.5, 0.25]).encoded()
+        v1Props[0] = 1
+        var w = RunRecordWriter(.rows)
+        w.raw(Self.csv)
+        var v1Rows = w.bytes
+        v1Rows[0] = 1
+        try store.env.write { txn in
+            try txn.put(store.runs, key: RunKeys.plan(6), value: v1Plan)
+            try txn.put(store.results, key: RunKeys.props(6, 0), value: v1Props)
+            try txn.put(store.results, key: RunKeys.rows(6, 0), value: v1Rows)
+        }
+        #expect(try repo.plan(6) == p)
+        let props = try #require(try repo.propensities(6, shard: 0))
+        #expect(props.models == ["a"] && props.values == [0.5, 0.25])
+        do {
+            _ = try repo.mergedRows(6, shard: 0)
+            Issue.record("version-1 lists were read")
+        } catch let e as RunRepository.Failure {
+            #expect(e.description.contains(RunKeys.name(6)) && e.description.contains("runs prune"), "\(e)")
+        }
+    }
+
+    /// Propensities live in a file beside the store, checked by a record: a round trip, then a flipped byte,
+    /// a truncated file and a missing one are each refused with the file named; deleting the run removes
+    /// its directory.
+    @Test func propensityFilesRoundTripAndDamageIsDetected() throws {
+        let store = try emptyStore()
+        let repo = RunRepository(store: store)
+        try repo.begin(plan(7, started: "x"))
+        let values = (0..<3_000).map { Float($0) / 3_000 }
+        try repo.keepPropensities(7, shard: 2, models: ["m1", "m2", "m3"], values: values)
+        let path = repo.propensityFilePath(7, shard: 2)
+        #expect(path == store.env.path + "/runs/\(RunKeys.name(7))/props-00000002.f32")
+        let kept = try #require(try repo.propensities(7, shard: 2))
+        #expect(kept.models == ["m1", "m2", "m3"] && kept.values == values)
+        #expect(repo.filesOnDisk() == (1, 64 + 12_000))
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        func refused(_ words: [String]) {
+            do {
+                _ = try repo.propensities(7, shard: 2)
+                Issue.record("a damaged propensity file was read")
+            } catch let e as RunRepository.Failure {
+                guard case .propensityFile(let p, _) = e else { Issue.record("\(e)"); return }
+                #expect(p == path && words.allSatisfy { e.description.contains($0) }, "\(e)")
+            } catch { Issue.record("\(error)") }
+        }
+        for offset in [5, 20, 40, 50, 64, 8_000, good.count - 1] {
+            var bad = good
+            bad[offset] ^= 0x10
+            try bad.write(to: URL(fileURLWithPath: path))
+            refused(offset == 8_000 || offset == good.count - 1 || offset == 64 ? ["CRC-32"] : [path])
+        }
+        try good.prefix(good.count - 4).write(to: URL(fileURLWithPath: path))
+        refused(["torn or truncated"])
+        try FileManager.default.removeItem(atPath: path)
+        refused(["missing"])
+        try good.write(to: URL(fileURLWithPath: path))
+        #expect(try repo.propensities(7, shard: 2)?.values == values)
+        try repo.delete(7)
+        #expect(!FileManager.default.fileExists(atPath: repo.filesDirectory(7)))
+        #expect(try repo.propensities(7, shard: 2) == nil)
+    }
+
+    @Test func pruningRemovesTheRunsFiles() throws {
+        let store = try emptyStore()
+        let repo = RunRepository(store: store)
+        for (run, started) in [(UInt64(1), "2026-01-01"), (2, "2026-01-02")] {
+            try repo.begin(plan(run, started: started))
+            try repo.keepPropensities(run, shard: 0, models: ["a"], values: [0.5])
+        }
+        #expect(repo.filesOnDisk().files == 2)
+        _ = try repo.prune(keep: 1)
+        #expect(!FileManager.default.fileExists(atPath: repo.filesDirectory(1)) && FileManager.default.fileExists(atPath: repo.propensityFilePath(2, shard: 0)))
+        #expect(repo.filesOnDisk().files == 1)
     }
 
     @Test func warmPricesAreRememberedPerCampaignAndReadFromTheEarlierFormat() throws {

@@ -78,7 +78,9 @@ import NextBestTestKit
         ])),
         .apply(run: 7, seq: 7, slot: 0, shard: 2, changes: [.init(customer: 17, remove: 301, add: -1), .init(customer: 18, remove: 305, add: 306)]),
         .collect(run: 7, seq: 8, slot: 2, shard: 2),
-        .rows(run: 7, shard: 2, seq: 8, csv: Array("1000017,1,SAV1,email,0.123456,1.2345\n".utf8), totals: {
+        .rows(run: 7, shard: 2, seq: 8, csv: Array("1000017,1,SAV1,email,0.123456,1.2345\n".utf8),
+              lists: NBALists.header(offers: [Array("SAV1".utf8), Array("CC2".utf8)], channels: [Array("email".utf8), Array("sms".utf8)])
+                  + [0xd1, 0x84, 0x3d, 1, 0, 0, 0x80, 0x89, 0x0f, 0xf2, 0xc0, 0x01], totals: {
             var t = RunTotals(offers: 2, products: 1, channels: 2, regions: 1, segments: 1)
             t.customers = 2; t.customersWithOffers = 1; t.offersMade = 1; t.byOffer = [1, 0]; t.byProduct = [1]; t.byChannel = [1, 0]
             t.byRegion = [1]; t.bySegment = [1]; t.expectedValueMicros = 1_234_500; t.costMicros = 100_000; t.propensityMicros = 123_456; t.fatigued = 3
@@ -106,15 +108,15 @@ import NextBestTestKit
     /// ROWS kept in a run journal by a build before the propensity bins decode (bins zero) only from
     /// the journal; on the wire the short message is an error.
     @Test func keptRowsWithoutBinsDecodeFromTheJournalOnly() throws {
-        guard case let .rows(run, shard, seq, csv, totals) = Self.samples.first(where: { if case .rows = $0 { return true }; return false })! else { return }
+        guard case let .rows(run, shard, seq, csv, lists, totals) = Self.samples.first(where: { if case .rows = $0 { return true }; return false })! else { return }
         #expect(totals.propensityBins.reduce(0, +) == 1)
-        let full = WireMessage.rows(run: run, shard: shard, seq: seq, csv: csv, totals: totals).encode()
+        let full = WireMessage.rows(run: run, shard: shard, seq: seq, csv: csv, lists: lists, totals: totals).encode()
         let legacy = Array(full.dropLast(4 + 8 * totals.propensityBins.count))
         #expect(throws: WireError.self) { try WireMessage.decode(legacy) }
-        guard case let .rows(_, _, _, csv2, t2) = try WireMessage.decode(legacy, keptRows: true) else { Issue.record("not ROWS"); return }
+        guard case let .rows(_, _, _, csv2, _, t2) = try WireMessage.decode(legacy, keptRows: true) else { Issue.record("not ROWS"); return }
         #expect(csv2 == csv && t2.offersMade == totals.offersMade && t2.fatigued == 3)
         #expect(t2.propensityBins == Array(repeating: 0, count: 2 * RunTotals.binCount))
-        #expect(try WireMessage.decode(full, keptRows: true) == WireMessage.rows(run: run, shard: shard, seq: seq, csv: csv, totals: totals))
+        #expect(try WireMessage.decode(full, keptRows: true) == WireMessage.rows(run: run, shard: shard, seq: seq, csv: csv, lists: lists, totals: totals))
     }
 
     @Test func everyTruncationIsAnError() {

@@ -1,4 +1,5 @@
 import Foundation
+import NextBestStore
 import NextBestCore
 
 /// Writes the optimization problem of a run as plain files, so an independent solver (HiGHS, via

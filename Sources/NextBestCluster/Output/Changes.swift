@@ -4,40 +4,12 @@ import NextBestStore
 
 /// `changes.csv` of a rescore: the customers whose list differs between two kept runs, with the old and
 /// the new top offer (empty when the customer had no list), in customer-id order.
+///
+/// The kept lists (`NBALists`) are compared as they are, without rendering them: when both shards have the
+/// same offer and channel tables (the rescore's usual case) a customer's list changed exactly when its row
+/// bytes differ; otherwise rows are compared by offer id, channel name and printed numbers.
 public enum Changes {
     public static let header = "customer_id,old_top_offer,new_top_offer\n"
-
-    /// Each customer's lines (one per rank) from `nba.csv` rows.
-    static func lists(_ csv: [UInt8]) -> [(UInt64, ArraySlice<UInt8>)] {
-        var out: [(UInt64, ArraySlice<UInt8>)] = []
-        var start = 0
-        var i = 0
-        var currentID: UInt64? = nil
-        var listStart = 0
-        while i < csv.count {
-            var end = i
-            while end < csv.count && csv[end] != UInt8(ascii: "\n") { end += 1 }
-            var id: UInt64 = 0
-            var k = i
-            while k < end && csv[k] != UInt8(ascii: ",") { id = id &* 10 &+ UInt64(csv[k] &- 48); k += 1 }
-            if id != currentID {
-                if let c = currentID { out.append((c, csv[listStart..<i])) }
-                currentID = id
-                listStart = i
-            }
-            i = end + 1
-            start = i
-        }
-        if let c = currentID { out.append((c, csv[listStart..<min(start, csv.count)])) }
-        return out
-    }
-
-    /// The offer of a list's first line.
-    static func top(_ list: ArraySlice<UInt8>?) -> String {
-        guard let list else { return "" }
-        let fields = list.prefix { $0 != UInt8(ascii: "\n") }.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
-        return fields.count > 2 ? String(decoding: fields[2], as: UTF8.self) : ""
-    }
 
     /// Writes the file; returns the number of customers listed.
     public static func write(base: UInt64, new: UInt64, shards: Int, journal: RunRepository, to path: String) throws -> Int {
@@ -48,23 +20,76 @@ public enum Changes {
             guard let old = try journal.mergedRows(base, shard: s), let now = try journal.mergedRows(new, shard: s) else {
                 throw RunRepository.Failure.corrupt("the lists of shard \(s) are missing")
             }
-            let a = lists(old.csv), b = lists(now.csv)
-            var i = 0, j = 0
             var out: [UInt8] = []
-            while i < a.count || j < b.count {
-                let idA = i < a.count ? a[i].0 : .max, idB = j < b.count ? b[j].0 : .max
-                let id = min(idA, idB)
-                let la = idA == id ? a[i].1 : nil, lb = idB == id ? b[j].1 : nil
-                if idA == id { i += 1 }
-                if idB == id { j += 1 }
-                if la.map(Array.init) != lb.map(Array.init) {
-                    out += Array("\(id),\(top(la)),\(top(lb))\n".utf8)
-                    changed += 1
-                }
-            }
+            do { changed += try compare(old.lists, now.lists, into: &out) }
+            catch { throw RunRepository.Failure.corrupt("the lists of shard \(s) of run \(RunRepository.name(base)) or \(RunRepository.name(new)): \(error)") }
             writer.append(out)
         }
         try writer.commit()
         return changed
+    }
+
+    /// Appends a line per customer whose list differs between lists `a` and `b` (one shard); returns their count.
+    static func compare(_ a: [UInt8], _ b: [UInt8], into out: inout [UInt8]) throws(NBALists.Failure) -> Int {
+        try a.withUnsafeBufferPointer { a throws(NBALists.Failure) in
+            try b.withUnsafeBufferPointer { b throws(NBALists.Failure) in
+                var ra = try NBALists.Reader(a), rb = try NBALists.Reader(b)
+                let sameTables = Self.sameNames(ra, ra.offers, rb, rb.offers) && Self.sameNames(ra, ra.channels, rb, rb.channels)
+                var changed = 0
+                var ca = try ra.next(), cb = try rb.next()
+                while ca != nil || cb != nil {
+                    let id = min(ca?.id ?? .max, cb?.id ?? .max)
+                    let la = ca?.id == id ? ca : nil, lb = cb?.id == id ? cb : nil
+                    let same: Bool
+                    if let la, let lb {
+                        if la.rows != lb.rows { same = false }
+                        else if sameTables { same = Self.equal(a, la.bytes, b, lb.bytes) }
+                        else { same = try Self.sameRows(&ra, la, &rb, lb) }
+                    } else {
+                        same = false
+                    }
+                    if !same {
+                        out += Array("\(id),\(try Self.top(&ra, la)),\(try Self.top(&rb, lb))\n".utf8)
+                        changed += 1
+                    }
+                    if la != nil { ca = try ra.next() }
+                    if lb != nil { cb = try rb.next() }
+                }
+                return changed
+            }
+        }
+    }
+
+    /// The offer id of a customer's first row (empty without a list); the reader is left after the customer.
+    static func top(_ r: inout NBALists.Reader, _ c: (id: UInt64, rows: Int, bytes: Range<Int>)?) throws(NBALists.Failure) -> String {
+        guard let c, c.rows > 0 else { return "" }
+        r.seek(c.bytes.lowerBound)
+        defer { r.seek(c.bytes.upperBound) }
+        return String(decoding: r.name(r.offers[try r.row().offer]), as: UTF8.self)
+    }
+
+    /// Whether two tables hold the same names in the same order.
+    static func sameNames(_ ra: NBALists.Reader, _ a: [Range<Int>], _ rb: NBALists.Reader, _ b: [Range<Int>]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { ra.name($0).elementsEqual(rb.name($1)) }
+    }
+
+    /// Whether two byte ranges hold the same bytes.
+    static func equal(_ a: UnsafeBufferPointer<UInt8>, _ ra: Range<Int>, _ b: UnsafeBufferPointer<UInt8>, _ rb: Range<Int>) -> Bool {
+        ra.count == rb.count && memcmp(a.baseAddress! + ra.lowerBound, b.baseAddress! + rb.lowerBound, ra.count) == 0
+    }
+
+    /// Whether two customers' rows (as many each) name the same offers and channels with the same numbers,
+    /// when the two shards' tables differ.
+    static func sameRows(_ ra: inout NBALists.Reader, _ la: (id: UInt64, rows: Int, bytes: Range<Int>),
+                         _ rb: inout NBALists.Reader, _ lb: (id: UInt64, rows: Int, bytes: Range<Int>)) throws(NBALists.Failure) -> Bool {
+        ra.seek(la.bytes.lowerBound); rb.seek(lb.bytes.lowerBound)
+        defer { ra.seek(la.bytes.upperBound); rb.seek(lb.bytes.upperBound) }
+        for _ in 0..<la.rows {
+            let x = try ra.row(), y = try rb.row()
+            guard x.propensity == y.propensity, x.value == y.value,
+                  ra.name(ra.offers[x.offer]).elementsEqual(rb.name(rb.offers[y.offer])),
+                  ra.name(ra.channels[x.channel]).elementsEqual(rb.name(rb.channels[y.channel])) else { return false }
+        }
+        return true
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NextBestStore
 
 /// The places a command writes into, checked before any work, so that an unwritable `--out` (or one naming
 /// a file) is refused at once with the option and the path, not after scoring and optimizing.
@@ -43,25 +44,8 @@ public enum OutputPlace {
         catch let e as Unusable { throw Unusable(option: option, path: path, reason: "its directory \(dir) \(e.reason)") }
     }
 
-    /// Creates `dir` and its missing parents (mode 0777 less the umask, as `mkdir -p`); nil when done,
-    /// else why not in words, naming the component that failed when it is not `dir` itself (Foundation's
-    /// error here is often just "NSCocoaErrorDomain error 512").
-    public static func makeDirectories(_ dir: String) -> String? {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) { return isDir.boolValue ? nil : "\(dir) is a file, not a directory" }
-        var path = dir.hasPrefix("/") ? "" : "."
-        for part in dir.split(separator: "/", omittingEmptySubsequences: true) {
-            path += "/" + part
-            if mkdir(path, 0o777) == 0 { continue }
-            let e = errno
-            if e == EEXIST {
-                if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { continue }
-                return "\(path) is a file, not a directory"
-            }
-            return (path == dir ? "" : "\(path): ") + String(cString: strerror(e))
-        }
-        return nil
-    }
+    /// Creates `dir` and its missing parents: `Directories.make` (NextBestStore, which writes files too).
+    public static func makeDirectories(_ dir: String) -> String? { Directories.make(dir) }
 
     /// Removes `.NAME.tmp-PID` files in `dir` whose process is gone (`kill(pid, 0)` fails with ESRCH).
     static func removeStaleTemporaries(in dir: String) -> [String] {

@@ -1,4 +1,5 @@
 import Foundation
+import NextBestStore
 import NextBestReport
 
 /// Writes `report.html` (see `ReportPage`) next to a run's `nba.csv`, atomically.

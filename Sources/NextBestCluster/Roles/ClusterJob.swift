@@ -185,7 +185,7 @@ final class ClusterJob: JobBackend {
         var owner: [[UInt8]] = []
         var attempt: [UInt32] = []
         for s in shards.indices {
-            if try journal.mergedRows(runID, shard: s) != nil {
+            if try journal.hasMergedRows(runID, shard: s) {
                 // Merged already: nobody needs to hold it.
                 owner.append(hub.ordered.first!.routingID); attempt.append(1)
                 continue
@@ -242,7 +242,7 @@ final class ClusterJob: JobBackend {
         let catalogue = (context.plan.offers.count, context.plan.products.count, context.plan.channels.count)
         try context.store.env.deferringSync {
             let journalQueue = JournalQueue()
-            try group.collect(slot: slot, window: max(4, 2 * holders), have: { s in try journalQueue.read { try journal.mergedRows(run, shard: s) } },
+            try group.collect(slot: slot, window: max(4, 2 * holders), have: { s in try journalQueue.read { try Self.kept(journal, run: run, shard: s) } },
                               catalogueSizes: catalogue,
                               keepProps: { s, models, values in try journalQueue.add { try journal.keepPropensities(run, shard: s, models: models, values: values) } },
                               progress: { [progress, onEvent = coordinator.onEvent, metrics] n in
@@ -250,12 +250,18 @@ final class ClusterJob: JobBackend {
                                   onEvent?(.shardWritten(done: n, total: shards))
                                   Failpoint.hit("coordinator.written", n)
                                   progress.update("writing: \(n)/\(shards) shards")
-                              }) { s, rows, t, fresh in
-                if fresh { try journalQueue.add { try journal.merged(run, shard: s, csv: rows, totals: t) } }
-                try sink(rows, t)
+                              }) { s, merged, fresh in
+                if fresh { try journalQueue.add { try journal.merged(run, shard: s, lists: merged.lists, totals: merged.totals) } }
+                try sink(merged.csv, merged.totals)
             }
             try journalQueue.finish()
         }
+    }
+
+    /// A shard's lists kept before a restart, with its `nba.csv` rows rendered from them.
+    static func kept(_ journal: RunRepository, run: UInt64, shard: Int) throws -> ClusterShards.Merged? {
+        guard let kept = try journal.mergedRows(run, shard: shard) else { return nil }
+        return (try journal.render(kept.lists, run: run, shard: shard), kept.lists, kept.totals)
     }
 
     /// A rescore's changes.csv; the run is marked done.

@@ -284,15 +284,18 @@ final class ClusterShards: ShardGroup {
         }
     }
 
+    /// A shard's merged output: its `nba.csv` rows, the same lists in binary (`NBALists`) and their totals.
+    typealias Merged = (csv: [UInt8], lists: [UInt8], totals: RunTotals)
+
     /// Asks for each shard's lists of `slot` in order, `window` at a time, and hands them to `write` in
     /// shard order with their totals.
-    /// Shards whose lists `have` returns are not asked for. `write` gets (shard, rows, totals, fresh).
-    func collect(slot: Int, window: Int, have: (Int) throws -> ([UInt8], RunTotals)?, catalogueSizes: (offers: Int, products: Int, channels: Int),
+    /// Shards whose lists `have` returns are not asked for. `write` gets (shard, output, fresh).
+    func collect(slot: Int, window: Int, have: (Int) throws -> Merged?, catalogueSizes: (offers: Int, products: Int, channels: Int),
                  keepProps: (Int, [String], [Float]) throws -> Void = { _, _, _ in },
-                 progress: (Int) -> Void, write: (Int, [UInt8], RunTotals, Bool) throws -> Void) throws {
+                 progress: (Int) -> Void, write: (Int, Merged, Bool) throws -> Void) throws {
         seq &+= 1
         let seq = self.seq
-        var pending: [Int: ([UInt8], RunTotals)] = [:]
+        var pending: [Int: Merged] = [:]
         var stored = Set<Int>()
         var next = 0, requested = 0
         func ask(_ s: Int) throws {
@@ -301,8 +304,8 @@ final class ClusterShards: ShardGroup {
         }
         requests = ReplyWaits()
         func flush() throws {
-            while let (rows, totals) = pending.removeValue(forKey: next) {
-                try write(next, rows, totals, !stored.contains(next))
+            while let merged = pending.removeValue(forKey: next) {
+                try write(next, merged, !stored.contains(next))
                 next += 1
                 progress(next)
             }
@@ -325,7 +328,7 @@ final class ClusterShards: ShardGroup {
                 try keepProps(Int(shard), models, values)
                 continue
             }
-            guard case let .rows(r, shard, sq, csv, t) = m, r == run else { continue }
+            guard case let .rows(r, shard, sq, csv, lists, t) = m, r == run else { continue }
             let s = Int(shard)
             guard sq <= seq, s < owner.count else {
                 expel(from, "invalid ROWS: request \(sq), shard \(shard); asked request \(seq) over \(owner.count) shards")
@@ -337,8 +340,12 @@ final class ClusterShards: ShardGroup {
                 expel(from, "invalid ROWS: totals of \(t.customers) customers sized for another catalogue or shard (shard \(s) has \(bounds[s].customers) customers)")
                 continue
             }
+            guard lists.first == NBALists.version else {
+                expel(from, "invalid ROWS: lists of shard \(s) are not lists of layout version \(NBALists.version)")
+                continue
+            }
             requests.reply(from, at: hub.clock, times: &hub.times)
-            pending[s] = (csv, t)
+            pending[s] = (csv, lists, t)
             try flush()
         }
     }

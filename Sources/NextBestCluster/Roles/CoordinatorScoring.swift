@@ -69,15 +69,24 @@ extension Coordinator {
                               latency: latency, customers: plan.scoredCustomers.reduce(0, +), candidates: plan.scoredCandidates.reduce(0, +))
     }
 
-    /// ASSIGN, or RESCORE with the kept propensities of the run rescored.
+    /// ASSIGN, or RESCORE with the kept propensities of the run rescored. A shard whose propensity file is
+    /// missing or damaged is scored under every model (ASSIGN), with a line saying which file and why.
     func assignment(_ sh: ShardPlan.Shard, attempt: UInt32, run runID: UInt64, journal: RunRepository,
                     rescore: (from: UInt64, models: Set<String>)?) throws -> WireMessage {
-        if let (from, models) = rescore, let kept = try journal.propensities(from, shard: sh.index) {
+        if let (from, models) = rescore, let kept = try keptPropensities(journal, from: from, shard: sh.index) {
             let source = context.plan.models.map { m -> Int64 in models.contains(m.id) ? -1 : Int64(kept.models.firstIndex(of: m.id) ?? -1) }
             return .rescore(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper,
                             source: source, stride: UInt32(max(kept.models.count, 1)), stored: kept.values)
         }
         return .assign(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper)
+    }
+
+    /// The kept propensities of a shard of the run rescored, or nil (logged) when its file cannot be used.
+    func keptPropensities(_ journal: RunRepository, from: UInt64, shard: Int) throws -> (models: [String], values: [Float])? {
+        do { return try journal.propensities(from, shard: shard) } catch RunRepository.Failure.propensityFile(let path, let reason) {
+            progress.line("shard \(shard): the kept propensities \(path) cannot be used (\(reason)); every model of the shard is scored again")
+            return nil
+        }
     }
 
     /// Shards queued, none being scored: no worker has room for any of them. Waits for another worker, up to

@@ -2,7 +2,8 @@ import Foundation
 import Synchronization
 
 /// Writes to the run journal on a thread of their own, in order, while the coordinator goes on receiving
-/// and writing nba.csv: at 10 M customers the journal's kept lists and propensities (~2.5 GB) took as long
+/// and writing nba.csv: at 10 M customers the journal's kept lists and propensities (~2.5 GB before they
+/// became binary lists and propensity files written directly, issue 23) took as long
 /// as the rest of the merge. At most `depth` writes wait (each holds a shard's bytes); the first error is
 /// kept and thrown by `finish()`, after which nothing more is written.
 final class JournalQueue: Sendable {

@@ -512,12 +512,12 @@ final class WorkerShards: @unchecked Sendable {
         switch m {
         case let .collect(run, seq, slot, shard):
             guard self.run == run, validSlot(slot), let i = index(of: shard) else { return [] }
-            let (rows, totals) = NBAWriter.rows(group.shards[i], slot: Int(slot), regions: context.regions.count, segments: context.segments.count)
+            let (rows, lists, totals) = NBAWriter.output(group.shards[i], slot: Int(slot), regions: context.regions.count, segments: context.segments.count)
             // The shard's propensities go first (kept with the run for rescoring), then its lists.
             let table = group.shards[i].table
             let props: [WireMessage] = table.propensities.isEmpty ? [] :
                 [.props(run: run, shard: shard, seq: seq, models: context.plan.models.map(\.id), values: Array(table.propensities))]
-            return props + [.rows(run: run, shard: shard, seq: seq, csv: rows, totals: totals)]
+            return props + [.rows(run: run, shard: shard, seq: seq, csv: rows, lists: lists, totals: totals)]
         case let .restore(run, shard, attempt, lower, upper, ops):
             begin(run: run)
             var scorer = ShardScorer(store: context.store, plan: context.plan)

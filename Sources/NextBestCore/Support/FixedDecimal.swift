@@ -58,6 +58,53 @@ public enum FixedDecimal {
         }
     }
 
+    /// The first code of the non-finite values (`nan`, `inf`, `-inf` follow in that order): above every
+    /// finite code (the largest is 2 × 9.0e17).
+    public static let nonFiniteCode: UInt64 = 1 << 62
+
+    /// The text `write(value, decimals:)` prints, as an integer (kept lists, docs/store.md): the printed
+    /// digits `round(|value| × 10^decimals)` (rounded and clamped exactly as `write` does) zigzag-encoded with
+    /// the printed sign (`2n` for `n`, `2n − 1` for `−n`; never "−0"), or `nonFiniteCode` + 0, 1, 2 for
+    /// `nan`, `inf`, `-inf`. `write(code:decimals:to:)` prints the same bytes as `write` did.
+    @inlinable
+    public static func code(_ value: Double, decimals: Int) -> UInt64 {
+        guard value.isFinite else { return nonFiniteCode + (value.isNaN ? 0 : (value < 0 ? 2 : 1)) }
+        var scaled = (abs(value) * scalePowers[decimals]).rounded(.toNearestOrAwayFromZero)
+        if scaled > 9.0e17 { scaled = 9.0e17 }
+        let n = UInt64(scaled)
+        return value < 0 && n != 0 ? 2 &* n &- 1 : 2 &* n
+    }
+
+    /// Powers of ten for `code` (the same values `write` scales by).
+    public static let scalePowers: [Double] = powers
+
+    /// Writes the text of a `code` at `p` (room for `maxBytes`) and returns the number of bytes written:
+    /// the bytes `write(value, decimals:)` writes for the value the code was made from. Codes past the
+    /// non-finite ones print as `nan`.
+    public static func write(code: UInt64, decimals: Int, to p: UnsafeMutablePointer<UInt8>) -> Int {
+        if code >= nonFiniteCode {
+            let text: StaticString = code == nonFiniteCode + 1 ? "inf" : (code == nonFiniteCode + 2 ? "-inf" : "nan")
+            p.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
+            return text.utf8CodeUnitCount
+        }
+        let negative = code & 1 == 1
+        var n = negative ? (code >> 1) &+ 1 : code >> 1
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            let b = buffer.baseAddress!
+            var i = 32
+            var k = 0
+            repeat {
+                if k == decimals && decimals > 0 { i -= 1; b[i] = UInt8(ascii: ".") }
+                i -= 1; b[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
+                n /= 10
+                k += 1
+            } while n > 0 || k <= decimals
+            if negative { i -= 1; b[i] = UInt8(ascii: "-") }
+            p.update(from: b + i, count: 32 - i)
+            return 32 - i
+        }
+    }
+
     /// The same as `append`, returned as a `String`.
     public static func string(_ value: Double, decimals: Int) -> String {
         var bytes: [UInt8] = []

@@ -3,7 +3,8 @@ import Foundation
 /// Where run records live (UTF-8 keys; run ids as 16 hex digits, shards as 8 decimal digits):
 /// - `runs`: `run/<id>/plan`, `run/<id>/state`, `run/<id>/outcome`, `run/<id>/round/<nnnnnn>`,
 ///   `run/<id>/recipe/<shard>`, and `warm/<campaign digest>` (the prices the next run starts from);
-/// - `results`: `run/<id>/rows/<shard>` and `run/<id>/props/<shard>` (the bulky per-shard records).
+/// - `results`: `run/<id>/rows/<shard>` (a shard's lists) and `run/<id>/props/<shard>` (where its propensity
+///   file is and how to check it; the file itself is `<store>/runs/<id>/props-<shard>.f32`).
 /// The journal format before run records used `journal/<id>/…`, `prices/…` and `points/…` in `runs` and
 /// `<id>/…` in `results`: the `legacy…` keys, read only to list, delete and convert.
 enum RunKeys {

@@ -4,13 +4,19 @@ import NextBestCore
 /// body (little-endian integers, `Double` and `Float` as IEEE-754 bits, strings and arrays as a `u32` count
 /// then the elements, an optional as a `u8` flag then the value). See docs/store.md.
 public enum RunRecordFormat: Sendable {
-    /// The version this build writes and reads.
-    public static let version: UInt8 = 1
+    /// The version this build writes. Version 2 (issue 23) keeps a shard's lists in binary (`NBALists`)
+    /// and its propensities in a file beside the store; every other record reads as in version 1.
+    public static let version: UInt8 = 2
+    /// The versions this build reads: version-1 records of every kind but the kept lists (CSV text,
+    /// `RunRecordError.listsAsText`).
+    public static let readable: ClosedRange<UInt8> = 1...version
 }
 
 /// What a run record holds (byte 1 of the record).
 enum RunRecordKind: UInt8, Sendable {
     case plan = 1, state, roundPrices, outcome, recipe, rows, propensities, warm
+    /// Version 2: where a shard's propensities file is and how to check it (`PropensityFile`).
+    case propensityFile
 }
 
 /// Why a run record could not be read (mapped to `RunRepository.Failure` with the run and record named).
@@ -23,6 +29,8 @@ enum RunRecordError: Error, Equatable, CustomStringConvertible {
     case truncated
     case trailing(Int)
     case badValue(String)
+    /// Kept lists of version 1 (`nba.csv` text), which this build does not read.
+    case listsAsText
 
     var description: String {
         switch self {
@@ -32,6 +40,7 @@ enum RunRecordError: Error, Equatable, CustomStringConvertible {
         case .truncated: return "the record is truncated"
         case .trailing(let n): return "\(n) unexpected bytes after the record"
         case .badValue(let what): return "\(what) is not a valid value"
+        case .listsAsText: return "the lists are kept as nba.csv text (run record version 1)"
         }
     }
 }
@@ -103,8 +112,10 @@ struct RunRecordWriter {
 struct RunRecordReader {
     let bytes: UnsafeRawBufferPointer
     private(set) var offset = 2
+    /// The record's format version (one of `RunRecordFormat.readable`).
+    let version: UInt8
 
-    /// Checks the envelope: a record of this build's version and of `kind`.
+    /// Checks the envelope: a record of a version this build reads and of `kind`.
     init(_ bytes: UnsafeRawBufferPointer, kind: RunRecordKind) throws(RunRecordError) {
         self.bytes = bytes
         guard bytes.count >= 2 else { throw bytes.isEmpty ? .truncated : .oldFormat }
@@ -112,7 +123,8 @@ struct RunRecordReader {
         if bytes[0] == UInt8(ascii: "{") || bytes[0] == UInt8(ascii: "N") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes[0]) {
             throw .oldFormat
         }
-        guard bytes[0] == RunRecordFormat.version else { throw .version(bytes[0]) }
+        guard RunRecordFormat.readable.contains(bytes[0]) else { throw .version(bytes[0]) }
+        version = bytes[0]
         guard bytes[1] == kind.rawValue else { throw .kind(expected: kind.rawValue, found: bytes[1]) }
     }
 

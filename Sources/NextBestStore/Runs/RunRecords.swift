@@ -161,16 +161,17 @@ extension RunRepository.Recipe: RunRecord {
     }
 }
 
-/// A merged shard's `nba.csv` rows (no header) and their exact totals.
+/// A merged shard's lists in binary (`NBALists`, from which its `nba.csv` rows are rendered) and their
+/// exact totals. Version 1 kept the rows as CSV text: `RunRecordError.listsAsText`.
 struct KeptRows: RunRecord {
     static let kind = RunRecordKind.rows
-    var csv: [UInt8]
+    var lists: [UInt8]
     var totals: RunTotals
 
-    init(csv: [UInt8], totals: RunTotals) { self.csv = csv; self.totals = totals }
+    init(lists: [UInt8], totals: RunTotals) { self.lists = lists; self.totals = totals }
 
     func write(to w: inout RunRecordWriter) {
-        w.raw(csv)
+        w.raw(lists)
         let t = totals
         for v in [t.customers, t.customersWithOffers, t.offersMade] { w.integer(v) }
         for a in [t.byOffer, t.byProduct, t.byChannel, t.byRegion, t.bySegment] { w.int64s(a) }
@@ -179,7 +180,8 @@ struct KeptRows: RunRecord {
     }
 
     init(from r: inout RunRecordReader) throws(RunRecordError) {
-        csv = try r.raw()
+        guard r.version >= 2 else { throw .listsAsText }
+        lists = try r.raw()
         var t = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)
         t.customers = try r.integer(); t.customersWithOffers = try r.integer(); t.offersMade = try r.integer()
         t.byOffer = try r.int64s(); t.byProduct = try r.int64s(); t.byChannel = try r.int64s(); t.byRegion = try r.int64s(); t.bySegment = try r.int64s()
@@ -189,7 +191,8 @@ struct KeptRows: RunRecord {
     }
 }
 
-/// A shard's propensities under every plan model (customers in id order, `models.count` per customer).
+/// A shard's propensities under every plan model (customers in id order, `models.count` per customer), as
+/// version 1 kept them in the store; version 2 writes `PropensityFileRecord` instead and still reads these.
 struct KeptPropensities: RunRecord {
     static let kind = RunRecordKind.propensities
     var models: [String]
@@ -202,6 +205,27 @@ struct KeptPropensities: RunRecord {
     init(from r: inout RunRecordReader) throws(RunRecordError) {
         models = try r.array(width: 4) { r throws(RunRecordError) in try r.string() }
         values = try r.floats()
+    }
+}
+
+/// Where a shard's propensities are kept (`PropensityFile`, beside the store) and how to check the file:
+/// its plan models, customers, byte count and CRC-32 of its every byte. Written after the file is synced.
+struct PropensityFileRecord: RunRecord, Equatable {
+    static let kind = RunRecordKind.propensityFile
+    var models: [String]
+    var customers: Int
+    var bytes: Int
+    var crc: UInt32
+
+    init(models: [String], customers: Int, bytes: Int, crc: UInt32) {
+        self.models = models; self.customers = customers; self.bytes = bytes; self.crc = crc
+    }
+
+    func write(to w: inout RunRecordWriter) { w.array(models) { $0.string($1) }; w.int(customers); w.int(bytes); w.integer(crc) }
+
+    init(from r: inout RunRecordReader) throws(RunRecordError) {
+        models = try r.array(width: 4) { r throws(RunRecordError) in try r.string() }
+        customers = try r.int(); bytes = try r.int(); crc = try r.integer()
     }
 }
 

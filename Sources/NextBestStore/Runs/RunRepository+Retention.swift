@@ -55,10 +55,35 @@ extension RunRepository {
     /// The newest finished run (state `done`), if any: the run whose lists are current for each customer.
     public func latestFinished() throws -> Entry? { try entries().last { $0.state == "done" } }
 
-    /// Deletes a run (in either format): its records in `runs` and `results`, in one transaction; returns the
-    /// records deleted.
+    /// Deletes a run (in either format): its records in `runs` and `results`, in one transaction, then its
+    /// files beside the store (`<store>/runs/<run>`, the propensity files); returns the records deleted.
     @discardableResult
     public func delete(_ run: UInt64) throws -> Int {
+        let records = try deleteRecords(run)
+        let dir = filesDirectory(run)
+        if FileManager.default.fileExists(atPath: dir) {
+            do { try FileManager.default.removeItem(atPath: dir) }
+            catch { throw Failure.cannotDeleteFiles(path: dir, reason: "\(error.localizedDescription)") }
+        }
+        return records
+    }
+
+    /// The kept runs' files beside the store (`<store>/runs/`): how many and their bytes.
+    public func filesOnDisk() -> (files: Int, bytes: Int) {
+        let root = store.env.path + "/runs"
+        guard let walk = FileManager.default.enumerator(atPath: root) else { return (0, 0) }
+        var files = 0, bytes = 0
+        while let name = walk.nextObject() as? String {
+            var st = stat()
+            guard stat(root + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            files += 1
+            bytes += Int(st.st_size)
+        }
+        return (files, bytes)
+    }
+
+    /// Deletes a run's records in `runs` and `results`, in one transaction.
+    func deleteRecords(_ run: UInt64) throws -> Int {
         try store.env.write { txn in
             var keys: [(LMDBDatabase, [UInt8])] = []
             for (db, prefix) in [(store.runs, RunKeys.prefix(run)), (store.results, RunKeys.prefix(run)),

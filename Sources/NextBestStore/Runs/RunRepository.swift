@@ -2,8 +2,9 @@ import Foundation
 import NextBestCore
 
 /// The runs kept in a store: each run's plan, state, round prices, outcome, shard recipes, and every merged
-/// shard's lists and propensities, as versioned run records (`RunRecordFormat`, docs/store.md) that do not
-/// depend on the wire protocol. Every method is one LMDB transaction, so a coordinator killed at any point
+/// shard's lists (binary, `NBALists`), as versioned run records (`RunRecordFormat`, docs/store.md) that do
+/// not depend on the wire protocol; each shard's propensities in a file beside the store
+/// (`<store>/runs/<run>/props-<shard>.f32`, `PropensityFile`) checked by a record. Every method is one LMDB transaction, so a coordinator killed at any point
 /// leaves whole records; a failed write leaves nothing of itself. `resume` continues from these records, a
 /// rescore reads a finished run's propensities, `export`, `explain`, `simulate` and `changes.csv` read its
 /// lists, and `runs list|show|prune` manage them.
@@ -31,6 +32,12 @@ public struct RunRepository: Sendable {
         case oldFormat(run: String)
         /// A record written by a newer nextbest.
         case newerRecord(run: String, record: String, version: UInt8)
+        /// A shard's lists kept as CSV text by a nextbest before run record version 2.
+        case listsAsText(run: String)
+        /// A shard's propensity file is missing or damaged (`reason`); it is not used.
+        case propensityFile(path: String, reason: String)
+        /// A deleted run's files could not be removed.
+        case cannotDeleteFiles(path: String, reason: String)
 
         public var description: String {
             switch self {
@@ -40,6 +47,13 @@ public struct RunRepository: Sendable {
             case .oldFormat(let r):
                 return "run \(r) was kept by an earlier nextbest in the journal format before run records, which this version does not read: "
                     + "export it with that version if you still need its lists, then delete the runs in that format with `nextbest runs prune --old-format`"
+            case .listsAsText(let r):
+                return "the lists of run \(r) were kept as nba.csv text by a nextbest before run record version 2, which this version does not read: "
+                    + "export it with that version if you still need its lists, then delete the older runs with `nextbest runs prune --keep N` (or `--keep-runs`)"
+            case let .cannotDeleteFiles(path, reason):
+                return "the run's records are deleted but its files in \(path) are not (\(reason)): remove that directory by hand"
+            case let .propensityFile(path, reason):
+                return "the kept propensities \(path) cannot be used: \(reason)"
             case let .newerRecord(r, record, v):
                 return "the \(record) of run \(r) is a version-\(v) run record, written by a newer nextbest (this one reads version \(RunRecordFormat.version)): use that version"
             }
@@ -64,6 +78,7 @@ public struct RunRepository: Sendable {
         do { return try R.decode(bytes) } catch {
             switch error {
             case .oldFormat: throw Failure.oldFormat(run: name(run))
+            case .listsAsText: throw Failure.listsAsText(run: name(run))
             case .version(let v) where v > RunRecordFormat.version: throw Failure.newerRecord(run: name(run), record: what, version: v)
             default: throw Failure.corrupt("\(what) of run \(name(run)): \(error)")
             }
@@ -141,9 +156,9 @@ public struct RunRepository: Sendable {
 
     // MARK: Kept lists and propensities
 
-    /// Keeps a merged shard's lists (`nba.csv` rows, no header) and their totals.
-    public func merged(_ run: UInt64, shard: Int, csv: [UInt8], totals: RunTotals) throws {
-        try put(store.results, RunKeys.rows(run, shard), KeptRows(csv: csv, totals: totals))
+    /// Keeps a merged shard's lists (`NBALists`, binary) and their totals.
+    public func merged(_ run: UInt64, shard: Int, lists: [UInt8], totals: RunTotals) throws {
+        try put(store.results, RunKeys.rows(run, shard), KeptRows(lists: lists, totals: totals))
     }
 
     /// Whether a shard's merged lists are kept (without decoding them).
@@ -151,18 +166,61 @@ public struct RunRepository: Sendable {
         try store.env.read { txn in try RunKeys.rows(run, shard).withUnsafeBytes { k in try txn.get(store.results, key: k) != nil } }
     }
 
-    /// A shard's kept lists and totals, or nil if they are not kept.
-    public func mergedRows(_ run: UInt64, shard: Int) throws -> (csv: [UInt8], totals: RunTotals)? {
-        try get(KeptRows.self, store.results, RunKeys.rows(run, shard), run: run, what: "lists of shard \(shard)").map { ($0.csv, $0.totals) }
+    /// A shard's kept lists (`NBALists`) and totals, or nil if they are not kept; `Failure.listsAsText` for
+    /// lists kept by a nextbest before run record version 2.
+    public func mergedRows(_ run: UInt64, shard: Int) throws -> (lists: [UInt8], totals: RunTotals)? {
+        try get(KeptRows.self, store.results, RunKeys.rows(run, shard), run: run, what: "lists of shard \(shard)").map { ($0.lists, $0.totals) }
     }
 
-    /// Keeps a shard's propensities under every plan model, for rescoring.
+    /// A shard's kept lists rendered as its `nba.csv` rows (`NBALists.render`), damage reported with the
+    /// run and shard named.
+    public func render(_ lists: [UInt8], run: UInt64, shard: Int) throws -> [UInt8] {
+        do { return try NBALists.render(lists) } catch {
+            throw Failure.corrupt("lists of shard \(shard) of run \(Self.name(run)): \(error)")
+        }
+    }
+
+    /// A shard's kept `nba.csv` rows (its lists rendered) and totals, or nil if they are not kept.
+    public func mergedCSV(_ run: UInt64, shard: Int) throws -> (csv: [UInt8], totals: RunTotals)? {
+        try mergedRows(run, shard: shard).map { (try render($0.lists, run: run, shard: shard), $0.totals) }
+    }
+
+    /// The directory of a run's files beside the store (`<store>/runs/<run>`).
+    public func filesDirectory(_ run: UInt64) -> String { PropensityFile.directory(store: store.env.path, run: run) }
+
+    /// The file of a shard's kept propensities.
+    public func propensityFilePath(_ run: UInt64, shard: Int) -> String { PropensityFile.path(store: store.env.path, run: run, shard: shard) }
+
+    /// Keeps a shard's propensities under every plan model, for rescoring: the file beside the store
+    /// (`PropensityFile`, written directly and synced), then the record that checks it.
     public func keepPropensities(_ run: UInt64, shard: Int, models: [String], values: [Float]) throws {
-        try put(store.results, RunKeys.props(run, shard), KeptPropensities(models: models, values: values))
+        let record = try PropensityFile.write(path: propensityFilePath(run, shard: shard), run: run, shard: shard, models: models, values: values)
+        try put(store.results, RunKeys.props(run, shard), record)
     }
 
+    /// A shard's kept propensities, or nil if none are kept; `Failure.propensityFile` when its file is
+    /// missing or damaged. Propensities kept in the store by version 1 are read as they are.
     public func propensities(_ run: UInt64, shard: Int) throws -> (models: [String], values: [Float])? {
-        try get(KeptPropensities.self, store.results, RunKeys.props(run, shard), run: run, what: "propensities of shard \(shard)")
-            .map { ($0.models, $0.values) }
+        let what = "propensities of shard \(shard)"
+        let kept: Either<KeptPropensities, PropensityFileRecord>? = try store.env.read { txn in
+            try RunKeys.props(run, shard).withUnsafeBytes { k in
+                try txn.get(store.results, key: k).map { v in
+                    v.count > 1 && v[1] == RunRecordKind.propensities.rawValue
+                        ? .left(try Self.decode(KeptPropensities.self, v, run: run, what: what))
+                        : .right(try Self.decode(PropensityFileRecord.self, v, run: run, what: what))
+                }
+            }
+        }
+        switch kept {
+        case nil: return nil
+        case .left(let k)?: return (k.models, k.values)
+        case .right(let record)?:
+            let path = propensityFilePath(run, shard: shard)
+            do { return (record.models, try PropensityFile.read(path: path, record: record, run: run, shard: shard)) }
+            catch { throw Failure.propensityFile(path: path, reason: error.description) }
+        }
     }
+
+    /// One of two record kinds.
+    enum Either<L, R> { case left(L), right(R) }
 }

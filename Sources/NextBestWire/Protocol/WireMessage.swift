@@ -46,8 +46,9 @@ public enum WireMessage: Sendable, Equatable {
     case apply(run: UInt64, seq: UInt32, slot: UInt8, shard: UInt32, changes: [Repair.Change])
     /// Coordinator → worker: send the ranked lists of a slot's selection in one held shard.
     case collect(run: UInt64, seq: UInt32, slot: UInt8, shard: UInt32)
-    /// Worker → coordinator: one shard's `nba.csv` rows (no header) and their exact totals.
-    case rows(run: UInt64, shard: UInt32, seq: UInt32, csv: [UInt8], totals: RunTotals)
+    /// Worker → coordinator: one shard's `nba.csv` rows (no header), the same lists in binary (`NBALists`,
+    /// what the run journal keeps; the rows are rendered from them) and their exact totals.
+    case rows(run: UInt64, shard: UInt32, seq: UInt32, csv: [UInt8], lists: [UInt8], totals: RunTotals)
     /// Coordinator → worker: the run is over; drop its shards (no reply).
     case release(run: UInt64)
     /// Worker → coordinator: the worker cannot go on with the run, and why.
@@ -76,7 +77,7 @@ public enum WireMessage: Sendable, Equatable {
     /// SPLITS per held shard.
     case candidates(run: UInt64, seq: UInt32, customers: [[Int32]])
 
-    public static let version: UInt8 = 3
+    public static let version: UInt8 = 4
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
 
     var typeCode: UInt8 {
@@ -175,8 +176,9 @@ public enum WireMessage: Sendable, Equatable {
         case let .moves(run, shard, seq, moves): w.u64(run); w.u32(shard); w.u32(seq); w.moves(moves)
         case let .apply(run, seq, slot, shard, changes): w.u64(run); w.u32(seq); w.u8(slot); w.u32(shard); w.changes(changes)
         case let .collect(run, seq, slot, shard): w.u64(run); w.u32(seq); w.u8(slot); w.u32(shard)
-        case let .rows(run, shard, seq, csv, t):
-            w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(csv.count)); w.bytes.append(contentsOf: csv); w.totals(t)
+        case let .rows(run, shard, seq, csv, lists, t):
+            w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(csv.count)); w.bytes.append(contentsOf: csv)
+            w.u32(UInt32(lists.count)); w.bytes.append(contentsOf: lists); w.totals(t)
         case let .release(run): w.u64(run)
         case let .failed(run, reason): w.u64(run); w.string(reason)
         case let .restore(run, shard, attempt, lower, upper, ops):
@@ -244,7 +246,8 @@ public enum WireMessage: Sendable, Equatable {
             let run = try r.u64(), shard = try r.u32(), seq = try r.u32()
             let n = try r.count(1, "the rows")
             let csv = Array(try r.take(n))
-            msg = .rows(run: run, shard: shard, seq: seq, csv: csv, totals: try r.totals(keptRows: keptRows))
+            let lists = Array(try r.take(try r.count(1, "the lists")))
+            msg = .rows(run: run, shard: shard, seq: seq, csv: csv, lists: lists, totals: try r.totals(keptRows: keptRows))
         case 20: msg = .release(run: try r.u64())
         case 21: msg = .failed(run: try r.u64(), reason: try r.string())
         case 22:

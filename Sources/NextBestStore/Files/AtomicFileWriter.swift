@@ -25,7 +25,7 @@ public final class AtomicFileWriter {
         self.path = path
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
-        if let why = OutputPlace.makeDirectories(dir) { throw OutputError.cannotWrite(path: path, reason: "cannot create its directory: \(why)") }
+        if let why = Directories.make(dir) { throw OutputError.cannotWrite(path: path, reason: "cannot create its directory: \(why)") }
         tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
         #if os(Linux)
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | oDirect, 0o644)
@@ -45,10 +45,12 @@ public final class AtomicFileWriter {
     }
 
     /// Appends bytes (errors are reported by `commit`).
-    public func append(_ bytes: [UInt8]) {
-        guard fd >= 0, failed == 0, !bytes.isEmpty else { return }
-        bytes.withUnsafeBytes { src in
-            guard direct, let buffer else { writeAll(src); return }
+    public func append(_ bytes: [UInt8]) { bytes.withUnsafeBytes { append(raw: $0) } }
+
+    /// Appends the bytes of a buffer (a `[Float]`'s, say) without copying them into an array first.
+    public func append(raw src: UnsafeRawBufferPointer) {
+        guard fd >= 0, failed == 0, src.count > 0 else { return }
+        if direct, let buffer {
             var from = 0
             while from < src.count {
                 let n = min(Self.bufferSize - buffered, src.count - from)
@@ -57,8 +59,10 @@ public final class AtomicFileWriter {
                 from += n
                 if buffered == Self.bufferSize { flushBuffer(whole: true) }
             }
+        } else {
+            writeAll(src)
         }
-        bytesWritten += bytes.count
+        bytesWritten += src.count
     }
 
     /// Writes every byte of `src` at the file's offset, retrying short writes.

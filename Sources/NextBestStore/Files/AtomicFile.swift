@@ -6,7 +6,7 @@ public enum AtomicFile {
     public static func write(_ chunks: [[UInt8]], to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
-        if let why = OutputPlace.makeDirectories(dir) { throw OutputError.cannotWrite(path: path, reason: "cannot create its directory: \(why)") }
+        if let why = Directories.make(dir) { throw OutputError.cannotWrite(path: path, reason: "cannot create its directory: \(why)") }
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
         guard let f = fopen(tmp, "wb") else { throw OutputError.cannotWrite(path: path, reason: "cannot create \(tmp): \(String(cString: strerror(errno)))") }
         var ok = true

@@ -1,0 +1,221 @@
+/// A shard's `nba.csv` lists in binary (issue 23): what the run journal keeps and what every reader
+/// renders `nba.csv` rows from, so an export is the run's `nba.csv` byte for byte by construction (the
+/// worker renders its own rows from these bytes with `render`).
+///
+/// Layout (integers are unsigned LEB128 unless said otherwise; docs/store.md):
+/// - `u8` layout version (`version`);
+/// - the offer-id table: a count, then per offer its byte length and its bytes; the channel-name table likewise;
+/// - per customer with offers, in id order: the id as the difference from the previous customer's (the
+///   first from 0), the number of rows, then per row in rank order: the offer index, the channel index, the
+///   propensity's and the expected value's printed text as `FixedDecimal.code` (6 and 4 decimals).
+public enum NBALists {
+    /// The layout version (byte 0).
+    public static let version: UInt8 = 1
+    /// The most bytes one row takes (four LEB128 values: two indices of at most 32 bits, two 64-bit codes).
+    public static let maxRowBytes = 5 + 5 + 10 + 10
+    /// The most bytes a customer's id delta and row count take.
+    public static let maxCustomerBytes = 10 + 5
+
+    /// The lists could not be read: the kept bytes are damaged or not lists of this layout.
+    public enum Failure: Error, CustomStringConvertible, Equatable, Sendable {
+        case version(UInt8)
+        case truncated(at: Int)
+        case badIndex(what: String, index: UInt64, count: Int, at: Int)
+        case badCustomer(at: Int)
+
+        public var description: String {
+            switch self {
+            case .version(let v): return "lists of layout version \(v) (this build reads \(NBALists.version))"
+            case .truncated(let at): return "the lists end in the middle of a value (byte \(at))"
+            case let .badIndex(what, i, n, at): return "\(what) index \(i) of \(n) at byte \(at)"
+            case .badCustomer(let at): return "a customer id that does not follow the previous one at byte \(at)"
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    /// Writes `v` as LEB128 at `p` and advances it.
+    @inlinable @inline(__always)
+    public static func put(_ v: UInt64, _ p: inout UnsafeMutablePointer<UInt8>) {
+        var v = v
+        while v >= 0x80 { p.pointee = UInt8(truncatingIfNeeded: v) | 0x80; p += 1; v >>= 7 }
+        p.pointee = UInt8(truncatingIfNeeded: v); p += 1
+    }
+
+    /// The header: version, offer-id and channel-name tables.
+    public static func header(offers: [[UInt8]], channels: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = [version]
+        func leb(_ v: Int) {
+            var v = UInt64(v)
+            while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+            out.append(UInt8(v))
+        }
+        for table in [offers, channels] {
+            leb(table.count)
+            for name in table { leb(name.count); out += name }
+        }
+        return out
+    }
+
+    // MARK: Reading
+
+    /// Walks lists with bounds checks (never traps on damaged bytes): the tables, then one customer at a time.
+    public struct Reader {
+        public let bytes: UnsafeBufferPointer<UInt8>
+        public private(set) var offset = 0
+        /// The tables as byte ranges of `bytes`.
+        public private(set) var offers: [Range<Int>] = []
+        public private(set) var channels: [Range<Int>] = []
+        /// The bytes where the customers start (after the tables).
+        public private(set) var body = 0
+        var previous: UInt64 = 0
+        var first = true
+
+        /// Reads the header (`bytes` must outlive the reader).
+        public init(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) {
+            self.bytes = bytes
+            guard let v = bytes.first else { throw .truncated(at: 0) }
+            guard v == NBALists.version else { throw .version(v) }
+            offset = 1
+            offers = try table()
+            channels = try table()
+            body = offset
+        }
+
+        /// A table of names (offer ids or channel names) as byte ranges.
+        mutating func table() throws(Failure) -> [Range<Int>] {
+            let n = try count(at: offset, of: 1)
+            var out: [Range<Int>] = []
+            out.reserveCapacity(n)
+            for _ in 0..<n {
+                let len = try count(at: offset, of: 1)
+                out.append(offset..<(offset + len))
+                offset += len
+            }
+            return out
+        }
+
+        /// A count, checked against what is left (`width` bytes at least per element).
+        mutating func count(at start: Int, of width: Int) throws(Failure) -> Int {
+            let n = try leb()
+            guard n <= UInt64(bytes.count - offset) / UInt64(width) else { throw .truncated(at: start) }
+            return Int(n)
+        }
+
+        /// One LEB128 value.
+        @inline(__always)
+        public mutating func leb() throws(Failure) -> UInt64 {
+            var v: UInt64 = 0, shift: UInt64 = 0
+            while offset < bytes.count {
+                let b = bytes[offset]
+                offset += 1
+                guard shift < 64 else { throw .truncated(at: offset - 1) }
+                v |= UInt64(b & 0x7f) << shift
+                if b < 0x80 { return v }
+                shift += 7
+            }
+            throw .truncated(at: offset)
+        }
+
+        /// The next customer's id and row count, or nil at the end; its rows follow (`row()`, `rows` times).
+        @inline(__always)
+        public mutating func customer() throws(Failure) -> (id: UInt64, rows: Int)? {
+            guard offset < bytes.count else { return nil }
+            let at = offset
+            let delta = try leb()
+            let (id, overflow) = previous.addingReportingOverflow(delta)
+            guard !overflow, first || delta > 0 else { throw .badCustomer(at: at) }
+            first = false
+            previous = id
+            return (id, try count(at: offset, of: 4))
+        }
+
+        /// The next customer with its rows' bytes (walked and checked), or nil at the end.
+        public mutating func next() throws(Failure) -> (id: UInt64, rows: Int, bytes: Range<Int>)? {
+            guard let (id, n) = try customer() else { return nil }
+            let start = offset
+            for _ in 0..<n { _ = try row() }
+            return (id, n, start..<offset)
+        }
+
+        /// One row: offer and channel indices (checked against the tables) and the two codes.
+        @inline(__always)
+        public mutating func row() throws(Failure) -> (offer: Int, channel: Int, propensity: UInt64, value: UInt64) {
+            let at = offset
+            let o = try leb(), c = try leb()
+            guard o < UInt64(offers.count) else { throw .badIndex(what: "offer", index: o, count: offers.count, at: at) }
+            guard c < UInt64(channels.count) else { throw .badIndex(what: "channel", index: c, count: channels.count, at: at) }
+            return (Int(o), Int(c), try leb(), try leb())
+        }
+
+        /// Moves to byte `to` (the start of a customer's rows, as `next()` returned it), to read its rows again.
+        public mutating func seek(_ to: Int) { offset = min(max(to, body), bytes.count) }
+
+        /// An offer id's or channel name's bytes.
+        public func name(_ r: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[r]) }
+    }
+
+    /// The rows and distinct customers in `lists`, checked throughout.
+    public static func count(_ lists: [UInt8]) throws(Failure) -> (rows: Int, customers: Int) {
+        try lists.withUnsafeBufferPointer { b throws(Failure) in
+            var r = try Reader(b)
+            var rows = 0, customers = 0
+            while let c = try r.next() { rows += c.rows; customers += 1 }
+            return (rows, customers)
+        }
+    }
+
+    // MARK: Rendering
+
+    /// The `nba.csv` rows (no header) of `lists`: the one renderer of kept lists, used by the workers for
+    /// the rows they send and by every reader of the journal.
+    public static func render(_ lists: [UInt8]) throws(Failure) -> [UInt8] {
+        try lists.withUnsafeBufferPointer { b throws(Failure) in try render(b) }
+    }
+
+    /// `render` over a buffer.
+    public static func render(_ b: UnsafeBufferPointer<UInt8>) throws(Failure) -> [UInt8] {
+        var reader = try Reader(b)
+        let longest = (reader.offers.map(\.count).max() ?? 0) + (reader.channels.map(\.count).max() ?? 0)
+        // Every row takes at least 4 bytes of lists; each renders to at most `rowBound` bytes (pages of
+        // the buffer never written are never touched).
+        let rowBound = 20 + 20 + longest + 2 * FixedDecimal.maxBytes + 6
+        let capacity = max(1, (b.count - reader.body) / 4 * rowBound)
+        var failure: Failure? = nil
+        let out = [UInt8](unsafeUninitializedCapacity: capacity) { out, written in
+            let start = out.baseAddress!
+            var p = start
+            do throws(Failure) {
+                while let c = try reader.customer() {
+                    for r in 0..<c.rows {
+                        p = try renderRow(&reader, id: c.id, rank: r + 1, to: p)
+                    }
+                }
+            } catch { failure = error }
+            written = p - start
+        }
+        if let failure { throw failure }
+        return out
+    }
+
+    /// Renders the next row of `reader` as one `nba.csv` line at `p`; returns the end of the line.
+    @inline(__always)
+    static func renderRow(_ reader: inout Reader, id: UInt64, rank: Int, to p: UnsafeMutablePointer<UInt8>) throws(Failure) -> UnsafeMutablePointer<UInt8> {
+        var p = p
+        let row = try reader.row()
+        @inline(__always) func put(_ byte: UInt8) { p.pointee = byte; p += 1 }
+        @inline(__always) func copy(_ name: Range<Int>) {
+            let n = name.count
+            p.update(from: reader.bytes.baseAddress! + name.lowerBound, count: n)
+            p += n
+        }
+        p += FixedDecimal.writeDecimal(id, to: p); put(UInt8(ascii: ","))
+        p += FixedDecimal.writeDecimal(UInt64(rank), to: p); put(UInt8(ascii: ","))
+        copy(reader.offers[row.offer]); put(UInt8(ascii: ","))
+        copy(reader.channels[row.channel]); put(UInt8(ascii: ","))
+        p += FixedDecimal.write(code: row.propensity, decimals: NBAFormat.propensityDecimals, to: p); put(UInt8(ascii: ","))
+        p += FixedDecimal.write(code: row.value, decimals: NBAFormat.valueDecimals, to: p); put(UInt8(ascii: "\n"))
+        return p
+    }
+}

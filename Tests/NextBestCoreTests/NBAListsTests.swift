@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+@testable import NextBestCore
+
+/// Kept lists (`NBALists`, issue 23): the binary lists render to exactly the rows `NBAFormat.appendRow`
+/// writes, and damaged bytes are refused without trapping.
+@Suite struct NBAListsTests {
+    /// One customer's row as the test writes it.
+    struct Row { var offer: Int; var channel: Int; var propensity: Float; var value: Double }
+
+    /// Encodes lists with the writer's primitives and the rows the plain formatter writes for them.
+    static func encode(offers: [String], channels: [String], customers: [(UInt64, [Row])]) -> (lists: [UInt8], csv: [UInt8]) {
+        var lists = NBALists.header(offers: offers.map { Array($0.utf8) }, channels: channels.map { Array($0.utf8) })
+        var csv: [UInt8] = []
+        var previous: UInt64 = 0
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: NBALists.maxCustomerBytes + 400 * NBALists.maxRowBytes) { buffer in
+            for (id, rows) in customers {
+                var p = buffer.baseAddress!
+                NBALists.put(id - previous, &p); previous = id
+                NBALists.put(UInt64(rows.count), &p)
+                for (r, row) in rows.enumerated() {
+                    NBALists.put(UInt64(row.offer), &p); NBALists.put(UInt64(row.channel), &p)
+                    NBALists.put(FixedDecimal.code(Double(row.propensity), decimals: NBAFormat.propensityDecimals), &p)
+                    NBALists.put(FixedDecimal.code(row.value, decimals: NBAFormat.valueDecimals), &p)
+                    NBAFormat.appendRow(customerID: id, rank: r + 1, offerID: Array(offers[row.offer].utf8), channel: Array(channels[row.channel].utf8),
+                                        propensity: row.propensity, expectedValue: row.value, to: &csv)
+                }
+                lists += UnsafeBufferPointer(start: buffer.baseAddress!, count: p - buffer.baseAddress!)
+            }
+        }
+        return (lists, csv)
+    }
+
+    @Test func listsRenderToThePlainFormattersRows() throws {
+        let offers = (0..<300).map { "OFFER_\($0)" }, channels = ["email", "sms", "branch", "app"]
+        var rng = SystemRandomNumberGenerator()
+        var customers: [(UInt64, [Row])] = [(0, [Row(offer: 299, channel: 3, propensity: 1, value: 0)])]
+        var id: UInt64 = 0
+        for k in 0..<500 {
+            // Ids close together and far apart (up to the top of the id range).
+            id += k % 50 == 0 ? UInt64.random(in: 1...(1 << 40), using: &rng) : UInt64.random(in: 1...3, using: &rng)
+            let n = k % 97 == 0 ? 300 : Int.random(in: 1...5, using: &rng)
+            customers.append((id, (0..<n).map { r in
+                Row(offer: (k * 7 + r * 13) % 300, channel: r % 4, propensity: Float.random(in: 0...1, using: &rng),
+                    value: [0, -0.0, -0.00004, -0.00005, -12.34565, 1e-9, 99_999.99995, Double.random(in: -500...5_000, using: &rng)][(k + r) % 8])
+            }))
+        }
+        customers.append((UInt64.max, [Row(offer: 1, channel: 0, propensity: 0.0000005, value: -1e12)]))
+        let (lists, csv) = Self.encode(offers: offers, channels: channels, customers: customers)
+        #expect(try NBALists.render(lists) == csv)
+        let counted = try NBALists.count(lists)
+        #expect(counted.customers == customers.count && counted.rows == customers.map(\.1.count).reduce(0, +))
+        #expect(lists.count * 3 < csv.count, "binary lists should be well under the CSV text: \(lists.count) vs \(csv.count) bytes")
+        // No customers: no rows.
+        #expect(try NBALists.render(NBALists.header(offers: [], channels: [])) == [])
+    }
+
+    @Test func codesPrintWhatFixedDecimalPrints() {
+        var rng = SystemRandomNumberGenerator()
+        var values: [Double] = [0, -0.0, .nan, .infinity, -.infinity, 9.0e30, -9.0e30, 0.5, -0.5, 0.00005, -0.00005, 0.0000005, 1.23456789, -2.5]
+        for _ in 0..<20_000 { values.append(Double.random(in: -1e4...1e4, using: &rng) * (Bool.random(using: &rng) ? 1 : 1e-6)) }
+        for _ in 0..<2_000 { values.append(Double(Float.random(in: 0...1, using: &rng))) }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * FixedDecimal.maxBytes) { b in
+            let p = b.baseAddress!, q = p + FixedDecimal.maxBytes
+            for v in values {
+                for d in [4, 6] {
+                    let n = FixedDecimal.write(v, decimals: d, to: p)
+                    let m = FixedDecimal.write(code: FixedDecimal.code(v, decimals: d), decimals: d, to: q)
+                    #expect(n == m && memcmp(p, q, n) == 0, "\(v) with \(d) decimals")
+                }
+            }
+        }
+    }
+
+    @Test func damagedListsAreRefusedWithoutTrapping() {
+        let (lists, csv) = Self.encode(offers: ["A", "B"], channels: ["email"],
+                                     customers: [(5, [Row(offer: 1, channel: 0, propensity: 0.25, value: -3)]), (9, [Row(offer: 0, channel: 0, propensity: 0.5, value: 2)])])
+        // A prefix ending between customers is lists of fewer customers (the tables alone, or the first
+        // customer); every other prefix is refused.
+        var whole = 0
+        for n in 0..<lists.count {
+            guard let rows = try? NBALists.render(Array(lists.prefix(n))) else { continue }
+            whole += 1
+            #expect(csv.starts(with: rows) && (rows.isEmpty || rows.last == UInt8(ascii: "\n")), "prefix of \(n) bytes")
+        }
+        #expect(whole == 2)
+        var badOffer = lists
+        badOffer[badOffer.count - 8] = 7 // the second customer's offer index (then its channel and two 3-byte codes)
+        #expect(throws: NBALists.Failure.self) { _ = try NBALists.render(badOffer) }
+        var badVersion = lists
+        badVersion[0] = 9
+        #expect(throws: NBALists.Failure.version(9)) { _ = try NBALists.render(badVersion) }
+        // Every single-byte change renders or is refused; none traps.
+        for i in lists.indices { for b: UInt8 in [0, 0x7f, 0x80, 0xff] { var x = lists; x[i] = b; _ = try? NBALists.render(x) } }
+    }
+}
