@@ -20,30 +20,8 @@ public enum FixedDecimal {
     /// Writes `value` with `decimals` (0...10) digits after the point at `p` (room for `maxBytes`) and
     /// returns the number of bytes written: what `append` appends, for writers that fill a buffer directly.
     public static func write(_ value: Double, decimals: Int, to p: UnsafeMutablePointer<UInt8>) -> Int {
-        guard value.isFinite else {
-            let text: StaticString = value.isNaN ? "nan" : (value < 0 ? "-inf" : "inf")
-            p.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
-            return text.utf8CodeUnitCount
-        }
-        let scale = powers[decimals]
-        var scaled = (abs(value) * scale).rounded(.toNearestOrAwayFromZero)
-        if scaled > 9.0e17 { scaled = 9.0e17 }
-        var n = UInt64(scaled)
-        // Digits are written right to left into a buffer on the stack, then copied at once.
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
-            let b = buffer.baseAddress!
-            var i = 32
-            var k = 0
-            repeat {
-                if k == decimals && decimals > 0 { i -= 1; b[i] = UInt8(ascii: ".") }
-                i -= 1; b[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
-                n /= 10
-                k += 1
-            } while n > 0 || k <= decimals
-            if value < 0 && scaled != 0 { i -= 1; b[i] = UInt8(ascii: "-") }
-            p.update(from: b + i, count: 32 - i)
-            return 32 - i
-        }
+        // One digit writer: the value's code (rounded and clamped here) printed as kept lists print it.
+        write(code: code(value, decimals: decimals), decimals: decimals, to: p)
     }
 
     /// Writes the decimal digits of an unsigned integer at `p` (room for 20) and returns their count.
