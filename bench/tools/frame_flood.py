@@ -85,7 +85,7 @@ def main():
         time.sleep(1)
         before = peak_kb(pid)
         frame = bytearray(args.mb * 1_000_000)
-        frame[:4] = b"NB\x04\x13"   # a ROWS header: not a HELLO
+        frame[:4] = b"NB\x05\x13"   # a ROWS header: not a HELLO
         ctx = zmq.Context()
         trackers, sockets = [], []
         t0 = time.time()

@@ -25,6 +25,9 @@ final class ClusterJob: JobBackend {
     private(set) var requeued = 0, duplicates = 0
     private(set) var latency = ShardLatency()
     private(set) var changedCustomers = 0
+    /// Writes the shards' propensity files as their PROPS arrive during scoring (files only: the store is
+    /// in use on this thread meanwhile); their records are kept when the merge starts.
+    private let propsFiles = PropensityFiles()
 
     var context: RunContext { coordinator.context }
     var options: Coordinator.Options { coordinator.options }
@@ -157,7 +160,10 @@ final class ClusterJob: JobBackend {
     /// first copy scored wins.
     func scoreOnWorkers(_ shards: [ShardPlan.Shard], since tWait: Date) throws -> ClusterShards {
         let runID = self.runID!
-        let scored = try coordinator.score(shards, run: runID, journal: journal, rescore: rescoreFrom.map { ($0, rescoreSet) }, since: tWait)
+        let journal = self.journal, propsFiles = self.propsFiles
+        let scored = try coordinator.score(shards, run: runID, journal: journal, rescore: rescoreFrom.map { ($0, rescoreSet) }, since: tWait) { s, models, values in
+            try propsFiles.write(journal, run: runID, shard: s, models: models, values: values)
+        }
         requeued = scored.requeued; duplicates = scored.duplicates; latency = scored.latency
         holders = Set(scored.owner).count
         for p in hub.ordered { progress.line("worker \(p.name) holds \(p.holds) shard(s), \(p.customers) customers" + (p.maxCustomers == .max ? "" : " (at most \(p.maxCustomers))")) }
@@ -168,7 +174,6 @@ final class ClusterJob: JobBackend {
         try journal.setState(runID, "optimizing")
         let group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: scored.owner, attempt: scored.attempt)
         if let t = options.waitTimeout { group.replacementTimeout = max(t, 60) }
-        let journal = self.journal
         group.onEvaluate = { n, request in try journal.round(runID, n, request.points[0]) }
         group.onSampleRound = { [progress, onEvent = coordinator.onEvent] n in
             onEvent?(.sampleRound(n))
@@ -240,11 +245,12 @@ final class ClusterJob: JobBackend {
     func merge(_ group: ClusterShards, slot: Int, into sink: ([UInt8], RunTotals) throws -> Void) throws {
         let journal = self.journal, run = runID!, shards = group.shardCount
         let catalogue = (context.plan.offers.count, context.plan.products.count, context.plan.channels.count)
+        // The propensity files written while scoring (long done by now) get their records.
+        try journal.recordPropensities(run, try propsFiles.finish())
         try context.store.env.deferringSync {
             let journalQueue = JournalQueue()
             try group.collect(slot: slot, window: max(4, 2 * holders), have: { s in try journalQueue.read { try Self.kept(journal, run: run, shard: s) } },
                               catalogueSizes: catalogue,
-                              keepProps: { s, models, values in try journalQueue.add { try journal.keepPropensities(run, shard: s, models: models, values: values) } },
                               progress: { [progress, onEvent = coordinator.onEvent, metrics] n in
                                   metrics.written(n)
                                   onEvent?(.shardWritten(done: n, total: shards))

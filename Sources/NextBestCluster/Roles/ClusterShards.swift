@@ -291,7 +291,6 @@ final class ClusterShards: ShardGroup {
     /// shard order with their totals.
     /// Shards whose lists `have` returns are not asked for. `write` gets (shard, output, fresh).
     func collect(slot: Int, window: Int, have: (Int) throws -> Merged?, catalogueSizes: (offers: Int, products: Int, channels: Int),
-                 keepProps: (Int, [String], [Float]) throws -> Void = { _, _, _ in },
                  progress: (Int) -> Void, write: (Int, Merged, Bool) throws -> Void) throws {
         seq &+= 1
         let seq = self.seq
@@ -319,15 +318,6 @@ final class ClusterShards: ShardGroup {
             if next >= owner.count { break }
             for (s, _) in try recover() where s >= next && s < requested && pending[s] == nil { try ask(s) }
             guard let (from, m) = try receive() else { continue }
-            if case let .props(r, shard, sq, models, values) = m, r == run, sq == seq, Int(shard) < owner.count, owner[Int(shard)] == from {
-                let most = bounds[Int(shard)].customers * models.count
-                guard values.count <= most, models.isEmpty || values.count % models.count == 0 else {
-                    expel(from, "invalid PROPS: \(values.count) values for \(models.count) models over shard \(shard) of \(bounds[Int(shard)].customers) customers")
-                    continue
-                }
-                try keepProps(Int(shard), models, values)
-                continue
-            }
             guard case let .rows(r, shard, sq, csv, lists, t) = m, r == run else { continue }
             let s = Int(shard)
             guard sq <= seq, s < owner.count else {

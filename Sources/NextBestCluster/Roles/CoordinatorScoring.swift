@@ -18,12 +18,16 @@ extension Coordinator {
     /// Scores the shards: hands them out as workers have free threads (`ShardScheduler` decides which), drops
     /// a worker past its deadline or whose SCORED does not match what it was asked (its shards go back in the
     /// queue), and waits for another worker while no connected one has room for the shards left.
+    ///
+    /// A worker sends each shard's propensities (PROPS) just before its SCORED: the first valid copy for a
+    /// shard goes to `keepProps` (which writes it with the run), later copies (stragglers) are dropped.
     func score(_ shards: [ShardPlan.Shard], run runID: UInt64, journal: RunRepository, rescore: (from: UInt64, models: Set<String>)?,
-               since tWait: Date) throws -> ScoringOutcome {
+               since tWait: Date, keepProps: (Int, [String], [Float]) throws -> Void = { _, _, _ in }) throws -> ScoringOutcome {
         var plan = ShardScheduler(customers: shards.map(\.customers), candidatesPerCustomer: context.candidatesPerCustomer)
         var latency = ShardLatency()
         var assignedAt: [ShardScheduler.Copy: Date] = [:]
         var stalledSince: Date? = nil
+        var propsKept = Set<Int>()
         func status() -> String {
             "scoring: \(plan.done)/\(shards.count) shards, \(rate(plan.scoredCustomers.reduce(0, +), since: tWait)) customers/s, \(hub.peerCount) workers"
         }
@@ -44,6 +48,17 @@ extension Coordinator {
             try waitForRoom(plan, since: &stalledSince)
             metrics.shards(pending: plan.queue.count, running: plan.running, done: plan.done)
             guard let (from, m) = try hub.pump(timeoutMs: 50) else { progress.update(status()); continue }
+            if case let .props(r, shard, _, models, values) = m, r == runID {
+                let s = Int(shard)
+                // Only from a worker that was given the shard, and sized for it.
+                guard s < shards.count, assignedAt[.init(peer: from, shard: s)] != nil else { continue }
+                guard values.count <= shards[s].customers * models.count, models.isEmpty || values.count % models.count == 0 else {
+                    hub.expel(from, "invalid PROPS: \(values.count) values for \(models.count) models over shard \(shard) of \(shards[s].customers) customers")
+                    continue
+                }
+                if propsKept.insert(s).inserted { try keepProps(s, models, values) }
+                continue
+            }
             guard case let .scored(r, shard, att, customers, candidates) = m, r == runID else { continue }
             switch plan.scored(shard: shard, attempt: att, customers: customers, candidates: candidates, from: from, at: hub.clock, times: &hub.times) {
             case .stale: continue

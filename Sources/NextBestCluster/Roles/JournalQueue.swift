@@ -1,4 +1,5 @@
 import Foundation
+import NextBestStore
 import Synchronization
 
 /// Writes to the run journal on a thread of their own, in order, while the coordinator goes on receiving
@@ -38,5 +39,30 @@ final class JournalQueue: Sendable {
     func finish() throws {
         group.wait()
         if let e = failure.withLock({ $0 }) { throw e }
+    }
+}
+
+/// The propensity files of a run's shards, written on a queue of their own as the workers' PROPS arrive
+/// during scoring (files only, no LMDB: the coordinator's thread uses the store meanwhile). `finish` waits
+/// for them and hands over what was written, for the records kept when the merge starts.
+final class PropensityFiles: Sendable {
+    private let queue = JournalQueue()
+    private let written = Mutex<[RunRepository.WrittenPropensities]>([])
+
+    /// Queues the writing of one shard's file; throws the error of an earlier one, if any.
+    func write(_ journal: RunRepository, run: UInt64, shard: Int, models: [String], values: [Float]) throws {
+        try queue.add { [self] in
+            let file = try journal.writePropensityFile(run, shard: shard, models: models, values: values)
+            written.withLock { $0.append(file) }
+        }
+    }
+
+    /// Waits for the queued files; returns those written since the last call, in shard order.
+    func finish() throws -> [RunRepository.WrittenPropensities] {
+        try queue.finish()
+        return written.withLock { w in
+            defer { w = [] }
+            return w.sorted { $0.shard < $1.shard }
+        }
     }
 }

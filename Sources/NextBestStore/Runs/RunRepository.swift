@@ -194,8 +194,29 @@ public struct RunRepository: Sendable {
     /// Keeps a shard's propensities under every plan model, for rescoring: the file beside the store
     /// (`PropensityFile`, written directly and synced), then the record that checks it.
     public func keepPropensities(_ run: UInt64, shard: Int, models: [String], values: [Float]) throws {
-        let record = try PropensityFile.write(path: propensityFilePath(run, shard: shard), run: run, shard: shard, models: models, values: values)
-        try put(store.results, RunKeys.props(run, shard), record)
+        try recordPropensities(run, [try writePropensityFile(run, shard: shard, models: models, values: values)])
+    }
+
+    /// A shard's propensity file as written, waiting for the record that checks it (`recordPropensities`).
+    public struct WrittenPropensities: Sendable {
+        public let shard: Int
+        let record: PropensityFileRecord
+    }
+
+    /// Writes a shard's propensity file (written directly and synced) without touching LMDB, so a thread of
+    /// its own can write files while the store is in use elsewhere; `recordPropensities` keeps their records.
+    public func writePropensityFile(_ run: UInt64, shard: Int, models: [String], values: [Float]) throws -> WrittenPropensities {
+        WrittenPropensities(shard: shard, record: try PropensityFile.write(path: propensityFilePath(run, shard: shard), run: run,
+                                                                          shard: shard, models: models, values: values))
+    }
+
+    /// Keeps the records of written propensity files, in one transaction: a file without its record is
+    /// never read (a rescore scores that shard under every model).
+    public func recordPropensities(_ run: UInt64, _ written: [WrittenPropensities]) throws {
+        guard !written.isEmpty else { return }
+        try store.env.write { txn in
+            for w in written { _ = try txn.put(store.results, key: RunKeys.props(run, w.shard), value: w.record.encoded()) }
+        }
     }
 
     /// A shard's kept propensities, or nil if none are kept; `Failure.propensityFile` when its file is
