@@ -34,8 +34,9 @@ public enum NBAWriter {
         let mo = s.maxOffers
         let capacity = header.count + s.table.customerCount * (NBALists.maxCustomerBytes + mo * NBALists.maxRowBytes)
         let rule = s.table.rule
-        let pairCost = plan.pairCost
+        let pairCostMicros = plan.pairCost.map(RunTotals.micros)
         let channelCount = plan.channels.count
+        let edges = RunTotals.propensityEdges
         var chosen = [Int32](repeating: 0, count: mo)
         var objective = [Double](repeating: 0, count: mo)
         var previousID: UInt64 = 0
@@ -44,6 +45,7 @@ public enum NBAWriter {
             var p = start
             header.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: $0.count) }
             p += header.count
+            edges.withUnsafeBufferPointer { edges in
             s.table.candidates.withUnsafeBufferPointer { cands in
             s.table.values.withUnsafeBufferPointer { allValues in
             s.selections[slot].withUnsafeBufferPointer { sel in
@@ -73,15 +75,20 @@ public enum NBAWriter {
                     for r in 0..<n {
                         let c = cands[Int(chosen[r])]
                         let offer = Int(c.offer), channel = Int(c.channel)
-                        let ev = rule.expectedValue(c, values: values)
-                        totals.add(c, expectedValue: ev, cost: pairCost[offer &* channelCount &+ channel], product: offerProduct[offer],
+                        let ev = rule.expectedValue(c, values: values), propensity = Double(c.propensity)
+                        let pCode = FixedDecimal.code(propensity, decimals: NBAFormat.propensityDecimals)
+                        // The printed propensity's digits are its micros (a code of a value >= 0 is twice them).
+                        let pMicros = pCode & 1 == 0 && pCode < FixedDecimal.nonFiniteCode && NBAFormat.propensityDecimals == 6
+                            ? Int64(pCode >> 1) : RunTotals.micros(propensity)
+                        totals.add(c, expectedValueMicros: RunTotals.micros(ev), costMicros: pairCostMicros[offer &* channelCount &+ channel],
+                                   propensityMicros: pMicros, bin: RunTotals.bin(propensity, edges: edges), product: offerProduct[offer],
                                    region: region, segment: segment)
                         NBALists.put(UInt64(offer), &p); NBALists.put(UInt64(channel), &p)
-                        NBALists.put(FixedDecimal.code(Double(c.propensity), decimals: NBAFormat.propensityDecimals), &p)
+                        NBALists.put(pCode, &p)
                         NBALists.put(FixedDecimal.code(ev, decimals: NBAFormat.valueDecimals), &p)
                     }
                 }
-            }}}
+            }}}}
             written = p - start
         }
         return (lists, totals)

@@ -27,8 +27,11 @@ public struct RunTotals: Sendable, Equatable {
 
     /// The bin of propensity `p`.
     @inlinable
-    public static func bin(_ p: Double) -> Int {
-        let e = propensityEdges
+    public static func bin(_ p: Double) -> Int { propensityEdges.withUnsafeBufferPointer { bin(p, edges: $0) } }
+
+    /// The bin of propensity `p` among `edges` (`propensityEdges`, read once by a caller that bins many).
+    @inlinable
+    public static func bin(_ p: Double, edges e: UnsafeBufferPointer<Double>) -> Int {
         var lo = 0, hi = e.count - 2
         while lo < hi {
             let mid = (lo + hi + 1) / 2
@@ -59,16 +62,25 @@ public struct RunTotals: Sendable, Equatable {
     /// Records one offer made.
     @inlinable
     public mutating func add(_ c: Candidate, expectedValue: Double, cost: Double, product: Int, region: Int, segment: Int) {
+        add(c, expectedValueMicros: Self.micros(expectedValue), costMicros: Self.micros(cost), propensityMicros: Self.micros(Double(c.propensity)),
+            bin: Self.bin(Double(c.propensity)), product: product, region: region, segment: segment)
+    }
+
+    /// `add` with the micros and the bin already worked out (a writer of many rows computes the cost's once per
+    /// pair, the propensity's with its printed digits, and reads the bin edges once).
+    @inlinable
+    public mutating func add(_ c: Candidate, expectedValueMicros ev: Int64, costMicros cost: Int64, propensityMicros p: Int64, bin: Int,
+                             product: Int, region: Int, segment: Int) {
         offersMade += 1
         byOffer[Int(c.offer)] += 1
         byProduct[product] += 1
         byChannel[Int(c.channel)] += 1
         byRegion[region] += 1
         bySegment[segment] += 1
-        expectedValueMicros += Self.micros(expectedValue)
-        costMicros += Self.micros(cost)
-        propensityMicros += Self.micros(Double(c.propensity))
-        propensityBins[Int(c.offer) * Self.binCount + Self.bin(Double(c.propensity))] += 1
+        expectedValueMicros += ev
+        costMicros += cost
+        propensityMicros += p
+        propensityBins[Int(c.offer) * Self.binCount + bin] += 1
     }
 
     /// Adds another shard's totals.

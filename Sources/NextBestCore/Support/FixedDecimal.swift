@@ -4,7 +4,6 @@
 /// locale- and libc-dependent and slow, so nextbest writes its own digits: the value is rounded half away
 /// from zero to `decimals` places and printed without exponent.
 public enum FixedDecimal {
-    private static let powers: [Double] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000]
 
     /// Appends `value` with `decimals` (0...10) digits after the point to `out` as ASCII bytes.
     public static func append(_ value: Double, decimals: Int, to out: inout [UInt8]) {
@@ -47,14 +46,29 @@ public enum FixedDecimal {
     @inlinable
     public static func code(_ value: Double, decimals: Int) -> UInt64 {
         guard value.isFinite else { return nonFiniteCode + (value.isNaN ? 0 : (value < 0 ? 2 : 1)) }
-        var scaled = (abs(value) * scalePowers[decimals]).rounded(.toNearestOrAwayFromZero)
+        var scaled = (abs(value) * scale(decimals)).rounded(.toNearestOrAwayFromZero)
         if scaled > 9.0e17 { scaled = 9.0e17 }
         let n = UInt64(scaled)
         return value < 0 && n != 0 ? 2 &* n &- 1 : 2 &* n
     }
 
-    /// Powers of ten for `code` (the same values `write` scales by).
-    public static let scalePowers: [Double] = powers
+    /// 10^decimals (0...10) as a literal: a global table cost a lazy-initialisation check on every call.
+    @inlinable
+    public static func scale(_ decimals: Int) -> Double {
+        switch decimals {
+        case 0: return 1
+        case 1: return 10
+        case 2: return 100
+        case 3: return 1_000
+        case 4: return 10_000
+        case 5: return 100_000
+        case 6: return 1_000_000
+        case 7: return 10_000_000
+        case 8: return 100_000_000
+        case 9: return 1_000_000_000
+        default: return 10_000_000_000
+        }
+    }
 
     /// Writes the text of a `code` at `p` (room for `maxBytes`) and returns the number of bytes written:
     /// the bytes `write(value, decimals:)` writes for the value the code was made from. Codes past the
