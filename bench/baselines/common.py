@@ -111,6 +111,33 @@ def _range_items(txn, lo, hi):
         yield k, v
 
 
+def versions():
+    """Python's and the libraries' versions, for the result (xgboost None where it is not installed)."""
+    v = {"python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import xgboost
+        v["xgboost"] = xgboost.__version__
+    except ImportError:
+        v["xgboost"] = None
+    v["lmdb"] = getattr(lmdb, "__version__", None)
+    return v
+
+
+def result_header(baseline, script, argv, args):
+    """The first fields of a baseline's RESULT.json: what ran, when, where, with which versions, on what."""
+    import sys
+    return {
+        "baseline": baseline,
+        "command": " ".join([os.path.basename(sys.executable), os.path.relpath(script)] + argv),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu_model()},
+        "versions": versions(),
+        "threads": args.threads,
+        "store": os.path.abspath(args.store),
+        "files": os.path.abspath(args.files),
+    }
+
+
 def cpu_model():
     """The CPU's model name (from /proc/cpuinfo), for the result's machine block."""
     try:

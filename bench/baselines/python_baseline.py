@@ -66,7 +66,6 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_N
     os.environ[_v] = _threads
 
 import json  # noqa: E402
-import platform  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -80,17 +79,6 @@ import common  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-
-
-def versions():
-    v = {"python": platform.python_version(), "numpy": np.__version__}
-    try:
-        import xgboost
-        v["xgboost"] = xgboost.__version__
-    except ImportError:
-        v["xgboost"] = None
-    v["lmdb"] = getattr(common.lmdb, "__version__", None)
-    return v
 
 
 def load_all(args, timer, limit=None):
@@ -435,14 +423,7 @@ def run(args):
         "load_models": t.get("load_models", 0.0),
     }
     result = {
-        "baseline": "python",
-        "command": " ".join([os.path.basename(sys.executable), os.path.relpath(__file__)] + sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "cpu": common.cpu_model()},
-        "versions": versions(),
-        "threads": args.threads,
-        "store": os.path.abspath(args.store),
-        "files": os.path.abspath(args.files),
+        **common.result_header("python", __file__, sys.argv[1:], args),
         "customers": int(ncust),
         "features": n_features,
         "offers": len(camp["offers"]),

@@ -56,7 +56,6 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_N
     os.environ[_v] = str(max(1, ARGS.threads))
 
 import json  # noqa: E402
-import platform  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -264,11 +263,6 @@ def check(args, nb, ids, P, cols, kinds, picks):
 # The run
 # ----------------------------------------------------------------------------------------------
 
-def versions():
-    return {"python": platform.python_version(), "numpy": np.__version__, "xgboost": xgb.__version__,
-            "lmdb": getattr(common.lmdb, "__version__", None)}
-
-
 def run(args):
     load_start = os.getloadavg()
     # Memory: X (features x 4 bytes) + P (models x 4) + one tree prediction (4) per customer, a chunk of
@@ -329,14 +323,7 @@ def run(args):
         return round(rows_models / s, 1) if s > 0 and rows_models else None
 
     result = {
-        "baseline": "python_inmemory",
-        "command": " ".join([os.path.basename(sys.executable), os.path.relpath(__file__)] + sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "cpu": common.cpu_model()},
-        "versions": versions(),
-        "threads": args.threads,
-        "store": os.path.abspath(args.store),
-        "files": os.path.abspath(args.files),
+        **common.result_header("python_inmemory", __file__, sys.argv[1:], args),
         "customers": int(n),
         "features": int(X.shape[1]),
         "offers": len(camp["offers"]),
