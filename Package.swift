@@ -137,6 +137,18 @@ let package = Package(
             name: "NextBestInspect",
             dependencies: ["NextBestCore", "NextBestStore", "NextBestCluster"]
         ),
+        // `nextbest serve` (issue 26): the latest finished run's lists over HTTP (SwiftNIO, already here for the
+        // metrics endpoint), responses recorded in the store.
+        .target(
+            name: "NextBestServe",
+            dependencies: [
+                "NextBestCore", "NextBestStore",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The synthetic bank (`nextbest generate`, the tests' stores): customers, offers, models and a
         // campaign made from a seed, written through the importers. Nothing of the engine depends on it.
         .target(
@@ -147,7 +159,7 @@ let package = Package(
             name: "nextbest",
             dependencies: [
                 "NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestInspect", "NextBestSynthetic",
-                "NextBestTelemetry",
+                "NextBestTelemetry", "NextBestServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -162,6 +174,6 @@ let package = Package(
         .testTarget(name: "NextBestTelemetryTests", dependencies: ["NextBestTelemetry"]),
         .testTarget(name: "NextBestReportTests", dependencies: ["NextBestReport"]),
         .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestTelemetry", "NextBestTestKit",
-                                                           "NextBestInspect", "NextBestSynthetic", .product(name: "Logging", package: "swift-log")]),
+                                                           "NextBestInspect", "NextBestSynthetic", "NextBestServe", .product(name: "Logging", package: "swift-log")]),
     ]
 )
