@@ -10,7 +10,8 @@ from . import common, env, procs
 USAGE = """bench/run WORKLOAD [--workers N] [--scaling] [--baselines python_inmemory,python,spark|none] [--work DIR]
                  [--results FILE] [--no-append] [--out DIR] [--nextbest BIN]
 bench/run loadtest [--workers 8,16,32,48] [--shard-size 500] [--work DIR] [--results FILE] [--no-append] [--out DIR]
-                   [--nextbest BIN]"""
+                   [--nextbest BIN]
+bench/run serve [--customers 10000000] [--store DIR] [--seconds 15] [--rate 2000] [--work DIR]"""
 
 
 def parse(argv):
@@ -93,6 +94,10 @@ def parse(argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        # `nextbest serve` under wrk: its own script, options passed on (bench/serve.sh --help).
+        script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "serve.sh")
+        os.execv("/bin/bash", ["bash", script] + argv[1:])
     args = parse(argv)
     args.command_line = " ".join(["bench/run"] + [shlex.quote(x) for x in argv])
     procs.install_handlers()
