@@ -142,7 +142,7 @@ let package = Package(
         .target(
             name: "NextBestServe",
             dependencies: [
-                "NextBestCore", "NextBestStore",
+                "NextBestCore", "NextBestStore", "NextBestCluster", "NextBestInspect",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -54,7 +54,11 @@ public enum CustomerExplain {
 
     /// Explains `customer` of `run` in the store at `storePath`.
     public static func explain(storePath: String, run: UInt64, customer: UInt64) throws -> Result {
-        let context = try RunContext(storePath: storePath)
+        try explain(context: try RunContext(storePath: storePath), run: run, customer: customer)
+    }
+
+    /// Explains `customer` of `run` with the store and inputs of `context`.
+    public static func explain(context: RunContext, run: UInt64, customer: UInt64) throws -> Result {
         let journal = RunRepository(store: context.store)
         let name = RunRepository.name(run)
         let plan = try journal.plan(run)

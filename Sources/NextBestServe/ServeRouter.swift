@@ -1,6 +1,8 @@
 import Foundation
 import NextBestCore
 import NextBestStore
+import NextBestCluster
+import NextBestInspect
 import Prometheus
 
 /// One HTTP request as the router sees it.
@@ -21,6 +23,8 @@ public struct ServeResponse: Sendable {
     public var status: Int
     public var contentType: String
     public var body: [UInt8]
+    /// Other headers (`Location`, `WWW-Authenticate`).
+    public var headers: [(String, String)] = []
 }
 
 /// What `nextbest serve` answers, without sockets (`ServeServer` carries requests to it):
@@ -63,12 +67,18 @@ public final class ServeRouter: Sendable {
         switch (r.method, parts.count) {
         case ("GET", 4) where parts[0] == "v1" && parts[1] == "customers" && parts[3] == "nba":
             route = "lookup"
-            answer = authorized(r, record: false) ?? lookup(parts[2])
+            answer = authorized(r, record: false) ?? lookup(parts[2], explain: Self.query(r.uri)["explain"].map { $0 == "1" || $0 == "true" } ?? false)
             lookupLatency.record(clock.now - t0)
         case ("POST", 4) where parts[0] == "v1" && parts[1] == "customers" && parts[3] == "responses":
             route = "record"
             answer = authorized(r, record: true) ?? record(parts[2], body: r.body)
             recordLatency.record(clock.now - t0)
+        case ("GET", 0):
+            route = "page"
+            answer = page(r)
+        case ("POST", 4) where parts[0] == "ui" && parts[1] == "customers" && parts[3] == "responses":
+            route = "page_record"
+            answer = pageRecord(r, customer: parts[2])
         case ("GET", 1) where parts[0] == "healthz":
             route = "healthz"
             if let run = state.run { answer = Self.text(200, "ok: serving run \(RunRepository.name(run.run)) (\(run.customers) customers with offers)\n") }
@@ -84,6 +94,60 @@ public final class ServeRouter: Sendable {
         return answer
     }
 
+    // MARK: the branch page
+
+    /// The page's role: Basic authentication with the token as the password (a browser asks for it), or a
+    /// bearer token; everybody when the server has no tokens.
+    func pageRole(_ r: ServeRequest) -> AccessTokens.Role? {
+        guard let tokens else { return .record }
+        if let a = r.authorization, a.hasPrefix("Basic "), let d = Data(base64Encoded: String(a.dropFirst(6))),
+           let pair = String(data: d, encoding: .utf8), let colon = pair.firstIndex(of: ":") {
+            return tokens.role(authorization: "Bearer " + pair[pair.index(after: colon)...])
+        }
+        return tokens.role(authorization: r.authorization)
+    }
+
+    static let challenge = ServeResponse(status: 401, contentType: "text/plain; charset=utf-8", body: Array("sign in with your token as the password\n".utf8),
+                                         headers: [("WWW-Authenticate", "Basic realm=\"nextbest\", charset=\"UTF-8\"")])
+
+    func page(_ r: ServeRequest) -> ServeResponse {
+        guard let role = pageRole(r) else { return Self.challenge }
+        let q = Self.query(r.uri)
+        var c = BranchPage.Content()
+        c.canRecord = role == .record
+        if let n = q["recorded"], !n.isEmpty { c.notice = "Recorded: \(n)" }
+        if let text = q["customer"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
+            c.customer = text
+            if let id = UInt64(text) {
+                let answer = lookup(text)
+                if answer.status == 200, let run = state.run {
+                    c.run = RunRepository.name(run.run)
+                    c.offers = (run.rows(of: id) ?? []).map { BranchPage.Offer(rank: $0.rank, offer: $0.offer, channel: $0.channel, propensity: $0.propensity, expectedValue: $0.expectedValue) }
+                    c.contacts = (try? state.contacts(of: id)) ?? []
+                } else {
+                    c.problem = answer.status == 404 ? "Customer \(id) is not known." : "No list can be shown now (\(answer.status))."
+                }
+            } else {
+                c.problem = "A customer id is a number."
+            }
+        }
+        return ServeResponse(status: 200, contentType: "text/html; charset=utf-8", body: Array(BranchPage.render(c).utf8))
+    }
+
+    func pageRecord(_ r: ServeRequest, customer: String) -> ServeResponse {
+        guard let role = pageRole(r) else { return Self.challenge }
+        guard role == .record else { return Self.error(403, "this token may look up lists but not record responses") }
+        let f = BranchPage.form(r.body)
+        let today = CalendarDay(daysSinceEpoch: Int32((Date().timeIntervalSince1970 / 86400).rounded(.down))).description
+        let body = JSONText.object([("offer_id", .string(f["offer_id"] ?? "")), ("channel", .string(f["channel"] ?? "")), ("outcome", .string(f["outcome"] ?? "")),
+                                    ("date", .string(today)), ("event_id", .string(f["event_id"] ?? ""))]).renderLine()
+        let answer = record(customer, body: Array(body.utf8))
+        guard answer.status == 200 || answer.status == 201 else { return answer }
+        let note = "\(f["offer_id"] ?? "") \(f["outcome"] ?? "")".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        return ServeResponse(status: 303, contentType: "text/plain; charset=utf-8", body: Array("recorded\n".utf8),
+                             headers: [("Location", "/?customer=\(customer)&recorded=\(note)")])
+    }
+
     func authorized(_ r: ServeRequest, record: Bool) -> ServeResponse? {
         guard let tokens else { return nil }
         guard let role = tokens.role(authorization: r.authorization) else { return Self.error(401, "a bearer token is needed (Authorization: Bearer TOKEN)") }
@@ -91,7 +155,7 @@ public final class ServeRouter: Sendable {
         return nil
     }
 
-    func lookup(_ idText: String) -> ServeResponse {
+    func lookup(_ idText: String, explain: Bool = false) -> ServeResponse {
         guard let id = UInt64(idText) else { return Self.error(400, "customer id '\(idText)' is not an unsigned 64-bit integer", field: "customer_id") }
         guard let run = state.run else { return Self.error(503, "no finished run in the store yet: run `nextbest run` first") }
         let rows = run.rows(of: id)
@@ -103,8 +167,27 @@ public final class ServeRouter: Sendable {
             .object([("rank", .int(Int64(row.rank))), ("offer_id", .string(row.offer)), ("channel", .string(row.channel)),
                      ("propensity", .raw(row.propensity)), ("expected_value", .raw(row.expectedValue))])
         })
-        return Self.json(200, .object([("customer_id", .raw(String(id))), ("run_id", .string(RunRepository.name(run.run))),
-                                       ("run_started", .string(run.started)), ("nba", list)]))
+        var fields: [(String, JSONText)] = [("customer_id", .raw(String(id))), ("run_id", .string(RunRepository.name(run.run))),
+                                            ("run_started", .string(run.started)), ("nba", list)]
+        if explain {
+            // The same explanation as `nextbest explain --json`, from the store this server holds.
+            do {
+                let e = try CustomerExplain.explain(context: try RunContext(store: state.store), run: run.run, customer: id)
+                fields.append(("explain", .raw(e.json.trimmingCharacters(in: .whitespacesAndNewlines))))
+            } catch { return Self.error(500, "cannot explain customer \(id): \(error)") }
+        }
+        return Self.json(200, .object(fields))
+    }
+
+    /// The query's `name=value` pairs.
+    static func query(_ uri: String) -> [String: String] {
+        guard let q = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return [:] }
+        var out: [String: String] = [:]
+        for pair in q.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            out[String(kv[0]).removingPercentEncoding ?? String(kv[0])] = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+        }
+        return out
     }
 
     func record(_ idText: String, body: [UInt8]) -> ServeResponse {

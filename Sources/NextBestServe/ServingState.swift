@@ -1,4 +1,5 @@
 import Foundation
+import NextBestCore
 import NextBestStore
 import Synchronization
 
@@ -33,5 +34,23 @@ public final class ServingState: Sendable {
     /// Whether the store has a profile for `customer`.
     public func knows(_ customer: UInt64) throws -> Bool {
         try store.env.read { txn in try txn.get(store.profiles, key: ProfileCodec.key(customer)) != nil }
+    }
+
+    /// The customer's contacts in the history (date, offer, channel, outcome), newest first.
+    public func contacts(of customer: UInt64) throws -> [(String, String, String, String)] {
+        try store.env.read { txn in
+            let cursor = try txn.cursor(store.history)
+            defer { cursor.close() }
+            var out: [(String, String, String, String)] = []
+            var entry = try ProfileCodec.key(customer).withUnsafeBytes { try cursor.seek(exactly: $0) }
+            while let (_, v) = entry {
+                if let e = HistoryCodec.decode(v) {
+                    out.append((CalendarDay(daysSinceEpoch: e.day).description, String(decoding: e.offerID, as: UTF8.self),
+                                String(decoding: e.channel, as: UTF8.self), e.outcome.text))
+                }
+                entry = try cursor.nextDuplicate()
+            }
+            return out.reversed()
+        }
     }
 }

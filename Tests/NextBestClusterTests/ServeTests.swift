@@ -181,3 +181,37 @@ import NextBestCore
         #expect(status == 200 && body.contains("\"run_id\":\"\(run)\""))
     }
 }
+
+/// The branch page's routes without a browser (Tests/serve/check drives it in Chromium): Basic sign-in with
+/// the token as the password, the lookup shown, the form's answer recorded and redirected back; and a
+/// lookup with `?explain=1` carries `nextbest explain`'s JSON.
+@Suite struct ServePageTests {
+    let cli = InspectExportTests()
+
+    @Test func thePageLooksUpRecordsAndExplains() throws {
+        let (store, out, run) = try cli.storeWithRun()
+        let first = try String(contentsOfFile: out + "/nba.csv", encoding: .utf8).split(separator: "\n")[1].split(separator: ",")
+        let id = String(first[0]), offer = String(first[2]), channel = String(first[3])
+        let reader = String(repeating: "r", count: 20), recorder = String(repeating: "w", count: 20)
+        let router = ServeRouter(state: try ServingState(storePath: store), tokens: try AccessTokens(text: "read \(reader)\nrecord \(recorder)\n", path: "t"))
+        func basic(_ token: String) -> String { "Basic " + Data("branch:\(token)".utf8).base64EncodedString() }
+        let challenge = router.handle(ServeRequest(method: "GET", uri: "/?customer=\(id)"))
+        #expect(challenge.status == 401 && challenge.headers.contains { $0.0 == "WWW-Authenticate" && $0.1.hasPrefix("Basic") })
+        let page = router.handle(ServeRequest(method: "GET", uri: "/?customer=\(id)", authorization: basic(reader)))
+        let html = String(decoding: page.body, as: UTF8.self)
+        #expect(page.status == 200 && html.contains("1. \(offer) <span class=\"muted\">by \(channel)</span>") && html.contains(run))
+        #expect(!html.contains("<form class=\"record\""), "a read token sees no record form")
+        let form = "offer_id=\(offer)&channel=\(channel)&outcome=accepted&event_id=ui-test-1"
+        #expect(router.handle(ServeRequest(method: "POST", uri: "/ui/customers/\(id)/responses", authorization: basic(reader), body: Array(form.utf8))).status == 403)
+        let posted = router.handle(ServeRequest(method: "POST", uri: "/ui/customers/\(id)/responses", authorization: basic(recorder), body: Array(form.utf8)))
+        #expect(posted.status == 303 && posted.headers.contains { $0.0 == "Location" && $0.1.hasPrefix("/?customer=\(id)&recorded=") })
+        let after = String(decoding: router.handle(ServeRequest(method: "GET", uri: "/?customer=\(id)", authorization: basic(recorder))).body, as: UTF8.self)
+        #expect(after.contains("<span id=\"contacts\">") && after.contains("<td>\(offer)</td><td>\(channel)</td><td>accepted</td>"))
+        #expect(String(decoding: router.handle(ServeRequest(method: "GET", uri: "/?customer=1", authorization: basic(reader))).body, as: UTF8.self).contains("is not known"))
+        // ?explain=1: the lookup plus the explanation of `nextbest explain --json`.
+        let explained = router.handle(ServeRequest(method: "GET", uri: "/v1/customers/\(id)/nba?explain=1", authorization: "Bearer \(reader)"))
+        let object = try JSONSerialization.jsonObject(with: Data(explained.body)) as! [String: Any]
+        let explain = try #require(object["explain"] as? [String: Any])
+        #expect(explained.status == 200 && explain["run_id"] as? String == run && (explain["customer_id"] as? NSNumber)?.stringValue == id)
+    }
+}

@@ -16,7 +16,12 @@ public struct RunContext: Sendable {
     /// Opens the store (it must exist) and reads the run's inputs, with `campaign` instead of the store's
     /// when given (a what-if).
     public init(storePath: String, writable: Bool = false, campaign: Campaign? = nil) throws {
-        let store = try Store(path: storePath, readOnly: !writable, mustExist: true)
+        try self.init(store: try Store(path: storePath, readOnly: !writable, mustExist: true), campaign: campaign)
+    }
+
+    /// Reads the run's inputs from a store open already (LMDB wants one environment per process: a
+    /// process that holds the store, such as `nextbest serve`, passes it here).
+    public init(store: Store, campaign: Campaign? = nil) throws {
         store.env.clearStaleReaders()
         self.store = store
         plan = try store.scoringPlan(campaign: campaign)
