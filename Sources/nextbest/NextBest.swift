@@ -9,7 +9,7 @@ struct NextBest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nextbest",
         abstract: "Decide the next best actions a bank offers each customer.",
-        subcommands: [Generate.self, Import.self, Score.self, Run.self, CoordinatorCommand.self, WorkerCommand.self, FingerprintCommand.self, KeysCommand.self, RunsCommand.self, SimulateCommand.self, RescoreCommand.self, ServeCommand.self, InspectCommand.self, ExportCommand.self, ExplainCommand.self, BenchKernelsCommand.self]
+        subcommands: [Generate.self, Import.self, Score.self, Run.self, CoordinatorCommand.self, WorkerCommand.self, FingerprintCommand.self, WorkerCopyCommand.self, KeysCommand.self, RunsCommand.self, SimulateCommand.self, RescoreCommand.self, ServeCommand.self, InspectCommand.self, ExportCommand.self, ExplainCommand.self, BenchKernelsCommand.self]
     )
 
     static func main() {

@@ -25,13 +25,14 @@ public struct LMDBTransaction {
     /// in a `DUPSORT` database with `noDupData` an identical pair is skipped and false returned.
     @discardableResult
     public func put(_ db: LMDBDatabase, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
-                    noOverwrite: Bool = false, noDupData: Bool = false, append: Bool = false) throws -> Bool {
+                    noOverwrite: Bool = false, noDupData: Bool = false, append: Bool = false, appendDuplicate: Bool = false) throws -> Bool {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
         var flags: UInt32 = 0
         if noOverwrite { flags |= UInt32(MDB_NOOVERWRITE) }
         if noDupData { flags |= UInt32(MDB_NODUPDATA) }
         if append { flags |= UInt32(MDB_APPEND) }
+        if appendDuplicate { flags |= UInt32(MDB_APPENDDUP) }
         let rc = mdb_put(txn, db.dbi, &k, &v, flags)
         if rc == MDB_KEYEXIST { return false }
         try StoreError.check(rc, "put in \(db.name)")
