@@ -172,6 +172,11 @@ public struct RunRepository: Sendable {
         try get(KeptRows.self, store.results, RunKeys.rows(run, shard), run: run, what: "lists of shard \(shard)").map { ($0.lists, $0.totals) }
     }
 
+    /// A shard's kept totals without its lists (not copied), or nil if they are not kept.
+    public func mergedTotals(_ run: UInt64, shard: Int) throws -> RunTotals? {
+        try get(KeptRows.Totals.self, store.results, RunKeys.rows(run, shard), run: run, what: "totals of shard \(shard)")?.totals
+    }
+
     /// A shard's kept lists rendered as its `nba.csv` rows (`NBALists.render`), damage reported with the
     /// run and shard named.
     public func render(_ lists: [UInt8], run: UInt64, shard: Int) throws -> [UInt8] {
