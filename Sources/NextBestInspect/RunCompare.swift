@@ -90,8 +90,9 @@ extension RunComparison {
             s += "\n" + pad("constraint", 40) + left("used A", 14) + left("used B", 14) + left("max A", 12) + left("max B", 12)
                 + left("price A", 14) + left("price B", 14) + "\n"
             for c in constraints {
-                s += "  " + pad(c.kind == c.name || c.kind.isEmpty ? c.name : c.kind + " " + c.name, 38) + left(num(c.usedA, 2), 14) + left(num(c.usedB, 2), 14)
-                    + left(num(c.maxA, 2), 12) + left(num(c.maxB, 2), 12) + left(num(c.priceA, 6), 14) + left(num(c.priceB, 6), 14) + "\n"
+                let d = c.kind == "budget" ? 2 : 0
+                s += "  " + pad(c.kind == c.name || c.kind.isEmpty ? c.name : c.kind + " " + c.name, 38) + left(num(c.usedA, d), 14) + left(num(c.usedB, d), 14)
+                    + left(num(c.maxA, d), 12) + left(num(c.maxB, d), 12) + left(num(c.priceA, 6), 14) + left(num(c.priceB, 6), 14) + "\n"
             }
         }
         for n in notes { s += "\nnote: \(n)" }

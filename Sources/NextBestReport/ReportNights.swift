@@ -44,7 +44,7 @@ extension ReportPage {
                                                                      p > 0.25 ? "large shift" : p > 0.1 ? "moderate shift" : "stable"], numeric: [2]))
                                     }))
         } else {
-            notes.append("The propensity shift (PSI) per offer is not worked out during the run (it reads every customer's propensities of both runs again): `nextbest runs compare previous latest --store DIR` prints it.")
+            notes.append("The propensity shift (PSI) per offer is not worked out during the run (it reads every customer's propensities of both runs again): “nextbest runs compare previous latest --store DIR” prints it.")
         }
         return SinceView(table: rows.isEmpty ? nil : Table(rows: rows), tables: tables, notes: notes)
     }

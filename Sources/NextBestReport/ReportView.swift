@@ -195,12 +195,12 @@ extension ReportPage {
         }
         let sections: [Section?] = [
             Section(id: "summary", heading: "Run summary", summary: summarySection(s)),
+            sinceSection(s).map { Section(id: "since", heading: "Since last night", since: $0) },
+            trendSection(s).map { Section(id: "trend", heading: "Trend over the kept nights", trend: $0) },
             convergenceSection(s).map { Section(id: "convergence", heading: "Optimization convergence", convergence: $0) },
             constraintsSection(s).map { Section(id: "constraints", heading: "Constraint use against limits", constraints: $0) },
             offersSection(s).map { Section(id: "offers", heading: "Offers made by category", offers: $0) },
             Section(id: "propensity", heading: "Propensity distribution per offer", propensity: propensitySection(s)),
-            sinceSection(s).map { Section(id: "since", heading: "Since last night", since: $0) },
-            trendSection(s).map { Section(id: "trend", heading: "Trend over the kept nights", trend: $0) },
             timingsSection(s).map { Section(id: "timings", heading: "Stage timings", timings: $0) },
             other.map { Section(id: "other", heading: "Other fields", other: $0) },
         ]
