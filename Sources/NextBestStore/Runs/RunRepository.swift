@@ -7,7 +7,8 @@ import NextBestCore
 /// (`<store>/runs/<run>/props-<shard>.f32`, `PropensityFile`) checked by a record. Every method is one LMDB transaction, so a coordinator killed at any point
 /// leaves whole records; a failed write leaves nothing of itself. `resume` continues from these records, a
 /// rescore reads a finished run's propensities, `export`, `explain`, `simulate` and `changes.csv` read its
-/// lists, and `runs list|show|prune` manage them.
+/// lists, `runs compare` and each run's "since last night" read two runs' lists, totals and propensities, and
+/// `runs list|show|prune` manage them.
 ///
 /// Runs kept by an earlier nextbest in the journal format before run records are listed (state
 /// `old-format`) and can be deleted (`nextbest runs prune --old-format`); reading one otherwise is
