@@ -175,8 +175,7 @@ public struct RunComparison: Sendable {
                 notes.append("run \(RunRepository.name(run)) keeps no propensities for shard(s) \(h.missingShards.map(String.init).joined(separator: ", ")): no PSI")
             }
             let complete = ha.missingShards.isEmpty && hb.missingShards.isEmpty
-            let listed = catalogue.offers + offers.map(\.name).filter { catalogue.modelOf[$0] == nil }
-            shifts = listed.compactMap { offer in
+            shifts = catalogue.offers.compactMap { offer in
                 guard let model = catalogue.modelOf[offer] else { return nil }
                 let fa = ha.bins[model], fb = hb.bins[model]
                 return Shift(offer: offer, model: model, psi: complete ? fa.flatMap { fa in fb.flatMap { populationStability(fa, $0) } } : nil,
