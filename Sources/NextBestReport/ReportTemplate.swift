@@ -181,6 +181,31 @@ enum ReportTemplate {
     </div>
     {{/showTables}}
     {{/timings}}
+    {{#since}}
+    {{#table}}
+    <div class="card">
+    {{> table}}
+    </div>
+    {{/table}}
+    {{#tables}}
+    {{> grid}}
+    {{/tables}}
+    {{#notes}}
+    <p class="note">{{.}}</p>
+    {{/notes}}
+    {{/since}}
+    {{#trend}}
+    {{#showFigures}}
+    <div class="row2">
+    {{#figures}}
+    {{> figure}}
+    {{/figures}}
+    </div>
+    {{/showFigures}}
+    {{#tables}}
+    {{> grid}}
+    {{/tables}}
+    {{/trend}}
     {{#other}}
     <div class="card">
     {{> table}}
@@ -215,13 +240,25 @@ enum ReportTemplate {
 
     """#
 
+    /// A titled data table: `title`, `header` (cells) and `rows` (`rowClass`, cells).
+    static let grid = #"""
+    {{% CONTENT_TYPE: NEXTBEST_HTML}}
+    <div class="figcap">{{title}}</div>
+    <div class="scroll"><table class="data"><thead><tr>{{#header}}<th{{#numeric}} class="num"{{/numeric}}>{{text}}</th>{{/header}}</tr></thead><tbody>
+    {{#rows}}
+    <tr{{#rowClass}} class="{{.}}"{{/rowClass}}>{{#cells}}<td{{#numeric}} class="num"{{/numeric}}>{{text}}</td>{{/cells}}</tr>
+    {{/rows}}
+    </tbody></table></div>
+
+    """#
+
     /// The page template with its partials, parsed once.
     static let library: MustacheLibrary = {
         MustacheContentTypes.register(PageEscaping(), named: "NEXTBEST_HTML")
         do {
             let page = try MustacheTemplate(string: page)
             return MustacheLibrary(templates: ["page": page, "table": try MustacheTemplate(string: table),
-                                               "figure": try MustacheTemplate(string: figure)])
+                                               "figure": try MustacheTemplate(string: figure), "grid": try MustacheTemplate(string: grid)])
         } catch {
             preconditionFailure("the report templates do not parse: \(error)")
         }

@@ -24,6 +24,8 @@ extension ReportPage {
         var offers: OffersView? = nil
         var propensity: PropensityView? = nil
         var timings: TimingsView? = nil
+        var since: SinceView? = nil
+        var trend: TrendView? = nil
         var other: OtherView? = nil
     }
 
@@ -150,6 +152,27 @@ extension ReportPage {
         var showTables: Bool
     }
 
+    /// A titled data table (the `grid` partial).
+    struct DataTable: Sendable {
+        var title: String
+        var header: [Cell]
+        var rows: [GridRow]
+    }
+
+    /// "Since last night": this run against the previous kept run.
+    struct SinceView: Sendable {
+        var table: Table?
+        var tables: [DataTable]
+        var notes: [String]
+    }
+
+    /// "Trend over the kept nights".
+    struct TrendView: Sendable {
+        var figures: [Figure]
+        var showFigures: Bool
+        var tables: [DataTable]
+    }
+
     /// "Other fields": top-level fields no other section shows.
     struct OtherView: Sendable {
         var cls = "kv mono"
@@ -172,6 +195,8 @@ extension ReportPage {
         }
         let sections: [Section?] = [
             Section(id: "summary", heading: "Run summary", summary: summarySection(s)),
+            sinceSection(s).map { Section(id: "since", heading: "Since last night", since: $0) },
+            trendSection(s).map { Section(id: "trend", heading: "Trend over the kept nights", trend: $0) },
             convergenceSection(s).map { Section(id: "convergence", heading: "Optimization convergence", convergence: $0) },
             constraintsSection(s).map { Section(id: "constraints", heading: "Constraint use against limits", constraints: $0) },
             offersSection(s).map { Section(id: "offers", heading: "Offers made by category", offers: $0) },

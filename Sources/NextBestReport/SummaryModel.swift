@@ -29,6 +29,12 @@ public struct SummaryModel: Decodable, Sendable {
     public var recovery: OrderedObject<JSONValue>?
     /// Seconds per stage; "total" is the whole run.
     public var timingsSeconds: OrderedObject<Double>?
+    /// The comparison with the previous kept run (`since_last_night`; null when there is none) and whether
+    /// the field is there at all.
+    public var sinceLastNight: Comparison?
+    public var hasSinceLastNight: Bool
+    /// Every kept night's headline figures, oldest first.
+    public var trend: [Night]?
     /// Top-level fields not named above, in document order.
     public var otherFields: OrderedObject<JSONValue>
 
@@ -41,6 +47,7 @@ public struct SummaryModel: Decodable, Sendable {
         case propensityByOffer = "propensity_by_offer", runId = "run_id", rescoredFrom = "rescored_from"
         case modelsRescored = "models_rescored", customersChanged = "customers_changed"
         case shardLatency = "shard_latency", timingsSeconds = "timings_seconds"
+        case sinceLastNight = "since_last_night", trend
     }
 
     /// Reads a summary object; throws `DecodingError.typeMismatch` if the value is not an object.
@@ -59,6 +66,7 @@ public struct SummaryModel: Decodable, Sendable {
         modelsRescored = c.lenient(.modelsRescored); customersChanged = c.lenient(.customersChanged)
         optimization = c.lenient(.optimization); messages = c.lenient(.messages); shardLatency = c.lenient(.shardLatency)
         recovery = c.lenient(.recovery); timingsSeconds = c.lenient(.timingsSeconds)
+        sinceLastNight = c.lenient(.sinceLastNight); hasSinceLastNight = c.contains(.sinceLastNight); trend = c.lenient(.trend)
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         otherFields = all.filter { !known.contains($0.key) }
     }
@@ -148,6 +156,84 @@ extension SummaryModel {
         public struct Bucket: Decodable, Sendable {
             public var leMs, count: Double?
             enum CodingKeys: String, CodingKey { case count, leMs = "le_ms" }
+        }
+    }
+}
+
+extension SummaryModel {
+    /// `since_last_night`: this run against the previous kept run (A: last night, B: this run).
+    public struct Comparison: Decodable, Sendable {
+        public var runA, runB: RunRef?
+        public var objective, gap, offersMade: Pair?
+        public var topOffer: TopOffer?
+        public var byProduct, byOffer, byChannel, byRegion, bySegment: [Change]?
+        public var psi: PSI?
+        public var notes: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case objective, gap, psi, notes
+            case runA = "run_a", runB = "run_b", offersMade = "offers_made", topOffer = "top_offer"
+            case byProduct = "by_product", byOffer = "by_offer", byChannel = "by_channel", byRegion = "by_region", bySegment = "by_segment"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            runA = c.lenient(.runA); runB = c.lenient(.runB); objective = c.lenient(.objective); gap = c.lenient(.gap)
+            offersMade = c.lenient(.offersMade); topOffer = c.lenient(.topOffer)
+            byProduct = c.lenient(.byProduct); byOffer = c.lenient(.byOffer); byChannel = c.lenient(.byChannel)
+            byRegion = c.lenient(.byRegion); bySegment = c.lenient(.bySegment); psi = c.lenient(.psi); notes = c.lenient(.notes)
+        }
+    }
+
+    /// A compared run's identity.
+    public struct RunRef: Decodable, Sendable {
+        public var runId, started: String?
+        enum CodingKeys: String, CodingKey { case started, runId = "run_id" }
+    }
+
+    /// A figure in both runs.
+    public struct Pair: Decodable, Sendable {
+        public var a, b, delta: Double?
+    }
+
+    /// The customers whose top offer changed.
+    public struct TopOffer: Decodable, Sendable {
+        public var customers, changed, share, gained, lost: Double?
+    }
+
+    /// A category's offers in both runs.
+    public struct Change: Decodable, Sendable {
+        public var name: String?
+        public var a, b, delta: Double?
+    }
+
+    /// The propensity shift per offer.
+    public struct PSI: Decodable, Sendable {
+        public var bins: Double?
+        public var offers: [Shift]?
+    }
+
+    /// One offer's PSI.
+    public struct Shift: Decodable, Sendable {
+        public var offerId, model: String?
+        public var psi: Double?
+        enum CodingKeys: String, CodingKey { case model, psi, offerId = "offer_id" }
+    }
+
+    /// One kept night in `trend`.
+    public struct Night: Decodable, Sendable {
+        public var runId, started: String?
+        public var objective, gap, customersWithOffers, offersMade: Double?
+        public var byOffer: OrderedObject<Double>?
+        enum CodingKeys: String, CodingKey {
+            case started, objective, gap
+            case runId = "run_id", customersWithOffers = "customers_with_offers", offersMade = "offers_made", byOffer = "by_offer"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            runId = c.lenient(.runId); started = c.lenient(.started); objective = c.lenient(.objective); gap = c.lenient(.gap)
+            customersWithOffers = c.lenient(.customersWithOffers); offersMade = c.lenient(.offersMade); byOffer = c.lenient(.byOffer)
         }
     }
 }

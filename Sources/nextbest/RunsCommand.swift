@@ -3,12 +3,13 @@ import Foundation
 import NextBestCore
 import NextBestStore
 import NextBestCluster
+import NextBestInspect
 
-/// `nextbest runs list|show|prune --store DIR`: the runs kept in a store (cluster runs keep a journal:
+/// `nextbest runs list|show|compare|prune --store DIR`: the runs kept in a store (cluster runs keep a journal:
 /// plan, versions, round prices, outcome and every shard's lists).
 struct RunsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "runs", abstract: "List, show and prune the runs kept in a store.",
-                                                    subcommands: [List.self, Show.self, Prune.self])
+    static let configuration = CommandConfiguration(commandName: "runs", abstract: "List, show, compare and prune the runs kept in a store.",
+                                                    subcommands: [List.self, Show.self, Compare.self, Prune.self])
 
     static func open(_ path: String, writable: Bool = false) throws -> RunRepository {
         RunRepository(store: try Store(path: path, readOnly: !writable, mustExist: true))
@@ -62,6 +63,24 @@ struct RunsCommand: ParsableCommand {
                     fields.append(("optimization", .raw(o.optimizationJSON)))
                 }
                 print(JSONText.object(fields).render(), terminator: "")
+            }
+        }
+    }
+
+    /// Two finished runs side by side (`RunComparison`).
+    struct Compare: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare two finished runs: offers by product, offer, channel, region and segment, customers whose top offer changed, each offer's propensity shift (PSI), constraint use and prices, objective and gap.",
+            discussion: "Runs are named by id (16 hex digits, see `nextbest runs list`), `latest` (the newest finished run), `previous` (the one before it) or `latest~N`. Run A is the reference: changes are B - A and the PSI uses A's deciles (docs/operations.md).")
+        @Argument(help: "The reference run (an id, `previous`, `latest` or `latest~N`).") var runA: String
+        @Argument(help: "The run compared with it (an id, `latest`, ...).") var runB: String
+        @OptionGroup var storeOptions: StoreOptions
+        @Flag(help: "Print the comparison as JSON.") var json = false
+        @Flag(help: "Leave out the PSI (it reads every customer's propensities of both runs).") var noPsi = false
+        func run() throws {
+            try reportingErrors {
+                let c = try RunCompare.compare(storePath: storeOptions.store, a: runA, b: runB, psi: !noPsi)
+                print(json ? c.json.render() : c.text, terminator: "")
             }
         }
     }

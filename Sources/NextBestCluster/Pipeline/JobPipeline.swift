@@ -22,6 +22,8 @@ struct JobSummaryFields: Sendable {
     var latency: ShardLatency
     /// Last (what was recovered from lost workers).
     var recovery: [(String, JSONText)] = []
+    /// After the recovery: the comparison with the previous kept run and the trend over the kept runs.
+    var history: [(String, JSONText)] = []
 }
 
 /// Where a job's shards are scored and held, for `JobPipeline`: in this process (`LocalJob`, over
@@ -154,7 +156,7 @@ struct JobPipeline<Backend: JobBackend> {
         let f = backend.summaryFields(report, plan: plan)
         let extra: [(String, JSONText)] = f.run + [("optimization", f.optimization), ("store", .string(backend.storePath)),
                                                    ("shards", .int(Int64(plan.shards.count)))]
-            + f.capacity + [("shard_latency", f.latency.json)] + f.recovery
+            + f.capacity + [("shard_latency", f.latency.json)] + f.recovery + f.history
         let summary = RunSummary.render(plan: c.plan, totals: merged.totals, regions: c.regions, segments: c.segments, extra: extra, timings: timings)
         let summaryPath = backend.outDir + "/summary.json"
         try AtomicFile.write(summary, to: summaryPath)

@@ -25,6 +25,8 @@ final class ClusterJob: JobBackend {
     private(set) var requeued = 0, duplicates = 0
     private(set) var latency = ShardLatency()
     private(set) var changedCustomers = 0
+    /// `summary.json`'s `since_last_night` and `trend`, worked out once the run is finished.
+    private(set) var nightOverNight: [(String, JSONText)] = []
     /// Writes the shards' propensity files as their PROPS arrive during scoring (files only: the store is
     /// in use on this thread meanwhile); their records are kept when the merge starts.
     private let propsFiles = PropensityFiles()
@@ -281,6 +283,28 @@ final class ClusterJob: JobBackend {
             let pruned = try journal.prune(keep: options.keepRuns)
             if pruned.runs > 0 { progress.line("pruned \(pruned.runs) older run\(pruned.runs == 1 ? "" : "s") from the store (--keep-runs \(options.keepRuns))") }
         }
+        nightOverNight = compareWithLastNight()
+    }
+
+    /// The comparison with the previous kept run and the trend over the kept runs, for the summary and the
+    /// report. Counts only: the PSI reads every customer's propensity under every model of both runs again
+    /// (`nextbest runs compare` has it). A comparison that fails is said and left out; the run stands.
+    func compareWithLastNight() -> [(String, JSONText)] {
+        do {
+            let run = runID!, t0 = Date()
+            let catalogue = try RunComparison.Catalogue(store: context.store)
+            let trend = try RunComparison.trend(journal: journal, catalogue: catalogue)
+            let since = try RunComparison.previous(to: run, journal: journal).map {
+                try RunComparison.compare(journal: journal, a: $0, b: run, catalogue: catalogue, psi: false)
+            }
+            if let since {
+                progress.line("since run \(since.a.run): \(since.topOffer.changed) customers' top offer changed, offers made \(since.a.offersMade) → \(since.b.offersMade) (compared in \(coordinator.seconds(Date().timeIntervalSince(t0))))")
+            }
+            return [("since_last_night", since?.json ?? .null), ("trend", RunComparison.trendJSON(trend))]
+        } catch {
+            progress.line("could not compare with the previous run: \(error)")
+            return [("since_last_night", .null), ("trend", .null)]
+        }
     }
 
     func summaryFields(_ report: Optimizer.Report, plan: JobPlan) -> JobSummaryFields {
@@ -292,7 +316,8 @@ final class ClusterJob: JobBackend {
                          capacity: [("workers", .int(Int64(holders))), ("messages", messageCounts)],
                          latency: latency,
                          recovery: [("recovery", .object([("shards_requeued", .int(Int64(requeued))), ("straggler_copies", .int(Int64(duplicates))),
-                                                          ("shards_restored", .int(Int64(group?.restored ?? 0)))]))])
+                                                          ("shards_restored", .int(Int64(group?.restored ?? 0)))]))],
+                         history: nightOverNight)
     }
 
     /// The hub's message and worker counts, for the summary.

@@ -182,12 +182,32 @@ struct KeptRows: RunRecord {
     init(from r: inout RunRecordReader) throws(RunRecordError) {
         guard r.version >= 2 else { throw .listsAsText }
         lists = try r.raw()
+        totals = try Self.totals(&r)
+    }
+
+    /// The totals after the lists.
+    static func totals(_ r: inout RunRecordReader) throws(RunRecordError) -> RunTotals {
         var t = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)
         t.customers = try r.integer(); t.customersWithOffers = try r.integer(); t.offersMade = try r.integer()
         t.byOffer = try r.int64s(); t.byProduct = try r.int64s(); t.byChannel = try r.int64s(); t.byRegion = try r.int64s(); t.bySegment = try r.int64s()
         t.expectedValueMicros = try r.integer(); t.costMicros = try r.integer(); t.propensityMicros = try r.integer(); t.fatigued = try r.integer()
         t.propensityBins = try r.int64s()
-        totals = t
+        return t
+    }
+
+    /// A `KeptRows` record read for its totals only: the lists are skipped, not copied (a trend over the
+    /// kept nights reads every shard's totals of every run). Written, it is a record with no lists.
+    struct Totals: RunRecord {
+        static let kind = RunRecordKind.rows
+        var totals: RunTotals
+
+        func write(to w: inout RunRecordWriter) { KeptRows(lists: [], totals: totals).write(to: &w) }
+
+        init(from r: inout RunRecordReader) throws(RunRecordError) {
+            guard r.version >= 2 else { throw .listsAsText }
+            _ = try r.take(try r.count(1))
+            totals = try KeptRows.totals(&r)
+        }
     }
 }
 

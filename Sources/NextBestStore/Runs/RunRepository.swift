@@ -7,7 +7,8 @@ import NextBestCore
 /// (`<store>/runs/<run>/props-<shard>.f32`, `PropensityFile`) checked by a record. Every method is one LMDB transaction, so a coordinator killed at any point
 /// leaves whole records; a failed write leaves nothing of itself. `resume` continues from these records, a
 /// rescore reads a finished run's propensities, `export`, `explain`, `simulate` and `changes.csv` read its
-/// lists, and `runs list|show|prune` manage them.
+/// lists, `runs compare` and each run's "since last night" read two runs' lists, totals and propensities, and
+/// `runs list|show|prune` manage them.
 ///
 /// Runs kept by an earlier nextbest in the journal format before run records are listed (state
 /// `old-format`) and can be deleted (`nextbest runs prune --old-format`); reading one otherwise is
@@ -170,6 +171,11 @@ public struct RunRepository: Sendable {
     /// lists kept by a nextbest before run record version 2.
     public func mergedRows(_ run: UInt64, shard: Int) throws -> (lists: [UInt8], totals: RunTotals)? {
         try get(KeptRows.self, store.results, RunKeys.rows(run, shard), run: run, what: "lists of shard \(shard)").map { ($0.lists, $0.totals) }
+    }
+
+    /// A shard's kept totals without its lists (not copied), or nil if they are not kept.
+    public func mergedTotals(_ run: UInt64, shard: Int) throws -> RunTotals? {
+        try get(KeptRows.Totals.self, store.results, RunKeys.rows(run, shard), run: run, what: "totals of shard \(shard)")?.totals
     }
 
     /// A shard's kept lists rendered as its `nba.csv` rows (`NBALists.render`), damage reported with the
