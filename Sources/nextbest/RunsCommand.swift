@@ -22,7 +22,7 @@ struct RunsCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let entries = try RunsCommand.open(storeOptions.store).entries()
-                print("run_id            started                state       customers  shards  rounds  objective          gap")
+                print("run_id            started                  state       customers  shards  rounds  objective          gap")
                 func pad(_ t: String, _ n: Int) -> String { t.padding(toLength: max(n, t.count), withPad: " ", startingAt: 0) }
                 for e in entries {
                     let o = e.outcome
@@ -30,7 +30,7 @@ struct RunsCommand: ParsableCommand {
                     let objective = o.map { FixedDecimal.string($0.objective, decimals: 2) } ?? "-"
                     let gap = o.map { FixedDecimal.string($0.gap * 100, decimals: 4) + "%" } ?? "-"
                     let customers = String(e.plan.customers.reduce(0, +))
-                    var line = pad(RunRepository.name(e.plan.run), 17) + " " + pad(e.plan.started, 22) + " " + pad(e.state, 11) + " "
+                    var line = pad(RunRepository.name(e.plan.run), 17) + " " + pad(e.plan.started, 24) + " " + pad(e.state, 11) + " "
                     line += pad(customers, 10) + " " + pad(String(e.plan.lower.count), 7) + " " + pad(rounds, 7) + " " + pad(objective, 18) + " " + gap
                     print(line)
                 }

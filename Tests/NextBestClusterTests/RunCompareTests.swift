@@ -33,8 +33,10 @@ import NextBestInspect
             let out = ClusterFixtures.tempDir(name)
             let (status, said) = try cli.nextbest(["run", "--store", path, "--out", out, "--workers", "1", "--quiet", "--keep-runs", "0"])
             #expect(status == 0, "\(said)")
-            let (_, list) = try cli.nextbest(["runs", "list", "--store", path])
-            return (try #require(list.split(separator: "\n").dropFirst().last.map { String($0.prefix(16)) }), out)
+            // The run's id from its summary: `runs list` orders runs by their start second, and these start
+            // within the same second.
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as! [String: Any]
+            return (try #require(summary["run_id"] as? String), out)
         }
         let first = try run("n1"), second = try run("n2")
         // A new version of logit_all: another intercept, so its offers' propensities rise for every customer.

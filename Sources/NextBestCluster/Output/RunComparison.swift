@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NextBestCore
 import NextBestStore
 
@@ -145,6 +146,16 @@ public struct RunComparison: Sendable {
         let wa = try KeptListsWalk(journal: journal, plan: planA, names: names)
         let wb = try KeptListsWalk(journal: journal, plan: planB, names: names)
         var top = TopOffer()
+        // Both walks at a shard's end decode their next shards on two threads.
+        func advance() throws {
+            guard wa.needsShard && wb.needsShard else { return }
+            let failure = Mutex<(any Error)?>(nil)
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                do { try (i == 0 ? wa : wb).loadNextShard() } catch { failure.withLock { $0 = $0 ?? error } }
+            }
+            if let e = failure.withLock({ $0 }) { throw e }
+        }
+        try advance()
         var x = try wa.next(), y = try wb.next()
         while x != nil || y != nil {
             let id = min(x?.id ?? .max, y?.id ?? .max)
@@ -152,6 +163,7 @@ public struct RunComparison: Sendable {
             top.customers += 1
             if !inA { top.gained += 1 } else if !inB { top.lost += 1 }
             if !inA || !inB || x!.top != y!.top { top.changed += 1 }
+            try advance()
             if inA { x = try wa.next() }
             if inB { y = try wb.next() }
         }
@@ -337,15 +349,19 @@ public struct RunComparison: Sendable {
 
 // MARK: - Walking a run's lists
 
-/// Offer ids and channel names met in either run's lists, each given one index for both runs.
-final class NameTable {
-    private(set) var offers: [String] = []
-    private(set) var channels: [String] = []
+/// Offer ids and channel names met in either run's lists, each given one index for both runs (two walks
+/// may load shards on two threads: the tables are under a lock).
+final class NameTable: @unchecked Sendable {
+    private var offerNames: [String] = []
+    private var channelNames: [String] = []
     private var offerIndex: [String: Int] = [:]
     private var channelIndex: [String: Int] = [:]
+    private let lock = NSLock()
 
-    func offer(_ name: String) -> Int { Self.index(name, &offers, &offerIndex) }
-    func channel(_ name: String) -> Int { Self.index(name, &channels, &channelIndex) }
+    var offers: [String] { lock.withLock { offerNames } }
+    var channels: [String] { lock.withLock { channelNames } }
+    func offer(_ name: String) -> Int { lock.withLock { Self.index(name, &offerNames, &offerIndex) } }
+    func channel(_ name: String) -> Int { lock.withLock { Self.index(name, &channelNames, &channelIndex) } }
 
     private static func index(_ name: String, _ names: inout [String], _ index: inout [String: Int]) -> Int {
         if let i = index[name] { return i }
@@ -355,9 +371,11 @@ final class NameTable {
     }
 }
 
-/// A run's kept lists, customer by customer in id order across its shards, holding one shard's lists at a
-/// time; counts every row's offer and channel (by `NameTable` index) and sums the shards' totals.
-final class KeptListsWalk {
+/// A run's kept lists, customer by customer in id order across its shards. A shard is decoded whole when
+/// the walk reaches it (ids and rank-1 offers into two arrays, in one tight loop), so one shard of each run
+/// is in memory at a time; `compare` decodes the two runs' next shards on two threads. Counts every row's
+/// offer and channel (by `NameTable` index) and sums the shards' totals.
+final class KeptListsWalk: @unchecked Sendable {
     let journal: RunRepository
     let plan: RunRepository.Plan
     let names: NameTable
@@ -365,10 +383,10 @@ final class KeptListsWalk {
     private(set) var channelCounts: [Int64] = []
     private(set) var totals = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)
     private var shard = -1
-    private var buffer: UnsafeMutableBufferPointer<UInt8>? = nil
-    private var reader: NBALists.Reader? = nil
-    private var offerMap: [Int] = []
-    private var channelMap: [Int] = []
+    private var ids: [UInt64] = []
+    /// Per customer its rank-1 offer (`NameTable` index), -1 for an empty list.
+    private var tops: [Int32] = []
+    private var position = 0
 
     init(journal: RunRepository, plan: RunRepository.Plan, names: NameTable) throws {
         self.journal = journal; self.plan = plan; self.names = names
@@ -377,55 +395,61 @@ final class KeptListsWalk {
         }
     }
 
-    deinit { buffer?.deallocate() }
+    /// Whether `next()` would decode a shard first (the current one is used up and another follows).
+    var needsShard: Bool { position >= ids.count && shard + 1 < plan.lower.count }
+
+    /// Decodes the next shard (see `needsShard`).
+    func loadNextShard() throws { try load(shard + 1) }
 
     /// The next customer with a list: its id and its rank-1 offer (nil for an empty list); nil at the end.
     func next() throws -> (id: UInt64, top: Int?)? {
-        while true {
-            if reader != nil {
-                do {
-                    if let c = try reader!.customer() {
-                        var top: Int? = nil
-                        for r in 0..<c.rows {
-                            let row = try reader!.row()
-                            let o = offerMap[row.offer]
-                            offerCounts[o] += 1
-                            channelCounts[channelMap[row.channel]] += 1
-                            if r == 0 { top = o }
-                        }
-                        return (c.id, top)
-                    }
-                } catch { throw damaged(error) }
-            }
+        while position >= ids.count {
             guard shard + 1 < plan.lower.count else { return nil }
             try load(shard + 1)
         }
+        defer { position += 1 }
+        let t = tops[position]
+        return (ids[position], t < 0 ? nil : Int(t))
     }
 
     private func damaged(_ error: NBALists.Failure) -> RunComparison.Failure {
         .damagedLists(run: RunRepository.name(plan.run), shard: shard, reason: error.description)
     }
 
-    /// Moves to shard `s`: its lists copied into a buffer of their own, its tables mapped to `names`.
+    /// Moves to shard `s` and decodes it: its customers' ids and rank-1 offers, its rows counted.
     private func load(_ s: Int) throws {
-        reader = nil
-        buffer?.deallocate()
-        buffer = nil
         shard = s
+        ids.removeAll(keepingCapacity: true)
+        tops.removeAll(keepingCapacity: true)
+        position = 0
         guard let kept = try journal.mergedRows(plan.run, shard: s) else {
             throw RunComparison.Failure.missingShard(run: RunRepository.name(plan.run), shard: s, shards: plan.lower.count)
         }
         totals.merge(kept.totals)
-        let b = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, kept.lists.count))
-        _ = b.initialize(from: kept.lists)
-        buffer = b
-        let r: NBALists.Reader
-        do { r = try NBALists.Reader(UnsafeBufferPointer(rebasing: b[0..<kept.lists.count])) } catch { throw damaged(error) }
-        offerMap = r.offers.map { names.offer(String(decoding: r.name($0), as: UTF8.self)) }
-        channelMap = r.channels.map { names.channel(String(decoding: r.name($0), as: UTF8.self)) }
-        if offerCounts.count < names.offers.count { offerCounts += Array(repeating: 0, count: names.offers.count - offerCounts.count) }
-        if channelCounts.count < names.channels.count { channelCounts += Array(repeating: 0, count: names.channels.count - channelCounts.count) }
-        reader = r
+        do throws(NBALists.Failure) {
+            try kept.lists.withUnsafeBufferPointer { b throws(NBALists.Failure) in
+                var r = try NBALists.Reader(b)
+                let offerMap = r.offers.map { names.offer(String(decoding: r.name($0), as: UTF8.self)) }
+                let channelMap = r.channels.map { names.channel(String(decoding: r.name($0), as: UTF8.self)) }
+                let n = max(offerMap.max() ?? -1, offerCounts.count - 1) + 1, m = max(channelMap.max() ?? -1, channelCounts.count - 1) + 1
+                if offerCounts.count < n { offerCounts += Array(repeating: 0, count: n - offerCounts.count) }
+                if channelCounts.count < m { channelCounts += Array(repeating: 0, count: m - channelCounts.count) }
+                var byOffer = [Int64](repeating: 0, count: offerMap.count), byChannel = [Int64](repeating: 0, count: channelMap.count)
+                while let c = try r.customer() {
+                    var top: Int32 = -1
+                    for k in 0..<c.rows {
+                        let row = try r.row()
+                        byOffer[row.offer] += 1
+                        byChannel[row.channel] += 1
+                        if k == 0 { top = Int32(offerMap[row.offer]) }
+                    }
+                    ids.append(c.id)
+                    tops.append(top)
+                }
+                for (i, o) in offerMap.enumerated() { offerCounts[o] += byOffer[i] }
+                for (i, ch) in channelMap.enumerated() { channelCounts[ch] += byChannel[i] }
+            }
+        } catch { throw damaged(error) }
     }
 }
 

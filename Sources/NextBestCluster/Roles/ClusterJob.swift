@@ -113,7 +113,7 @@ final class ClusterJob: JobBackend {
         let shards = plan.shards, warm = plan.warmStart, warmMix = plan.warmMix
         try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: base.shardSize, maxRounds: options.settings.maxRounds,
                                 warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
-                                started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
+                                started: Self.startStamp(t0), campaignVersion: context.fingerprint.campaignVersion,
                                 modelVersions: now.filter { planIDs.contains($0.key) }, dataStamp: try context.dataStamp(), rescoredFrom: from))
         progress.line("rescoring run \(RunRepository.name(from)): models \(rescoreSet.sorted().joined(separator: ", ")) are scored again, the other \(planIDs.count - rescoreSet.count) come from that run")
         return plan
@@ -130,7 +130,7 @@ final class ClusterJob: JobBackend {
         let warmMix = memory?.mix
         try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.settings.shardSize, maxRounds: options.settings.maxRounds,
                                 warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
-                                started: ISO8601DateFormatter().string(from: t0), campaignVersion: context.fingerprint.campaignVersion,
+                                started: Self.startStamp(t0), campaignVersion: context.fingerprint.campaignVersion,
                                 modelVersions: try context.store.env.read { txn in try context.store.modelVersions(in: txn) },
                                 dataStamp: try context.dataStamp()))
         return JobPlan(shards: shards, warmStart: warm, warmMix: warmMix)
@@ -331,5 +331,13 @@ final class ClusterJob: JobBackend {
 
     func wrote(nbaPath: String, bytes: Int, summaryPath: String, seconds: Double) {
         progress.line("wrote \(nbaPath) (\(bytes) bytes), \(summaryPath) and report.html in \(coordinator.seconds(seconds)) total")
+    }
+
+    /// A run's start as kept in its plan: UTC with milliseconds, so runs started within the same second
+    /// still list (and compare as "previous" and "latest") in the order they started.
+    static func startStamp(_ t: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: t)
     }
 }
