@@ -56,6 +56,12 @@ extension ReportPage {
         var rows: [Row] = []
         func add(_ name: String, _ value: String?) { if let value { rows.append(Row(key: name, value: value)) } }
         add("Run id", s.runId)
+        add("Started", s.started)
+        add("nextbest", s.nextbestVersion)
+        add("Campaign version", s.campaignVersion.map { Fmt.number($0) })
+        if let m = s.modelVersions, !m.entries.isEmpty {
+            add("Model versions", m.entries.map { "\($0.key) v\(Fmt.number($0.value))" }.joined(separator: ", "))
+        }
         add("Objective", s.objective)
         add("Store", s.store)
         add("Shards", s.shards.map { Fmt.number($0) })

@@ -210,6 +210,7 @@ extension ReportPage {
     /// The line under the title: run id, objective, customers, workers.
     static func subtitle(_ s: SummaryModel) -> String {
         var parts = [s.runId.map { "Run " + $0 } ?? "One-process run"]
+        if let t = s.started { parts.append("started " + t) }
         if let o = s.objective { parts.append("objective: " + o) }
         if let n = s.customers { parts.append(Fmt.count(n) + " customers") }
         if let w = s.workers { parts.append(Fmt.count(w) + (w == 1 ? " worker" : " workers")) }

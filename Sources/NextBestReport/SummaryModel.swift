@@ -16,6 +16,11 @@ public struct SummaryModel: Decodable, Sendable {
     public var byProduct, byRegion, bySegment, byChannel, byOffer: OrderedObject<Double>?
     public var propensityByOffer: Propensity?
     public var runId: String?
+    /// When the run started, the nextbest that ran it, the campaign's version and each model's version.
+    public var started: String?
+    public var nextbestVersion: String?
+    public var campaignVersion: Double?
+    public var modelVersions: OrderedObject<Double>?
     public var store: String?
     public var shards: Double?
     public var workers: Double?
@@ -48,6 +53,7 @@ public struct SummaryModel: Decodable, Sendable {
         case modelsRescored = "models_rescored", customersChanged = "customers_changed"
         case shardLatency = "shard_latency", timingsSeconds = "timings_seconds"
         case sinceLastNight = "since_last_night", trend
+        case started, nextbestVersion = "nextbest_version", campaignVersion = "campaign_version", modelVersions = "model_versions"
     }
 
     /// Reads a summary object; throws `DecodingError.typeMismatch` if the value is not an object.
@@ -61,7 +67,10 @@ public struct SummaryModel: Decodable, Sendable {
         byProduct = c.lenient(.byProduct); byRegion = c.lenient(.byRegion); bySegment = c.lenient(.bySegment)
         byChannel = c.lenient(.byChannel); byOffer = c.lenient(.byOffer)
         propensityByOffer = c.lenient(.propensityByOffer)
-        runId = c.lenient(.runId); store = c.lenient(.store); shards = c.lenient(.shards); workers = c.lenient(.workers)
+        runId = c.lenient(.runId); store = c.lenient(.store);
+        started = c.lenient(.started); nextbestVersion = c.lenient(.nextbestVersion)
+        campaignVersion = c.lenient(.campaignVersion); modelVersions = c.lenient(.modelVersions)
+        shards = c.lenient(.shards); workers = c.lenient(.workers)
         resumed = c.lenient(.resumed); rescoredFrom = c.lenient(.rescoredFrom)
         modelsRescored = c.lenient(.modelsRescored); customersChanged = c.lenient(.customersChanged)
         optimization = c.lenient(.optimization); messages = c.lenient(.messages); shardLatency = c.lenient(.shardLatency)

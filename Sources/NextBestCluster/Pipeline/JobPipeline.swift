@@ -105,7 +105,20 @@ struct JobPipeline<Backend: JobBackend> {
         clock.add("total", clock.last.timeIntervalSince(clock.start))
         if backend.remembersPrices { try PriceMemory.save(report.prices, mix: report.mix, store: backend.context.store) }
         try backend.finish(plan)
-        return try self.report(report, plan: plan, merged: merged, timings: clock.timings)
+        return try self.report(report, plan: plan, merged: merged, timings: clock.timings, started: clock.start)
+    }
+
+    /// What the run was made of, for the summary and the report: when it started, the nextbest that ran it,
+    /// the campaign's version and each model's version.
+    func inputs(started: Date) throws -> [(String, JSONText)] {
+        let c = backend.context
+        let used = Set(c.plan.models.map(\.id))
+        let versions = try c.store.env.read { txn in try c.store.modelVersions(in: txn) }.filter { used.contains($0.key) }
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return [("started", .string(f.string(from: started))), ("nextbest_version", .string(NextBestVersion.software)),
+                ("campaign_version", .int(Int64(c.fingerprint.campaignVersion))),
+                ("model_versions", .object(versions.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) }))]
     }
 
     /// The optimization over the scored shards, unless the run has it already.
@@ -151,10 +164,10 @@ struct JobPipeline<Backend: JobBackend> {
     }
 
     /// Writes `summary.json` (and `report.html`) and returns the job's result.
-    func report(_ report: Optimizer.Report, plan: JobPlan, merged: Merged, timings: [(String, Double)]) throws -> LocalRunner.Result {
+    func report(_ report: Optimizer.Report, plan: JobPlan, merged: Merged, timings: [(String, Double)], started: Date) throws -> LocalRunner.Result {
         let c = backend.context
         let f = backend.summaryFields(report, plan: plan)
-        let extra: [(String, JSONText)] = f.run + [("optimization", f.optimization), ("store", .string(backend.storePath)),
+        let extra: [(String, JSONText)] = f.run + (try inputs(started: started)) + [("optimization", f.optimization), ("store", .string(backend.storePath)),
                                                    ("shards", .int(Int64(plan.shards.count)))]
             + f.capacity + [("shard_latency", f.latency.json)] + f.recovery + f.history
         let summary = RunSummary.render(plan: c.plan, totals: merged.totals, regions: c.regions, segments: c.segments, extra: extra, timings: timings)
