@@ -66,6 +66,8 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
             return .infeasible
         case is OptimizerError:
             return .internalFailure
+        case ClusterError.runRefused:
+            return .inputRefused
         case is ClusterError, is Worker.Failure, is WireError, is ZMQError:
             return .clusterFailure
         case let e as StoreError:

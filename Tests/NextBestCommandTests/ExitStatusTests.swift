@@ -27,6 +27,7 @@ import Testing
         (ClusterError.noWorkers(waitedSeconds: 1, minimum: 1), .clusterFailure),
         (ClusterError.workerLost(worker: "w1", silentSeconds: 10, shards: 2), .clusterFailure),
         (ClusterError.aborted("local worker 1 exited with status 74"), .clusterFailure),
+        (ClusterError.runRefused("run 00000000deadbeef has not finished (or was pruned): rescore starts from a finished run"), .inputRefused),
         (Worker.Failure.refused("store fingerprint differs"), .clusterFailure),
         (WireError.notNextBest, .clusterFailure),
         (StoreError.cannotOpen(path: "/nowhere", reason: "no store there"), .io),
