@@ -175,5 +175,8 @@ let package = Package(
         .testTarget(name: "NextBestReportTests", dependencies: ["NextBestReport"]),
         .testTarget(name: "NextBestClusterTests", dependencies: ["NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster", "NextBestTelemetry", "NextBestTestKit",
                                                            "NextBestInspect", "NextBestSynthetic", "NextBestServe", .product(name: "Logging", package: "swift-log")]),
+        // The `nextbest` executable's own logic: exit statuses, error lines, tables.
+        .testTarget(name: "NextBestCommandTests", dependencies: ["nextbest", "NextBestCore", "NextBestStore", "NextBestWire", "NextBestCluster",
+                                                               .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
 )

@@ -38,7 +38,7 @@ struct CoordinatorCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(observability.logFormat) {
             try OutputPlace.prepareDirectory(out, option: "--out")
             var o = Coordinator.Options(bind: bind, storePath: storeOptions.store, outDir: out)
             o.deadlineFactor = deadlineFactor; o.deadlineFloor = deadlineFloor
@@ -89,7 +89,7 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         // Before any thread starts (the metrics server's, libzmq's): see `Worker.listenForStopSignals`.
         Worker.listenForStopSignals()
-        try reportingErrors {
+        try reportingErrors(observability.logFormat) {
             var o = Worker.Options(connect: connect, storePath: storeOptions.store, threads: threads, workerID: id ?? Worker.defaultID())
             switch (curveSecret, coordinatorKey) {
             case (nil, nil): break

@@ -11,9 +11,10 @@ struct ExplainCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "The run (16 hex digits; see `nextbest runs list`).") var runID: String
     @Option(help: "The customer id.") var customer: UInt64
     @Flag(help: "Print JSON instead of text.") var json = false
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(logging.logFormat) {
             let id = try parseRunID(runID, option: "--run")
             let r = try CustomerExplain.explain(storePath: storeOptions.store, run: id, customer: customer)
             print(json ? r.json : r.text, terminator: json ? "\n" : "")

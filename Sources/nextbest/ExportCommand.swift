@@ -19,6 +19,8 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "The run (16 hex digits; see `nextbest runs list`).") var runID: String
     @Option(help: "csv or jsonl.") var format: String
     @Option(help: "The file to write (default: standard output).") var out: String?
+    @Flag(help: "Log only errors.") var quiet = false
+    @OptionGroup var logging: LogOptions
 
     func validate() throws {
         guard RunExport.Format(rawValue: format) != nil else {
@@ -28,7 +30,7 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(logging.logFormat) {
             let id = try parseRunID(runID, option: "--run")
             if let out { try OutputPlace.prepareFile(out, option: "--out") }
             let fmt = RunExport.Format(rawValue: format)!
@@ -38,7 +40,7 @@ struct ExportCommand: ParsableCommand {
                 do {
                     let r = try RunExport.write(journal: journal, run: id, format: fmt) { writer.append($0) }
                     try writer.commit()
-                    printError("nextbest: exported run \(RunRepository.name(id)) as \(fmt.rawValue): \(r.rows) rows, \(r.customers) customers, \(r.shards) shards, \(r.bytes) bytes to \(out)")
+                    logging.logger(prefix: "nextbest: ", quiet: quiet)("exported run \(RunRepository.name(id)) as \(fmt.rawValue): \(r.rows) rows, \(r.customers) customers, \(r.shards) shards, \(r.bytes) bytes to \(out)")
                 } catch {
                     writer.abort()
                     throw error

@@ -24,6 +24,8 @@ struct Generate: ParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
     @Option(help: "Where to write the model and campaign files (default: STORE/generated).") var files: String?
     @Flag(help: "Also write profiles.csv and history.csv into FILES (for import tests and timing).") var exportCSV = false
+    @Flag(help: "Log only errors (no progress lines).") var quiet = false
+    @OptionGroup var logging: LogOptions
 
     func validate() throws {
         try OptionChecks.check("--customers", customers, 1...2_000_000_000)
@@ -35,13 +37,14 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(logging.logFormat) {
+            let log = logging.logger(prefix: "nextbest: ", quiet: quiet)
             let t0 = Date()
             let gen = PopulationGenerator(customers: customers, offers: offers, seed: seed, featureCount: features,
                                           treeModelShare: treeShare, trees: trees, depth: depth)
             let dir = files ?? storeOptions.store + "/generated"
             let r = try BankWriter.write(gen, storePath: storeOptions.store, filesDir: dir, exportCSV: exportCSV) { n in
-                if n % 1_048_576 < 65_536 || n == customers { printError("nextbest: generated \(n) / \(customers) customers (\(elapsed(t0)))") }
+                if n % 1_048_576 < 65_536 || n == customers { log("generated \(n) / \(customers) customers (\(elapsed(t0)))") }
             }
             print("generated \(r.profiles) customers, \(r.contacts) contacts, \(r.models) models and a campaign into \(storeOptions.store) in \(elapsed(t0)) (profiles \(String(format: "%.2fs", r.profileSeconds)))")
             print("model and campaign files: \(dir)")

@@ -15,15 +15,15 @@ struct Import: ParsableCommand {
         @Argument(help: "The CSV file (-: standard input; gzip data, such as FILE.csv.gz, is decompressed).") var file: String
         @Option(help: "Feature columns holding text (categories), a,b,c; at the store's first import (a column with any non-numeric value is categorical anyway).") var categorical: String?
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var logging: LogOptions
         func run() throws {
             let declared = (categorical ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             if categorical != nil, declared.isEmpty || declared.contains(where: \.isEmpty) {
                 throw ValidationError("--categorical: give column names separated by commas, none empty")
             }
-            try reportingErrors {
+            try reportingErrors(logging.logFormat) {
                 let t = Date()
-                let store = try Store(path: storeOptions.store)
-                let r = try ProfileImporter.run(file: file, store: store, categorical: declared)
+                let r = try Import.intoStore(storeOptions.store) { try ProfileImporter.run(file: file, store: $0, categorical: declared) }
                 print("\(r) from \(file) in \(elapsed(t))")
             }
         }
@@ -33,11 +33,11 @@ struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Import contact history: customer_id,offer_id,channel,date,outcome.")
         @Argument(help: "The CSV file (-: standard input; gzip data, such as FILE.csv.gz, is decompressed).") var file: String
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var logging: LogOptions
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(logging.logFormat) {
                 let t = Date()
-                let store = try Store(path: storeOptions.store)
-                let r = try HistoryImporter.run(file: file, store: store)
+                let r = try Import.intoStore(storeOptions.store) { try HistoryImporter.run(file: file, store: $0) }
                 print("\(r) from \(file) in \(elapsed(t))")
             }
         }
@@ -49,11 +49,11 @@ struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Import the day's responses: customer_id,offer_id,channel,date,outcome (appended to the history; idempotent).")
         @Argument(help: "The CSV file (-: standard input; gzip data, such as FILE.csv.gz, is decompressed).") var file: String
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var logging: LogOptions
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(logging.logFormat) {
                 let t = Date()
-                let store = try Store(path: storeOptions.store, mustExist: true)
-                var r = try HistoryImporter.run(file: file, store: store)
+                var r = try Import.intoStore(storeOptions.store, mustExist: true) { try HistoryImporter.run(file: file, store: $0) }
                 r.kind = "responses"
                 print("\(r) from \(file) in \(elapsed(t))")
             }
@@ -67,12 +67,13 @@ struct Import: ParsableCommand {
         @Option(help: ArgumentHelp("auto (from the file's content), or one of: \(ModelFormat.allCases.map(\.rawValue).joined(separator: ", ")).")) var format: String = "auto"
         @Option(help: "The model's feature names in training order, a,b,c or @FILE (one a line): required when the model carries none, they replace its own.") var featureNames: String?
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var logging: LogOptions
+        func validate() throws { _ = try ModelImportOptions.format(format) }
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(logging.logFormat) {
                 let fmt = try ModelImportOptions.format(format)
                 let names = try ModelImportOptions.featureNames(featureNames)
-                let store = try Store(path: storeOptions.store)
-                let (r, _) = try ModelImporter.run(file: file, id: id, format: fmt, featureNames: names, store: store)
+                let (r, _) = try Import.intoStore(storeOptions.store) { try ModelImporter.run(file: file, id: id, format: fmt, featureNames: names, store: $0) }
                 print("\(r) from \(file)")
             }
         }
@@ -82,12 +83,37 @@ struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "campaign", abstract: "Import a campaign (YAML or JSON).")
         @Argument(help: "The campaign file (-: standard input, read as YAML; gzip data is decompressed).") var file: String
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var logging: LogOptions
         func run() throws {
-            try reportingErrors {
-                let store = try Store(path: storeOptions.store)
-                let (r, _) = try CampaignImporter.run(file: file, store: store)
+            try reportingErrors(logging.logFormat) {
+                let (r, _) = try Import.intoStore(storeOptions.store) { try CampaignImporter.run(file: file, store: $0) }
                 print("\(r) from \(file)")
             }
+        }
+    }
+
+    /// Runs `body` with the store at `path` open for an import. When the import fails, what opening the
+    /// store created is removed again (the store directory and any parents that did not exist): a refused
+    /// file leaves no empty store behind.
+    static func intoStore<T>(_ path: String, mustExist: Bool = false, _ body: (Store) throws -> T) throws -> T {
+        let created = outermostMissing(path)
+        do {
+            return try body(try Store(path: path, mustExist: mustExist))
+        } catch {
+            if let created { try? FileManager.default.removeItem(atPath: created) }
+            throw error
+        }
+    }
+
+    /// The outermost directory on the way to `path` that does not exist yet (what creating `path` with its
+    /// parents creates), or nil when `path` exists.
+    static func outermostMissing(_ path: String) -> String? {
+        var url = URL(fileURLWithPath: path).standardizedFileURL
+        guard !FileManager.default.fileExists(atPath: url.path) else { return nil }
+        while true {
+            let parent = url.deletingLastPathComponent()
+            if parent.path == url.path || FileManager.default.fileExists(atPath: parent.path) { return url.path }
+            url = parent
         }
     }
 }

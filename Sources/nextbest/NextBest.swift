@@ -9,6 +9,12 @@ struct NextBest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nextbest",
         abstract: "Decide the next best actions a bank offers each customer.",
+        discussion: """
+        Exit status (the same for every command; docs/exit-codes.md):
+        \(ExitStatus.table)
+        With --log-format json the error line is a JSON object with "level":"error", the message and "exit_code".
+        """,
+        version: NextBestVersion.software,
         subcommands: [Generate.self, Import.self, Score.self, Run.self, CoordinatorCommand.self, WorkerCommand.self, FingerprintCommand.self, WorkerCopyCommand.self, KeysCommand.self, RunsCommand.self, SimulateCommand.self, RescoreCommand.self, ServeCommand.self, InspectCommand.self, ExportCommand.self, ExplainCommand.self, BenchKernelsCommand.self]
     )
 
@@ -27,14 +33,6 @@ struct StoreOptions: ParsableArguments {
 /// Prints a message to standard error.
 func printError(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
-}
-
-/// Runs a command body and turns thrown errors into a clear message and exit code 1.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch {
-        printError("error: \(error)")
-        throw ExitCode.failure
-    }
 }
 
 /// Seconds since `start`, formatted.

@@ -5,6 +5,18 @@ import NextBestTelemetry
 
 extension LogFormat: ExpressibleByArgument {}
 
+/// `--log-format`, on every command that logs or may fail: how its log lines and its final error line
+/// look.
+struct LogOptions: ParsableArguments {
+    @Option(help: "Log lines as text (time, level, message), or as json (one object per line with the time, level, message and the run and shard ids, for log shippers); the error line that ends a failed command too.")
+    var logFormat: LogFormat = .text
+
+    /// A logger for this command on standard error (notices and errors only when `quiet`).
+    func logger(prefix: String, quiet: Bool) -> RoleLog {
+        RoleLog.standardError(prefix: prefix, format: logFormat, quiet: quiet)
+    }
+}
+
 /// Options of the commands that run jobs or serve them: where metrics are served and how logs look.
 struct ObservabilityOptions: ParsableArguments {
     @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics while running (0: any free port, named in the log).")
@@ -14,13 +26,12 @@ struct ObservabilityOptions: ParsableArguments {
     var metricsAddress: String = MetricsAddress.loopback
     @Option(help: "Keep serving metrics this many seconds after the job ends, so a scraper sees the final values.")
     var metricsLinger: Double = 0
-    @Option(help: "Log lines as text, or as json (one object per line with the run and shard ids, for log shippers).")
-    var logFormat: LogFormat = .text
+    @OptionGroup var log: LogOptions
+
+    var logFormat: LogFormat { log.logFormat }
 
     /// A logger for this command on standard error.
-    func logger(prefix: String, quiet: Bool) -> RoleLog {
-        RoleLog.standardError(prefix: prefix, format: logFormat, quiet: quiet)
-    }
+    func logger(prefix: String, quiet: Bool) -> RoleLog { log.logger(prefix: prefix, quiet: quiet) }
 
     /// Runs `body` with the metrics endpoint up (if asked for), then stops it after the linger time.
     func serving<T>(_ telemetry: Telemetry, log: RoleLog, _ body: () throws -> T) throws -> T {

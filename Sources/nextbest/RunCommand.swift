@@ -32,7 +32,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(observability.logFormat) {
             // Output places first: an unwritable --out is refused before any scoring or optimizing.
             try OutputPlace.prepareDirectory(out, option: "--out")
             if let exportCandidates { try OutputPlace.prepareDirectory(exportCandidates, option: "--export-candidates") }

@@ -112,21 +112,16 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "The changed campaign (YAML or JSON), not imported.") var campaign: String
     @Option(help: "Where the simulated nba.csv, summary.json and comparison.json go.") var out: String
     @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var logging: LogOptions
 
     func validate() throws { try OptionChecks.threads(threads) }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(logging.logFormat) {
             let id = try parseRunID(from, option: "--from")
             try OutputPlace.prepareDirectory(out, option: "--out")
             let r = try Simulation.run(storePath: storeOptions.store, from: id, campaignFile: campaign, outDir: out, threads: threads)
-            func num(_ v: Double) -> String { v.isNaN ? "-" : FixedDecimal.string(v, decimals: 2) }
-            print("figure".padding(toLength: 36, withPad: " ", startingAt: 0) + "base".padding(toLength: 18, withPad: " ", startingAt: 0)
-                  + "simulated".padding(toLength: 18, withPad: " ", startingAt: 0) + "limits (simulated)")
-            for l in r.lines {
-                print(l.name.padding(toLength: 36, withPad: " ", startingAt: 0) + num(l.base).padding(toLength: 18, withPad: " ", startingAt: 0)
-                      + num(l.simulated).padding(toLength: 18, withPad: " ", startingAt: 0) + l.limit)
-            }
+            print(SimulationTable.text(r.lines), terminator: "")
             print("wrote \(r.comparisonPath), \(r.run.nbaPath) and \(r.run.summaryPath); the store was not changed")
         }
     }
@@ -153,7 +148,7 @@ struct RescoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(observability.logFormat) {
             let id = try parseRunID(from, option: "--from")
             try OutputPlace.prepareDirectory(out, option: "--out")
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)

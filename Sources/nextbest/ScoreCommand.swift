@@ -10,9 +10,10 @@ struct Score: ParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
     @Option(help: "The model id.") var model: String
     @Option(help: "The output CSV file.") var out: String
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(logging.logFormat) {
             try OutputPlace.prepareFile(out, option: "--out")
             let t = Date()
             let store = try Store(path: storeOptions.store, readOnly: true)

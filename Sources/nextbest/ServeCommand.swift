@@ -21,6 +21,7 @@ struct ServeCommand: ParsableCommand {
     var tokens: String?
     @Option(help: "Seconds between checks for a newer finished run.") var refreshSeconds: Double = 2
     @Option(help: "Event-loop threads (default: the number of cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var logging: LogOptions
 
     func validate() throws {
         guard Self.split(bind) != nil else { throw ValidationError("--bind takes host:port (such as 127.0.0.1:8080 or [::1]:8080), not '\(bind)'") }
@@ -37,13 +38,14 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(logging.logFormat) {
+            let log = logging.logger(prefix: "nextbest serve: ", quiet: false)
             let access = try tokens.map { try AccessTokens(path: $0) }
             let state = try ServingState(storePath: storeOptions.store)
             let router = ServeRouter(state: state, tokens: access)
             let (host, port) = Self.split(bind)!
             let server = try ServeServer(host: host, port: port, threads: threads, router: router)
-            printError("nextbest serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) "
+            log("listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) "
                        + (state.run.map { "with run \(RunRepository.name($0.run)) (\($0.customers) customers with offers)" } ?? "(no finished run yet)")
                        + (access == nil ? "; no tokens: every client may look up and record" : ""))
             let stop = DispatchSemaphore(value: 0)
@@ -59,14 +61,14 @@ struct ServeCommand: ParsableCommand {
             timer.schedule(deadline: .now() + refreshSeconds, repeating: refreshSeconds)
             timer.setEventHandler {
                 do {
-                    if let run = try state.refresh() { printError("nextbest serve: now serving run \(RunRepository.name(run.run)) (\(run.customers) customers with offers)") }
-                } catch { printError("nextbest serve: the newest run cannot be served yet (\(error)); still serving the one before") }
+                    if let run = try state.refresh() { log("now serving run \(RunRepository.name(run.run)) (\(run.customers) customers with offers)") }
+                } catch { log("the newest run cannot be served yet (\(error)); still serving the one before", level: .warning) }
             }
             timer.resume()
             stop.wait()
             timer.cancel()
             server.stop()
-            printError("nextbest serve: stopped")
+            log("stopped")
             _ = sources
         }
     }

@@ -101,15 +101,15 @@ import NextBestStore
         try "x".write(toFile: file, atomically: true, encoding: .utf8)
         for workers in ["0", "1"] {
             let r = try nextbest(["run", "--store", path, "--out", file, "--workers", workers, "--no-warm-start", "--quiet"])
-            #expect(r.status == 1 && r.stderr.contains("--out \(file): is a file, not a directory"), "\(r.stderr)")
+            #expect(r.status == 74 && r.stderr.contains("--out \(file): is a file, not a directory"), "\(r.stderr)")
             #expect(!r.stderr.contains("scor") && r.seconds < 5, "\(r.seconds) s: \(r.stderr)")
         }
         // A directory that cannot be created (procfs refuses every new file): worded, not NSCocoaErrorDomain.
         let r = try nextbest(["run", "--store", path, "--out", "/proc/nextbest-out/x", "--workers", "0", "--quiet"])
-        #expect(r.status == 1 && r.stderr.contains("--out /proc/nextbest-out/x: cannot create the directory:"), "\(r.stderr)")
+        #expect(r.status == 74 && r.stderr.contains("--out /proc/nextbest-out/x: cannot create the directory:"), "\(r.stderr)")
         #expect(!r.stderr.contains("NSCocoaErrorDomain") && !r.stderr.contains("Code="), "\(r.stderr)")
         let s = try nextbest(["score", "--store", path, "--model", "logit_all", "--out", ClusterFixtures.tempDir("o")])
-        #expect(s.status == 1 && s.stderr.contains("is a directory, not a file"), "\(s.stderr)")
+        #expect(s.status == 74 && s.stderr.contains("is a directory, not a file"), "\(s.stderr)")
     }
 
     @Test func fileErrorsAreWorded() throws {

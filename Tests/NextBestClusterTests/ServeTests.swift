@@ -135,10 +135,16 @@ import NextBestCore
         let mixed = Mutex<[String]>([])
         let rowsB = Mutex<[UInt64: [String]]?>(nil)
         let group = DispatchGroup()
+        // Threads of their own (the test runner keeps Dispatch's pool busy), each signalling once it has
+        // looked up under run A, so run B starts while lookups are going on.
+        let started = DispatchSemaphore(value: 0)
         for t in 0..<2 {
-            DispatchQueue.global().async(group: group) {
+            group.enter()
+            Thread {
+                defer { group.leave() }
                 var i = t
                 while !stop.withLock({ $0 }) || i < 2 * ids.count {
+                    if i == t + 1 { started.signal() }
                     let id = ids[i % ids.count]; i += 1
                     guard let got = try? lookup(router, id), let run = got.run else { mixed.withLock { $0.append("no answer for \(id)") }; continue }
                     seen.withLock { $0[run, default: 0] += 1 }
@@ -148,8 +154,9 @@ import NextBestCore
                         if got.rows != b[id] ?? [] { mixed.withLock { $0.append("\(id) under \(run): \(got.rows)") } }
                     }
                 }
-            }
+            }.start()
         }
+        #expect(started.wait(timeout: .now() + 60) == .success && started.wait(timeout: .now() + 60) == .success)
         let r = try cli.nextbest(["run", "--store", store, "--out", outB, "--workers", "1", "--no-warm-start", "--quiet"])
         #expect(r.status == 0, "\(r.err)")
         rowsB.withLock { $0 = try? rowsByCustomer(outB) }
@@ -161,7 +168,7 @@ import NextBestCore
         #expect(runB != runA)
         for id in ids { #expect(try lookup(router, id).run == runB && lookup(router, id).rows == (rowsB.withLock { $0 }![id] ?? [])) }
         #expect(rowsB.withLock { $0 }! != rowsA)
-        #expect(seen.withLock { $0[runA] ?? 0 } > 0)
+        #expect(seen.withLock { $0[runA] ?? 0 } > 0, "\(seen.withLock { $0 }), run A \(runA)")
     }
 
     @Test func theServerAnswersOverHTTPWithKeepAlive() throws {

@@ -80,7 +80,7 @@ final class ClusterJob: JobBackend {
             throw RunRepository.Failure.storeChanged(run: RunRepository.name(resume), then: plan.fingerprint, now: context.fingerprint.digest)
         }
         if try journal.state(resume) == "done" {
-            throw ClusterError.aborted("run \(RunRepository.name(resume)) finished already: its nba.csv was written")
+            throw ClusterError.runRefused("run \(RunRepository.name(resume)) finished already: its nba.csv was written")
         }
         runID = resume
         outcome = try journal.outcome(resume)
@@ -95,15 +95,15 @@ final class ClusterJob: JobBackend {
     func planRescore(from: UInt64, models listed: [String], startedAt t0: Date) throws -> JobPlan {
         let base = try journal.plan(from)
         guard try journal.state(from) == "done", let baseOutcome = try journal.outcome(from) else {
-            throw ClusterError.aborted("run \(RunRepository.name(from)) has not finished (or was pruned): rescore starts from a finished run")
+            throw ClusterError.runRefused("run \(RunRepository.name(from)) has not finished (or was pruned): rescore starts from a finished run")
         }
         if let stamp = base.dataStamp, stamp != (try context.dataStamp()) {
-            throw ClusterError.aborted("profiles or contacts changed since run \(RunRepository.name(from)): its propensities no longer fit; run a full job instead")
+            throw ClusterError.runRefused("profiles or contacts changed since run \(RunRepository.name(from)): its propensities no longer fit; run a full job instead")
         }
         let now = try context.store.env.read { txn in try context.store.modelVersions(in: txn) }
         let planIDs = Set(context.plan.models.map(\.id))
         for id in listed where !planIDs.contains(id) {
-            throw ClusterError.aborted("model '\(id)' is not used by the campaign (models: \(planIDs.sorted().joined(separator: ", ")))")
+            throw ClusterError.runRefused("model '\(id)' is not used by the campaign (models: \(planIDs.sorted().joined(separator: ", ")))")
         }
         rescoreSet = Set(listed).union(planIDs.filter { now[$0] != base.modelVersions?[$0] })
         rescoreFrom = from

@@ -11,6 +11,10 @@ public enum ClusterError: Error, CustomStringConvertible {
     case noWorkers(waitedSeconds: Int, minimum: Int)
     case noRoom(waitedSeconds: Int, shardCustomers: Int, room: [String])
     case aborted(String)
+    /// The run asked for cannot be made from the store as it is (resuming a finished run, rescoring from
+    /// an unfinished one or after the profiles changed, a model the campaign does not use): nothing failed
+    /// in the cluster.
+    case runRefused(String)
 
     public var description: String {
         switch self {
@@ -22,7 +26,7 @@ public enum ClusterError: Error, CustomStringConvertible {
         case let .noRoom(s, n, room):
             return "no connected worker has room for a shard of \(n) customers (\(room.isEmpty ? "none connected" : room.joined(separator: ", "))) and none joined within \(s) s: "
                 + "start more workers, raise their --max-customers, or make shards smaller (--shard-size)"
-        case .aborted(let why): return why
+        case .aborted(let why), .runRefused(let why): return why
         }
     }
 }

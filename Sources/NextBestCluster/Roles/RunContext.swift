@@ -42,11 +42,6 @@ public struct RunContext: Sendable {
     }
 }
 
-/// The software name and version a worker announces.
-public enum NextBestVersion {
-    public static let software = "nextbest 0.4"
-}
-
 extension RunContext {
     /// The largest legitimate frame for shards of at most `shardCustomers` customers of this store and
     /// campaign (`FrameLimit`), capped at the store's customer count.

@@ -9,8 +9,9 @@ public enum LogFormat: String, Sendable, CaseIterable {
     case text, json
 }
 
-/// A swift-log handler that hands each line to a writer: as text (`message  key=value …`) or as a JSON
-/// object per line. The writer adds any prefix and does the I/O.
+/// A swift-log handler that hands each line to a writer: as text (`message  key=value …`, after the time,
+/// the level and the writer's prefix when the writer stamps its lines) or as a JSON object per line. The
+/// writer does the I/O.
 public struct LineLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
@@ -33,18 +34,25 @@ public struct LineLogHandler: LogHandler {
         var all = metadata
         if let p = metadataProvider { all.merge(p.get(), uniquingKeysWith: { _, b in b }) }
         if let m = event.metadata { all.merge(m, uniquingKeysWith: { _, b in b }) }
-        write.write(Self.line(format: format, label: label, level: event.level, message: "\(event.message)", metadata: all, date: Date()))
+        write.write(Self.line(format: format, label: label, level: event.level, message: "\(event.message)", metadata: all, date: Date(),
+                              stamp: write.stamp))
     }
 
     /// One rendered line (no newline). Text lines escape every control character of the message and the
     /// metadata (`\n`, `\u{1B}`, …): worker ids, routing ids and addresses come from peers, and a newline
     /// or an escape sequence in one must not forge or hide lines. (JSON lines escape them as JSON.)
-    static func line(format: LogFormat, label: String, level: Logger.Level, message: String, metadata: Logger.Metadata, date: Date) -> String {
+    ///
+    /// With `stamp`, a text line starts with the time (ISO 8601, UTC, milliseconds), the level and the
+    /// stamp's prefix: `2026-12-06T02:00:01.250Z info nextbest: message  key=value`. (JSON lines always
+    /// carry the time and the level as fields.)
+    public static func line(format: LogFormat, label: String, level: Logger.Level, message: String, metadata: Logger.Metadata, date: Date,
+                            stamp: LineStamp? = nil) -> String {
         let keys = metadata.keys.sorted()
         switch format {
         case .text:
             let tail = keys.map { Quoted.escapingControls("\($0)=\(metadata[$0]!)") }.joined(separator: " ")
-            let message = Quoted.escapingControls(message)
+            let head = stamp.map { "\(timestamp(date)) \(level.rawValue) \($0.prefix)" } ?? ""
+            let message = head + Quoted.escapingControls(message)
             return tail.isEmpty ? message : message + "  " + tail
         case .json:
             var fields: [(String, JSONText)] = [("time", .string(timestamp(date))), ("level", .string(level.rawValue)),
@@ -54,7 +62,8 @@ public struct LineLogHandler: LogHandler {
         }
     }
 
-    static func timestamp(_ d: Date) -> String {
+    /// `d` as ISO 8601 in UTC with milliseconds: `2026-12-06T02:00:01.250Z`.
+    public static func timestamp(_ d: Date) -> String {
         var t = time_t(d.timeIntervalSince1970)
         var tm = tm()
         gmtime_r(&t, &tm)
@@ -63,22 +72,32 @@ public struct LineLogHandler: LogHandler {
     }
 }
 
-/// Where log lines go: standard error with a prefix (text), or a closure (tests, embedding programs).
+/// What starts each text line of a writer that stamps its lines: the time and the level (added by the
+/// handler), then `prefix` (`nextbest: `, `nextbest coordinator: `).
+public struct LineStamp: Sendable, Equatable {
+    public var prefix: String
+    public init(prefix: String) { self.prefix = prefix }
+}
+
+/// Where log lines go: standard error, text lines stamped with time, level and a prefix; or a closure
+/// (tests, embedding programs), lines as they are.
 ///
 /// `@unchecked Sendable` because the sink is any closure (not `@Sendable`): it is only ever called under
 /// `serial`, one line at a time, so whatever it touches is touched by one thread at a time.
 public final class LineWriter: @unchecked Sendable {
     private let serial = Mutex(())
     private let sink: (String) -> Void
+    /// How text lines start, or nil for the message first.
+    let stamp: LineStamp?
 
-    /// Lines to a closure, one call per line, never two at once.
-    public init(_ sink: @escaping (String) -> Void) { self.sink = sink }
+    /// Lines to a closure, one call per line, never two at once; text lines stamped with `stamp` if given.
+    public init(stamp: LineStamp? = nil, _ sink: @escaping (String) -> Void) { self.stamp = stamp; self.sink = sink }
 
-    /// Lines to standard error; text lines get `prefix` (JSON lines are written as they are).
+    /// Lines to standard error; text lines start with the time, the level and `prefix` (JSON lines carry
+    /// the time and level as fields).
     public static func standardError(prefix: String, format: LogFormat) -> LineWriter {
-        LineWriter { line in
-            let text = (format == .text ? prefix : "") + line + "\n"
-            FileHandle.standardError.write(Data(text.utf8))
+        LineWriter(stamp: format == .text ? LineStamp(prefix: prefix) : nil) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
         }
     }
 
