@@ -105,6 +105,25 @@ extension ReportPage {
                        Figure(caption: "Maximum constraint violation per round", svg: vchart,
                               footnote: viol.contains { $0 <= 0 } ? "Hollow markers: a violation of 0, drawn on the axis floor." : nil)]
         }
+        // The presolve's passes on samples, scaled to the population (× the sample's modulus) so they read
+        // against the passes over everybody.
+        let levels = (opt.presolve?.levels ?? []).filter { !($0.history ?? []).isEmpty }
+        if !levels.isEmpty {
+            var xs: [Double] = [], dual: [Double] = [], primal: [Double] = []
+            for l in levels {
+                let m = l.sampleModulus ?? 1
+                for h in l.history ?? [] {
+                    xs.append(Double(xs.count + 1))
+                    dual.append((h.dual ?? .nan) * m); primal.append((h.relaxedPrimal ?? .nan) * m)
+                }
+            }
+            let moduli = levels.compactMap(\.sampleModulus).map { "1 in " + Fmt.count($0) }.joined(separator: ", then ")
+            let chart = Chart.lines(xs: xs, series: [Chart.Series(name: "Dual bound (sample × modulus)", color: Palette.primary, values: dual),
+                                                     Chart.Series(name: "Relaxed primal (sample × modulus)", color: Palette.accent, values: primal)],
+                                    width: 680, height: 300, xTitle: "Presolve pass", yTitle: "Objective value (scaled)",
+                                    label: "Presolve passes on samples of the customers")
+            figures.append(Figure(caption: "Presolve passes on samples (\(moduli) customers), before the passes over everybody", svg: chart))
+        }
         var rows: [Row] = []
         func add(_ name: String, _ v: Double?, _ f: (Double) -> String) { if let v { rows.append(Row(key: name, value: f(v))) } }
         add("Final objective", opt.objective) { Fmt.fixed($0, 2) }

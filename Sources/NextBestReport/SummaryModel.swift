@@ -133,7 +133,16 @@ extension SummaryModel {
     /// The presolve on a sample of customers.
     public struct Presolve: Decodable, Sendable {
         public var sampleModulus, rounds, seconds: Double?
-        enum CodingKeys: String, CodingKey { case rounds, seconds, sampleModulus = "sample_modulus" }
+        /// Each sample level, smallest sample first, with its passes in the sample's units.
+        public var levels: [Level]?
+        enum CodingKeys: String, CodingKey { case rounds, seconds, levels, sampleModulus = "sample_modulus" }
+
+        /// One sample level of the presolve.
+        public struct Level: Decodable, Sendable {
+            public var sampleModulus: Double?
+            public var history: [Round]?
+            enum CodingKeys: String, CodingKey { case history, sampleModulus = "sample_modulus" }
+        }
     }
 
     /// One round of the optimization.

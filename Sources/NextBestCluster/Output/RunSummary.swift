@@ -38,6 +38,15 @@ public enum RunSummary {
 }
 
 extension RunSummary {
+    /// The passes of a column generation as `summary.json` lists them (the presolve's levels in their sample's units).
+    static func history(_ rounds: [DualSolver.Round]) -> JSONText {
+        .array(rounds.map { h in .object([("round", .int(Int64(h.round))), ("dual", .fixed(h.dual, decimals: 4)),
+                                          ("relaxed_primal", .fixed(h.relaxedPrimal, decimals: 4)),
+                                          ("feasible_objective", h.feasible.map { .fixed($0, decimals: 4) } ?? .null),
+                                          ("max_violation", .fixed(h.maxViolation, decimals: 6)),
+                                          ("points", .int(Int64(h.points))), ("seconds", .fixed(h.seconds, decimals: 3))]) })
+    }
+
     /// The optimization report as it appears in `summary.json`.
     public static func optimization(_ r: Optimizer.Report) -> JSONText {
         .object([
@@ -58,12 +67,9 @@ extension RunSummary {
                                                         ("seconds", .fixed(p.seconds, decimals: 3)),
                                                         ("levels", .array(p.levels.map { l in
                                                             .object([("sample_modulus", .int(Int64(l.modulus))), ("passes", .int(Int64(l.passes))),
-                                                                     ("seconds", .fixed(l.seconds, decimals: 3))]) }))]) } ?? .null),
-            ("history", .array(r.history.map { h in .object([("round", .int(Int64(h.round))), ("dual", .fixed(h.dual, decimals: 4)),
-                                                              ("relaxed_primal", .fixed(h.relaxedPrimal, decimals: 4)),
-                                                              ("feasible_objective", h.feasible.map { .fixed($0, decimals: 4) } ?? .null),
-                                                              ("max_violation", .fixed(h.maxViolation, decimals: 6)),
-                                                              ("points", .int(Int64(h.points))), ("seconds", .fixed(h.seconds, decimals: 3))]) })),
+                                                                     ("seconds", .fixed(l.seconds, decimals: 3)),
+                                                                     ("history", history(l.history))]) }))]) } ?? .null),
+            ("history", history(r.history)),
             ("constraints", .array(r.constraints.map { c in
                 var f: [(String, JSONText)] = [("key", .string(c.row.key)), ("kind", .string(c.row.kind.rawValue)), ("name", .string(c.row.name))]
                 let money = c.row.kind == .budget

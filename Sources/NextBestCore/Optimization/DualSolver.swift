@@ -24,7 +24,7 @@ public enum DualSolver {
     }
 
     /// One pass's figures.
-    public struct Round: Sendable {
+    public struct Round: Sendable, Equatable {
         public var round: Int
         /// The best Lagrangian dual value so far: an upper bound on the LP optimum.
         public var dual: Double

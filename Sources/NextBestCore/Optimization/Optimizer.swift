@@ -55,6 +55,8 @@ public enum Optimizer {
             public var modulus: Int
             public var passes: Int
             public var seconds: Double
+            /// The level's passes, in the sample's own units (its rows are scaled to the sample).
+            public var history: [DualSolver.Round] = []
         }
     }
 
@@ -167,7 +169,7 @@ public enum Optimizer {
                 let l0 = clock.now
                 guard let out = try? cg.run(start: start, explore: explore), case .feasible = out.status else { break }
                 passes += out.passes
-                done.append(.init(modulus: sample.modulus, passes: out.passes, seconds: seconds(clock.now - l0)))
+                done.append(.init(modulus: sample.modulus, passes: out.passes, seconds: seconds(clock.now - l0), history: out.history))
                 start = out.bestPrices
                 explore = out.mix
             }
