@@ -248,7 +248,7 @@ final class Hub {
         if fp != fingerprint.digest {
             refused += 1
             metrics.refused()
-            let reason = "store fingerprint \(String(fp, radix: 16)) differs from the coordinator's \(fingerprint) (catalogue, models, profile count or imported data differ): give the worker a copy of the coordinator's store (`mdb_copy -c`)"
+            let reason = "store fingerprint \(String(fp, radix: 16)) differs from the coordinator's \(fingerprint) (catalogue, models, profile count or imported data differ): give the worker a copy of the coordinator's store (`cluster/ship-store`)"
             log("refused worker \(worker) (\(software)): \(reason)")
             try send(id, .refuse(reason: reason))
             return
