@@ -158,4 +158,50 @@ import Testing
             }
         }
     }
+
+    /// `OneHotEncoder` with `cats_int64s` on an int64 input, hand-made: the column of category 7 split at 0.5
+    /// is an exact category split on the numeric feature (7.5 and NaN are not category 7).
+    @Test func integerOneHot() throws {
+        func attr(_ name: String, ints: [Int64] = [], floats: [Float] = [], strings: [String] = [], i: Int64? = nil, s: String? = nil) -> Onnx_AttributeProto {
+            var a = Onnx_AttributeProto()
+            a.name = name; a.ints = ints; a.floats = floats; a.strings = strings.map { Data($0.utf8) }
+            if let i { a.i = i }
+            if let s { a.s = Data(s.utf8) }
+            return a
+        }
+        func input(_ name: String, _ type: Int32) -> Onnx_ValueInfoProto {
+            var v = Onnx_ValueInfoProto(); v.name = name
+            var t = Onnx_TypeProto.Tensor(); t.elemType = type
+            var d0 = Onnx_TensorShapeProto.Dimension(); d0.dimParam = "N"
+            var d1 = Onnx_TensorShapeProto.Dimension(); d1.dimValue = 1
+            t.shape.dim = [d0, d1]
+            v.type.tensorType = t
+            return v
+        }
+        func node(_ op: String, _ domain: String, _ inputs: [String], _ outputs: [String], _ attrs: [Onnx_AttributeProto]) -> Onnx_NodeProto {
+            var n = Onnx_NodeProto(); n.opType = op; n.domain = domain; n.input = inputs; n.output = outputs; n.attribute = attrs; n.name = op
+            return n
+        }
+        var g = Onnx_GraphProto()
+        g.input = [input("c", 7), input("a", 1)]
+        var shape = Onnx_TensorProto(); shape.name = "shape"; shape.dataType = 7; shape.dims = [2]; shape.int64Data = [-1, 2]
+        g.initializer = [shape]
+        g.node = [node("OneHotEncoder", "ai.onnx.ml", ["c"], ["oh3"], [attr("cats_int64s", ints: [2, 7]), attr("zeros", i: 1)]),
+                  node("Reshape", "", ["oh3", "shape"], ["oh"], []),
+                  node("Concat", "", ["oh", "a"], ["x"], [attr("axis", i: 1)]),
+                  node("TreeEnsembleClassifier", "ai.onnx.ml", ["x"], ["label", "probabilities"], [
+                    attr("nodes_treeids", ints: [0, 0, 0]), attr("nodes_nodeids", ints: [0, 1, 2]), attr("nodes_featureids", ints: [1, 0, 0]),
+                    attr("nodes_modes", strings: ["BRANCH_LEQ", "LEAF", "LEAF"]), attr("nodes_values", floats: [0.5, 0, 0]),
+                    attr("nodes_truenodeids", ints: [1, 0, 0]), attr("nodes_falsenodeids", ints: [2, 0, 0]),
+                    attr("class_treeids", ints: [0, 0]), attr("class_nodeids", ints: [1, 2]), attr("class_ids", ints: [1, 1]),
+                    attr("class_weights", floats: [-1, 1]), attr("classlabels_int64s", ints: [0, 1]), attr("post_transform", s: "LOGISTIC")])]
+        var m = Onnx_ModelProto(); m.irVersion = 8; m.graph = g
+        let kind = try ONNXReader.read(try m.serializedData())
+        let bound = try PropensityModel(id: "oh", version: 1, kind: kind).bound(to: try FeatureSchema(names: ["a", "c"]))
+        for c: Float in [7, 2, 3, 7.5, .nan, 0, -7] {
+            let row: [Float] = [1, c]
+            let p = row.withUnsafeBufferPointer { bound.propensity($0) }
+            #expect(p == Float(1 / (1 + Foundation.exp(c == 7 ? -1.0 : 1.0))), "c = \(c)")
+        }
+    }
 }
