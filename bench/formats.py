@@ -90,7 +90,7 @@ def main():
     if not os.path.exists(store):
         run([a.bin, "import", "profiles", os.path.join(a.work, "profiles.csv"), "--store", store])
         for mid, file, fmt, _ in MODELS:
-            extra = ["--feature-names", names] if fmt == "onnx" else []
+            extra = ["--feature-names", names]  # trained on numpy arrays: Column_0…, f0…
             run([a.bin, "import", "model", os.path.join(a.work, file), "--id", mid, "--format", fmt, *extra, "--store", store])
     rows = []
     for mid, file, fmt, lib in MODELS:
