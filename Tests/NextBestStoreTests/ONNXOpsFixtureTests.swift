@@ -204,4 +204,31 @@ import Testing
             #expect(p == Float(1 / (1 + Foundation.exp(c == 7 ? -1.0 : 1.0))), "c = \(c)")
         }
     }
+
+    /// A forest of ONNX splits only has no zero window, so a split at ±1e-35 (LightGBM's split at zero, through
+    /// onnxmltools) takes the branch-free layout, and tiny values give the same bits on both paths.
+    @Test func exactForestsTakeTheFastPathAtTinyThresholds() throws {
+        let schema = try FeatureSchema(names: ["a", "b"])
+        let z = Float(1e-35)
+        for t in [-z, z, -z.nextUp, 0, z.nextDown] {
+            let data = try Self.withThreshold(ONNXRefusalTests.graph(), t)
+            let bound = try PropensityModel(id: "z", version: 1, kind: try ONNXReader.read(data)).bound(to: schema)
+            #expect(bound.decisionForest?.complete?.slot == [0], "threshold \(t)")
+            let values: [Float] = [0, -0.0, z, -z, z.nextUp, -z.nextUp, z.nextDown, -z.nextDown, 1e-36, -1e-36, .nan, 1, -1]
+            let rows = values.flatMap { [Float(0), $0] }
+            let single = values.map { v in [Float(0), v].withUnsafeBufferPointer { bound.propensity($0) } }
+            var out = [Float](repeating: -1, count: values.count), margins = out
+            rows.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBufferPointer { o in
+                    margins.withUnsafeMutableBufferPointer { m in
+                        bound.propensities(block: x, stride: 2, count: values.count, margins: m, out: o, outStride: 1, kernel: .portable)
+                    }
+                }
+            }
+            #expect(out.map(\.bitPattern) == single.map(\.bitPattern), "threshold \(t)")
+            for (v, p) in zip(values, single) where !v.isNaN {
+                #expect(p == Float(1 / (1 + Foundation.exp(v <= t ? 1.0 : -1.0))), "threshold \(t), value \(v)")
+            }
+        }
+    }
 }
