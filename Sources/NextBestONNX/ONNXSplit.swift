@@ -26,13 +26,32 @@ struct Split {
         case "BRANCH_LT": (u, flip) = Self.below(t)
         case "BRANCH_GTE": (u, flip) = Self.below(t); flip.toggle()
         default:
-            throw .unsupported("\(place) has comparison mode \(mode); nextbest evaluates BRANCH_LEQ, BRANCH_LT, BRANCH_GTE and BRANCH_GT splits")
+            throw .unsupported("\(place) has comparison mode \(mode); nextbest evaluates BRANCH_LEQ, BRANCH_LT, BRANCH_GTE, BRANCH_GT, BRANCH_EQ and BRANCH_NEQ splits")
         }
         let nanValue = column.apply(.nan)
         nanTrue = nanValue.isNaN ? tracksTrue : (nanValue <= u) != flip
         let (x, swapX) = Self.fold(column, u)
         threshold = x
         swap = swapX != flip
+    }
+
+    /// The largest integer category (+1) an equality split or one-hot column may test: category sets are
+    /// bitsets, one bit per category up to the largest.
+    static let maxCode: Int64 = 1 << 16
+
+    /// Whether the condition of `mode` holds for the non-NaN Float32 value `y` and threshold `t`, as
+    /// onnxruntime compares (Float32).
+    static func holds(_ mode: String, _ y: Float, _ t: Float, place: String) throws(ModelError) -> Bool {
+        switch mode {
+        case "BRANCH_LEQ": return y <= t
+        case "BRANCH_LT": return y < t
+        case "BRANCH_GTE": return y >= t
+        case "BRANCH_GT": return y > t
+        case "BRANCH_EQ": return y == t
+        case "BRANCH_NEQ": return y != t
+        default:
+            throw .unsupported("\(place) has comparison mode \(mode); nextbest evaluates BRANCH_LEQ, BRANCH_LT, BRANCH_GTE, BRANCH_GT, BRANCH_EQ and BRANCH_NEQ splits")
+        }
     }
 
     /// `y < t` as `(y <= u) != flip` for non-NaN Float32 `y`.

@@ -2,8 +2,8 @@ import Foundation
 import NextBestCore
 
 /// `TreeEnsembleClassifier` (binary) and `TreeEnsembleRegressor` (then `Sigmoid`) as a `DecisionForest`
-/// in onnxruntime's arithmetic: Float32 thresholds compared with the Float32 feature, every comparison
-/// mode but EQ/NEQ turned into `<=` on the right side, NaN to the true branch when
+/// in onnxruntime's arithmetic: Float32 thresholds compared with the Float32 feature, the comparison
+/// modes LEQ/LT/GTE/GT turned into `<=` on the right side, EQ/NEQ and one-hot columns into category splits, NaN to the true branch when
 /// `missing_value_tracks_true`, else to the false one; leaf weights per class, the base value last.
 enum ONNXTrees {
     static let nodeAttributes: Set<String> = [
@@ -36,13 +36,18 @@ enum ONNXTrees {
         let leaves = regressor ? try regressorLeaves(a) : try classifierLeaves(a)
         var out: [DecisionForest.Node] = []
         var roots: [Int32] = []
-        try table.flatten(leaves: leaves.values, columns: columns, into: &out, roots: &roots)
+        var categories = NodeTable.Categories()
+        try table.flatten(leaves: leaves.values, columns: columns, into: &out, roots: &roots, categories: &categories)
         if leaves.base != 0 {
             roots.append(Int32(out.count))
             out.append(.leaf(Double(leaves.base)))
         }
-        return try DecisionForest(arithmetic: leaves.arithmetic, features: features, nodes: out, roots: roots,
-                                  categoryBounds: [], categoryWords: [], sigmoid: 1, averageOutput: false)
+        let sets = categories.words.isEmpty
+        let forest = try DecisionForest(arithmetic: leaves.arithmetic, features: features, nodes: out, roots: roots,
+                                        categoryBounds: sets ? [] : categories.bounds, categoryWords: categories.words,
+                                        sigmoid: 1, averageOutput: false)
+        if categories.names.isEmpty { return forest }
+        return try forest.withCategoryNames(features.indices.map { categories.names[$0] ?? [] })
     }
 
     /// Sums the weights of class (or target) `wanted` per leaf, in Float32 and attribute order.

@@ -7,6 +7,8 @@ import NextBestCluster
 /// `nextbest bench-kernels --store DIR [--customers K] [--threads T]`: times the model evaluation alone
 /// (no store reads, no rules) on the first K customers held in memory, per model kind, and prints one
 /// JSON object. The bench harness sets it beside XGBoost's `inplace_predict` and numpy on the same rows.
+/// `--model ID` times that one model alone, whatever its kind (no campaign needed): `bench/formats.py`
+/// sets it beside LightGBM's, XGBoost's and onnxruntime's predict.
 struct BenchKernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-kernels",
@@ -15,12 +17,20 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(help: "Customers to load (the first ones by id).") var customers: Int = 200_000
     @Option(help: "Threads (each takes an equal part of the customers).") var threads: Int = 1
     @Option(help: "Times each kernel runs; the fastest is reported.") var repeats: Int = 3
+    @Option(help: "Time this model alone (any kind; the store needs no campaign).") var model: String?
 
     func run() throws {
         try reportingErrors {
             let store = try Store(path: storeOptions.store, readOnly: true)
-            let plan = try store.scoringPlan()
-            let f = plan.schema.count
+            let (schema, planned): (FeatureSchema, [BoundModel]) = try {
+                guard let id = model else { let plan = try store.scoringPlan(); return (plan.schema, plan.models) }
+                return try store.env.read { txn in
+                    guard let schema = try store.schema(in: txn) else { throw StoreError.missing("the store has no profiles") }
+                    guard let m = try store.model(id, in: txn) else { throw StoreError.missing("the store has no model \(Quoted.text(id))") }
+                    return (schema, [try m.bound(to: schema)])
+                }
+            }()
+            let f = schema.count
             var rows = [Float]()
             rows.reserveCapacity(customers * f)
             var scratch = [Float](repeating: 0, count: f)
@@ -37,8 +47,8 @@ struct BenchKernelsCommand: ParsableCommand {
             let x = rows
             let count = n
             let t = max(1, min(threads, count))
-            func time(_ kind: BoundModel.Kind) -> (models: Int, seconds: Double, checksum: Double) {
-                let models = plan.models.filter { $0.kind == kind }
+            func time(_ kind: BoundModel.Kind?) -> (models: Int, seconds: Double, checksum: Double) {
+                let models = planned.filter { kind == nil || $0.kind == kind }
                 var best = Double.infinity
                 var sum = 0.0
                 for _ in 0..<max(1, repeats) {
@@ -49,7 +59,7 @@ struct BenchKernelsCommand: ParsableCommand {
                         var out = [Float](repeating: 0, count: bs * max(models.count, 1))
                         var margins = [Float](repeating: 0, count: bs)
                         let kernel = TreeKernel.selected
-                        let transpose = kind == .trees && kernel == .avx512 && models.contains { $0.uses(kernel) }
+                        let transpose = models.contains { $0.kind == .trees } && kernel == .avx512 && models.contains { $0.uses(kernel) }
                         var columns = FeatureColumns(featureCount: f)
                         var s = 0.0
                         x.withUnsafeBufferPointer { all in
@@ -83,6 +93,10 @@ struct BenchKernelsCommand: ParsableCommand {
             func json(_ r: (models: Int, seconds: Double, checksum: Double)) -> String {
                 let rate = r.seconds > 0 ? Double(count * r.models) / r.seconds / Double(t) : 0
                 return "{\"models\":\(r.models),\"seconds\":\(String(format: "%.4f", r.seconds)),\"rows_models_per_s_per_core\":\(String(format: "%.0f", rate)),\"checksum\":\(String(format: "%.6f", r.checksum))}"
+            }
+            if let id = model {
+                print("{\"customers\":\(count),\"threads\":\(t),\"tree_kernel\":\"\(TreeKernel.selected.rawValue)\",\"model\":\"\(id)\",\"kind\":\"\(planned[0].kind)\",\"result\":\(json(time(nil)))}")
+                return
             }
             let trees = time(.trees), logistic = time(.logistic)
             print("{\"customers\":\(count),\"threads\":\(t),\"tree_kernel\":\"\(TreeKernel.selected.rawValue)\",\"trees\":\(json(trees)),\"logistic\":\(json(logistic))}")

@@ -222,7 +222,14 @@ import Testing
         #expect(eq.contains("BRANCH_EQ") && eq.contains("tree 0 node 0"), "\(eq)")
         var p = Onnx_AttributeProto(); p.name = "norm"; p.s = Data("L2".utf8)
         let normalizer = try Self.refusal(Self.graph(steps: [("Normalizer", [p])]))
-        #expect(normalizer.contains("ai.onnx.ml:Normalizer") && normalizer.contains("graph.node[1]"), "\(normalizer)")
+        #expect(normalizer.contains("Normalizer") && normalizer.contains("graph.node[1]") && normalizer.contains("LinearClassifier only"), "\(normalizer)")
+        var scale = Onnx_AttributeProto(); scale.name = "scale"; scale.floats = [2]
+        var offset = Onnx_AttributeProto(); offset.name = "offset"; offset.floats = [0]
+        let after = try Self.refusal(Self.graph(steps: [("Normalizer", [p]), ("Scaler", [offset, scale])]))
+        #expect(after.contains("graph.node[2] Scaler") && after.contains("Normalizer's output"), "\(after)")
+        var bad = Onnx_AttributeProto(); bad.name = "norm"; bad.s = Data("L3".utf8)
+        let l3 = try Self.refusal(Self.graph(steps: [("Normalizer", [bad])]))
+        #expect(l3.contains("norm 'L3'") && l3.contains("graph.node[1] Normalizer"), "\(l3)")
         let regressor = try Self.refusal(Self.graph(model: "TreeEnsembleRegressor"))
         #expect(regressor.contains("followed by Sigmoid") && regressor.contains("graph.node[1] TreeEnsembleRegressor"), "\(regressor)")
         var r = Onnx_AttributeProto(); r.name = "replaced_value_float"; r.f = 0

@@ -46,7 +46,8 @@ public struct DecisionForest: Sendable, Equatable, Codable {
         /// NaN follows the default direction; 0.0 is compared like any value.
         case nan = 2
         /// NaN follows the default direction; every other value is compared as it is, with no zero window
-        /// (ONNX: a value of 1e-36 is not 0.0).
+        /// (ONNX: a value of 1e-36 is not 0.0). On a categorical split (ONNX `BRANCH_EQ`/`BRANCH_NEQ`, one-hot
+        /// columns): a value is in the set only when it is an integer whose bit is set (2.5 is no category).
         case exact = 3
     }
 

@@ -46,8 +46,9 @@ extension DecisionForest {
         for f in features.indices where used[f] {
             let column = Int(map[f])
             guard let dictionary = schema.categories[column] else {
-                // XGBoost sends a category past its set left, which no finite set over codes says.
-                guard hasCodeCategories(f), arithmetic == .lightGBM || !hasCategorySplit(on: f) else {
+                // XGBoost sends a category past its set left, which no finite set over codes says (LightGBM
+                // and ONNX equality send it right, out of the set).
+                guard hasCodeCategories(f), arithmetic != .xgboost || !hasCategorySplit(on: f) else {
                     throw .invalid("model \(Quoted.text(id)) splits on the text categories of \(Quoted.text(features[f])), but the store's column \(Quoted.text(features[f])) is numeric: import the profiles into a new store with --categorical \(features[f])")
                 }
                 continue

@@ -7,7 +7,8 @@ extension DecisionForest {
     /// Double leaves added in tree order, so the sums are the same bits as the node walk's.
     ///
     /// Missing values cost nothing extra: each row is prepared as Doubles in two copies side by side, with
-    /// values of magnitude ≤ 1e-35 as 0.0 in both; the first copy holds NaN as −∞ (every `<=` holds, so NaN
+    /// values of magnitude ≤ 1e-35 as 0.0 in both (LightGBM's zero window; not in a forest whose splits all
+    /// have missing type `.exact`, ONNX's, which compares such values as they are); the first copy holds NaN as −∞ (every `<=` holds, so NaN
     /// goes left), the second keeps NaN (no `<=` holds, so NaN goes right), and a split's `column` points
     /// into the copy of its NaN side. The other trees (deeper, or with category-set splits) are walked node
     /// by node in their turn.
@@ -30,13 +31,16 @@ extension DecisionForest {
         let splitBase: ContiguousArray<Int32>
         let leafBase: ContiguousArray<Int32>
         let featureCount: Int
+        /// Whether rows are prepared with LightGBM's zero window (some split of the forest is not `.exact`).
+        let zeroWindow: Bool
 
         /// Lays out the trees that fit; nil when none does.
         init?(nodes: ContiguousArray<Bound.Node>, roots: ContiguousArray<Int32>, featureCount: Int) {
             var splits = ContiguousArray<Split>(), leaves = ContiguousArray<Double>(), slot = ContiguousArray<Int32>()
             var depth = ContiguousArray<Int32>(), splitBase = ContiguousArray<Int32>(), leafBase = ContiguousArray<Int32>()
+            let zeroWindow = nodes.contains { $0.feature >= 0 && $0.flags & Bound.exact == 0 }
             for r in roots {
-                guard let d = Self.height(nodes, Int(r), 0) else { slot.append(-1); continue }
+                guard let d = Self.height(nodes, Int(r), 0, zeroWindow: zeroWindow) else { slot.append(-1); continue }
                 slot.append(Int32(depth.count))
                 depth.append(Int32(d)); splitBase.append(Int32(splits.count)); leafBase.append(Int32(leaves.count))
                 let inner = (1 << d) - 1, s0 = splits.count, l0 = leaves.count
@@ -58,20 +62,23 @@ extension DecisionForest {
             guard !depth.isEmpty else { return nil }
             self.splits = splits; self.leaves = leaves; self.slot = slot
             self.depth = depth; self.splitBase = splitBase; self.leafBase = leafBase; self.featureCount = featureCount
+            self.zeroWindow = zeroWindow
         }
 
         /// The height of the subtree at `i` if it fits (depth ≤ `maxDepth`, every split fitting), else nil.
         /// Recursion stops at `maxDepth + 1` levels, however deep the tree.
-        static func height(_ nodes: ContiguousArray<Bound.Node>, _ i: Int, _ level: Int) -> Int? {
+        static func height(_ nodes: ContiguousArray<Bound.Node>, _ i: Int, _ level: Int, zeroWindow: Bool) -> Int? {
             let n = nodes[i]
             if n.feature < 0 { return 0 }
-            // An `.exact` split (ONNX) fits when mapping values of magnitude ≤ 1e-35 to 0.0 cannot change its
-            // comparison: a threshold ≥ 1e-35 (LightGBM's splits at zero) or < -1e-35.
+            // An `.exact` split (ONNX) fits when there is no zero window (a forest of `.exact` splits only), or
+            // when mapping values of magnitude ≤ 1e-35 to 0.0 cannot change its comparison: a threshold
+            // ≥ 1e-35 (LightGBM's splits at zero) or < -1e-35.
             let z = DecisionForest.zeroThreshold
             guard level < maxDepth, n.flags & Bound.categorical == 0,
                   (n.flags & Bound.zeroLeft != 0) == (0.0 <= n.value),
-                  n.flags & Bound.exact == 0 || n.value >= z || n.value < -z else { return nil }
-            guard let l = height(nodes, Int(n.left), level + 1), let r = height(nodes, Int(n.left) + 1, level + 1) else { return nil }
+                  n.flags & Bound.exact == 0 || !zeroWindow || n.value >= z || n.value < -z else { return nil }
+            guard let l = height(nodes, Int(n.left), level + 1, zeroWindow: zeroWindow),
+                  let r = height(nodes, Int(n.left) + 1, level + 1, zeroWindow: zeroWindow) else { return nil }
             return 1 + max(l, r)
         }
 
@@ -82,7 +89,7 @@ extension DecisionForest {
                 let src = x + i * stride, dst = out + i * 2 * f
                 for j in 0..<f {
                     var v = Double(src[j])
-                    if v.magnitude <= DecisionForest.zeroThreshold { v = 0 }
+                    if zeroWindow, v.magnitude <= DecisionForest.zeroThreshold { v = 0 }
                     dst[j] = v.isNaN ? -.infinity : v
                     dst[f + j] = v
                 }

@@ -28,7 +28,8 @@ extension DecisionForest {
         @usableFromInline static let nanLeft: UInt8 = 2
         /// A zero feature (|value| ≤ `DecisionForest.zeroThreshold`) goes left.
         @usableFromInline static let zeroLeft: UInt8 = 4
-        /// No zero window (missing type `.exact`): a tiny value is compared as it is.
+        /// No zero window (missing type `.exact`): a tiny value is compared as it is. On a categorical
+        /// split: only integral values are categories (ONNX equality), and NaN takes the default direction.
         @usableFromInline static let exact: UInt8 = 8
 
         @usableFromInline let nodes: ContiguousArray<Node>
@@ -68,9 +69,11 @@ extension DecisionForest {
             if n.categorical {
                 let k = Int(n.categorySet)
                 let start = f.categoryBounds[k], end = f.categoryBounds[k + 1]
-                // LightGBM sends a missing category right; XGBoost the default way.
-                let nanGoes = f.arithmetic == .xgboost && n.defaultLeft
-                return Node(value: Double(end - start), feature: feature, left: n.left, set: start, flags: categorical | (nanGoes ? nanLeft : 0))
+                // LightGBM sends a missing category right; XGBoost, and ONNX equality splits (missing type
+                // `.exact`), the default way.
+                let nanGoes = (f.arithmetic == .xgboost || n.missing == .exact) && n.defaultLeft
+                return Node(value: Double(end - start), feature: feature, left: n.left, set: start,
+                            flags: categorical | (nanGoes ? nanLeft : 0) | (n.missing == .exact ? exact : 0))
             }
             let zeroGoesLeft = 0.0 <= n.value
             let nanGoes: Bool, zeroGoes: Bool
@@ -87,7 +90,10 @@ extension DecisionForest {
         @inlinable @inline(__always)
         static func goesLeft(_ n: Node, _ v: Double, _ words: UnsafePointer<UInt32>) -> Bool {
             if v.isNaN { return n.flags & nanLeft != 0 }
-            if n.flags & categorical != 0 { return inSet(v, words + Int(n.set), count: Int(n.value)) }
+            if n.flags & categorical != 0 {
+                // An exact category split (ONNX `BRANCH_EQ`) holds only integral values: 2.5 is not category 2.
+                return inSet(v, words + Int(n.set), count: Int(n.value)) && (n.flags & exact == 0 || v == v.rounded(.towardZero))
+            }
             if v.magnitude <= DecisionForest.zeroThreshold, n.flags & exact == 0 { return n.flags & zeroLeft != 0 }
             return v <= n.value
         }

@@ -46,9 +46,11 @@ public struct PropensityModel: Sendable, Equatable, Codable {
         switch kind {
         case .logistic(let m):
             let idx = m.features.map { Int32(schema.index(of: $0)!) }
+            var normalization = m.normalization
+            if let n = normalization { normalization!.feature = n.feature.map { idx[Int($0)] } }
             return BoundModel(id: id, kind: .logistic, featureIndex: ContiguousArray(idx),
                               coefficients: ContiguousArray(m.coefficients), intercept: m.intercept,
-                              nodes: [], roots: [], baseMargin: 0)
+                              nodes: [], roots: [], baseMargin: 0, normalization: normalization)
         case .trees(let t):
             let map = t.features.map { Int32(schema.index(of: $0)!) }
             var nodes = ContiguousArray<TreeEnsemble.Node>()
@@ -91,13 +93,17 @@ public final class BoundModel: Sendable {
     let leafMask: LeafMaskForest?
     /// The `.forest` kind's trees (nil for the other kinds).
     @usableFromInline let decisionForest: DecisionForest.Bound?
+    /// A `.logistic` model's normalized term, its features as store positions (nil when it has none).
+    @usableFromInline let normalization: LogisticModel.Normalization?
 
     init(id: String, kind: Kind, featureIndex: ContiguousArray<Int32>, coefficients: ContiguousArray<Double>, intercept: Double,
          nodes: ContiguousArray<TreeEnsemble.Node>, roots: ContiguousArray<Int32>, baseMargin: Float,
-         forest: CompleteForest? = nil, leafMask: LeafMaskForest? = nil, decisionForest: DecisionForest.Bound? = nil) {
+         forest: CompleteForest? = nil, leafMask: LeafMaskForest? = nil, decisionForest: DecisionForest.Bound? = nil,
+         normalization: LogisticModel.Normalization? = nil) {
         self.id = id; self.kind = kind; self.featureIndex = featureIndex; self.coefficients = coefficients
         self.intercept = intercept; self.nodes = nodes; self.roots = roots; self.baseMargin = baseMargin
         self.forest = forest; self.leafMask = leafMask; self.decisionForest = decisionForest
+        self.normalization = normalization
     }
 
     /// Whether `kernel` evaluates this model's trees (else the portable kernel or the node walk does).
@@ -130,7 +136,7 @@ public final class BoundModel: Sendable {
                              columns: FeatureColumns? = nil, kernel: TreeKernel = .selected) {
         switch kind {
         case .logistic:
-            if let columns, columns.count == count, count > 0 {
+            if let columns, columns.count == count, count > 0, normalization == nil {
                 logisticPropensities(columns: columns, out: out, outStride: outStride)
                 return
             }
@@ -244,6 +250,7 @@ public final class BoundModel: Sendable {
                 }
             }
         }
+        if let n = normalization { z += n.term { x[Int(n.feature[$0])] } }
         return Self.logistic(z)
     }
 

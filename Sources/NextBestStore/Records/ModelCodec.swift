@@ -1,7 +1,8 @@
 import NextBestCore
 
 /// The binary model record, version 1, little-endian: `"NBM"`, version `u8 = 1`, model version `i64`,
-/// kind `u8` (0 logistic, 1 trees, 2 forest, 3 forest with text categories), then the body:
+/// kind `u8` (0 logistic, 1 trees, 2 forest, 3 forest with text categories, 4 logistic with a normalizer),
+/// then the body:
 /// - logistic: features (`u32` n, n × (`u16` length, UTF-8)), `u32` n, n × `f64` coefficients, `f64` intercept;
 /// - trees: features as above, `f32` base margin, `u32` n, n × node (`i32` feature, `f32` threshold,
 ///   `i32` left, `u8` default-left), `u32` n, n × `i32` roots;
@@ -9,7 +10,10 @@ import NextBestCore
 ///   as above, then the body `encodeForest` describes;
 /// - forest with text categories (kind 3, a forest whose `categoryNames` is set; kinds 0–2 unchanged):
 ///   as kind 2, then `u32` n (the feature count), n × category list (as the features: `u32` count, then
-///   `u16` length and UTF-8 each), empty for a feature without categories.
+///   `u16` length and UTF-8 each), empty for a feature without categories;
+/// - logistic with a normalizer (kind 4, an ONNX `Normalizer` in front of a `LinearClassifier`): as kind 0,
+///   then `u8` norm (0 MAX, 1 L1, 2 L2), `u32` n, n × (`i32` feature index, `f64` scale, `f64` shift,
+///   `f64` weight).
 ///
 /// The model id is the record's key. Decoding checks every count against the bytes left and builds the
 /// model through its validating initializer, so a damaged record is an error, never a trap. Stores written
@@ -44,9 +48,13 @@ public enum ModelCodec {
         i64(Int64(m.version))
         switch m.kind {
         case .logistic(let l):
-            u8(0); strings(l.features)
+            u8(l.normalization == nil ? 0 : 4); strings(l.features)
             u32(UInt32(l.coefficients.count)); for c in l.coefficients { f64(c) }
             f64(l.intercept)
+            if let n = l.normalization {
+                u8(n.norm.code); u32(UInt32(n.feature.count))
+                for k in n.feature.indices { u32(UInt32(bitPattern: n.feature[k])); f64(n.scale[k]); f64(n.shift[k]); f64(n.weight[k]) }
+            }
         case .trees(let t):
             u8(1); strings(t.features); f32(t.baseMargin)
             out.reserveCapacity(out.count + 13 * t.nodes.count + 4 * t.roots.count + 8)
@@ -109,14 +117,27 @@ public enum ModelCodec {
         let kind: PropensityModel.Kind
         do {
             switch try u8("the kind") {
-            case 0:
+            case let k where k == 0 || k == 4:
                 let features = try strings()
                 let n = try count(8, "the coefficients")
                 var coefficients: [Double] = []
                 coefficients.reserveCapacity(n)
                 for _ in 0..<n { coefficients.append(Double(bitPattern: try u64("a coefficient"))) }
                 let intercept = Double(bitPattern: try u64("the intercept"))
-                kind = .logistic(try LogisticModel(features: features, coefficients: coefficients, intercept: intercept))
+                var model = try LogisticModel(features: features, coefficients: coefficients, intercept: intercept)
+                if k == 4 {
+                    let code = try u8("the normalizer's norm")
+                    guard let norm = LogisticModel.Normalization.Norm(code: code) else { throw DecodeError(reason: "unknown normalizer norm \(code)") }
+                    let m = try count(28, "the normalizer")
+                    var f: [Int32] = [], a: [Double] = [], b: [Double] = [], w: [Double] = []
+                    for _ in 0..<m {
+                        f.append(Int32(bitPattern: try u32("the normalizer")))
+                        a.append(Double(bitPattern: try u64("the normalizer"))); b.append(Double(bitPattern: try u64("the normalizer")))
+                        w.append(Double(bitPattern: try u64("the normalizer")))
+                    }
+                    model = try model.with(try LogisticModel.Normalization(norm: norm, feature: f, scale: a, shift: b, weight: w))
+                }
+                kind = .logistic(model)
             case 1:
                 let features = try strings()
                 let base = Float(bitPattern: try u32("the base margin"))
