@@ -54,7 +54,7 @@ struct CoordinatorCommand: ParsableCommand {
             let log = observability.logger(prefix: "nextbest coordinator: ", quiet: quiet)
             let metrics = RunMetrics()
             o.metrics = metrics
-            let r = try observability.serving(metrics.telemetry, log: log) { try Coordinator(o, logger: log).run(resume: resumeID) }
+            let r = try observability.serving(metrics.telemetry, run: metrics, log: log) { try Coordinator(o, logger: log).run(resume: resumeID) }
             RunReport.print(r, quiet: quiet)
         }
     }

@@ -17,7 +17,8 @@ struct LogOptions: ParsableArguments {
     }
 }
 
-/// Options of the commands that run jobs or serve them: where metrics are served and how logs look.
+/// Options of the commands that run jobs or serve them: where metrics are served or written, and how logs
+/// look.
 struct ObservabilityOptions: ParsableArguments {
     @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics while running (0: any free port, named in the log).")
     var metricsPort: Int?
@@ -26,6 +27,9 @@ struct ObservabilityOptions: ParsableArguments {
     var metricsAddress: String = MetricsAddress.loopback
     @Option(help: "Keep serving metrics this many seconds after the job ends, so a scraper sees the final values.")
     var metricsLinger: Double = 0
+    @Option(help: ArgumentHelp("At the end of the job, success or not, write its metrics in Prometheus text format to this file, atomically (a temporary file in the same directory, then renamed), for node_exporter's textfile collector. With or without --metrics-port.",
+                               valueName: "path"))
+    var metricsTextfile: String?
     @OptionGroup var log: LogOptions
 
     var logFormat: LogFormat { log.logFormat }
@@ -33,10 +37,20 @@ struct ObservabilityOptions: ParsableArguments {
     /// A logger for this command on standard error.
     func logger(prefix: String, quiet: Bool) -> RoleLog { log.logger(prefix: prefix, quiet: quiet) }
 
-    /// Runs `body` with the metrics endpoint up (if asked for), then stops it after the linger time.
-    func serving<T>(_ telemetry: Telemetry, log: RoleLog, _ body: () throws -> T) throws -> T {
-        let server = try serve(telemetry, log: log)
-        defer { finish(server) }
+    /// Where one command's metrics go: the endpoint and the textfile, each when asked for.
+    struct Outlets: Sendable {
+        let telemetry: Telemetry
+        let server: MetricsServer?
+        let textfile: MetricsTextfile?
+        let log: RoleLog
+    }
+
+    /// Runs `body` with the metrics endpoint up (if asked for), then writes the textfile (if asked for) and
+    /// stops the endpoint after the linger time, whether `body` succeeded or not. `run`: a job's metrics,
+    /// which show the last success the textfile holds until the job completes.
+    func serving<T>(_ telemetry: Telemetry, run: RunMetrics? = nil, log: RoleLog, _ body: () throws -> T) throws -> T {
+        let outlets = try serve(telemetry, run: run, log: log)
+        defer { finish(outlets) }
         return try body()
     }
 
@@ -54,17 +68,27 @@ struct ObservabilityOptions: ParsableArguments {
         }
     }
 
-    /// Starts the metrics endpoint if asked for; logs where it is.
-    func serve(_ telemetry: Telemetry, log: RoleLog) throws -> MetricsServer? {
-        guard let (host, port) = try endpoint() else { return nil }
-        let server = try MetricsServer(address: host, port: port) { telemetry.exposition() }
-        log("metrics at http://\(server.endpoint)/metrics", level: .notice)
-        return server
+    /// Checks the textfile's place and starts the metrics endpoint, each if asked for; logs where the
+    /// endpoint is. Call `finish` when the job ends, however it ends.
+    func serve(_ telemetry: Telemetry, run: RunMetrics? = nil, log: RoleLog) throws -> Outlets {
+        let textfile = metricsTextfile.map { MetricsTextfile(path: $0) }
+        try textfile?.prepare()
+        if let run, let t = textfile?.lastSuccess() { run.remember(lastSuccess: t) }
+        var server: MetricsServer? = nil
+        if let (host, port) = try endpoint() {
+            server = try MetricsServer(address: host, port: port) { telemetry.exposition() }
+            log("metrics at http://\(server!.endpoint)/metrics", level: .notice)
+        }
+        return Outlets(telemetry: telemetry, server: server, textfile: textfile, log: log)
     }
 
-    /// Stops the endpoint, after the linger time.
-    func finish(_ server: MetricsServer?) {
-        guard let server else { return }
+    /// The job ended: writes the textfile (a failure to write it is logged; the job's own outcome stands),
+    /// then stops the endpoint after the linger time.
+    func finish(_ outlets: Outlets) {
+        if let textfile = outlets.textfile {
+            do { try textfile.write(outlets.telemetry) } catch { outlets.log("\(error)", level: .error) }
+        }
+        guard let server = outlets.server else { return }
         if metricsLinger > 0 { Thread.sleep(forTimeInterval: metricsLinger) }
         server.stop()
     }

@@ -38,7 +38,7 @@ struct Run: ParsableCommand {
             if let exportCandidates { try OutputPlace.prepareDirectory(exportCandidates, option: "--export-candidates") }
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
             let metrics = RunMetrics()
-            let server = try observability.serve(metrics.telemetry, log: log)
+            let server = try observability.serve(metrics.telemetry, run: metrics, log: log)
             defer { observability.finish(server) }
             let r: LocalRunner.Result
             if workers <= 0 {

@@ -153,7 +153,7 @@ struct RescoreCommand: ParsableCommand {
             try OutputPlace.prepareDirectory(out, option: "--out")
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
             let metrics = RunMetrics()
-            let server = try observability.serve(metrics.telemetry, log: log)
+            let server = try observability.serve(metrics.telemetry, run: metrics, log: log)
             defer { observability.finish(server) }
             var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
             co.settings = rounds.applied(to: co.settings)

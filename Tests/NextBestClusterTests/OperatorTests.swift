@@ -108,7 +108,12 @@ import NextBestTelemetry
         #expect(Self.value(after, "nextbest_optimization_round") == Double(result.report.rounds))
         let gap = try #require(Self.value(after, "nextbest_optimization_gap"))
         #expect(abs(gap - result.report.gap) < 1e-9)
-        #expect(Self.value(after, "nextbest_stage_seconds{stage=\"total\"}").map { $0 > 0 } == true)
+        #expect(Self.value(after, "nextbest_run_duration_seconds").map { $0 > 0 } == true)
+        #expect(Self.value(after, "nextbest_stage_seconds{stage=\"total\"}") == nil)
+        #expect(Self.value(after, "nextbest_stage_seconds{stage=\"wait_for_workers\"}") != nil)
+        #expect(Self.value(after, "nextbest_stage_part_seconds{stage=\"merge_and_write\",part=\"write\"}") != nil)
+        #expect(Self.value(after, "nextbest_shard_scoring_seconds_count") == 10)
+        #expect(Self.value(after, "nextbest_optimization_round_seconds_count") == Double(result.report.history.count))
         #expect(Self.value(after, "nextbest_errors_total{kind=\"worker_lost\"}") == 0)
     }
 

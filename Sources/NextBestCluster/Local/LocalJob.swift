@@ -56,8 +56,9 @@ final class LocalJob: JobBackend {
                 tables.set(i, Swift.Result {
                     ShardOptimizer(plan: context.plan, constraints: context.constraints, table: try scorer.buildTable(lower: s.lower, upper: s.upper))
                 })
-                seconds.set(i, Date().timeIntervalSince(begun))
-                progress.finished(customers: s.customers, since: start, metrics)
+                let took = Date().timeIntervalSince(begun)
+                seconds.set(i, took)
+                progress.finished(customers: s.customers, seconds: took, metrics)
             }
         }
         let scored = try tables.values().map { try $0.get() }

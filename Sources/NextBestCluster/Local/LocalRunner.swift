@@ -53,14 +53,14 @@ public enum LocalRunner {
     }
 }
 
-/// Shard counts and the scoring rate of a one-process run, for its metrics (updated from the scoring
+/// Shard counts and shard scoring times of a one-process run, for its metrics (updated from the scoring
 /// threads).
 final class ScoringProgress: Sendable {
     private let total: Int
     private let counts = Mutex(Counts())
 
     struct Counts {
-        var running = 0, done = 0, customers = 0
+        var running = 0, done = 0
     }
 
     init(shards: Int) { total = shards }
@@ -72,12 +72,11 @@ final class ScoringProgress: Sendable {
         }
     }
 
-    func finished(customers n: Int, since start: Date, _ m: RunMetrics) {
+    func finished(customers n: Int, seconds: Double, _ m: RunMetrics) {
         counts.withLock { c in
-            c.running -= 1; c.done += 1; c.customers += n
+            c.running -= 1; c.done += 1
             m.shards(pending: total - c.running - c.done, running: c.running, done: c.done)
-            let s = Date().timeIntervalSince(start)
-            m.scored(customers: n, perSecond: s > 0 ? Double(c.customers) / s : 0)
+            m.scored(customers: n, seconds: seconds)
         }
     }
 }

@@ -77,7 +77,7 @@ struct JobPipeline<Backend: JobBackend> {
     static func run(metrics: RunMetrics, _ backend: () throws -> Backend) throws -> LocalRunner.Result {
         do {
             let r = try JobPipeline(backend: try backend()).runStages()
-            metrics.finished(ok: true, timings: r.timings)
+            metrics.finished(ok: true)
             return r
         } catch {
             metrics.finished(ok: false)
@@ -97,15 +97,17 @@ struct JobPipeline<Backend: JobBackend> {
         clock.mark("score")
         let report = try optimize(group, plan: plan)
         clock.mark("optimize")
-        clock.add("rounds", report.roundSeconds)
-        clock.add("repair", report.repairSeconds)
+        clock.add("rounds", within: "optimize", report.roundSeconds)
+        clock.add("repair", within: "optimize", report.repairSeconds)
         let merged = try merge(group, slot: report.slot)
         clock.mark("merge_and_write")
-        if backend.timesWorkers { clock.add("write", merged.writeSeconds) }
-        clock.add("total", clock.last.timeIntervalSince(clock.start))
+        if backend.timesWorkers { clock.add("write", within: "merge_and_write", merged.writeSeconds) }
+        clock.finish()
         if backend.remembersPrices { try PriceMemory.save(report.prices, mix: report.mix, store: backend.context.store) }
         try backend.finish(plan)
-        return try self.report(report, plan: plan, merged: merged, timings: clock.timings, started: clock.start)
+        let result = try self.report(report, plan: plan, merged: merged, timings: clock.timings, started: clock.start)
+        backend.metrics.timed(clock)
+        return result
     }
 
     /// What the run was made of, for the summary and the report: when it started, the nextbest that ran it,
@@ -130,7 +132,8 @@ struct JobPipeline<Backend: JobBackend> {
             metrics.optimizationRound(r.round, gap: r.gap, dualBound: r.bestDual)
             backend.round(r)
         })
-        metrics.optimized(objective: report.objective, dualBound: report.dualBound, gap: report.gap, rounds: report.rounds)
+        metrics.optimized(objective: report.objective, dualBound: report.dualBound, gap: report.gap, rounds: report.rounds,
+                          roundSeconds: report.history.map(\.seconds))
         try backend.optimized(report, group: group)
         return report
     }
@@ -180,21 +183,40 @@ struct JobPipeline<Backend: JobBackend> {
     }
 }
 
-/// A job's stage timings: each stage from the end of the one before, in order.
+/// A job's stage timings: each stage from the end of the one before, the parts measured inside a stage,
+/// and the whole job. `timings` lists them as `summary.json` has them: stages and parts in the order
+/// measured, then `total`.
 struct StageClock: Sendable {
     let start = Date()
     private(set) var last: Date
-    private(set) var timings: [(String, Double)] = []
+    /// The top-level stages, in order.
+    private(set) var stages: [(String, Double)] = []
+    /// Parts of a stage measured elsewhere (the optimization's rounds and repair, the merge's writing).
+    private(set) var parts: [(stage: String, part: String, seconds: Double)] = []
+    /// Stages and parts in the order measured.
+    private var measured: [(String, Double)] = []
+    /// The whole job, once `finish()`ed.
+    private(set) var total: Double = 0
 
     init() { last = start }
 
     /// The stage `name` ends now.
     mutating func mark(_ name: String) {
         let now = Date()
-        timings.append((name, now.timeIntervalSince(last)))
+        stages.append((name, now.timeIntervalSince(last)))
+        measured.append(stages[stages.count - 1])
         last = now
     }
 
-    /// A figure measured elsewhere (a part of a stage).
-    mutating func add(_ name: String, _ seconds: Double) { timings.append((name, seconds)) }
+    /// A part `name` of `stage`, measured elsewhere.
+    mutating func add(_ name: String, within stage: String, _ seconds: Double) {
+        parts.append((stage, name, seconds))
+        measured.append((name, seconds))
+    }
+
+    /// The job ends with the last stage marked.
+    mutating func finish() { total = last.timeIntervalSince(start) }
+
+    /// As `summary.json`'s `timings_seconds` has them.
+    var timings: [(String, Double)] { measured + [("total", total)] }
 }

@@ -298,6 +298,7 @@ final class ClusterJob: JobBackend {
                 try RunComparison.compare(journal: journal, a: $0, b: run, catalogue: catalogue, psi: false)
             }
             if let since {
+                metrics.topOfferChanged(ratio: since.topOffer.share)
                 progress.line("since run \(since.a.run): \(since.topOffer.changed) customers' top offer changed, offers made \(since.a.offersMade) → \(since.b.offersMade) (compared in \(coordinator.seconds(Date().timeIntervalSince(t0))))")
             }
             return [("since_last_night", since?.json ?? .null), ("trend", RunComparison.trendJSON(trend))]

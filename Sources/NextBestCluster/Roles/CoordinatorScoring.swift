@@ -66,10 +66,10 @@ extension Coordinator {
             case .won(let others):
                 let s = Int(shard)
                 hub.holdScored(from)
-                if let at = assignedAt[.init(peer: from, shard: s)] { latency.record(seconds: Date().timeIntervalSince(at)) }
+                let seconds = assignedAt[.init(peer: from, shard: s)].map { Date().timeIntervalSince($0) }
+                if let seconds { latency.record(seconds: seconds) }
                 metrics.shards(pending: plan.queue.count, running: plan.running, done: plan.done)
-                let elapsed = Date().timeIntervalSince(tWait)
-                metrics.scored(customers: Int(customers), perSecond: elapsed > 0 ? Double(plan.scoredCustomers.reduce(0, +)) / elapsed : 0)
+                metrics.scored(customers: Int(customers), seconds: seconds ?? 0)
                 onEvent?(.shardScored(done: plan.done, total: shards.count))
                 Failpoint.hit("coordinator.scored", plan.done)
                 // Other copies still being scored are not needed.
