@@ -195,6 +195,7 @@ extension ReportPage {
         }
         let sections: [Section?] = [
             Section(id: "summary", heading: "Run summary", summary: summarySection(s)),
+            baseComparison(s).map { Section(id: "base", heading: "Compared with the base run", other: $0) },
             sinceSection(s).map { Section(id: "since", heading: "Since last night", since: $0) },
             trendSection(s).map { Section(id: "trend", heading: "Trend over the kept nights", trend: $0) },
             convergenceSection(s).map { Section(id: "convergence", heading: "Optimization convergence", convergence: $0) },
@@ -205,6 +206,20 @@ extension ReportPage {
             other.map { Section(id: "other", heading: "Other fields", other: $0) },
         ]
         return View(title: title, subtitle: subtitle(s), sections: sections.compactMap { $0 })
+    }
+
+    /// A simulation's figures against its base run: base → simulated (change), and the simulated limits.
+    static func baseComparison(_ s: SummaryModel) -> OtherView? {
+        guard let c = s.comparedWithBase, let figures = c.figures, !figures.isEmpty else { return nil }
+        var rows = [Row(key: "Base run", value: c.baseRun ?? "?"), Row(key: "Simulated campaign", value: c.campaign ?? "?")]
+        for f in figures {
+            guard let name = f.name, let sim = f.simulated else { continue }
+            var v = (f.base.map { Fmt.fixed($0, 2) + " → " } ?? "— → ") + Fmt.fixed(sim, 2)
+            if let b = f.base { v += " (" + (sim - b >= 0 ? "+" : "") + Fmt.fixed(sim - b, 2) + ")" }
+            if let l = f.limitsSimulated, !l.isEmpty, l != "-..-" { v += "  limits " + l }
+            rows.append(Row(key: name, value: v))
+        }
+        return OtherView(rows: rows)
     }
 
     /// The line under the title: run id, objective, customers, workers.

@@ -22,6 +22,8 @@ public struct SummaryModel: Decodable, Sendable {
     public var campaignVersion: Double?
     public var modelVersions: OrderedObject<Double>?
     public var store: String?
+    /// A simulation's figures against the run it started from (`nextbest simulate`).
+    public var comparedWithBase: BaseComparison?
     public var shards: Double?
     public var workers: Double?
     public var resumed: Bool?
@@ -54,6 +56,7 @@ public struct SummaryModel: Decodable, Sendable {
         case shardLatency = "shard_latency", timingsSeconds = "timings_seconds"
         case sinceLastNight = "since_last_night", trend
         case started, nextbestVersion = "nextbest_version", campaignVersion = "campaign_version", modelVersions = "model_versions"
+        case comparedWithBase = "compared_with_base"
     }
 
     /// Reads a summary object; throws `DecodingError.typeMismatch` if the value is not an object.
@@ -68,7 +71,7 @@ public struct SummaryModel: Decodable, Sendable {
         byChannel = c.lenient(.byChannel); byOffer = c.lenient(.byOffer)
         propensityByOffer = c.lenient(.propensityByOffer)
         runId = c.lenient(.runId); store = c.lenient(.store);
-        started = c.lenient(.started); nextbestVersion = c.lenient(.nextbestVersion)
+        started = c.lenient(.started); nextbestVersion = c.lenient(.nextbestVersion); comparedWithBase = c.lenient(.comparedWithBase)
         campaignVersion = c.lenient(.campaignVersion); modelVersions = c.lenient(.modelVersions)
         shards = c.lenient(.shards); workers = c.lenient(.workers)
         resumed = c.lenient(.resumed); rescoredFrom = c.lenient(.rescoredFrom)
@@ -99,6 +102,22 @@ public struct SummaryModel: Decodable, Sendable {
 }
 
 extension SummaryModel {
+    /// `compared_with_base`: a simulation's figures, the base run's and the simulated, with the simulated
+    /// campaign's limits.
+    public struct BaseComparison: Decodable, Sendable {
+        public var baseRun, campaign: String?
+        public var figures: [Figure]?
+        enum CodingKeys: String, CodingKey { case campaign, figures, baseRun = "base_run" }
+
+        /// One compared figure.
+        public struct Figure: Decodable, Sendable {
+            public var name: String?
+            public var base, simulated: Double?
+            public var limitsSimulated: String?
+            enum CodingKeys: String, CodingKey { case name, base, simulated, limitsSimulated = "limits_simulated" }
+        }
+    }
+
     /// The optimization report: bounds, the per-round history and each constraint's use.
     public struct Optimization: Decodable, Sendable {
         public var objective, dualBound, gap, relaxedObjective, rounds, roundSeconds, repairSeconds: Double?

@@ -36,8 +36,21 @@ public final class ServingState: Sendable {
         try store.env.read { txn in try txn.get(store.profiles, key: ProfileCodec.key(customer)) != nil }
     }
 
-    /// The customer's contacts in the history (date, offer, channel, outcome), newest first.
+    /// The customer's contacts (date, offer, channel, outcome): those recorded here and not yet taken into the
+    /// history by a run, newest first, then the history's, newest first.
     public func contacts(of customer: UInt64) throws -> [(String, String, String, String)] {
+        let pending = try ResponseRecorder.pending(store: store, customer: customer).reversed().compactMap { p -> (String, String, String, String)? in
+            p.contact.withUnsafeBytes { b in
+                HistoryCodec.decode(b).map { e in
+                    (CalendarDay(daysSinceEpoch: e.day).description, String(decoding: e.offerID, as: UTF8.self),
+                     String(decoding: e.channel, as: UTF8.self), e.outcome.text)
+                }
+            }
+        }
+        return pending + (try history(of: customer))
+    }
+
+    func history(of customer: UInt64) throws -> [(String, String, String, String)] {
         try store.env.read { txn in
             let cursor = try txn.cursor(store.history)
             defer { cursor.close() }

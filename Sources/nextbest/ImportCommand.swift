@@ -3,11 +3,12 @@ import Foundation
 import NextBestCore
 import NextBestStore
 
-/// `nextbest import profiles|history|model|campaign FILE --store DIR`.
+/// `nextbest import profiles|history|responses|model|campaign FILE --store DIR`, and `nextbest import served
+/// --store DIR` (the responses `nextbest serve` recorded).
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import data into the store (each import is one transaction: all or nothing).",
-        subcommands: [Profiles.self, History.self, Responses.self, Model.self, CampaignFile.self]
+        subcommands: [Profiles.self, History.self, Responses.self, Served.self, Model.self, CampaignFile.self]
     )
 
     struct Profiles: ParsableCommand {
@@ -56,6 +57,22 @@ struct Import: ParsableCommand {
                 var r = try Import.intoStore(storeOptions.store, mustExist: true) { try HistoryImporter.run(file: file, store: $0) }
                 r.kind = "responses"
                 print("\(r) from \(file) in \(elapsed(t))")
+            }
+        }
+    }
+
+    /// The responses `nextbest serve` recorded since the last time, taken into the contact history in one
+    /// transaction. `nextbest run` does this as it starts; a coordinator whose workers are on other hosts does
+    /// not (their store copies were shipped before), so the nightly chain runs it among the imports.
+    struct Served: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take the responses recorded by `nextbest serve` into the contact history (nextbest run does it as it starts).")
+        @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var logging: LogOptions
+        func run() throws {
+            try reportingErrors(logging.logFormat) {
+                let t = Date()
+                let a = try ResponseRecorder.absorb(store: try Store(path: storeOptions.store, mustExist: true))
+                print("took \(a.responses) served response(s) into the contact history (\(a.alreadyThere) already there), through sequence number \(a.through), in \(elapsed(t))")
             }
         }
     }

@@ -37,6 +37,12 @@ struct Run: ParsableCommand {
             try OutputPlace.prepareDirectory(out, option: "--out")
             if let exportCandidates { try OutputPlace.prepareDirectory(exportCandidates, option: "--export-candidates") }
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
+            // A new run takes the responses `nextbest serve` recorded since the last run into the history first
+            // (before anything of the run opens the store); a resumed run keeps the history it started with.
+            if resume == nil {
+                let a = try ResponseRecorder.absorb(store: try Store(path: storeOptions.store, mustExist: true))
+                if a.responses > 0 { log("took \(a.responses) response(s) recorded by nextbest serve into the contact history (through sequence number \(a.through))") }
+            }
             let metrics = RunMetrics()
             let server = try observability.serve(metrics.telemetry, run: metrics, log: log)
             defer { observability.finish(server) }

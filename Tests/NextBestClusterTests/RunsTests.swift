@@ -115,6 +115,12 @@ import NextBestStore
         let value = try #require(figures["expected_value"])
         #expect((value["simulated"] as! Double) < (value["base"] as! Double))
         #expect(text.contains("constraints.budget"))
+        // The simulated run's summary and report carry the same comparison.
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as! [String: Any]
+        let carried = try #require(summary["compared_with_base"] as? [String: Any])
+        #expect(carried["base_run"] as? String == id && (carried["figures"] as? [[String: Any]])?.count == figures.count)
+        let report = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        #expect(report.contains(">Compared with the base run<") && report.contains(id))
     }
 }
 

@@ -63,7 +63,7 @@ import NextBestCore
     }
 
     @Test func responsesAreRecordedOnceCheckedAndSeenByTheNextRunsFatigue() throws {
-        let (store, out, _) = try cli.storeWithRun()
+        let (store, out, run) = try cli.storeWithRun()
         let before = try rowsByCustomer(out)
         // A customer and its top offer, ignored twice (the campaign's fatigue: 2 ignored in 90 days).
         let (id, rows) = before.min { $0.key < $1.key }!
@@ -88,11 +88,22 @@ import NextBestCore
             let second = try post(router, "\(id)", body("2026-11-21", "ev-5"))
             #expect(second.status == 201 && second.json["sequence"] as? Int == 2)
             #expect(try ResponseRecorder.lastSequence(store: router.state.store) == 2)
+            // Pending until a run takes them: the history, the fingerprint and the data stamp are as they were.
+            #expect(try ResponseRecorder.pending(store: router.state.store).map(\.sequence) == [1, 2])
+            #expect(try router.state.contacts(of: id).prefix(2).map(\.0) == ["2026-11-21", "2026-11-20"])
         }
+        let stamp = try cli.nextbest(["fingerprint", "--store", store]).out
+        #expect(!stamp.isEmpty)
+        // So a rescore of the run served from still starts (a changed data stamp would refuse it).
+        let re = try cli.nextbest(["rescore", "--store", store, "--from", run, "--models", "logit_all", "--out", ClusterFixtures.tempDir("re"), "--workers", "1", "--quiet"])
+        #expect(re.status == 0, "\(re.err)")
         // The next run sees the two ignored contacts: that offer is no longer in the customer's list.
         let out2 = ClusterFixtures.tempDir("run2")
-        let r = try cli.nextbest(["run", "--store", store, "--out", out2, "--workers", "1", "--no-warm-start", "--quiet"])
+        let r = try cli.nextbest(["run", "--store", store, "--out", out2, "--workers", "1", "--no-warm-start"])
         #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.contains("took 2 response(s) recorded by nextbest serve into the contact history"), "\(r.err)")
+        #expect(try cli.nextbest(["fingerprint", "--store", store]).out != stamp, "taking the responses in renews the data stamp")
+        #expect(try cli.nextbest(["import", "served", "--store", store]).out.contains("took 0 served response(s)"))
         let after = try rowsByCustomer(out2)[id] ?? []
         #expect(!after.contains { $0.split(separator: ",")[1] == offer }, "\(after)")
         #expect(before[id]!.contains { $0.split(separator: ",")[1] == offer })

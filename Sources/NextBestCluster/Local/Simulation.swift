@@ -72,15 +72,23 @@ public enum Simulation {
             func f(_ v: Int64?) -> String { v.map { money ? FixedDecimal.string(Double($0) / 1e6, decimals: 2) : String($0) } ?? "-" }
             lines.append(Line(name: c.row.key, base: baseUse[c.row.key] ?? .nan, simulated: c.used, limit: "\(f(c.row.lower))..\(f(c.row.upper))"))
         }
-        let json = JSONText.object([
+        let comparison = JSONText.object([
             ("base_run", .string(RunRepository.name(run))), ("campaign", .string(campaignFile)),
             ("figures", .array(lines.map { l in
                 .object([("name", .string(l.name)), ("base", l.base.isNaN ? .null : .fixed(l.base, decimals: 4)),
                          ("simulated", .fixed(l.simulated, decimals: 4)), ("limits_simulated", .string(l.limit))])
             })),
-        ]).render()
+        ])
         let path = outDir + "/comparison.json"
-        try AtomicFile.write(json, to: path)
+        try AtomicFile.write(comparison.render(), to: path)
+        // The simulated run's summary and report carry the comparison too (`compared_with_base`).
+        var summary = sim.summary.trimmingCharacters(in: .whitespacesAndNewlines)
+        if summary.hasSuffix("}") {
+            summary.removeLast()
+            summary = summary.trimmingCharacters(in: .whitespacesAndNewlines) + ",\n  \"compared_with_base\": " + comparison.renderLine() + "\n}\n"
+            try AtomicFile.write(summary, to: outDir + "/summary.json")
+            try RunReportFile.write(summary: summary, outDir: outDir)
+        }
         return Result(lines: lines, comparisonPath: path, run: sim)
     }
 }
