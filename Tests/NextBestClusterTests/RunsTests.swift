@@ -49,7 +49,7 @@ import NextBestStore
         let path = try ClusterFixtures.store().1
         let runner = RunsTests()
         var inUse: [Int] = [], highWater: [Int] = []
-        for night in 0..<8 {
+        for night in 0..<10 {
             let (status, _) = try runner.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("n\(night)"), "--workers", "1",
                                                    "--no-warm-start", "--quiet", "--keep-runs", "2"])
             #expect(status == 0)
@@ -67,12 +67,12 @@ import NextBestStore
         // per cent of the third night's. The file's high-water mark lags (LMDB reuses a freed page only once
         // no reader can see it) by a few pages, so over the last four nights it grows by less than those
         // nights' worth, which a store without pruning would add. (A night is only a few pages of LMDB since
-        // the propensities went to files beside the store.)
+        // the propensities went to files beside the store.) Ten nights, as the operations issue asks.
         let night = inUse[1] - inUse[0]
-        for n in 3..<8 {
+        for n in 3..<10 {
             #expect(Double(inUse[n]) <= Double(inUse[2]) * 1.05, "night \(n): \(inUse)")
         }
-        #expect(highWater[7] - highWater[3] < 4 * night, "\(highWater), a night: \(night) pages")
+        #expect(highWater[9] - highWater[3] < 6 * night, "\(highWater), a night: \(night) pages")
         // 0 keeps every run.
         #expect(try runner.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("all"), "--workers", "1", "--no-warm-start", "--quiet",
                                      "--keep-runs", "0"]).0 == 0)
