@@ -233,3 +233,51 @@ import NextBestCore
         #expect(explained.status == 200 && explain["run_id"] as? String == run && (explain["customer_id"] as? NSNumber)?.stringValue == id)
     }
 }
+
+/// Responses served while a run is going (issue 26): the run in progress does not see them (its history is
+/// the one it started with, so its output equals a run without them), none is lost, and the next run takes
+/// each in once.
+@Suite(.serialized) struct ServeDuringARunTests {
+    let cli = InspectExportTests()
+    let h = ClusterProcessTests()
+
+    @Test func responsesPostedDuringARunReachTheNextRunOnly() throws {
+        let (store, out, _) = try cli.storeWithRun()
+        let rows = try String(contentsOfFile: out + "/nba.csv", encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+        // The coordinator plans its run and waits for its two workers; the responses arrive meanwhile.
+        let endpoint = try CoordinatorResumeTests().freeEndpoint()
+        let during = ClusterFixtures.tempDir("during")
+        let coordinator = Process()
+        coordinator.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
+        coordinator.arguments = ["coordinator", "--bind", endpoint, "--store", store, "--out", during, "--min-workers", "2", "--no-warm-start",
+                                 "--wait-timeout", "60", "--quiet"]
+        try coordinator.run()
+        Thread.sleep(forTimeInterval: 1)
+        let firstRows = rows.filter { $0[1] == "1" }.prefix(20)
+        do {
+            let router = ServeRouter(state: try ServingState(storePath: store), tokens: nil)
+            for (i, r) in firstRows.enumerated() {
+                for (j, date) in ["2026-11-20", "2026-11-21"].enumerated() {
+                    let body = "{\"offer_id\":\"\(r[2])\",\"channel\":\"\(r[3])\",\"outcome\":\"ignored\",\"date\":\"\(date)\",\"event_id\":\"during-\(i)-\(j)\"}"
+                    #expect(router.handle(ServeRequest(method: "POST", uri: "/v1/customers/\(r[0])/responses", body: Array(body.utf8))).status == 201)
+                }
+            }
+        }
+        let workers = try (0..<2).map { _ in try h.startWorker(connect: endpoint, store: store) }
+        coordinator.waitUntilExit()
+        for w in workers { w.waitUntilExit() }
+        #expect(coordinator.terminationStatus == 0)
+        // The run in progress did not see them: its lists are the first run's (same store, same prices).
+        #expect(try Data(contentsOf: URL(fileURLWithPath: during + "/nba.csv")) == Data(contentsOf: URL(fileURLWithPath: out + "/nba.csv")))
+        #expect(try ResponseRecorder.pending(store: try Store(path: store, readOnly: true)).count == 2 * firstRows.count)
+        // The next run takes every one in, once, and each of those customers loses the offer they ignored twice.
+        let next = ClusterFixtures.tempDir("next")
+        let r = try cli.nextbest(["run", "--store", store, "--out", next, "--workers", "1", "--no-warm-start"])
+        #expect(r.status == 0 && r.err.contains("took \(2 * firstRows.count) response(s)"), "\(r.err)")
+        let after = try String(contentsOfFile: next + "/nba.csv", encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+        for row in firstRows {
+            #expect(!after.contains { $0[0] == row[0] && $0[2] == row[2] }, "customer \(row[0]) still has \(row[2])")
+        }
+        #expect(try ResponseRecorder.pending(store: try Store(path: store, readOnly: true)).isEmpty)
+    }
+}
