@@ -140,7 +140,7 @@ let package = Package(
         .target(
             name: "NextBestServe",
             dependencies: [
-                "NextBestCore", "NextBestStore", "NextBestCluster", "NextBestInspect",
+                "NextBestCore", "NextBestStore", "NextBestCluster", "NextBestInspect", "NextBestReport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -83,8 +83,9 @@ extension ReportPage {
         }
     }
 
-    /// Escapes text for HTML element content and attribute values.
-    static func esc(_ s: String) -> String {
+    /// Escapes text for HTML element content and attribute values (control characters but newline and tab
+    /// become U+FFFD). Other server-rendered pages (`nextbest serve`'s branch page) use it too.
+    public static func esc(_ s: String) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for ch in s.unicodeScalars {

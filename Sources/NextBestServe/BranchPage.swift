@@ -1,4 +1,5 @@
 import Foundation
+import NextBestReport
 import NextBestStore
 
 /// The page branch staff use (`GET /`): look up the customer in front of them, see their next best
@@ -27,20 +28,7 @@ enum BranchPage {
         var canRecord = true
     }
 
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { ReportPage.esc(s) }
 
     /// A short reason for an offer, from its propensity and expected value.
     static func reason(_ o: Offer) -> String {

@@ -117,16 +117,8 @@ import NextBestTelemetry
 
     /// Runs `nextbest args`; returns the exit status and standard error.
     func nextbest(_ args: [String]) throws -> (status: Int32, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
-        p.arguments = args
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
+        let r = try InspectExportTests().nextbest(args)
+        return (r.status, r.err)
     }
 
     /// `--metrics-textfile` on a completed run, then on a failed one (an infeasible campaign) over the same
