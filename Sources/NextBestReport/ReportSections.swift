@@ -59,6 +59,7 @@ extension ReportPage {
         add("Started", s.started)
         add("nextbest", s.nextbestVersion)
         add("Campaign version", s.campaignVersion.map { Fmt.number($0) })
+        add("Served responses in its history", s.servedResponsesThrough.map { $0 > 0 ? "up to #" + Fmt.number($0) : "none" })
         if let m = s.modelVersions, !m.entries.isEmpty {
             add("Model versions", m.entries.map { "\($0.key) v\(Fmt.number($0.value))" }.joined(separator: ", "))
         }

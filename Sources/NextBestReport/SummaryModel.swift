@@ -21,6 +21,8 @@ public struct SummaryModel: Decodable, Sendable {
     public var nextbestVersion: String?
     public var campaignVersion: Double?
     public var modelVersions: OrderedObject<Double>?
+    /// The last response served by `nextbest serve` that the run's contact history holds.
+    public var servedResponsesThrough: Double?
     public var store: String?
     /// A simulation's figures against the run it started from (`nextbest simulate`).
     public var comparedWithBase: BaseComparison?
@@ -56,7 +58,7 @@ public struct SummaryModel: Decodable, Sendable {
         case shardLatency = "shard_latency", timingsSeconds = "timings_seconds"
         case sinceLastNight = "since_last_night", trend
         case started, nextbestVersion = "nextbest_version", campaignVersion = "campaign_version", modelVersions = "model_versions"
-        case comparedWithBase = "compared_with_base"
+        case comparedWithBase = "compared_with_base", servedResponsesThrough = "served_responses_through"
     }
 
     /// Reads a summary object; throws `DecodingError.typeMismatch` if the value is not an object.
@@ -72,6 +74,7 @@ public struct SummaryModel: Decodable, Sendable {
         propensityByOffer = c.lenient(.propensityByOffer)
         runId = c.lenient(.runId); store = c.lenient(.store);
         started = c.lenient(.started); nextbestVersion = c.lenient(.nextbestVersion); comparedWithBase = c.lenient(.comparedWithBase)
+        servedResponsesThrough = c.lenient(.servedResponsesThrough)
         campaignVersion = c.lenient(.campaignVersion); modelVersions = c.lenient(.modelVersions)
         shards = c.lenient(.shards); workers = c.lenient(.workers)
         resumed = c.lenient(.resumed); rescoredFrom = c.lenient(.rescoredFrom)

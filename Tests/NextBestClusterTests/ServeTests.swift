@@ -279,5 +279,10 @@ import NextBestCore
             #expect(!after.contains { $0[0] == row[0] && $0[2] == row[2] }, "customer \(row[0]) still has \(row[2])")
         }
         #expect(try ResponseRecorder.pending(store: try Store(path: store, readOnly: true)).isEmpty)
+        // Each run's summary says up to which served response its history goes.
+        func through(_ dir: String) throws -> Int? {
+            (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as? [String: Any])?["served_responses_through"] as? Int
+        }
+        #expect(try through(during) == 0 && through(next) == 2 * firstRows.count)
     }
 }

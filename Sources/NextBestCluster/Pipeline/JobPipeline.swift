@@ -111,7 +111,8 @@ struct JobPipeline<Backend: JobBackend> {
     }
 
     /// What the run was made of, for the summary and the report: when it started, the nextbest that ran it,
-    /// the campaign's version and each model's version.
+    /// the campaign's version, the last response served by `nextbest serve` that its history holds, and each
+    /// model's version.
     func inputs(started: Date) throws -> [(String, JSONText)] {
         let c = backend.context
         let used = Set(c.plan.models.map(\.id))
@@ -120,6 +121,7 @@ struct JobPipeline<Backend: JobBackend> {
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return [("started", .string(f.string(from: started))), ("nextbest_version", .string(NextBestVersion.software)),
                 ("campaign_version", .int(Int64(c.fingerprint.campaignVersion))),
+                ("served_responses_through", .int(Int64(try ResponseRecorder.absorbedThrough(store: c.store)))),
                 ("model_versions", .object(versions.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) }))]
     }
 

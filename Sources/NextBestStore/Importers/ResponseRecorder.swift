@@ -98,6 +98,12 @@ public enum ResponseRecorder {
         try store.env.read { txn in try txn.get(store.meta, key: sequenceKey).map(number) ?? 0 }
     }
 
+    /// The last sequence number taken into the history (0 before the first): a run's history holds every
+    /// served response up to it (`summary.json`'s `served_responses_through`).
+    public static func absorbedThrough(store: Store) throws -> UInt64 {
+        try store.env.read { txn in try txn.get(store.meta, key: absorbedKey).map(number) ?? 0 }
+    }
+
     /// The responses recorded and not yet in the history: (customer, sequence, contact value), by customer.
     public static func pending(store: Store, customer: UInt64? = nil) throws -> [(customer: UInt64, sequence: UInt64, contact: [UInt8])] {
         let from = pendingPrefix + (customer.map { ProfileCodec.key($0) } ?? [])
@@ -127,9 +133,7 @@ public enum ResponseRecorder {
     /// when any was taken, as an import of contacts gives); a store with none pending is not written to.
     public static func absorb(store: Store) throws -> Absorbed {
         let waiting = try pending(store: store)
-        guard !waiting.isEmpty else {
-            return Absorbed(through: try store.env.read { txn in try txn.get(store.meta, key: absorbedKey).map(number) ?? 0 })
-        }
+        guard !waiting.isEmpty else { return Absorbed(through: try absorbedThrough(store: store)) }
         return try store.env.write { txn in
             var a = Absorbed()
             for p in waiting {
