@@ -2,7 +2,9 @@
 # `nextbest serve` under load (issue 26): wrk against a store with a finished run.
 #   bench/serve.sh [--customers 10000000] [--store DIR] [--seconds 15] [--rate 2000] [--work DIR]
 # Measures, each for --seconds: the most lookups per second (32 connections, no wait); lookups alone and a
-# 90/10 lookup/record mix at about --rate requests per second (20 connections); then the same two while a
+# 90/10 lookup/record mix at about --rate requests per second (rate/100 + 1 connections, each waiting a random
+# 0-2x its share of the interval between requests, so arrivals are spread as a channel's are, not sent in
+# bursts); then the same two while a
 # nightly run is going (`nice -n 10 nextbest run`). Prints one JSON line per case. The mix records responses
 # into the store's contact history: use a bench store (the default, generated under --work), not a bank's.
 set -euo pipefail
@@ -44,11 +46,12 @@ load() { # name connections rate record_share
   echo "{\"case\": \"$1\", \"customers\": $customers, \"run\": \"$run\", \"server_rss_bytes\": $(rss), ${line#\{}"
 }
 load "lookups, most per second" 32 0 0
-load "lookups at $rate/s" 20 "$rate" 0
-load "90/10 lookups/records at $rate/s" 20 "$rate" 0.1
+paced=$((rate / 100 + 1))
+load "lookups at $rate/s" $paced "$rate" 0
+load "90/10 lookups/records at $rate/s" $paced "$rate" 0.1
 nice -n 10 "$bin" run --store "$store" --out "$work/night" --quiet --keep-runs 2 >/dev/null 2>&1 &
 night=$!
 sleep 3
-load "lookups at $rate/s, nightly run going" 20 "$rate" 0
-load "90/10 lookups/records at $rate/s, nightly run going" 20 "$rate" 0.1
+load "lookups at $rate/s, nightly run going" $paced "$rate" 0
+load "90/10 lookups/records at $rate/s, nightly run going" $paced "$rate" 0.1
 kill $night 2>/dev/null || true; wait $night 2>/dev/null || true; night=""

@@ -23,6 +23,8 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
     case internalFailure = 70
     /// The store cannot be opened or read, or an output cannot be written (EX_IOERR).
     case io = 74
+    /// A run is going on the store, so an import of profiles or contacts waits (EX_TEMPFAIL: try again later).
+    case busy = 75
     /// The campaign's constraints cannot all be met (EX_CONFIG: the campaign is the configuration at fault).
     case infeasible = 78
 
@@ -35,6 +37,7 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
         case .clusterFailure: return "cluster_failure"
         case .internalFailure: return "internal"
         case .io: return "io"
+        case .busy: return "busy"
         case .infeasible: return "infeasible"
         }
     }
@@ -48,6 +51,7 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
         case .clusterFailure: return "workers missing, lost, failing or refused; run aborted"
         case .internalFailure: return "the optimizer failed, or an unexpected error"
         case .io: return "the store cannot be read, or an output cannot be written"
+        case .busy: return "a run is going on the store: import again when it ends"
         case .infeasible: return "the campaign's constraints cannot all be met"
         }
     }
@@ -71,6 +75,8 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
             return .inputRefused
         case is ClusterError, is Worker.Failure, is WireError, is ZMQError:
             return .clusterFailure
+        case is RunLock.Busy:
+            return .busy
         case let e as StoreError:
             switch e {
             case .missing: return .inputRefused

@@ -24,7 +24,7 @@ struct Import: ParsableCommand {
             }
             try reportingErrors(logging.logFormat) {
                 let t = Date()
-                let r = try Import.intoStore(storeOptions.store) { try ProfileImporter.run(file: file, store: $0, categorical: declared) }
+                let r = try Import.intoStore(storeOptions.store, guarding: "import profiles") { try ProfileImporter.run(file: file, store: $0, categorical: declared) }
                 print("\(r) from \(file) in \(elapsed(t))")
             }
         }
@@ -38,7 +38,7 @@ struct Import: ParsableCommand {
         func run() throws {
             try reportingErrors(logging.logFormat) {
                 let t = Date()
-                let r = try Import.intoStore(storeOptions.store) { try HistoryImporter.run(file: file, store: $0) }
+                let r = try Import.intoStore(storeOptions.store, guarding: "import history") { try HistoryImporter.run(file: file, store: $0) }
                 print("\(r) from \(file) in \(elapsed(t))")
             }
         }
@@ -54,7 +54,7 @@ struct Import: ParsableCommand {
         func run() throws {
             try reportingErrors(logging.logFormat) {
                 let t = Date()
-                var r = try Import.intoStore(storeOptions.store, mustExist: true) { try HistoryImporter.run(file: file, store: $0) }
+                var r = try Import.intoStore(storeOptions.store, mustExist: true, guarding: "import responses") { try HistoryImporter.run(file: file, store: $0) }
                 r.kind = "responses"
                 print("\(r) from \(file) in \(elapsed(t))")
             }
@@ -71,7 +71,9 @@ struct Import: ParsableCommand {
         func run() throws {
             try reportingErrors(logging.logFormat) {
                 let t = Date()
-                let a = try ResponseRecorder.absorb(store: try Store(path: storeOptions.store, mustExist: true))
+                let a = try RunLock.ensureNoRun(storePath: storeOptions.store, what: "import served") {
+                    try ResponseRecorder.absorb(store: try Store(path: storeOptions.store, mustExist: true))
+                }
                 print("took \(a.responses) served response(s) into the contact history (\(a.alreadyThere) already there), through sequence number \(a.through), in \(elapsed(t))")
             }
         }
@@ -112,9 +114,12 @@ struct Import: ParsableCommand {
     /// Runs `body` with the store at `path` open for an import. When the import fails, what opening the
     /// store created is removed again (the store directory and any parents that did not exist): a refused
     /// file leaves no empty store behind.
-    static func intoStore<T>(_ path: String, mustExist: Bool = false, _ body: (Store) throws -> T) throws -> T {
+    /// `guarding`: the import's name when it changes what a run reads shard by shard (profiles, contacts): it is
+    /// refused while a run holds the store's `RunLock`.
+    static func intoStore<T>(_ path: String, mustExist: Bool = false, guarding what: String? = nil, _ body: (Store) throws -> T) throws -> T {
         let created = outermostMissing(path)
         do {
+            if let what { return try RunLock.ensureNoRun(storePath: path, what: what) { try body(try Store(path: path, mustExist: mustExist)) } }
             return try body(try Store(path: path, mustExist: mustExist))
         } catch {
             if let created { try? FileManager.default.removeItem(atPath: created) }

@@ -39,9 +39,17 @@ struct Run: ParsableCommand {
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
             // A new run takes the responses `nextbest serve` recorded since the last run into the history first
             // (before anything of the run opens the store); a resumed run keeps the history it started with.
+            // While another run goes on the store the responses stay pending (that run's shards must all see one
+            // history); the next run takes them.
             if resume == nil {
-                let a = try ResponseRecorder.absorb(store: try Store(path: storeOptions.store, mustExist: true))
-                if a.responses > 0 { log("took \(a.responses) response(s) recorded by nextbest serve into the contact history (through sequence number \(a.through))") }
+                do {
+                    let a = try RunLock.ensureNoRun(storePath: storeOptions.store, what: "taking served responses in") {
+                        try ResponseRecorder.absorb(store: try Store(path: storeOptions.store, mustExist: true))
+                    }
+                    if a.responses > 0 { log("took \(a.responses) response(s) recorded by nextbest serve into the contact history (through sequence number \(a.through))") }
+                } catch let busy as RunLock.Busy {
+                    log("another run is going on this store (\(busy.holder)): the responses recorded by nextbest serve stay pending for the next run")
+                }
             }
             let metrics = RunMetrics()
             let server = try observability.serve(metrics.telemetry, run: metrics, log: log)

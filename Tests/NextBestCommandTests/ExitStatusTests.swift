@@ -37,6 +37,7 @@ import Testing
         (OutputError.cannotWrite(path: "/proc/x/nba.csv", reason: "read-only"), .io),
         (CocoaError(.fileWriteNoPermission), .io),
         (POSIXError(.EACCES), .io),
+        (RunLock.Busy(store: "/srv/nextbest/store", holder: "a run started 2026-12-06T02:00:00.000Z by process 42 on night-1", what: "import served"), .busy),
         (OptimizerError.undecided(passes: 3), .internalFailure),
         (Unforeseen(), .internalFailure),
     ]

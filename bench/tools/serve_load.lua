@@ -1,7 +1,7 @@
 -- wrk script for bench/serve.sh: lookups of known customers (ids from $IDS, one per line), a share of them
 -- replaced by recorded responses ($RECORD_SHARE, 0..1), at about $RATE requests per second over all
--- connections when $RATE > 0 (each connection waits connections/RATE seconds between requests; wrk measures
--- latency from send to answer, so the wait is not counted). Prints one JSON line at the end.
+-- connections when $RATE > 0 (each connection waits a random 0 to 2 x connections/RATE seconds between
+-- requests, connections/RATE on average; wrk measures latency from send to answer, so the wait is not counted). Prints one JSON line at the end.
 local ids = {}
 for line in io.lines(os.getenv("IDS")) do ids[#ids + 1] = line end
 local share = tonumber(os.getenv("RECORD_SHARE") or "0")
@@ -17,7 +17,9 @@ function init(args)
 end
 
 function delay()
-  if rate > 0 then return math.floor(1000 * connections / rate) end
+  -- Uniform in [0, 2 * connections / rate): the same mean wait, but the connections do not move in step
+  -- (a fixed wait keeps them in lockstep, so every 10 ms all of them send at once: bursts no real channel makes).
+  if rate > 0 then return math.random(0, math.floor(2000 * connections / rate) - 1) end
   return 0
 end
 

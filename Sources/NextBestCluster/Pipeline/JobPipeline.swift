@@ -76,7 +76,11 @@ struct JobPipeline<Backend: JobBackend> {
     /// be made, for example a store that cannot be opened, is a job that failed).
     static func run(metrics: RunMetrics, _ backend: () throws -> Backend) throws -> LocalRunner.Result {
         do {
-            let r = try JobPipeline(backend: try backend()).runStages()
+            let backend = try backend()
+            // Held shared until the job ends: imports of profiles and contacts wait for it (`RunLock`).
+            let lock = RunLock.holdForRun(storePath: backend.storePath, description: "a run started \(ClusterJob.startStamp(Date())) by process \(getpid()) on \(ProcessInfo.processInfo.hostName)")
+            defer { withExtendedLifetime(lock) {} }
+            let r = try JobPipeline(backend: backend).runStages()
             metrics.finished(ok: true)
             return r
         } catch {
