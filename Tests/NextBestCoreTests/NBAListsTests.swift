@@ -32,7 +32,9 @@ import Testing
     }
 
     @Test func listsRenderToThePlainFormattersRows() throws {
-        let offers = (0..<300).map { "OFFER_\($0)" }, channels = ["email", "sms", "branch", "app"]
+        // Ids and names of every length the renderer copies differently: up to 8, 16 and 32 bytes, and longer.
+        let offers = (0..<300).map { k in "OFFER_\(k)" + String(repeating: "x", count: [0, 3, 12, 26, 27, 40][k % 6]) }
+        let channels = ["email", "sms", "branch-with-a-name-of-33-bytes-xx", "app"]
         var rng = SystemRandomNumberGenerator()
         var customers: [(UInt64, [Row])] = [(0, [Row(offer: 299, channel: 3, propensity: 1, value: 0)])]
         var id: UInt64 = 0

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NextBestCore
 import NextBestWire
 
@@ -121,13 +122,13 @@ final class ClusterShards: ShardGroup {
 
     /// Waits up to 100 ms for a message, after dropping the workers past a deadline; takes the SCOREDs of
     /// RESTOREs itself and returns anything else.
-    func receive() throws -> ([UInt8], WireMessage)? {
+    func receive(timeoutMs: Int = 100) throws -> ([UInt8], WireMessage)? {
         let now = hub.clock
         for (peer, w) in restores.expired(at: now) { expel(peer, hub.times.missed(.restore, replies: w.remaining, allowed: w.allowed)) }
         for (peer, w) in requests.expired(at: now) where restores.waits[peer] == nil {
             expel(peer, hub.times.missed(w.kind, replies: w.remaining, allowed: w.allowed))
         }
-        guard let (from, m) = try hub.pump(timeoutMs: 100) else { return nil }
+        guard let (from, m) = try hub.pump(timeoutMs: timeoutMs) else { return nil }
         lastFrom = from
         guard case let .scored(r, shard, att, customers, _) = m, r == run else { return (from, m) }
         let s = Int(shard)
@@ -290,11 +291,17 @@ final class ClusterShards: ShardGroup {
     /// Asks for each shard's lists of `slot` in order, `window` at a time, and hands them to `write` in
     /// shard order with their totals.
     /// Shards whose lists `have` returns are not asked for. `write` gets (shard, output, fresh).
+    ///
+    /// Workers send the lists only (ROWS carries no CSV): the rows are rendered here from the very bytes the
+    /// journal keeps, on background threads as the lists arrive (`ShardRendering`), so nba.csv is an export of
+    /// the journal by construction and a gigabyte of text at 10 M customers never crosses the wire. Lists
+    /// that do not render are a worker's fault: it is expelled and the shard asked again of its new holder.
     func collect(slot: Int, window: Int, have: (Int) throws -> Merged?, catalogueSizes: (offers: Int, products: Int, channels: Int),
                  progress: (Int) -> Void, write: (Int, Merged, Bool) throws -> Void) throws {
         seq &+= 1
         let seq = self.seq
         var pending: [Int: Merged] = [:]
+        var rendering: [Int: ShardRendering] = [:]
         var stored = Set<Int>()
         var next = 0, requested = 0
         func ask(_ s: Int) throws {
@@ -303,12 +310,27 @@ final class ClusterShards: ShardGroup {
         }
         requests = ReplyWaits()
         func flush() throws {
-            while let merged = pending.removeValue(forKey: next) {
+            while var merged = pending[next] {
+                if let job = rendering[next] {
+                    // Not rendered yet: receive (and ask for) more meanwhile, and come back.
+                    guard let done = job.result else { return }
+                    rendering[next] = nil
+                    switch done {
+                    case .success(let csv): merged.csv = csv
+                    case .failure(let e):
+                        pending[next] = nil
+                        expel(owner[next], "invalid ROWS: the lists of shard \(next) do not render: \(e)")
+                        return
+                    }
+                }
+                pending[next] = nil
                 try write(next, merged, !stored.contains(next))
                 next += 1
                 progress(next)
             }
         }
+        // More shards in flight than the workers' window: the rendering of those arrived overlaps the writing.
+        let window = window * 2
         while next < owner.count {
             while requested < owner.count && requested < next + window {
                 if let known = try have(requested) { pending[requested] = known; stored.insert(requested) } else { try ask(requested) }
@@ -317,8 +339,10 @@ final class ClusterShards: ShardGroup {
             try flush()
             if next >= owner.count { break }
             for (s, _) in try recover() where s >= next && s < requested && pending[s] == nil { try ask(s) }
-            guard let (from, m) = try receive() else { continue }
-            guard case let .rows(r, shard, sq, csv, lists, t) = m, r == run else { continue }
+            // While a shard is being rendered, the main loop looks back often.
+            guard let (from, m) = try receive(timeoutMs: rendering.isEmpty ? 100 : 1) else { continue }
+            // Workers of this version send no CSV in ROWS (n = 0): the rows are rendered from the lists here.
+            guard case let .rows(r, shard, sq, _, lists, t) = m, r == run else { continue }
             let s = Int(shard)
             guard sq <= seq, s < owner.count else {
                 expel(from, "invalid ROWS: request \(sq), shard \(shard); asked request \(seq) over \(owner.count) shards")
@@ -335,8 +359,24 @@ final class ClusterShards: ShardGroup {
                 continue
             }
             requests.reply(from, at: hub.clock, times: &hub.times)
-            pending[s] = (csv, lists, t)
+            pending[s] = ([], lists, t)
+            rendering[s] = ShardRendering(lists)
             try flush()
         }
     }
+}
+
+/// One shard's `nba.csv` rows being rendered from its lists on a background thread (`NBALists.render`).
+final class ShardRendering: Sendable {
+    private let done = Mutex<Result<[UInt8], NBALists.Failure>?>(nil)
+
+    init(_ lists: [UInt8]) {
+        DispatchQueue.global().async { [self] in
+            let r = Result { () throws(NBALists.Failure) in try NBALists.render(lists) }
+            done.withLock { $0 = r }
+        }
+    }
+
+    /// The rows, or why the lists do not render; nil while rendering.
+    var result: Result<[UInt8], NBALists.Failure>? { done.withLock { $0 } }
 }

@@ -527,8 +527,9 @@ final class WorkerShards: @unchecked Sendable {
         switch m {
         case let .collect(run, seq, slot, shard):
             guard self.run == run, validSlot(slot), let i = index(of: shard) else { return [] }
-            let (rows, lists, totals) = NBAWriter.output(group.shards[i], slot: Int(slot), regions: context.regions.count, segments: context.segments.count)
-            return [.rows(run: run, shard: shard, seq: seq, csv: rows, lists: lists, totals: totals)]
+            // The lists only: the coordinator renders the rows from them (the bytes the journal keeps).
+            let (lists, totals) = NBAWriter.lists(group.shards[i], slot: Int(slot), regions: context.regions.count, segments: context.segments.count)
+            return [.rows(run: run, shard: shard, seq: seq, csv: [], lists: lists, totals: totals)]
         case let .restore(run, shard, attempt, lower, upper, ops):
             begin(run: run)
             var scorer = ShardScorer(store: context.store, plan: context.plan)

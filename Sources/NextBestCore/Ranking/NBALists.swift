@@ -179,41 +179,89 @@ public enum NBALists {
         var reader = try Reader(b)
         let longest = (reader.offers.map(\.count).max() ?? 0) + (reader.channels.map(\.count).max() ?? 0)
         // Every row takes at least 4 bytes of lists; each renders to at most `rowBound` bytes (pages of
-        // the buffer never written are never touched).
+        // the buffer never written are never touched); `Names.slack` more for the last row's wide copies.
         let rowBound = 20 + 20 + longest + 2 * FixedDecimal.maxBytes + 6
-        let capacity = max(1, (b.count - reader.body) / 4 * rowBound)
+        let capacity = max(1, (b.count - reader.body) / 4 * rowBound) + Names.slack
+        let names = Names(reader)
         var failure: Failure? = nil
         let out = [UInt8](unsafeUninitializedCapacity: capacity) { out, written in
             let start = out.baseAddress!
             var p = start
-            do throws(Failure) {
-                while let c = try reader.customer() {
-                    for r in 0..<c.rows {
-                        p = try renderRow(&reader, id: c.id, rank: r + 1, to: p)
-                    }
+            names.bytes.withUnsafeBufferPointer { table in
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Names.slack) { idText in
+                    let idText = idText.baseAddress!
+                    do throws(Failure) {
+                        while let c = try reader.customer() {
+                            // The customer's "id," once, copied to each of its rows.
+                            let idLength = FixedDecimal.writeDecimal(c.id, to: idText) + 1
+                            idText[idLength - 1] = UInt8(ascii: ",")
+                            for r in 0..<c.rows {
+                                Names.copy(idText, idLength, to: p); p += idLength
+                                p = try renderRow(&reader, rank: r + 1, names: names, table: table.baseAddress!, to: p)
+                            }
+                        }
+                    } catch { failure = error }
                 }
-            } catch { failure = error }
+            }
             written = p - start
         }
         if let failure { throw failure }
         return out
     }
 
-    /// Renders the next row of `reader` as one `nba.csv` line at `p`; returns the end of the line.
+    /// The offer ids and channel names of lists, each in a slot of `slack` bytes so that a row copies one
+    /// with four 8-byte moves (names longer than a slot are copied byte by byte from the lists).
+    struct Names {
+        static let slack = 32
+        /// Offers' slots, then channels'.
+        var bytes: [UInt8]
+        var lengths: [Int]
+        var offers: Int
+
+        init(_ reader: Reader) {
+            offers = reader.offers.count
+            let all = reader.offers + reader.channels
+            bytes = [UInt8](repeating: 0, count: max(1, all.count) * Self.slack)
+            lengths = all.map(\.count)
+            for (k, r) in all.enumerated() where r.count <= Self.slack {
+                for j in 0..<r.count { bytes[k * Self.slack + j] = reader.bytes[r.lowerBound + j] }
+            }
+        }
+
+        /// Copies `n` (at most `slack`) bytes from `from`, which has `slack` readable bytes, to `p`, which has
+        /// room for `slack`: whole words, the bytes past `n` to be overwritten by what follows.
+        @inline(__always)
+        static func copy(_ from: UnsafePointer<UInt8>, _ n: Int, to p: UnsafeMutablePointer<UInt8>) {
+            let s = UnsafeRawPointer(from), d = UnsafeMutableRawPointer(p)
+            d.storeBytes(of: s.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            if n > 8 { d.storeBytes(of: s.loadUnaligned(fromByteOffset: 8, as: UInt64.self), toByteOffset: 8, as: UInt64.self) }
+            if n > 16 {
+                d.storeBytes(of: s.loadUnaligned(fromByteOffset: 16, as: UInt64.self), toByteOffset: 16, as: UInt64.self)
+                d.storeBytes(of: s.loadUnaligned(fromByteOffset: 24, as: UInt64.self), toByteOffset: 24, as: UInt64.self)
+            }
+        }
+    }
+
+    /// Renders the rest of the next row of `reader` (after its "id,") as `nba.csv` text at `p`; returns the
+    /// end of the line.
     @inline(__always)
-    static func renderRow(_ reader: inout Reader, id: UInt64, rank: Int, to p: UnsafeMutablePointer<UInt8>) throws(Failure) -> UnsafeMutablePointer<UInt8> {
+    static func renderRow(_ reader: inout Reader, rank: Int, names: Names, table: UnsafePointer<UInt8>,
+                          to p: UnsafeMutablePointer<UInt8>) throws(Failure) -> UnsafeMutablePointer<UInt8> {
         var p = p
         let row = try reader.row()
         @inline(__always) func put(_ byte: UInt8) { p.pointee = byte; p += 1 }
-        @inline(__always) func copy(_ name: Range<Int>) {
-            let n = name.count
-            p.update(from: reader.bytes.baseAddress! + name.lowerBound, count: n)
+        @inline(__always) func name(_ k: Int, _ range: Range<Int>) {
+            let n = range.count
+            if n <= Names.slack {
+                Names.copy(table + k * Names.slack, n, to: p)
+            } else {
+                for j in 0..<n { p[j] = reader.bytes[range.lowerBound + j] }
+            }
             p += n
         }
-        p += FixedDecimal.writeDecimal(id, to: p); put(UInt8(ascii: ","))
         p += FixedDecimal.writeDecimal(UInt64(rank), to: p); put(UInt8(ascii: ","))
-        copy(reader.offers[row.offer]); put(UInt8(ascii: ","))
-        copy(reader.channels[row.channel]); put(UInt8(ascii: ","))
+        name(row.offer, reader.offers[row.offer]); put(UInt8(ascii: ","))
+        name(names.offers + row.channel, reader.channels[row.channel]); put(UInt8(ascii: ","))
         p += FixedDecimal.write(code: row.propensity, decimals: NBAFormat.propensityDecimals, to: p); put(UInt8(ascii: ","))
         p += FixedDecimal.write(code: row.value, decimals: NBAFormat.valueDecimals, to: p); put(UInt8(ascii: "\n"))
         return p

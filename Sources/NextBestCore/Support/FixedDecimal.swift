@@ -26,13 +26,19 @@ public enum FixedDecimal {
     /// Writes the decimal digits of an unsigned integer at `p` (room for 20) and returns their count.
     @inlinable
     public static func writeDecimal(_ value: UInt64, to p: UnsafeMutablePointer<UInt8>) -> Int {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
-            let b = buffer.baseAddress!
-            var i = 20, v = value
-            repeat { i -= 1; b[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10); v /= 10 } while v > 0
-            p.update(from: b + i, count: 20 - i)
-            return 20 - i
-        }
+        // Straight into `p`, last digit first (no scratch buffer and no memmove call per field).
+        let n = digitCount(value)
+        var i = n, v = value
+        repeat { i -= 1; p[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10); v /= 10 } while v > 0
+        return n
+    }
+
+    /// The number of decimal digits of `v` (1 for 0).
+    @inlinable @inline(__always)
+    public static func digitCount(_ v: UInt64) -> Int {
+        var n = 1, v = v
+        while v >= 10 { v /= 10; n += 1 }
+        return n
     }
 
     /// The first code of the non-finite values (`nan`, `inf`, `-inf` follow in that order): above every
@@ -81,20 +87,19 @@ public enum FixedDecimal {
         }
         let negative = code & 1 == 1
         var n = negative ? (code >> 1) &+ 1 : code >> 1
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
-            let b = buffer.baseAddress!
-            var i = 32
-            var k = 0
-            repeat {
-                if k == decimals && decimals > 0 { i -= 1; b[i] = UInt8(ascii: ".") }
-                i -= 1; b[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
-                n /= 10
-                k += 1
-            } while n > 0 || k <= decimals
-            if negative { i -= 1; b[i] = UInt8(ascii: "-") }
-            p.update(from: b + i, count: 32 - i)
-            return 32 - i
-        }
+        // Straight into `p`, last digit first: at least one digit before the point, `decimals` after it.
+        let digits = max(digitCount(n), decimals + 1)
+        let length = digits + (decimals > 0 ? 1 : 0) + (negative ? 1 : 0)
+        var i = length
+        var k = 0
+        repeat {
+            if k == decimals && decimals > 0 { i -= 1; p[i] = UInt8(ascii: ".") }
+            i -= 1; p[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
+            n /= 10
+            k += 1
+        } while n > 0 || k <= decimals
+        if negative { i -= 1; p[i] = UInt8(ascii: "-") }
+        return length
     }
 
     /// The same as `append`, returned as a `String`.
