@@ -6,7 +6,8 @@ import Testing
 /// The output writer gives back exactly the bytes appended, whatever their chunking around its direct-I/O
 /// buffer, and leaves no temporary file.
 @Suite struct AtomicFileWriterTests {
-    @Test(arguments: [0, 1, 4095, 4096, 4097, AtomicFileWriter.bufferSize - 1, AtomicFileWriter.bufferSize, 2 * AtomicFileWriter.bufferSize + 12_345])
+    @Test(arguments: [0, 1, 4095, 4096, 4097, AtomicFileWriter.bufferSize - 1, AtomicFileWriter.bufferSize, 2 * AtomicFileWriter.bufferSize + 12_345,
+                     4 * AtomicFileWriter.bufferSize + 77])
     func writesTheBytesAppended(total: Int) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nextbest-afw-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
