@@ -57,6 +57,44 @@ import Testing
         #expect(try NBALists.render(NBALists.header(offers: [], channels: [])) == [])
     }
 
+    /// The printing of a code as the first release wrote it: one digit at a time from the right, the point
+    /// after `decimals` of them, at least one digit before it (a reference independent of the writer's).
+    static func reference(code: UInt64, decimals: Int) -> String {
+        if code >= FixedDecimal.nonFiniteCode { return code == FixedDecimal.nonFiniteCode + 1 ? "inf" : (code == FixedDecimal.nonFiniteCode + 2 ? "-inf" : "nan") }
+        let negative = code & 1 == 1
+        var n = negative ? (code >> 1) + 1 : code >> 1
+        var out: [Character] = []
+        var k = 0
+        repeat {
+            if k == decimals && decimals > 0 { out.append(".") }
+            out.append(Character(String(n % 10)))
+            n /= 10
+            k += 1
+        } while n > 0 || k <= decimals
+        if negative { out.append("-") }
+        return String(out.reversed())
+    }
+
+    @Test func codesPrintAsTheReferencePrintsThem() {
+        var rng = SystemRandomNumberGenerator()
+        var codes: [UInt64] = [0, 1, 2, 3, 19, 20, 21, 199, 200, 1_999_999, 2_000_000, 2 * 900_000_000_000_000_000, 2 * 900_000_000_000_000_000 - 1,
+                               FixedDecimal.nonFiniteCode, FixedDecimal.nonFiniteCode + 1, FixedDecimal.nonFiniteCode + 2]
+        for e in 0..<60 { codes.append(UInt64(1) << e); codes.append((UInt64(1) << e) - 1) }
+        for _ in 0..<50_000 { codes.append(UInt64.random(in: 0...(2 * 900_000_000_000_000_000), using: &rng) >> UInt64.random(in: 0...58, using: &rng)) }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: FixedDecimal.maxBytes) { b in
+            for c in codes {
+                for d in 0...10 {
+                    let n = FixedDecimal.write(code: c, decimals: d, to: b.baseAddress!)
+                    let got = String(decoding: UnsafeBufferPointer(start: b.baseAddress!, count: n), as: UTF8.self)
+                    let want = Self.reference(code: c, decimals: d)
+                    if got != want { Issue.record("code \(c), \(d) decimals: \(got), expected \(want)"); return }
+                }
+                let m = FixedDecimal.writeDecimal(c, to: b.baseAddress!)
+                #expect(String(decoding: UnsafeBufferPointer(start: b.baseAddress!, count: m), as: UTF8.self) == String(c))
+            }
+        }
+    }
+
     @Test func codesPrintWhatFixedDecimalPrints() {
         var rng = SystemRandomNumberGenerator()
         var values: [Double] = [0, -0.0, .nan, .infinity, -.infinity, 9.0e30, -9.0e30, 0.5, -0.5, 0.00005, -0.00005, 0.0000005, 1.23456789, -2.5]

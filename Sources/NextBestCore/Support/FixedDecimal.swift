@@ -26,19 +26,44 @@ public enum FixedDecimal {
     /// Writes the decimal digits of an unsigned integer at `p` (room for 20) and returns their count.
     @inlinable
     public static func writeDecimal(_ value: UInt64, to p: UnsafeMutablePointer<UInt8>) -> Int {
-        // Straight into `p`, last digit first (no scratch buffer and no memmove call per field).
+        // Straight into `p` (no scratch buffer and no memmove call per field), two digits at a time.
         let n = digitCount(value)
-        var i = n, v = value
-        repeat { i -= 1; p[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10); v /= 10 } while v > 0
+        putDigits(value, count: n, end: p + n)
         return n
     }
 
-    /// The number of decimal digits of `v` (1 for 0).
+    /// The number of decimal digits of `v` (1 for 0), by comparisons rather than divisions.
     @inlinable @inline(__always)
     public static func digitCount(_ v: UInt64) -> Int {
-        var n = 1, v = v
-        while v >= 10 { v /= 10; n += 1 }
+        var n = 1, bound: UInt64 = 10
+        while n < 20 && v >= bound { n += 1; bound &*= 10 }
         return n
+    }
+
+    /// "00", "01", … "99": the two digits of each number below 100 (a literal, so no lazy initialisation).
+    @inlinable static var digitPairs: StaticString { "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899" }
+
+    /// Writes the last `count` decimal digits of `v` (zero-padded) so that they end just before `end`.
+    @inlinable @inline(__always)
+    public static func putDigits(_ v: UInt64, count: Int, end: UnsafeMutablePointer<UInt8>) {
+        let table = digitPairs.utf8Start
+        var v = v, e = end, c = count
+        while c >= 2 {
+            let r = Int(truncatingIfNeeded: v % 100)
+            v /= 100
+            e -= 2
+            e[0] = table[2 &* r]; e[1] = table[2 &* r &+ 1]
+            c -= 2
+        }
+        if c == 1 { e[-1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10) }
+    }
+
+    /// 10^decimals (0...10) as an integer.
+    @inlinable @inline(__always)
+    static func power(_ decimals: Int) -> UInt64 {
+        var x: UInt64 = 1
+        for _ in 0..<decimals { x &*= 10 }
+        return x
     }
 
     /// The first code of the non-finite values (`nan`, `inf`, `-inf` follow in that order): above every
@@ -86,20 +111,21 @@ public enum FixedDecimal {
             return text.utf8CodeUnitCount
         }
         let negative = code & 1 == 1
-        var n = negative ? (code >> 1) &+ 1 : code >> 1
-        // Straight into `p`, last digit first: at least one digit before the point, `decimals` after it.
-        let digits = max(digitCount(n), decimals + 1)
-        let length = digits + (decimals > 0 ? 1 : 0) + (negative ? 1 : 0)
-        var i = length
-        var k = 0
-        repeat {
-            if k == decimals && decimals > 0 { i -= 1; p[i] = UInt8(ascii: ".") }
-            i -= 1; p[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
-            n /= 10
-            k += 1
-        } while n > 0 || k <= decimals
-        if negative { i -= 1; p[i] = UInt8(ascii: "-") }
-        return length
+        let n = negative ? (code >> 1) &+ 1 : code >> 1
+        // [-]integer part (at least one digit)[.fraction of exactly `decimals` digits], straight into `p`.
+        let scale = power(decimals)
+        let whole = n / scale, fraction = n % scale
+        var q = p
+        if negative { q.pointee = UInt8(ascii: "-"); q += 1 }
+        let wholeDigits = digitCount(whole)
+        putDigits(whole, count: wholeDigits, end: q + wholeDigits)
+        q += wholeDigits
+        if decimals > 0 {
+            q.pointee = UInt8(ascii: "."); q += 1
+            putDigits(fraction, count: decimals, end: q + decimals)
+            q += decimals
+        }
+        return q - p
     }
 
     /// The same as `append`, returned as a `String`.
