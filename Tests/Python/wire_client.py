@@ -12,7 +12,7 @@ import time
 import zmq
 
 MAGIC = b"NB"
-VERSION = 5
+VERSION = 6
 
 
 def string(s):
@@ -30,7 +30,7 @@ def receive(sock, want, timeout=20.0):
     while time.time() < deadline:
         if sock.poll(200):
             frame = sock.recv()
-            assert frame[:2] == MAGIC and frame[2] == VERSION, f"not a version-5 nextbest frame: {frame[:8]!r}"
+            assert frame[:2] == MAGIC and frame[2] == VERSION, f"not a version-6 nextbest frame: {frame[:8]!r}"
             if frame[3] == want:
                 return frame[4:]
     raise SystemExit(f"no message of type {want} within {timeout} s")

@@ -77,7 +77,7 @@ public enum WireMessage: Sendable, Equatable {
     /// SPLITS per held shard.
     case candidates(run: UInt64, seq: UInt32, customers: [[Int32]])
 
-    public static let version: UInt8 = 5
+    public static let version: UInt8 = 6
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
 
     var typeCode: UInt8 {
