@@ -85,6 +85,36 @@ import NextBestWire
     }
 }
 
+/// Lists that do not render (wire protocol 6: the coordinator renders nba.csv from the lists a worker sends):
+/// the worker that sent them is dropped, its shards are rebuilt on the other worker from their recipes, and
+/// the run's output is the one-process output.
+@Suite(.serialized) struct DamagedListsTests {
+    let h = ClusterProcessTests()
+
+    @Test func aWorkerSendingListsThatDoNotRenderIsDroppedAndTheRunCompletes() throws {
+        let store = ClusterProcessTests.generated
+        let reference = try h.oneProcess(store)
+        let log = ClusterProcessTests.Lines()
+        let (c, wait) = try h.startCoordinator(store: store, out: ClusterFixtures.tempDir("damaged"), shardSize: 300, minWorkers: 2, log: log)
+        let good = try h.startWorker(connect: c.endpoint, store: store)
+        let bad = Process()
+        bad.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
+        bad.arguments = ["worker", "--connect", c.endpoint, "--store", store, "--threads", "1", "--once", "--parent-pid", String(getpid())]
+        var env = ProcessInfo.processInfo.environment
+        env["NEXTBEST_FAILPOINT"] = "worker.damage-lists:2"
+        bad.environment = env
+        bad.standardError = FileHandle.nullDevice
+        try bad.run()
+        defer { if bad.isRunning { bad.terminate() } }
+        let r = try wait()
+        good.waitUntilExit()
+        #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == reference)
+        #expect(log.contains("invalid ROWS: the lists of shard"), "no word of the damaged lists: \(log.all.suffix(5))")
+        let summary = try String(contentsOfFile: r.summaryPath, encoding: .utf8)
+        #expect(!summary.contains("\"shards_restored\": 0"), "no shard was restored")
+    }
+}
+
 /// CURVE authentication: only workers whose public key is in the coordinator's allow-list get in.
 @Suite(.serialized) struct ClusterAuthTests {
     let h = ClusterProcessTests()

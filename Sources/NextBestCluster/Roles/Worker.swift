@@ -325,6 +325,8 @@ final class WorkerShards: @unchecked Sendable {
     var unwanted = Set<UInt32>()
     var evaluations = 0
     var scoredCount = 0
+    /// COLLECTs answered (for the `worker.damage-lists` failpoint).
+    var collected = 0
 
     init(scoring: ShardScoring, threads: Int, name: String, log: RoleLog, metrics: WorkerMetrics) {
         self.scoring = scoring
@@ -528,7 +530,9 @@ final class WorkerShards: @unchecked Sendable {
         case let .collect(run, seq, slot, shard):
             guard self.run == run, validSlot(slot), let i = index(of: shard) else { return [] }
             // The lists only: the coordinator renders the rows from them (the bytes the journal keeps).
-            let (lists, totals) = NBAWriter.lists(group.shards[i], slot: Int(slot), regions: context.regions.count, segments: context.segments.count)
+            var (lists, totals) = NBAWriter.lists(group.shards[i], slot: Int(slot), regions: context.regions.count, segments: context.segments.count)
+            collected += 1
+            if Failpoint.armed("worker.damage-lists", collected) { lists.removeLast(min(3, lists.count - 1)) }
             return [.rows(run: run, shard: shard, seq: seq, csv: [], lists: lists, totals: totals)]
         case let .restore(run, shard, attempt, lower, upper, ops):
             begin(run: run)
