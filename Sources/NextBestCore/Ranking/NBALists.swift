@@ -215,14 +215,13 @@ public enum NBALists {
         static let slack = 32
         /// Offers' slots, then channels'.
         var bytes: [UInt8]
-        var lengths: [Int]
+        /// The number of offers (the channels' slots follow theirs).
         var offers: Int
 
         init(_ reader: Reader) {
             offers = reader.offers.count
             let all = reader.offers + reader.channels
             bytes = [UInt8](repeating: 0, count: max(1, all.count) * Self.slack)
-            lengths = all.map(\.count)
             for (k, r) in all.enumerated() where r.count <= Self.slack {
                 for j in 0..<r.count { bytes[k * Self.slack + j] = reader.bytes[r.lowerBound + j] }
             }
