@@ -37,6 +37,17 @@ public enum NBAWriter {
         let pairCostMicros = plan.pairCost.map(RunTotals.micros)
         let channelCount = plan.channels.count
         let edges = RunTotals.propensityEdges
+        // The per-row counts go into one flat table through a pointer (offers, products, channels, regions,
+        // segments, then offer × propensity bin), copied into `totals` at the end: counting through the
+        // totals' six arrays checked each for uniqueness and bounds on every row.
+        for i in 0..<s.table.customerCount { totals.ensure(region: Int(s.table.regions[i]), segment: Int(s.table.segments[i])) }
+        let binCount = RunTotals.binCount
+        let productBase = plan.offers.count, channelBase = productBase + plan.products.count
+        let regionBase = channelBase + plan.channels.count, segmentBase = regionBase + totals.byRegion.count
+        let binBase = segmentBase + totals.bySegment.count
+        var counts = [Int64](repeating: 0, count: binBase + plan.offers.count * binCount)
+        var offersMade: Int64 = 0, customersWithOffers: Int64 = 0
+        var evMicros: Int64 = 0, costMicros: Int64 = 0, propensityMicros: Int64 = 0
         var chosen = [Int32](repeating: 0, count: mo)
         var objective = [Double](repeating: 0, count: mo)
         var previousID: UInt64 = 0
@@ -49,8 +60,8 @@ public enum NBAWriter {
             s.table.candidates.withUnsafeBufferPointer { cands in
             s.table.values.withUnsafeBufferPointer { allValues in
             s.selections[slot].withUnsafeBufferPointer { sel in
+            counts.withUnsafeMutableBufferPointer { count in
                 for i in 0..<s.table.customerCount {
-                    totals.customers += 1
                     let values = s.table.customerValues(allValues, i)
                     var n = 0
                     for j in 0..<mo {
@@ -66,9 +77,11 @@ public enum NBAWriter {
                         n += 1
                     }
                     let region = Int(s.table.regions[i]), segment = Int(s.table.segments[i])
-                    totals.ensure(region: region, segment: segment)
                     if n == 0 { continue }
-                    totals.customersWithOffers += 1
+                    customersWithOffers &+= 1
+                    count[regionBase &+ region] &+= Int64(n)
+                    count[segmentBase &+ segment] &+= Int64(n)
+                    offersMade &+= Int64(n)
                     let id = s.table.customerIDs[i]
                     NBALists.put(id &- previousID, &p); previousID = id
                     NBALists.put(UInt64(n), &p)
@@ -80,17 +93,30 @@ public enum NBAWriter {
                         // The printed propensity's digits are its micros (a code of a value >= 0 is twice them).
                         let pMicros = pCode & 1 == 0 && pCode < FixedDecimal.nonFiniteCode && NBAFormat.propensityDecimals == 6
                             ? Int64(pCode >> 1) : RunTotals.micros(propensity)
-                        totals.add(c, expectedValueMicros: RunTotals.micros(ev), costMicros: pairCostMicros[offer &* channelCount &+ channel],
-                                   propensityMicros: pMicros, bin: RunTotals.bin(propensity, edges: edges), product: offerProduct[offer],
-                                   region: region, segment: segment)
+                        count[offer] &+= 1
+                        count[productBase &+ offerProduct[offer]] &+= 1
+                        count[channelBase &+ channel] &+= 1
+                        count[binBase &+ offer &* binCount &+ RunTotals.bin(propensity, edges: edges)] &+= 1
+                        evMicros &+= RunTotals.micros(ev)
+                        costMicros &+= pairCostMicros[offer &* channelCount &+ channel]
+                        propensityMicros &+= pMicros
                         NBALists.put(UInt64(offer), &p); NBALists.put(UInt64(channel), &p)
                         NBALists.put(pCode, &p)
                         NBALists.put(FixedDecimal.code(ev, decimals: NBAFormat.valueDecimals), &p)
                     }
                 }
-            }}}}
+            }}}}}
             written = p - start
         }
+        totals.customers = Int64(s.table.customerCount)
+        totals.customersWithOffers = customersWithOffers
+        totals.offersMade = offersMade
+        totals.expectedValueMicros = evMicros
+        totals.costMicros = costMicros
+        totals.propensityMicros = propensityMicros
+        func take(_ a: inout [Int64], from base: Int) { for k in 0..<a.count { a[k] = counts[base + k] } }
+        take(&totals.byOffer, from: 0); take(&totals.byProduct, from: productBase); take(&totals.byChannel, from: channelBase)
+        take(&totals.byRegion, from: regionBase); take(&totals.bySegment, from: segmentBase); take(&totals.propensityBins, from: binBase)
         return (lists, totals)
     }
 }

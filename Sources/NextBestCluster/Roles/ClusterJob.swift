@@ -249,7 +249,8 @@ final class ClusterJob: JobBackend {
         let catalogue = (context.plan.offers.count, context.plan.products.count, context.plan.channels.count)
         // The propensity files written while scoring (long done by now) get their records.
         try journal.recordPropensities(run, try propsFiles.finish())
-        try context.store.env.deferringSync {
+        let env = context.store.env
+        try env.deferringSync {
             let journalQueue = JournalQueue()
             try group.collect(slot: slot, window: max(4, 2 * holders), have: { s in try journalQueue.read { try Self.kept(journal, run: run, shard: s) } },
                               catalogueSizes: catalogue,
@@ -259,7 +260,12 @@ final class ClusterJob: JobBackend {
                                   Failpoint.hit("coordinator.written", n)
                                   progress.update("writing: \(n)/\(shards) shards")
                               }) { s, merged, fresh in
-                if fresh { try journalQueue.add { try journal.merged(run, shard: s, lists: merged.lists, totals: merged.totals) } }
+                if fresh {
+                    try journalQueue.add {
+                        try journal.merged(run, shard: s, lists: merged.lists, totals: merged.totals)
+                        env.startWriteback()
+                    }
+                }
                 try sink(merged.csv, merged.totals)
             }
             try journalQueue.finish()
