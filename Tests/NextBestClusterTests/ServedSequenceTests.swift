@@ -4,6 +4,7 @@ import NextBestCore
 @testable import NextBestStore
 @testable import NextBestCluster
 import NextBestSynthetic
+import NextBestWire
 
 /// Served responses read by sequence number (issue 26): each run's plan keeps the last sequence number given
 /// when it was planned and reads the history merged with the responses served up to it; `--resume`,
@@ -242,9 +243,107 @@ import NextBestSynthetic
         #expect(stale.terminationStatus != 0)
         #expect(said.contains(copy) && said.contains("up to sequence number 0, the run reads them up to 1") && said.contains("worker-copy"),
                 "worker said: \(said)")
+        #expect(said.contains("refused"))
+        #expect(log.contains("refused worker"))
         let good = try h.startWorker(connect: coordinator.endpoint, store: store)
         let r = try wait()
         good.waitUntilExit()
         #expect(r.summary.contains("\"served_responses_through\": 1"))
+        #expect(r.summary.contains("\"workers_refused\": 1"))
+    }
+
+    @Test func aCoordinatorBoundToTheShippedSequenceScoresWithTheCopies() throws {
+        let (store, outA, _) = try cli.storeWithRun()
+        let c = try twoCustomers(try nba(outA))
+        try record(store, c[0].id, c[0].offer, c[0].channel, dates: ["2026-11-20", "2026-11-21"], tag: "a")
+        let shipped = try cli.nextbest(["fingerprint", "--store", store, "--served-sequence"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(shipped == "2")
+        let copy = ClusterFixtures.tempDir("scopy") + "/store"
+        #expect(try cli.nextbest(["worker-copy", "--store", store, "--to", copy]).status == 0)
+        // Served after the ship: the copies lack them.
+        try record(store, c[1].id, c[1].offer, c[1].channel, dates: ["2026-11-20", "2026-11-21"], tag: "b")
+        do {
+            let (_, wait) = try h.startCoordinator(store: store, out: ClusterFixtures.tempDir("spast"), shardSize: 64) { $0.servedThrough = 5 }
+            #expect { _ = try wait() } throws: { "\($0)".contains("--served-through 5 is past the last response served on this store (sequence number 4)") }
+        }
+        let out = ClusterFixtures.tempDir("sship")
+        let (coordinator, wait) = try h.startCoordinator(store: store, out: out, shardSize: 64) { $0.servedThrough = 2 }
+        let worker = try h.startWorker(connect: coordinator.endpoint, store: copy)
+        let r = try wait()
+        worker.waitUntilExit()
+        #expect(worker.terminationStatus == 0)
+        #expect(r.summary.contains("\"served_responses_through\": 2"))
+        let lists = try nba(out)
+        #expect(!has(lists, c[0]) && has(lists, c[1]))
+    }
+
+    /// A HELLO older than the responses a store shared with the coordinator holds is not refused at once: the
+    /// worker's next HELLO counts them.
+    @Test func aStaleHelloIsNotRefusedWhenTheNextOneHoldsTheResponses() throws {
+        let (store, outA, _) = try cli.storeWithRun()
+        let c = try twoCustomers(try nba(outA))[0]
+        try record(store, c.id, c.offer, c.channel, dates: ["2026-11-20"], tag: "a")
+        let fp = try RunContext(storePath: store).fingerprint.digest
+        let (coordinator, wait) = try h.startCoordinator(store: store, out: ClusterFixtures.tempDir("sstale"), shardSize: 64)
+        let ctx = try ZMQContext()
+        let peer = try ctx.socket(.dealer)
+        try peer.setLinger(0)
+        try peer.connect(coordinator.endpoint)
+        func answer(within ms: Int) throws -> WireMessage? {
+            let end = Date().addingTimeInterval(Double(ms) / 1000)
+            while Date() < end {
+                guard try peer.poll(timeoutMs: 50), let f = try peer.receive()?.last else { continue }
+                let m = try WireMessage.decode(f)
+                if case .heartbeat = m { continue }
+                return m
+            }
+            return nil
+        }
+        try peer.send([WireMessage.hello(workerID: "stale", software: "test", cores: 1, fingerprint: fp, served: 0).encode()])
+        #expect(try answer(within: 500) == nil, "a first HELLO lacking responses is not answered")
+        try peer.send([WireMessage.hello(workerID: "stale", software: "test", cores: 1, fingerprint: fp, served: 1).encode()])
+        let m = try answer(within: 5_000)
+        guard case .welcome = m else { Issue.record("no WELCOME: \(String(describing: m))"); return }
+        try peer.send([WireMessage.bye.encode()])
+        peer.close()
+        let worker = try h.startWorker(connect: coordinator.endpoint, store: store)
+        let r = try wait()
+        worker.waitUntilExit()
+        #expect(r.summary.contains("\"workers_refused\": 0"))
+    }
+
+    /// A worker welcomed before it is given a shard of a run reading responses its store lacks says BYE and
+    /// stops, naming its store, its sequence number and the run's.
+    @Test func aWorkerGivenAShardReadingResponsesItLacksLeaves() throws {
+        let (store, _, _) = try cli.storeWithRun()
+        let ctx = try ZMQContext()
+        let router = try ctx.socket(.router)
+        try router.setLinger(0)
+        try router.bind("tcp://127.0.0.1:*")
+        let endpoint = try router.lastEndpoint()
+        let pipe = Pipe()
+        let worker = try h.startWorker(connect: endpoint, store: store, stderr: pipe)
+        func next(_ what: String) throws -> (id: [UInt8], message: WireMessage) {
+            let end = Date().addingTimeInterval(20)
+            while Date() < end {
+                guard try router.poll(timeoutMs: 50), let f = try router.receive(), f.count == 2 else { continue }
+                let m = try WireMessage.decode(f[1])
+                if case .heartbeat = m { continue }
+                return (f[0], m)
+            }
+            throw ClusterError.runRefused("no \(what) from the worker")
+        }
+        let (id, hello) = try next("HELLO")
+        guard case let .hello(_, _, _, _, _, served) = hello else { Issue.record("not a HELLO: \(hello)"); return }
+        #expect(served == 0)
+        try router.send([id, WireMessage.welcome(coordinatorID: "test").encode()])
+        try router.send([id, WireMessage.assign(run: 7, shard: 0, attempt: 1, lower: 0, upper: nil, served: 5).encode()])
+        let (_, bye) = try next("BYE")
+        #expect(bye == .bye)
+        worker.waitUntilExit()
+        router.close()
+        let said = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(worker.terminationStatus != 0)
+        #expect(said.contains("store \(store) holds the responses served up to sequence number 0, the run reads them up to 5"), "worker said: \(said)")
     }
 }

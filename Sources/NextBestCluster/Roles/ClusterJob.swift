@@ -135,7 +135,11 @@ final class ClusterJob: JobBackend {
         let memory = options.warmStart ? try PriceMemory.load(store: context.store) : nil
         let warm = memory?.prices
         let warmMix = memory?.mix
-        let served = try ResponseRecorder.lastSequence(store: context.store)
+        let last = try ResponseRecorder.lastSequence(store: context.store)
+        if let asked = options.servedThrough, asked > last {
+            throw ClusterError.runRefused("--served-through \(asked) is past the last response served on this store (sequence number \(last))")
+        }
+        let served = options.servedThrough ?? last
         try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.settings.shardSize, maxRounds: options.settings.maxRounds,
                                 warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                 started: Self.startStamp(t0), campaignVersion: context.fingerprint.campaignVersion,

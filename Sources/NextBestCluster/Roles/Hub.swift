@@ -66,6 +66,8 @@ final class Hub {
     let fingerprint: StoreFingerprint
     /// The last served response the run reads (its plan's bound): a worker whose store holds fewer is refused.
     private(set) var servedThrough: UInt64 = 0
+    /// Workers whose HELLO said their store lacks responses the run reads, and when that was first seen.
+    private var lacking: [[UInt8]: Date] = [:]
     let coordinatorID: String
     let log: Progress
     let metrics: RunMetrics
@@ -257,9 +259,17 @@ final class Hub {
             return
         }
         if served < servedThrough {
+            // A HELLO sent before the plan may be older than responses a store shared with the coordinator
+            // holds now: the worker says HELLO again until welcomed (with a fresh count), so only a store that
+            // still lacks them a second later is refused.
+            let first = lacking[id] ?? Date()
+            lacking[id] = first
+            if Date().timeIntervalSince(first) < 1 { return }
+            lacking[id] = nil
             try refuse(id, worker: "\(worker) (\(software))", Self.missingResponses(served: served, run: servedThrough))
             return
         }
+        lacking[id] = nil
         peers[id] = Peer(routingID: id, name: worker, threads: max(1, Int(cores)), lastSeen: Date(),
                          maxCustomers: maxCustomers == 0 ? .max : Int(clamping: maxCustomers), strikes: strikes[worker] ?? 0, served: served)
         arrival.append(id)
