@@ -3,8 +3,9 @@ import NextBestCore
 import NextBestStore
 
 /// Scores one shard of customers from the store: reads profiles and history in id order (a merge of two
-/// cursors, and a third over the responses served up to the run's bound, `ServedWalk`), evaluates the models a block of customers at a time, applies eligibility and fatigue, and
-/// keeps each customer's candidates for the optimizer. One instance per thread.
+/// cursors, and a third over the responses served up to the run's bound, `ServedWalk`), evaluates the models
+/// a block of customers at a time, applies eligibility and fatigue, and keeps each customer's candidates for
+/// the optimizer. One instance per thread.
 public struct ShardScorer {
     public let store: Store
     public let plan: ScoringPlan
