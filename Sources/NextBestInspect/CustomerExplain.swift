@@ -64,7 +64,8 @@ public enum CustomerExplain {
         let plan = try journal.plan(run)
         guard let outcome = try journal.outcome(run) else { throw Failure.notOptimized(run: name, state: try journal.state(run) ?? "?") }
         guard let shard = plan.shardIndex(of: customer) else { throw Failure.unknownCustomer(customer, run: name) }
-        var scorer = ShardScorer(store: context.store, plan: context.plan)
+        // The contacts the run read: its history merged with the responses served up to its plan's bound.
+        var scorer = ShardScorer(store: context.store, plan: context.plan, servedThrough: plan.servedBound)
         var found: (CustomerScorer, UInt16, UInt16)? = nil
         try scorer.forEachCustomer(lower: customer, upper: customer + 1) { id, region, segment, s in
             if id == customer { found = (s, region, segment) }

@@ -36,34 +36,16 @@ public final class ServingState: Sendable {
         try store.env.read { txn in try txn.get(store.profiles, key: ProfileCodec.key(customer)) != nil }
     }
 
-    /// The customer's contacts (date, offer, channel, outcome): those recorded here and not yet taken into the
-    /// history by a run, newest first, then the history's, newest first.
+    /// The customer's contacts (date, offer, channel, outcome), newest first: the history merged with every
+    /// response served so far (an identical contact once), as the next run will read them.
     public func contacts(of customer: UInt64) throws -> [(String, String, String, String)] {
-        let pending = try ResponseRecorder.pending(store: store, customer: customer).reversed().compactMap { p -> (String, String, String, String)? in
-            p.contact.withUnsafeBytes { b in
+        try ResponseRecorder.contacts(store: store, customer: customer, through: .max).reversed().compactMap { v in
+            v.withUnsafeBytes { b in
                 HistoryCodec.decode(b).map { e in
                     (CalendarDay(daysSinceEpoch: e.day).description, String(decoding: e.offerID, as: UTF8.self),
                      String(decoding: e.channel, as: UTF8.self), e.outcome.text)
                 }
             }
-        }
-        return pending + (try history(of: customer))
-    }
-
-    func history(of customer: UInt64) throws -> [(String, String, String, String)] {
-        try store.env.read { txn in
-            let cursor = try txn.cursor(store.history)
-            defer { cursor.close() }
-            var out: [(String, String, String, String)] = []
-            var entry = try ProfileCodec.key(customer).withUnsafeBytes { try cursor.seek(exactly: $0) }
-            while let (_, v) = entry {
-                if let e = HistoryCodec.decode(v) {
-                    out.append((CalendarDay(daysSinceEpoch: e.day).description, String(decoding: e.offerID, as: UTF8.self),
-                                String(decoding: e.channel, as: UTF8.self), e.outcome.text))
-                }
-                entry = try cursor.nextDuplicate()
-            }
-            return out.reversed()
         }
     }
 }

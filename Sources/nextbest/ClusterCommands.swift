@@ -24,12 +24,14 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "After the run, delete the kept runs beyond the newest N from the store (0 keeps every run).") var keepRuns: Int = Coordinator.Options.defaultKeepRuns
     @Flag(help: "Print only the output paths.") var quiet = false
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after the coordinator was stopped or killed.") var resume: String?
+    @Option(help: "A new run reads the responses served by `nextbest serve` up to this sequence number (default: the last one; see `nextbest fingerprint --served-sequence`, taken when the workers' store copies were made).") var servedThrough: UInt64?
     @Option(help: "CURVE: the coordinator's secret key file (from `nextbest keys generate`); requires --allow-keys.") var curveSecret: String?
     @Option(help: "CURVE: a directory of workers' *.pub files (or one file) allowed to connect.") var allowKeys: String?
     @OptionGroup var observability: ObservabilityOptions
 
     func validate() throws {
         try OptionChecks.check("--min-workers", minWorkers, 1...100_000)
+        if servedThrough != nil && resume != nil { throw ValidationError("--served-through is for a new run: a resumed run reads the responses of its plan") }
         if let waitTimeout { try OptionChecks.seconds("--wait-timeout", waitTimeout) }
         try OptionChecks.seconds("--heartbeat", heartbeat, minimum: 0.01, maximum: 3_600)
         try OptionChecks.check("--dead-after", deadAfter, 1...100_000)
@@ -49,6 +51,7 @@ struct CoordinatorCommand: ParsableCommand {
             }
             o.minWorkers = minWorkers; o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
             o.settings = optimizer.settings; o.warmStart = !noWarmStart; o.keepRuns = max(0, keepRuns)
+            o.servedThrough = servedThrough
             o.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
             let log = observability.logger(prefix: "nextbest coordinator: ", quiet: quiet)
@@ -125,11 +128,12 @@ struct FingerprintCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "fingerprint",
         abstract: "Print the store's fingerprint (schema, dictionaries, campaign, models, profile count, data stamp) as the coordinator compares it.")
     @OptionGroup var storeOptions: StoreOptions
+    @Flag(help: "Print instead the last sequence number of the responses `nextbest serve` recorded in the store (for `nextbest coordinator --served-through`; recording a response does not change the fingerprint).") var servedSequence = false
 
     func run() throws {
         try reportingErrors {
             let store = try Store(path: storeOptions.store, readOnly: true, mustExist: true)
-            print(try StoreFingerprint.of(store))
+            print(servedSequence ? "\(try ResponseRecorder.lastSequence(store: store))" : "\(try StoreFingerprint.of(store))")
         }
     }
 }

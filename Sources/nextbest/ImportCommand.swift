@@ -61,20 +61,21 @@ struct Import: ParsableCommand {
         }
     }
 
-    /// The responses `nextbest serve` recorded since the last time, taken into the contact history in one
-    /// transaction. `nextbest run` does this as it starts; a coordinator whose workers are on other hosts does
-    /// not (their store copies were shipped before), so the nightly chain runs it among the imports.
+    /// Folds into the contact history, in one transaction, the responses `nextbest serve` recorded that every
+    /// kept run reads already (sequence number up to the smallest `servedThrough` of the kept runs), without a
+    /// new data stamp: no kept run's reading changes, so `--resume`, `rescore --from` and `explain` still
+    /// work. The others stay served (runs read them by sequence number; nothing is lost if this never runs).
     struct Served: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take the responses recorded by `nextbest serve` into the contact history (nextbest run does it as it starts).")
+        static let configuration = CommandConfiguration(abstract: "Fold the responses recorded by `nextbest serve` that every kept run reads into the contact history (runs read them either way).")
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var logging: LogOptions
         func run() throws {
             try reportingErrors(logging.logFormat) {
                 let t = Date()
                 let a = try RunLock.ensureNoRun(storePath: storeOptions.store, what: "import served") {
-                    try ResponseRecorder.absorb(store: try Store(path: storeOptions.store, mustExist: true))
+                    try ResponseRecorder.foldForKeptRuns(store: try Store(path: storeOptions.store, mustExist: true))
                 }
-                print("took \(a.responses) served response(s) into the contact history (\(a.alreadyThere) already there), through sequence number \(a.through), in \(elapsed(t))")
+                print("folded \(a.responses) served response(s) into the contact history (\(a.alreadyThere) already there), those up to sequence number \(a.bound) that every kept run reads; \(a.remaining) stay served for the runs to come; in \(elapsed(t))")
             }
         }
     }

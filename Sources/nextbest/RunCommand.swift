@@ -37,20 +37,8 @@ struct Run: ParsableCommand {
             try OutputPlace.prepareDirectory(out, option: "--out")
             if let exportCandidates { try OutputPlace.prepareDirectory(exportCandidates, option: "--export-candidates") }
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
-            // A new run takes the responses `nextbest serve` recorded since the last run into the history first
-            // (before anything of the run opens the store); a resumed run keeps the history it started with.
-            // While another run goes on the store the responses stay pending (that run's shards must all see one
-            // history); the next run takes them.
-            if resume == nil {
-                do {
-                    let a = try RunLock.ensureNoRun(storePath: storeOptions.store, what: "taking served responses in") {
-                        try ResponseRecorder.absorb(store: try Store(path: storeOptions.store, mustExist: true))
-                    }
-                    if a.responses > 0 { log("took \(a.responses) response(s) recorded by nextbest serve into the contact history (through sequence number \(a.through))") }
-                } catch let busy as RunLock.Busy {
-                    log("another run is going on this store (\(busy.holder)): the responses recorded by nextbest serve stay pending for the next run")
-                }
-            }
+            // The responses `nextbest serve` recorded are not moved into the history: the run's plan records the
+            // last sequence number given, and the run reads the served responses up to it (`ResponseRecorder`).
             let metrics = RunMetrics()
             let server = try observability.serve(metrics.telemetry, run: metrics, log: log)
             defer { observability.finish(server) }

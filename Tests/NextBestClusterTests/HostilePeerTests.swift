@@ -90,7 +90,7 @@ final class FakePeer: @unchecked Sendable {
     @Test func aPeerThatHeartbeatsButNeverAnswersIsDroppedAtItsDeadline() throws {
         let reference = try h.oneProcess(ClusterProcessTests.generated)
         let (nba, r, log, peer, c) = try runBeside(name: "mute") { m in
-            guard case let .assign(run, shard, attempt, _, _) = m else { return nil }
+            guard case let .assign(run, shard, attempt, _, _, _) = m else { return nil }
             return .scored(run: run, shard: shard, attempt: attempt, customers: 1, candidates: 1)
         }
         #expect(nba == reference)
@@ -118,7 +118,7 @@ final class FakePeer: @unchecked Sendable {
     @Test func aForgedScoredIsRefusedAndTheRunCompletes() throws {
         let reference = try h.oneProcess(ClusterProcessTests.generated)
         let (nba, r, log, peer, _) = try runBeside(name: "forger") { m in
-            guard case let .assign(run, shard, attempt, _, _) = m else { return nil }
+            guard case let .assign(run, shard, attempt, _, _, _) = m else { return nil }
             return .scored(run: run, shard: shard, attempt: attempt, customers: 10_000_000_000_000_000, candidates: 1)
         }
         #expect(nba == reference)

@@ -23,7 +23,7 @@ import NextBestStore
     }
 
     func scoreAll(_ store: Store) throws {
-        var scorer = ShardScorer(store: store, plan: try store.scoringPlan())
+        var scorer = ShardScorer(store: store, plan: try store.scoringPlan(), servedThrough: 0)
         try scorer.forEachCustomer(lower: 0, upper: nil) { _, _, _, _ in }
     }
 

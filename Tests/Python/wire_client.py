@@ -12,7 +12,7 @@ import time
 import zmq
 
 MAGIC = b"NB"
-VERSION = 6
+VERSION = 7
 
 
 def string(s):
@@ -20,8 +20,8 @@ def string(s):
     return struct.pack("<H", len(b)) + b
 
 
-def hello(worker_id, fingerprint):
-    return MAGIC + bytes([VERSION, 1]) + string(worker_id) + string("pyzmq-client 1") + struct.pack("<HQQ", 1, fingerprint, 0)
+def hello(worker_id, fingerprint, served=0):
+    return MAGIC + bytes([VERSION, 1]) + string(worker_id) + string("pyzmq-client 1") + struct.pack("<HQQQ", 1, fingerprint, 0, served)
 
 
 def receive(sock, want, timeout=20.0):
@@ -30,7 +30,7 @@ def receive(sock, want, timeout=20.0):
     while time.time() < deadline:
         if sock.poll(200):
             frame = sock.recv()
-            assert frame[:2] == MAGIC and frame[2] == VERSION, f"not a version-6 nextbest frame: {frame[:8]!r}"
+            assert frame[:2] == MAGIC and frame[2] == VERSION, f"not a version-{VERSION} nextbest frame: {frame[:8]!r}"
             if frame[3] == want:
                 return frame[4:]
     raise SystemExit(f"no message of type {want} within {timeout} s")
@@ -66,9 +66,11 @@ def main():
     run, shard, attempt, lower = struct.unpack_from("<QIIQ", body, 0)
     flag = body[24]
     upper = struct.unpack_from("<Q", body, 25)[0] if flag == 1 else None
-    assert len(body) == 25 + (8 if flag == 1 else 0), "ASSIGN has trailing or missing bytes"
+    off = 25 + (8 if flag == 1 else 0)
+    assert len(body) == off + 8, "ASSIGN has trailing or missing bytes"
+    (served,) = struct.unpack_from("<Q", body, off)
     assert upper is None or upper > lower
-    print(f"ASSIGN run {run:016x} shard {shard} attempt {attempt} customers {lower}..{upper}")
+    print(f"ASSIGN run {run:016x} shard {shard} attempt {attempt} customers {lower}..{upper} served responses through {served}")
     # Garbage, then leave without scoring: the shard must go to another worker.
     sock.send(MAGIC + bytes([VERSION, 5, 0]))
     sock.send(b"not nextbest at all")

@@ -35,7 +35,8 @@ final class LocalJob: JobBackend {
         log("planned \(shardPlan.shards.count) shards over \(shardPlan.customers) customers")
         threads = min(options.threads, max(1, shardPlan.shards.count))
         let warm = remembersPrices ? try PriceMemory.load(store: context.store) : nil
-        return JobPlan(shards: shardPlan.shards, warmStart: warm?.prices, warmMix: warm?.mix)
+        return JobPlan(shards: shardPlan.shards, warmStart: warm?.prices, warmMix: warm?.mix,
+                       servedThrough: try ResponseRecorder.lastSequence(store: context.store))
     }
 
     func prepare() throws {}
@@ -48,7 +49,7 @@ final class LocalJob: JobBackend {
         let next = Counter()
         let progress = ScoringProgress(shards: shards.count)
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            var scorer = ShardScorer(store: context.store, plan: context.plan)
+            var scorer = ShardScorer(store: context.store, plan: context.plan, servedThrough: plan.servedThrough)
             while let i = next.claim(below: shards.count) {
                 let s = shards[i]
                 let begun = Date()

@@ -8,6 +8,8 @@ struct JobPlan: Sendable {
     var shards: [ShardPlan.Shard]
     var warmStart: Prices?
     var warmMix: PriceMix?
+    /// The last response served by `nextbest serve` the run reads (its plan's `servedThrough`).
+    var servedThrough: UInt64
     var customers: Int { shards.reduce(0) { $0 + $1.customers } }
 }
 
@@ -115,9 +117,9 @@ struct JobPipeline<Backend: JobBackend> {
     }
 
     /// What the run was made of, for the summary and the report: when it started, the nextbest that ran it,
-    /// the campaign's version, the last response served by `nextbest serve` that its history holds, and each
-    /// model's version.
-    func inputs(started: Date) throws -> [(String, JSONText)] {
+    /// the campaign's version, the last response served by `nextbest serve` that it reads (its plan's bound),
+    /// and each model's version.
+    func inputs(started: Date, plan: JobPlan) throws -> [(String, JSONText)] {
         let c = backend.context
         let used = Set(c.plan.models.map(\.id))
         let versions = try c.store.env.read { txn in try c.store.modelVersions(in: txn) }.filter { used.contains($0.key) }
@@ -125,7 +127,7 @@ struct JobPipeline<Backend: JobBackend> {
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return [("started", .string(f.string(from: started))), ("nextbest_version", .string(NextBestVersion.software)),
                 ("campaign_version", .int(Int64(c.fingerprint.campaignVersion))),
-                ("served_responses_through", .int(Int64(try ResponseRecorder.absorbedThrough(store: c.store)))),
+                ("served_responses_through", .int(Int64(plan.servedThrough))),
                 ("model_versions", .object(versions.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) }))]
     }
 
@@ -176,7 +178,7 @@ struct JobPipeline<Backend: JobBackend> {
     func report(_ report: Optimizer.Report, plan: JobPlan, merged: Merged, timings: [(String, Double)], started: Date) throws -> LocalRunner.Result {
         let c = backend.context
         let f = backend.summaryFields(report, plan: plan)
-        let extra: [(String, JSONText)] = f.run + (try inputs(started: started)) + [("optimization", f.optimization), ("store", .string(backend.storePath)),
+        let extra: [(String, JSONText)] = f.run + (try inputs(started: started, plan: plan)) + [("optimization", f.optimization), ("store", .string(backend.storePath)),
                                                    ("shards", .int(Int64(plan.shards.count)))]
             + f.capacity + [("shard_latency", f.latency.json)] + f.recovery + f.history
         let summary = RunSummary.render(plan: c.plan, totals: merged.totals, regions: c.regions, segments: c.segments, extra: extra, timings: timings)

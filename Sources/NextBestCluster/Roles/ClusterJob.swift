@@ -14,6 +14,8 @@ final class ClusterJob: JobBackend {
     let resume: UInt64?
     /// The run, once planned.
     private(set) var runID: UInt64? = nil
+    /// The last served response the run reads (its plan's `servedThrough`), once planned.
+    private(set) var servedThrough: UInt64 = 0
     /// A rescore: the run rescored and the models scored again.
     private(set) var rescoreFrom: UInt64? = nil
     private(set) var rescoreSet = Set<String>()
@@ -67,7 +69,10 @@ final class ClusterJob: JobBackend {
             plan = try planNew(startedAt: t0)
         }
         let runID = self.runID!
+        servedThrough = plan.servedThrough
         coordinator.log.set("run", RunRepository.name(runID))
+        // Workers whose store lacks served responses the run reads are refused, as a store of another fingerprint.
+        hub.require(servedThrough: plan.servedThrough)
         metrics.workers(hub.peerCount)
         progress.line("run \(RunRepository.name(runID)): \(plan.shards.count) shards over \(plan.customers) customers; store \(context.fingerprint); listening on \(coordinator.endpoint) (frames up to \(hub.frameLimit >> 20) MiB)")
         return plan
@@ -87,7 +92,7 @@ final class ClusterJob: JobBackend {
         progress.line("resuming run \(RunRepository.name(resume)) (\(try journal.state(resume) ?? "?")): " + (outcome == nil
             ? "its optimization had not finished, so it is redone from the same plan (\(try journal.rounds(resume).count) rounds were journaled)"
             : "optimized already; the shards not merged yet are rebuilt from their recipes"))
-        return JobPlan(shards: plan.shards, warmStart: plan.warmStart, warmMix: plan.warmMix)
+        return JobPlan(shards: plan.shards, warmStart: plan.warmStart, warmMix: plan.warmMix, servedThrough: plan.servedBound)
     }
 
     /// A new run over a finished run's shards, scoring only the models listed (and those whose version
@@ -109,12 +114,14 @@ final class ClusterJob: JobBackend {
         rescoreFrom = from
         let runID = UInt64.random(in: 1...UInt64.max)
         self.runID = runID
-        let plan = JobPlan(shards: base.shards, warmStart: baseOutcome.prices, warmMix: baseOutcome.mix)
+        // The same served responses as the run rescored: its propensities and history are the ones kept.
+        let plan = JobPlan(shards: base.shards, warmStart: baseOutcome.prices, warmMix: baseOutcome.mix, servedThrough: base.servedBound)
         let shards = plan.shards, warm = plan.warmStart, warmMix = plan.warmMix
         try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: base.shardSize, maxRounds: options.settings.maxRounds,
                                 warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                 started: Self.startStamp(t0), campaignVersion: context.fingerprint.campaignVersion,
-                                modelVersions: now.filter { planIDs.contains($0.key) }, dataStamp: try context.dataStamp(), rescoredFrom: from))
+                                modelVersions: now.filter { planIDs.contains($0.key) }, dataStamp: try context.dataStamp(), rescoredFrom: from,
+                                servedThrough: plan.servedThrough))
         progress.line("rescoring run \(RunRepository.name(from)): models \(rescoreSet.sorted().joined(separator: ", ")) are scored again, the other \(planIDs.count - rescoreSet.count) come from that run")
         return plan
     }
@@ -128,12 +135,17 @@ final class ClusterJob: JobBackend {
         let memory = options.warmStart ? try PriceMemory.load(store: context.store) : nil
         let warm = memory?.prices
         let warmMix = memory?.mix
+        let last = try ResponseRecorder.lastSequence(store: context.store)
+        if let asked = options.servedThrough, asked > last {
+            throw ClusterError.runRefused("--served-through \(asked) is past the last response served on this store (sequence number \(last))")
+        }
+        let served = options.servedThrough ?? last
         try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.settings.shardSize, maxRounds: options.settings.maxRounds,
                                 warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                 started: Self.startStamp(t0), campaignVersion: context.fingerprint.campaignVersion,
                                 modelVersions: try context.store.env.read { txn in try context.store.modelVersions(in: txn) },
-                                dataStamp: try context.dataStamp()))
-        return JobPlan(shards: shards, warmStart: warm, warmMix: warmMix)
+                                dataStamp: try context.dataStamp(), servedThrough: served))
+        return JobPlan(shards: shards, warmStart: warm, warmMix: warmMix, servedThrough: served)
     }
 
     // MARK: score
@@ -163,7 +175,8 @@ final class ClusterJob: JobBackend {
     func scoreOnWorkers(_ shards: [ShardPlan.Shard], since tWait: Date) throws -> ClusterShards {
         let runID = self.runID!
         let journal = self.journal, propsFiles = self.propsFiles
-        let scored = try coordinator.score(shards, run: runID, journal: journal, rescore: rescoreFrom.map { ($0, rescoreSet) }, since: tWait) { s, models, values in
+        let scored = try coordinator.score(shards, run: runID, journal: journal, rescore: rescoreFrom.map { ($0, rescoreSet) },
+                                          served: servedThrough, since: tWait) { s, models, values in
             try propsFiles.write(journal, run: runID, shard: s, models: models, values: values)
         }
         requeued = scored.requeued; duplicates = scored.duplicates; latency = scored.latency
@@ -175,6 +188,7 @@ final class ClusterJob: JobBackend {
         // The optimization runs over the shards the workers hold.
         try journal.setState(runID, "optimizing")
         let group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: scored.owner, attempt: scored.attempt)
+        group.servedThrough = servedThrough
         if let t = options.waitTimeout { group.replacementTimeout = max(t, 60) }
         group.onEvaluate = { n, request in try journal.round(runID, n, request.points[0]) }
         group.onSampleRound = { [progress, onEvent = coordinator.onEvent] n in
@@ -201,11 +215,13 @@ final class ClusterJob: JobBackend {
             owner.append(peer.routingID); attempt.append(1)
             let r = try journal.recipe(runID, shard: s)
             recipes[s] = r.ops
-            try hub.send(peer.routingID, .restore(run: runID, shard: UInt32(s), attempt: 1, lower: r.lower, upper: r.upper, ops: r.ops))
+            try hub.send(peer.routingID, .restore(run: runID, shard: UInt32(s), attempt: 1, lower: r.lower, upper: r.upper, ops: r.ops,
+                                                 served: servedThrough))
             hub.reserveHeld(peer.routingID, customers: shards[s].customers)
         }
         let group = ClusterShards(hub: hub, run: runID, constraints: context.constraints, shards: shards, owner: owner, attempt: attempt)
         group.recipes = recipes
+        group.servedThrough = servedThrough
         for (s, ops) in recipes.sorted(by: { $0.key < $1.key }) { group.awaitRestore(s, ops: ops) }
         holders = Set(owner).count
         return group

@@ -31,6 +31,8 @@ final class ClusterShards: ShardGroup {
     var lastFrom: [UInt8] = []
     /// How long to wait for a replacement when every worker is lost.
     var replacementTimeout: Double = 300
+    /// The last served response the run reads, sent with each RESTORE (the run's plan's `servedThrough`).
+    var servedThrough: UInt64 = 0
     /// Shards taken over from lost workers.
     var restored = 0
     /// RESTOREs not answered yet (their SCORED), one serial wait per worker; and the replies of the request in
@@ -100,7 +102,8 @@ final class ClusterShards: ShardGroup {
             attempt[s] += 1
             let b = bounds[s]
             let ops = replay(for: s)
-            try hub.send(target.routingID, .restore(run: run, shard: UInt32(s), attempt: attempt[s], lower: b.lower, upper: b.upper, ops: ops))
+            try hub.send(target.routingID, .restore(run: run, shard: UInt32(s), attempt: attempt[s], lower: b.lower, upper: b.upper, ops: ops,
+                                                   served: servedThrough))
             owner[s] = target.routingID
             awaitRestore(s, ops: ops)
             hub.reserveHeld(target.routingID, customers: bounds[s].customers)

@@ -37,6 +37,10 @@ public final class Coordinator {
         /// Rescore a kept run: score only the offers of these models again (and any model whose version
         /// changed), take the other propensities from that run, start from its final prices.
         public var rescore: (from: UInt64, models: [String])? = nil
+        /// A new run reads the served responses up to this sequence number instead of the last one given (at
+        /// most that one): the nightly chain passes the store's when it shipped the workers' copies, so a
+        /// response served between the ship and the plan does not make the copies too old.
+        public var servedThrough: UInt64? = nil
         /// CURVE: the coordinator's secret key (Z85) and the public keys of the workers allowed in.
         public var curveSecret: String? = nil
         public var allowedKeys: [[UInt8]] = []

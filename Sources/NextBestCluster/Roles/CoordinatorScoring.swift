@@ -22,7 +22,7 @@ extension Coordinator {
     /// A worker sends each shard's propensities (PROPS) just before its SCORED: the first valid copy for a
     /// shard goes to `keepProps` (which writes it with the run), later copies (stragglers) are dropped.
     func score(_ shards: [ShardPlan.Shard], run runID: UInt64, journal: RunRepository, rescore: (from: UInt64, models: Set<String>)?,
-               since tWait: Date, keepProps: (Int, [String], [Float]) throws -> Void = { _, _, _ in }) throws -> ScoringOutcome {
+               served: UInt64, since tWait: Date, keepProps: (Int, [String], [Float]) throws -> Void = { _, _, _ in }) throws -> ScoringOutcome {
         var plan = ShardScheduler(customers: shards.map(\.customers), candidatesPerCustomer: context.candidatesPerCustomer)
         var latency = ShardLatency()
         var assignedAt: [ShardScheduler.Copy: Date] = [:]
@@ -34,7 +34,7 @@ extension Coordinator {
         func send(_ s: Int, to p: Hub.Peer) throws {
             let attempt = plan.assign(s, to: p.routingID, at: hub.clock, times: hub.times)
             assignedAt[.init(peer: p.routingID, shard: s)] = Date()
-            try hub.send(p.routingID, try assignment(shards[s], attempt: attempt, run: runID, journal: journal, rescore: rescore))
+            try hub.send(p.routingID, try assignment(shards[s], attempt: attempt, run: runID, journal: journal, rescore: rescore, served: served))
             hub.reserveScoring(p.routingID, customers: shards[s].customers)
         }
         while !plan.complete {
@@ -87,13 +87,13 @@ extension Coordinator {
     /// ASSIGN, or RESCORE with the kept propensities of the run rescored. A shard whose propensity file is
     /// missing or damaged is scored under every model (ASSIGN), with a line saying which file and why.
     func assignment(_ sh: ShardPlan.Shard, attempt: UInt32, run runID: UInt64, journal: RunRepository,
-                    rescore: (from: UInt64, models: Set<String>)?) throws -> WireMessage {
+                    rescore: (from: UInt64, models: Set<String>)?, served: UInt64) throws -> WireMessage {
         if let (from, models) = rescore, let kept = try keptPropensities(journal, from: from, shard: sh.index) {
             let source = context.plan.models.map { m -> Int64 in models.contains(m.id) ? -1 : Int64(kept.models.firstIndex(of: m.id) ?? -1) }
             return .rescore(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper,
-                            source: source, stride: UInt32(max(kept.models.count, 1)), stored: kept.values)
+                            source: source, stride: UInt32(max(kept.models.count, 1)), stored: kept.values, served: served)
         }
-        return .assign(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper)
+        return .assign(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper, served: served)
     }
 
     /// The kept propensities of a shard of the run rescored, or nil (logged) when its file cannot be used.

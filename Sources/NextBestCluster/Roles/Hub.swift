@@ -53,6 +53,8 @@ final class Hub {
         /// Times a worker of this name was dropped in this run (missed deadlines, invalid replies): it is
         /// offered work after the workers with fewer.
         var strikes = 0
+        /// The last served response its store holds (HELLO's `served`).
+        var served: UInt64 = 0
         /// Whether a shard of `n` customers fits beside what it holds.
         func fits(_ n: Int) -> Bool { customers <= maxCustomers - n }
         /// What it holds against its limit, for messages.
@@ -62,6 +64,10 @@ final class Hub {
     let socket: ZMQSocket
     let zmq: ZMQContext
     let fingerprint: StoreFingerprint
+    /// The last served response the run reads (its plan's bound): a worker whose store holds fewer is refused.
+    private(set) var servedThrough: UInt64 = 0
+    /// Workers whose HELLO said their store lacks responses the run reads, and when that was first seen.
+    private var lacking: [[UInt8]: Date] = [:]
     let coordinatorID: String
     let log: Progress
     let metrics: RunMetrics
@@ -207,7 +213,10 @@ final class Hub {
             log("dropped a malformed message from \(name(id)): \(error)")
             return nil
         }
-        if case let .hello(worker, software, cores, fp, most) = m { try hello(id, worker, software, cores, fp, maxCustomers: most); return nil }
+        if case let .hello(worker, software, cores, fp, most, served) = m {
+            try hello(id, worker, software, cores, fp, maxCustomers: most, served: served)
+            return nil
+        }
         peers[id]!.lastSeen = Date()
         switch m {
         case .heartbeat: return nil
@@ -243,22 +252,51 @@ final class Hub {
         log("dropped worker \(p.name): \(why)" + (p.holds + p.scoring > 0 ? "; its \(p.holds + p.scoring) shard(s) go to other workers" : ""))
     }
 
-    func hello(_ id: [UInt8], _ worker: String, _ software: String, _ cores: UInt16, _ fp: UInt64, maxCustomers: UInt64) throws {
+    func hello(_ id: [UInt8], _ worker: String, _ software: String, _ cores: UInt16, _ fp: UInt64, maxCustomers: UInt64, served: UInt64) throws {
         if peers[id] != nil { return }
         if fp != fingerprint.digest {
-            refused += 1
-            metrics.refused()
-            let reason = "store fingerprint \(String(fp, radix: 16)) differs from the coordinator's \(fingerprint) (catalogue, models, profile count or imported data differ): give the worker a copy of the coordinator's store (`cluster/ship-store`)"
-            log("refused worker \(worker) (\(software)): \(reason)")
-            try send(id, .refuse(reason: reason))
+            try refuse(id, worker: "\(worker) (\(software))", "store fingerprint \(String(fp, radix: 16)) differs from the coordinator's \(fingerprint) (catalogue, models, profile count or imported data differ): give the worker a copy of the coordinator's store (`cluster/ship-store`)")
             return
         }
+        if served < servedThrough {
+            // A HELLO sent before the plan may be older than responses a store shared with the coordinator
+            // holds now: the worker says HELLO again until welcomed (with a fresh count), so only a store that
+            // still lacks them a second later is refused.
+            let first = lacking[id] ?? Date()
+            lacking[id] = first
+            if Date().timeIntervalSince(first) < 1 { return }
+            lacking[id] = nil
+            try refuse(id, worker: "\(worker) (\(software))", Self.missingResponses(served: served, run: servedThrough))
+            return
+        }
+        lacking[id] = nil
         peers[id] = Peer(routingID: id, name: worker, threads: max(1, Int(cores)), lastSeen: Date(),
-                         maxCustomers: maxCustomers == 0 ? .max : Int(clamping: maxCustomers), strikes: strikes[worker] ?? 0)
+                         maxCustomers: maxCustomers == 0 ? .max : Int(clamping: maxCustomers), strikes: strikes[worker] ?? 0, served: served)
         arrival.append(id)
         try send(id, .welcome(coordinatorID: coordinatorID))
         metrics.workers(peers.count)
         log("worker \(worker) joined (\(cores) threads" + (maxCustomers == 0 ? "" : ", at most \(maxCustomers) customers") + ", \(software)); \(peers.count) connected")
+    }
+
+    /// Refuses a worker (REFUSE with the reason), counted and logged.
+    private func refuse(_ id: [UInt8], worker: String, _ reason: String) throws {
+        refused += 1
+        metrics.refused()
+        log("refused worker \(worker): \(reason)")
+        try send(id, .refuse(reason: reason))
+    }
+
+    /// Why a worker whose store holds served responses up to `served` cannot score a run reading them up to `run`.
+    public static func missingResponses(store: String = "the worker's store", served: UInt64, run: UInt64) -> String {
+        "\(store) holds the responses served up to sequence number \(served), the run reads them up to \(run): give the worker a fresh copy of the coordinator's store (`nextbest worker-copy`, `cluster/ship-store`)"
+    }
+
+    /// The run reads served responses up to `bound`: from now on a worker whose HELLO says its store holds
+    /// fewer is refused. A worker welcomed before (its HELLO may be older than the responses: a store it shares
+    /// with the coordinator gains them as they are served) checks its store itself when given a shard, and
+    /// leaves (BYE, its shard going to another worker) when the store lacks them.
+    func require(servedThrough bound: UInt64) {
+        servedThrough = bound
     }
 
     /// Heartbeats every second; a worker silent for longer than the timeout is dropped (an error if it

@@ -47,9 +47,12 @@ public final class Worker {
     public enum Failure: Error, CustomStringConvertible {
         case refused(String)
         case badKey
+        /// The run reads served responses this worker's store does not hold.
+        case lacksResponses(String)
         public var description: String {
             switch self {
             case .refused(let r): return "the coordinator refused this worker: \(r)"
+            case .lacksResponses(let r): return "this worker cannot score the run: \(r)"
             case .badKey: return "--curve-secret and --coordinator-key must be 40-character Z85 CURVE keys (make them with `nextbest keys generate`)"
             }
         }
@@ -125,7 +128,8 @@ public final class Worker {
             let now = Date()
             if !welcomed && now.timeIntervalSince(lastHello) >= helloBackoff {
                 try send(.hello(workerID: options.workerID, software: NextBestVersion.software, cores: UInt16(clamping: options.threads),
-                                fingerprint: scoring.context.fingerprint.digest, maxCustomers: UInt64(max(0, options.maxCustomers))))
+                                fingerprint: scoring.context.fingerprint.digest, maxCustomers: UInt64(max(0, options.maxCustomers)),
+                                served: try ResponseRecorder.lastSequence(store: scoring.context.store)))
                 lastHello = now
                 // Back off while nobody answers (1, 2, 4, 8, 10, 10… s); a welcome resets it.
                 helloBackoff = min(helloBackoff * 2, max(options.helloInterval, 10))
@@ -209,20 +213,22 @@ public final class Worker {
             metrics.welcomed(true)
             log("worker \(options.workerID): welcomed by \(id)")
         case .refuse(let reason):
-            log("worker \(options.workerID): refused: \(reason)", level: .error)
+            log("worker \(options.workerID) (store \(options.storePath)): refused: \(reason)", level: .error)
             throw Failure.refused(reason)
         case .heartbeat:
             break
         case .bye:
             log("worker \(options.workerID): the coordinator left")
             if options.once { stopping = true } else { try reconnect() }
-        case let .assign(run, shard, attempt, lower, upper):
+        case let .assign(run, shard, attempt, lower, upper, served):
+            try checkServed(served, run: run)
             let shards = self.shards, outbox = self.outbox, compute = self.compute
             compute.async { shards.begin(run: run) }
-            scoring.score(lower: lower, upper: upper) { table in
+            scoring.score(lower: lower, upper: upper, served: served) { table in
                 compute.async { for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, table) { outbox.post(reply) } }
             }
-        case let .rescore(run, shard, attempt, lower, upper, source, stride, stored):
+        case let .rescore(run, shard, attempt, lower, upper, source, stride, stored, served):
+            try checkServed(served, run: run)
             let shards = self.shards, outbox = self.outbox, compute = self.compute
             let models = scoring.context.plan.models.count
             guard source.count == models, stride > 0, source.allSatisfy({ $0 >= -1 && $0 < Int64(stride) }), stored.count % Int(stride) == 0 else {
@@ -231,7 +237,7 @@ public final class Worker {
             }
             compute.async { shards.begin(run: run) }
             let reuse = ShardScorer.Reuse(source: source.map { Int($0) }, stored: stored, stride: Int(stride))
-            scoring.score(lower: lower, upper: upper, reuse: reuse) { table in
+            scoring.score(lower: lower, upper: upper, reuse: reuse, served: served) { table in
                 compute.async { for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, table) { outbox.post(reply) } }
             }
         case .release(let run):
@@ -241,10 +247,28 @@ public final class Worker {
             if options.once { stopping = true }
         case .hello, .scored, .aggregates, .facts, .state, .moves, .rows, .failed, .props:
             log("worker \(options.workerID): ignored a message meant for a coordinator")
+        case let .restore(run, _, _, _, _, _, served):
+            try checkServed(served, run: run)
+            let shards = self.shards, outbox = self.outbox
+            compute.async { for reply in shards.handle(m, post: { outbox.post($0) }) { outbox.post(reply) } }
         default:
             let shards = self.shards, outbox = self.outbox
             compute.async { for reply in shards.handle(m, post: { outbox.post($0) }) { outbox.post(reply) } }
         }
+    }
+}
+
+extension Worker {
+    /// A shard of a run reading served responses up to `served` (its plan's bound) needs a store holding them:
+    /// one that lacks them (a copy made before they were served) says why, tells the coordinator BYE (the
+    /// shard goes to another worker) and stops, as a refused worker does.
+    func checkServed(_ served: UInt64, run: UInt64) throws {
+        let held = try ResponseRecorder.lastSequence(store: scoring.context.store)
+        guard held < served else { return }
+        let reason = "run \(RunRepository.name(run)): " + Hub.missingResponses(store: "store \(options.storePath)", served: held, run: served)
+        log("worker \(options.workerID): \(reason)", level: .error)
+        try? send(.bye)
+        throw Failure.lacksResponses(reason)
     }
 }
 
@@ -273,13 +297,13 @@ final class ShardScoring: Sendable {
     var context: RunContext { state.withLock { $0.context! } }
 
     /// Scores a shard on a background thread (at most `threads` at once) and passes the table on.
-    func score(lower: UInt64, upper: UInt64?, reuse: ShardScorer.Reuse? = nil,
+    func score(lower: UInt64, upper: UInt64?, reuse: ShardScorer.Reuse? = nil, served: UInt64,
                then: @escaping @Sendable (Result<CandidateTable, Error>) -> Void) {
         let context = self.context
         running.enter()
         DispatchQueue.global().async { [self] in
             slots.wait()
-            var scorer = ShardScorer(store: context.store, plan: context.plan)
+            var scorer = ShardScorer(store: context.store, plan: context.plan, servedThrough: served)
             let shape = state.withLock { $0.lastShape }
             let result = Result { try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true, shape: shape) }
             if let shape = scorer.lastShape { state.withLock { $0.lastShape = shape } }
@@ -534,9 +558,9 @@ final class WorkerShards: @unchecked Sendable {
             collected += 1
             if Failpoint.armed("worker.damage-lists", collected) { lists.removeLast(min(3, lists.count - 1)) }
             return [.rows(run: run, shard: shard, seq: seq, csv: [], lists: lists, totals: totals)]
-        case let .restore(run, shard, attempt, lower, upper, ops):
+        case let .restore(run, shard, attempt, lower, upper, ops, served):
             begin(run: run)
-            var scorer = ShardScorer(store: context.store, plan: context.plan)
+            var scorer = ShardScorer(store: context.store, plan: context.plan, servedThrough: served)
             // The propensities went to the coordinator when the shard was first scored.
             let result = Result { try scorer.buildTable(lower: lower, upper: upper) }
             guard let reply = hold(run: run, shard: shard, attempt: attempt, result), case .scored = reply, let i = index(of: shard) else {

@@ -3,11 +3,14 @@ import NextBestCore
 import NextBestStore
 
 /// Scores one shard of customers from the store: reads profiles and history in id order (a merge of two
-/// cursors), evaluates the models a block of customers at a time, applies eligibility and fatigue, and
-/// keeps each customer's candidates for the optimizer. One instance per thread.
+/// cursors, and a third over the responses served up to the run's bound, `ServedWalk`), evaluates the models
+/// a block of customers at a time, applies eligibility and fatigue, and keeps each customer's candidates for
+/// the optimizer. One instance per thread.
 public struct ShardScorer {
     public let store: Store
     public let plan: ScoringPlan
+    /// The last served response (`ResponseRecorder` sequence number) the run reads: its plan's `servedThrough`.
+    public let servedThrough: UInt64
     private var scorer: CustomerScorer
     /// The size of the last shard this scorer built, the guess for the next one's buffers.
     public var lastShape: Shape? = nil
@@ -19,9 +22,10 @@ public struct ShardScorer {
         public init(customers: Int, candidates: Int) { self.customers = customers; self.candidates = candidates }
     }
 
-    public init(store: Store, plan: ScoringPlan) {
+    public init(store: Store, plan: ScoringPlan, servedThrough: UInt64) {
         self.store = store
         self.plan = plan
+        self.servedThrough = servedThrough
         scorer = CustomerScorer(plan: plan)
     }
 
@@ -67,6 +71,7 @@ public struct ShardScorer {
         let kernel = TreeKernel.selected
         let transpose = models.contains { $0.uses(kernel) && kernel == .avx512 }
         let first = self.scorer
+        let servedThrough = self.servedThrough
         // Everything the loop changes is declared inside the transaction's closure and the profiles are
         // walked with a cursor, not a closure: variables captured by `flush` and used in a nested closure
         // were boxed, and every access to them was checked for exclusivity at run time.
@@ -102,6 +107,8 @@ public struct ShardScorer {
             let hist = try txn.cursor(store.history)
             defer { hist.close() }
             var h = try withUnsafeBytes(of: lower.bigEndian) { try hist.seek(atLeast: $0) }
+            var served = try ServedWalk(store: store, txn: txn, from: lower, through: servedThrough)
+            defer { served.close() }
             let upperKey = upper.map { ProfileCodec.key($0) }
             let profiles = try txn.cursor(store.profiles)
             defer { profiles.close() }
@@ -117,7 +124,7 @@ public struct ShardScorer {
                 regions[filled] = header.region
                 segments[filled] = header.segment
                 eventStart[filled] = events.count
-                h = try Self.collectHistory(customer: id, from: h, hist, plan: plan, into: &events)
+                h = try Self.collectHistory(customer: id, from: h, hist, served: &served, plan: plan, into: &events)
                 filled += 1
                 eventStart[filled] = events.count
                 if filled == blockSize { try flush() }
@@ -203,20 +210,35 @@ public struct ShardScorer {
         return header
     }
 
-    /// Moves the history cursor (at `h`) past customer `id`, appending the customer's contacts with plan
-    /// offers to `events`; returns the cursor's new entry (the first of a later customer, or nil at the end).
-    private static func collectHistory(customer id: UInt64, from h: LMDBCursor.Entry?, _ hist: LMDBCursor, plan: ScoringPlan,
-                                       into events: inout [Event]) throws -> LMDBCursor.Entry? {
+    /// Moves the history cursor (at `h`) and the walk of served responses past customer `id`, appending the
+    /// customer's contacts with plan offers to `events`; returns the cursor's new entry (the first of a later
+    /// customer, or nil at the end). A customer with served responses gets the history and them merged as
+    /// the history would hold them had they been imported (`ResponseRecorder.merged`: an identical contact
+    /// counts once, in the same order).
+    private static func collectHistory(customer id: UInt64, from h: LMDBCursor.Entry?, _ hist: LMDBCursor, served: inout ServedWalk,
+                                       plan: ScoringPlan, into events: inout [Event]) throws -> LMDBCursor.Entry? {
         var h = h
-        while let (hk, hv) = h, let hid = ProfileCodec.customerID(key: hk), hid <= id {
-            if hid == id {
-                guard let ev = HistoryCodec.decode(hv) else {
-                    throw StoreError.corrupt(database: "history", key: "customer \(id)", reason: "malformed contact record")
-                }
-                if let offer = plan.offerIndex(idBytes: ev.offerID) { events.append((Int32(offer), ev.day, ev.outcome)) }
+        func add(_ v: UnsafeRawBufferPointer) throws {
+            guard let ev = HistoryCodec.decode(v) else {
+                throw StoreError.corrupt(database: "history", key: "customer \(id)", reason: "malformed contact record")
             }
+            if let offer = plan.offerIndex(idBytes: ev.offerID) { events.append((Int32(offer), ev.day, ev.outcome)) }
+        }
+        var extra: [[UInt8]] = []
+        if served.mayHave(id) { try served.contacts(of: id, into: &extra) }
+        guard !extra.isEmpty else {
+            while let (hk, hv) = h, let hid = ProfileCodec.customerID(key: hk), hid <= id {
+                if hid == id { try add(hv) }
+                h = try hist.next()
+            }
+            return h
+        }
+        var stored: [[UInt8]] = []
+        while let (hk, hv) = h, let hid = ProfileCodec.customerID(key: hk), hid <= id {
+            if hid == id { stored.append(Array(hv)) }
             h = try hist.next()
         }
+        for v in ResponseRecorder.merged(history: stored, served: extra) { try v.withUnsafeBytes { try add($0) } }
         return h
     }
 

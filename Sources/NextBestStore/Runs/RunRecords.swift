@@ -23,15 +23,23 @@ extension RunRepository {
         public var dataStamp: String? = nil
         /// The run this one rescored, if any.
         public var rescoredFrom: UInt64? = nil
+        /// The last sequence number of the responses served by `nextbest serve` the run reads (every read of
+        /// a customer's contacts for it merges the served ones up to it: `ResponseRecorder`); nil in plans
+        /// written before served responses had sequence numbers, read as 0.
+        public var servedThrough: UInt64? = nil
 
         public init(run: UInt64, fingerprint: UInt64, shardSize: Int, maxRounds: Int, warmStart: Prices?, warmMix: PriceMix? = nil,
                     lower: [UInt64], upper: [UInt64?], customers: [Int], started: String, campaignVersion: Int? = nil,
-                    modelVersions: [String: Int]? = nil, dataStamp: String? = nil, rescoredFrom: UInt64? = nil) {
+                    modelVersions: [String: Int]? = nil, dataStamp: String? = nil, rescoredFrom: UInt64? = nil,
+                    servedThrough: UInt64? = nil) {
             self.run = run; self.fingerprint = fingerprint; self.shardSize = shardSize; self.maxRounds = maxRounds
             self.warmStart = warmStart; self.warmMix = warmMix; self.lower = lower; self.upper = upper; self.customers = customers
             self.started = started; self.campaignVersion = campaignVersion; self.modelVersions = modelVersions
-            self.dataStamp = dataStamp; self.rescoredFrom = rescoredFrom
+            self.dataStamp = dataStamp; self.rescoredFrom = rescoredFrom; self.servedThrough = servedThrough
         }
+
+        /// `servedThrough`, 0 when the plan has none.
+        public var servedBound: UInt64 { servedThrough ?? 0 }
 
         /// The shard holding `customer`, if any (shards are sorted by id and do not overlap).
         public func shardIndex(of customer: UInt64) -> Int? {
@@ -90,6 +98,7 @@ extension RunRepository.Plan: RunRecord {
         w.optional(modelVersions) { w, m in w.array(m.sorted { $0.key < $1.key }) { $0.string($1.key); $0.int($1.value) } }
         w.optional(dataStamp) { $0.string($1) }
         w.optional(rescoredFrom) { $0.integer($1) }
+        w.optional(servedThrough) { $0.integer($1) }
     }
 
     init(from r: inout RunRecordReader) throws(RunRecordError) {
@@ -107,6 +116,8 @@ extension RunRepository.Plan: RunRecord {
         }
         dataStamp = try r.optional { r throws(RunRecordError) in try r.string() }
         rescoredFrom = try r.optional { r throws(RunRecordError) in try r.integer() }
+        // Written last, after issue 26: a plan recorded before has no such field.
+        servedThrough = r.remaining > 0 ? try r.optional { r throws(RunRecordError) in try r.integer() } : nil
     }
 }
 

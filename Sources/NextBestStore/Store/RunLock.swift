@@ -22,7 +22,7 @@ public final class RunLock: Sendable {
         public var description: String {
             "\(what) refused: a run is going on the store at \(store) (\(holder.isEmpty ? "lock held" : holder)); "
                 + "nothing was changed. The run reads profiles and contacts shard by shard, so they must not change under it: "
-                + "try again when it ends (served responses wait, pending, for the next run)"
+                + "try again when it ends (responses served meanwhile are read by the next run)"
         }
     }
 

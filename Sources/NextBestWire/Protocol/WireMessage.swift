@@ -7,15 +7,17 @@ import NextBestCore
 /// UTF-8; arrays are `u32` count + elements; an optional `u64` is a `u8` flag then the value. Decoding
 /// never traps: a malformed, truncated or unknown message is a `WireError`. See docs/protocol.md.
 public enum WireMessage: Sendable, Equatable {
-    /// Worker → coordinator: who it is, what store it has, and the most customers it will hold at once
-    /// (0: no limit).
-    case hello(workerID: String, software: String, cores: UInt16, fingerprint: UInt64, maxCustomers: UInt64 = 0)
+    /// Worker → coordinator: who it is, what store it has, the most customers it will hold at once
+    /// (0: no limit) and the last response sequence number its store holds (`served`: a run reading served
+    /// responses up to a later one refuses the worker).
+    case hello(workerID: String, software: String, cores: UInt16, fingerprint: UInt64, maxCustomers: UInt64 = 0, served: UInt64 = 0)
     /// Coordinator → worker: accepted.
     case welcome(coordinatorID: String)
     /// Coordinator → worker: refused, and why.
     case refuse(reason: String)
-    /// Coordinator → worker: score this shard (customer ids `lower ..< upper`, nil = to the end).
-    case assign(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?)
+    /// Coordinator → worker: score this shard (customer ids `lower ..< upper`, nil = to the end), reading the
+    /// served responses up to sequence number `served` (the run's plan's bound).
+    case assign(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, served: UInt64)
     /// Worker → coordinator: the shard is scored and its candidates are held.
     case scored(run: UInt64, shard: UInt32, attempt: UInt32, customers: UInt64, candidates: UInt64)
     /// Coordinator → worker: evaluate every held shard of the run at this pricing request (price points,
@@ -55,12 +57,15 @@ public enum WireMessage: Sendable, Equatable {
     case failed(run: UInt64, reason: String)
     /// Coordinator → worker: take over a shard of a lost worker: score it, then replay the operations its
     /// selections went through, so it answers exactly as the lost worker would have. Reply: SCORED.
-    case restore(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, ops: [ShardOp])
+    /// `served`: as in ASSIGN.
+    case restore(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, ops: [ShardOp], served: UInt64)
     /// Coordinator → worker: forget this shard (another worker's copy won).
     case drop(run: UInt64, shard: UInt32)
     /// Coordinator → worker: score this shard reusing an earlier run's propensities: per plan model, its
-    /// column in `stored` (customers × `stride`, customers in id order) or -1 to evaluate it. Reply: SCORED.
-    case rescore(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, source: [Int64], stride: UInt32, stored: [Float])
+    /// column in `stored` (customers × `stride`, customers in id order) or -1 to evaluate it; `served`: as in
+    /// ASSIGN. Reply: SCORED.
+    case rescore(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, source: [Int64], stride: UInt32, stored: [Float],
+                 served: UInt64)
     /// Worker → coordinator (after ROWS): one shard's propensities under every plan model, kept with the run.
     case props(run: UInt64, shard: UInt32, seq: UInt32, models: [String], values: [Float])
     /// Coordinator → worker: like PRICES, for the customers of a `CustomerSample` only (one in `modulus`,
@@ -77,7 +82,7 @@ public enum WireMessage: Sendable, Equatable {
     /// SPLITS per held shard.
     case candidates(run: UInt64, seq: UInt32, customers: [[Int32]])
 
-    public static let version: UInt8 = 6
+    public static let version: UInt8 = 7
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
 
     var typeCode: UInt8 {
@@ -154,11 +159,11 @@ public enum WireMessage: Sendable, Equatable {
         var w = WireWriter()
         w.u8(Self.magic.0); w.u8(Self.magic.1); w.u8(Self.version); w.u8(typeCode)
         switch self {
-        case let .hello(id, software, cores, fp, most): w.string(id); w.string(software); w.u16(cores); w.u64(fp); w.u64(most)
+        case let .hello(id, software, cores, fp, most, served): w.string(id); w.string(software); w.u16(cores); w.u64(fp); w.u64(most); w.u64(served)
         case let .welcome(id): w.string(id)
         case let .refuse(reason): w.string(reason)
-        case let .assign(run, shard, attempt, lower, upper):
-            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper)
+        case let .assign(run, shard, attempt, lower, upper, served):
+            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.u64(served)
         case let .scored(run, shard, attempt, customers, candidates):
             w.u64(run); w.u32(shard); w.u32(attempt); w.u64(customers); w.u64(candidates)
         case let .prices(run, round, request):
@@ -181,11 +186,11 @@ public enum WireMessage: Sendable, Equatable {
             w.u32(UInt32(lists.count)); w.bytes.append(contentsOf: lists); w.totals(t)
         case let .release(run): w.u64(run)
         case let .failed(run, reason): w.u64(run); w.string(reason)
-        case let .restore(run, shard, attempt, lower, upper, ops):
-            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.ops(ops)
+        case let .restore(run, shard, attempt, lower, upper, ops, served):
+            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.ops(ops); w.u64(served)
         case let .drop(run, shard): w.u64(run); w.u32(shard)
-        case let .rescore(run, shard, attempt, lower, upper, source, stride, stored):
-            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.int64s(source); w.u32(stride); w.floats(stored)
+        case let .rescore(run, shard, attempt, lower, upper, source, stride, stored, served):
+            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.int64s(source); w.u32(stride); w.floats(stored); w.u64(served)
         case let .props(run, shard, seq, models, values):
             w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(models.count)); for m in models { w.string(m) }; w.floats(values)
         case let .sample(run, seq, modulus, request):
@@ -220,10 +225,10 @@ public enum WireMessage: Sendable, Equatable {
         let msg: WireMessage
         switch t {
         case 1: msg = .hello(workerID: try r.string(), software: try r.string(), cores: try r.u16(), fingerprint: try r.u64(),
-                             maxCustomers: try r.u64())
+                             maxCustomers: try r.u64(), served: try r.u64())
         case 2: msg = .welcome(coordinatorID: try r.string())
         case 3: msg = .refuse(reason: try r.string())
-        case 4: msg = .assign(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64())
+        case 4: msg = .assign(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64(), served: try r.u64())
         case 5: msg = .scored(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), customers: try r.u64(), candidates: try r.u64())
         case 6: msg = .prices(run: try r.u64(), round: try r.u32(), request: try r.request())
         case 7: msg = .aggregates(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), round: try r.u32(), aggregates: try r.aggregates())
@@ -251,11 +256,12 @@ public enum WireMessage: Sendable, Equatable {
         case 20: msg = .release(run: try r.u64())
         case 21: msg = .failed(run: try r.u64(), reason: try r.string())
         case 22:
-            msg = .restore(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64(), ops: try r.ops())
+            msg = .restore(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64(), ops: try r.ops(),
+                           served: try r.u64())
         case 23: msg = .drop(run: try r.u64(), shard: try r.u32())
         case 24:
             msg = .rescore(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64(),
-                           source: try r.int64s(), stride: try r.u32(), stored: try r.floats())
+                           source: try r.int64s(), stride: try r.u32(), stored: try r.floats(), served: try r.u64())
         case 25: msg = .props(run: try r.u64(), shard: try r.u32(), seq: try r.u32(), models: try r.modelIDs(), values: try r.floats())
         case 26: msg = .sample(run: try r.u64(), seq: try r.u32(), modulus: try r.u32(), request: try r.request())
         case 27: msg = .split(run: try r.u64(), seq: try r.u32(), request: try r.request(), active: try r.active(), passes: try r.passes())
