@@ -5,8 +5,10 @@ import NextBestCore
 /// then the elements, an optional as a `u8` flag then the value). See docs/store.md.
 public enum RunRecordFormat: Sendable {
     /// The version this build writes. Version 2 (issue 23) keeps a shard's lists in binary (`NBALists`)
-    /// and its propensities in a file beside the store; every other record reads as in version 1.
-    public static let version: UInt8 = 2
+    /// and its propensities in a file beside the store; every other record reads as in version 1. Version 3
+    /// (issue 26) ends a plan with the served-responses bound (`Plan.servedThrough`): a build that reads
+    /// only up to version 2 says the journal was written by a newer nextbest rather than that it is damaged.
+    public static let version: UInt8 = 3
     /// The versions this build reads: version-1 records of every kind but the kept lists (CSV text,
     /// `RunRecordError.listsAsText`).
     public static let readable: ClosedRange<UInt8> = 1...version
