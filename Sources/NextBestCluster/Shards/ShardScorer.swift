@@ -217,29 +217,41 @@ public struct ShardScorer {
     /// counts once, in the same order).
     private static func collectHistory(customer id: UInt64, from h: LMDBCursor.Entry?, _ hist: LMDBCursor, served: inout ServedWalk,
                                        plan: ScoringPlan, into events: inout [Event]) throws -> LMDBCursor.Entry? {
+        if served.mayHave(id) { return try collectMerged(customer: id, from: h, hist, served: &served, plan: plan, into: &events) }
+        // The usual customer, with no served response: the history alone, read in place.
         var h = h
-        func add(_ v: UnsafeRawBufferPointer) throws {
-            guard let ev = HistoryCodec.decode(v) else {
-                throw StoreError.corrupt(database: "history", key: "customer \(id)", reason: "malformed contact record")
-            }
-            if let offer = plan.offerIndex(idBytes: ev.offerID) { events.append((Int32(offer), ev.day, ev.outcome)) }
+        while let (hk, hv) = h, let hid = ProfileCodec.customerID(key: hk), hid <= id {
+            if hid == id { try append(hv, customer: id, plan: plan, into: &events) }
+            h = try hist.next()
         }
+        return h
+    }
+
+    /// `collectHistory` for a customer the walk of served responses is at: the history and the served
+    /// contacts up to the bound merged (`ResponseRecorder.merged`).
+    private static func collectMerged(customer id: UInt64, from h: LMDBCursor.Entry?, _ hist: LMDBCursor, served: inout ServedWalk,
+                                      plan: ScoringPlan, into events: inout [Event]) throws -> LMDBCursor.Entry? {
         var extra: [[UInt8]] = []
-        if served.mayHave(id) { try served.contacts(of: id, into: &extra) }
-        guard !extra.isEmpty else {
-            while let (hk, hv) = h, let hid = ProfileCodec.customerID(key: hk), hid <= id {
-                if hid == id { try add(hv) }
-                h = try hist.next()
-            }
-            return h
-        }
+        try served.contacts(of: id, into: &extra)
+        var h = h
         var stored: [[UInt8]] = []
         while let (hk, hv) = h, let hid = ProfileCodec.customerID(key: hk), hid <= id {
             if hid == id { stored.append(Array(hv)) }
             h = try hist.next()
         }
-        for v in ResponseRecorder.merged(history: stored, served: extra) { try v.withUnsafeBytes { try add($0) } }
+        for v in extra.isEmpty ? stored : ResponseRecorder.merged(history: stored, served: extra) {
+            try v.withUnsafeBytes { try append($0, customer: id, plan: plan, into: &events) }
+        }
         return h
+    }
+
+    /// Appends one stored contact of customer `id` to `events` if its offer is in the plan.
+    @inline(__always)
+    private static func append(_ v: UnsafeRawBufferPointer, customer id: UInt64, plan: ScoringPlan, into events: inout [Event]) throws {
+        guard let ev = HistoryCodec.decode(v) else {
+            throw StoreError.corrupt(database: "history", key: "customer \(id)", reason: "malformed contact record")
+        }
+        if let offer = plan.offerIndex(idBytes: ev.offerID) { events.append((Int32(offer), ev.day, ev.outcome)) }
     }
 
     /// Scores a shard and keeps every customer's eligible candidates in memory for the optimizer.
