@@ -18,6 +18,10 @@ public struct StoreReport: Sendable {
         public var segments: Int
         public var models: Int
         public var keptRuns: Int
+        /// Responses recorded by `nextbest serve` and not yet folded into the contact history (runs read them
+        /// up to their plans' sequence numbers), and the last sequence number given (0 before the first).
+        public var servedResponses: Int = 0
+        public var servedSequence: UInt64 = 0
     }
 
     /// One stored propensity model and the campaign offers it scores.
@@ -77,6 +81,8 @@ public struct StoreReport: Sendable {
             return (counts, schema, regions, segments, try store.allModels(in: txn), campaign, try store.campaignVersion(in: txn))
         }
         var counts = counts0
+        counts.servedResponses = try ResponseRecorder.pending(store: store).count
+        counts.servedSequence = try ResponseRecorder.lastSequence(store: store)
         let entries = try RunRepository(store: store).entries()
         counts.keptRuns = entries.count
         var states: [String: Int] = [:]
@@ -166,6 +172,7 @@ public struct StoreReport: Sendable {
                 ("customers", Self.int(c.customers)), ("contact_history", Self.int(c.contactHistory)), ("offers", Self.int(c.offers)),
                 ("products", Self.int(c.products)), ("channels", Self.int(c.channels)), ("regions", Self.int(c.regions)),
                 ("segments", Self.int(c.segments)), ("models", Self.int(c.models)), ("kept_runs", Self.int(c.keptRuns)),
+                ("served_responses", Self.int(c.servedResponses)), ("served_sequence", .int(Int64(c.servedSequence))),
             ])),
             ("features", .array(features.map { .string($0) })),
             ("categorical", .object(categorical.sorted { $0.key < $1.key }.map { ($0.key, .array($0.value.map { .string($0) })) })),
@@ -257,7 +264,8 @@ public struct StoreReport: Sendable {
         out.append("counts")
         for (k, v) in [("customers (profiles)", c.customers), ("contact-history records", c.contactHistory), ("offers", c.offers),
                        ("products", c.products), ("channels", c.channels), ("regions", c.regions), ("segments", c.segments),
-                       ("models", c.models), ("kept runs", c.keptRuns)] {
+                       ("models", c.models), ("kept runs", c.keptRuns), ("served responses", c.servedResponses),
+                       ("last served sequence", Int(c.servedSequence))] {
             out.append("  " + Self.pad(k, 26) + Self.grouped(v))
         }
         if !runsByState.isEmpty { out.append("  " + Self.pad("runs by state", 26) + runsByState.map { "\($0.state) \($0.count)" }.joined(separator: ", ")) }

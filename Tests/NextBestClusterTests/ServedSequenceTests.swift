@@ -130,6 +130,10 @@ import NextBestWire
             #expect(try ResponseRecorder.contacts(store: s, customer: c[0].id, through: 0).count == contacts + 2)
             #expect(try ResponseRecorder.foldedThrough(store: s) == 2)
         }
+        // `nextbest inspect` counts the responses still served apart and the last sequence number given.
+        let inspect = try cli.nextbest(["inspect", "--store", store, "--json"])
+        let counts = (try JSONSerialization.jsonObject(with: Data(inspect.out.utf8)) as? [String: Any])?["counts"] as? [String: Any]
+        #expect(counts?["served_responses"] as? Int == 2 && counts?["served_sequence"] as? Int == 4, "\(inspect.out)")
         // Nothing a kept run reads changed: a rescore from B still starts and gives the same lists.
         let after = try rescore(store, from: runB)
         #expect(try nba(after) == nba(before))
