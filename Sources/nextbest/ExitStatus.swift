@@ -85,7 +85,7 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
         case let e as RunRepository.Failure:
             switch e {
             case .unknownRun, .storeChanged, .oldFormat, .newerRecord, .listsAsText: return .inputRefused
-            case .corrupt, .propensityFile, .cannotDeleteFiles: return .io
+            case .corrupt, .propensityFile, .listsFile, .cannotDeleteFiles: return .io
             }
         case let e as RunExport.Failure:
             switch e {

@@ -45,10 +45,18 @@ import NextBestStore
 
 /// `--keep-runs`: each finished run deletes the runs beyond the newest N, and the store stops growing.
 @Suite struct KeptRunsTests {
+    /// The bytes of the files under a directory.
+    static func bytes(under dir: String) -> Int {
+        let fm = FileManager.default
+        return (fm.subpaths(atPath: dir) ?? []).reduce(0) { sum, p in
+            sum + ((try? fm.attributesOfItem(atPath: dir + "/" + p)[.size] as? Int) ?? 0)
+        }
+    }
+
     @Test func eachRunPrunesToTheNewestNAndTheStoreStopsGrowing() throws {
         let path = try ClusterFixtures.store().1
         let runner = RunsTests()
-        var inUse: [Int] = [], highWater: [Int] = []
+        var inUse: [Int] = [], highWater: [Int] = [], fileBytes: [Int] = []
         for night in 0..<10 {
             let (status, _) = try runner.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("n\(night)"), "--workers", "1",
                                                    "--no-warm-start", "--quiet", "--keep-runs", "2"])
@@ -58,6 +66,7 @@ import NextBestStore
             // The propensity files of the pruned runs go with them.
             let files = (try? FileManager.default.contentsOfDirectory(atPath: path + "/runs")) ?? []
             #expect(files.count == min(night + 1, 2), "night \(night): run files \(files)")
+            fileBytes.append(Self.bytes(under: path + "/runs"))
             let u = try Store(path: path, readOnly: true, mustExist: true).env.usage(databases: [])
             inUse.append(u.pagesUsed - u.freePages)
             highWater.append(u.pagesUsed)
@@ -67,11 +76,14 @@ import NextBestStore
         // per cent of the third night's. The file's high-water mark lags (LMDB reuses a freed page only once
         // no reader can see it) by a few pages, so over the last four nights it grows by less than those
         // nights' worth, which a store without pruning would add. (A night is only a few pages of LMDB since
-        // the propensities went to files beside the store.) Ten nights, as the operations issue asks.
-        let night = inUse[1] - inUse[0]
+        // the propensities and lists went to files beside the store, whose bytes stay those of two nights.)
+        // Ten nights, as the operations issue asks.
+        let night = max(inUse[1] - inUse[0], 1)
         for n in 3..<10 {
             #expect(Double(inUse[n]) <= Double(inUse[2]) * 1.05, "night \(n): \(inUse)")
+            #expect(fileBytes[n] <= fileBytes[1] + fileBytes[1] / 20, "night \(n): run file bytes \(fileBytes)")
         }
+        #expect(fileBytes[1] > fileBytes[0], "\(fileBytes)")
         #expect(highWater[9] - highWater[3] < 6 * night, "\(highWater), a night: \(night) pages")
         // 0 keeps every run.
         #expect(try runner.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("all"), "--workers", "1", "--no-warm-start", "--quiet",

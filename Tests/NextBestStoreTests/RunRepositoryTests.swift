@@ -216,6 +216,55 @@ import NextBestCore
         #expect(try repo.propensities(7, shard: 2) == nil)
     }
 
+    /// A merged shard's lists live in a file beside the store (version 4), their totals in the record that
+    /// checks it: a round trip; a flipped byte anywhere and a truncated file are refused naming the file, the
+    /// run and the shard; a missing file is not counted as merged (a resume merges the shard again); lists
+    /// kept in the store by version 3 are still read.
+    @Test func listsFilesRoundTripAndDamageIsDetected() throws {
+        let store = try emptyStore()
+        let repo = RunRepository(store: store)
+        try repo.begin(plan(8, started: "x"))
+        try repo.merged(8, shard: 3, lists: Self.lists, totals: totals())
+        let path = repo.listsFilePath(8, shard: 3)
+        #expect(path == store.env.path + "/runs/\(RunKeys.name(8))/lists-00000003.nbl")
+        #expect(try repo.hasMergedRows(8, shard: 3) && repo.mergedTotals(8, shard: 3) == totals())
+        #expect(try repo.mergedCSV(8, shard: 3)?.csv == Self.csv)
+        let record = try #require(try store.env.read { try $0.get(store.results, key: RunKeys.rows(8, 3)) })
+        #expect(record[0] == RunRecordFormat.version && record[1] == RunRecordKind.rowsFile.rawValue, "the record holds the totals, not the lists")
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(good.count == 64 + Self.lists.count)
+        func refused(_ words: [String]) {
+            do {
+                _ = try repo.mergedRows(8, shard: 3)
+                Issue.record("damaged lists were read")
+            } catch let e as RunRepository.Failure {
+                guard case .listsFile(let p, _, 3, _) = e else { Issue.record("\(e)"); return }
+                #expect(p == path && ([RunKeys.name(8), "shard 3"] + words).allSatisfy { e.description.contains($0) }, "\(e)")
+            } catch { Issue.record("\(error)") }
+        }
+        for offset in [0, 9, 17, 30, 63, 64, good.count - 1] {
+            var bad = good
+            bad[offset] ^= 0x04
+            try bad.write(to: URL(fileURLWithPath: path))
+            refused([])
+        }
+        try good.prefix(good.count - 1).write(to: URL(fileURLWithPath: path))
+        refused(["torn or truncated"])
+        #expect(try !repo.hasMergedRows(8, shard: 3))
+        try FileManager.default.removeItem(atPath: path)
+        refused(["missing"])
+        #expect(try !repo.hasMergedRows(8, shard: 3) && repo.mergedTotals(8, shard: 3) == totals())
+        try good.write(to: URL(fileURLWithPath: path))
+        #expect(try repo.mergedRows(8, shard: 3)?.lists == Self.lists)
+        // Version 3 kept the lists in the store.
+        var v3 = KeptRows(lists: Self.lists, totals: totals()).encoded()
+        v3[0] = 3
+        try store.env.write { txn in try txn.put(store.results, key: RunKeys.rows(8, 4), value: v3) }
+        #expect(try repo.hasMergedRows(8, shard: 4) && repo.mergedRows(8, shard: 4)?.lists == Self.lists && repo.mergedTotals(8, shard: 4) == totals())
+        try repo.delete(8)
+        #expect(!FileManager.default.fileExists(atPath: repo.filesDirectory(8)))
+    }
+
     @Test func pruningRemovesTheRunsFiles() throws {
         let store = try emptyStore()
         let repo = RunRepository(store: store)

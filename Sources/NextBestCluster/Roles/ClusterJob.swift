@@ -289,8 +289,9 @@ final class ClusterJob: JobBackend {
     }
 
     /// A shard's lists kept before a restart, with its `nba.csv` rows rendered from them.
+    /// A shard whose lists file went missing since is merged again.
     static func kept(_ journal: RunRepository, run: UInt64, shard: Int) throws -> ClusterShards.Merged? {
-        guard let kept = try journal.mergedRows(run, shard: shard) else { return nil }
+        guard try journal.hasMergedRows(run, shard: shard), let kept = try journal.mergedRows(run, shard: shard) else { return nil }
         return (try journal.render(kept.lists, run: run, shard: shard), kept.lists, kept.totals)
     }
 

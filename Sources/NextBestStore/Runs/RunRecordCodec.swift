@@ -8,7 +8,9 @@ public enum RunRecordFormat: Sendable {
     /// and its propensities in a file beside the store; every other record reads as in version 1. Version 3
     /// (issue 26) ends a plan with the served-responses bound (`Plan.servedThrough`): a build that reads
     /// only up to version 2 says the journal was written by a newer nextbest rather than that it is damaged.
-    public static let version: UInt8 = 3
+    /// Version 4 (issue 23) keeps a shard's lists in a file beside the store (`ListsFileRecord`); the lists
+    /// kept in the store by versions 2 and 3 are still read.
+    public static let version: UInt8 = 4
     /// The versions this build reads: version-1 records of every kind but the kept lists (CSV text,
     /// `RunRecordError.listsAsText`).
     public static let readable: ClosedRange<UInt8> = 1...version
@@ -19,6 +21,8 @@ enum RunRecordKind: UInt8, Sendable {
     case plan = 1, state, roundPrices, outcome, recipe, rows, propensities, warm
     /// Version 2: where a shard's propensities file is and how to check it (`PropensityFile`).
     case propensityFile
+    /// Version 4: where a shard's lists file is, how to check it, and the shard's totals (`ListsFile`).
+    case rowsFile
 }
 
 /// Why a run record could not be read (mapped to `RunRepository.Failure` with the run and record named).

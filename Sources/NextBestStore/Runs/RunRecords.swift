@@ -183,7 +183,11 @@ struct KeptRows: RunRecord {
 
     func write(to w: inout RunRecordWriter) {
         w.raw(lists)
-        let t = totals
+        Self.writeTotals(totals, to: &w)
+    }
+
+    /// The totals, after the lists (and in `ListsFileRecord`).
+    static func writeTotals(_ t: RunTotals, to w: inout RunRecordWriter) {
         for v in [t.customers, t.customersWithOffers, t.offersMade] { w.integer(v) }
         for a in [t.byOffer, t.byProduct, t.byChannel, t.byRegion, t.bySegment] { w.int64s(a) }
         for v in [t.expectedValueMicros, t.costMicros, t.propensityMicros, t.fatigued] { w.integer(v) }
@@ -219,6 +223,28 @@ struct KeptRows: RunRecord {
             _ = try r.take(try r.count(1))
             totals = try KeptRows.totals(&r)
         }
+    }
+}
+
+/// Where a merged shard's lists file is kept (`ListsFile`, beside the store), how to check it (its byte count
+/// and CRC-32), and the shard's exact totals. Written after the file is synced; version 4 writes it instead of
+/// `KeptRows`.
+struct ListsFileRecord: RunRecord, Equatable {
+    static let kind = RunRecordKind.rowsFile
+    var bytes: Int
+    var crc: UInt32
+    var totals: RunTotals
+
+    init(bytes: Int, crc: UInt32, totals: RunTotals) { self.bytes = bytes; self.crc = crc; self.totals = totals }
+
+    func write(to w: inout RunRecordWriter) {
+        w.int(bytes); w.integer(crc)
+        KeptRows.writeTotals(totals, to: &w)
+    }
+
+    init(from r: inout RunRecordReader) throws(RunRecordError) {
+        bytes = try r.int(); crc = try r.integer()
+        totals = try KeptRows.totals(&r)
     }
 }
 

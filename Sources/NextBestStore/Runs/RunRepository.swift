@@ -2,9 +2,9 @@ import Foundation
 import NextBestCore
 
 /// The runs kept in a store: each run's plan, state, round prices, outcome, shard recipes, and every merged
-/// shard's lists (binary, `NBALists`), as versioned run records (`RunRecordFormat`, docs/store.md) that do
-/// not depend on the wire protocol; each shard's propensities in a file beside the store
-/// (`<store>/runs/<run>/props-<shard>.f32`, `PropensityFile`) checked by a record. Every method is one LMDB transaction, so a coordinator killed at any point
+/// shard's totals, as versioned run records (`RunRecordFormat`, docs/store.md) that do not depend on the wire
+/// protocol; each merged shard's lists (binary, `NBALists`) and propensities in files beside the store
+/// (`<store>/runs/<run>/lists-<shard>.nbl` and `props-<shard>.f32`, `RunFile`) checked by records. Every method is one LMDB transaction, so a coordinator killed at any point
 /// leaves whole records; a failed write leaves nothing of itself. `resume` continues from these records, a
 /// rescore reads a finished run's propensities, `export`, `explain`, `simulate` and `changes.csv` read its
 /// lists, `runs compare` and each run's "since last night" read two runs' lists, totals and propensities, and
@@ -39,6 +39,8 @@ public struct RunRepository: Sendable {
         case propensityFile(path: String, reason: String)
         /// A deleted run's files could not be removed.
         case cannotDeleteFiles(path: String, reason: String)
+        /// A shard's lists file is missing or damaged (`reason`).
+        case listsFile(path: String, run: String, shard: Int, reason: String)
 
         public var description: String {
             switch self {
@@ -53,6 +55,9 @@ public struct RunRepository: Sendable {
                     + "export it with that version if you still need its lists, then delete the older runs with `nextbest runs prune --keep N` (or `--keep-runs`)"
             case let .cannotDeleteFiles(path, reason):
                 return "the run's records are deleted but its files in \(path) are not (\(reason)): remove that directory by hand"
+            case let .listsFile(path, r, shard, reason):
+                return "the lists of shard \(shard) of run \(r) cannot be read from \(path): \(reason); "
+                    + "rerun the night (or restore the file from a backup of the store's directory)"
             case let .propensityFile(path, reason):
                 return "the kept propensities \(path) cannot be used: \(reason)"
             case let .newerRecord(r, record, v):
@@ -157,25 +162,65 @@ public struct RunRepository: Sendable {
 
     // MARK: Kept lists and propensities
 
-    /// Keeps a merged shard's lists (`NBALists`, binary) and their totals.
+    /// Keeps a merged shard's lists (`NBALists`, binary) and their totals: the lists in a file beside the
+    /// store (`ListsFile`, written directly and synced), then the record that checks it and holds the totals.
     public func merged(_ run: UInt64, shard: Int, lists: [UInt8], totals: RunTotals) throws {
-        try put(store.results, RunKeys.rows(run, shard), KeptRows(lists: lists, totals: totals))
+        let written = try ListsFile.write(path: listsFilePath(run, shard: shard), run: run, shard: shard, lists: lists)
+        try put(store.results, RunKeys.rows(run, shard), ListsFileRecord(bytes: written.bytes, crc: written.crc, totals: totals))
     }
 
-    /// Whether a shard's merged lists are kept (without decoding them).
+    /// The file of a shard's kept lists.
+    public func listsFilePath(_ run: UInt64, shard: Int) -> String { ListsFile.path(store: store.env.path, run: run, shard: shard) }
+
+    /// A shard's kept lists record: in a file (version 4) or in the store (versions 2 and 3).
+    enum KeptLists { case inStore(KeptRows), file(ListsFileRecord) }
+
+    /// A shard's lists record as kept, or nil; `decodeLists` false reads the totals alone (the lists kept in
+    /// the store are then skipped, not copied).
+    func keptLists(_ run: UInt64, shard: Int, decodeLists: Bool = true) throws -> KeptLists? {
+        let what = "lists of shard \(shard)"
+        return try store.env.read { txn in
+            try RunKeys.rows(run, shard).withUnsafeBytes { k in
+                try txn.get(store.results, key: k).map { v -> KeptLists in
+                    if v.count > 1 && v[1] == RunRecordKind.rowsFile.rawValue { return .file(try Self.decode(ListsFileRecord.self, v, run: run, what: what)) }
+                    if decodeLists { return .inStore(try Self.decode(KeptRows.self, v, run: run, what: what)) }
+                    return .inStore(KeptRows(lists: [], totals: try Self.decode(KeptRows.Totals.self, v, run: run, what: what).totals))
+                }
+            }
+        }
+    }
+
+    /// Whether a shard's merged lists are kept (without reading them): their record, and their file at its
+    /// recorded size (a shard whose file is gone is merged again on resume).
     public func hasMergedRows(_ run: UInt64, shard: Int) throws -> Bool {
-        try store.env.read { txn in try RunKeys.rows(run, shard).withUnsafeBytes { k in try txn.get(store.results, key: k) != nil } }
+        switch try keptLists(run, shard: shard, decodeLists: false) {
+        case nil: return false
+        case .inStore?: return true
+        case .file(let r)?: return RunFile.present(path: listsFilePath(run, shard: shard), bytes: r.bytes)
+        }
     }
 
     /// A shard's kept lists (`NBALists`) and totals, or nil if they are not kept; `Failure.listsAsText` for
-    /// lists kept by a nextbest before run record version 2.
+    /// lists kept by a nextbest before run record version 2, `Failure.listsFile` when the file is missing or
+    /// damaged.
     public func mergedRows(_ run: UInt64, shard: Int) throws -> (lists: [UInt8], totals: RunTotals)? {
-        try get(KeptRows.self, store.results, RunKeys.rows(run, shard), run: run, what: "lists of shard \(shard)").map { ($0.lists, $0.totals) }
+        switch try keptLists(run, shard: shard) {
+        case nil: return nil
+        case .inStore(let k)?: return (k.lists, k.totals)
+        case .file(let r)?:
+            let path = listsFilePath(run, shard: shard)
+            do { return (try ListsFile.read(path: path, bytes: r.bytes, crc: r.crc, run: run, shard: shard), r.totals) }
+            catch { throw Failure.listsFile(path: path, run: Self.name(run), shard: shard, reason: error.description) }
+        }
     }
 
-    /// A shard's kept totals without its lists (not copied), or nil if they are not kept.
+    /// A shard's kept totals without its lists (not read), or nil if they are not kept.
     public func mergedTotals(_ run: UInt64, shard: Int) throws -> RunTotals? {
-        try get(KeptRows.Totals.self, store.results, RunKeys.rows(run, shard), run: run, what: "totals of shard \(shard)")?.totals
+        switch try keptLists(run, shard: shard, decodeLists: false) {
+        case nil: return nil
+        case .inStore(let k)?: return k.totals
+        case .file(let r)?: return r.totals
+        }
     }
 
     /// A shard's kept lists rendered as its `nba.csv` rows (`NBALists.render`), damage reported with the
