@@ -26,7 +26,7 @@ struct RoundOptions: ParsableArguments {
 struct OptimizerOptions: ParsableArguments {
     @Option(help: "Customers per shard.") var shardSize: Int = OptimizerSettings.standard.shardSize
     @OptionGroup var rounds: RoundOptions
-    @Option(help: "From a cold start, find the prices on a fixed sample of at least this many customers first, when there are twice as many (0: never).")
+    @Option(help: "From a cold start (or from remembered prices found under other model versions), find the prices on a fixed sample of at least this many customers first, when there are twice as many (0: never).")
     var presolveCustomers: Int = OptimizerSettings.standard.presolveCustomers
 
     /// (`rounds` validates itself.)

@@ -138,6 +138,8 @@ struct RescoreCommand: ParsableCommand {
     @Option(help: "Local worker processes (default: the number of cores).") var workers: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Threads per worker (default: the cores shared out).") var threads: Int?
     @OptionGroup var rounds: RoundOptions
+    @Option(help: "When a model changed since the run, find the prices on a fixed sample of at least this many customers first, from the run's, when there are twice as many (0: never; the same as `run`'s for the same output).")
+    var presolveCustomers: Int = OptimizerSettings.standard.presolveCustomers
     @Option(help: "After the run, delete the kept runs beyond the newest N from the store (0 keeps every run).") var keepRuns: Int = Coordinator.Options.defaultKeepRuns
     @Flag(help: "Print only the output paths.") var quiet = false
     @OptionGroup var observability: ObservabilityOptions
@@ -145,6 +147,7 @@ struct RescoreCommand: ParsableCommand {
     func validate() throws {
         try OptionChecks.localWorkers(workers, minimum: 1)
         try OptionChecks.threads(threads)
+        try OptionChecks.presolveCustomers(presolveCustomers)
     }
 
     func run() throws {
@@ -157,6 +160,7 @@ struct RescoreCommand: ParsableCommand {
             defer { observability.finish(server) }
             var co = Coordinator.Options(bind: "tcp://127.0.0.1:*", storePath: storeOptions.store, outDir: out)
             co.settings = rounds.applied(to: co.settings)
+            co.settings.presolveCustomers = presolveCustomers
             co.rescore = (id, models)
             co.keepRuns = max(0, keepRuns)
             co.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text

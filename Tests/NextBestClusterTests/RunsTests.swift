@@ -167,6 +167,38 @@ import NextBestStore
         #expect(changes.count > 1, "a changed model changed nobody's list")
     }
 
+    /// After a model changed, a run from the remembered prices (and a rescore from the base run's) leaves the
+    /// mix found under the old model and runs the presolve on samples from those prices: the rescore equals the
+    /// full run, both presolve, and the next run (models unchanged since) explores the mix again, no presolve.
+    @Test func afterAModelChangeTheWarmRunPresolvesFromThePricesAndTheRescoreAgrees() throws {
+        let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml").1
+        let cli = RunsTests()
+        let presolve = ["--presolve-customers", "60", "--workers", "2", "--quiet"]
+        func run(_ args: [String]) throws -> (out: String, presolved: Bool) {
+            let out = ClusterFixtures.tempDir("w")
+            let (status, said) = try cli.nextbest(args + ["--store", path, "--out", out] + presolve)
+            #expect(status == 0, "\(said)")
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as! [String: Any]
+            let optimization = try #require(summary["optimization"] as? [String: Any])
+            return (out, !(optimization["presolve"] is NSNull) && optimization["presolve"] != nil)
+        }
+        #expect(try run(["run"]).presolved, "a cold run presolves")
+        #expect(try !run(["run"]).presolved, "a warm run with the same models explores the remembered mix")
+        let (_, list) = try cli.nextbest(["runs", "list", "--store", path])
+        let base = try #require(list.split(separator: "\n").dropFirst().last.map { String($0.prefix(16)) })
+        let text = try String(contentsOfFile: ClusterFixtures.root + "/models/logit_all.json", encoding: .utf8)
+        var changed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        changed["intercept"] = (changed["intercept"] as! Double) + 0.8
+        let file = ClusterFixtures.tempDir("m") + "/logit_all.json"
+        try JSONSerialization.data(withJSONObject: changed).write(to: URL(fileURLWithPath: file))
+        #expect(try cli.nextbest(["import", "model", file, "--id", "logit_all", "--format", "logistic-json", "--store", path]).0 == 0)
+        let full = try run(["run"])
+        let re = try run(["rescore", "--from", base, "--models", "logit_all"])
+        #expect(full.presolved && re.presolved, "the mix of the old model was explored")
+        #expect(try String(contentsOfFile: full.out + "/nba.csv", encoding: .utf8) == String(contentsOfFile: re.out + "/nba.csv", encoding: .utf8))
+        #expect(try !run(["run"]).presolved, "the models did not change since the last run")
+    }
+
     /// A rescore whose base run's propensity files are damaged or missing scores those shards under every
     /// model, says which file and why, and writes the same nba.csv as with the files intact.
     @Test func damagedPropensityFilesAreScoredAgain() throws {

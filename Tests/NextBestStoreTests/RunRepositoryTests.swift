@@ -283,7 +283,21 @@ import NextBestCore
         #expect(try PriceMemory.load(store: store) == nil)
         let mix = PriceMix(points: [prices(1)], buckets: Array(repeating: [0], count: CustomerBuckets.count))
         try PriceMemory.save(prices(2), mix: mix, store: store)
-        #expect(try PriceMemory.load(store: store) == PriceMemory.Warm(prices: prices(2), mix: mix))
+        let versions = try store.env.read { try store.modelVersions(in: $0) }
+        #expect(!versions.isEmpty)
+        let saved = try #require(try PriceMemory.load(store: store))
+        #expect(saved == PriceMemory.Warm(prices: prices(2), mix: mix, modelVersions: versions))
+        // The mix is explored again only while the run's models are those it was found with.
+        let (id, version) = try #require(versions.first)
+        #expect(saved.startingMix(modelVersions: [id: version]) == mix)
+        #expect(saved.startingMix(modelVersions: [id: version + 1]) == nil)
+        #expect(saved.startingMix(modelVersions: ["a model imported since": 1]) == nil)
+        // Remembered by version 3 (no model versions): the mix is kept.
+        var v3 = PriceMemory.Warm(prices: prices(2), mix: mix).encoded()
+        v3.removeLast()
+        v3[0] = 3
+        let v3Warm = try v3.withUnsafeBytes { try PriceMemory.Warm.decode($0) }
+        #expect(v3Warm == PriceMemory.Warm(prices: prices(2), mix: mix) && v3Warm.startingMix(modelVersions: [id: version + 1]) == mix)
         // Remembered by an earlier build: JSON at prices/… and points/…, replaced by the next save.
         let digest = try #require(try store.env.read { try PriceMemory.campaignDigest(store, in: $0) })
         let legacy = RunKeys.legacyWarm(campaign: digest)
@@ -294,7 +308,7 @@ import NextBestCore
         }
         #expect(try PriceMemory.load(store: store) == PriceMemory.Warm(prices: prices(3), mix: mix))
         try PriceMemory.save(prices(4), mix: nil, store: store)
-        #expect(try PriceMemory.load(store: store) == PriceMemory.Warm(prices: prices(4), mix: nil))
+        #expect(try PriceMemory.load(store: store) == PriceMemory.Warm(prices: prices(4), mix: nil, modelVersions: versions))
         #expect(try store.env.read { try $0.get(store.runs, key: legacy.prices) } == nil)
     }
 }

@@ -114,8 +114,12 @@ final class ClusterJob: JobBackend {
         rescoreFrom = from
         let runID = UInt64.random(in: 1...UInt64.max)
         self.runID = runID
-        // The same served responses as the run rescored: its propensities and history are the ones kept.
-        let plan = JobPlan(shards: base.shards, warmStart: baseOutcome.prices, warmMix: baseOutcome.mix, servedThrough: base.servedBound)
+        // The same served responses as the run rescored: its propensities and history are the ones kept. From
+        // that run's prices, and its mix unless a model changed since (as a full run would start from them,
+        // `PriceMemory.Warm.startingMix`).
+        let modelChanged = planIDs.contains { now[$0] != base.modelVersions?[$0] }
+        let plan = JobPlan(shards: base.shards, warmStart: baseOutcome.prices, warmMix: modelChanged ? nil : baseOutcome.mix,
+                           servedThrough: base.servedBound)
         let shards = plan.shards, warm = plan.warmStart, warmMix = plan.warmMix
         try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: base.shardSize, maxRounds: options.settings.maxRounds,
                                 warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
@@ -133,8 +137,10 @@ final class ClusterJob: JobBackend {
         self.runID = runID
         let shards = shardPlan.shards
         let memory = options.warmStart ? try PriceMemory.load(store: context.store) : nil
+        let modelVersions = try context.store.env.read { txn in try context.store.modelVersions(in: txn) }
         let warm = memory?.prices
-        let warmMix = memory?.mix
+        let planIDs = Set(context.plan.models.map(\.id))
+        let warmMix = memory?.startingMix(modelVersions: modelVersions.filter { planIDs.contains($0.key) })
         let last = try ResponseRecorder.lastSequence(store: context.store)
         if let asked = options.servedThrough, asked > last {
             throw ClusterError.runRefused("--served-through \(asked) is past the last response served on this store (sequence number \(last))")
@@ -143,8 +149,7 @@ final class ClusterJob: JobBackend {
         try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.settings.shardSize, maxRounds: options.settings.maxRounds,
                                 warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                 started: Self.startStamp(t0), campaignVersion: context.fingerprint.campaignVersion,
-                                modelVersions: try context.store.env.read { txn in try context.store.modelVersions(in: txn) },
-                                dataStamp: try context.dataStamp(), servedThrough: served))
+                                modelVersions: modelVersions, dataStamp: try context.dataStamp(), servedThrough: served))
         return JobPlan(shards: shards, warmStart: warm, warmMix: warmMix, servedThrough: served)
     }
 

@@ -11,7 +11,7 @@ public enum DualSolver {
         public var warmMix: PriceMix? = nil
         /// Stop when the gap between the dual bound and the LP master's value is below this fraction.
         public var gapTolerance: Double = OptimizerSettings.standard.gapTolerance
-        /// From a cold start, `Optimizer.run` first runs the passes on a sample of at least this many
+        /// From a cold start, or from warm prices without their mix, `Optimizer.run` first runs the passes on a sample of at least this many
         /// customers when the population is at least twice as large (0: never): its prices and the points
         /// its mix uses start the passes over everybody.
         public var presolveCustomers: Int = OptimizerSettings.standard.presolveCustomers

@@ -153,7 +153,9 @@ public enum Optimizer {
         let settings = ColumnGeneration.Options(maxPasses: options.maxRounds, gapTolerance: options.gapTolerance)
         // Cold start on a large population: the passes on samples first, a small one then a larger one
         // (each pass costs 1/modulus of a full one); each level starts from the last one's prices and mix.
-        if options.warmStart == nil, options.presolveCustomers > 0, !cs.isEmpty {
+        // Likewise from warm prices without their mix (the models changed since it was found): from those
+        // prices.
+        if options.warmStart == nil || explore == nil, options.presolveCustomers > 0, !cs.isEmpty {
             var levels: [CustomerSample] = []
             for target in [max(1, options.presolveCustomers / 16), options.presolveCustomers] {
                 let sample = CustomerSample.of(customers: group.customerCount, target: target)

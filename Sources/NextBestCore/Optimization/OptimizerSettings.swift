@@ -12,7 +12,7 @@ public struct OptimizerSettings: Sendable, Equatable {
     public var maxRounds: Int
     /// Stop the price rounds once the gap between the dual bound and a repaired selection is below this fraction.
     public var gapTolerance: Double
-    /// From a cold start, find the prices on a sample of at least this many customers first, when the
+    /// From a cold start (or from warm prices without their mix: the models changed), find the prices on a sample of at least this many customers first, when the
     /// population is at least twice as large (0: never).
     public var presolveCustomers: Int
 

@@ -307,10 +307,17 @@ extension Prices: RunRecord {
 extension PriceMemory.Warm: RunRecord {
     static let kind = RunRecordKind.warm
 
-    func write(to w: inout RunRecordWriter) { w.prices(prices); w.optional(mix) { $0.mix($1) } }
+    func write(to w: inout RunRecordWriter) {
+        w.prices(prices); w.optional(mix) { $0.mix($1) }
+        w.optional(modelVersions) { w, m in w.array(m.sorted { $0.key < $1.key }) { $0.string($1.key); $0.int($1.value) } }
+    }
 
     init(from r: inout RunRecordReader) throws(RunRecordError) {
         prices = try r.prices()
         mix = try r.optional { r throws(RunRecordError) in try r.mix() }
+        // Written last from version 4 on: earlier records end after the mix.
+        modelVersions = r.remaining > 0 ? try r.optional { r throws(RunRecordError) in
+            Dictionary(try r.array(width: 12) { r throws(RunRecordError) in (try r.string(), try r.int()) }) { a, _ in a }
+        } : nil
     }
 }
