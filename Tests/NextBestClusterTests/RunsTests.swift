@@ -142,7 +142,7 @@ import NextBestStore
     @Test func rescoreEqualsAFullRunWithTheNewModel() throws {
         let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml").1
         let cli = RunsTests()
-        #expect(try cli.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("b"), "--workers", "2", "--quiet"]).0 == 0)
+        #expect(try cli.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("b"), "--workers", "2", "--shard-size", "97", "--quiet"]).0 == 0)
         let (_, list) = try cli.nextbest(["runs", "list", "--store", path])
         let base = try #require(list.split(separator: "\n").dropFirst().last.map { String($0.prefix(16)) })
         // A new version of one model: another intercept.
@@ -155,7 +155,7 @@ import NextBestStore
         #expect(try cli.nextbest(["import", "model", file, "--id", "logit_all", "--format", "logistic-json", "--store", path]).0 == 0)
         // The full run starts from the remembered prices, which are the base run's final prices.
         let full = ClusterFixtures.tempDir("full"), re = ClusterFixtures.tempDir("re")
-        #expect(try cli.nextbest(["run", "--store", path, "--out", full, "--workers", "2", "--quiet"]).0 == 0)
+        #expect(try cli.nextbest(["run", "--store", path, "--out", full, "--workers", "2", "--shard-size", "97", "--quiet"]).0 == 0)
         let (status, said) = try cli.nextbest(["rescore", "--store", path, "--from", base, "--models", "logit_all", "--out", re, "--workers", "2", "--quiet"])
         #expect(status == 0, "\(said)")
         let a = try String(contentsOfFile: full + "/nba.csv", encoding: .utf8), b = try String(contentsOfFile: re + "/nba.csv", encoding: .utf8)
@@ -165,6 +165,31 @@ import NextBestStore
         let changes = try String(contentsOfFile: re + "/changes.csv", encoding: .utf8).split(separator: "\n")
         #expect(changes.first == "customer_id,old_top_offer,new_top_offer")
         #expect(changes.count > 1, "a changed model changed nobody's list")
+        // The rescore's workers sent back only the model scored again; the propensities kept with it (the
+        // others completed from the base run's) are the full run's, shard by shard.
+        func runID(_ dir: String) throws -> UInt64 {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
+            return try #require(RunRepository.parse(json["run_id"] as! String))
+        }
+        let repo = RunRepository(store: try Store(path: path, readOnly: true, mustExist: true))
+        let (fullRun, reRun) = (try runID(full), try runID(re))
+        let shards = try repo.plan(reRun).lower.count
+        #expect(shards > 1)
+        for s in 0..<shards {
+            let a = try #require(try repo.propensities(fullRun, shard: s)), b = try #require(try repo.propensities(reRun, shard: s))
+            #expect(a.models == b.models && a.values == b.values, "shard \(s)")
+        }
+    }
+
+    /// The coordinator completes a rescored shard's PROPS (the models scored again) with the kept columns, in
+    /// plan order, and refuses PROPS that are not exactly those models or not the shard's customers.
+    @Test func aRescoredShardsPropensitiesAreCompletedFromTheKeptOnes() {
+        // Plan models a, b, c; the base run kept (c, a) per customer; b is scored again.
+        let kept = Coordinator.Reused(source: [1, -1, 0], stride: 2, values: [0.3, 0.1, 0.6, 0.4])
+        #expect(kept.completed(with: ["b"], values: [0.2, 0.5], planIDs: ["a", "b", "c"]) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+        #expect(kept.completed(with: ["a"], values: [0.2, 0.5], planIDs: ["a", "b", "c"]) == nil)
+        #expect(kept.completed(with: ["b"], values: [0.2], planIDs: ["a", "b", "c"]) == nil)
+        #expect(kept.completed(with: [], values: [], planIDs: ["a", "b", "c"]) == nil)
     }
 
     /// After a model changed, a run from the remembered prices (and a rescore from the base run's) leaves the

@@ -28,13 +28,18 @@ extension Coordinator {
         var assignedAt: [ShardScheduler.Copy: Date] = [:]
         var stalledSince: Date? = nil
         var propsKept = Set<Int>()
+        // A rescore's shards in flight: the propensities kept from the run rescored, completed by the
+        // models scored again when their PROPS arrive.
+        var reused: [Int: Reused] = [:]
         func status() -> String {
             "scoring: \(plan.done)/\(shards.count) shards, \(rate(plan.scoredCustomers.reduce(0, +), since: tWait)) customers/s, \(hub.peerCount) workers"
         }
         func send(_ s: Int, to p: Hub.Peer) throws {
             let attempt = plan.assign(s, to: p.routingID, at: hub.clock, times: hub.times)
             assignedAt[.init(peer: p.routingID, shard: s)] = Date()
-            try hub.send(p.routingID, try assignment(shards[s], attempt: attempt, run: runID, journal: journal, rescore: rescore, served: served))
+            let (message, kept) = try assignment(shards[s], attempt: attempt, run: runID, journal: journal, rescore: rescore, served: served)
+            if let kept, !propsKept.contains(s) { reused[s] = kept }
+            try hub.send(p.routingID, message)
             hub.reserveScoring(p.routingID, customers: shards[s].customers)
         }
         while !plan.complete {
@@ -56,7 +61,18 @@ extension Coordinator {
                     hub.expel(from, "invalid PROPS: \(values.count) values for \(models.count) models over shard \(shard) of \(shards[s].customers) customers")
                     continue
                 }
-                if propsKept.insert(s).inserted { try keepProps(s, models, values) }
+                guard !propsKept.contains(s) else { continue }
+                let planIDs = context.plan.models.map(\.id)
+                if models == planIDs {
+                    try keepProps(s, models, values)
+                } else if let base = reused[s], let all = base.completed(with: models, values: values, planIDs: planIDs) {
+                    try keepProps(s, planIDs, all)
+                } else {
+                    hub.expel(from, "invalid PROPS: models \(models.joined(separator: ", ")) for shard \(shard), which is not rescored from kept propensities")
+                    continue
+                }
+                propsKept.insert(s)
+                reused[s] = nil
                 continue
             }
             guard case let .scored(r, shard, att, customers, candidates) = m, r == runID else { continue }
@@ -84,16 +100,53 @@ extension Coordinator {
                               latency: latency, customers: plan.scoredCustomers.reduce(0, +), candidates: plan.scoredCandidates.reduce(0, +))
     }
 
-    /// ASSIGN, or RESCORE with the kept propensities of the run rescored. A shard whose propensity file is
-    /// missing or damaged is scored under every model (ASSIGN), with a line saying which file and why.
+    /// ASSIGN, or RESCORE with the kept propensities of the run rescored (returned too: the worker sends back
+    /// only the models it scores again). A shard whose propensity file is missing or damaged is scored under
+    /// every model (ASSIGN), with a line saying which file and why.
     func assignment(_ sh: ShardPlan.Shard, attempt: UInt32, run runID: UInt64, journal: RunRepository,
-                    rescore: (from: UInt64, models: Set<String>)?, served: UInt64) throws -> WireMessage {
+                    rescore: (from: UInt64, models: Set<String>)?, served: UInt64) throws -> (WireMessage, Reused?) {
         if let (from, models) = rescore, let kept = try keptPropensities(journal, from: from, shard: sh.index) {
             let source = context.plan.models.map { m -> Int64 in models.contains(m.id) ? -1 : Int64(kept.models.firstIndex(of: m.id) ?? -1) }
-            return .rescore(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper,
-                            source: source, stride: UInt32(max(kept.models.count, 1)), stored: kept.values, served: served)
+            let stride = max(kept.models.count, 1)
+            return (.rescore(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper,
+                             source: source, stride: UInt32(stride), stored: kept.values, served: served),
+                    Reused(source: source.map { Int($0) }, stride: stride, values: kept.values))
         }
-        return .assign(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper, served: served)
+        return (.assign(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper, served: served), nil)
+    }
+
+    /// A rescored shard's propensities kept from the run rescored, as sent with its RESCORE.
+    struct Reused {
+        /// Per plan model: its column in `values`, or -1 when scored again.
+        var source: [Int]
+        var stride: Int
+        var values: [Float]
+
+        /// Every plan model's propensities (customers × `planIDs.count`, plan order): the kept columns and the
+        /// `models` scored again (`values`, customers × `models.count`); nil when `models` are not exactly the
+        /// models scored again or the customer counts differ.
+        func completed(with models: [String], values scored: [Float], planIDs: [String]) -> [Float]? {
+            let again = source.indices.filter { source[$0] < 0 }
+            guard models == again.map({ planIDs[$0] }), stride > 0 else { return nil }
+            let customers = values.count / stride
+            guard scored.count == customers * again.count else { return nil }
+            let m = planIDs.count
+            var out = [Float](repeating: 0, count: customers * m)
+            var column = [Int](repeating: -1, count: m)
+            for (k, j) in again.enumerated() { column[j] = k }
+            out.withUnsafeMutableBufferPointer { o in
+                values.withUnsafeBufferPointer { kept in
+                    scored.withUnsafeBufferPointer { s in
+                        for c in 0..<customers {
+                            for j in 0..<m {
+                                o[c * m + j] = source[j] >= 0 ? kept[c * stride + source[j]] : s[c * again.count + column[j]]
+                            }
+                        }
+                    }
+                }
+            }
+            return out
+        }
     }
 
     /// The kept propensities of a shard of the run rescored, or nil (logged) when its file cannot be used.

@@ -237,8 +237,10 @@ public final class Worker {
             }
             compute.async { shards.begin(run: run) }
             let reuse = ShardScorer.Reuse(source: source.map { Int($0) }, stored: stored, stride: Int(stride))
+            // Only the models scored again go back (PROPS): the coordinator holds the others.
+            let ids = scoring.context.plan.models.map(\.id), evaluated = reuse.evaluated.map { ids[$0] }
             scoring.score(lower: lower, upper: upper, reuse: reuse, served: served) { table in
-                compute.async { for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, table) { outbox.post(reply) } }
+                compute.async { for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, models: evaluated, table) { outbox.post(reply) } }
             }
         case .release(let run):
             let shards = self.shards
@@ -394,15 +396,17 @@ final class WorkerShards: @unchecked Sendable {
     /// run for rescoring) and are not held with the shard, then SCORED. Sent now rather than with the lists,
     /// the coordinator writes them while the other shards are scored, and a worker of 5 M customers holds
     /// 640 MB less until the merge.
-    func holdScored(run: UInt64, shard: UInt32, attempt: UInt32, _ result: Result<CandidateTable, Error>) -> [WireMessage] {
-        guard case .success(var table) = result, !table.propensities.isEmpty else {
+    /// `models` names the table's propensity columns (default: every plan model; a rescore's, the models it
+    /// scored again).
+    func holdScored(run: UInt64, shard: UInt32, attempt: UInt32, models: [String]? = nil, _ result: Result<CandidateTable, Error>) -> [WireMessage] {
+        guard case .success(var table) = result, !table.propensities.isEmpty || models != nil else {
             return hold(run: run, shard: shard, attempt: attempt, result).map { [$0] } ?? []
         }
         let values = Array(table.propensities)
         table.propensities = []
         guard let reply = hold(run: run, shard: shard, attempt: attempt, .success(table)) else { return [] }
         guard case .scored = reply else { return [reply] }
-        return [.props(run: run, shard: shard, seq: attempt, models: context.plan.models.map(\.id), values: values), reply]
+        return [.props(run: run, shard: shard, seq: attempt, models: models ?? context.plan.models.map(\.id), values: values), reply]
     }
 
     func hold(run: UInt64, shard: UInt32, attempt: UInt32, _ result: Result<CandidateTable, Error>) -> WireMessage? {

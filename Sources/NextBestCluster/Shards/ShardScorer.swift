@@ -42,6 +42,8 @@ public struct ShardScorer {
         public var stored: [Float]
         public var stride: Int
         public init(source: [Int], stored: [Float], stride: Int) { self.source = source; self.stored = stored; self.stride = stride }
+        /// The plan models evaluated (not held here), in plan order.
+        public var evaluated: [Int] { source.indices.filter { source[$0] < 0 } }
     }
 
     /// Why stored propensities cannot be used for a shard.
@@ -67,9 +69,10 @@ public struct ShardScorer {
         let models = plan.models
         let modelCount = models.count
         let blockSize = Self.blockSize
-        // The block transposed once for every tree model the AVX-512 kernel evaluates.
+        // The block transposed once for every tree model the AVX-512 kernel evaluates (not for the models
+        // whose propensities a rescore reuses).
         let kernel = TreeKernel.selected
-        let transpose = models.contains { $0.uses(kernel) && kernel == .avx512 }
+        let transpose = models.indices.contains { m in models[m].uses(kernel) && kernel == .avx512 && (reuse.map { $0.source[m] < 0 } ?? true) }
         let first = self.scorer
         let servedThrough = self.servedThrough
         // Everything the loop changes is declared inside the transaction's closure and the profiles are
@@ -255,6 +258,8 @@ public struct ShardScorer {
     }
 
     /// Scores a shard and keeps every customer's eligible candidates in memory for the optimizer.
+    /// `keepPropensities` keeps the propensities of the models evaluated (every plan model's, in plan order;
+    /// with `reuse`, only those it does not hold: `Reuse.evaluated`) in the table, customers in id order.
     /// `shape` (default: the last shard's) sizes the buffers up front: shards are usually the same size,
     /// and growing a shard's arrays by doubling makes the kernel clear fresh pages and copies the arrays at
     /// each step. A guess too large costs only address space.
@@ -262,13 +267,19 @@ public struct ShardScorer {
                                     shape: Shape? = nil) throws -> CandidateTable {
         var table = CandidateTable(rule: scorer.rule, entries: OfferEntries(plan: plan))
         var kept = ContiguousArray<Float>()
+        let modelCount = plan.models.count
+        let evaluated = reuse?.evaluated ?? Array(0..<modelCount)
         if let guess = shape ?? lastShape {
             // A little over the last size, so that a slightly larger shard does not double its arrays.
             let customers = guess.customers + guess.customers / 16 + 64
             table.reserve(customers: customers, candidates: guess.candidates + guess.candidates / 16 + 1024)
-            if keepPropensities { kept.reserveCapacity(customers * plan.models.count) }
+            if keepPropensities { kept.reserveCapacity(customers * evaluated.count) }
         }
-        try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keeping: keepPropensities, keep: { kept.append(contentsOf: $0) }) { id, region, segment, scorer in
+        let all = evaluated.count == modelCount
+        try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keeping: keepPropensities && !evaluated.isEmpty, keep: { block in
+            if all { kept.append(contentsOf: block); return }
+            for c in 0..<(block.count / modelCount) { for m in evaluated { kept.append(block[c * modelCount + m]) } }
+        }) { id, region, segment, scorer in
             table.fatigued += Int64(scorer.fatiguedOffers.count)
             table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates, values: scorer.values)
         }
