@@ -132,19 +132,22 @@ extension Coordinator {
             guard scored.count == customers * again.count else { return nil }
             let m = planIDs.count
             var out = [Float](repeating: 0, count: customers * m)
-            var column = [Int](repeating: -1, count: m)
-            for (k, j) in again.enumerated() { column[j] = k }
+            // Per plan model, where its value is: a kept column, or (negative) the scored column − 1.
+            var from = source
+            for (k, j) in again.enumerated() { from[j] = -1 - k }
+            let n = again.count
             out.withUnsafeMutableBufferPointer { o in
-                values.withUnsafeBufferPointer { kept in
-                    scored.withUnsafeBufferPointer { s in
-                        for c in 0..<customers {
-                            for j in 0..<m {
-                                o[c * m + j] = source[j] >= 0 ? kept[c * stride + source[j]] : s[c * again.count + column[j]]
-                            }
-                        }
+            values.withUnsafeBufferPointer { kept in
+            scored.withUnsafeBufferPointer { s in
+            from.withUnsafeBufferPointer { from in
+                for c in 0..<customers {
+                    let row = o.baseAddress! + c * m, k = kept.baseAddress! + c * stride, sc = s.baseAddress.map { $0 + c * n }
+                    for j in 0..<m {
+                        let f = from[j]
+                        row[j] = f >= 0 ? k[f] : sc![-1 - f]
                     }
                 }
-            }
+            }}}}
             return out
         }
     }

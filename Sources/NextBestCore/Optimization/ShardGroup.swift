@@ -69,39 +69,66 @@ public struct PrecheckFacts: Sendable, Equatable {
         }
     }
 
-    /// The facts of one shard.
+    /// The facts of one shard. One pass per min row over the shard's candidates through their buffers; a
+    /// customer's cheapest use of the row is counted per (offer, channel) pair (its cost is the pair's), and
+    /// the pairs' counts are summed by cost at the end (a dictionary update per customer took 5 % of a 10 M
+    /// rescore's samples).
     public static func of(_ s: ShardOptimizer) -> PrecheckFacts {
         let cs = s.constraints
         let rows = cs.rows
         var facts = PrecheckFacts(rows: rows.count)
         let minRows = rows.indices.filter { rows[$0].lower != nil && rows[$0].kind != .budget }
         if minRows.isEmpty { return facts }
-        let maxPerFamily = s.plan.campaign.perCustomer.maxPerFamily
-        var famCount = [Int](repeating: 0, count: s.plan.families.count)
-        var seen = [Bool](repeating: false, count: s.plan.offers.count)
-        var hist = [[Int64: Int64]](repeating: [:], count: rows.count)
-        for i in 0..<s.table.customerCount {
-            for k in minRows {
-                let k32 = Int32(k)
-                for f in famCount.indices { famCount[f] = 0 }
-                for o in seen.indices { seen[o] = false }
-                var n = 0
-                var best: Int64 = .max
-                for ci in s.table.range(i) {
-                    let c = s.table.candidates[ci]
-                    let u = Repair.rowUse(s, customer: i, candidate: ci)
-                    guard u.product == k32 || u.channel == k32 || u.region == k32 || u.segment == k32 else { continue }
-                    best = min(best, u.cost)
-                    if seen[Int(c.offer)] { continue }
-                    let fam = s.plan.offers[Int(c.offer)].family
-                    if famCount[fam] >= maxPerFamily || n >= s.maxOffers { continue }
-                    seen[Int(c.offer)] = true; famCount[fam] += 1; n += 1
+        let maxPerFamily = s.plan.campaign.perCustomer.maxPerFamily, maxOffers = s.maxOffers
+        let family = ContiguousArray(s.plan.offers.map { Int32($0.family) })
+        let pairs = s.pairCostMicros.count, channelCount = s.channelCount
+        var famCount = ContiguousArray<Int32>(repeating: 0, count: max(1, s.plan.families.count))
+        var seen = ContiguousArray<Bool>(repeating: false, count: max(1, s.plan.offers.count))
+        var pairCount = ContiguousArray<Int64>(repeating: 0, count: pairs)
+        let customers = s.table.customerCount
+        for k in minRows {
+            let k32 = Int32(k)
+            var capacity: Int64 = 0
+            for p in 0..<pairs { pairCount[p] = 0 }
+            s.table.candidates.withUnsafeBufferPointer { cands in
+            s.table.offsets.withUnsafeBufferPointer { offsets in
+            s.productRowOfOffer.withUnsafeBufferPointer { productRow in
+            s.channelRowOf.withUnsafeBufferPointer { channelRow in
+            s.pairCostMicros.withUnsafeBufferPointer { cost in
+            s.customerRegionRow.withUnsafeBufferPointer { regionRow in
+            s.customerSegmentRow.withUnsafeBufferPointer { segmentRow in
+            family.withUnsafeBufferPointer { family in
+            famCount.withUnsafeMutableBufferPointer { famCount in
+            seen.withUnsafeMutableBufferPointer { seen in
+                for i in 0..<customers {
+                    // Every candidate of a customer of the row's region or segment uses it.
+                    let everyCandidate = regionRow[i] == k32 || segmentRow[i] == k32
+                    let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
+                    var n = 0
+                    var bestPair = -1
+                    var best = Int64.max
+                    for ci in lo..<hi {
+                        let c = cands[ci]
+                        let o = Int(c.offer)
+                        guard everyCandidate || productRow[o] == k32 || channelRow[Int(c.channel)] == k32 else { continue }
+                        let pair = o &* channelCount &+ Int(c.channel)
+                        if cost[pair] < best { best = cost[pair]; bestPair = pair }
+                        if seen[o] { continue }
+                        let f = Int(family[o])
+                        if Int(famCount[f]) >= maxPerFamily || n >= maxOffers { continue }
+                        seen[o] = true; famCount[f] += 1; n += 1
+                    }
+                    // Undo the marks (fewer than the offers and families).
+                    for ci in lo..<hi { let o = Int(cands[ci].offer); seen[o] = false; famCount[Int(family[o])] = 0 }
+                    capacity += Int64(n)
+                    if bestPair >= 0 { pairCount[bestPair] += 1 }
                 }
-                facts.capacity[k] += Int64(n)
-                if best != .max { hist[k][cs.budgetRow >= 0 ? best : 0, default: 0] += 1 }
-            }
+            }}}}}}}}}}
+            facts.capacity[k] = capacity
+            var hist: [Int64: Int64] = [:]
+            for p in 0..<pairs where pairCount[p] > 0 { hist[cs.budgetRow >= 0 ? s.pairCostMicros[p] : 0, default: 0] += pairCount[p] }
+            facts.cheapest[k] = hist.sorted { $0.key < $1.key }.map { CostCount(cost: $0.key, count: $0.value) }
         }
-        for k in minRows { facts.cheapest[k] = hist[k].sorted { $0.key < $1.key }.map { CostCount(cost: $0.key, count: $0.value) } }
         return facts
     }
 }
