@@ -142,7 +142,8 @@ import NextBestStore
     @Test func rescoreEqualsAFullRunWithTheNewModel() throws {
         let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml").1
         let cli = RunsTests()
-        #expect(try cli.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("b"), "--workers", "2", "--shard-size", "97", "--quiet"]).0 == 0)
+        let baseOut = ClusterFixtures.tempDir("b")
+        #expect(try cli.nextbest(["run", "--store", path, "--out", baseOut, "--workers", "2", "--shard-size", "97", "--quiet"]).0 == 0)
         let (_, list) = try cli.nextbest(["runs", "list", "--store", path])
         let base = try #require(list.split(separator: "\n").dropFirst().last.map { String($0.prefix(16)) })
         // A new version of one model: another intercept.
@@ -165,6 +166,23 @@ import NextBestStore
         let changes = try String(contentsOfFile: re + "/changes.csv", encoding: .utf8).split(separator: "\n")
         #expect(changes.first == "customer_id,old_top_offer,new_top_offer")
         #expect(changes.count > 1, "a changed model changed nobody's list")
+        // Exactly the customers whose rows differ between the two nba.csv files, with their rank-1 offers.
+        func lists(_ dir: String) throws -> [String: [Substring]] {
+            var out: [String: [Substring]] = [:]
+            for line in try String(contentsOfFile: dir + "/nba.csv", encoding: .utf8).split(separator: "\n").dropFirst() {
+                let f = line.split(separator: ",", maxSplits: 1)
+                out[String(f[0]), default: []].append(f[1])
+            }
+            return out
+        }
+        let (old, new) = (try lists(baseOut), try lists(re))
+        func top(_ rows: [Substring]?) -> String { rows.map { String($0[0].split(separator: ",")[1]) } ?? "" }
+        let expected = Set(old.keys).union(new.keys).filter { old[$0] != new[$0] }
+        #expect(Set(changes.dropFirst().map { String($0.split(separator: ",", omittingEmptySubsequences: false)[0]) }) == expected)
+        for line in changes.dropFirst() {
+            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            #expect(f.count == 3 && f[1] == top(old[f[0]]) && f[2] == top(new[f[0]]), "\(line)")
+        }
         // The rescore's workers sent back only the model scored again; the propensities kept with it (the
         // others completed from the base run's) are the full run's, shard by shard.
         func runID(_ dir: String) throws -> UInt64 {

@@ -49,7 +49,14 @@ public enum Changes {
                         same = false
                     }
                     if !same {
-                        out += Array("\(id),\(try Self.top(&ra, la)),\(try Self.top(&rb, lb))\n".utf8)
+                        // Bytes appended in place: a String per line cost ~1 µs, 2 s for the 2 M lines of a 10 M
+                        // rescore.
+                        out.appendDecimal(id)
+                        out.append(UInt8(ascii: ","))
+                        try Self.appendTop(&ra, la, to: &out)
+                        out.append(UInt8(ascii: ","))
+                        try Self.appendTop(&rb, lb, to: &out)
+                        out.append(UInt8(ascii: "\n"))
                         changed += 1
                     }
                     if la != nil { ca = try ra.next() }
@@ -60,12 +67,13 @@ public enum Changes {
         }
     }
 
-    /// The offer id of a customer's first row (empty without a list); the reader is left after the customer.
-    static func top(_ r: inout NBALists.Reader, _ c: (id: UInt64, rows: Int, bytes: Range<Int>)?) throws(NBALists.Failure) -> String {
-        guard let c, c.rows > 0 else { return "" }
+    /// Appends the offer id of a customer's first row (nothing without a list); the reader is left after the
+    /// customer.
+    static func appendTop(_ r: inout NBALists.Reader, _ c: (id: UInt64, rows: Int, bytes: Range<Int>)?, to out: inout [UInt8]) throws(NBALists.Failure) {
+        guard let c, c.rows > 0 else { return }
         r.seek(c.bytes.lowerBound)
         defer { r.seek(c.bytes.upperBound) }
-        return String(decoding: r.name(r.offers[try r.row().offer]), as: UTF8.self)
+        out.append(contentsOf: r.name(r.offers[try r.row().offer]))
     }
 
     /// Whether two tables hold the same names in the same order.
