@@ -40,12 +40,7 @@ import NextBestInspect
         }
         let first = try run("n1"), second = try run("n2")
         // A new version of logit_all: another intercept, so its offers' propensities rise for every customer.
-        let text = try String(contentsOfFile: ClusterFixtures.root + "/models/logit_all.json", encoding: .utf8)
-        var model = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
-        model["intercept"] = (model["intercept"] as! Double) + 0.8
-        let file = ClusterFixtures.tempDir("m") + "/logit_all.json"
-        try JSONSerialization.data(withJSONObject: model).write(to: URL(fileURLWithPath: file))
-        #expect(try cli.nextbest(["import", "model", file, "--id", "logit_all", "--format", "logistic-json", "--store", path]).0 == 0)
+        try cli.importShiftedLogitAll(store: path)
         let third = try run("n3")
 
         let (status, out) = try cli.nextbest(["runs", "compare", second.id, third.id, "--store", path, "--json"])

@@ -6,6 +6,17 @@ import NextBestStore
 
 /// Runs are kept in the store (journal and lists) and can be listed, shown and pruned.
 @Suite struct RunsTests {
+    /// Imports a new version of the fixture's `logit_all` with its intercept moved by `shift`, so its offers'
+    /// propensities move for every customer.
+    func importShiftedLogitAll(store path: String, by shift: Double = 0.8) throws {
+        let text = try String(contentsOfFile: ClusterFixtures.root + "/models/logit_all.json", encoding: .utf8)
+        var model = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        model["intercept"] = (model["intercept"] as! Double) + shift
+        let file = ClusterFixtures.tempDir("m") + "/logit_all.json"
+        try JSONSerialization.data(withJSONObject: model).write(to: URL(fileURLWithPath: file))
+        #expect(try nextbest(["import", "model", file, "--id", "logit_all", "--format", "logistic-json", "--store", path]).0 == 0)
+    }
+
     func nextbest(_ args: [String]) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
@@ -147,13 +158,7 @@ import NextBestStore
         let (_, list) = try cli.nextbest(["runs", "list", "--store", path])
         let base = try #require(list.split(separator: "\n").dropFirst().last.map { String($0.prefix(16)) })
         // A new version of one model: another intercept.
-        let text = try String(contentsOfFile: ClusterFixtures.root + "/models/logit_all.json", encoding: .utf8)
-        let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
-        var changed = json
-        changed["intercept"] = (json["intercept"] as! Double) + 0.8
-        let file = ClusterFixtures.tempDir("m") + "/logit_all.json"
-        try JSONSerialization.data(withJSONObject: changed).write(to: URL(fileURLWithPath: file))
-        #expect(try cli.nextbest(["import", "model", file, "--id", "logit_all", "--format", "logistic-json", "--store", path]).0 == 0)
+        try cli.importShiftedLogitAll(store: path)
         // The full run starts from the remembered prices, which are the base run's final prices.
         let full = ClusterFixtures.tempDir("full"), re = ClusterFixtures.tempDir("re")
         #expect(try cli.nextbest(["run", "--store", path, "--out", full, "--workers", "2", "--shard-size", "97", "--quiet"]).0 == 0)
@@ -229,12 +234,7 @@ import NextBestStore
         #expect(try !run(["run"]).presolved, "a warm run with the same models explores the remembered mix")
         let (_, list) = try cli.nextbest(["runs", "list", "--store", path])
         let base = try #require(list.split(separator: "\n").dropFirst().last.map { String($0.prefix(16)) })
-        let text = try String(contentsOfFile: ClusterFixtures.root + "/models/logit_all.json", encoding: .utf8)
-        var changed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
-        changed["intercept"] = (changed["intercept"] as! Double) + 0.8
-        let file = ClusterFixtures.tempDir("m") + "/logit_all.json"
-        try JSONSerialization.data(withJSONObject: changed).write(to: URL(fileURLWithPath: file))
-        #expect(try cli.nextbest(["import", "model", file, "--id", "logit_all", "--format", "logistic-json", "--store", path]).0 == 0)
+        try cli.importShiftedLogitAll(store: path)
         let full = try run(["run"])
         let re = try run(["rescore", "--from", base, "--models", "logit_all"])
         #expect(full.presolved && re.presolved, "the mix of the old model was explored")
