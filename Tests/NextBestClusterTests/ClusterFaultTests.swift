@@ -174,7 +174,7 @@ import NextBestWire
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
         p.arguments = ["coordinator", "--bind", endpoint, "--store", store, "--out", out, "--min-workers", "2", "--no-warm-start",
-                       "--shard-size", "300", "--heartbeat", "0.1", "--wait-timeout", "60"] + extra
+                       "--shard-size", "300", "--heartbeat", "0.1", "--wait-timeout", "60", "--keep-runs", "0"] + extra
         var env = ProcessInfo.processInfo.environment
         env["NEXTBEST_FAILPOINT"] = failpoint
         p.environment = env

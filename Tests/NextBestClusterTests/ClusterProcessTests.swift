@@ -50,6 +50,8 @@ import NextBestWire
                           events: ((Coordinator.Event) -> Void)? = nil) throws -> (Coordinator, () throws -> LocalRunner.Result) {
         var o = Coordinator.Options(bind: bind, storePath: store, outDir: out)
         o.settings.shardSize = shardSize; o.minWorkers = minWorkers; o.warmStart = false; o.waitTimeout = 60
+        // Many tests run on the shared generated store at once: none prunes the others' runs in progress.
+        o.keepRuns = 0
         configure(&o)
         let c = try Coordinator(o, log: { log.add($0) })
         c.onEvent = events

@@ -137,7 +137,7 @@ final class FakePeer: @unchecked Sendable {
         let coordinator = Process()
         coordinator.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
         coordinator.arguments = ["coordinator", "--bind", "tcp://127.0.0.1:*", "--store", store, "--out", out, "--shard-size", "300",
-                                 "--no-warm-start", "--heartbeat", "0.2", "--wait-timeout", "60"]
+                                 "--no-warm-start", "--heartbeat", "0.2", "--wait-timeout", "60", "--keep-runs", "0"]
         let stderr = Pipe(), log = ClusterProcessTests.Lines()
         stderr.fileHandleForReading.readabilityHandler = { f in log.add(String(decoding: f.availableData, as: UTF8.self)) }
         coordinator.standardError = stderr

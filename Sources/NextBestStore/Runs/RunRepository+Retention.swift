@@ -61,9 +61,15 @@ extension RunRepository {
     public func delete(_ run: UInt64) throws -> Int {
         let records = try deleteRecords(run)
         let dir = filesDirectory(run)
-        if FileManager.default.fileExists(atPath: dir) {
-            do { try FileManager.default.removeItem(atPath: dir) }
-            catch { throw Failure.cannotDeleteFiles(path: dir, reason: "\(error.localizedDescription)") }
+        // Another process may be deleting the same run (two runs ending at once prune the same old one) or,
+        // for a run still going, writing a file there: a file gone from under the walk is not an error, and
+        // the walk is tried again while the directory is still there.
+        var failure: Error? = nil
+        for _ in 0..<3 where FileManager.default.fileExists(atPath: dir) {
+            do { try FileManager.default.removeItem(atPath: dir); failure = nil } catch { failure = error }
+        }
+        if let failure, FileManager.default.fileExists(atPath: dir) {
+            throw Failure.cannotDeleteFiles(path: dir, reason: "\(failure.localizedDescription)")
         }
         return records
     }
