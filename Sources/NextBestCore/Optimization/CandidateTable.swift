@@ -48,7 +48,7 @@ public struct CandidateTable: Sendable {
     }
 
     /// Appends one customer's candidates and values (`rule.valueCount` of them).
-    public mutating func append(customerID: UInt64, region: UInt16, segment: UInt16, candidates c: ArraySlice<Candidate>,
+    public mutating func append(customerID: UInt64, region: UInt16, segment: UInt16, candidates c: ContiguousArray<Candidate>,
                                 values v: ContiguousArray<Float>) {
         precondition(v.count == rule.valueCount, "a customer's values: \(v.count), the rule keeps \(rule.valueCount)")
         customerIDs.append(customerID)

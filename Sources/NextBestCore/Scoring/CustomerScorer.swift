@@ -11,11 +11,7 @@ public struct CustomerScorer {
     private var ignoredCount: ContiguousArray<Int32>
     private var touched: ContiguousArray<Int32>
     /// Eligible candidates of the current customer, in (offer, channel) order.
-    public var candidates: ArraySlice<Candidate> { slots[0..<candidateCount] }
-    /// Room for every (offer, channel) slot of the plan: `applyRules` writes each slot's candidate and counts
-    /// it only when eligible (no branch on the propensity), the first `candidateCount` are the customer's.
-    private var slots: ContiguousArray<Candidate>
-    private var candidateCount = 0
+    public private(set) var candidates: ContiguousArray<Candidate>
     /// Offers excluded by fatigue for the current customer.
     public private(set) var fatiguedOffers: ContiguousArray<UInt16>
     /// How candidates' expected values follow from their propensities.
@@ -41,7 +37,8 @@ public struct CustomerScorer {
         touched = []
         touched.reserveCapacity(64)
         let maxCandidates = plan.offers.reduce(0) { $0 + $1.channels.count }
-        slots = ContiguousArray(repeating: Candidate(offer: 0, channel: 0, propensity: 0), count: max(1, maxCandidates))
+        candidates = []
+        candidates.reserveCapacity(maxCandidates)
         fatiguedOffers = []
         fatiguedOffers.reserveCapacity(plan.offers.count)
         solver = SubProblemSolver(plan: plan)
@@ -101,11 +98,9 @@ public struct CustomerScorer {
         applyRules(x)
     }
 
-    /// Eligibility, fatigue and the customer's values: fills `candidates` from `modelPropensity`. Every
-    /// channel slot's candidate is written and counted only when its propensity reaches the channel's minimum:
-    /// a branch on that comparison was mispredicted on about a third of the slots (the hottest spot of the
-    /// rules in a 10 M rescore's profile).
+    /// Eligibility, fatigue and the customer's values: fills `candidates` from `modelPropensity`.
     mutating func applyRules(_ x: UnsafeBufferPointer<Float>) {
+        candidates.removeAll(keepingCapacity: true)
         fatiguedOffers.removeAll(keepingCapacity: true)
         let rule = self.rule
         values.withUnsafeMutableBufferPointer { rule.customerValues(x, into: $0) }
@@ -116,20 +111,14 @@ public struct CustomerScorer {
         slotMinPropensity.withUnsafeBufferPointer { minP in
         ignoredCount.withUnsafeBufferPointer { ignored in
         modelPropensity.withUnsafeBufferPointer { propensity in
-        slots.withUnsafeMutableBufferPointer { out in
-            var n = 0
             for oi in 0..<model.count {
-                if ignored[oi] >= maxIgnored { fatiguedOffers.append(UInt16(truncatingIfNeeded: oi)); continue }
+                if ignored[oi] >= maxIgnored { fatiguedOffers.append(UInt16(oi)); continue }
                 let p = propensity[Int(model[oi])]
-                let offer = UInt16(truncatingIfNeeded: oi)
-                for k in Int(start[oi])..<Int(start[oi + 1]) {
-                    // n ≤ k: the write stays within the slots.
-                    out[n] = Candidate(offer: offer, channel: channel[k], propensity: p)
-                    n &+= p >= minP[k] ? 1 : 0
+                for k in Int(start[oi])..<Int(start[oi + 1]) where p >= minP[k] {
+                    candidates.append(Candidate(offer: UInt16(oi), channel: channel[k], propensity: p))
                 }
             }
-            candidateCount = n
-        }}}}}}}
+        }}}}}}
     }
 
     /// A candidate's expected value for the current customer.
@@ -154,8 +143,7 @@ public struct CustomerScorer {
     public mutating func select(adjusted: (Candidate) -> Double, into chosen: inout ContiguousArray<Int32>) {
         chosen.removeAll(keepingCapacity: true)
         var solver = self.solver
-        let n = candidateCount
-        _ = slots.withUnsafeBufferPointer { solver.solve(UnsafeBufferPointer(rebasing: $0[0..<n]), adjusted: adjusted, into: &chosen) }
+        _ = candidates.withUnsafeBufferPointer { solver.solve($0, adjusted: adjusted, into: &chosen) }
         self.solver = solver
     }
 }
