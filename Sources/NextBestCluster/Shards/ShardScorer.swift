@@ -37,17 +37,11 @@ public struct ShardScorer {
     /// Propensities kept from an earlier run, used instead of evaluating the models that did not change.
     public struct Reuse: Sendable {
         /// Per plan model: its column in `stored`, or -1 to evaluate it.
-        public let source: [Int]
+        public var source: [Int]
         /// Customers × `stride` propensities, customers in id order.
-        public let stored: [Float]
-        public let stride: Int
-        /// Whether every kept column is the plan model's own position (`stride` = the plan's models): a block's
-        /// rows are then copied whole.
-        public let inPlanOrder: Bool
-        public init(source: [Int], stored: [Float], stride: Int) {
-            self.source = source; self.stored = stored; self.stride = stride
-            inPlanOrder = stride == source.count && source.indices.allSatisfy { source[$0] < 0 || source[$0] == $0 }
-        }
+        public var stored: [Float]
+        public var stride: Int
+        public init(source: [Int], stored: [Float], stride: Int) { self.source = source; self.stored = stored; self.stride = stride }
         /// The plan models evaluated (not held here), in plan order.
         public var evaluated: [Int] { source.indices.filter { source[$0] < 0 } }
     }
@@ -164,20 +158,10 @@ public struct ShardScorer {
         block.withUnsafeBufferPointer { x in
             props.withUnsafeMutableBufferPointer { out in
                 margins.withUnsafeMutableBufferPointer { mg in
-                    // Kept columns in plan order (a rescore of the same campaign): the block's rows copied whole,
-                    // the models scored again written over them below.
-                    if let reuse, reuse.inPlanOrder {
-                        reuse.stored.withUnsafeBufferPointer { kept in
-                            out.baseAddress!.update(from: kept.baseAddress! + done * modelCount, count: filled * modelCount)
-                        }
-                    }
                     for m in 0..<modelCount {
                         if let reuse, reuse.source[m] >= 0 {
-                            if reuse.inPlanOrder { continue }
                             let col = reuse.source[m]
-                            reuse.stored.withUnsafeBufferPointer { kept in
-                                for i in 0..<filled { out[i * modelCount + m] = kept[(done + i) * reuse.stride + col] }
-                            }
+                            for i in 0..<filled { out[i * modelCount + m] = reuse.stored[(done + i) * reuse.stride + col] }
                             continue
                         }
                         models[m].propensities(block: x, stride: featureCount, count: filled, margins: mg,
