@@ -35,9 +35,7 @@ final class LocalJob: JobBackend {
         log("planned \(shardPlan.shards.count) shards over \(shardPlan.customers) customers")
         threads = min(options.threads, max(1, shardPlan.shards.count))
         let warm = remembersPrices ? try PriceMemory.load(store: context.store) : nil
-        let planIDs = Set(context.plan.models.map(\.id))
-        let now = try context.store.env.read { txn in try context.store.modelVersions(in: txn) }.filter { planIDs.contains($0.key) }
-        return JobPlan(shards: shardPlan.shards, warmStart: warm?.prices, warmMix: warm?.startingMix(modelVersions: now),
+        return JobPlan(shards: shardPlan.shards, warmStart: warm?.prices, warmMix: warm?.startingMix(modelVersions: try context.modelVersions().campaign),
                        servedThrough: try ResponseRecorder.lastSequence(store: context.store))
     }
 

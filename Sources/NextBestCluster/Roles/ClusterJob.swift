@@ -105,7 +105,7 @@ final class ClusterJob: JobBackend {
         if let stamp = base.dataStamp, stamp != (try context.dataStamp()) {
             throw ClusterError.runRefused("profiles or contacts changed since run \(RunRepository.name(from)): its propensities no longer fit; run a full job instead")
         }
-        let now = try context.store.env.read { txn in try context.store.modelVersions(in: txn) }
+        let versions = try context.modelVersions(), now = versions.all
         let planIDs = Set(context.plan.models.map(\.id))
         for id in listed where !planIDs.contains(id) {
             throw ClusterError.runRefused("model '\(id)' is not used by the campaign (models: \(planIDs.sorted().joined(separator: ", ")))")
@@ -124,7 +124,7 @@ final class ClusterJob: JobBackend {
         try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: base.shardSize, maxRounds: options.settings.maxRounds,
                                 warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                 started: Self.startStamp(t0), campaignVersion: context.fingerprint.campaignVersion,
-                                modelVersions: now.filter { planIDs.contains($0.key) }, dataStamp: try context.dataStamp(), rescoredFrom: from,
+                                modelVersions: versions.campaign, dataStamp: try context.dataStamp(), rescoredFrom: from,
                                 servedThrough: plan.servedThrough))
         progress.line("rescoring run \(RunRepository.name(from)): models \(rescoreSet.sorted().joined(separator: ", ")) are scored again, the other \(planIDs.count - rescoreSet.count) come from that run")
         return plan
@@ -137,10 +137,9 @@ final class ClusterJob: JobBackend {
         self.runID = runID
         let shards = shardPlan.shards
         let memory = options.warmStart ? try PriceMemory.load(store: context.store) : nil
-        let modelVersions = try context.store.env.read { txn in try context.store.modelVersions(in: txn) }
+        let versions = try context.modelVersions()
         let warm = memory?.prices
-        let planIDs = Set(context.plan.models.map(\.id))
-        let warmMix = memory?.startingMix(modelVersions: modelVersions.filter { planIDs.contains($0.key) })
+        let warmMix = memory?.startingMix(modelVersions: versions.campaign)
         let last = try ResponseRecorder.lastSequence(store: context.store)
         if let asked = options.servedThrough, asked > last {
             throw ClusterError.runRefused("--served-through \(asked) is past the last response served on this store (sequence number \(last))")
@@ -149,7 +148,7 @@ final class ClusterJob: JobBackend {
         try journal.begin(.init(run: runID, fingerprint: context.fingerprint.digest, shardSize: options.settings.shardSize, maxRounds: options.settings.maxRounds,
                                 warmStart: warm, warmMix: warmMix, lower: shards.map(\.lower), upper: shards.map(\.upper), customers: shards.map(\.customers),
                                 started: Self.startStamp(t0), campaignVersion: context.fingerprint.campaignVersion,
-                                modelVersions: modelVersions, dataStamp: try context.dataStamp(), servedThrough: served))
+                                modelVersions: versions.all, dataStamp: try context.dataStamp(), servedThrough: served))
         return JobPlan(shards: shards, warmStart: warm, warmMix: warmMix, servedThrough: served)
     }
 
@@ -282,10 +281,7 @@ final class ClusterJob: JobBackend {
                                   progress.update("writing: \(n)/\(shards) shards")
                               }) { s, merged, fresh in
                 if fresh {
-                    try journalQueue.add {
-                        try journal.merged(run, shard: s, lists: merged.lists, totals: merged.totals)
-                        env.startWriteback()
-                    }
+                    try journalQueue.add { try journal.merged(run, shard: s, lists: merged.lists, totals: merged.totals) }
                 }
                 try sink(merged.csv, merged.totals)
             }

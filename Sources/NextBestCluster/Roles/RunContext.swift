@@ -30,6 +30,13 @@ public struct RunContext: Sendable {
         fingerprint = try StoreFingerprint.of(store)
     }
 
+    /// The store's model versions: every model's, and the campaign's models' alone.
+    public func modelVersions() throws -> (all: [String: Int], campaign: [String: Int]) {
+        let all = try store.env.read { txn in try store.modelVersions(in: txn) }
+        let ids = Set(plan.models.map(\.id))
+        return (all, all.filter { ids.contains($0.key) })
+    }
+
     /// The store's data stamp (renewed by every profile or contact import), as hex.
     public func dataStamp() throws -> String? {
         try store.dataStamp()

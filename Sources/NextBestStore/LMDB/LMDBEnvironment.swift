@@ -92,19 +92,6 @@ public final class LMDBEnvironment: @unchecked Sendable {
         return result
     }
 
-    /// Starts writing the store's dirty pages to disk without waiting for them (`sync_file_range` with
-    /// `SYNC_FILE_RANGE_WRITE` on the data file), so that the flush which ends a `deferringSync` finds
-    /// little left to write: between the bulk commits of a run journal, the disk works while the merge
-    /// goes on. Durability still comes from that flush; this only moves the writing earlier.
-    public func startWriteback() {
-        #if os(Linux)
-        guard !readOnly else { return }
-        var fd: Int32 = -1
-        guard mdb_env_get_fd(env, &fd) == 0, fd >= 0 else { return }
-        _ = nextbest_start_writeback(fd)
-        #endif
-    }
-
     /// Opens (and, in a writable environment, creates) the named databases.
     public func openDatabases(_ names: [(name: String, dupSort: Bool)]) throws {
         if readOnly {

@@ -44,7 +44,7 @@ enum PropensityFile {
     /// Reads and checks a file against its record (size, CRC-32, header fields); returns its values.
     static func read(path: String, record: PropensityFileRecord, run: UInt64, shard: Int) throws(Problem) -> [Float] {
         let r = try RunFile.read(path: path, bytes: record.bytes, crc: record.crc, payloadCount: record.customers * record.models.count,
-                                 as: Float.self, zero: 0)
+                                 zero: Float(0))
         guard r.head == header(run: run, shard: shard, models: record.models, customers: record.customers, payloadCRC: r.payloadCRC) else {
             throw .header("does not name run \(RunKeys.name(run)), shard \(shard) and the recorded models")
         }

@@ -66,7 +66,7 @@ enum RunFile {
     /// Reads a file of `bytes` bytes whose payload is `payloadCount` values of `T` after the header, and
     /// checks its size and CRC-32; returns the header, the payload and the payload's CRC-32 (for the
     /// caller's check of the header's fields).
-    static func read<T: BitwiseCopyable>(path: String, bytes: Int, crc: UInt32, payloadCount: Int, as _: T.Type = T.self,
+    static func read<T: BitwiseCopyable>(path: String, bytes: Int, crc: UInt32, payloadCount: Int,
                                           zero: T) throws(Problem) -> (head: [UInt8], payload: [T], payloadCRC: UInt32) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw errno == ENOENT ? .missing : .io(String(cString: strerror(errno))) }
@@ -146,7 +146,7 @@ enum ListsFile {
 
     /// Reads and checks a file against its record's byte count and CRC-32; returns the lists.
     static func read(path: String, bytes: Int, crc: UInt32, run: UInt64, shard: Int) throws(RunFile.Problem) -> [UInt8] {
-        let r = try RunFile.read(path: path, bytes: bytes, crc: crc, payloadCount: payloadBytes(fileBytes: bytes), as: UInt8.self, zero: 0)
+        let r = try RunFile.read(path: path, bytes: bytes, crc: crc, payloadCount: payloadBytes(fileBytes: bytes), zero: UInt8(0))
         guard r.head == header(run: run, shard: shard, payloadBytes: r.payload.count, payloadCRC: r.payloadCRC) else {
             throw .header("does not name run \(RunKeys.name(run)) and shard \(shard)")
         }
