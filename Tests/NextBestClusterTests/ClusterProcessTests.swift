@@ -80,9 +80,10 @@ import NextBestWire
             let procs = try (0..<workers).map { _ in try startWorker(connect: c.endpoint, store: store) }
             let r = try wait()
             for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
-            #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == reference, "\(workers) workers, shard size \(shard)")
-            #expect(r.shards == (3_000 + shard - 1) / shard)
             let summary = try String(contentsOfFile: r.summaryPath, encoding: .utf8)
+            let got = try String(contentsOfFile: r.nbaPath, encoding: .utf8)
+            #expect(got == reference, "\(workers) workers, shard size \(shard), output in \(out): \(ClusterFixtures.difference(got, reference, summary: summary) ?? "")")
+            #expect(r.shards == (3_000 + shard - 1) / shard)
             #expect(summary.contains("\"workers\": \(workers)"))
         }
     }
