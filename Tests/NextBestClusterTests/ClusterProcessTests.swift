@@ -81,8 +81,7 @@ import NextBestWire
             let r = try wait()
             for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
             let summary = try String(contentsOfFile: r.summaryPath, encoding: .utf8)
-            let got = try String(contentsOfFile: r.nbaPath, encoding: .utf8)
-            #expect(got == reference, "\(workers) workers, shard size \(shard), output in \(out): \(ClusterFixtures.difference(got, reference, summary: summary) ?? "")")
+            expectSameNBA(try String(contentsOfFile: r.nbaPath, encoding: .utf8), reference, "\(workers) workers, shard size \(shard):", summary: summary)
             #expect(r.shards == (3_000 + shard - 1) / shard)
             #expect(summary.contains("\"workers\": \(workers)"))
         }
@@ -125,7 +124,7 @@ import NextBestWire
         let free = try startWorker(connect: c.endpoint, store: store, extra: ["--id", "free"])
         let r = try wait()
         for p in [capped, free] { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
-        #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == reference)
+        expectSameNBA(try String(contentsOfFile: r.nbaPath, encoding: .utf8), reference, summary: r.summary)
         #expect(log.contains("worker capped joined (2 threads, at most 450 customers"))
         // (400 unless a straggler copy it took lost the race: never more than the limit.)
         let cappedHeld = try held(log, "capped")
@@ -143,7 +142,7 @@ import NextBestWire
         let second = try startWorker(connect: c2.endpoint, store: store, extra: ["--id", "second"])
         let r2 = try wait2()
         for p in [small, second] { p.waitUntilExit() }
-        #expect(try String(contentsOfFile: r2.nbaPath, encoding: .utf8) == reference)
+        expectSameNBA(try String(contentsOfFile: r2.nbaPath, encoding: .utf8), reference, summary: r2.summary)
         #expect(try held(log2, "small") == 1_000)
         #expect(try held(log2, "second") == 2_000)
 
@@ -171,7 +170,7 @@ import NextBestWire
             o.transport = transport
             let lines = Lines()
             let r = try LocalCluster.run(o, log: { lines.add($0) })
-            #expect(try String(contentsOfFile: r.nbaPath, encoding: .utf8) == reference, "\(workers) local workers, shard size \(shard), \(transport)")
+            expectSameNBA(try String(contentsOfFile: r.nbaPath, encoding: .utf8), reference, "\(workers) local workers, shard size \(shard), \(transport)", summary: r.summary)
             // The workers were connected the way asked: a private Unix socket, or loopback TCP with CURVE.
             #expect(lines.contains(transport == .unixSocket ? "connected to ipc://" : "connected to tcp://127.0.0.1:"), "\(transport)")
         }
@@ -255,7 +254,7 @@ import NextBestWire
         let late = try startWorker(connect: endpoint, store: store, once: true)
         let r1 = try wait()
         late.waitUntilExit()
-        #expect(try String(contentsOfFile: r1.nbaPath, encoding: .utf8) == reference)
+        expectSameNBA(try String(contentsOfFile: r1.nbaPath, encoding: .utf8), reference, summary: r1.summary)
         #expect(r1.summary.contains("\"workers\": 2"), "the late worker got no shards")
         #expect(stay.isRunning)
         // Job 2: a new coordinator on the same endpoint; the long-lived worker reconnects by itself.
@@ -266,7 +265,7 @@ import NextBestWire
             catch let e as ZMQError where e.code == EADDRINUSE && Date() < deadline { usleep(100_000) }
         }
         let r2 = try wait()
-        #expect(try String(contentsOfFile: r2.nbaPath, encoding: .utf8) == reference)
+        expectSameNBA(try String(contentsOfFile: r2.nbaPath, encoding: .utf8), reference, summary: r2.summary)
         #expect(stay.isRunning)
         stay.terminate()
         stay.waitUntilExit()

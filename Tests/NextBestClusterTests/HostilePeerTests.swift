@@ -93,7 +93,7 @@ final class FakePeer: @unchecked Sendable {
             guard case let .assign(run, shard, attempt, _, _, _) = m else { return nil }
             return .scored(run: run, shard: shard, attempt: attempt, customers: 1, candidates: 1)
         }
-        #expect(nba == reference)
+        expectSameNBA(nba, reference)
         #expect(peer.received("ASSIGN") > 0)
         #expect(log.contains("dropped worker mute: no FACTS for"), "\(log.all.filter { $0.contains("mute") })")
         #expect(!r.summary.contains("\"shards_restored\": 0"), "no shard was restored")
@@ -109,7 +109,7 @@ final class FakePeer: @unchecked Sendable {
     @Test func aPeerThatNeverScoresIsDroppedAtTheScoringDeadline() throws {
         let reference = try h.oneProcess(ClusterProcessTests.generated)
         let (nba, _, log, peer, _) = try runBeside(name: "sink", minWorkers: 1, workerWhen: "dropped worker sink") { _ in nil }
-        #expect(nba == reference)
+        expectSameNBA(nba, reference)
         #expect(peer.received("ASSIGN") > 0)
         #expect(log.contains("dropped worker sink: no SCORED for 1 shard(s) within"), "\(log.all.filter { $0.contains("sink") })")
     }
@@ -121,7 +121,7 @@ final class FakePeer: @unchecked Sendable {
             guard case let .assign(run, shard, attempt, _, _, _) = m else { return nil }
             return .scored(run: run, shard: shard, attempt: attempt, customers: 10_000_000_000_000_000, candidates: 1)
         }
-        #expect(nba == reference)
+        expectSameNBA(nba, reference)
         #expect(peer.received("ASSIGN") > 0)
         #expect(log.contains("dropped worker forger: invalid reply: SCORED for shard"))
         #expect(log.contains("with 10000000000000000 customers; the shard has 300"))

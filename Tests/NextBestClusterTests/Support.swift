@@ -2,6 +2,7 @@ import Foundation
 import NextBestCore
 import NextBestStore
 import NextBestTestKit
+import Testing
 
 /// Fixture stores for the run tests (see `FixtureStore`).
 enum ClusterFixtures {
@@ -26,7 +27,12 @@ extension ClusterFixtures {
     }
 }
 
-import Testing
+/// Expects `got` to be `want` byte for byte; a difference is reported by its first differing line and the
+/// run's recovery and passes (`ClusterFixtures.difference`), not as two whole files.
+func expectSameNBA(_ got: String, _ want: String, _ what: String = "", summary: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+    let d = ClusterFixtures.difference(got, want, summary: summary)
+    #expect(d == nil, "\(what) \(d ?? "")", sourceLocation: sourceLocation)
+}
 
 /// The comparison message the cluster tests give when an nba.csv differs.
 @Suite struct DifferenceMessageTests {
