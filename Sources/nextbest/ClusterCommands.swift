@@ -25,6 +25,9 @@ struct CoordinatorCommand: ParsableCommand {
     @Flag(help: "Print only the output paths.") var quiet = false
     @Option(help: "Continue this run (its id is in the first log line) from the journal in the store, after the coordinator was stopped or killed.") var resume: String?
     @Option(help: "A new run reads the responses served by `nextbest serve` up to this sequence number (default: the last one; see `nextbest fingerprint --served-sequence`, taken when the workers' store copies were made).") var servedThrough: UInt64?
+    @Option(help: "Rescore this kept run (16 hex digits; see `nextbest runs list`) on the workers that connect, as `nextbest rescore` does on local ones: only --models (and any model whose version changed since the run) are scored again, the rest come from the run, the optimization starts from its prices; writes changes.csv too.")
+    var rescoreFrom: String?
+    @Option(parsing: .upToNextOption, help: "With --rescore-from: the models that changed.") var models: [String] = []
     @Option(help: "CURVE: the coordinator's secret key file (from `nextbest keys generate`); requires --allow-keys.") var curveSecret: String?
     @Option(help: "CURVE: a directory of workers' *.pub files (or one file) allowed to connect.") var allowKeys: String?
     @OptionGroup var observability: ObservabilityOptions
@@ -32,6 +35,12 @@ struct CoordinatorCommand: ParsableCommand {
     func validate() throws {
         try OptionChecks.check("--min-workers", minWorkers, 1...100_000)
         if servedThrough != nil && resume != nil { throw ValidationError("--served-through is for a new run: a resumed run reads the responses of its plan") }
+        if rescoreFrom == nil && !models.isEmpty { throw ValidationError("--models names the changed models of a rescore: give --rescore-from too") }
+        if rescoreFrom != nil {
+            if resume != nil { throw ValidationError("--rescore-from starts a new run: --resume continues one (a rescore that stopped is resumed with --resume alone)") }
+            if servedThrough != nil { throw ValidationError("--served-through is not for a rescore: it reads the responses the run it rescores read") }
+            if noWarmStart { throw ValidationError("--no-warm-start is not for a rescore: it starts from the prices of the run it rescores") }
+        }
         if let waitTimeout { try OptionChecks.seconds("--wait-timeout", waitTimeout) }
         try OptionChecks.seconds("--heartbeat", heartbeat, minimum: 0.01, maximum: 3_600)
         try OptionChecks.check("--dead-after", deadAfter, 1...100_000)
@@ -52,6 +61,7 @@ struct CoordinatorCommand: ParsableCommand {
             o.minWorkers = minWorkers; o.waitTimeout = waitTimeout; o.heartbeat = heartbeat; o.deadAfter = deadAfter
             o.settings = optimizer.settings; o.warmStart = !noWarmStart; o.keepRuns = max(0, keepRuns)
             o.servedThrough = servedThrough
+            o.rescore = try rescoreFrom.map { (try parseRunID($0, option: "--rescore-from"), models) }
             o.liveProgress = !quiet && isatty(2) != 0 && observability.logFormat == .text
             let resumeID = try resume.map { try parseRunID($0, option: "--resume") }
             let log = observability.logger(prefix: "nextbest coordinator: ", quiet: quiet)
@@ -59,6 +69,7 @@ struct CoordinatorCommand: ParsableCommand {
             o.metrics = metrics
             let r = try observability.serving(metrics.telemetry, run: metrics, log: log) { try Coordinator(o, logger: log).run(resume: resumeID) }
             RunReport.print(r, quiet: quiet)
+            if o.rescore != nil { print("changes: \(out)/changes.csv") }
         }
     }
 }

@@ -204,6 +204,41 @@ import NextBestStore
         }
     }
 
+    /// `nextbest coordinator --rescore-from` rescores on the workers that connect to it (on other hosts): the
+    /// same nba.csv and changes.csv as `nextbest rescore` on local workers.
+    @Test func aRescoreOnConnectedWorkersEqualsTheLocalRescore() throws {
+        let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml").1
+        let cli = RunsTests()
+        #expect(try cli.nextbest(["run", "--store", path, "--out", ClusterFixtures.tempDir("b"), "--workers", "2", "--shard-size", "97", "--quiet"]).0 == 0)
+        let (_, list) = try cli.nextbest(["runs", "list", "--store", path])
+        let base = try #require(list.split(separator: "\n").dropFirst().last.map { String($0.prefix(16)) })
+        try cli.importShiftedLogitAll(store: path)
+        let local = ClusterFixtures.tempDir("local"), remote = ClusterFixtures.tempDir("remote")
+        let (status, said) = try cli.nextbest(["rescore", "--store", path, "--from", base, "--models", "logit_all", "--out", local, "--workers", "2", "--quiet"])
+        #expect(status == 0, "\(said)")
+        let endpoint = "ipc://" + ClusterFixtures.tempDir("ipc") + "/coordinator.sock"
+        let coordinator = Process()
+        coordinator.executableURL = URL(fileURLWithPath: ClusterProcessTests.executable)
+        coordinator.arguments = ["coordinator", "--bind", endpoint, "--store", path, "--out", remote, "--rescore-from", base, "--models", "logit_all",
+                                 "--min-workers", "2", "--wait-timeout", "60", "--quiet"]
+        let stdout = Pipe()
+        coordinator.standardOutput = stdout
+        try coordinator.run()
+        let workers = try (0..<2).map { _ in try ClusterProcessTests().startWorker(connect: endpoint, store: path) }
+        let printed = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        coordinator.waitUntilExit()
+        for w in workers { w.waitUntilExit() }
+        #expect(coordinator.terminationStatus == 0)
+        #expect(printed.contains("changes: \(remote)/changes.csv"), "\(printed)")
+        for file in ["nba.csv", "changes.csv"] {
+            let a = try String(contentsOfFile: local + "/" + file, encoding: .utf8), b = try String(contentsOfFile: remote + "/" + file, encoding: .utf8)
+            #expect(a == b, "\(file) of the rescore on connected workers differs from the local rescore's")
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: remote + "/summary.json"))) as! [String: Any]
+        #expect(summary["rescored_from"] as? String == base && summary["models_rescored"] as? [String] == ["logit_all"] && summary["workers"] as? Int == 2)
+        #expect((summary["customers_changed"] as? Int ?? 0) > 0)
+    }
+
     /// The coordinator completes a rescored shard's PROPS (the models scored again) with the kept columns, in
     /// plan order, and refuses PROPS that are not exactly those models or not the shard's customers.
     @Test func aRescoredShardsPropensitiesAreCompletedFromTheKeptOnes() {
