@@ -37,7 +37,7 @@ struct CoordinatorCommand: ParsableCommand {
         if servedThrough != nil && resume != nil { throw ValidationError("--served-through is for a new run: a resumed run reads the responses of its plan") }
         if rescoreFrom == nil && !models.isEmpty { throw ValidationError("--models names the changed models of a rescore: give --rescore-from too") }
         if rescoreFrom != nil {
-            if resume != nil { throw ValidationError("--rescore-from starts a new run: --resume continues one (a rescore that stopped is resumed with --resume alone)") }
+            if resume != nil { throw ValidationError("--rescore-from starts a new run and --resume continues a stopped one: give one of them") }
             if servedThrough != nil { throw ValidationError("--served-through is not for a rescore: it reads the responses the run it rescores read") }
             if noWarmStart { throw ValidationError("--no-warm-start is not for a rescore: it starts from the prices of the run it rescores") }
         }
