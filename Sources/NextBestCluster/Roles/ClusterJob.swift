@@ -296,8 +296,10 @@ final class ClusterJob: JobBackend {
         return (try journal.render(kept.lists, run: run, shard: shard), kept.lists, kept.totals)
     }
 
-    /// A rescore's changes.csv; the run is marked done.
+    /// A rescore's changes.csv; the run is marked done. Every shard's lists are merged by now: the workers
+    /// are released first, and free their memory (local ones exit) while this writes the rest.
     func finish(_ plan: JobPlan) throws {
+        hub.release(run: runID!)
         if let from = rescoreFrom {
             changedCustomers = try Changes.write(base: from, new: runID!, shards: plan.shards.count, journal: journal, to: options.outDir + "/changes.csv")
             progress.line("\(changedCustomers) customers' lists changed (changes.csv)")

@@ -345,6 +345,12 @@ final class Hub {
         }
     }
 
+    /// Tells every worker the run is over (RELEASE) while this coordinator stays: sent once the lists are
+    /// merged, so the workers free their shards (and local ones exit) while the coordinator writes the rest.
+    func release(run: UInt64) {
+        for id in arrival { try? send(id, .release(run: run)) }
+    }
+
     /// Tells every worker the run is over and that this coordinator is leaving, then closes the socket
     /// (pending messages are still delivered for up to a second).
     func farewell(run: UInt64) {
