@@ -3,12 +3,13 @@
 # full run (which starts from the base run's remembered prices) and `nextbest rescore` of the base run with
 # that model (which starts from the same prices); both must write the same nba.csv. With --repeats R the
 # full run and the rescore alternate R times (each from the same base run and prices); every nba.csv must
-# be the first's.
-#   bench/rescore.sh [--customers 1000000] [--seed 42] [--workers 2] [--repeats 1] [--shift 0.5] [--work DIR]
+# be the first's. With --standing, each repeat also rescores on --workers standing workers (`nextbest worker`
+# without --once, started once) through `nextbest coordinator --rescore-from`, which must write the same nba.csv.
+#   bench/rescore.sh [--customers 1000000] [--seed 42] [--workers 2] [--repeats 1] [--shift 0.5] [--standing] [--work DIR]
 # NEXTBEST=BIN picks the executable (cluster/nextbest-bin).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-customers=1000000 seed=42 workers=2 repeats=1 shift=0.5 work="$here/work/rescore"
+customers=1000000 seed=42 workers=2 repeats=1 shift=0.5 standing=0 work="$here/work/rescore"
 while [ $# -gt 0 ]; do
   case "$1" in
     --customers) customers="$2"; shift 2 ;;
@@ -16,6 +17,7 @@ while [ $# -gt 0 ]; do
     --workers) workers="$2"; shift 2 ;;
     --repeats) repeats="$2"; shift 2 ;;
     --shift) shift="$2"; shift 2 ;;
+    --standing) standing=1; shift ;;
     --work) work="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -41,6 +43,18 @@ print(f"{sys.argv[2]}: total {t['total']:.2f} s (score {t['score']:.2f}, optimiz
       + (f" after {p['rounds']} on samples" if p else "") + f", merge and write {t['merge_and_write']:.2f})")
 PY
 }
+# A run's id from its summary; its files are deleted after each repeat (about 1.6 GB per run at 10 M).
+run_id() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['run_id'])" "$1/summary.json"; }
+drop_run() { local id; id=$(run_id "$1") && [ -n "$id" ] && rm -rf "$w/s/runs/$id"; }
+pids=()
+if [ "$standing" = 1 ]; then
+  # The workers read a copy of the store, as on other hosts: the loop below puts the base data.mdb back in
+  # place before each full run, which must not happen under a store a worker has open.
+  mkdir -p "$w/ws" && cp "$w/s/data.mdb" "$w/ws/data.mdb"
+  port=$((20000 + RANDOM % 20000))
+  for k in $(seq 1 "$workers"); do "$bin" worker --connect "tcp://127.0.0.1:$port" --store "$w/ws" --threads 1 --quiet --id "standing-$k" & pids+=($!); done
+  trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT
+fi
 cp -r "$w/s/data.mdb" "$w/base.mdb"
 for r in $(seq 1 "$repeats"); do
   # The same store for every full run: the one right after the import (a full run remembers its prices).
@@ -51,6 +65,13 @@ for r in $(seq 1 "$repeats"); do
   report "$w/re$r" "rescore $r"
   cmp "$w/full1/nba.csv" "$w/full$r/nba.csv" && cmp "$w/full1/nba.csv" "$w/re$r/nba.csv" \
     && echo "nba.csv identical ($(($(wc -l < "$w/re$r/changes.csv") - 1)) customers in changes.csv)"
-  for o in "$w/full$r" "$w/re$r"; do rm -rf "$w/s/runs/"$(python3 -c "import json; print(json.load(open('$o/summary.json'))['run_id'])"); done
+  if [ "$standing" = 1 ]; then
+    t "standing rescore $r" "$bin" coordinator --bind "tcp://127.0.0.1:$port" --store "$w/s" --out "$w/st$r" --min-workers "$workers" \
+      --wait-timeout 120 --rescore-from "$base" --models "$id" --keep-runs 0 --quiet
+    report "$w/st$r" "standing rescore $r"
+    cmp "$w/full1/nba.csv" "$w/st$r/nba.csv" && echo "nba.csv of the standing workers identical"
+    drop_run "$w/st$r"
+  fi
+  for o in "$w/full$r" "$w/re$r"; do drop_run "$o"; done
 done
 du -sh "$w/s/data.mdb"
