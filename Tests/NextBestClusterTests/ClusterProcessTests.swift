@@ -87,6 +87,25 @@ import NextBestWire
         }
     }
 
+    /// The workers are released once every shard is merged (nba.csv is written), before the coordinator writes
+    /// the summary, and the output is the one-process output.
+    @Test func theWorkersAreReleasedOnceTheListsAreMerged() throws {
+        let store = Self.generated
+        let out = ClusterFixtures.tempDir("rel")
+        let seen = Lines()
+        let (c, wait) = try startCoordinator(store: store, out: out, shardSize: 500, minWorkers: 2, events: { e in
+            if case .released = e {
+                let files = FileManager.default
+                seen.add("nba.csv \(files.fileExists(atPath: out + "/nba.csv")), summary.json \(files.fileExists(atPath: out + "/summary.json"))")
+            }
+        })
+        let procs = try (0..<2).map { _ in try startWorker(connect: c.endpoint, store: store) }
+        let r = try wait()
+        for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        #expect(seen.all == ["nba.csv true, summary.json false"], "\(seen.all)")
+        expectSameNBA(try String(contentsOfFile: r.nbaPath, encoding: .utf8), try oneProcess(store), summary: r.summary)
+    }
+
     /// The presolve's rounds on a sample go over the wire (SAMPLE) and give what they give in one process.
     @Test func presolveOverTheWireGivesTheOneProcessOutput() throws {
         let store = Self.generated

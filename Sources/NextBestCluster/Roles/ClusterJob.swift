@@ -300,6 +300,7 @@ final class ClusterJob: JobBackend {
     /// are released first, and free their memory (local ones exit) while this writes the rest.
     func finish(_ plan: JobPlan) throws {
         hub.release(run: runID!)
+        coordinator.onEvent?(.released)
         if let from = rescoreFrom {
             changedCustomers = try Changes.write(base: from, new: runID!, shards: plan.shards.count, journal: journal, to: options.outDir + "/changes.csv")
             progress.line("\(changedCustomers) customers' lists changed (changes.csv)")

@@ -66,6 +66,8 @@ public final class Coordinator {
         /// A round of the presolve, on the sample of customers.
         case sampleRound(Int)
         case shardWritten(done: Int, total: Int)
+        /// Every shard is merged and the workers are released (before changes.csv and the summary).
+        case released
     }
     /// Called on the coordinator's thread as the run moves on.
     public var onEvent: ((Event) -> Void)?
