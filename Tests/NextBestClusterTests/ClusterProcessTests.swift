@@ -34,12 +34,17 @@ import NextBestWire
     }
 
     /// Starts `nextbest worker` processes.
-    func startWorker(connect: String, store: String, threads: Int = 1, once: Bool = true, stderr: Pipe? = nil, extra: [String] = []) throws -> Process {
+    func startWorker(connect: String, store: String, threads: Int = 1, once: Bool = true, stderr: Pipe? = nil, logFile: String? = nil,
+                     extra: [String] = []) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.executable)
         p.arguments = ["worker", "--connect", connect, "--store", store, "--threads", String(threads)] + (once ? ["--once"] : [])
             + ["--parent-pid", String(getpid())] + extra
         if let stderr { p.standardError = stderr }
+        if let logFile {
+            FileManager.default.createFile(atPath: logFile, contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: logFile)
+        }
         try p.run()
         return p
     }
@@ -267,10 +272,11 @@ import NextBestWire
         let log = Lines()
         var (c, wait) = try startCoordinator(store: store, out: out1, shardSize: 20, log: log)
         let endpoint = c.endpoint
-        let stay = try startWorker(connect: endpoint, store: store, once: false)
+        let logs = ClusterFixtures.tempDir("logs")
+        let stay = try startWorker(connect: endpoint, store: store, once: false, logFile: logs + "/stay.log")
         // A second worker joins once the run is under way (150 shards for one thread).
         while !log.contains("joined") { usleep(10_000) }
-        let late = try startWorker(connect: endpoint, store: store, once: true)
+        let late = try startWorker(connect: endpoint, store: store, once: true, logFile: logs + "/late.log")
         let r1 = try wait()
         late.waitUntilExit()
         expectSameNBA(try String(contentsOfFile: r1.nbaPath, encoding: .utf8), reference, summary: r1.summary)
@@ -288,5 +294,10 @@ import NextBestWire
         #expect(stay.isRunning)
         stay.terminate()
         stay.waitUntilExit()
+        // The standing worker keeps its memory for the next job (`ProcessMemory.holdBetweenJobs` took
+        // effect); a worker that exits after one run does not.
+        let first = { (f: String) in (try? String(contentsOfFile: logs + "/" + f, encoding: .utf8))?.split(separator: "\n").first.map(String.init) ?? "" }
+        #expect(first("stay.log").contains("keeping its memory between jobs"), "standing worker's first line: \(first("stay.log"))")
+        #expect(!first("late.log").contains("keeping its memory"), "--once worker's first line: \(first("late.log"))")
     }
 }

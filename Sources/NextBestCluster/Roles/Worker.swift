@@ -21,6 +21,8 @@ public final class Worker {
         public var workerID: String
         /// Exit when the run is released or the coordinator leaves (workers started by `run`).
         public var once: Bool = false
+        /// The process keeps freed memory for its next job (`ProcessMemory.holdBetweenJobs`); said in its first line.
+        public var holdsMemory: Bool = false
         /// Exit when this process (the parent `run`) is gone.
         public var parentPID: Int32? = nil
         /// Seconds without any message from the coordinator before it is presumed gone.
@@ -111,7 +113,8 @@ public final class Worker {
 
     /// Serves until told to stop (`once`), refused, or the parent process is gone.
     public func serve() throws {
-        log("worker \(options.workerID): store \(scoring.context.fingerprint), \(options.threads) threads, connecting to \(options.connect)")
+        log("worker \(options.workerID): store \(scoring.context.fingerprint), \(options.threads) threads, "
+            + (options.holdsMemory ? "keeping its memory between jobs, " : "") + "connecting to \(options.connect)")
         let stop = StopSignal.process
         try reconnect()
         defer { socket?.close() }
