@@ -201,6 +201,11 @@ import NextBestStore
         for s in 0..<shards {
             let a = try #require(try repo.propensities(fullRun, shard: s)), b = try #require(try repo.propensities(reRun, shard: s))
             #expect(a.models == b.models && a.values == b.values, "shard \(s)")
+            // The rescore wrote only the model scored again; the base run's file is linked for the others.
+            let own = try #require(try FileManager.default.attributesOfItem(atPath: repo.propensityFilePath(reRun, shard: s))[.size] as? Int)
+            let baseRun = try #require(RunRepository.parse(base))
+            let baseFile = try #require(try FileManager.default.attributesOfItem(atPath: repo.propensityFilePath(baseRun, shard: s))[.size] as? Int)
+            #expect(own < baseFile && FileManager.default.fileExists(atPath: repo.filesDirectory(reRun) + "/props-\(String(format: "%08d", s))-\(base).f32"), "shard \(s)")
         }
     }
 
@@ -239,15 +244,21 @@ import NextBestStore
         #expect((summary["customers_changed"] as? Int ?? 0) > 0)
     }
 
-    /// The coordinator completes a rescored shard's PROPS (the models scored again) with the kept columns, in
-    /// plan order, and refuses PROPS that are not exactly those models or not the shard's customers.
+    /// The coordinator accepts a rescored shard's PROPS only if they are exactly the models scored again, for
+    /// the shard's customers; when the base run's propensities cannot be linked (kept in LMDB by a version-1
+    /// store), it completes them with the kept columns, in plan order.
     @Test func aRescoredShardsPropensitiesAreCompletedFromTheKeptOnes() {
         // Plan models a, b, c; the base run kept (c, a) per customer; b is scored again.
-        let kept = Coordinator.Reused(source: [1, -1, 0], stride: 2, values: [0.3, 0.1, 0.6, 0.4])
+        let kept = Coordinator.Reused(source: [1, -1, 0], stride: 2, customers: 2, values: [0.3, 0.1, 0.6, 0.4], files: nil)
         #expect(kept.completed(with: ["b"], values: [0.2, 0.5], planIDs: ["a", "b", "c"]) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
-        #expect(kept.completed(with: ["a"], values: [0.2, 0.5], planIDs: ["a", "b", "c"]) == nil)
-        #expect(kept.completed(with: ["b"], values: [0.2], planIDs: ["a", "b", "c"]) == nil)
-        #expect(kept.completed(with: [], values: [], planIDs: ["a", "b", "c"]) == nil)
+        #expect(kept.accepts(["b"], values: [0.2, 0.5], planIDs: ["a", "b", "c"]))
+        for (models, values) in [(["a"], [0.2, 0.5]), (["b"], [0.2]), ([], [])] as [([String], [Float])] {
+            #expect(kept.completed(with: models, values: values, planIDs: ["a", "b", "c"]) == nil)
+            #expect(!kept.accepts(models, values: values, planIDs: ["a", "b", "c"]))
+        }
+        // Linked files: nothing is held to complete with, the PROPS are still checked.
+        let linked = Coordinator.Reused(source: [1, -1, 0], stride: 2, customers: 2, values: nil, files: nil)
+        #expect(linked.accepts(["b"], values: [0.2, 0.5], planIDs: ["a", "b", "c"]) && linked.completed(with: ["b"], values: [0.2, 0.5], planIDs: ["a", "b", "c"]) == nil)
     }
 
     /// After a model changed, a run from the remembered prices (and a rescore from the base run's) leaves the

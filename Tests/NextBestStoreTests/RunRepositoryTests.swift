@@ -216,6 +216,55 @@ import NextBestCore
         #expect(try repo.propensities(7, shard: 2) == nil)
     }
 
+    /// A rescore keeps only the models it scored again in a file of its own and links the earlier runs'
+    /// files for the others (version 5): reading gives every model's values in plan order, a rescore of a
+    /// rescore links the files it needs and no other, deleting an earlier run leaves its linked files
+    /// readable and counted once on disk, and a damaged linked file is refused naming it.
+    @Test func aRescoresPropensitiesLinkTheBaseRunsFiles() throws {
+        let store = try emptyStore()
+        let repo = RunRepository(store: store)
+        let models = ["m1", "m2", "m3"], customers = 1_000
+        func column(_ seed: Int) -> [Float] { (0..<customers).map { Float(($0 * 7 + seed * 131) % 997) / 997 } }
+        func rows(_ columns: [[Float]]) -> [Float] { (0..<customers).flatMap { c in columns.map { $0[c] } } }
+        let (a1, a2, a3, b2, c1) = (column(1), column(2), column(3), column(4), column(5))
+        for r in [7, 8, 9] as [UInt64] { try repo.begin(plan(r, started: "x")) }
+        try repo.keepPropensities(7, shard: 2, models: models, values: rows([a1, a2, a3]))
+        // Run 8 rescores m2 from run 7; run 9 rescores m1 from run 8.
+        let base7 = try #require(try repo.propensitySource(7, shard: 2))
+        try repo.recordPropensities(8, [try repo.writePropensityParts(8, shard: 2, models: models, scored: ["m2"], values: b2, base: base7)])
+        let kept8 = try #require(try repo.propensities(8, shard: 2))
+        #expect(kept8.models == models && kept8.values == rows([a1, b2, a3]))
+        let base8 = try #require(try repo.propensitySource(8, shard: 2))
+        try repo.recordPropensities(9, [try repo.writePropensityParts(9, shard: 2, models: models, scored: ["m1"], values: c1, base: base8)])
+        #expect(try repo.propensities(9, shard: 2)?.values == rows([c1, b2, a3]))
+        // Run 8's own file is 1 column; run 9 links run 8's file (m2) and run 7's (m3), the same inodes.
+        let own8 = repo.propensityFilePath(8, shard: 2)
+        #expect(try FileManager.default.attributesOfItem(atPath: own8)[.size] as? Int == 64 + 4 * customers)
+        let dir9 = try FileManager.default.contentsOfDirectory(atPath: repo.filesDirectory(9)).sorted()
+        #expect(dir9 == ["props-00000002-\(RunKeys.name(7)).f32", "props-00000002-\(RunKeys.name(8)).f32", "props-00000002.f32"])
+        func inode(_ p: String) throws -> Int { try FileManager.default.attributesOfItem(atPath: p)[.systemFileNumber] as! Int }
+        #expect(try inode(repo.filesDirectory(9) + "/props-00000002-\(RunKeys.name(8)).f32") == inode(own8))
+        #expect(try inode(repo.filesDirectory(9) + "/props-00000002-\(RunKeys.name(7)).f32") == inode(repo.propensityFilePath(7, shard: 2)))
+        // 3 files in all (run 7's, run 8's own, run 9's own); the links count once.
+        #expect(repo.filesOnDisk() == (3, (64 + 12 * customers) + 2 * (64 + 4 * customers)))
+        // The earlier runs deleted, run 9's propensities are still whole.
+        try repo.delete(7)
+        try repo.delete(8)
+        #expect(try repo.propensities(9, shard: 2)?.values == rows([c1, b2, a3]))
+        // A damaged linked file is refused, named.
+        let linked = repo.filesDirectory(9) + "/props-00000002-\(RunKeys.name(7)).f32"
+        var bad = try Data(contentsOf: URL(fileURLWithPath: linked))
+        bad[64 + 40] ^= 0x10
+        try bad.write(to: URL(fileURLWithPath: linked))
+        do {
+            _ = try repo.propensities(9, shard: 2)
+            Issue.record("a damaged linked propensity file was read")
+        } catch let e as RunRepository.Failure {
+            guard case .propensityFile(let p, _) = e else { Issue.record("\(e)"); return }
+            #expect(p == linked && e.description.contains("CRC-32"), "\(e)")
+        }
+    }
+
     /// A merged shard's lists live in a file beside the store (version 4), their totals in the record that
     /// checks it: a round trip; a flipped byte anywhere and a truncated file are refused naming the file, the
     /// run and the shard; a missing file is not counted as merged (a resume merges the shard again); lists

@@ -180,8 +180,8 @@ final class ClusterJob: JobBackend {
         let runID = self.runID!
         let journal = self.journal, propsFiles = self.propsFiles
         let scored = try coordinator.score(shards, run: runID, journal: journal, rescore: rescoreFrom.map { ($0, rescoreSet) },
-                                          served: servedThrough, since: tWait) { s, models, values in
-            try propsFiles.write(journal, run: runID, shard: s, models: models, values: values)
+                                          served: servedThrough, since: tWait) { [planIDs = context.plan.models.map(\.id)] arrived in
+            try propsFiles.write(journal, run: runID, arrived, planModels: planIDs)
         }
         requeued = scored.requeued; duplicates = scored.duplicates; latency = scored.latency
         holders = Set(scored.owner).count

@@ -22,7 +22,7 @@ extension Coordinator {
     /// A worker sends each shard's propensities (PROPS) just before its SCORED: the first valid copy for a
     /// shard goes to `keepProps` (which writes it with the run), later copies (stragglers) are dropped.
     func score(_ shards: [ShardPlan.Shard], run runID: UInt64, journal: RunRepository, rescore: (from: UInt64, models: Set<String>)?,
-               served: UInt64, since tWait: Date, keepProps: (Int, [String], [Float]) throws -> Void = { _, _, _ in }) throws -> ScoringOutcome {
+               served: UInt64, since tWait: Date, keepProps: (ArrivedProps) throws -> Void = { _ in }) throws -> ScoringOutcome {
         var plan = ShardScheduler(customers: shards.map(\.customers), candidatesPerCustomer: context.candidatesPerCustomer)
         var latency = ShardLatency()
         var assignedAt: [ShardScheduler.Copy: Date] = [:]
@@ -64,9 +64,13 @@ extension Coordinator {
                 guard !propsKept.contains(s) else { continue }
                 let planIDs = context.plan.models.map(\.id)
                 if models == planIDs {
-                    try keepProps(s, models, values)
-                } else if let base = reused[s], let all = base.completed(with: models, values: values, planIDs: planIDs) {
-                    try keepProps(s, planIDs, all)
+                    try keepProps(.all(shard: s, models: models, values: values))
+                } else if let base = reused[s], base.accepts(models, values: values, planIDs: planIDs) {
+                    if let files = base.files {
+                        try keepProps(.rescored(shard: s, models: models, values: values, base: files))
+                    } else if let all = base.completed(with: models, values: values, planIDs: planIDs) {
+                        try keepProps(.all(shard: s, models: planIDs, values: all))
+                    }
                 } else {
                     hub.expel(from, "invalid PROPS: models \(models.joined(separator: ", ")) for shard \(shard), which is not rescored from kept propensities")
                     continue
@@ -108,28 +112,47 @@ extension Coordinator {
         if let (from, models) = rescore, let kept = try keptPropensities(journal, from: from, shard: sh.index) {
             let source = context.plan.models.map { m -> Int64 in models.contains(m.id) ? -1 : Int64(kept.models.firstIndex(of: m.id) ?? -1) }
             let stride = max(kept.models.count, 1)
+            // The base run's files are linked into the new run's directory (nothing written twice); a base
+            // whose propensities are kept in LMDB (version 1) is completed and written whole.
+            let files = try journal.propensitySource(from, shard: sh.index)
             return (.rescore(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper,
                              source: source, stride: UInt32(stride), stored: kept.values, served: served),
-                    Reused(source: source.map { Int($0) }, stride: stride, values: kept.values))
+                    Reused(source: source.map { Int($0) }, stride: stride, customers: kept.values.count / stride,
+                           values: files == nil ? kept.values : nil, files: files))
         }
         return (.assign(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper, served: served), nil)
     }
 
+    /// A shard's propensities as they arrive (PROPS), for the run's files: every plan model's, or a
+    /// rescore's models scored again, the others being in the base run's files.
+    enum ArrivedProps {
+        case all(shard: Int, models: [String], values: [Float])
+        case rescored(shard: Int, models: [String], values: [Float], base: RunRepository.PropensitySource)
+    }
+
     /// A rescored shard's propensities kept from the run rescored, as sent with its RESCORE.
     struct Reused {
-        /// Per plan model: its column in `values`, or -1 when scored again.
+        /// Per plan model: its column in the kept values, or -1 when scored again.
         var source: [Int]
         var stride: Int
-        var values: [Float]
+        var customers: Int
+        /// The kept values, held only when the run's files cannot be linked (`files` nil).
+        var values: [Float]?
+        /// The run rescored's files of this shard.
+        var files: RunRepository.PropensitySource?
+
+        /// Whether `models` are exactly the models scored again, with a value per customer each.
+        func accepts(_ models: [String], values scored: [Float], planIDs: [String]) -> Bool {
+            let again = source.indices.filter { source[$0] < 0 }
+            return models == again.map({ planIDs[$0] }) && stride > 0 && scored.count == customers * again.count
+        }
 
         /// Every plan model's propensities (customers × `planIDs.count`, plan order): the kept columns and the
-        /// `models` scored again (`values`, customers × `models.count`); nil when `models` are not exactly the
-        /// models scored again or the customer counts differ.
+        /// `models` scored again (`values`, customers × `models.count`); nil when they are not `accepts`ed or
+        /// the kept values are not held.
         func completed(with models: [String], values scored: [Float], planIDs: [String]) -> [Float]? {
+            guard let values, accepts(models, values: scored, planIDs: planIDs) else { return nil }
             let again = source.indices.filter { source[$0] < 0 }
-            guard models == again.map({ planIDs[$0] }), stride > 0 else { return nil }
-            let customers = values.count / stride
-            guard scored.count == customers * again.count else { return nil }
             let m = planIDs.count
             var out = [Float](repeating: 0, count: customers * m)
             // Per plan model, where its value is: a kept column, or (negative) the scored column − 1.

@@ -49,10 +49,17 @@ final class PropensityFiles: Sendable {
     private let queue = JournalQueue()
     private let written = Mutex<[RunRepository.WrittenPropensities]>([])
 
-    /// Queues the writing of one shard's file; throws the error of an earlier one, if any.
-    func write(_ journal: RunRepository, run: UInt64, shard: Int, models: [String], values: [Float]) throws {
+    /// Queues the writing of one shard's file (a rescore's: the models scored again, the base run's files
+    /// linked for the others of `planModels`); throws the error of an earlier one, if any.
+    func write(_ journal: RunRepository, run: UInt64, _ arrived: Coordinator.ArrivedProps, planModels: [String]) throws {
         try queue.add { [self] in
-            let file = try journal.writePropensityFile(run, shard: shard, models: models, values: values)
+            let file: RunRepository.WrittenPropensities
+            switch arrived {
+            case let .all(shard, models, values):
+                file = try journal.writePropensityFile(run, shard: shard, models: models, values: values)
+            case let .rescored(shard, models, values, base):
+                file = try journal.writePropensityParts(run, shard: shard, models: planModels, scored: models, values: values, base: base)
+            }
             written.withLock { $0.append(file) }
         }
     }

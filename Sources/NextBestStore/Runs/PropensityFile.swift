@@ -21,6 +21,26 @@ enum PropensityFile {
         directory(store: store, run: run) + "/props-" + RunKeys.shard(shard) + ".f32"
     }
 
+    /// The file of a shard's propensities written by run `part` and linked into run `run`'s directory (a
+    /// rescore's part, `PropensityPartsRecord`); run `run`'s own file when `part == run`.
+    static func path(store: String, run: UInt64, shard: Int, part: UInt64) -> String {
+        part == run ? path(store: store, run: run, shard: shard)
+            : directory(store: store, run: run) + "/props-" + RunKeys.shard(shard) + "-" + RunKeys.name(part) + ".f32"
+    }
+
+    /// Links the file at `from` to `to` (a rescore's part); copies it when the file system refuses the link.
+    /// A file already at `to` (a resumed merge) is replaced.
+    static func link(from: String, to: String) throws {
+        if Foundation.link(from, to) == 0 { return }
+        if errno == EEXIST, unlink(to) == 0, Foundation.link(from, to) == 0 { return }
+        do {
+            if FileManager.default.fileExists(atPath: to) { try FileManager.default.removeItem(atPath: to) }
+            try FileManager.default.copyItem(atPath: from, toPath: to)
+        } catch {
+            throw RunRepository.Failure.propensityFile(path: from, reason: "it cannot be linked or copied to \(to): \(error.localizedDescription)")
+        }
+    }
+
     /// The header of a file (see the type's doc).
     static func header(run: UInt64, shard: Int, models: [String], customers: Int, payloadCRC: UInt32) -> [UInt8] {
         var h = magic

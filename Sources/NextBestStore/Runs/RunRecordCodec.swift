@@ -9,8 +9,10 @@ public enum RunRecordFormat: Sendable {
     /// (issue 26) ends a plan with the served-responses bound (`Plan.servedThrough`): a build that reads
     /// only up to version 2 says the journal was written by a newer nextbest rather than that it is damaged.
     /// Version 4 (issue 23) keeps a shard's lists in a file beside the store (`ListsFileRecord`); the lists
-    /// kept in the store by versions 2 and 3 are still read.
-    public static let version: UInt8 = 4
+    /// kept in the store by versions 2 and 3 are still read. Version 5 (issue 23) keeps a rescore's
+    /// propensities as parts (`PropensityPartsRecord`): the models scored again in a file of its own, the
+    /// others in the earlier runs' files, linked.
+    public static let version: UInt8 = 5
     /// The versions this build reads: version-1 records of every kind but the kept lists (CSV text,
     /// `RunRecordError.listsAsText`).
     public static let readable: ClosedRange<UInt8> = 1...version
@@ -23,6 +25,9 @@ enum RunRecordKind: UInt8, Sendable {
     case propensityFile
     /// Version 4: where a shard's lists file is, how to check it, and the shard's totals (`ListsFile`).
     case rowsFile
+    /// Version 5: a shard's propensities in several files, a rescore's own and those of earlier runs linked
+    /// into its directory (`PropensityPartsRecord`).
+    case propensityParts
 }
 
 /// Why a run record could not be read (mapped to `RunRepository.Failure` with the run and record named).

@@ -286,6 +286,44 @@ struct PropensityFileRecord: RunRecord, Equatable {
     }
 }
 
+/// A shard's propensities kept as parts (version 5): a rescore writes only the models it scored again, in
+/// its own file, and hard-links the files of the earlier runs that hold the others into its directory, so
+/// nothing is written twice and deleting an earlier run leaves them readable. `models` are the shard's
+/// models in plan order; each model's values come from the first part that holds it.
+struct PropensityPartsRecord: RunRecord, Equatable {
+    static let kind = RunRecordKind.propensityParts
+
+    /// One file: the run that wrote it (named in its header) and its record.
+    struct Part: Equatable {
+        var run: UInt64
+        var file: PropensityFileRecord
+    }
+
+    var models: [String]
+    var customers: Int
+    var parts: [Part]
+
+    init(models: [String], customers: Int, parts: [Part]) { self.models = models; self.customers = customers; self.parts = parts }
+
+    func write(to w: inout RunRecordWriter) {
+        w.array(models) { $0.string($1) }
+        w.int(customers)
+        w.array(parts) { w, p in w.integer(p.run); p.file.write(to: &w) }
+    }
+
+    init(from r: inout RunRecordReader) throws(RunRecordError) {
+        models = try r.array(width: 4) { r throws(RunRecordError) in try r.string() }
+        customers = try r.int()
+        parts = try r.array(width: 8 + 4 + 8 + 8 + 4) { r throws(RunRecordError) in
+            Part(run: try r.integer(), file: try PropensityFileRecord(from: &r))
+        }
+        guard !parts.isEmpty, parts.allSatisfy({ $0.file.customers == customers }),
+              models.allSatisfy({ m in parts.contains { $0.file.models.contains(m) } }) else {
+            throw .badValue("a propensity parts record whose parts do not hold its models and customers")
+        }
+    }
+}
+
 /// A run's state (`scoring`, `optimizing`, `merging`, `done`).
 struct StateRecord: RunRecord {
     static let kind = RunRecordKind.state

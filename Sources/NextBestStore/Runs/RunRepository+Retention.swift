@@ -74,14 +74,17 @@ extension RunRepository {
         return records
     }
 
-    /// The kept runs' files beside the store (`<store>/runs/`): how many and their bytes.
+    /// The kept runs' files beside the store (`<store>/runs/`): how many and their bytes. A file linked
+    /// into several runs (a rescore's propensity parts) counts once.
     public func filesOnDisk() -> (files: Int, bytes: Int) {
         let root = store.env.path + "/runs"
         guard let walk = FileManager.default.enumerator(atPath: root) else { return (0, 0) }
         var files = 0, bytes = 0
+        var seen = Set<[UInt64]>()
         while let name = walk.nextObject() as? String {
             var st = stat()
-            guard stat(root + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard stat(root + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+                  seen.insert([UInt64(st.st_dev), UInt64(st.st_ino)]).inserted else { continue }
             files += 1
             bytes += Int(st.st_size)
         }

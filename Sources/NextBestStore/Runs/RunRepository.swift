@@ -248,17 +248,74 @@ public struct RunRepository: Sendable {
         try recordPropensities(run, [try writePropensityFile(run, shard: shard, models: models, values: values)])
     }
 
-    /// A shard's propensity file as written, waiting for the record that checks it (`recordPropensities`).
+    /// A shard's propensity file(s) as written, waiting for the record that checks them (`recordPropensities`).
     public struct WrittenPropensities: Sendable {
         public let shard: Int
-        let record: PropensityFileRecord
+        let record: Kept
+
+        /// One file, or a rescore's parts.
+        enum Kept: Sendable {
+            case file(PropensityFileRecord)
+            case parts(PropensityPartsRecord)
+        }
     }
 
     /// Writes a shard's propensity file (written directly and synced) without touching LMDB, so a thread of
     /// its own can write files while the store is in use elsewhere; `recordPropensities` keeps their records.
     public func writePropensityFile(_ run: UInt64, shard: Int, models: [String], values: [Float]) throws -> WrittenPropensities {
-        WrittenPropensities(shard: shard, record: try PropensityFile.write(path: propensityFilePath(run, shard: shard), run: run,
-                                                                          shard: shard, models: models, values: values))
+        WrittenPropensities(shard: shard, record: .file(try PropensityFile.write(path: propensityFilePath(run, shard: shard), run: run,
+                                                                                shard: shard, models: models, values: values)))
+    }
+
+    /// Where an earlier run keeps a shard's propensities, for a rescore to link rather than write again.
+    public struct PropensitySource: Sendable {
+        /// The run whose directory holds the files.
+        public let run: UInt64
+        let parts: [PropensityPartsRecord.Part]
+    }
+
+    /// The files that hold a shard's propensities of `run` (nil when none are kept, or when they are kept in
+    /// LMDB by a version-1 store).
+    public func propensitySource(_ run: UInt64, shard: Int) throws -> PropensitySource? {
+        let what = "propensities of shard \(shard)"
+        return try store.env.read { txn in
+            try RunKeys.props(run, shard).withUnsafeBytes { k -> PropensitySource? in
+                guard let v = try txn.get(store.results, key: k), v.count > 1 else { return nil }
+                switch v[1] {
+                case RunRecordKind.propensityFile.rawValue:
+                    return PropensitySource(run: run, parts: [.init(run: run, file: try Self.decode(PropensityFileRecord.self, v, run: run, what: what))])
+                case RunRecordKind.propensityParts.rawValue:
+                    return PropensitySource(run: run, parts: try Self.decode(PropensityPartsRecord.self, v, run: run, what: what).parts)
+                default: return nil
+                }
+            }
+        }
+    }
+
+    /// A rescore's propensities of a shard, without touching LMDB: the models scored again (`scored`,
+    /// customers × `scored.count` values) in the run's own file, and every other model of `models` (plan
+    /// order) from the files of `base`, hard-linked into this run's directory (copied where the file system
+    /// cannot link). Each part is linked only if it holds a model no earlier part does.
+    public func writePropensityParts(_ run: UInt64, shard: Int, models: [String], scored: [String], values: [Float],
+                                     base: PropensitySource) throws -> WrittenPropensities {
+        let customers = scored.isEmpty ? 0 : values.count / scored.count
+        var parts = [PropensityPartsRecord.Part(run: run, file: try PropensityFile.write(path: propensityFilePath(run, shard: shard), run: run,
+                                                                                     shard: shard, models: scored, values: values))]
+        var covered = Set(scored)
+        for p in base.parts where p.file.models.contains(where: { models.contains($0) && !covered.contains($0) }) {
+            guard p.file.customers == customers else {
+                throw Failure.propensityFile(path: PropensityFile.path(store: store.env.path, run: base.run, shard: shard, part: p.run),
+                                             reason: "it holds \(p.file.customers) customers, the rescore scored \(customers)")
+            }
+            try PropensityFile.link(from: PropensityFile.path(store: store.env.path, run: base.run, shard: shard, part: p.run),
+                                    to: PropensityFile.path(store: store.env.path, run: run, shard: shard, part: p.run))
+            parts.append(p)
+            covered.formUnion(p.file.models)
+        }
+        if let missing = models.first(where: { !covered.contains($0) }) {
+            throw Failure.corrupt("propensities of shard \(shard) of run \(Self.name(base.run)): no kept file holds model \(missing)")
+        }
+        return WrittenPropensities(shard: shard, record: .parts(PropensityPartsRecord(models: models, customers: customers, parts: parts)))
     }
 
     /// Keeps the records of written propensity files, in one transaction: a file without its record is
@@ -266,33 +323,68 @@ public struct RunRepository: Sendable {
     public func recordPropensities(_ run: UInt64, _ written: [WrittenPropensities]) throws {
         guard !written.isEmpty else { return }
         try store.env.write { txn in
-            for w in written { _ = try txn.put(store.results, key: RunKeys.props(run, w.shard), value: w.record.encoded()) }
+            for w in written {
+                let bytes: [UInt8]
+                switch w.record {
+                case .file(let r): bytes = r.encoded()
+                case .parts(let r): bytes = r.encoded()
+                }
+                _ = try txn.put(store.results, key: RunKeys.props(run, w.shard), value: bytes)
+            }
         }
     }
 
-    /// A shard's kept propensities, or nil if none are kept; `Failure.propensityFile` when its file is
+    /// A shard's kept propensities, or nil if none are kept; `Failure.propensityFile` when a file is
     /// missing or damaged. Propensities kept in the store by version 1 are read as they are.
     public func propensities(_ run: UInt64, shard: Int) throws -> (models: [String], values: [Float])? {
         let what = "propensities of shard \(shard)"
-        let kept: Either<KeptPropensities, PropensityFileRecord>? = try store.env.read { txn in
+        let kept: Kept? = try store.env.read { txn in
             try RunKeys.props(run, shard).withUnsafeBytes { k in
-                try txn.get(store.results, key: k).map { v in
-                    v.count > 1 && v[1] == RunRecordKind.propensities.rawValue
-                        ? .left(try Self.decode(KeptPropensities.self, v, run: run, what: what))
-                        : .right(try Self.decode(PropensityFileRecord.self, v, run: run, what: what))
+                try txn.get(store.results, key: k).map { v -> Kept in
+                    switch v.count > 1 ? v[1] : 0 {
+                    case RunRecordKind.propensities.rawValue: return .values(try Self.decode(KeptPropensities.self, v, run: run, what: what))
+                    case RunRecordKind.propensityParts.rawValue: return .parts(try Self.decode(PropensityPartsRecord.self, v, run: run, what: what))
+                    default: return .file(try Self.decode(PropensityFileRecord.self, v, run: run, what: what))
+                    }
                 }
             }
         }
         switch kept {
         case nil: return nil
-        case .left(let k)?: return (k.models, k.values)
-        case .right(let record)?:
-            let path = propensityFilePath(run, shard: shard)
-            do { return (record.models, try PropensityFile.read(path: path, record: record, run: run, shard: shard)) }
-            catch { throw Failure.propensityFile(path: path, reason: error.description) }
+        case .values(let k)?: return (k.models, k.values)
+        case .file(let record)?: return (record.models, try readPart(run, shard: shard, .init(run: run, file: record)))
+        case .parts(let record)?: return (record.models, try assemble(run, shard: shard, record))
         }
     }
 
-    /// One of two record kinds.
-    enum Either<L, R> { case left(L), right(R) }
+    /// The ways a shard's propensities are kept.
+    private enum Kept { case values(KeptPropensities), file(PropensityFileRecord), parts(PropensityPartsRecord) }
+
+    /// One file of a shard's propensities of `run`, checked against its record.
+    private func readPart(_ run: UInt64, shard: Int, _ part: PropensityPartsRecord.Part) throws -> [Float] {
+        let path = PropensityFile.path(store: store.env.path, run: run, shard: shard, part: part.run)
+        do { return try PropensityFile.read(path: path, record: part.file, run: part.run, shard: shard) }
+        catch { throw Failure.propensityFile(path: path, reason: error.description) }
+    }
+
+    /// A shard's propensities from its parts: each model's column from the first part that holds it.
+    private func assemble(_ run: UInt64, shard: Int, _ record: PropensityPartsRecord) throws -> [Float] {
+        let m = record.models.count, n = record.customers
+        var out = [Float](repeating: 0, count: m * n)
+        var done = Set<String>()
+        for part in record.parts {
+            let take = record.models.indices.filter { !done.contains(record.models[$0]) && part.file.models.contains(record.models[$0]) }
+            guard !take.isEmpty else { continue }
+            let values = try readPart(run, shard: shard, part)
+            let width = part.file.models.count
+            let from = take.map { part.file.models.firstIndex(of: record.models[$0])! }
+            out.withUnsafeMutableBufferPointer { o in
+                values.withUnsafeBufferPointer { v in
+                    for c in 0..<n { for (j, f) in zip(take, from) { o[c * m + j] = v[c * width + f] } }
+                }
+            }
+            for j in take { done.insert(record.models[j]) }
+        }
+        return out
+    }
 }
