@@ -265,6 +265,30 @@ import NextBestCore
         }
     }
 
+    /// A rescore's part that cannot be hard-linked (another file system: here /dev/shm, a tmpfs, when it is
+    /// one) is copied instead; a file already at the target (a resumed merge) is replaced.
+    @Test func aPartThatCannotBeLinkedIsCopied() throws {
+        let dir = Fixtures.tempDir("link")
+        let shm = "/dev/shm/nextbest-link-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: shm, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: shm) }
+        let bytes = Data((0..<5_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        for (from, label) in [(shm + "/a.f32", "across file systems"), (dir + "/a.f32", "on one file system")] {
+            try bytes.write(to: URL(fileURLWithPath: from))
+            let to = dir + "/linked.f32"
+            try Data("stale".utf8).write(to: URL(fileURLWithPath: to))
+            try PropensityFile.link(from: from, to: to)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: to)) == bytes, "\(label)")
+            var a = stat(), b = stat()
+            #expect(stat(from, &a) == 0 && stat(to, &b) == 0)
+            // Linked where the device is the same, a copy (another inode) where it is not.
+            #expect((a.st_dev == b.st_dev) == (a.st_ino == b.st_ino), "\(label): devices \(a.st_dev), \(b.st_dev)")
+            try FileManager.default.removeItem(atPath: to)
+        }
+        // A source that is gone is an error naming it.
+        #expect(throws: RunRepository.Failure.self) { try PropensityFile.link(from: dir + "/gone.f32", to: dir + "/x.f32") }
+    }
+
     /// A merged shard's lists live in a file beside the store (version 4), their totals in the record that
     /// checks it: a round trip; a flipped byte anywhere and a truncated file are refused naming the file, the
     /// run and the shard; a missing file is not counted as merged (a resume merges the shard again); lists
