@@ -257,6 +257,13 @@ public struct RunRepository: Sendable {
         enum Kept: Sendable {
             case file(PropensityFileRecord)
             case parts(PropensityPartsRecord)
+
+            var encoded: [UInt8] {
+                switch self {
+                case .file(let r): return r.encoded()
+                case .parts(let r): return r.encoded()
+                }
+            }
         }
     }
 
@@ -277,18 +284,10 @@ public struct RunRepository: Sendable {
     /// The files that hold a shard's propensities of `run` (nil when none are kept, or when they are kept in
     /// LMDB by a version-1 store).
     public func propensitySource(_ run: UInt64, shard: Int) throws -> PropensitySource? {
-        let what = "propensities of shard \(shard)"
-        return try store.env.read { txn in
-            try RunKeys.props(run, shard).withUnsafeBytes { k -> PropensitySource? in
-                guard let v = try txn.get(store.results, key: k), v.count > 1 else { return nil }
-                switch v[1] {
-                case RunRecordKind.propensityFile.rawValue:
-                    return PropensitySource(run: run, parts: [.init(run: run, file: try Self.decode(PropensityFileRecord.self, v, run: run, what: what))])
-                case RunRecordKind.propensityParts.rawValue:
-                    return PropensitySource(run: run, parts: try Self.decode(PropensityPartsRecord.self, v, run: run, what: what).parts)
-                default: return nil
-                }
-            }
+        switch try keptRecord(run, shard: shard) {
+        case .file(let record)?: return PropensitySource(run: run, parts: [.init(run: run, file: record)])
+        case .parts(let record)?: return PropensitySource(run: run, parts: record.parts)
+        case .values?, nil: return nil
         }
     }
 
@@ -323,22 +322,28 @@ public struct RunRepository: Sendable {
     public func recordPropensities(_ run: UInt64, _ written: [WrittenPropensities]) throws {
         guard !written.isEmpty else { return }
         try store.env.write { txn in
-            for w in written {
-                let bytes: [UInt8]
-                switch w.record {
-                case .file(let r): bytes = r.encoded()
-                case .parts(let r): bytes = r.encoded()
-                }
-                _ = try txn.put(store.results, key: RunKeys.props(run, w.shard), value: bytes)
-            }
+            for w in written { _ = try txn.put(store.results, key: RunKeys.props(run, w.shard), value: w.record.encoded) }
         }
     }
 
     /// A shard's kept propensities, or nil if none are kept; `Failure.propensityFile` when a file is
     /// missing or damaged. Propensities kept in the store by version 1 are read as they are.
     public func propensities(_ run: UInt64, shard: Int) throws -> (models: [String], values: [Float])? {
+        switch try keptRecord(run, shard: shard) {
+        case nil: return nil
+        case .values(let k)?: return (k.models, k.values)
+        case .file(let record)?: return (record.models, try readPart(run, shard: shard, .init(run: run, file: record)))
+        case .parts(let record)?: return (record.models, try assemble(run, shard: shard, record))
+        }
+    }
+
+    /// The ways a shard's propensities are kept.
+    private enum Kept { case values(KeptPropensities), file(PropensityFileRecord), parts(PropensityPartsRecord) }
+
+    /// A shard's propensity record, decoded by its kind (nil if none is kept).
+    private func keptRecord(_ run: UInt64, shard: Int) throws -> Kept? {
         let what = "propensities of shard \(shard)"
-        let kept: Kept? = try store.env.read { txn in
+        return try store.env.read { txn in
             try RunKeys.props(run, shard).withUnsafeBytes { k in
                 try txn.get(store.results, key: k).map { v -> Kept in
                     switch v.count > 1 ? v[1] : 0 {
@@ -349,16 +354,7 @@ public struct RunRepository: Sendable {
                 }
             }
         }
-        switch kept {
-        case nil: return nil
-        case .values(let k)?: return (k.models, k.values)
-        case .file(let record)?: return (record.models, try readPart(run, shard: shard, .init(run: run, file: record)))
-        case .parts(let record)?: return (record.models, try assemble(run, shard: shard, record))
-        }
     }
-
-    /// The ways a shard's propensities are kept.
-    private enum Kept { case values(KeptPropensities), file(PropensityFileRecord), parts(PropensityPartsRecord) }
 
     /// One file of a shard's propensities of `run`, checked against its record.
     private func readPart(_ run: UInt64, shard: Int, _ part: PropensityPartsRecord.Part) throws -> [Float] {
