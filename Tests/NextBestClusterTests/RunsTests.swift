@@ -244,6 +244,64 @@ import NextBestStore
         #expect((summary["customers_changed"] as? Int ?? 0) > 0)
     }
 
+    /// Standing workers hold the propensities of the shards they scored: a rescore of that run on them sends
+    /// those shards no kept columns (`shards_from_held_propensities`) and writes the same nba.csv, changes.csv
+    /// and kept propensities as the rescore on local workers, which are sent them. So does a rescore of that
+    /// rescore: the workers then hold its propensities, completed from the ones they held.
+    @Test func standingWorkersRescoreFromThePropensitiesTheyHold() throws {
+        let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml").1
+        let cli = RunsTests()
+        let endpoint = "ipc://" + ClusterFixtures.tempDir("ipc") + "/coordinator.sock"
+        let logs = ClusterFixtures.tempDir("logs")
+        let workers = try (0..<2).map { try ClusterProcessTests().startWorker(connect: endpoint, store: path, once: false, logFile: logs + "/w\($0).log") }
+        defer { for w in workers { w.terminate(); w.waitUntilExit() } }
+        func job(_ args: [String]) throws -> (out: String, summary: [String: Any]) {
+            let out = ClusterFixtures.tempDir("job")
+            let (status, said) = try cli.nextbest(["coordinator", "--bind", endpoint, "--store", path, "--out", out, "--min-workers", "2",
+                                                   "--wait-timeout", "60", "--quiet"] + args)
+            #expect(status == 0, "\(said)")
+            return (out, try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as! [String: Any])
+        }
+        func local(from base: String) throws -> String {
+            let out = ClusterFixtures.tempDir("local")
+            let (status, said) = try cli.nextbest(["rescore", "--store", path, "--from", base, "--models", "logit_all", "--out", out, "--workers", "2", "--quiet"])
+            #expect(status == 0, "\(said)")
+            return out
+        }
+        let repo = RunRepository(store: try Store(path: path, readOnly: true, mustExist: true))
+        func same(_ a: String, _ b: String, _ what: String) throws {
+            for file in ["nba.csv", "changes.csv"] {
+                #expect(try String(contentsOfFile: a + "/" + file, encoding: .utf8) == String(contentsOfFile: b + "/" + file, encoding: .utf8), "\(what): \(file)")
+            }
+            let ra = try #require(RunRepository.parse(try runID(a))), rb = try #require(RunRepository.parse(try runID(b)))
+            for s in 0..<(try repo.plan(ra).lower.count) {
+                let x = try #require(try repo.propensities(ra, shard: s)), y = try #require(try repo.propensities(rb, shard: s))
+                #expect(x.models == y.models && x.values == y.values, "\(what): propensities of shard \(s)")
+            }
+        }
+        func runID(_ dir: String) throws -> String {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
+            return json["run_id"] as! String
+        }
+        let base = try job(["--shard-size", "97", "--no-warm-start"])
+        let shards = try repo.plan(try #require(RunRepository.parse(try runID(base.out)))).lower.count
+        #expect(shards > 2)
+        // The rescore on the standing workers, against the same rescore on local workers (sent every column).
+        let first = try job(["--rescore-from", try runID(base.out), "--models", "logit_all"])
+        let held = first.summary["shards_from_held_propensities"] as? Int ?? 0
+        #expect(held >= shards / 2 && held <= shards, "\(held) of \(shards) shards from held propensities")
+        try same(first.out, try local(from: try runID(base.out)), "rescore of the base run")
+        // A rescore of that rescore: the workers hold its propensities, the kept columns completed.
+        let second = try job(["--rescore-from", try runID(first.out), "--models", "logit_all"])
+        #expect((second.summary["shards_from_held_propensities"] as? Int ?? 0) >= shards / 2)
+        try same(second.out, try local(from: try runID(first.out)), "rescore of the rescore")
+        // Local workers (`--once`) hold nothing: a rescore on them is sent every column.
+        let localSummary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: try local(from: try runID(base.out)) + "/summary.json"))) as! [String: Any]
+        #expect(localSummary["shards_from_held_propensities"] as? Int == 0)
+        let first0 = (try? String(contentsOfFile: logs + "/w0.log", encoding: .utf8))?.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(first0.contains("holding its shards' propensities for rescores"), "standing worker's first line: \(first0)")
+    }
+
     /// The coordinator accepts a rescored shard's PROPS only if they are exactly the models scored again, for
     /// the shard's customers; when the base run's propensities cannot be linked (kept in LMDB by a version-1
     /// store), it completes them with the kept columns, in plan order.

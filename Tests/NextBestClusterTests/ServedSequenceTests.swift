@@ -338,7 +338,7 @@ import NextBestWire
             throw ClusterError.runRefused("no \(what) from the worker")
         }
         let (id, hello) = try next("HELLO")
-        guard case let .hello(_, _, _, _, _, served) = hello else { Issue.record("not a HELLO: \(hello)"); return }
+        guard case let .hello(_, _, _, _, _, served, _) = hello else { Issue.record("not a HELLO: \(hello)"); return }
         #expect(served == 0)
         try router.send([id, WireMessage.welcome(coordinatorID: "test").encode()])
         try router.send([id, WireMessage.assign(run: 7, shard: 0, attempt: 1, lower: 0, upper: nil, served: 5).encode()])

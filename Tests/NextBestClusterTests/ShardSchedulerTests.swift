@@ -29,6 +29,45 @@ import NextBestWire
         #expect(s.assign(0, to: b, at: 2, times: times) == 2)
     }
 
+    /// A rescore ranks the shards: a worker takes first the queued shards it holds the kept propensities of,
+    /// in queue order, then those nobody holds, then another's; a shard it has no room for is passed over.
+    @Test func aWorkerTakesTheShardsItHoldsFirst() {
+        var s = ShardScheduler(customers: [100, 100, 100, 100, 50], candidatesPerCustomer: 4)
+        let rank = { (shard: Int) -> Int in [2, 0, 1, 0, 0][shard] }
+        #expect(s.pick(for: a, fits: { _ in true }, rank: rank)! == (1, false))
+        #expect(s.pick(for: a, fits: { $0 < 100 }, rank: rank)! == (4, false))
+        _ = s.assign(1, to: a, at: 0, times: times)
+        _ = s.assign(3, to: a, at: 0, times: times)
+        _ = s.assign(4, to: a, at: 0, times: times)
+        #expect(s.pick(for: a, fits: { _ in true }, rank: rank)! == (2, false))
+        _ = s.assign(2, to: a, at: 0, times: times)
+        #expect(s.pick(for: a, fits: { _ in true }, rank: rank)! == (0, false))
+        // Without ranks (not a rescore), the queue's order.
+        #expect(ShardScheduler(customers: [1, 1], candidatesPerCustomer: 4).pick(for: a, fits: { _ in true })! == (0, false))
+    }
+
+    /// A standing worker's held propensities: one copy per shard index (keeping shard 1 of a new run drops
+    /// shard 1 of the old), DROP forgets a shard, RELEASE keeps only the released run's, and HELLO announces
+    /// them in order. A worker that holds nothing (`--once`) keeps nothing.
+    @Test func aWorkerHoldsOneCopyOfEachShardsPropensities() {
+        let hold = PropensityHold(enabled: true)
+        func shard(_ v: Float) -> PropensityHold.Shard { .init(lower: 0, upper: 10, models: ["m"], values: [v, v]) }
+        hold.keep(run: 7, shard: 2, shard(1))
+        hold.keep(run: 7, shard: 1, shard(2))
+        #expect(hold.announcement == [HeldPropensities(run: 7, shards: [1, 2])] && hold.bytes == 16)
+        hold.keep(run: 9, shard: 1, shard(3))
+        #expect(hold.announcement == [HeldPropensities(run: 7, shards: [2]), HeldPropensities(run: 9, shards: [1])])
+        #expect(hold.shard(run: 9, 1)?.values == [3, 3] && hold.shard(run: 7, 1) == nil)
+        hold.forget(run: 7, shard: 2)
+        #expect(hold.announcement == [HeldPropensities(run: 9, shards: [1])])
+        hold.keep(run: 7, shard: 0, shard(4))
+        hold.released(run: 9)
+        #expect(hold.announcement == [HeldPropensities(run: 9, shards: [1])])
+        let none = PropensityHold(enabled: false)
+        none.keep(run: 1, shard: 0, shard(1))
+        #expect(none.announcement.isEmpty && none.shard(run: 1, 0) == nil)
+    }
+
     @Test func aStragglerCopyIsAStateWithTwoCopiesAndTheLoserIsStale() {
         var t = times
         var s = ShardScheduler(customers: [100], candidatesPerCustomer: 4)

@@ -16,6 +16,8 @@ import NextBestTestKit
     static let samples: [WireMessage] = [
         .hello(workerID: "host-a/4711", software: "nextbest 0.1", cores: 2, fingerprint: 0xDEAD_BEEF_0123_4567),
         .hello(workerID: "host-b", software: "nextbest 0.1", cores: 4, fingerprint: 1, maxCustomers: 9, served: 1_234),
+        .hello(workerID: "host-c", software: "nextbest 0.1", cores: 1, fingerprint: 2, held: [HeldPropensities(run: 0xFEED, shards: [0, 3, 9]),
+                                                                                           HeldPropensities(run: 5, shards: [])]),
         .welcome(coordinatorID: "coord"),
         .refuse(reason: "store fingerprint differs: catalogue v3 ≠ v2"),
         .assign(run: 7, shard: 12, attempt: 1, lower: 100, upper: 5_000, served: 0),
@@ -94,6 +96,8 @@ import NextBestTestKit
                  served: 7),
         .drop(run: 7, shard: 2),
         .rescore(run: 7, shard: 2, attempt: 1, lower: 10, upper: 20, source: [-1, 0, 1], stride: 2, stored: [0.25, 0.5, 0.125, 1], served: .max),
+        .rescore(run: 8, shard: 2, attempt: 1, lower: 10, upper: nil, source: [-1, 1, 0], stride: 2, stored: [], served: 3, base: 7,
+                 baseModels: ["m_b", "m_a"]),
         .props(run: 7, shard: 2, seq: 9, models: ["m_O01", "m_O02"], values: [0.1, 0.2, 0.3, 0.4]),
         .sample(run: 7, seq: 10, modulus: 64, request: WireMessageTests.request([1, 0], [0, 0.5])),
         .failed(run: 7, reason: "shard 3: profiles customer 42: record version 9"),

@@ -12,7 +12,7 @@ import time
 import zmq
 
 MAGIC = b"NB"
-VERSION = 7
+VERSION = 8
 
 
 def string(s):
@@ -21,7 +21,8 @@ def string(s):
 
 
 def hello(worker_id, fingerprint, served=0):
-    return MAGIC + bytes([VERSION, 1]) + string(worker_id) + string("pyzmq-client 1") + struct.pack("<HQQQ", 1, fingerprint, 0, served)
+    # No held propensities: an empty list of (run, shards).
+    return MAGIC + bytes([VERSION, 1]) + string(worker_id) + string("pyzmq-client 1") + struct.pack("<HQQQI", 1, fingerprint, 0, served, 0)
 
 
 def receive(sock, want, timeout=20.0):

@@ -13,6 +13,8 @@ extension Coordinator {
         var latency: ShardLatency
         var customers: Int
         var candidates: UInt64
+        /// Rescored shards sent to a worker holding their kept propensities (RESCORE with `base`).
+        var fromHeld: Int
     }
 
     /// Scores the shards: hands them out as workers have free threads (`ShardScheduler` decides which), drops
@@ -31,13 +33,16 @@ extension Coordinator {
         // A rescore's shards in flight: the propensities kept from the run rescored, completed by the
         // models scored again when their PROPS arrive.
         var reused: [Int: Reused] = [:]
+        var fromHeld = 0
         func status() -> String {
             "scoring: \(plan.done)/\(shards.count) shards, \(rate(plan.scoredCustomers.reduce(0, +), since: tWait)) customers/s, \(hub.peerCount) workers"
         }
         func send(_ s: Int, to p: Hub.Peer) throws {
             let attempt = plan.assign(s, to: p.routingID, at: hub.clock, times: hub.times)
             assignedAt[.init(peer: p.routingID, shard: s)] = Date()
-            let (message, kept) = try assignment(shards[s], attempt: attempt, run: runID, journal: journal, rescore: rescore, served: served)
+            let holds = rescore.map { p.heldPropensities[$0.from]?.contains(UInt32(s)) == true } ?? false
+            let (message, kept) = try assignment(shards[s], attempt: attempt, run: runID, journal: journal, rescore: rescore, served: served, heldByWorker: holds)
+            if case .rescore(_, _, _, _, _, _, _, _, _, let base, _) = message, base != 0 { fromHeld += 1 }
             if let kept, !propsKept.contains(s) { reused[s] = kept }
             try hub.send(p.routingID, message)
             hub.reserveScoring(p.routingID, customers: shards[s].customers)
@@ -48,7 +53,7 @@ extension Coordinator {
             for (copy, allowed) in late { hub.expel(copy.peer, hub.times.missed(.scoring, replies: 1, allowed: allowed) + " (shard \(copy.shard))") }
             if !late.isEmpty { continue }
             for p in hub.trusted where p.scoring < p.threads {
-                if let (s, _) = plan.pick(for: p.routingID, fits: p.fits) { try send(s, to: p) }
+                if let (s, _) = plan.pick(for: p.routingID, fits: p.fits, rank: heldRank(for: p, rescore: rescore)) { try send(s, to: p) }
             }
             try waitForRoom(plan, since: &stalledSince)
             metrics.shards(pending: plan.queue.count, running: plan.running, done: plan.done)
@@ -101,14 +106,38 @@ extension Coordinator {
             }
         }
         return ScoringOutcome(owner: plan.owner.map { $0! }, attempt: plan.attempt, requeued: plan.requeued, duplicates: plan.duplicates,
-                              latency: latency, customers: plan.scoredCustomers.reduce(0, +), candidates: plan.scoredCandidates.reduce(0, +))
+                              latency: latency, customers: plan.scoredCustomers.reduce(0, +), candidates: plan.scoredCandidates.reduce(0, +),
+                              fromHeld: fromHeld)
+    }
+
+    /// How `pick` ranks a rescore's shards for worker `p`: first those whose kept propensities `p` holds (sent
+    /// without them), then those no connected worker holds, last those another worker holds (which it will
+    /// likely take itself). Every shard ranks alike for a run that is not a rescore.
+    func heldRank(for p: Hub.Peer, rescore: (from: UInt64, models: Set<String>)?) -> (Int) -> Int {
+        guard let base = rescore?.from else { return { _ in 0 } }
+        let mine = p.heldPropensities[base] ?? []
+        let others = hub.trusted.filter { $0.routingID != p.routingID }.compactMap { $0.heldPropensities[base] }
+        if mine.isEmpty && others.isEmpty { return { _ in 0 } }
+        return { s in
+            let shard = UInt32(s)
+            return mine.contains(shard) ? 0 : others.contains(where: { $0.contains(shard) }) ? 2 : 1
+        }
     }
 
     /// ASSIGN, or RESCORE with the kept propensities of the run rescored (returned too: the worker sends back
     /// only the models it scores again). A shard whose propensity file is missing or damaged is scored under
-    /// every model (ASSIGN), with a line saying which file and why.
+    /// every model (ASSIGN), with a line saying which file and why. A worker that holds the shard's kept
+    /// propensities (`heldByWorker`) is sent none: the RESCORE names the run and the columns' models, and
+    /// the files are only checked to be in place (their values are not read).
     func assignment(_ sh: ShardPlan.Shard, attempt: UInt32, run runID: UInt64, journal: RunRepository,
-                    rescore: (from: UInt64, models: Set<String>)?, served: UInt64) throws -> (WireMessage, Reused?) {
+                    rescore: (from: UInt64, models: Set<String>)?, served: UInt64, heldByWorker: Bool = false) throws -> (WireMessage, Reused?) {
+        if let (from, models) = rescore, heldByWorker, let files = try journal.propensitySource(from, shard: sh.index), !files.models.isEmpty,
+           journal.missingFile(files, shard: sh.index) == nil {
+            let source = context.plan.models.map { m -> Int64 in models.contains(m.id) ? -1 : Int64(files.models.firstIndex(of: m.id) ?? -1) }
+            return (.rescore(run: runID, shard: UInt32(sh.index), attempt: attempt, lower: sh.lower, upper: sh.upper, source: source,
+                             stride: UInt32(files.models.count), stored: [], served: served, base: from, baseModels: files.models),
+                    Reused(source: source.map { Int($0) }, stride: files.models.count, customers: files.customers, values: nil, files: files))
+        }
         if let (from, models) = rescore, let kept = try keptPropensities(journal, from: from, shard: sh.index) {
             let source = context.plan.models.map { m -> Int64 in models.contains(m.id) ? -1 : Int64(kept.models.firstIndex(of: m.id) ?? -1) }
             let stride = max(kept.models.count, 1)

@@ -55,6 +55,8 @@ final class Hub {
         var strikes = 0
         /// The last served response its store holds (HELLO's `served`).
         var served: UInt64 = 0
+        /// The shards of earlier runs whose propensities it holds (HELLO's `held`), by run.
+        var heldPropensities: [UInt64: Set<UInt32>] = [:]
         /// Whether a shard of `n` customers fits beside what it holds.
         func fits(_ n: Int) -> Bool { customers <= maxCustomers - n }
         /// What it holds against its limit, for messages.
@@ -213,8 +215,8 @@ final class Hub {
             log("dropped a malformed message from \(name(id)): \(error)")
             return nil
         }
-        if case let .hello(worker, software, cores, fp, most, served) = m {
-            try hello(id, worker, software, cores, fp, maxCustomers: most, served: served)
+        if case let .hello(worker, software, cores, fp, most, served, held) = m {
+            try hello(id, worker, software, cores, fp, maxCustomers: most, served: served, held: held)
             return nil
         }
         peers[id]!.lastSeen = Date()
@@ -252,7 +254,8 @@ final class Hub {
         log("dropped worker \(p.name): \(why)" + (p.holds + p.scoring > 0 ? "; its \(p.holds + p.scoring) shard(s) go to other workers" : ""))
     }
 
-    func hello(_ id: [UInt8], _ worker: String, _ software: String, _ cores: UInt16, _ fp: UInt64, maxCustomers: UInt64, served: UInt64) throws {
+    func hello(_ id: [UInt8], _ worker: String, _ software: String, _ cores: UInt16, _ fp: UInt64, maxCustomers: UInt64, served: UInt64,
+               held: [HeldPropensities] = []) throws {
         if peers[id] != nil { return }
         if fp != fingerprint.digest {
             try refuse(id, worker: "\(worker) (\(software))", "store fingerprint \(String(fp, radix: 16)) differs from the coordinator's \(fingerprint) (catalogue, models, profile count or imported data differ): give the worker a copy of the coordinator's store (`cluster/ship-store`)")
@@ -271,7 +274,8 @@ final class Hub {
         }
         lacking[id] = nil
         peers[id] = Peer(routingID: id, name: worker, threads: max(1, Int(cores)), lastSeen: Date(),
-                         maxCustomers: maxCustomers == 0 ? .max : Int(clamping: maxCustomers), strikes: strikes[worker] ?? 0, served: served)
+                         maxCustomers: maxCustomers == 0 ? .max : Int(clamping: maxCustomers), strikes: strikes[worker] ?? 0, served: served,
+                         heldPropensities: Dictionary(held.map { ($0.run, Set($0.shards)) }, uniquingKeysWith: { $0.union($1) }))
         arrival.append(id)
         try send(id, .welcome(coordinatorID: coordinatorID))
         metrics.workers(peers.count)

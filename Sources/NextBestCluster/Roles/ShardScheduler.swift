@@ -117,9 +117,17 @@ public struct ShardScheduler: Sendable {
     /// The smallest queued shard, in customers.
     public var smallestQueued: Int? { queue.map { customers[$0] }.min() }
 
-    /// The shard `peer` should score next: the first queued one `fits` says it has room for, or a straggler.
-    public func pick(for peer: Peer, fits: (Int) -> Bool) -> (shard: Int, straggler: Bool)? {
-        if let s = queue.first(where: { fits(customers[$0]) }) { return (s, false) }
+    /// The shard `peer` should score next: of the queued ones `fits` says it has room for, the first of the
+    /// lowest `rank` (a rescore ranks first the shards whose kept propensities `peer` holds, then those no
+    /// worker holds, then another's), or a straggler.
+    public func pick(for peer: Peer, fits: (Int) -> Bool, rank: (Int) -> Int = { _ in 0 }) -> (shard: Int, straggler: Bool)? {
+        var best: (shard: Int, rank: Int)? = nil
+        for s in queue where fits(customers[s]) {
+            let r = rank(s)
+            if best == nil || r < best!.rank { best = (s, r) }
+            if r <= 0 { break }
+        }
+        if let best { return (best.shard, false) }
         let s = customers.indices.first { s in
             let c = states[s].copies
             return c.count == 1 && c[0].peer != peer && fits(customers[s])

@@ -23,6 +23,9 @@ public final class Worker {
         public var once: Bool = false
         /// The process keeps freed memory for its next job (`ProcessMemory.holdBetweenJobs`); said in its first line.
         public var holdsMemory: Bool = false
+        /// Keep each scored shard's propensities in memory after the job (`PropensityHold`), so a rescore of
+        /// that run needs no kept columns sent; said in its first line.
+        public var holdsPropensities: Bool = false
         /// Exit when this process (the parent `run`) is gone.
         public var parentPID: Int32? = nil
         /// Seconds without any message from the coordinator before it is presumed gone.
@@ -88,6 +91,8 @@ public final class Worker {
     var compute: DispatchQueue { shards.queue }
     /// Messages produced on other threads, sent by this one.
     let outbox = Mailbox<WireMessage>()
+    /// The propensities of the shards scored, kept for rescores of their run.
+    let hold: PropensityHold
 
     public convenience init(_ options: Options, log: @escaping (String) -> Void) throws {
         try self.init(options, logger: RoleLog(log))
@@ -100,7 +105,8 @@ public final class Worker {
         metrics = options.metrics ?? WorkerMetrics()
         log.set("worker", options.workerID)
         scoring = ShardScoring(context: try RunContext(storePath: options.storePath), threads: options.threads)
-        shards = WorkerShards(scoring: scoring, threads: options.threads, name: options.workerID, log: log, metrics: metrics)
+        hold = PropensityHold(enabled: options.holdsPropensities)
+        shards = WorkerShards(scoring: scoring, threads: options.threads, name: options.workerID, log: log, metrics: metrics, hold: hold)
         zmq = try ZMQContext()
     }
 
@@ -114,7 +120,8 @@ public final class Worker {
     /// Serves until told to stop (`once`), refused, or the parent process is gone.
     public func serve() throws {
         log("worker \(options.workerID): store \(scoring.context.fingerprint), \(options.threads) threads, "
-            + (options.holdsMemory ? "keeping its memory between jobs, " : "") + "connecting to \(options.connect)")
+            + (options.holdsMemory ? "keeping its memory between jobs, " : "")
+            + (options.holdsPropensities ? "holding its shards' propensities for rescores, " : "") + "connecting to \(options.connect)")
         let stop = StopSignal.process
         try reconnect()
         defer { socket?.close() }
@@ -132,7 +139,7 @@ public final class Worker {
             if !welcomed && now.timeIntervalSince(lastHello) >= helloBackoff {
                 try send(.hello(workerID: options.workerID, software: NextBestVersion.software, cores: UInt16(clamping: options.threads),
                                 fingerprint: scoring.context.fingerprint.digest, maxCustomers: UInt64(max(0, options.maxCustomers)),
-                                served: try ResponseRecorder.lastSequence(store: scoring.context.store)))
+                                served: try ResponseRecorder.lastSequence(store: scoring.context.store), held: hold.announcement))
                 lastHello = now
                 // Back off while nobody answers (1, 2, 4, 8, 10, 10… s); a welcome resets it.
                 helloBackoff = min(helloBackoff * 2, max(options.helloInterval, 10))
@@ -228,9 +235,11 @@ public final class Worker {
             let shards = self.shards, outbox = self.outbox, compute = self.compute
             compute.async { shards.begin(run: run) }
             scoring.score(lower: lower, upper: upper, served: served) { table in
-                compute.async { for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, table) { outbox.post(reply) } }
+                compute.async {
+                    for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, bounds: (lower, upper), table) { outbox.post(reply) }
+                }
             }
-        case let .rescore(run, shard, attempt, lower, upper, source, stride, stored, served):
+        case let .rescore(run, shard, attempt, lower, upper, source, stride, stored, served, base, baseModels):
             try checkServed(served, run: run)
             let shards = self.shards, outbox = self.outbox, compute = self.compute
             let models = scoring.context.plan.models.count
@@ -238,16 +247,33 @@ public final class Worker {
                 outbox.post(.failed(run: run, reason: "RESCORE of shard \(shard) with \(source.count) model columns for \(models) models"))
                 return
             }
+            var kept = stored
+            if base != 0 {
+                // The kept columns are the ones this worker holds of the run rescored (its HELLO said so).
+                guard let held = hold.shard(run: base, shard), held.models == baseModels, held.models.count == Int(stride),
+                      held.lower == lower, held.upper == upper else {
+                    log("worker \(options.workerID): asked to rescore shard \(shard) from the propensities it holds of run \(RunRepository.name(base)), "
+                        + "which it does not hold as described; leaving so that the coordinator sends them", level: .error)
+                    try? send(.bye)
+                    if options.once { stopping = true } else { try reconnect() }
+                    return
+                }
+                kept = held.values
+            }
             compute.async { shards.begin(run: run) }
-            let reuse = ShardScorer.Reuse(source: source.map { Int($0) }, stored: stored, stride: Int(stride))
+            let reuse = ShardScorer.Reuse(source: source.map { Int($0) }, stored: kept, stride: Int(stride))
             // Only the models scored again go back (PROPS): the coordinator holds the others.
-            let ids = scoring.context.plan.models.map(\.id), evaluated = reuse.evaluated.map { ids[$0] }
-            scoring.score(lower: lower, upper: upper, reuse: reuse, served: served) { table in
-                compute.async { for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, models: evaluated, table) { outbox.post(reply) } }
+            scoring.score(lower: lower, upper: upper, reuse: reuse, served: served, keepEvery: hold.enabled) { table in
+                compute.async {
+                    for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, bounds: (lower, upper), evaluated: reuse.evaluated, table) {
+                        outbox.post(reply)
+                    }
+                }
             }
         case .release(let run):
             let shards = self.shards
             compute.async { shards.drop(run: run) }
+            hold.released(run: run)
             log("worker \(options.workerID): run \(RunRepository.name(run)) released")
             if options.once { stopping = true }
         case .hello, .scored, .aggregates, .facts, .state, .moves, .rows, .failed, .props:
@@ -302,7 +328,8 @@ final class ShardScoring: Sendable {
     var context: RunContext { state.withLock { $0.context! } }
 
     /// Scores a shard on a background thread (at most `threads` at once) and passes the table on.
-    func score(lower: UInt64, upper: UInt64?, reuse: ShardScorer.Reuse? = nil, served: UInt64,
+    /// `keepEvery`: the table keeps every plan model's propensities, also those `reuse` holds.
+    func score(lower: UInt64, upper: UInt64?, reuse: ShardScorer.Reuse? = nil, served: UInt64, keepEvery: Bool = false,
                then: @escaping @Sendable (Result<CandidateTable, Error>) -> Void) {
         let context = self.context
         running.enter()
@@ -310,7 +337,7 @@ final class ShardScoring: Sendable {
             slots.wait()
             var scorer = ShardScorer(store: context.store, plan: context.plan, servedThrough: served)
             let shape = state.withLock { $0.lastShape }
-            let result = Result { try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true, shape: shape) }
+            let result = Result { try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true, keepEvery: keepEvery, shape: shape) }
             if let shape = scorer.lastShape { state.withLock { $0.lastShape = shape } }
             slots.signal()
             then(result)
@@ -343,6 +370,8 @@ final class WorkerShards: @unchecked Sendable {
     let name: String
     let log: RoleLog
     let metrics: WorkerMetrics
+    /// Where scored shards' propensities are kept for rescores.
+    let hold: PropensityHold
     /// The store and the run's inputs, as of the last `reopen` (nil only while it reopens).
     private(set) var context: RunContext!
     var run: UInt64? = nil
@@ -357,8 +386,9 @@ final class WorkerShards: @unchecked Sendable {
     /// COLLECTs answered (for the `worker.damage-lists` failpoint).
     var collected = 0
 
-    init(scoring: ShardScoring, threads: Int, name: String, log: RoleLog, metrics: WorkerMetrics) {
+    init(scoring: ShardScoring, threads: Int, name: String, log: RoleLog, metrics: WorkerMetrics, hold: PropensityHold = PropensityHold(enabled: false)) {
         self.scoring = scoring
+        self.hold = hold
         context = scoring.context
         self.threads = threads
         self.name = name
@@ -399,17 +429,34 @@ final class WorkerShards: @unchecked Sendable {
     /// run for rescoring) and are not held with the shard, then SCORED. Sent now rather than with the lists,
     /// the coordinator writes them while the other shards are scored, and a worker of 5 M customers holds
     /// 640 MB less until the merge.
-    /// `models` names the table's propensity columns (default: every plan model; a rescore's, the models it
-    /// scored again).
-    func holdScored(run: UInt64, shard: UInt32, attempt: UInt32, models: [String]? = nil, _ result: Result<CandidateTable, Error>) -> [WireMessage] {
-        guard case .success(var table) = result, !table.propensities.isEmpty || models != nil else {
+    /// `evaluated`: a rescore's plan models scored again (nil: every plan model was), the only ones sent
+    /// back. The table holds their propensities, or every plan model's when `hold` keeps them: then the whole
+    /// matrix is kept there for a later rescore of this run.
+    func holdScored(run: UInt64, shard: UInt32, attempt: UInt32, bounds: (lower: UInt64, upper: UInt64?), evaluated: [Int]? = nil,
+                    _ result: Result<CandidateTable, Error>) -> [WireMessage] {
+        guard case .success(var table) = result, !table.propensities.isEmpty || evaluated != nil else {
             return hold(run: run, shard: shard, attempt: attempt, result).map { [$0] } ?? []
         }
-        let values = Array(table.propensities)
+        let ids = context.plan.models.map(\.id)
+        var values = Array(table.propensities)
         table.propensities = []
         guard let reply = hold(run: run, shard: shard, attempt: attempt, .success(table)) else { return [] }
         guard case .scored = reply else { return [reply] }
-        return [.props(run: run, shard: shard, seq: attempt, models: models ?? context.plan.models.map(\.id), values: values), reply]
+        let sent = evaluated ?? Array(ids.indices)
+        if hold.enabled {
+            hold.keep(run: run, shard: shard, .init(lower: bounds.lower, upper: bounds.upper, models: ids, values: values))
+            if sent.count < ids.count { values = Self.columns(sent, of: values, width: ids.count) }
+        }
+        return [.props(run: run, shard: shard, seq: attempt, models: sent.map { ids[$0] }, values: values), reply]
+    }
+
+    /// Columns `columns` of a customers × `width` matrix.
+    static func columns(_ columns: [Int], of values: [Float], width: Int) -> [Float] {
+        let customers = width == 0 ? 0 : values.count / width
+        var out = [Float]()
+        out.reserveCapacity(customers * columns.count)
+        for c in 0..<customers { for j in columns { out.append(values[c * width + j]) } }
+        return out
     }
 
     func hold(run: UInt64, shard: UInt32, attempt: UInt32, _ result: Result<CandidateTable, Error>) -> WireMessage? {
@@ -593,6 +640,7 @@ final class WorkerShards: @unchecked Sendable {
         case let .drop(run, shard):
             guard self.run == run else { return [] }
             if let i = index(of: shard) { shardIDs.remove(at: i); attempts.remove(at: i); group.shards.remove(at: i) } else { unwanted.insert(shard) }
+            hold.forget(run: run, shard: shard)
             metrics.held(shardIDs.count)
             return []
         default:

@@ -259,16 +259,16 @@ public struct ShardScorer {
 
     /// Scores a shard and keeps every customer's eligible candidates in memory for the optimizer.
     /// `keepPropensities` keeps the propensities of the models evaluated (every plan model's, in plan order;
-    /// with `reuse`, only those it does not hold: `Reuse.evaluated`) in the table, customers in id order.
-    /// `shape` (default: the last shard's) sizes the buffers up front: shards are usually the same size,
+    /// with `reuse`, only those it does not hold: `Reuse.evaluated`, unless `keepEvery`) in the table,
+    /// customers in id order. `shape` (default: the last shard's) sizes the buffers up front: shards are usually the same size,
     /// and growing a shard's arrays by doubling makes the kernel clear fresh pages and copies the arrays at
     /// each step. A guess too large costs only address space.
-    public mutating func buildTable(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keepPropensities: Bool = false,
+    public mutating func buildTable(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keepPropensities: Bool = false, keepEvery: Bool = false,
                                     shape: Shape? = nil) throws -> CandidateTable {
         var table = CandidateTable(rule: scorer.rule, entries: OfferEntries(plan: plan))
         var kept = ContiguousArray<Float>()
         let modelCount = plan.models.count
-        let evaluated = reuse?.evaluated ?? Array(0..<modelCount)
+        let evaluated = keepEvery ? Array(0..<modelCount) : reuse?.evaluated ?? Array(0..<modelCount)
         if let guess = shape ?? lastShape {
             // A little over the last size, so that a slightly larger shard does not double its arrays.
             let customers = guess.customers + guess.customers / 16 + 64

@@ -279,16 +279,31 @@ public struct RunRepository: Sendable {
         /// The run whose directory holds the files.
         public let run: UInt64
         let parts: [PropensityPartsRecord.Part]
+        /// The models the files hold together, in the order the run keeps them, and the customers.
+        public let models: [String]
+        public let customers: Int
     }
 
     /// The files that hold a shard's propensities of `run` (nil when none are kept, or when they are kept in
     /// LMDB by a version-1 store).
     public func propensitySource(_ run: UInt64, shard: Int) throws -> PropensitySource? {
         switch try keptRecord(run, shard: shard) {
-        case .file(let record)?: return PropensitySource(run: run, parts: [.init(run: run, file: record)])
-        case .parts(let record)?: return PropensitySource(run: run, parts: record.parts)
+        case .file(let record)?: return PropensitySource(run: run, parts: [.init(run: run, file: record)], models: record.models, customers: record.customers)
+        case .parts(let record)?: return PropensitySource(run: run, parts: record.parts, models: record.models, customers: record.customers)
         case .values?, nil: return nil
         }
+    }
+
+    /// Why the files of `source` (shard `shard`) cannot be linked, looking only at their sizes (nil: each is in
+    /// place with its recorded size). For a rescore whose workers hold the values, which are not read here.
+    public func missingFile(_ source: PropensitySource, shard: Int) -> String? {
+        for p in source.parts {
+            let path = PropensityFile.path(store: store.env.path, run: source.run, shard: shard, part: p.run)
+            var st = stat()
+            guard stat(path, &st) == 0 else { return "\(path): \(String(cString: strerror(errno)))" }
+            guard Int(st.st_size) == p.file.bytes else { return "\(path): \(st.st_size) bytes, its record says \(p.file.bytes)" }
+        }
+        return nil
     }
 
     /// A rescore's propensities of a shard, without touching LMDB: the models scored again (`scored`,

@@ -1,5 +1,13 @@
 import NextBestCore
 
+/// The shards of one earlier run whose propensities (every plan model's) a worker holds in memory, as its
+/// HELLO announces them.
+public struct HeldPropensities: Sendable, Equatable {
+    public var run: UInt64
+    public var shards: [UInt32]
+    public init(run: UInt64, shards: [UInt32]) { self.run = run; self.shards = shards }
+}
+
 /// The messages coordinator and workers exchange, and their binary encoding (protocol version `version`).
 ///
 /// Every message is one ZeroMQ frame (after the ROUTER's routing-id frame): `"NB"`, version `u8`, type
@@ -8,9 +16,11 @@ import NextBestCore
 /// never traps: a malformed, truncated or unknown message is a `WireError`. See docs/protocol.md.
 public enum WireMessage: Sendable, Equatable {
     /// Worker → coordinator: who it is, what store it has, the most customers it will hold at once
-    /// (0: no limit) and the last response sequence number its store holds (`served`: a run reading served
-    /// responses up to a later one refuses the worker).
-    case hello(workerID: String, software: String, cores: UInt16, fingerprint: UInt64, maxCustomers: UInt64 = 0, served: UInt64 = 0)
+    /// (0: no limit), the last response sequence number its store holds (`served`: a run reading served
+    /// responses up to a later one refuses the worker) and the shards of earlier runs whose propensities it
+    /// holds in memory (`held`: a rescore of such a run sends it those shards without their kept columns).
+    case hello(workerID: String, software: String, cores: UInt16, fingerprint: UInt64, maxCustomers: UInt64 = 0, served: UInt64 = 0,
+               held: [HeldPropensities] = [])
     /// Coordinator → worker: accepted.
     case welcome(coordinatorID: String)
     /// Coordinator → worker: refused, and why.
@@ -63,9 +73,10 @@ public enum WireMessage: Sendable, Equatable {
     case drop(run: UInt64, shard: UInt32)
     /// Coordinator → worker: score this shard reusing an earlier run's propensities: per plan model, its
     /// column in `stored` (customers × `stride`, customers in id order) or -1 to evaluate it; `served`: as in
-    /// ASSIGN. Reply: SCORED.
+    /// ASSIGN. With `base` (not 0) `stored` is empty: the columns are those the worker holds of shard `shard`
+    /// of run `base` (it said so in its HELLO), whose models must be `baseModels`, in that order. Reply: SCORED.
     case rescore(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, source: [Int64], stride: UInt32, stored: [Float],
-                 served: UInt64)
+                 served: UInt64, base: UInt64 = 0, baseModels: [String] = [])
     /// Worker → coordinator (after ROWS): one shard's propensities under every plan model, kept with the run.
     case props(run: UInt64, shard: UInt32, seq: UInt32, models: [String], values: [Float])
     /// Coordinator → worker: like PRICES, for the customers of a `CustomerSample` only (one in `modulus`,
@@ -82,7 +93,7 @@ public enum WireMessage: Sendable, Equatable {
     /// SPLITS per held shard.
     case candidates(run: UInt64, seq: UInt32, customers: [[Int32]])
 
-    public static let version: UInt8 = 7
+    public static let version: UInt8 = 8
     static let magic: (UInt8, UInt8) = (0x4E, 0x42) // "NB"
 
     var typeCode: UInt8 {
@@ -159,7 +170,9 @@ public enum WireMessage: Sendable, Equatable {
         var w = WireWriter()
         w.u8(Self.magic.0); w.u8(Self.magic.1); w.u8(Self.version); w.u8(typeCode)
         switch self {
-        case let .hello(id, software, cores, fp, most, served): w.string(id); w.string(software); w.u16(cores); w.u64(fp); w.u64(most); w.u64(served)
+        case let .hello(id, software, cores, fp, most, served, held):
+            w.string(id); w.string(software); w.u16(cores); w.u64(fp); w.u64(most); w.u64(served)
+            w.u32(UInt32(held.count)); for h in held { w.u64(h.run); w.u32(UInt32(h.shards.count)); for s in h.shards { w.u32(s) } }
         case let .welcome(id): w.string(id)
         case let .refuse(reason): w.string(reason)
         case let .assign(run, shard, attempt, lower, upper, served):
@@ -189,8 +202,9 @@ public enum WireMessage: Sendable, Equatable {
         case let .restore(run, shard, attempt, lower, upper, ops, served):
             w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.ops(ops); w.u64(served)
         case let .drop(run, shard): w.u64(run); w.u32(shard)
-        case let .rescore(run, shard, attempt, lower, upper, source, stride, stored, served):
+        case let .rescore(run, shard, attempt, lower, upper, source, stride, stored, served, base, baseModels):
             w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.int64s(source); w.u32(stride); w.floats(stored); w.u64(served)
+            w.u64(base); w.u32(UInt32(baseModels.count)); for m in baseModels { w.string(m) }
         case let .props(run, shard, seq, models, values):
             w.u64(run); w.u32(shard); w.u32(seq); w.u32(UInt32(models.count)); for m in models { w.string(m) }; w.floats(values)
         case let .sample(run, seq, modulus, request):
@@ -225,7 +239,7 @@ public enum WireMessage: Sendable, Equatable {
         let msg: WireMessage
         switch t {
         case 1: msg = .hello(workerID: try r.string(), software: try r.string(), cores: try r.u16(), fingerprint: try r.u64(),
-                             maxCustomers: try r.u64(), served: try r.u64())
+                             maxCustomers: try r.u64(), served: try r.u64(), held: try r.heldPropensities())
         case 2: msg = .welcome(coordinatorID: try r.string())
         case 3: msg = .refuse(reason: try r.string())
         case 4: msg = .assign(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64(), served: try r.u64())
@@ -261,7 +275,8 @@ public enum WireMessage: Sendable, Equatable {
         case 23: msg = .drop(run: try r.u64(), shard: try r.u32())
         case 24:
             msg = .rescore(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64(),
-                           source: try r.int64s(), stride: try r.u32(), stored: try r.floats(), served: try r.u64())
+                           source: try r.int64s(), stride: try r.u32(), stored: try r.floats(), served: try r.u64(),
+                           base: try r.u64(), baseModels: try r.modelIDs())
         case 25: msg = .props(run: try r.u64(), shard: try r.u32(), seq: try r.u32(), models: try r.modelIDs(), values: try r.floats())
         case 26: msg = .sample(run: try r.u64(), seq: try r.u32(), modulus: try r.u32(), request: try r.request())
         case 27: msg = .split(run: try r.u64(), seq: try r.u32(), request: try r.request(), active: try r.active(), passes: try r.passes())
@@ -612,7 +627,22 @@ extension WireReader {
         return ops
     }
 
-    /// The model ids of a PROPS message.
+    /// A HELLO's held propensities: per run, its shards.
+    mutating func heldPropensities() throws(WireError) -> [HeldPropensities] {
+        let n = try count(12, "a list of held runs")
+        var held: [HeldPropensities] = []
+        for _ in 0..<n {
+            let run = try u64()
+            let m = try count(4, "a run's held shards")
+            var shards: [UInt32] = []
+            shards.reserveCapacity(m)
+            for _ in 0..<m { shards.append(try u32()) }
+            held.append(HeldPropensities(run: run, shards: shards))
+        }
+        return held
+    }
+
+    /// The model ids of a PROPS or RESCORE message.
     mutating func modelIDs() throws(WireError) -> [String] {
         let n = try count(2, "a list of model ids")
         var models: [String] = []
