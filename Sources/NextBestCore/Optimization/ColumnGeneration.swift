@@ -207,6 +207,11 @@ public struct ColumnGeneration {
             return ((0..<n).map { p.upper[$0] - p.lower[$0] }, (0..<buckets).map { -y[n + $0] })
         }
 
+        /// The rows' weighted violation in the last (phase 1) solve.
+        func violation() -> Double {
+            weights().elastic.enumerated().reduce(0.0) { $0 + $1.element * violationWeight[elastic[$1.offset].row] }
+        }
+
         /// Columns' weights and elastic values of the last solve.
         func weights() -> (columns: [Double], elastic: [Double]) {
             let x = lp.primal
@@ -233,6 +238,8 @@ public struct ColumnGeneration {
             st.points += explore.points.map { Point(prices: $0, weight: 1) }
             let depth = min(2, explore.buckets.map(\.count).max() ?? 0)
             for j in 0..<depth where st.passes < options.maxPasses {
+                // The stop test already holds with the columns so far: the next pass would only add to them.
+                if j > 0, try withinGap(&st) { break }
                 var points = explore.points
                 var pick = explore.buckets.map { $0.isEmpty ? UInt8(0) : UInt8($0[j % $0.count]) }
                 // In the second pass the buckets whose mix has one point would only repeat the first pass's
@@ -328,7 +335,7 @@ public struct ColumnGeneration {
     fileprivate func phaseOneStep(start: Prices, _ st: inout RunState) throws -> Step {
         let master = st.master
         guard master.solve() == .optimal else { throw OptimizerError.master("phase 1 of the LP master did not solve") }
-        let violation = master.weights().elastic.enumerated().reduce(0.0) { $0 + $1.element * master.violationWeight[master.elastic[$1.offset].row] }
+        let violation = master.violation()
         if violation <= 1e-7 {
             master.setPhase(2)
             return .next
@@ -367,13 +374,28 @@ public struct ColumnGeneration {
         return steps.map { t in Self.prices(net: zip(center, net).map { $0 + t * $1 }, rows: rows) }
     }
 
+    /// Whether the master, with the columns it has, meets every row and is within the gap tolerance of the
+    /// best bound: the test that stops the rounds (`phaseTwoStep`), made between explore passes. A master
+    /// found to meet every row goes on in phase 2, as the rounds would take it.
+    fileprivate func withinGap(_ st: inout RunState) throws -> Bool {
+        let master = st.master
+        if master.phase == 1 {
+            guard master.solve() == .optimal else { throw OptimizerError.master("phase 1 of the LP master did not solve") }
+            let violation = master.violation()
+            guard violation <= 1e-7 else { return false }
+            master.setPhase(2)
+        }
+        guard master.solve() == .optimal else { throw OptimizerError.master("the LP master did not solve") }
+        return (st.bestBound - -master.lp.objective) / max(abs(st.bestBound), 1e-9) <= options.gapTolerance
+    }
+
     /// The ladder's steps when the master (in phase 1, near a good bound, no ladder taken yet) cannot meet
     /// every row with the columns it has; nil when it can, or when no ladder applies.
     fileprivate func ladderWhileShort(start: Prices, _ st: inout RunState) throws -> [Prices]? {
         let master = st.master
         guard master.phase == 1, st.bestBound.isFinite, !st.laddered, Self.distance(start, Prices(count: rows.count)) > 0 else { return nil }
         guard master.solve() == .optimal else { throw OptimizerError.master("phase 1 of the LP master did not solve") }
-        let violation = master.weights().elastic.enumerated().reduce(0.0) { $0 + $1.element * master.violationWeight[master.elastic[$1.offset].row] }
+        let violation = master.violation()
         guard violation > 1e-7 else { return nil }
         return ladder(net: master.duals().net, st)
     }
