@@ -87,7 +87,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "The most customers this worker holds at once (its shards stay in memory for the optimization, 0.7–0.8 KB per customer measured at 32 offers); the coordinator gives it no shard beyond. 0: no limit.")
     var maxCustomers: Int = 0
     @Flag(help: "Exit after one run, or when the coordinator leaves.") var once = false
-    @Flag(help: "Give memory back to the system between jobs. By default a standing worker keeps the memory of its largest job for the next, which then need not fault in and clear fresh pages (on the project machine, the later 10 M rescores of a series took 0.06–0.3 M page faults in both workers together instead of 0.2–1.5 M), and holds its shards' propensities (4 bytes per customer and model) so that a rescore of that run need not send them.")
+    @Flag(help: "Give memory back to the system between jobs. By default a standing worker keeps the memory of its largest job for the next, which then need not fault in and clear fresh pages (on the project machine, the later 10 M rescores of a series took 0.06–0.3 M page faults in both workers together instead of 0.2–1.5 M), and holds its shards' propensities (4 bytes per customer and model) and tables so that a rescore of that run need not send the propensities and makes again only the changed models' candidates.")
     var releaseMemory = false
     @Option(help: "Exit when this process is gone (used by `run`).") var parentPid: Int32?
     @Flag(help: "Log only errors.") var quiet = false
@@ -117,7 +117,7 @@ struct WorkerCommand: ParsableCommand {
             guard maxCustomers >= 0 else { throw ValidationError("--max-customers must be 0 (no limit) or more, not \(maxCustomers)") }
             o.maxCustomers = maxCustomers
             o.holdsMemory = holding
-            o.holdsPropensities = !once && !releaseMemory
+            o.holdsShards = !once && !releaseMemory
             o.once = once; o.parentPID = parentPid; o.coordinatorTimeout = coordinatorTimeout; o.heartbeat = heartbeat
             let log = observability.logger(prefix: "nextbest: ", quiet: quiet)
             let metrics = WorkerMetrics()

@@ -38,7 +38,7 @@ import Testing
         let before = scoring.context.fingerprint.digest
         let handed = Mutex<[Int]>([])
         for _ in 0..<4 {
-            scoring.score(lower: 0, upper: nil, served: 0) { result in
+            scoring.score(lower: 0, upper: nil, served: 0) { result, _ in
                 let n = (try? result.get())?.customerCount ?? -1
                 handed.withLock { $0.append(n) }
             }

@@ -244,10 +244,13 @@ import NextBestStore
         #expect((summary["customers_changed"] as? Int ?? 0) > 0)
     }
 
-    /// Standing workers hold the propensities of the shards they scored: a rescore of that run on them sends
-    /// those shards no kept columns (`shards_from_held_propensities`) and writes the same nba.csv, changes.csv
-    /// and kept propensities as the rescore on local workers, which are sent them. So does a rescore of that
-    /// rescore: the workers then hold its propensities, completed from the ones they held.
+    /// Standing workers hold the propensities and tables of the shards they scored. After a new version of a
+    /// model is imported (the workers, refused for their old fingerprint, open their store again and rejoin),
+    /// a rescore of that run on them sends those shards no kept columns (`shards_from_held_propensities`),
+    /// rebuilds their tables for the changed model only (`shards_rebuilt_from_held_tables`) and writes the
+    /// same nba.csv, changes.csv and kept propensities as the rescore on local workers, which score every
+    /// shard from the store. So does a rescore of that rescore: the workers then hold its propensities and
+    /// tables.
     @Test func standingWorkersRescoreFromThePropensitiesTheyHold() throws {
         let path = try ClusterFixtures.store(campaign: ClusterFixtures.root + "/lp/all_kinds/campaign.yaml").1
         let cli = RunsTests()
@@ -286,20 +289,33 @@ import NextBestStore
         let base = try job(["--shard-size", "97", "--no-warm-start"])
         let shards = try repo.plan(try #require(RunRepository.parse(try runID(base.out)))).lower.count
         #expect(shards > 2)
-        // The rescore on the standing workers, against the same rescore on local workers (sent every column).
+        // A new version of the model, then the rescore on the standing workers, against the same rescore on
+        // local workers.
+        try cli.importShiftedLogitAll(store: path)
         let first = try job(["--rescore-from", try runID(base.out), "--models", "logit_all"])
-        let held = first.summary["shards_from_held_propensities"] as? Int ?? 0
-        #expect(held >= shards / 2 && held <= shards, "\(held) of \(shards) shards from held propensities")
+        // Every shard sent without its columns is rebuilt from the held table, unless a straggler copy (sent
+        // to a worker that does not hold it, scored from the store) won.
+        func counts(_ summary: [String: Any]) -> (held: Int, rebuilt: Int, stragglers: Int) {
+            ((summary["shards_from_held_propensities"] as? Int) ?? -1, (summary["shards_rebuilt_from_held_tables"] as? Int) ?? -1,
+             ((summary["recovery"] as? [String: Any])?["straggler_copies"] as? Int) ?? -1)
+        }
+        let (held, rebuilt, stragglers) = counts(first.summary)
+        #expect(held >= shards / 2 && held <= shards && rebuilt <= held && rebuilt >= held - stragglers && rebuilt > 0,
+                "\(held) of \(shards) shards from held propensities, \(rebuilt) tables rebuilt, \(stragglers) straggler copies")
+        #expect((first.summary["customers_changed"] as? Int ?? 0) > 0, "the new model changed nobody's list")
         try same(first.out, try local(from: try runID(base.out)), "rescore of the base run")
-        // A rescore of that rescore: the workers hold its propensities, the kept columns completed.
+        // A rescore of that rescore: the workers hold its propensities and tables.
         let second = try job(["--rescore-from", try runID(first.out), "--models", "logit_all"])
-        #expect((second.summary["shards_from_held_propensities"] as? Int ?? 0) >= shards / 2)
+        let again = counts(second.summary)
+        #expect(again.held >= shards / 2 && again.rebuilt <= again.held && again.rebuilt >= again.held - again.stragglers && again.rebuilt > 0, "\(again)")
         try same(second.out, try local(from: try runID(first.out)), "rescore of the rescore")
         // Local workers (`--once`) hold nothing: a rescore on them is sent every column.
         let localSummary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: try local(from: try runID(base.out)) + "/summary.json"))) as! [String: Any]
-        #expect(localSummary["shards_from_held_propensities"] as? Int == 0)
-        let first0 = (try? String(contentsOfFile: logs + "/w0.log", encoding: .utf8))?.split(separator: "\n").first.map(String.init) ?? ""
-        #expect(first0.contains("holding its shards' propensities for rescores"), "standing worker's first line: \(first0)")
+        #expect(localSummary["shards_from_held_propensities"] as? Int == 0 && localSummary["shards_rebuilt_from_held_tables"] as? Int == 0)
+        let log0 = (try? String(contentsOfFile: logs + "/w0.log", encoding: .utf8)) ?? ""
+        let first0 = log0.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(first0.contains("holding its shards' propensities and tables for rescores"), "standing worker's first line: \(first0)")
+        #expect(log0.contains("its store changed since it was opened"), "the worker did not say why it opened its store again")
     }
 
     /// The coordinator accepts a rescored shard's PROPS only if they are exactly the models scored again, for

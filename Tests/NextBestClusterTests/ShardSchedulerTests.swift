@@ -50,8 +50,8 @@ import NextBestWire
     /// shard 1 of the old), DROP forgets a shard, RELEASE keeps only the released run's, and HELLO announces
     /// them in order. A worker that holds nothing (`--once`) keeps nothing.
     @Test func aWorkerHoldsOneCopyOfEachShardsPropensities() {
-        let hold = PropensityHold(enabled: true)
-        func shard(_ v: Float) -> PropensityHold.Shard { .init(lower: 0, upper: 10, models: ["m"], values: [v, v]) }
+        let hold = HeldShards(enabled: true)
+        func shard(_ v: Float) -> HeldShards.Shard { .init(lower: 0, upper: 10, models: ["m"], values: [v, v], served: 0) }
         hold.keep(run: 7, shard: 2, shard(1))
         hold.keep(run: 7, shard: 1, shard(2))
         #expect(hold.announcement == [HeldPropensities(run: 7, shards: [1, 2])] && hold.bytes == 16)
@@ -63,7 +63,7 @@ import NextBestWire
         hold.keep(run: 7, shard: 0, shard(4))
         hold.released(run: 9)
         #expect(hold.announcement == [HeldPropensities(run: 9, shards: [1])])
-        let none = PropensityHold(enabled: false)
+        let none = HeldShards(enabled: false)
         none.keep(run: 1, shard: 0, shard(1))
         #expect(none.announcement.isEmpty && none.shard(run: 1, 0) == nil)
     }

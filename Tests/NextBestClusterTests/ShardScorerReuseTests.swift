@@ -32,4 +32,51 @@ import NextBestStore
             #expect(Array(table.propensities) == (0..<customers).map { props[$0 * m + again] }, "order \(order)")
         }
     }
+
+    /// A standing worker's held table, rebuilt after models changed, is the table a fresh scoring makes: the
+    /// held table is made under other propensities for the changed models (some customers' candidates for
+    /// their offers differ), and rebuilding it with the right ones gives the fresh table field by field,
+    /// with the fatigued offers (read from the history only for the held one) and the offer entries.
+    @Test func aHeldTableRebuiltForChangedModelsIsTheFreshTable() throws {
+        let (store, _) = try ClusterFixtures.store()
+        let plan = try store.scoringPlan()
+        let m = plan.models.count
+        var full = ShardScorer(store: store, plan: plan, servedThrough: 0)
+        let reference = try full.buildTable(lower: 0, upper: nil, keepPropensities: true, keepFatigue: true)
+        let props = Array(reference.propensities)
+        let customers = reference.customerCount
+        #expect(reference.fatigued > 0, "the fixture has no fatigued offer: the test would not see fatigue")
+        #expect(reference.fatigue?.count == customers && reference.fatigue?.offers.count == Int(reference.fatigued))
+        // The model of a fatigued offer, so that the rebuild must leave out that offer for some customers.
+        let fatiguedModel = plan.offers[Int(try #require(reference.fatigue?.offers.first))].model
+        for changed in [[fatiguedModel], [0, m - 1]] {
+            // Held: made with other propensities for the changed models (every column taken from `stored`).
+            var other = props
+            for c in 0..<customers { for j in changed { other[c * m + j] = 1 - props[c * m + j] } }
+            var scorer = ShardScorer(store: store, plan: plan, servedThrough: 0)
+            let held = try scorer.buildTable(lower: 0, upper: nil, reuse: .init(source: Array(0..<m), stored: other, stride: m), keepFatigue: true)
+            #expect(held.candidates != reference.candidates, "changed \(changed): the held table must differ")
+            let reuse = ShardScorer.Reuse(source: (0..<m).map { changed.contains($0) ? -1 : $0 }, stored: props, stride: m)
+            let rebuilt = try scorer.rebuildTable(held, lower: 0, upper: nil, reuse: reuse, keepPropensities: true, keepEvery: true)
+            #expect(rebuilt.customerIDs == reference.customerIDs && rebuilt.regions == reference.regions && rebuilt.segments == reference.segments)
+            #expect(rebuilt.offsets == reference.offsets && rebuilt.candidates == reference.candidates, "changed \(changed)")
+            #expect(rebuilt.values == reference.values && rebuilt.fatigued == reference.fatigued && rebuilt.fatigue == reference.fatigue)
+            let sameEntries = rebuilt.offerEntries == reference.offerEntries
+            #expect(sameEntries, "changed \(changed): offer entries")
+            #expect(Array(rebuilt.propensities) == props)
+            // Only the evaluated models' propensities without `keepEvery`, as `buildTable` keeps them.
+            let fresh = try scorer.buildTable(lower: 0, upper: nil, reuse: reuse, keepPropensities: true)
+            #expect(try scorer.rebuildTable(held, lower: 0, upper: nil, reuse: reuse, keepPropensities: true).propensities == fresh.propensities)
+        }
+        // A held table of another range is refused, naming the customer.
+        let ids = reference.customerIDs
+        var scorer = ShardScorer(store: store, plan: plan, servedThrough: 0)
+        let part = try scorer.buildTable(lower: ids[10], upper: nil, keepFatigue: true)
+        #expect(throws: ShardScorer.HeldTableMismatch.self) {
+            try scorer.rebuildTable(part, lower: 0, upper: nil, reuse: .init(source: Array(0..<m), stored: props, stride: m))
+        }
+        #expect(throws: ShardScorer.HeldTableMismatch.self) {
+            try scorer.rebuildTable(try scorer.buildTable(lower: 0, upper: nil), lower: 0, upper: nil, reuse: .init(source: Array(0..<m), stored: props, stride: m))
+        }
+    }
 }

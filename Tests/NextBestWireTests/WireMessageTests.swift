@@ -23,6 +23,7 @@ import NextBestTestKit
         .assign(run: 7, shard: 12, attempt: 1, lower: 100, upper: 5_000, served: 0),
         .assign(run: 7, shard: 13, attempt: 2, lower: 5_000, upper: nil, served: 42),
         .scored(run: 7, shard: 12, attempt: 1, customers: 50_000, candidates: 1_700_000),
+        .scored(run: 7, shard: 13, attempt: 2, customers: 50_000, candidates: 1_700_001, rebuilt: true),
         .prices(run: 7, round: 3, request: WireMessageTests.request([0, 1.5, -0.0, .greatestFiniteMagnitude], [0.25, 0, 0, 0])),
         .prices(run: 7, round: 4, request: PricingRequest(points: [WireMessageTests.prices([1, 0], [0, 0.5]), WireMessageTests.prices([0, 0], [0, 0])],
                                                           weights: [1, 0], bucketPoint: (0..<CustomerBuckets.count).map { UInt8($0 % 2) })),

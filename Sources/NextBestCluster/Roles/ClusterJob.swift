@@ -26,7 +26,7 @@ final class ClusterJob: JobBackend {
     private(set) var holders = 0
     private(set) var requeued = 0, duplicates = 0
     /// A rescore's shards sent to workers that held their kept propensities.
-    private(set) var fromHeld = 0
+    private(set) var fromHeld = 0, fromTables = 0
     private(set) var latency = ShardLatency()
     private(set) var changedCustomers = 0
     /// `summary.json`'s `since_last_night` and `trend`, worked out once the run is finished.
@@ -185,12 +185,15 @@ final class ClusterJob: JobBackend {
                                           served: servedThrough, since: tWait) { [planIDs = context.plan.models.map(\.id)] arrived in
             try propsFiles.write(journal, run: runID, arrived, planModels: planIDs)
         }
-        requeued = scored.requeued; duplicates = scored.duplicates; latency = scored.latency; fromHeld = scored.fromHeld
+        requeued = scored.requeued; duplicates = scored.duplicates; latency = scored.latency; fromHeld = scored.fromHeld; fromTables = scored.fromTables
         holders = Set(scored.owner).count
         for p in hub.ordered { progress.line("worker \(p.name) holds \(p.holds) shard(s), \(p.customers) customers" + (p.maxCustomers == .max ? "" : " (at most \(p.maxCustomers))")) }
         progress.line("scored \(scored.customers) customers into \(scored.candidates) candidates on \(holders) worker(s) in \(coordinator.seconds(Date().timeIntervalSince(tWait)))"
                       + (requeued + duplicates > 0 ? " (\(requeued) shard(s) re-queued from lost workers, \(duplicates) straggler copies)" : ""))
-        if rescoreFrom != nil { progress.line("\(fromHeld) of \(shards.count) shard(s) rescored from the propensities their workers held (none sent)") }
+        if rescoreFrom != nil {
+            progress.line("\(fromHeld) of \(shards.count) shard(s) rescored from the propensities their workers held (none sent), "
+                          + "\(fromTables) rebuilt from the tables they held (only the changed models' offers made again)")
+        }
 
         // The optimization runs over the shards the workers hold.
         try journal.setState(runID, "optimizing")
@@ -343,7 +346,8 @@ final class ClusterJob: JobBackend {
                                ("rescored_from", rescoreFrom.map { .string(RunRepository.name($0)) } ?? .null),
                                ("models_rescored", .array(rescoreSet.sorted().map { .string($0) })),
                                ("customers_changed", rescoreFrom == nil ? .null : .int(Int64(changedCustomers))),
-                               ("shards_from_held_propensities", rescoreFrom == nil ? .null : .int(Int64(fromHeld)))],
+                               ("shards_from_held_propensities", rescoreFrom == nil ? .null : .int(Int64(fromHeld))),
+                               ("shards_rebuilt_from_held_tables", rescoreFrom == nil ? .null : .int(Int64(fromTables)))],
                          optimization: .raw(outcome!.optimizationJSON),
                          capacity: [("workers", .int(Int64(holders))), ("messages", messageCounts)],
                          latency: latency,

@@ -133,7 +133,7 @@ final class ClusterShards: ShardGroup {
         }
         guard let (from, m) = try hub.pump(timeoutMs: timeoutMs) else { return nil }
         lastFrom = from
-        guard case let .scored(r, shard, att, customers, _) = m, r == run else { return (from, m) }
+        guard case let .scored(r, shard, att, customers, _, _) = m, r == run else { return (from, m) }
         let s = Int(shard)
         guard s < owner.count else { expel(from, "invalid reply: SCORED for shard \(shard); the run has \(owner.count)"); return nil }
         guard owner[s] == from, att == attempt[s] else { return nil }

@@ -13,8 +13,10 @@ extension Coordinator {
         var latency: ShardLatency
         var customers: Int
         var candidates: UInt64
-        /// Rescored shards sent to a worker holding their kept propensities (RESCORE with `base`).
+        /// Rescored shards sent to a worker holding their kept propensities (RESCORE with `base`), and those
+        /// whose table it rebuilt from the one it held (SCORED's `rebuilt`).
         var fromHeld: Int
+        var fromTables: Int
     }
 
     /// Scores the shards: hands them out as workers have free threads (`ShardScheduler` decides which), drops
@@ -33,7 +35,7 @@ extension Coordinator {
         // A rescore's shards in flight: the propensities kept from the run rescored, completed by the
         // models scored again when their PROPS arrive.
         var reused: [Int: Reused] = [:]
-        var fromHeld = 0
+        var fromHeld = 0, fromTables = 0
         func status() -> String {
             "scoring: \(plan.done)/\(shards.count) shards, \(rate(plan.scoredCustomers.reduce(0, +), since: tWait)) customers/s, \(hub.peerCount) workers"
         }
@@ -84,12 +86,13 @@ extension Coordinator {
                 reused[s] = nil
                 continue
             }
-            guard case let .scored(r, shard, att, customers, candidates) = m, r == runID else { continue }
+            guard case let .scored(r, shard, att, customers, candidates, rebuilt) = m, r == runID else { continue }
             switch plan.scored(shard: shard, attempt: att, customers: customers, candidates: candidates, from: from, at: hub.clock, times: &hub.times) {
             case .stale: continue
             case .invalid(let why): hub.expel(from, "invalid reply: \(why)")
             case .won(let others):
                 let s = Int(shard)
+                if rebuilt { fromTables += 1 }
                 hub.holdScored(from)
                 let seconds = assignedAt[.init(peer: from, shard: s)].map { Date().timeIntervalSince($0) }
                 if let seconds { latency.record(seconds: seconds) }
@@ -107,7 +110,7 @@ extension Coordinator {
         }
         return ScoringOutcome(owner: plan.owner.map { $0! }, attempt: plan.attempt, requeued: plan.requeued, duplicates: plan.duplicates,
                               latency: latency, customers: plan.scoredCustomers.reduce(0, +), candidates: plan.scoredCandidates.reduce(0, +),
-                              fromHeld: fromHeld)
+                              fromHeld: fromHeld, fromTables: fromTables)
     }
 
     /// How `pick` ranks a rescore's shards for worker `p`: first those whose kept propensities `p` holds (sent

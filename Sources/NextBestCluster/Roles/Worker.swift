@@ -23,9 +23,10 @@ public final class Worker {
         public var once: Bool = false
         /// The process keeps freed memory for its next job (`ProcessMemory.holdBetweenJobs`); said in its first line.
         public var holdsMemory: Bool = false
-        /// Keep each scored shard's propensities in memory after the job (`PropensityHold`), so a rescore of
-        /// that run needs no kept columns sent; said in its first line.
-        public var holdsPropensities: Bool = false
+        /// Keep each scored shard's propensities and table in memory after the job (`HeldShards`), so a
+        /// rescore of that run needs no kept columns sent and rebuilds only the changed models' candidates;
+        /// said in its first line.
+        public var holdsShards: Bool = false
         /// Exit when this process (the parent `run`) is gone.
         public var parentPID: Int32? = nil
         /// Seconds without any message from the coordinator before it is presumed gone.
@@ -82,6 +83,8 @@ public final class Worker {
     var connectedAt = Date()
     var helloBackoff = 1.0
     var lastHint = Date()
+    /// The store's data file as opened (inode, device): a new copy put in its place has another.
+    var storeFile: (inode: ino_t, device: dev_t)? = nil
     /// The store and the scoring threads: this thread starts scoring through it and reads the store's
     /// fingerprint and limits from it.
     let scoring: ShardScoring
@@ -91,8 +94,8 @@ public final class Worker {
     var compute: DispatchQueue { shards.queue }
     /// Messages produced on other threads, sent by this one.
     let outbox = Mailbox<WireMessage>()
-    /// The propensities of the shards scored, kept for rescores of their run.
-    let hold: PropensityHold
+    /// The propensities and tables of the shards scored, kept for rescores of their run.
+    let hold: HeldShards
 
     public convenience init(_ options: Options, log: @escaping (String) -> Void) throws {
         try self.init(options, logger: RoleLog(log))
@@ -105,7 +108,7 @@ public final class Worker {
         metrics = options.metrics ?? WorkerMetrics()
         log.set("worker", options.workerID)
         scoring = ShardScoring(context: try RunContext(storePath: options.storePath), threads: options.threads)
-        hold = PropensityHold(enabled: options.holdsPropensities)
+        hold = HeldShards(enabled: options.holdsShards)
         shards = WorkerShards(scoring: scoring, threads: options.threads, name: options.workerID, log: log, metrics: metrics, hold: hold)
         zmq = try ZMQContext()
     }
@@ -121,7 +124,7 @@ public final class Worker {
     public func serve() throws {
         log("worker \(options.workerID): store \(scoring.context.fingerprint), \(options.threads) threads, "
             + (options.holdsMemory ? "keeping its memory between jobs, " : "")
-            + (options.holdsPropensities ? "holding its shards' propensities for rescores, " : "") + "connecting to \(options.connect)")
+            + (options.holdsShards ? "holding its shards' propensities and tables for rescores, " : "") + "connecting to \(options.connect)")
         let stop = StopSignal.process
         try reconnect()
         defer { socket?.close() }
@@ -173,6 +176,18 @@ public final class Worker {
         for m in outbox.drain() { try? send(m) }
     }
 
+    /// The store's fingerprint when it differs from the one the worker opened (an import since, read through
+    /// the open environment, or another data file at the store's path: a new copy); nil when it is the same.
+    func storeChanged() -> String? {
+        let context = scoring.context
+        var st = stat()
+        if stat(options.storePath + "/data.mdb", &st) == 0, let opened = storeFile, st.st_ino != opened.inode || st.st_dev != opened.device {
+            return "another data file"
+        }
+        guard let now = try? StoreFingerprint.of(context.store), now.digest != context.fingerprint.digest else { return nil }
+        return now.description
+    }
+
     /// A fresh connection (and a fresh look at the store: tonight's copy may have been put in place since
     /// the last job).
     func reconnect() throws {
@@ -187,6 +202,8 @@ public final class Worker {
         }
         connection += 1
         if connection > 1 { metrics.reconnected() }
+        var st = stat()
+        storeFile = stat(options.storePath + "/data.mdb", &st) == 0 ? (st.st_ino, st.st_dev) : nil
         metrics.welcomed(false)
         let s = try zmq.socket(.dealer)
         try s.setLinger(0)
@@ -223,6 +240,14 @@ public final class Worker {
             metrics.welcomed(true)
             log("worker \(options.workerID): welcomed by \(id)")
         case .refuse(let reason):
+            if !options.once, let now = storeChanged() {
+                // An import (a new model version) or a new copy since the store was opened: a standing worker
+                // opens it again and announces the new fingerprint, keeping what it holds.
+                log("worker \(options.workerID): refused (\(reason)); its store changed since it was opened (fingerprint now \(now)): "
+                    + "opening it again")
+                try reconnect()
+                return
+            }
             log("worker \(options.workerID) (store \(options.storePath)): refused: \(reason)", level: .error)
             throw Failure.refused(reason)
         case .heartbeat:
@@ -234,9 +259,9 @@ public final class Worker {
             try checkServed(served, run: run)
             let shards = self.shards, outbox = self.outbox, compute = self.compute
             compute.async { shards.begin(run: run) }
-            scoring.score(lower: lower, upper: upper, served: served) { table in
+            scoring.score(lower: lower, upper: upper, served: served, keepFatigue: hold.enabled) { table, _ in
                 compute.async {
-                    for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, bounds: (lower, upper), table) { outbox.post(reply) }
+                    for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, bounds: (lower, upper), served: served, table) { outbox.post(reply) }
                 }
             }
         case let .rescore(run, shard, attempt, lower, upper, source, stride, stored, served, base, baseModels):
@@ -248,6 +273,7 @@ public final class Worker {
                 return
             }
             var kept = stored
+            var table: CandidateTable? = nil
             if base != 0 {
                 // The kept columns are the ones this worker holds of the run rescored (its HELLO said so).
                 guard let held = hold.shard(run: base, shard), held.models == baseModels, held.models.count == Int(stride),
@@ -259,20 +285,24 @@ public final class Worker {
                     return
                 }
                 kept = held.values
+                // Its table too, when it was made from what this run reads.
+                if let basis = held.basis, basis == (try? HeldShards.Basis(scoring.context, served: served)) { table = held.table }
             }
             compute.async { shards.begin(run: run) }
             let reuse = ShardScorer.Reuse(source: source.map { Int($0) }, stored: kept, stride: Int(stride))
             // Only the models scored again go back (PROPS): the coordinator holds the others.
-            scoring.score(lower: lower, upper: upper, reuse: reuse, served: served, keepEvery: hold.enabled) { table in
+            scoring.score(lower: lower, upper: upper, reuse: reuse, served: served, keepEvery: hold.enabled, keepFatigue: hold.enabled,
+                          held: table) { table, rebuilt in
                 compute.async {
-                    for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, bounds: (lower, upper), evaluated: reuse.evaluated, table) {
+                    for reply in shards.holdScored(run: run, shard: shard, attempt: attempt, bounds: (lower, upper), served: served,
+                                                   evaluated: reuse.evaluated, rebuilt: rebuilt, table) {
                         outbox.post(reply)
                     }
                 }
             }
         case .release(let run):
             let shards = self.shards
-            compute.async { shards.drop(run: run) }
+            compute.async { shards.release(run: run) }
             hold.released(run: run)
             log("worker \(options.workerID): run \(RunRepository.name(run)) released")
             if options.once { stopping = true }
@@ -328,19 +358,33 @@ final class ShardScoring: Sendable {
     var context: RunContext { state.withLock { $0.context! } }
 
     /// Scores a shard on a background thread (at most `threads` at once) and passes the table on.
-    /// `keepEvery`: the table keeps every plan model's propensities, also those `reuse` holds.
-    func score(lower: UInt64, upper: UInt64?, reuse: ShardScorer.Reuse? = nil, served: UInt64, keepEvery: Bool = false,
-               then: @escaping @Sendable (Result<CandidateTable, Error>) -> Void) {
+    /// `keepEvery`: the table keeps every plan model's propensities, also those `reuse` holds; `keepFatigue`:
+    /// each customer's fatigued offers. With `held` (this shard's table of the run `reuse` comes from) the
+    /// table is rebuilt from it (`ShardScorer.rebuildTable`), or built as usual when it does not fit; `then`
+    /// is told which.
+    func score(lower: UInt64, upper: UInt64?, reuse: ShardScorer.Reuse? = nil, served: UInt64, keepEvery: Bool = false, keepFatigue: Bool = false,
+               held: CandidateTable? = nil, then: @escaping @Sendable (Result<CandidateTable, Error>, Bool) -> Void) {
         let context = self.context
         running.enter()
         DispatchQueue.global().async { [self] in
             slots.wait()
             var scorer = ShardScorer(store: context.store, plan: context.plan, servedThrough: served)
             let shape = state.withLock { $0.lastShape }
-            let result = Result { try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true, keepEvery: keepEvery, shape: shape) }
+            var rebuilt = false
+            let result = Result { () throws -> CandidateTable in
+                if let held, let reuse {
+                    do {
+                        let table = try scorer.rebuildTable(held, lower: lower, upper: upper, reuse: reuse, keepPropensities: true, keepEvery: keepEvery)
+                        rebuilt = true
+                        return table
+                    } catch is ShardScorer.HeldTableMismatch {}
+                }
+                return try scorer.buildTable(lower: lower, upper: upper, reuse: reuse, keepPropensities: true, keepEvery: keepEvery,
+                                             keepFatigue: keepFatigue, shape: shape)
+            }
             if let shape = scorer.lastShape { state.withLock { $0.lastShape = shape } }
             slots.signal()
-            then(result)
+            then(result, rebuilt)
             running.leave()
         }
     }
@@ -370,8 +414,8 @@ final class WorkerShards: @unchecked Sendable {
     let name: String
     let log: RoleLog
     let metrics: WorkerMetrics
-    /// Where scored shards' propensities are kept for rescores.
-    let hold: PropensityHold
+    /// Where scored shards' propensities and tables are kept for rescores.
+    let hold: HeldShards
     /// The store and the run's inputs, as of the last `reopen` (nil only while it reopens).
     private(set) var context: RunContext!
     var run: UInt64? = nil
@@ -386,7 +430,7 @@ final class WorkerShards: @unchecked Sendable {
     /// COLLECTs answered (for the `worker.damage-lists` failpoint).
     var collected = 0
 
-    init(scoring: ShardScoring, threads: Int, name: String, log: RoleLog, metrics: WorkerMetrics, hold: PropensityHold = PropensityHold(enabled: false)) {
+    init(scoring: ShardScoring, threads: Int, name: String, log: RoleLog, metrics: WorkerMetrics, hold: HeldShards = HeldShards(enabled: false)) {
         self.scoring = scoring
         self.hold = hold
         context = scoring.context
@@ -412,6 +456,19 @@ final class WorkerShards: @unchecked Sendable {
         if self.run != run { drop(run: nil); self.run = run; log.set("run", RunRepository.name(run)) }
     }
 
+    /// The run is over: its shards' tables go to `hold` (which keeps them with their propensities), then the
+    /// run is dropped.
+    func release(run: UInt64) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        if hold.enabled, self.run == run {
+            for (i, id) in shardIDs.enumerated() {
+                guard let held = hold.shard(run: run, id), let basis = try? HeldShards.Basis(context, served: held.served) else { continue }
+                hold.attach(run: run, shard: id, table: group.shards[i].table, basis: basis)
+            }
+        }
+        drop(run: run)
+    }
+
     func drop(run: UInt64?) {
         dispatchPrecondition(condition: .onQueue(queue))
         if let run, self.run != run { return }
@@ -431,20 +488,20 @@ final class WorkerShards: @unchecked Sendable {
     /// 640 MB less until the merge.
     /// `evaluated`: a rescore's plan models scored again (nil: every plan model was), the only ones sent
     /// back. The table holds their propensities, or every plan model's when `hold` keeps them: then the whole
-    /// matrix is kept there for a later rescore of this run.
-    func holdScored(run: UInt64, shard: UInt32, attempt: UInt32, bounds: (lower: UInt64, upper: UInt64?), evaluated: [Int]? = nil,
-                    _ result: Result<CandidateTable, Error>) -> [WireMessage] {
+    /// matrix is kept there for a later rescore of this run. `rebuilt`: said in SCORED.
+    func holdScored(run: UInt64, shard: UInt32, attempt: UInt32, bounds: (lower: UInt64, upper: UInt64?), served: UInt64, evaluated: [Int]? = nil,
+                    rebuilt: Bool = false, _ result: Result<CandidateTable, Error>) -> [WireMessage] {
         guard case .success(var table) = result, !table.propensities.isEmpty || evaluated != nil else {
             return hold(run: run, shard: shard, attempt: attempt, result).map { [$0] } ?? []
         }
         let ids = context.plan.models.map(\.id)
         var values = Array(table.propensities)
         table.propensities = []
-        guard let reply = hold(run: run, shard: shard, attempt: attempt, .success(table)) else { return [] }
+        guard let reply = hold(run: run, shard: shard, attempt: attempt, rebuilt: rebuilt, .success(table)) else { return [] }
         guard case .scored = reply else { return [reply] }
         let sent = evaluated ?? Array(ids.indices)
         if hold.enabled {
-            hold.keep(run: run, shard: shard, .init(lower: bounds.lower, upper: bounds.upper, models: ids, values: values))
+            hold.keep(run: run, shard: shard, .init(lower: bounds.lower, upper: bounds.upper, models: ids, values: values, served: served))
             if sent.count < ids.count { values = Self.columns(sent, of: values, width: ids.count) }
         }
         return [.props(run: run, shard: shard, seq: attempt, models: sent.map { ids[$0] }, values: values), reply]
@@ -459,7 +516,7 @@ final class WorkerShards: @unchecked Sendable {
         return out
     }
 
-    func hold(run: UInt64, shard: UInt32, attempt: UInt32, _ result: Result<CandidateTable, Error>) -> WireMessage? {
+    func hold(run: UInt64, shard: UInt32, attempt: UInt32, rebuilt: Bool = false, _ result: Result<CandidateTable, Error>) -> WireMessage? {
         dispatchPrecondition(condition: .onQueue(queue))
         guard self.run == run else { return nil }
         if unwanted.remove(shard) != nil { return nil }
@@ -483,7 +540,8 @@ final class WorkerShards: @unchecked Sendable {
             metrics.scored(customers: table.customerCount)
             metrics.held(shardIDs.count)
             Failpoint.hit("worker.scored", scoredCount)
-            return .scored(run: run, shard: shard, attempt: attempt, customers: UInt64(table.customerCount), candidates: UInt64(table.candidates.count))
+            return .scored(run: run, shard: shard, attempt: attempt, customers: UInt64(table.customerCount), candidates: UInt64(table.candidates.count),
+                           rebuilt: rebuilt)
         }
     }
 

@@ -54,12 +54,13 @@ public struct ShardScorer {
     }
 
     /// Calls `body(customerID, region, segment, scorer)` after scoring each customer of the shard, in
-    /// customer-id order.
+    /// customer-id order. With `rules` false the history is not read and the rules are not applied: the
+    /// scorer holds only the customer's propensities (`CustomerScorer.setPropensities`).
     ///
     /// `keep`, when given, receives each block's propensities (customers × plan models) before its
     /// customers are scored. (A non-optional closure: an optional one escapes, and the variables it
     /// captured were then checked for exclusive access at run time on every block.)
-    public mutating func forEachCustomer(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keeping: Bool = false,
+    public mutating func forEachCustomer(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keeping: Bool = false, rules: Bool = true,
                                          keep: (UnsafeBufferPointer<Float>) -> Void = { _ in },
                                          _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
         // A local copy: read through `self` inside the scan's closure, the plan (a struct of arrays) was
@@ -98,7 +99,7 @@ public struct ShardScorer {
                                   transpose: transpose, kernel: kernel, columns: &columns, props: &props, margins: &margins)
                 if keeping { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
                 done += filled
-                try Self.scoreBlock(count: filled, block: block, props: props, featureCount: featureCount, modelCount: modelCount,
+                try Self.scoreBlock(count: filled, block: block, props: props, featureCount: featureCount, modelCount: modelCount, rules: rules,
                                     ids: ids, regions: regions, segments: segments, eventStart: eventStart, events: events, scorer: &scorer, body)
                 filled = 0
                 events.removeAll(keepingCapacity: true)
@@ -127,7 +128,7 @@ public struct ShardScorer {
                 regions[filled] = header.region
                 segments[filled] = header.segment
                 eventStart[filled] = events.count
-                h = try Self.collectHistory(customer: id, from: h, hist, served: &served, plan: plan, into: &events)
+                if rules { h = try Self.collectHistory(customer: id, from: h, hist, served: &served, plan: plan, into: &events) }
                 filled += 1
                 eventStart[filled] = events.count
                 if filled == blockSize { try flush() }
@@ -179,11 +180,16 @@ public struct ShardScorer {
     }
 
     /// Scores the first `filled` customers of the block (their contacts, features and propensities) and
-    /// calls `body` after each, in order.
-    private static func scoreBlock(count filled: Int, block: [Float], props: [Float], featureCount: Int, modelCount: Int,
+    /// calls `body` after each, in order; without `rules`, only sets each one's propensities.
+    private static func scoreBlock(count filled: Int, block: [Float], props: [Float], featureCount: Int, modelCount: Int, rules: Bool,
                                    ids: [UInt64], regions: [UInt16], segments: [UInt16], eventStart: [Int], events: [Event],
                                    scorer: inout CustomerScorer, _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
         for i in 0..<filled {
+            if !rules {
+                props.withUnsafeBufferPointer { p in scorer.setPropensities(UnsafeBufferPointer(rebasing: p[(i * modelCount)..<((i + 1) * modelCount)])) }
+                try body(ids[i], regions[i], segments[i], &scorer)
+                continue
+            }
             scorer.begin()
             for e in events[eventStart[i]..<eventStart[i + 1]] { scorer.recordContact(offer: Int(e.offer), day: e.day, outcome: e.outcome) }
             block.withUnsafeBufferPointer { x in
@@ -260,12 +266,53 @@ public struct ShardScorer {
     /// Scores a shard and keeps every customer's eligible candidates in memory for the optimizer.
     /// `keepPropensities` keeps the propensities of the models evaluated (every plan model's, in plan order;
     /// with `reuse`, only those it does not hold: `Reuse.evaluated`, unless `keepEvery`) in the table,
-    /// customers in id order. `shape` (default: the last shard's) sizes the buffers up front: shards are usually the same size,
+    /// customers in id order; `keepFatigue` keeps each customer's fatigued offers (for `rebuildTable`).
+    /// `shape` (default: the last shard's) sizes the buffers up front: shards are usually the same size,
     /// and growing a shard's arrays by doubling makes the kernel clear fresh pages and copies the arrays at
     /// each step. A guess too large costs only address space.
     public mutating func buildTable(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keepPropensities: Bool = false, keepEvery: Bool = false,
-                                    shape: Shape? = nil) throws -> CandidateTable {
+                                    keepFatigue: Bool = false, shape: Shape? = nil) throws -> CandidateTable {
+        try assemble(lower: lower, upper: upper, reuse: reuse, keepPropensities: keepPropensities, keepEvery: keepEvery, keepFatigue: keepFatigue,
+                     shape: shape, rules: true) { _, _, _, _ in }
+    }
+
+    /// Why a held table cannot be rebuilt for a shard.
+    public struct HeldTableMismatch: Error, CustomStringConvertible {
+        public var reason: String
+        public var description: String { "the held table does not fit the shard: \(reason)" }
+    }
+
+    /// This shard's table for propensities that differ from those `held` (the shard's table of an earlier
+    /// run over the same profiles, history and campaign, made with `keepFatigue`) was made with only in the
+    /// models `reuse` evaluates: reads the profiles (not the history) to evaluate those models, takes the
+    /// others from `reuse`, and makes again only the candidates of the offers that use them
+    /// (`CustomerScorer.rebuild`). The table equals `buildTable`'s with the same `reuse`.
+    public mutating func rebuildTable(_ held: CandidateTable, lower: UInt64, upper: UInt64?, reuse: Reuse, keepPropensities: Bool = false,
+                                      keepEvery: Bool = false) throws -> CandidateTable {
+        guard held.fatigue != nil else { throw HeldTableMismatch(reason: "it kept no fatigued offers") }
+        let changed = ContiguousArray(plan.offers.indices.filter { reuse.source[plan.offers[$0].model] < 0 }.map { Int32($0) })
+        var i = 0
+        let table = try changed.withUnsafeBufferPointer { changed in
+            try assemble(lower: lower, upper: upper, reuse: reuse, keepPropensities: keepPropensities, keepEvery: keepEvery, keepFatigue: true,
+                         shape: Shape(customers: held.customerCount, candidates: held.candidates.count), rules: false) { id, _, _, scorer in
+                guard i < held.customerCount, held.customerIDs[i] == id else {
+                    throw HeldTableMismatch(reason: "customer \(id) is not its customer \(i) (\(i < held.customerCount ? String(held.customerIDs[i]) : "none"))")
+                }
+                scorer.rebuild(held, customer: i, changed: changed)
+                i += 1
+            }
+        }
+        guard i == held.customerCount else { throw HeldTableMismatch(reason: "\(i) customers, it has \(held.customerCount)") }
+        return table
+    }
+
+    /// Walks the shard (`forEachCustomer`, with or without `rules`), calls `prepare` for each customer (which
+    /// makes its candidates when the rules were not applied) and appends it to a new table.
+    private mutating func assemble(lower: UInt64, upper: UInt64?, reuse: Reuse?, keepPropensities: Bool, keepEvery: Bool, keepFatigue: Bool,
+                                   shape: Shape?, rules: Bool,
+                                   prepare: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws -> CandidateTable {
         var table = CandidateTable(rule: scorer.rule, entries: OfferEntries(plan: plan))
+        if keepFatigue { table.fatigue = FatigueLog() }
         var kept = ContiguousArray<Float>()
         let modelCount = plan.models.count
         let evaluated = keepEvery ? Array(0..<modelCount) : reuse?.evaluated ?? Array(0..<modelCount)
@@ -276,11 +323,13 @@ public struct ShardScorer {
             if keepPropensities { kept.reserveCapacity(customers * evaluated.count) }
         }
         let all = evaluated.count == modelCount
-        try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keeping: keepPropensities && !evaluated.isEmpty, keep: { block in
+        try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keeping: keepPropensities && !evaluated.isEmpty, rules: rules, keep: { block in
             if all { kept.append(contentsOf: block); return }
             for c in 0..<(block.count / modelCount) { for m in evaluated { kept.append(block[c * modelCount + m]) } }
         }) { id, region, segment, scorer in
+            try prepare(id, region, segment, &scorer)
             table.fatigued += Int64(scorer.fatiguedOffers.count)
+            if keepFatigue { table.fatigue!.append(scorer.fatiguedOffers) }
             table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates, values: scorer.values)
         }
         if keepPropensities { table.propensities = kept }

@@ -16,6 +16,9 @@ public struct CandidateTable: Sendable {
     public var fatigued: Int64 = 0
     /// Every customer's propensity under every plan model (customers × models), when kept for rescoring.
     public var propensities: ContiguousArray<Float> = []
+    /// Every customer's offers removed by fatigue, when kept: what rebuilding the table after a model
+    /// changed needs besides its candidates (`CustomerScorer.rebuild`).
+    public var fatigue: FatigueLog? = nil
     /// The layout of the optimizer's offer entries, when they are built as customers are appended.
     let entryLayout: OfferEntries?
     /// Every customer's offer entries for the optimizer's passes, built as each customer is appended (its
@@ -135,4 +138,21 @@ public struct Aggregates: Sendable, Equatable {
         for k in 0..<min(bucketUse.count, o.bucketUse.count) { bucketUse[k] += o.bucketUse[k] }
         for k in 0..<min(bucketPrimal.count, o.bucketPrimal.count) { bucketPrimal[k] += o.bucketPrimal[k] }
     }
+}
+
+/// Each customer's offers removed by fatigue, in customer order: customer i's are
+/// `offers[offsets[i]..<offsets[i + 1]]` (offer indices, in offer order).
+public struct FatigueLog: Sendable, Equatable {
+    public private(set) var offsets: ContiguousArray<Int32> = [0]
+    public private(set) var offers: ContiguousArray<UInt16> = []
+    public init() {}
+
+    /// Appends the next customer's fatigued offers.
+    public mutating func append(_ fatigued: ContiguousArray<UInt16>) {
+        offers.append(contentsOf: fatigued)
+        offsets.append(Int32(offers.count))
+    }
+
+    /// The number of customers.
+    public var count: Int { offsets.count - 1 }
 }

@@ -15,7 +15,7 @@ public struct OfferEntries: Sendable {
     /// mask`, where this offer's best channel for this mask is kept each round) and where its candidates
     /// start among its customer's (`skips`; a customer has fewer candidates than the layout has slots).
     /// Twelve bytes an entry, where a record holding the table index took sixteen.
-    public struct Block: Sendable {
+    public struct Block: Sendable, Equatable {
         var bases = ContiguousArray<Double>()
         var slots = ContiguousArray<UInt16>()
         var skips = ContiguousArray<UInt16>()

@@ -28,8 +28,9 @@ public enum WireMessage: Sendable, Equatable {
     /// Coordinator → worker: score this shard (customer ids `lower ..< upper`, nil = to the end), reading the
     /// served responses up to sequence number `served` (the run's plan's bound).
     case assign(run: UInt64, shard: UInt32, attempt: UInt32, lower: UInt64, upper: UInt64?, served: UInt64)
-    /// Worker → coordinator: the shard is scored and its candidates are held.
-    case scored(run: UInt64, shard: UInt32, attempt: UInt32, customers: UInt64, candidates: UInt64)
+    /// Worker → coordinator: the shard is scored and its candidates are held; `rebuilt`: made from the table
+    /// the worker held of the run rescored, only the changed models' offers made again.
+    case scored(run: UInt64, shard: UInt32, attempt: UInt32, customers: UInt64, candidates: UInt64, rebuilt: Bool = false)
     /// Coordinator → worker: evaluate every held shard of the run at this pricing request (price points,
     /// objective weights, a point per customer bucket).
     case prices(run: UInt64, round: UInt32, request: PricingRequest)
@@ -177,8 +178,8 @@ public enum WireMessage: Sendable, Equatable {
         case let .refuse(reason): w.string(reason)
         case let .assign(run, shard, attempt, lower, upper, served):
             w.u64(run); w.u32(shard); w.u32(attempt); w.u64(lower); w.optionalU64(upper); w.u64(served)
-        case let .scored(run, shard, attempt, customers, candidates):
-            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(customers); w.u64(candidates)
+        case let .scored(run, shard, attempt, customers, candidates, rebuilt):
+            w.u64(run); w.u32(shard); w.u32(attempt); w.u64(customers); w.u64(candidates); w.u8(rebuilt ? 1 : 0)
         case let .prices(run, round, request):
             w.u64(run); w.u32(round); w.request(request)
         case let .aggregates(run, shard, attempt, round, a):
@@ -243,7 +244,7 @@ public enum WireMessage: Sendable, Equatable {
         case 2: msg = .welcome(coordinatorID: try r.string())
         case 3: msg = .refuse(reason: try r.string())
         case 4: msg = .assign(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), lower: try r.u64(), upper: try r.optionalU64(), served: try r.u64())
-        case 5: msg = .scored(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), customers: try r.u64(), candidates: try r.u64())
+        case 5: msg = .scored(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), customers: try r.u64(), candidates: try r.u64(), rebuilt: try r.flag())
         case 6: msg = .prices(run: try r.u64(), round: try r.u32(), request: try r.request())
         case 7: msg = .aggregates(run: try r.u64(), shard: try r.u32(), attempt: try r.u32(), round: try r.u32(), aggregates: try r.aggregates())
         case 8: msg = .heartbeat
@@ -370,6 +371,14 @@ struct WireReader {
     }
 
     mutating func u8() throws(WireError) -> UInt8 { try take(1).first! }
+    /// A `u8` that must be 0 (false) or 1 (true).
+    mutating func flag() throws(WireError) -> Bool {
+        switch try u8() {
+        case 0: return false
+        case 1: return true
+        case let v: throw .badValue("flag \(v)")
+        }
+    }
     /// `n` little-endian bytes as an unsigned integer (bounds checked first).
     @inline(__always) mutating func fixed<T: FixedWidthInteger & UnsignedInteger>(_: T.Type) throws(WireError) -> T {
         let n = MemoryLayout<T>.size
