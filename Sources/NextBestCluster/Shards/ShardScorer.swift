@@ -282,11 +282,11 @@ public struct ShardScorer {
         public var description: String { "the held table does not fit the shard: \(reason)" }
     }
 
-    /// This shard's table for propensities that differ from those `held` (the shard's table of an earlier
-    /// run over the same profiles, history and campaign, made with `keepFatigue`) was made with only in the
-    /// models `reuse` evaluates: reads the profiles (not the history) to evaluate those models, takes the
-    /// others from `reuse`, and makes again only the candidates of the offers that use them
-    /// (`CustomerScorer.rebuild`). The table equals `buildTable`'s with the same `reuse`.
+    /// Rebuilds `held` (this shard's table from an earlier run over the same profiles, contacts and campaign,
+    /// made with `keepFatigue`) for new propensities of the models `reuse` evaluates: reads the profiles (not
+    /// the contacts) to evaluate those models, takes the others from `reuse`, and makes again only the
+    /// candidates of the offers that use them (`CustomerScorer.rebuild`). The table equals `buildTable`'s
+    /// with the same `reuse`; a held table of other customers is refused (`HeldTableMismatch`).
     public mutating func rebuildTable(_ held: CandidateTable, lower: UInt64, upper: UInt64?, reuse: Reuse, keepPropensities: Bool = false,
                                       keepEvery: Bool = false) throws -> CandidateTable {
         guard held.fatigue != nil else { throw HeldTableMismatch(reason: "it kept no fatigued offers") }
