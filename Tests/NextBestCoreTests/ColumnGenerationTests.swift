@@ -104,6 +104,34 @@ import Testing
         #expect(out.masterValue >= lp * (1 - 1e-6), "master \(out.masterValue) vs LP \(lp)")
     }
 
+    /// From a mix found before (as a warm run or a presolve hands it on), the explore passes solve each
+    /// bucket at its mix's points; the second is not made when the master already meets the gap tolerance
+    /// with the first pass's columns, and is made when it does not.
+    @Test func theSecondExplorePassIsSkippedOnlyWhenTheMasterIsDone() throws {
+        let rows = [ConstraintSet.Row(kind: .product, name: "a", lower: nil, upper: 300),
+                    ConstraintSet.Row(kind: .segment, name: "b", lower: 260, upper: nil)]
+        let toy = Toy(customers: 2_000, seed: 3, rows: rows)
+        let found = try ColumnGeneration(rows: rows, options: .init(maxPasses: 200, gapTolerance: 1e-7)) { toy.evaluate($0) }
+            .run(start: Prices(count: rows.count))
+        // From prices 30 % above the best (a weaker bound), a mix of two points in every bucket: the best
+        // prices 10 % lower, and 10 % higher.
+        func scaled(_ f: Double) -> Prices {
+            var p = found.bestPrices
+            p.upper = p.upper.map { $0 * f }
+            p.lower = p.lower.map { $0 * f }
+            return p
+        }
+        let mix = PriceMix(points: [scaled(0.9), scaled(1.1)], buckets: Array(repeating: [0, 1], count: CustomerBuckets.count))
+        func again(tolerance: Double) throws -> ColumnGeneration.Outcome {
+            try ColumnGeneration(rows: rows, options: .init(maxPasses: 200, gapTolerance: tolerance)) { toy.evaluate($0) }
+                .run(start: scaled(1.3), explore: mix)
+        }
+        let loose = try again(tolerance: 0.05), strict = try again(tolerance: 1e-9)
+        #expect(loose.passes == 2 && loose.status == .feasible(converged: true), "\(loose.passes) passes at a 5 % tolerance")
+        #expect(strict.passes >= 3, "\(strict.passes) passes at a 1e-9 tolerance")
+        #expect((loose.bound - loose.masterValue) / loose.bound <= 0.05)
+    }
+
     @Test func anInfeasibleToyIsProvenWithItsConflict() throws {
         // Row b's min needs more customers with its use than row a's max and the options allow.
         let rows = [ConstraintSet.Row(kind: .product, name: "a", lower: nil, upper: 100),
