@@ -50,11 +50,17 @@ import NextBestWire
     /// shard 1 of the old), DROP forgets a shard, RELEASE keeps only the released run's, and HELLO announces
     /// them in order. A worker that holds nothing (`--once`) keeps nothing.
     @Test func aWorkerHoldsOneCopyOfEachShardsPropensities() {
-        let hold = HeldShards(enabled: true)
+        let metrics = WorkerMetrics()
+        let hold = HeldShards(enabled: true, metrics: metrics)
+        func gauges() -> [Double?] {
+            let e = BatchMetricsTests.Exposition(metrics.telemetry.exposition())
+            return [e.samples["nextbest_worker_rescore_shards_held"], e.samples["nextbest_worker_rescore_propensity_bytes"]]
+        }
         func shard(_ v: Float) -> HeldShards.Shard { .init(lower: 0, upper: 10, models: ["m"], values: [v, v], served: 0) }
         hold.keep(run: 7, shard: 2, shard(1))
         hold.keep(run: 7, shard: 1, shard(2))
         #expect(hold.announcement == [HeldPropensities(run: 7, shards: [1, 2])] && hold.bytes == 16)
+        #expect(gauges() == [2, 16])
         hold.keep(run: 9, shard: 1, shard(3))
         #expect(hold.announcement == [HeldPropensities(run: 7, shards: [2]), HeldPropensities(run: 9, shards: [1])])
         #expect(hold.shard(run: 9, 1)?.values == [3, 3] && hold.shard(run: 7, 1) == nil)
@@ -63,6 +69,7 @@ import NextBestWire
         hold.keep(run: 7, shard: 0, shard(4))
         hold.released(run: 9)
         #expect(hold.announcement == [HeldPropensities(run: 9, shards: [1])])
+        #expect(gauges() == [1, 8])
         let none = HeldShards(enabled: false)
         none.keep(run: 1, shard: 0, shard(1))
         #expect(none.announcement.isEmpty && none.shard(run: 1, 0) == nil)

@@ -48,13 +48,28 @@ final class HeldShards: Sendable {
     /// Whether this worker keeps anything (not with `--once` or `--release-memory`).
     let enabled: Bool
     private let shards = Mutex<[UInt64: [UInt32: Shard]]>([:])
+    /// Told the shards and propensity bytes held after every change.
+    let metrics: WorkerMetrics?
 
-    init(enabled: Bool) { self.enabled = enabled }
+    init(enabled: Bool, metrics: WorkerMetrics? = nil) { self.enabled = enabled; self.metrics = metrics }
+
+    /// Changes what is held, then reports it.
+    private func change(_ body: (inout [UInt64: [UInt32: Shard]]) -> Void) {
+        let (count, bytes) = shards.withLock { held -> (Int, Int) in
+            body(&held)
+            return (held.values.reduce(0) { $0 + $1.count }, Self.bytes(held))
+        }
+        metrics?.heldForRescores(shards: count, bytes: bytes)
+    }
+
+    private static func bytes(_ held: [UInt64: [UInt32: Shard]]) -> Int {
+        held.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.values.count * 4 } }
+    }
 
     /// Keeps shard `shard` of `run` (and drops that shard of any other run).
     func keep(run: UInt64, shard: UInt32, _ s: Shard) {
         guard enabled else { return }
-        shards.withLock { held in
+        change { held in
             for r in Array(held.keys) where r != run {
                 held[r]![shard] = nil
                 if held[r]!.isEmpty { held[r] = nil }
@@ -65,7 +80,7 @@ final class HeldShards: Sendable {
 
     /// Adds a held shard's table, with what it was made from (at RELEASE).
     func attach(run: UInt64, shard: UInt32, table: CandidateTable, basis: Basis) {
-        shards.withLock { held in
+        change { held in
             guard held[run]?[shard] != nil, table.fatigue != nil else { return }
             held[run]![shard]!.table = table
             held[run]![shard]!.basis = basis
@@ -74,7 +89,7 @@ final class HeldShards: Sendable {
 
     /// Drops one shard of `run` (another worker's copy of it won).
     func forget(run: UInt64, shard: UInt32) {
-        shards.withLock { held in
+        change { held in
             held[run]?[shard] = nil
             if held[run]?.isEmpty == true { held[run] = nil }
         }
@@ -82,7 +97,7 @@ final class HeldShards: Sendable {
 
     /// `run` is over: the shards of every other run are dropped.
     func released(run: UInt64) {
-        shards.withLock { held in held = held.filter { $0.key == run } }
+        change { held in held = held.filter { $0.key == run } }
     }
 
     /// Shard `shard` of `run`, if held.
@@ -96,7 +111,5 @@ final class HeldShards: Sendable {
     }
 
     /// Bytes of propensities held (the tables not counted).
-    var bytes: Int {
-        shards.withLock { held in held.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.values.count * 4 } } }
-    }
+    var bytes: Int { shards.withLock { Self.bytes($0) } }
 }

@@ -108,7 +108,7 @@ public final class Worker {
         metrics = options.metrics ?? WorkerMetrics()
         log.set("worker", options.workerID)
         scoring = ShardScoring(context: try RunContext(storePath: options.storePath), threads: options.threads)
-        hold = HeldShards(enabled: options.holdsShards)
+        hold = HeldShards(enabled: options.holdsShards, metrics: metrics)
         shards = WorkerShards(scoring: scoring, threads: options.threads, name: options.workerID, log: log, metrics: metrics, hold: hold)
         zmq = try ZMQContext()
     }

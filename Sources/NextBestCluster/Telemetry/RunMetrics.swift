@@ -48,6 +48,10 @@ public enum MetricFamilies {
     public static let workerReconnects = MetricFamily("nextbest_worker_reconnects_total", help: "Times this worker connected again after losing the coordinator.")
     public static let workerShardsHeld = MetricFamily("nextbest_worker_shards_held", help: "Scored shards this worker holds in memory for the optimization.")
     public static let workerConnected = MetricFamily("nextbest_worker_connected", help: "1 while this worker is welcomed by a coordinator, else 0.")
+    public static let workerRescoreShards = MetricFamily("nextbest_worker_rescore_shards_held",
+                                                         help: "Shards of earlier runs this worker holds for rescores of those runs (propensities, and tables once released).")
+    public static let workerRescoreBytes = MetricFamily("nextbest_worker_rescore_propensity_bytes",
+                                                        help: "Bytes of propensities this worker holds for rescores (the tables not counted).")
 
     /// A coordinator's families, in the order docs/operations.md lists them.
     public static let coordinator: [MetricFamily] = [buildInfo, runs, lastSuccess, runDuration, stageSeconds, stagePartSeconds, runCustomers, shards,
@@ -55,7 +59,7 @@ public enum MetricFamilies {
                                                      topOfferChanged, messages, errors]
     /// A worker's families.
     public static let worker: [MetricFamily] = [buildInfo, workerShardsScored, workerCustomersScored, workerEvaluations, workerErrors, workerMessages,
-                                                workerReconnects, workerShardsHeld, workerConnected]
+                                                workerReconnects, workerShardsHeld, workerConnected, workerRescoreShards, workerRescoreBytes]
 
     /// Upper bounds of `nextbest_shard_scoring_seconds`'s buckets: 10 ms to 10 minutes.
     public static let shardScoringBuckets: [Double] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
@@ -191,7 +195,7 @@ public final class WorkerMetrics: Sendable {
     public let telemetry: Telemetry
     typealias F = MetricFamilies
     let shardsScored, customersScored, evaluations, failures, messagesIn, messagesOut, reconnects: Prometheus.Counter
-    let shardsHeld, connected: Prometheus.Gauge
+    let shardsHeld, connected, rescoreShards, rescoreBytes: Prometheus.Gauge
 
     public init(_ telemetry: Telemetry = Telemetry()) {
         self.telemetry = telemetry
@@ -206,6 +210,8 @@ public final class WorkerMetrics: Sendable {
         reconnects = t.counter(F.workerReconnects)
         shardsHeld = t.gauge(F.workerShardsHeld)
         connected = t.gauge(F.workerConnected)
+        rescoreShards = t.gauge(F.workerRescoreShards)
+        rescoreBytes = t.gauge(F.workerRescoreBytes)
     }
 
     func scored(customers: Int) { shardsScored.increment(); customersScored.increment(by: Int64(customers)) }
@@ -216,4 +222,5 @@ public final class WorkerMetrics: Sendable {
     func reconnected() { reconnects.increment() }
     func held(_ n: Int) { shardsHeld.set(Double(n)) }
     func welcomed(_ yes: Bool) { connected.set(yes ? 1.0 : 0.0) }
+    func heldForRescores(shards: Int, bytes: Int) { rescoreShards.set(Double(shards)); rescoreBytes.set(Double(bytes)) }
 }
