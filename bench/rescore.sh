@@ -35,14 +35,7 @@ import json, sys
 d = json.load(open(sys.argv[1])); d["intercept"] += float(sys.argv[3]); json.dump(d, open(sys.argv[2], "w"))
 PY
 "$bin" import model "$w/changed.json" --id "$id" --format logistic-json --store "$w/s" >/dev/null
-report() {
-  python3 - "$1/summary.json" "$2" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1])); t = s['timings_seconds']; o = s['optimization']; p = o.get('presolve')
-print(f"{sys.argv[2]}: total {t['total']:.2f} s (score {t['score']:.2f}, optimize {t['optimize']:.2f} in {o['rounds']} passes"
-      + (f" after {p['rounds']} on samples" if p else "") + f", merge and write {t['merge_and_write']:.2f})")
-PY
-}
+report() { python3 "$here/tools/run_line.py" "$1/summary.json" "$2"; }
 # A run's id from its summary; its files are deleted after each repeat (about 1.6 GB per run at 10 M).
 run_id() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['run_id'])" "$1/summary.json"; }
 drop_run() { local id; id=$(run_id "$1") && [ -n "$id" ] && rm -rf "$w/s/runs/$id"; }

@@ -28,18 +28,7 @@ port=$((20000 + RANDOM % 20000))
 pids=()
 for k in 1 2; do "$bin" worker --connect "tcp://127.0.0.1:$port" --store "$w/s" --threads 1 --quiet --id "standing-$k" & pids+=($!); done
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT
-report() {
-  python3 - "$1/summary.json" "$2" "$3" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1])); t = s['timings_seconds']; o = s['optimization']; p = o.get('presolve')
-line = (f"{sys.argv[2]}: wall {float(sys.argv[3]):.2f} s, total {t['total']:.2f} s (score {t['score']:.2f}, optimize {t['optimize']:.2f} in "
-        f"{o['rounds']} passes" + (f" after {p['rounds']} on samples" if p else "") + f", merge and write {t['merge_and_write']:.2f})")
-if s.get('rescored_from'):
-    line += (f"; {s['shards_from_held_propensities']} shards from held propensities, {s['shards_rebuilt_from_held_tables']} tables rebuilt,"
-             f" {s['customers_changed']} customers changed")
-print(line)
-PY
-}
+report() { python3 "$here/tools/run_line.py" "$1/summary.json" "$2" "$3"; }
 run_id() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['run_id'])" "$1/summary.json"; }
 job() {
   local out="$w/$1" s e; shift
