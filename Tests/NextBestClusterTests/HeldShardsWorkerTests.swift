@@ -7,8 +7,8 @@ import NextBestWire
 
 /// A standing worker against a coordinator played by the test (a ROUTER socket): after a run is released it
 /// announces the shards it holds in its next HELLO; a RESCORE naming them with the right models is scored
-/// without columns sent and rebuilt from the held table; one naming them wrongly makes it leave and say
-/// HELLO again (still holding them), so that a real coordinator would send the columns.
+/// without columns sent and rebuilt from the held table; one naming them wrongly makes it drop the shard,
+/// leave and say HELLO again without it, so that a real coordinator sends the columns next time.
 @Suite struct HeldShardsWorkerTests {
     @Test func aStandingWorkerAnnouncesRebuildsAndLeavesWhenAskedForWhatItDoesNotHold() throws {
         let store = ClusterProcessTests.generated
@@ -49,17 +49,8 @@ import NextBestWire
         #expect(held(hello) == [HeldPropensities(run: 7, shards: [0])])
         try router.send([id, WireMessage.welcome(coordinatorID: "test").encode()])
 
-        // Asked with models it does not hold in that order: it leaves and announces the shard again.
-        let source = (0..<models.count).map { Int64($0 == 0 ? -1 : $0) }
-        try router.send([id, WireMessage.rescore(run: 8, shard: 0, attempt: 1, lower: 0, upper: nil, source: source, stride: UInt32(models.count),
-                                                 stored: [], served: 0, base: 7, baseModels: models.reversed()).encode()])
-        let (_, bye) = try next("BYE") { if case .bye = $0 { return true } else { return isHello($0) } }
-        #expect(bye == .bye)
-        (id, hello) = try next("HELLO after leaving", where: isHello)
-        #expect(held(hello) == [HeldPropensities(run: 7, shards: [0])])
-        try router.send([id, WireMessage.welcome(coordinatorID: "test").encode()])
-
         // Asked rightly: only the first model is scored again (PROPS), the table rebuilt from the held one.
+        let source = (0..<models.count).map { Int64($0 == 0 ? -1 : $0) }
         try router.send([id, WireMessage.rescore(run: 9, shard: 0, attempt: 1, lower: 0, upper: nil, source: source, stride: UInt32(models.count),
                                                  stored: [], served: 0, base: 7, baseModels: models).encode()])
         let (_, props) = try next("PROPS") { if case .props = $0 { return true } else { return false } }
@@ -70,6 +61,14 @@ import NextBestWire
         #expect(run == 9 && n == 3_000 && rebuilt, "SCORED \(again)")
         guard case let .scored(_, _, _, _, before, _) = scored else { return }
         #expect(candidates == before, "the same model scored again gives the same candidates")
+
+        // Asked with models it does not hold in that order: it drops the shard, leaves, and announces nothing.
+        try router.send([id, WireMessage.rescore(run: 10, shard: 0, attempt: 1, lower: 0, upper: nil, source: source, stride: UInt32(models.count),
+                                                 stored: [], served: 0, base: 9, baseModels: models.reversed()).encode()])
+        let (_, bye) = try next("BYE") { if case .bye = $0 { return true } else { return isHello($0) } }
+        #expect(bye == .bye)
+        (id, hello) = try next("HELLO after leaving", where: isHello)
+        #expect(held(hello) == [])
         let log = (try? String(contentsOfFile: logs + "/w.log", encoding: .utf8)) ?? ""
         #expect(log.contains("which it does not hold as described"), "worker log: \(log)")
     }

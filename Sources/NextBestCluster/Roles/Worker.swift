@@ -280,6 +280,8 @@ public final class Worker {
                       held.lower == lower, held.upper == upper else {
                     log("worker \(options.workerID): asked to rescore shard \(shard) from the propensities it holds of run \(RunRepository.name(base)), "
                         + "which it does not hold as described; leaving so that the coordinator sends them", level: .error)
+                    // Not announced again: the coordinator sends the columns next time.
+                    hold.forget(run: base, shard: shard)
                     try? send(.bye)
                     if options.once { stopping = true } else { try reconnect() }
                     return
