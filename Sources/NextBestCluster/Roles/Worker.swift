@@ -485,12 +485,13 @@ final class WorkerShards: @unchecked Sendable {
 
     /// Keeps a scored shard (in shard order) and returns the SCORED or FAILED reply.
     /// `hold` for a shard just scored: its propensities go to the coordinator at once (PROPS, kept with the
-    /// run for rescoring) and are not held with the shard, then SCORED. Sent now rather than with the lists,
-    /// the coordinator writes them while the other shards are scored, and a worker of 5 M customers holds
-    /// 640 MB less until the merge.
+    /// run for rescoring) and are taken out of the shard's table, then SCORED. Sent now rather than with the
+    /// lists, the coordinator writes them while the other shards are scored. A worker started with `--once` or
+    /// `--release-memory` then holds them no more (640 MB less for 5 M customers × 32 models until the merge);
+    /// a standing worker keeps them in `hold` for a later rescore of this run.
     /// `evaluated`: a rescore's plan models scored again (nil: every plan model was), the only ones sent
-    /// back. The table holds their propensities, or every plan model's when `hold` keeps them: then the whole
-    /// matrix is kept there for a later rescore of this run. `rebuilt`: said in SCORED.
+    /// back. The table holds their propensities, or every plan model's when `hold` keeps them. `rebuilt`: said
+    /// in SCORED.
     func holdScored(run: UInt64, shard: UInt32, attempt: UInt32, bounds: (lower: UInt64, upper: UInt64?), served: UInt64, evaluated: [Int]? = nil,
                     rebuilt: Bool = false, _ result: Result<CandidateTable, Error>) -> [WireMessage] {
         guard case .success(var table) = result, !table.propensities.isEmpty || evaluated != nil else {
