@@ -112,6 +112,13 @@ import NextBestInspect
         #expect((since["run_a"] as? [String: Any])?["run_id"] as? String == second.id)
         #expect((since["top_offer"] as? [String: Any])?["changed"] as? Int == changed)
         #expect(since["psi"] is NSNull)
+        // It is made while the third night's lists are merged, from the lists in memory: the same as comparing
+        // the two finished runs from the store.
+        let store = try Store(path: path, readOnly: true, mustExist: true)
+        let finished = try RunComparison.compare(journal: RunRepository(store: store), a: try #require(UInt64(second.id, radix: 16)),
+                                                 b: try #require(UInt64(third.id, radix: 16)), catalogue: RunComparison.Catalogue(store: store), psi: false)
+        let want = try #require(try JSONSerialization.jsonObject(with: Data(finished.json.render().utf8)) as? NSDictionary)
+        #expect(NSDictionary(dictionary: since) == want)
         let trend = try #require(summary["trend"] as? [[String: Any]])
         #expect(trend.map { $0["run_id"] as? String } == [first.id, second.id, third.id])
         #expect(trend.last?["offers_made"] as? Int == b.count)

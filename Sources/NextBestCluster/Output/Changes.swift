@@ -11,35 +11,26 @@ import NextBestStore
 public enum Changes {
     public static let header = "customer_id,old_top_offer,new_top_offer\n"
 
-    /// Writes the file; returns the number of customers listed. Shards are read and compared on every core,
-    /// a batch at a time, and written in order.
-    public static func write(base: UInt64, new: UInt64, shards: Int, journal: RunRepository, to path: String) throws -> Int {
+    /// Writes the file from run `base`'s kept lists and the new run's (`new`: shard `s`'s lists, as the merge
+    /// hands them over); returns the number of customers listed. Shard by shard, in order, on the caller's
+    /// thread (it runs beside the merge).
+    public static func write(base: UInt64, shards: Int, journal: RunRepository, new: (Int) throws -> [UInt8], to path: String) throws -> Int {
         let writer = try AtomicFileWriter(path: path)
         writer.append(Array(header.utf8))
         var changed = 0
-        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount), batch = 8 * threads
-        for first in stride(from: 0, to: shards, by: batch) {
-            let done = ParallelChunks.map(first..<min(shards, first + batch), threads: threads) { s in
-                Result { () throws -> (Int, [UInt8]) in try shard(s, base: base, new: new, journal: journal) }
+        var out: [UInt8] = []
+        for s in 0..<shards {
+            let now = try new(s)
+            guard let old = try journal.mergedRows(base, shard: s) else {
+                throw RunRepository.Failure.corrupt("the lists of shard \(s) of run \(RunRepository.name(base)) are missing")
             }
-            for r in done {
-                let (n, out) = try r.get()
-                changed += n
-                writer.append(out)
-            }
+            out.removeAll(keepingCapacity: true)
+            do { changed += try compare(old.lists, now, into: &out) }
+            catch { throw RunRepository.Failure.corrupt("the lists of shard \(s) of run \(RunRepository.name(base)) or of the new run: \(error)") }
+            writer.append(out)
         }
         try writer.commit()
         return changed
-    }
-
-    /// One shard's lines and their count.
-    static func shard(_ s: Int, base: UInt64, new: UInt64, journal: RunRepository) throws -> (Int, [UInt8]) {
-        guard let old = try journal.mergedRows(base, shard: s), let now = try journal.mergedRows(new, shard: s) else {
-            throw RunRepository.Failure.corrupt("the lists of shard \(s) are missing")
-        }
-        var out: [UInt8] = []
-        do { return (try compare(old.lists, now.lists, into: &out), out) }
-        catch { throw RunRepository.Failure.corrupt("the lists of shard \(s) of run \(RunRepository.name(base)) or \(RunRepository.name(new)): \(error)") }
     }
 
     /// Appends a line per customer whose list differs between lists `a` and `b` (one shard); returns their count.

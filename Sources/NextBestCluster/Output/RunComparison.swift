@@ -140,11 +140,15 @@ public struct RunComparison: Sendable {
 
     /// Compares finished runs `a` (the earlier, the reference) and `b` of `journal`; with `psi`, reads both
     /// runs' propensity files for the PSI (the costly part: every customer's propensity under every model).
-    public static func compare(journal: RunRepository, a: UInt64, b: UInt64, catalogue: Catalogue, psi: Bool = true) throws -> RunComparison {
-        let planA = try finishedPlan(journal, a), planB = try finishedPlan(journal, b)
+    ///
+    /// With `running`, run `b` is the one being merged: its lists are not read from the store but taken
+    /// from `running` shard by shard (it may wait for the merge), and `b` need not be finished.
+    public static func compare(journal: RunRepository, a: UInt64, b: UInt64, catalogue: Catalogue, psi: Bool = true,
+                               running: ((Int) throws -> (lists: [UInt8], totals: RunTotals))? = nil) throws -> RunComparison {
+        let planA = try finishedPlan(journal, a), planB = running == nil ? try finishedPlan(journal, b) : try journal.plan(b)
         let names = NameTable()
         let wa = try KeptListsWalk(journal: journal, plan: planA, names: names)
-        let wb = try KeptListsWalk(journal: journal, plan: planB, names: names)
+        let wb = try running.map { KeptListsWalk(plan: planB, names: names, source: $0) } ?? KeptListsWalk(journal: journal, plan: planB, names: names)
         var top = TopOffer()
         // Both walks at a shard's end decode their next shards on two threads.
         func advance() throws {
@@ -375,24 +379,35 @@ final class NameTable: @unchecked Sendable {
 /// the walk reaches it (ids and rank-1 offers into two arrays, in one tight loop), so one shard of each run
 /// is in memory at a time; `compare` decodes the two runs' next shards on two threads. Counts every row's
 /// offer and channel (by `NameTable` index) and sums the shards' totals.
+///
+/// The walk is used from one thread at a time (`compare` loads on two threads, each walk on its own): its
+/// per-customer state is not checked for exclusive access at run time, which cost a third of the walk.
 final class KeptListsWalk: @unchecked Sendable {
-    let journal: RunRepository
     let plan: RunRepository.Plan
     let names: NameTable
+    /// Shard `s`'s lists and totals (nil: not kept).
+    let source: (Int) throws -> (lists: [UInt8], totals: RunTotals)?
     private(set) var offerCounts: [Int64] = []
     private(set) var channelCounts: [Int64] = []
     private(set) var totals = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)
-    private var shard = -1
-    private var ids: [UInt64] = []
+    @exclusivity(unchecked) private var shard = -1
+    @exclusivity(unchecked) private var ids: [UInt64] = []
     /// Per customer its rank-1 offer (`NameTable` index), -1 for an empty list.
-    private var tops: [Int32] = []
-    private var position = 0
+    @exclusivity(unchecked) private var tops: [Int32] = []
+    @exclusivity(unchecked) private var position = 0
 
-    init(journal: RunRepository, plan: RunRepository.Plan, names: NameTable) throws {
-        self.journal = journal; self.plan = plan; self.names = names
+    /// A finished run's walk over its lists kept in `journal` (every shard must be kept).
+    convenience init(journal: RunRepository, plan: RunRepository.Plan, names: NameTable) throws {
         for s in plan.lower.indices where try !journal.hasMergedRows(plan.run, shard: s) {
             throw RunComparison.Failure.missingShard(run: RunRepository.name(plan.run), shard: s, shards: plan.lower.count)
         }
+        let run = plan.run
+        self.init(plan: plan, names: names, source: { try journal.mergedRows(run, shard: $0) })
+    }
+
+    /// A walk over lists handed by `source`.
+    init(plan: RunRepository.Plan, names: NameTable, source: @escaping (Int) throws -> (lists: [UInt8], totals: RunTotals)?) {
+        self.plan = plan; self.names = names; self.source = source
     }
 
     /// Whether `next()` would decode a shard first (the current one is used up and another follows).
@@ -422,7 +437,7 @@ final class KeptListsWalk: @unchecked Sendable {
         ids.removeAll(keepingCapacity: true)
         tops.removeAll(keepingCapacity: true)
         position = 0
-        guard let kept = try journal.mergedRows(plan.run, shard: s) else {
+        guard let kept = try source(s) else {
             throw RunComparison.Failure.missingShard(run: RunRepository.name(plan.run), shard: s, shards: plan.lower.count)
         }
         totals.merge(kept.totals)

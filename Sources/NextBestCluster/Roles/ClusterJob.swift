@@ -31,6 +31,8 @@ final class ClusterJob: JobBackend {
     private(set) var changedCustomers = 0
     /// `summary.json`'s `since_last_night` and `trend`, worked out once the run is finished.
     private(set) var nightOverNight: [(String, JSONText)] = []
+    /// changes.csv and the comparison with the previous run, made while the merge streams.
+    private var readers: MergeReaders? = nil
     /// Writes the shards' propensity files as their PROPS arrive during scoring (files only: the store is
     /// in use on this thread meanwhile); their records are kept when the merge starts.
     private let propsFiles = PropensityFiles()
@@ -276,6 +278,13 @@ final class ClusterJob: JobBackend {
         // The propensity files written while scoring (long done by now) get their records.
         try journal.recordPropensities(run, try propsFiles.finish())
         let env = context.store.env
+        let store = context.store
+        let readers = MergeReaders(journal: journal, run: run, shards: shards, changesAgainst: rescoreFrom, changesPath: options.outDir + "/changes.csv",
+                                   previous: try RunComparison.previous(to: run, journal: journal),
+                                   catalogue: { try RunComparison.Catalogue(store: store) })
+        self.readers = readers
+        var streamed = false
+        defer { if !streamed { readers.cancel(); self.readers = nil } }
         try env.deferringSync {
             let journalQueue = JournalQueue()
             try group.collect(slot: slot, window: max(4, 2 * holders), have: { s in try journalQueue.read { try Self.kept(journal, run: run, shard: s) } },
@@ -289,10 +298,12 @@ final class ClusterJob: JobBackend {
                 if fresh {
                     try journalQueue.add { try journal.merged(run, shard: s, lists: merged.lists, totals: merged.totals) }
                 }
+                readers.post(s, lists: merged.lists, totals: merged.totals)
                 try sink(merged.csv, merged.totals)
             }
             try journalQueue.finish()
         }
+        streamed = true
     }
 
     /// A shard's lists kept before a restart, with its `nba.csv` rows rendered from them.
@@ -307,8 +318,10 @@ final class ClusterJob: JobBackend {
     func finish(_ plan: JobPlan) throws {
         hub.release(run: runID!)
         coordinator.onEvent?(.released)
-        if let from = rescoreFrom {
-            changedCustomers = try Changes.write(base: from, new: runID!, shards: plan.shards.count, journal: journal, to: options.outDir + "/changes.csv")
+        let made = try readers?.finish()
+        readers = nil
+        if rescoreFrom != nil, let changed = made?.changedCustomers {
+            changedCustomers = changed
             progress.line("\(changedCustomers) customers' lists changed (changes.csv)")
         }
         try journal.finish(runID!, shards: plan.shards.count)
@@ -316,23 +329,21 @@ final class ClusterJob: JobBackend {
             let pruned = try journal.prune(keep: options.keepRuns)
             if pruned.runs > 0 { progress.line("pruned \(pruned.runs) older run\(pruned.runs == 1 ? "" : "s") from the store (--keep-runs \(options.keepRuns))") }
         }
-        nightOverNight = compareWithLastNight()
+        nightOverNight = compareWithLastNight(made?.sincePrevious)
     }
 
-    /// The comparison with the previous kept run and the trend over the kept runs, for the summary and the
-    /// report. Counts only: the PSI reads every customer's propensity under every model of both runs again
-    /// (`nextbest runs compare` has it). A comparison that fails is said and left out; the run stands.
-    func compareWithLastNight() -> [(String, JSONText)] {
+    /// The comparison with the previous kept run (`since`, made during the merge; nil without a previous
+    /// run) and the trend over the kept runs, for the summary and the report. Counts only: the PSI reads every
+    /// customer's propensity under every model of both runs again (`nextbest runs compare` has it). A
+    /// comparison that fails is said and left out; the run stands.
+    func compareWithLastNight(_ since: Result<RunComparison, any Error>?) -> [(String, JSONText)] {
         do {
-            let run = runID!, t0 = Date()
             let catalogue = try RunComparison.Catalogue(store: context.store)
             let trend = try RunComparison.trend(journal: journal, catalogue: catalogue)
-            let since = try RunComparison.previous(to: run, journal: journal).map {
-                try RunComparison.compare(journal: journal, a: $0, b: run, catalogue: catalogue, psi: false)
-            }
+            let since = try since?.get()
             if let since {
                 metrics.topOfferChanged(ratio: since.topOffer.share)
-                progress.line("since run \(since.a.run): \(since.topOffer.changed) customers' top offer changed, offers made \(since.a.offersMade) → \(since.b.offersMade) (compared in \(coordinator.seconds(Date().timeIntervalSince(t0))))")
+                progress.line("since run \(since.a.run): \(since.topOffer.changed) customers' top offer changed, offers made \(since.a.offersMade) → \(since.b.offersMade) (compared during the merge)")
             }
             return [("since_last_night", since?.json ?? .null), ("trend", RunComparison.trendJSON(trend))]
         } catch {
