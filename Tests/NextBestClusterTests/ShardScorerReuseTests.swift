@@ -54,16 +54,29 @@ import NextBestStore
             var other = props
             for c in 0..<customers { for j in changed { other[c * m + j] = 1 - props[c * m + j] } }
             var scorer = ShardScorer(store: store, plan: plan, servedThrough: 0)
-            let held = try scorer.buildTable(lower: 0, upper: nil, reuse: .init(source: Array(0..<m), stored: other, stride: m), keepFatigue: true)
-            #expect(held.candidates != reference.candidates, "changed \(changed): the held table must differ")
+            let kept = try scorer.buildTable(lower: 0, upper: nil, reuse: .init(source: Array(0..<m), stored: other, stride: m), keepFatigue: true)
+            #expect(kept.candidates != reference.candidates, "changed \(changed): the held table must differ")
+            // Features are compared by their bits: a missing value is NaN.
+            func bits(_ t: CandidateTable) -> [UInt32]? { t.features.map { $0.values.map(\.bitPattern) } }
+            let keptSame = kept.features?.values.count == customers * plan.schema.count && bits(kept) == bits(reference)
+            #expect(keptSame)
             let reuse = ShardScorer.Reuse(source: (0..<m).map { changed.contains($0) ? -1 : $0 }, stored: props, stride: m)
-            let rebuilt = try scorer.rebuildTable(held, lower: 0, upper: nil, reuse: reuse, keepPropensities: true, keepEvery: true)
-            #expect(rebuilt.customerIDs == reference.customerIDs && rebuilt.regions == reference.regions && rebuilt.segments == reference.segments)
-            #expect(rebuilt.offsets == reference.offsets && rebuilt.candidates == reference.candidates, "changed \(changed)")
-            #expect(rebuilt.values == reference.values && rebuilt.fatigued == reference.fatigued && rebuilt.fatigue == reference.fatigue)
-            let sameEntries = rebuilt.offerEntries == reference.offerEntries
-            #expect(sameEntries, "changed \(changed): offer entries")
-            #expect(Array(rebuilt.propensities) == props)
+            // From its kept features (the profiles not read), and without them (read from the store).
+            var withoutFeatures = kept
+            withoutFeatures.features = nil
+            for (held, how) in [(kept, "from kept features"), (withoutFeatures, "from the store")] {
+                let rebuilt = try scorer.rebuildTable(held, lower: 0, upper: nil, reuse: reuse, keepPropensities: true, keepEvery: true)
+                #expect(rebuilt.customerIDs == reference.customerIDs && rebuilt.regions == reference.regions && rebuilt.segments == reference.segments)
+                #expect(rebuilt.offsets == reference.offsets && rebuilt.candidates == reference.candidates, "changed \(changed), \(how)")
+                #expect(rebuilt.values == reference.values && rebuilt.fatigued == reference.fatigued && rebuilt.fatigue == reference.fatigue)
+                let sameEntries = rebuilt.offerEntries == reference.offerEntries
+                #expect(sameEntries, "changed \(changed), \(how): offer entries")
+                #expect(Array(rebuilt.propensities) == props, "\(how)")
+                // The rebuilt table keeps the features for the next rebuild.
+                let sameFeatures = bits(rebuilt) == bits(reference) && rebuilt.features?.lower == 0 && rebuilt.features?.upper == nil
+                #expect(sameFeatures, "\(how)")
+            }
+            let held = kept
             // Only the evaluated models' propensities without `keepEvery`, as `buildTable` keeps them.
             let fresh = try scorer.buildTable(lower: 0, upper: nil, reuse: reuse, keepPropensities: true)
             #expect(try scorer.rebuildTable(held, lower: 0, upper: nil, reuse: reuse, keepPropensities: true).propensities == fresh.propensities)

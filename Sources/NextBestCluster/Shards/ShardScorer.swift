@@ -60,8 +60,12 @@ public struct ShardScorer {
     /// `keep`, when given, receives each block's propensities (customers × plan models) before its
     /// customers are scored. (A non-optional closure: an optional one escapes, and the variables it
     /// captured were then checked for exclusive access at run time on every block.)
+    ///
+    /// `keepFeatures`, when `keepingFeatures`, receives each block's decoded features (customers × the
+    /// schema's features).
     public mutating func forEachCustomer(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keeping: Bool = false, rules: Bool = true,
                                          keep: (UnsafeBufferPointer<Float>) -> Void = { _ in },
+                                         keepingFeatures: Bool = false, keepFeatures: (UnsafeBufferPointer<Float>) -> Void = { _ in },
                                          _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
         // A local copy: read through `self` inside the scan's closure, the plan (a struct of arrays) was
         // copied, with a retain of each of its arrays, for every customer.
@@ -98,6 +102,7 @@ public struct ShardScorer {
                 try Self.evaluate(models, block: block, count: filled, done: done, featureCount: featureCount, reuse: reuse, ids: ids,
                                   transpose: transpose, kernel: kernel, columns: &columns, props: &props, margins: &margins)
                 if keeping { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
+                if keepingFeatures { block.withUnsafeBufferPointer { keepFeatures(UnsafeBufferPointer(rebasing: $0[0..<(filled * featureCount)])) } }
                 done += filled
                 try Self.scoreBlock(count: filled, block: block, props: props, featureCount: featureCount, modelCount: modelCount, rules: rules,
                                     ids: ids, regions: regions, segments: segments, eventStart: eventStart, events: events, scorer: &scorer, body)
@@ -137,6 +142,45 @@ public struct ShardScorer {
             try flush()
             return scorer
         }
+    }
+
+    /// `forEachCustomer` without rules over a held table's customers and kept features (`CandidateTable.features`)
+    /// instead of the store: the models `reuse` evaluates are evaluated on the kept features, a block at a time
+    /// as the store's walk does, so the propensities are the same bits.
+    private mutating func forEachHeldCustomer(_ held: CandidateTable, features: ContiguousArray<Float>, reuse: Reuse, keeping: Bool,
+                                              keep: (UnsafeBufferPointer<Float>) -> Void,
+                                              _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
+        let plan = self.plan
+        let featureCount = plan.schema.count, models = plan.models, modelCount = models.count, blockSize = Self.blockSize
+        let kernel = TreeKernel.selected
+        let transpose = models.indices.contains { m in models[m].uses(kernel) && kernel == .avx512 && reuse.source[m] < 0 }
+        var block = [Float](repeating: 0, count: blockSize * featureCount)
+        var props = [Float](repeating: 0, count: blockSize * max(modelCount, 1))
+        var margins = [Float](repeating: 0, count: blockSize)
+        var columns = FeatureColumns(featureCount: featureCount)
+        var ids = [UInt64](repeating: 0, count: blockSize)
+        var regions = [UInt16](repeating: 0, count: blockSize)
+        var segments = [UInt16](repeating: 0, count: blockSize)
+        let eventStart = [Int](repeating: 0, count: blockSize + 1)
+        var scorer = self.scorer
+        let n = held.customerCount
+        for done in stride(from: 0, to: n, by: blockSize) {
+            let filled = min(blockSize, n - done)
+            features.withUnsafeBufferPointer { f in
+                block.withUnsafeMutableBufferPointer { b in
+                    _ = b.update(fromContentsOf: f[(done * featureCount)..<((done + filled) * featureCount)])
+                }
+            }
+            for i in 0..<filled {
+                ids[i] = held.customerIDs[done + i]; regions[i] = held.regions[done + i]; segments[i] = held.segments[done + i]
+            }
+            try Self.evaluate(models, block: block, count: filled, done: done, featureCount: featureCount, reuse: reuse, ids: ids,
+                              transpose: transpose, kernel: kernel, columns: &columns, props: &props, margins: &margins)
+            if keeping { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
+            try Self.scoreBlock(count: filled, block: block, props: props, featureCount: featureCount, modelCount: modelCount, rules: false,
+                                ids: ids, regions: regions, segments: segments, eventStart: eventStart, events: [], scorer: &scorer, body)
+        }
+        self.scorer = scorer
     }
 
     /// A contact of the block's customers with a plan offer: (offer index, day, outcome).
@@ -291,10 +335,16 @@ public struct ShardScorer {
                                       keepEvery: Bool = false) throws -> CandidateTable {
         guard held.fatigue != nil else { throw HeldTableMismatch(reason: "it kept no fatigued offers") }
         let changed = ContiguousArray(plan.offers.indices.filter { reuse.source[plan.offers[$0].model] < 0 }.map { Int32($0) })
+        // Its kept features, when they were read from this shard's range for every customer: the profiles are
+        // not read.
+        let features = held.features.flatMap { f in
+            f.lower == lower && f.upper == upper && f.values.count == held.customerCount * plan.schema.count ? f.values : nil
+        }
         var i = 0
         let table = try changed.withUnsafeBufferPointer { changed in
             try assemble(lower: lower, upper: upper, reuse: reuse, keepPropensities: keepPropensities, keepEvery: keepEvery, keepFatigue: true,
-                         shape: Shape(customers: held.customerCount, candidates: held.candidates.count), rules: false) { id, _, _, scorer in
+                         shape: Shape(customers: held.customerCount, candidates: held.candidates.count), rules: false,
+                         held: features.map { (held, $0) }) { id, _, _, scorer in
                 guard i < held.customerCount, held.customerIDs[i] == id else {
                     throw HeldTableMismatch(reason: "customer \(id) is not its customer \(i) (\(i < held.customerCount ? String(held.customerIDs[i]) : "none"))")
                 }
@@ -308,11 +358,16 @@ public struct ShardScorer {
 
     /// Walks the shard (`forEachCustomer`, with or without `rules`), calls `prepare` for each customer (which
     /// makes its candidates when the rules were not applied) and appends it to a new table.
+    /// With `keepFatigue` the table also keeps each customer's features (`CandidateTable.features`): a held
+    /// table's own (`held`) when it is rebuilt from them, otherwise those decoded. With `held` (a held table and
+    /// its features) the walk is over them, not the store.
     private mutating func assemble(lower: UInt64, upper: UInt64?, reuse: Reuse?, keepPropensities: Bool, keepEvery: Bool, keepFatigue: Bool,
-                                   shape: Shape?, rules: Bool,
+                                   shape: Shape?, rules: Bool, held: (CandidateTable, ContiguousArray<Float>)? = nil,
                                    prepare: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws -> CandidateTable {
         var table = CandidateTable(rule: scorer.rule, entries: OfferEntries(plan: plan))
         if keepFatigue { table.fatigue = FatigueLog() }
+        var features = ContiguousArray<Float>()
+        let keepingFeatures = keepFatigue && held == nil
         var kept = ContiguousArray<Float>()
         let modelCount = plan.models.count
         let evaluated = keepEvery ? Array(0..<modelCount) : reuse?.evaluated ?? Array(0..<modelCount)
@@ -321,16 +376,28 @@ public struct ShardScorer {
             let customers = guess.customers + guess.customers / 16 + 64
             table.reserve(customers: customers, candidates: guess.candidates + guess.candidates / 16 + 1024)
             if keepPropensities { kept.reserveCapacity(customers * evaluated.count) }
+            if keepingFeatures { features.reserveCapacity(customers * plan.schema.count) }
         }
         let all = evaluated.count == modelCount
-        try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keeping: keepPropensities && !evaluated.isEmpty, rules: rules, keep: { block in
+        // Local functions, not closures in variables: those would box the variables they change and check
+        // every access for exclusivity at run time.
+        func keep(_ block: UnsafeBufferPointer<Float>) {
             if all { kept.append(contentsOf: block); return }
             for c in 0..<(block.count / modelCount) { for m in evaluated { kept.append(block[c * modelCount + m]) } }
-        }) { id, region, segment, scorer in
+        }
+        func append(_ id: UInt64, _ region: UInt16, _ segment: UInt16, _ scorer: inout CustomerScorer) throws {
             try prepare(id, region, segment, &scorer)
             table.fatigued += Int64(scorer.fatiguedOffers.count)
             if keepFatigue { table.fatigue!.append(scorer.fatiguedOffers) }
             table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates, values: scorer.values)
+        }
+        if let (heldTable, heldFeatures) = held, let reuse {
+            try forEachHeldCustomer(heldTable, features: heldFeatures, reuse: reuse, keeping: keepPropensities && !evaluated.isEmpty, keep: keep, append)
+            table.features = CandidateTable.KeptFeatures(lower: lower, upper: upper, values: heldFeatures)
+        } else {
+            try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keeping: keepPropensities && !evaluated.isEmpty, rules: rules, keep: keep,
+                                keepingFeatures: keepingFeatures, keepFeatures: { features.append(contentsOf: $0) }, append)
+            if keepingFeatures { table.features = CandidateTable.KeptFeatures(lower: lower, upper: upper, values: features) }
         }
         if keepPropensities { table.propensities = kept }
         lastShape = Shape(customers: table.customerCount, candidates: table.candidates.count)

@@ -19,6 +19,19 @@ public struct CandidateTable: Sendable {
     /// Every customer's offers removed by fatigue, when kept: what rebuilding the table after a model
     /// changed needs besides its candidates (`CustomerScorer.rebuild`).
     public var fatigue: FatigueLog? = nil
+    /// Every customer's profile features, when kept: with them a rebuild evaluates the changed models without
+    /// reading the profiles again (`ShardScorer.rebuildTable`).
+    public var features: KeptFeatures? = nil
+
+    /// A table's customers' profile features and the key range they were read from.
+    public struct KeptFeatures: Sendable, Equatable {
+        /// The shard's customer-id range, `lower..<upper` (nil: to the end).
+        public var lower: UInt64
+        public var upper: UInt64?
+        /// Customers × the schema's features, customers in id order.
+        public var values: ContiguousArray<Float>
+        public init(lower: UInt64, upper: UInt64?, values: ContiguousArray<Float>) { self.lower = lower; self.upper = upper; self.values = values }
+    }
     /// The layout of the optimizer's offer entries, when they are built as customers are appended.
     let entryLayout: OfferEntries?
     /// Every customer's offer entries for the optimizer's passes, built as each customer is appended (its
