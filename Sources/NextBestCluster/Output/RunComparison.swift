@@ -343,11 +343,12 @@ public struct RunComparison: Sendable {
         }
     }
 
-    /// The finished run kept before `run` (by start time), if any: "last night" for `run`.
+    /// The finished run kept before `run` (by start time), if any: "last night" for `run`, which need not be
+    /// finished itself (a run being merged; a resumed run is not compared with a run started after it).
     public static func previous(to run: UInt64, journal: RunRepository) throws -> UInt64? {
-        let done = try journal.entries().filter { $0.state == "done" }
-        guard let i = done.firstIndex(where: { $0.plan.run == run }) else { return done.last?.plan.run }
-        return i > 0 ? done[i - 1].plan.run : nil
+        let all = try journal.entries()
+        guard let i = all.firstIndex(where: { $0.plan.run == run }) else { return all.last { $0.state == "done" }?.plan.run }
+        return all[..<i].last { $0.state == "done" }?.plan.run
     }
 }
 

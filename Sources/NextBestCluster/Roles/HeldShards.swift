@@ -12,7 +12,8 @@ import Synchronization
 /// One copy per shard index: keeping a shard of a run drops the same shard of any other run, and RELEASE of
 /// a run drops every other run's shards, so a worker holds at most one copy of each shard it scored (the
 /// propensities are 4 bytes per customer and model, 640 MB for 5 M customers × 32 models; the tables are
-/// the memory the job used anyway). Thread-safe: the socket thread reads it for HELLO and RESCORE, the
+/// the memory the job used anyway, plus the customers' features they keep, 4 bytes per customer and feature:
+/// 800 MB for 5 M customers × 40 features). Thread-safe: the socket thread reads it for HELLO and RESCORE, the
 /// compute queue fills it.
 final class HeldShards: Sendable {
     /// One shard's propensities, and its table once the run is released.
