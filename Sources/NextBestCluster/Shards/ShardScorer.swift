@@ -84,14 +84,7 @@ public struct ShardScorer {
         // walked with a cursor, not a closure: variables captured by `flush` and used in a nested closure
         // were boxed, and every access to them was checked for exclusivity at run time.
         scorer = try store.env.read { txn -> CustomerScorer in
-            var block = [Float](repeating: 0, count: blockSize * featureCount)
-            var props = [Float](repeating: 0, count: blockSize * max(modelCount, 1))
-            var margins = [Float](repeating: 0, count: blockSize)
-            var columns = FeatureColumns(featureCount: featureCount)
-            var ids = [UInt64](repeating: 0, count: blockSize)
-            var regions = [UInt16](repeating: 0, count: blockSize)
-            var segments = [UInt16](repeating: 0, count: blockSize)
-            var eventStart = [Int](repeating: 0, count: blockSize + 1)
+            var b = BlockBuffers(featureCount: featureCount, modelCount: modelCount)
             var events: [Event] = []
             var filled = 0
             var done = 0
@@ -99,13 +92,10 @@ public struct ShardScorer {
 
             func flush() throws {
                 guard filled > 0 else { return }
-                try Self.evaluate(models, block: block, count: filled, done: done, featureCount: featureCount, reuse: reuse, ids: ids,
-                                  transpose: transpose, kernel: kernel, columns: &columns, props: &props, margins: &margins)
-                if keeping { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
-                if keepingFeatures { block.withUnsafeBufferPointer { keepFeatures(UnsafeBufferPointer(rebasing: $0[0..<(filled * featureCount)])) } }
+                try Self.scoreFilled(&b, count: filled, done: done, models: models, featureCount: featureCount, reuse: reuse, transpose: transpose,
+                                     kernel: kernel, keeping: keeping, keep: keep, keepingFeatures: keepingFeatures, keepFeatures: keepFeatures,
+                                     rules: rules, events: events, scorer: &scorer, body)
                 done += filled
-                try Self.scoreBlock(count: filled, block: block, props: props, featureCount: featureCount, modelCount: modelCount, rules: rules,
-                                    ids: ids, regions: regions, segments: segments, eventStart: eventStart, events: events, scorer: &scorer, body)
                 filled = 0
                 events.removeAll(keepingCapacity: true)
             }
@@ -127,15 +117,15 @@ public struct ShardScorer {
                 guard let id = ProfileCodec.customerID(key: k) else {
                     throw StoreError.corrupt(database: "profiles", key: "\(Array(k))", reason: "key is not 8 bytes")
                 }
-                let header = try Self.decodeProfile(v, customer: id, into: &block, row: filled * featureCount, featureCount: featureCount,
+                let header = try Self.decodeProfile(v, customer: id, into: &b.features, row: filled * featureCount, featureCount: featureCount,
                                                     regionCount: regionCount, segmentCount: segmentCount)
-                ids[filled] = id
-                regions[filled] = header.region
-                segments[filled] = header.segment
-                eventStart[filled] = events.count
+                b.ids[filled] = id
+                b.regions[filled] = header.region
+                b.segments[filled] = header.segment
+                b.eventStart[filled] = events.count
                 if rules { h = try Self.collectHistory(customer: id, from: h, hist, served: &served, plan: plan, into: &events) }
                 filled += 1
-                eventStart[filled] = events.count
+                b.eventStart[filled] = events.count
                 if filled == blockSize { try flush() }
                 entry = try profiles.next()
             }
@@ -154,33 +144,64 @@ public struct ShardScorer {
         let featureCount = plan.schema.count, models = plan.models, modelCount = models.count, blockSize = Self.blockSize
         let kernel = TreeKernel.selected
         let transpose = models.indices.contains { m in models[m].uses(kernel) && kernel == .avx512 && reuse.source[m] < 0 }
-        var block = [Float](repeating: 0, count: blockSize * featureCount)
-        var props = [Float](repeating: 0, count: blockSize * max(modelCount, 1))
-        var margins = [Float](repeating: 0, count: blockSize)
-        var columns = FeatureColumns(featureCount: featureCount)
-        var ids = [UInt64](repeating: 0, count: blockSize)
-        var regions = [UInt16](repeating: 0, count: blockSize)
-        var segments = [UInt16](repeating: 0, count: blockSize)
-        let eventStart = [Int](repeating: 0, count: blockSize + 1)
+        var b = BlockBuffers(featureCount: featureCount, modelCount: modelCount)
         var scorer = self.scorer
         let n = held.customerCount
         for done in stride(from: 0, to: n, by: blockSize) {
             let filled = min(blockSize, n - done)
             features.withUnsafeBufferPointer { f in
-                block.withUnsafeMutableBufferPointer { b in
-                    _ = b.update(fromContentsOf: f[(done * featureCount)..<((done + filled) * featureCount)])
+                b.features.withUnsafeMutableBufferPointer { x in
+                    _ = x.update(fromContentsOf: f[(done * featureCount)..<((done + filled) * featureCount)])
                 }
             }
             for i in 0..<filled {
-                ids[i] = held.customerIDs[done + i]; regions[i] = held.regions[done + i]; segments[i] = held.segments[done + i]
+                b.ids[i] = held.customerIDs[done + i]; b.regions[i] = held.regions[done + i]; b.segments[i] = held.segments[done + i]
             }
-            try Self.evaluate(models, block: block, count: filled, done: done, featureCount: featureCount, reuse: reuse, ids: ids,
-                              transpose: transpose, kernel: kernel, columns: &columns, props: &props, margins: &margins)
-            if keeping { props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
-            try Self.scoreBlock(count: filled, block: block, props: props, featureCount: featureCount, modelCount: modelCount, rules: false,
-                                ids: ids, regions: regions, segments: segments, eventStart: eventStart, events: [], scorer: &scorer, body)
+            try Self.scoreFilled(&b, count: filled, done: done, models: models, featureCount: featureCount, reuse: reuse, transpose: transpose,
+                                 kernel: kernel, keeping: keeping, keep: keep, keepingFeatures: false, keepFeatures: { _ in }, rules: false,
+                                 events: [], scorer: &scorer, body)
         }
         self.scorer = scorer
+    }
+
+    /// One block's buffers, made once per walk: the customers' features (row by row), propensities (customers ×
+    /// models), margins, transposed features, ids, regions, segments and where each one's contacts start.
+    private struct BlockBuffers {
+        var features: [Float]
+        var props: [Float]
+        var margins: [Float]
+        var columns: FeatureColumns
+        var ids: [UInt64]
+        var regions: [UInt16]
+        var segments: [UInt16]
+        var eventStart: [Int]
+
+        init(featureCount: Int, modelCount: Int) {
+            let n = ShardScorer.blockSize
+            features = [Float](repeating: 0, count: n * featureCount)
+            props = [Float](repeating: 0, count: n * max(modelCount, 1))
+            margins = [Float](repeating: 0, count: n)
+            columns = FeatureColumns(featureCount: featureCount)
+            ids = [UInt64](repeating: 0, count: n)
+            regions = [UInt16](repeating: 0, count: n)
+            segments = [UInt16](repeating: 0, count: n)
+            eventStart = [Int](repeating: 0, count: n + 1)
+        }
+    }
+
+    /// The first `filled` customers of a block (from the shard's `done`-th customer on): their propensities evaluated,
+    /// handed to `keep` (and their features to `keepFeatures`) as asked, then each one scored (`scoreBlock`).
+    private static func scoreFilled(_ b: inout BlockBuffers, count filled: Int, done: Int, models: [BoundModel], featureCount: Int, reuse: Reuse?,
+                                    transpose: Bool, kernel: TreeKernel, keeping: Bool, keep: (UnsafeBufferPointer<Float>) -> Void,
+                                    keepingFeatures: Bool, keepFeatures: (UnsafeBufferPointer<Float>) -> Void, rules: Bool, events: [Event],
+                                    scorer: inout CustomerScorer, _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
+        let modelCount = models.count
+        try evaluate(models, block: b.features, count: filled, done: done, featureCount: featureCount, reuse: reuse, ids: b.ids,
+                     transpose: transpose, kernel: kernel, columns: &b.columns, props: &b.props, margins: &b.margins)
+        if keeping { b.props.withUnsafeBufferPointer { keep(UnsafeBufferPointer(rebasing: $0[0..<(filled * modelCount)])) } }
+        if keepingFeatures { b.features.withUnsafeBufferPointer { keepFeatures(UnsafeBufferPointer(rebasing: $0[0..<(filled * featureCount)])) } }
+        try scoreBlock(count: filled, block: b.features, props: b.props, featureCount: featureCount, modelCount: modelCount, rules: rules,
+                       ids: b.ids, regions: b.regions, segments: b.segments, eventStart: b.eventStart, events: events, scorer: &scorer, body)
     }
 
     /// A contact of the block's customers with a plan offer: (offer index, day, outcome).
@@ -317,7 +338,7 @@ public struct ShardScorer {
     public mutating func buildTable(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keepPropensities: Bool = false, keepEvery: Bool = false,
                                     keepFatigue: Bool = false, shape: Shape? = nil) throws -> CandidateTable {
         try assemble(lower: lower, upper: upper, reuse: reuse, keepPropensities: keepPropensities, keepEvery: keepEvery, keepFatigue: keepFatigue,
-                     shape: shape, rules: true) { _, _, _, _ in }
+                     shape: shape, rules: true) { _, _, _, _, _ in false }
     }
 
     /// Why a held table cannot be rebuilt for a shard.
@@ -344,12 +365,13 @@ public struct ShardScorer {
         let table = try changed.withUnsafeBufferPointer { changed in
             try assemble(lower: lower, upper: upper, reuse: reuse, keepPropensities: keepPropensities, keepEvery: keepEvery, keepFatigue: true,
                          shape: Shape(customers: held.customerCount, candidates: held.candidates.count), rules: false,
-                         held: features.map { (held, $0) }) { id, _, _, scorer in
+                         held: features.map { (held, $0) }) { id, _, _, scorer, table in
                 guard i < held.customerCount, held.customerIDs[i] == id else {
                     throw HeldTableMismatch(reason: "customer \(id) is not its customer \(i) (\(i < held.customerCount ? String(held.customerIDs[i]) : "none"))")
                 }
-                scorer.rebuild(held, customer: i, changed: changed)
+                scorer.rebuild(held, customer: i, changed: changed, into: &table)
                 i += 1
+                return true
             }
         }
         guard i == held.customerCount else { throw HeldTableMismatch(reason: "\(i) customers, it has \(held.customerCount)") }
@@ -357,13 +379,14 @@ public struct ShardScorer {
     }
 
     /// Walks the shard (`forEachCustomer`, with or without `rules`), calls `prepare` for each customer (which
-    /// makes its candidates when the rules were not applied) and appends it to a new table.
+    /// makes its candidates when the rules were not applied) and appends it to a new table, unless `prepare`
+    /// appended it itself (it returns true then).
     /// With `keepFatigue` the table also keeps each customer's features (`CandidateTable.features`): a held
     /// table's own (`held`) when it is rebuilt from them, otherwise those decoded. With `held` (a held table and
     /// its features) the walk is over them, not the store.
     private mutating func assemble(lower: UInt64, upper: UInt64?, reuse: Reuse?, keepPropensities: Bool, keepEvery: Bool, keepFatigue: Bool,
                                    shape: Shape?, rules: Bool, held: (CandidateTable, ContiguousArray<Float>)? = nil,
-                                   prepare: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws -> CandidateTable {
+                                   prepare: (UInt64, UInt16, UInt16, inout CustomerScorer, inout CandidateTable) throws -> Bool) throws -> CandidateTable {
         var table = CandidateTable(rule: scorer.rule, entries: OfferEntries(plan: plan))
         if keepFatigue { table.fatigue = FatigueLog() }
         var features = ContiguousArray<Float>()
@@ -386,10 +409,10 @@ public struct ShardScorer {
             for c in 0..<(block.count / modelCount) { for m in evaluated { kept.append(block[c * modelCount + m]) } }
         }
         func append(_ id: UInt64, _ region: UInt16, _ segment: UInt16, _ scorer: inout CustomerScorer) throws {
-            try prepare(id, region, segment, &scorer)
+            let appended = try prepare(id, region, segment, &scorer, &table)
             table.fatigued += Int64(scorer.fatiguedOffers.count)
             if keepFatigue { table.fatigue!.append(scorer.fatiguedOffers) }
-            table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates, values: scorer.values)
+            if !appended { table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates, values: scorer.values) }
         }
         if let (heldTable, heldFeatures) = held, let reuse {
             try forEachHeldCustomer(heldTable, features: heldFeatures, reuse: reuse, keeping: keepPropensities && !evaluated.isEmpty, keep: keep, append)

@@ -78,6 +78,43 @@ public struct CandidateTable: Sendable {
         }
     }
 
+    /// Appends customer `i` of `held` (a table of the same plan) rebuilt for new propensities of the offers in
+    /// `changed` (offer indices, ascending): its id, region, segment and values, and every candidate of the
+    /// other offers, are copied in runs; `make(offer, &candidates)` appends a changed offer's candidates. The
+    /// unchanged offers' entries are copied from `held` too, when it has them (`OfferEntries.append`).
+    public mutating func appendRebuilt(from held: CandidateTable, customer i: Int, changed: UnsafeBufferPointer<Int32>,
+                                       make: (Int, inout ContiguousArray<Candidate>) -> Void) {
+        customerIDs.append(held.customerIDs[i])
+        regions.append(held.regions[i])
+        segments.append(held.segments[i])
+        let n = rule.valueCount
+        held.values.withUnsafeBufferPointer { values.append(contentsOf: UnsafeBufferPointer(rebasing: $0[(i * n)..<((i + 1) * n)])) }
+        let start = candidates.count
+        let r = held.range(i)
+        held.candidates.withUnsafeBufferPointer { old in
+            var j = r.lowerBound
+            for oi32 in changed {
+                let oi = Int(oi32)
+                var e = j
+                while e < r.upperBound && Int(old[e].offer) < oi { e += 1 }
+                if e > j { candidates.append(contentsOf: UnsafeBufferPointer(rebasing: old[j..<e])) }
+                j = e
+                while j < r.upperBound && Int(old[j].offer) == oi { j += 1 }
+                make(oi, &candidates)
+            }
+            if j < r.upperBound { candidates.append(contentsOf: UnsafeBufferPointer(rebasing: old[j..<r.upperBound])) }
+        }
+        offsets.append(Int32(candidates.count))
+        guard let layout = entryLayout else { return }
+        let source = held.offerEntries.flatMap { b in b.count == held.customerCount ? (b, Int(b.offsets[i])..<Int(b.offsets[i + 1])) : nil }
+        candidates.withUnsafeBufferPointer { c in
+            values.withUnsafeBufferPointer { v in
+                let mine = UnsafeBufferPointer(rebasing: c[start...]), customerValues = UnsafeBufferPointer(rebasing: v[(v.count - n)...])
+                layout.append(mine, values: customerValues, rule: rule, held: source.map { ($0.0, $0.1, changed) }, to: &offerEntries!)
+            }
+        }
+    }
+
     /// The candidate index range of customer `i`.
     @inlinable public func range(_ i: Int) -> Range<Int> { Int(offsets[i])..<Int(offsets[i + 1]) }
 

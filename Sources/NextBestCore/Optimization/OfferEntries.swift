@@ -64,6 +64,8 @@ public struct OfferEntries: Sendable {
     /// The objective's part of each (offer, position) pair (`offer * maxChannels + position`).
     let flatChannelObjective: ContiguousArray<Double>
     let offerSlotBase: ContiguousArray<Int32>
+    /// Per slot: its offer.
+    let slotOffer: ContiguousArray<UInt16>
     let offerFamily: ContiguousArray<UInt8>
     /// Per slot: its offer's family.
     let slotFamily: ContiguousArray<UInt8>
@@ -93,11 +95,12 @@ public struct OfferEntries: Sendable {
         flatChannelObjective = flat
         offerSlotBase = ContiguousArray(slotBase.map { Int32($0) })
         offerFamily = ContiguousArray(plan.offers.map { UInt8($0.family) })
-        var family = ContiguousArray<UInt8>(repeating: 0, count: n)
+        var family = ContiguousArray<UInt8>(repeating: 0, count: n), offerOfSlot = ContiguousArray<UInt16>(repeating: 0, count: n)
         for (oi, o) in plan.offers.enumerated() {
-            for mask in 0..<(1 << o.channels.count) { family[slotBase[oi] + mask] = UInt8(o.family) }
+            for mask in 0..<(1 << o.channels.count) { family[slotBase[oi] + mask] = UInt8(o.family); offerOfSlot[slotBase[oi] + mask] = UInt16(oi) }
         }
         slotFamily = family
+        slotOffer = offerOfSlot
     }
 
     /// Builds the entries of customers `lower..<upper` of `table`, or of the customers listed in `only`
@@ -133,10 +136,18 @@ public struct OfferEntries: Sendable {
 
     /// Appends one customer's entries (its candidates `cands`, grouped by offer, and its kept values) to
     /// `block`: one entry per offer, its mask of eligible channels and its channel-free objective.
+    ///
+    /// With `held` (the customer's entries in a held table's block, for the same candidates of every offer
+    /// but those in `changed`, a rebuild's case) the entry of an unchanged offer is copied from there, its
+    /// skip set to where the offer's candidates now start; only the changed offers' entries are made.
     func append(_ cands: UnsafeBufferPointer<Candidate>, values: UnsafeBufferPointer<Float>, rule: ExpectedValueRule,
-                to block: inout Block) {
+                held: (block: Block, entries: Range<Int>, changed: UnsafeBufferPointer<Int32>)? = nil, to block: inout Block) {
         let channelCount = self.channelCount
         let hi = cands.count
+        let heldBases = held?.block.bases ?? [], heldSlots = held?.block.slots ?? []
+        var h = held?.entries.lowerBound ?? 0
+        let heldEnd = held?.entries.upperBound ?? 0
+        let changed = held?.changed
         // The customer's entries are built on the stack and appended three arrays at once: appending entry
         // by entry checked each array's uniqueness and capacity for every entry.
         // The rule's tables are reached through their buffers once per customer too: `rule.objective` per
@@ -154,6 +165,20 @@ public struct OfferEntries: Sendable {
             while j < hi {
                 let c = cands[j]
                 let offer = Int(c.offer)
+                if let changed, !changed.contains(Int32(offer)) {
+                    while h < heldEnd && Int(slotOffer[Int(heldSlots[h])]) < offer { h &+= 1 }
+                    if h < heldEnd && Int(slotOffer[Int(heldSlots[h])]) == offer {
+                        var e = j + 1
+                        while e < hi && Int(cands[e].offer) == offer { e += 1 }
+                        bases[n] = heldBases[h]
+                        slotsAndSkips[n] = heldSlots[h]
+                        slotsAndSkips[hi &+ n] = UInt16(truncatingIfNeeded: j)
+                        n &+= 1
+                        h &+= 1
+                        j = e
+                        continue
+                    }
+                }
                 let k0 = Int(position[offer &* channelCount &+ Int(c.channel)])
                 var mask = 1 << k0
                 var e = j + 1

@@ -104,35 +104,23 @@ public struct CustomerScorer {
         for m in 0..<modelPropensity.count { modelPropensity[m] = propensities[m] }
     }
 
-    /// Makes the candidates, values and fatigued offers of customer `i` of `held` as `score` would make them
-    /// with the propensities set now (`setPropensities`), when only the propensities of the offers in
-    /// `changed` (offer indices, ascending) differ from those `held` was made with: their candidates are
-    /// made again by the rules, every other candidate is copied in place, and the values and fatigued offers
-    /// are copied (they depend on the profile and the history, not on the propensities). `held` must keep
-    /// its fatigued offers (`CandidateTable.fatigue`).
-    public mutating func rebuild(_ held: CandidateTable, customer i: Int, changed: UnsafeBufferPointer<Int32>) {
-        candidates.removeAll(keepingCapacity: true)
+    /// Appends customer `i` of `held` to `table` as `score` would make it with the propensities set now
+    /// (`setPropensities`), when only the propensities of the offers in `changed` (offer indices, ascending)
+    /// differ from those `held` was made with: their candidates are made again by the rules; every other
+    /// candidate, and its offer entry, is copied in runs (`CandidateTable.appendRebuilt`); the values and
+    /// fatigued offers are copied (they depend on the profile and the history, not on the propensities).
+    /// `held` must keep its fatigued offers (`CandidateTable.fatigue`). Sets `fatiguedOffers` (the caller
+    /// logs them); `candidates` and `values` are left as they were.
+    public mutating func rebuild(_ held: CandidateTable, customer i: Int, changed: UnsafeBufferPointer<Int32>, into table: inout CandidateTable) {
         fatiguedOffers.removeAll(keepingCapacity: true)
         let log = held.fatigue!
         fatiguedOffers.append(contentsOf: log.offers[Int(log.offsets[i])..<Int(log.offsets[i + 1])])
-        let n = values.count
-        held.values.withUnsafeBufferPointer { v in
-            values.withUnsafeMutableBufferPointer { out in for k in 0..<n { out[k] = v[i &* n &+ k] } }
-        }
-        let r = held.range(i)
-        var j = r.lowerBound
-        held.candidates.withUnsafeBufferPointer { old in
-            for oi32 in changed {
-                let oi = Int(oi32)
-                while j < r.upperBound && Int(old[j].offer) < oi { candidates.append(old[j]); j += 1 }
-                while j < r.upperBound && Int(old[j].offer) == oi { j += 1 }
-                if fatiguedOffers.contains(UInt16(oi)) { continue }
-                let p = modelPropensity[Int(offerModel[oi])]
-                for k in Int(slotStart[oi])..<Int(slotStart[oi + 1]) where p >= slotMinPropensity[k] {
-                    candidates.append(Candidate(offer: UInt16(oi), channel: slotChannel[k], propensity: p))
-                }
+        table.appendRebuilt(from: held, customer: i, changed: changed) { oi, out in
+            if fatiguedOffers.contains(UInt16(oi)) { return }
+            let p = modelPropensity[Int(offerModel[oi])]
+            for k in Int(slotStart[oi])..<Int(slotStart[oi + 1]) where p >= slotMinPropensity[k] {
+                out.append(Candidate(offer: UInt16(oi), channel: slotChannel[k], propensity: p))
             }
-            while j < r.upperBound { candidates.append(old[j]); j += 1 }
         }
     }
 
