@@ -362,18 +362,18 @@ public struct ShardScorer {
             f.lower == lower && f.upper == upper && f.values.count == held.customerCount * plan.schema.count ? f.values : nil
         }
         var i = 0
-        let table = try changed.withUnsafeBufferPointer { changed in
+        let table = try held.withHeldBuffers { buffers in try changed.withUnsafeBufferPointer { changed in
             try assemble(lower: lower, upper: upper, reuse: reuse, keepPropensities: keepPropensities, keepEvery: keepEvery, keepFatigue: true,
                          shape: Shape(customers: held.customerCount, candidates: held.candidates.count), rules: false,
                          held: features.map { (held, $0) }) { id, _, _, scorer, table in
-                guard i < held.customerCount, held.customerIDs[i] == id else {
+                guard i < buffers.customerIDs.count, buffers.customerIDs[i] == id else {
                     throw HeldTableMismatch(reason: "customer \(id) is not its customer \(i) (\(i < held.customerCount ? String(held.customerIDs[i]) : "none"))")
                 }
-                scorer.rebuild(held, customer: i, changed: changed, into: &table)
+                scorer.rebuild(buffers, customer: i, changed: changed, into: &table)
                 i += 1
                 return true
             }
-        }
+        }}
         guard i == held.customerCount else { throw HeldTableMismatch(reason: "\(i) customers, it has \(held.customerCount)") }
         return table
     }

@@ -78,39 +78,86 @@ public struct CandidateTable: Sendable {
         }
     }
 
-    /// Appends customer `i` of `held` (a table of the same plan) rebuilt for new propensities of the offers in
-    /// `changed` (offer indices, ascending): its id, region, segment and values, and every candidate of the
-    /// other offers, are copied in runs; `make(offer, &candidates)` appends a changed offer's candidates. The
-    /// unchanged offers' entries are copied from `held` too, when it has them (`OfferEntries.append`).
-    public mutating func appendRebuilt(from held: CandidateTable, customer i: Int, changed: UnsafeBufferPointer<Int32>,
+    /// A held table's arrays as buffers, reached once for a whole rebuild (`withHeldBuffers`): per customer,
+    /// reaching them through the table retained and released each array.
+    public struct HeldBuffers {
+        public let customerIDs: UnsafeBufferPointer<UInt64>
+        let regions: UnsafeBufferPointer<UInt16>
+        let segments: UnsafeBufferPointer<UInt16>
+        let offsets: UnsafeBufferPointer<Int32>
+        let candidates: UnsafeBufferPointer<Candidate>
+        let values: UnsafeBufferPointer<Float>
+        /// Its offer entries (empty when it has none for every customer).
+        let entryBases: UnsafeBufferPointer<Double>
+        let entrySlots: UnsafeBufferPointer<UInt16>
+        let entryOffsets: UnsafeBufferPointer<Int32>
+        /// Its fatigued offers (`fatigue`; empty when not kept).
+        let fatigueOffsets: UnsafeBufferPointer<Int32>
+        let fatigueOffers: UnsafeBufferPointer<UInt16>
+
+        /// Customer `i`'s fatigued offers.
+        public func fatigued(_ i: Int) -> UnsafeBufferPointer<UInt16> {
+            UnsafeBufferPointer(rebasing: fatigueOffers[Int(fatigueOffsets[i])..<Int(fatigueOffsets[i + 1])])
+        }
+    }
+
+    /// Calls `body` with this table's arrays as buffers.
+    public func withHeldBuffers<R>(_ body: (HeldBuffers) throws -> R) rethrows -> R {
+        let entries = offerEntries.flatMap { $0.count == customerCount ? $0 : nil } ?? OfferEntries.Block()
+        let log = fatigue ?? FatigueLog()
+        return try customerIDs.withUnsafeBufferPointer { ids in
+            try regions.withUnsafeBufferPointer { regions in
+            try segments.withUnsafeBufferPointer { segments in
+            try offsets.withUnsafeBufferPointer { offsets in
+            try candidates.withUnsafeBufferPointer { candidates in
+            try values.withUnsafeBufferPointer { values in
+            try entries.bases.withUnsafeBufferPointer { bases in
+            try entries.slots.withUnsafeBufferPointer { slots in
+            try entries.offsets.withUnsafeBufferPointer { entryOffsets in
+            try log.offsets.withUnsafeBufferPointer { fatigueOffsets in
+            try log.offers.withUnsafeBufferPointer { fatigueOffers in
+                try body(HeldBuffers(customerIDs: ids, regions: regions, segments: segments, offsets: offsets, candidates: candidates, values: values,
+                                     entryBases: bases, entrySlots: slots, entryOffsets: entryOffsets, fatigueOffsets: fatigueOffsets,
+                                     fatigueOffers: fatigueOffers))
+            }}}}}}}}}}
+        }
+    }
+
+    /// Appends customer `i` of a held table (`held`: its buffers; a table of the same plan) rebuilt for new
+    /// propensities of the offers in `changed` (offer indices, ascending): its id, region, segment and values,
+    /// and every candidate of the other offers, are copied in runs; `make(offer, &candidates)` appends a changed
+    /// offer's candidates. The unchanged offers' entries are copied from the held table too, when it has them
+    /// (`OfferEntries.append`).
+    public mutating func appendRebuilt(from held: HeldBuffers, customer i: Int, changed: UnsafeBufferPointer<Int32>,
                                        make: (Int, inout ContiguousArray<Candidate>) -> Void) {
         customerIDs.append(held.customerIDs[i])
         regions.append(held.regions[i])
         segments.append(held.segments[i])
         let n = rule.valueCount
-        held.values.withUnsafeBufferPointer { values.append(contentsOf: UnsafeBufferPointer(rebasing: $0[(i * n)..<((i + 1) * n)])) }
+        values.append(contentsOf: UnsafeBufferPointer(rebasing: held.values[(i * n)..<((i + 1) * n)]))
         let start = candidates.count
-        let r = held.range(i)
-        held.candidates.withUnsafeBufferPointer { old in
-            var j = r.lowerBound
-            for oi32 in changed {
-                let oi = Int(oi32)
-                var e = j
-                while e < r.upperBound && Int(old[e].offer) < oi { e += 1 }
-                if e > j { candidates.append(contentsOf: UnsafeBufferPointer(rebasing: old[j..<e])) }
-                j = e
-                while j < r.upperBound && Int(old[j].offer) == oi { j += 1 }
-                make(oi, &candidates)
-            }
-            if j < r.upperBound { candidates.append(contentsOf: UnsafeBufferPointer(rebasing: old[j..<r.upperBound])) }
+        let old = held.candidates
+        let end = Int(held.offsets[i + 1])
+        var j = Int(held.offsets[i])
+        for oi32 in changed {
+            let oi = Int(oi32)
+            var e = j
+            while e < end && Int(old[e].offer) < oi { e += 1 }
+            if e > j { candidates.append(contentsOf: UnsafeBufferPointer(rebasing: old[j..<e])) }
+            j = e
+            while j < end && Int(old[j].offer) == oi { j += 1 }
+            make(oi, &candidates)
         }
+        if j < end { candidates.append(contentsOf: UnsafeBufferPointer(rebasing: old[j..<end])) }
         offsets.append(Int32(candidates.count))
         guard let layout = entryLayout else { return }
-        let source = held.offerEntries.flatMap { b in b.count == held.customerCount ? (b, Int(b.offsets[i])..<Int(b.offsets[i + 1])) : nil }
+        let entries = held.entryOffsets.count > i + 1 ? Int(held.entryOffsets[i])..<Int(held.entryOffsets[i + 1]) : 0..<0
+        let copied = held.entryOffsets.count > i + 1
+            ? OfferEntries.HeldEntries(bases: held.entryBases, slots: held.entrySlots, entries: entries, changed: changed) : nil
         candidates.withUnsafeBufferPointer { c in
             values.withUnsafeBufferPointer { v in
                 let mine = UnsafeBufferPointer(rebasing: c[start...]), customerValues = UnsafeBufferPointer(rebasing: v[(v.count - n)...])
-                layout.append(mine, values: customerValues, rule: rule, held: source.map { ($0.0, $0.1, changed) }, to: &offerEntries!)
+                layout.append(mine, values: customerValues, rule: rule, held: copied, to: &offerEntries!)
             }
         }
     }

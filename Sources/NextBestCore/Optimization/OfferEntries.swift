@@ -141,10 +141,10 @@ public struct OfferEntries: Sendable {
     /// but those in `changed`, a rebuild's case) the entry of an unchanged offer is copied from there, its
     /// skip set to where the offer's candidates now start; only the changed offers' entries are made.
     func append(_ cands: UnsafeBufferPointer<Candidate>, values: UnsafeBufferPointer<Float>, rule: ExpectedValueRule,
-                held: (block: Block, entries: Range<Int>, changed: UnsafeBufferPointer<Int32>)? = nil, to block: inout Block) {
+                held: HeldEntries? = nil, to block: inout Block) {
         let channelCount = self.channelCount
         let hi = cands.count
-        let heldBases = held?.block.bases ?? [], heldSlots = held?.block.slots ?? []
+        let heldBases = held?.bases ?? UnsafeBufferPointer(start: nil, count: 0), heldSlots = held?.slots ?? UnsafeBufferPointer(start: nil, count: 0)
         var h = held?.entries.lowerBound ?? 0
         let heldEnd = held?.entries.upperBound ?? 0
         let changed = held?.changed
@@ -158,6 +158,7 @@ public struct OfferEntries: Sendable {
         position.withUnsafeBufferPointer { position in
         flatChannelObjective.withUnsafeBufferPointer { channelObjective in
         offerSlotBase.withUnsafeBufferPointer { slotBase in
+        slotOffer.withUnsafeBufferPointer { slotOffer in
         rule.offerValueIndex.withUnsafeBufferPointer { valueIndex in
         rule.offerValue.withUnsafeBufferPointer { fixedValue in
         rule.pairCost.withUnsafeBufferPointer { pairCost in
@@ -198,7 +199,16 @@ public struct OfferEntries: Sendable {
             block.slots.append(contentsOf: UnsafeBufferPointer(rebasing: slotsAndSkips[0..<n]))
             block.skips.append(contentsOf: UnsafeBufferPointer(rebasing: slotsAndSkips[hi..<(hi + n)]))
             block.offsets.append(Int32(block.bases.count))
-        }}}}}}}}
+        }}}}}}}}}
+    }
+
+    /// A held customer's entries (`entries` of a held block's `bases` and `slots`) and the offers whose
+    /// candidates changed since: `append` copies the others' entries.
+    struct HeldEntries {
+        var bases: UnsafeBufferPointer<Double>
+        var slots: UnsafeBufferPointer<UInt16>
+        var entries: Range<Int>
+        var changed: UnsafeBufferPointer<Int32>
     }
 
     /// Each slot's best channel for one round.

@@ -109,12 +109,13 @@ public struct CustomerScorer {
     /// differ from those `held` was made with: their candidates are made again by the rules; every other
     /// candidate, and its offer entry, is copied in runs (`CandidateTable.appendRebuilt`); the values and
     /// fatigued offers are copied (they depend on the profile and the history, not on the propensities).
-    /// `held` must keep its fatigued offers (`CandidateTable.fatigue`). Sets `fatiguedOffers` (the caller
-    /// logs them); `candidates` and `values` are left as they were.
-    public mutating func rebuild(_ held: CandidateTable, customer i: Int, changed: UnsafeBufferPointer<Int32>, into table: inout CandidateTable) {
+    /// `held` (a held table's buffers, `CandidateTable.withHeldBuffers`) must keep its fatigued offers
+    /// (`CandidateTable.fatigue`). Sets `fatiguedOffers` (the caller logs them); `candidates` and `values` are
+    /// left as they were.
+    public mutating func rebuild(_ held: CandidateTable.HeldBuffers, customer i: Int, changed: UnsafeBufferPointer<Int32>,
+                                 into table: inout CandidateTable) {
         fatiguedOffers.removeAll(keepingCapacity: true)
-        let log = held.fatigue!
-        fatiguedOffers.append(contentsOf: log.offers[Int(log.offsets[i])..<Int(log.offsets[i + 1])])
+        fatiguedOffers.append(contentsOf: held.fatigued(i))
         table.appendRebuilt(from: held, customer: i, changed: changed) { oi, out in
             if fatiguedOffers.contains(UInt16(oi)) { return }
             let p = modelPropensity[Int(offerModel[oi])]
