@@ -59,7 +59,7 @@ final class ListsFeed: @unchecked Sendable {
 /// What a coordinator's job reads from the run's lists as they are merged, on threads of their own while the
 /// merge streams (the lists are in memory then, and the cores mostly wait on the workers): a rescore's
 /// changes.csv against the run rescored, and the comparison with the previous kept run for the summary.
-/// Before, both were made after the merge, reading the run's lists back from the store: 2.2 s of a 10 M
+/// Before, both were made after the merge, reading the run's lists back from the store: 1.5–2.2 s of a 10 M
 /// rescore after its `total`.
 final class MergeReaders: @unchecked Sendable {
     /// What the readers made (`finish`).

@@ -279,9 +279,14 @@ final class ClusterJob: JobBackend {
         try journal.recordPropensities(run, try propsFiles.finish())
         let env = context.store.env
         let store = context.store
+        // A journal that cannot say which run came before leaves the comparison out, as a failed comparison does.
+        let previous: UInt64?
+        do { previous = try RunComparison.previous(to: run, journal: journal) } catch {
+            progress.line("could not compare with the previous run: \(error)")
+            previous = nil
+        }
         let readers = MergeReaders(journal: journal, run: run, shards: shards, changesAgainst: rescoreFrom, changesPath: options.outDir + "/changes.csv",
-                                   previous: try RunComparison.previous(to: run, journal: journal),
-                                   catalogue: { try RunComparison.Catalogue(store: store) })
+                                   previous: previous, catalogue: { try RunComparison.Catalogue(store: store) })
         self.readers = readers
         var streamed = false
         defer { if !streamed { readers.cancel(); self.readers = nil } }
