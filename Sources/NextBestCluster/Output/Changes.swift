@@ -14,7 +14,9 @@ public enum Changes {
     /// Writes the file from run `base`'s kept lists and the new run's (`new`: shard `s`'s lists, as the merge
     /// hands them over); returns the number of customers listed. Shard by shard, in order, on the caller's
     /// thread (it runs beside the merge).
-    public static func write(base: UInt64, shards: Int, journal: RunRepository, new: (Int) throws -> [UInt8], to path: String) throws -> Int {
+    /// `read`, when given, is handed each shard of `base` as it is read (for another reader of the same lists).
+    public static func write(base: UInt64, shards: Int, journal: RunRepository, new: (Int) throws -> [UInt8], to path: String,
+                             read: (Int, [UInt8], RunTotals) -> Void = { _, _, _ in }) throws -> Int {
         let writer = try AtomicFileWriter(path: path)
         writer.append(Array(header.utf8))
         var changed = 0
@@ -24,6 +26,7 @@ public enum Changes {
             guard let old = try journal.mergedRows(base, shard: s) else {
                 throw RunRepository.Failure.corrupt("the lists of shard \(s) of run \(RunRepository.name(base)) are missing")
             }
+            read(s, old.lists, old.totals)
             out.removeAll(keepingCapacity: true)
             do { changed += try compare(old.lists, now, into: &out) }
             catch { throw RunRepository.Failure.corrupt("the lists of shard \(s) of run \(RunRepository.name(base)) or of the new run: \(error)") }

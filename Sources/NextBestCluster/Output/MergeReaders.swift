@@ -85,18 +85,23 @@ final class MergeReaders: @unchecked Sendable {
         let changesFeed = base.map { _ in ListsFeed() }, compareFeed = previous.map { _ in ListsFeed() }
         feeds = [changesFeed, compareFeed].compactMap { $0 }
         hasComparison = previous != nil
+        // A rescore of the previous run (the usual case): changes.csv's reader hands the run's lists it reads
+        // to the comparison, so they are read from the store once.
+        let shared = base != nil && base == previous ? ListsFeed() : nil
         if let base, let feed = changesFeed {
             start { [self] in
-                let r = Result { try Changes.write(base: base, shards: shards, journal: journal, new: { try feed.take($0).lists }, to: changesPath) }
+                let r = Result { try Changes.write(base: base, shards: shards, journal: journal, new: { try feed.take($0).lists }, to: changesPath,
+                                                   read: { s, lists, totals in shared?.post(s, lists: lists, totals: totals) }) }
                 if case .failure = r { feed.abandon() }
+                shared?.close()
                 changes.withLock { $0 = r }
             }
         }
         if let previous, let feed = compareFeed {
             start { [self] in
                 let r = Result { try RunComparison.compare(journal: journal, a: previous, b: run, catalogue: catalogue(), psi: false,
-                                                           running: { try feed.take($0) }) }
-                if case .failure = r { feed.abandon() }
+                                                           running: { try feed.take($0) }, readA: shared.map { a in { try a.take($0) } }) }
+                if case .failure = r { feed.abandon(); shared?.abandon() }
                 comparison.withLock { $0 = r }
             }
         }

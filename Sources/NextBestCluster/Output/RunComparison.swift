@@ -142,12 +142,14 @@ public struct RunComparison: Sendable {
     /// runs' propensity files for the PSI (the costly part: every customer's propensity under every model).
     ///
     /// With `running`, run `b` is the one being merged: its lists are not read from the store but taken
-    /// from `running` shard by shard (it may wait for the merge), and `b` need not be finished.
+    /// from `running` shard by shard (it may wait for the merge), and `b` need not be finished. With
+    /// `readA`, run `a`'s lists are taken from there shard by shard (read once by another reader).
     public static func compare(journal: RunRepository, a: UInt64, b: UInt64, catalogue: Catalogue, psi: Bool = true,
-                               running: ((Int) throws -> (lists: [UInt8], totals: RunTotals))? = nil) throws -> RunComparison {
+                               running: ((Int) throws -> (lists: [UInt8], totals: RunTotals))? = nil,
+                               readA: ((Int) throws -> (lists: [UInt8], totals: RunTotals))? = nil) throws -> RunComparison {
         let planA = try finishedPlan(journal, a), planB = running == nil ? try finishedPlan(journal, b) : try journal.plan(b)
         let names = NameTable()
-        let wa = try KeptListsWalk(journal: journal, plan: planA, names: names)
+        let wa = try readA.map { KeptListsWalk(plan: planA, names: names, source: $0) } ?? KeptListsWalk(journal: journal, plan: planA, names: names)
         let wb = try running.map { KeptListsWalk(plan: planB, names: names, source: $0) } ?? KeptListsWalk(journal: journal, plan: planB, names: names)
         var top = TopOffer()
         // Both walks at a shard's end decode their next shards on two threads.
