@@ -80,6 +80,11 @@ import NextBestStore
             // Only the evaluated models' propensities without `keepEvery`, as `buildTable` keeps them.
             let fresh = try scorer.buildTable(lower: 0, upper: nil, reuse: reuse, keepPropensities: true)
             #expect(try scorer.rebuildTable(held, lower: 0, upper: nil, reuse: reuse, keepPropensities: true).propensities == fresh.propensities)
+            // Kept columns in another order, and one more: every model's propensities still come out in plan order.
+            let permuted = (0..<customers).flatMap { c in [Float(-1)] + (0..<m).reversed().map { props[c * m + $0] } }
+            let reordered = ShardScorer.Reuse(source: (0..<m).map { changed.contains($0) ? -1 : m - $0 }, stored: permuted, stride: m + 1)
+            let everyModel = try scorer.rebuildTable(held, lower: 0, upper: nil, reuse: reordered, keepPropensities: true, keepEvery: true)
+            #expect(Array(everyModel.propensities) == props && everyModel.candidates == reference.candidates, "changed \(changed), columns reordered")
         }
         // A held table of another range is refused, naming the customer.
         let ids = reference.customerIDs

@@ -134,19 +134,18 @@ public struct ShardScorer {
         }
     }
 
-    /// `forEachCustomer` without rules over a held table's customers and kept features (`CandidateTable.features`)
-    /// instead of the store: the models `reuse` evaluates are evaluated on the kept features, a block at a time
-    /// as the store's walk does, so the propensities are the same bits.
-    private mutating func forEachHeldCustomer(_ held: CandidateTable, features: ContiguousArray<Float>, reuse: Reuse, keeping: Bool,
-                                              keep: (UnsafeBufferPointer<Float>) -> Void,
-                                              _ body: (UInt64, UInt16, UInt16, inout CustomerScorer) throws -> Void) throws {
-        let plan = self.plan
-        let featureCount = plan.schema.count, models = plan.models, modelCount = models.count, blockSize = Self.blockSize
+    /// The propensities of `models` (customers × models, in that order) over a held table's customers and kept
+    /// features (`CandidateTable.features`) instead of the store, a block at a time as the store's walk
+    /// evaluates them, so they are the same bits.
+    private func evaluateKept(_ held: CandidateTable, features: ContiguousArray<Float>, models: [BoundModel]) throws -> ContiguousArray<Float> {
+        let featureCount = plan.schema.count, count = models.count, blockSize = Self.blockSize
         let kernel = TreeKernel.selected
-        let transpose = models.indices.contains { m in models[m].uses(kernel) && kernel == .avx512 && reuse.source[m] < 0 }
-        var b = BlockBuffers(featureCount: featureCount, modelCount: modelCount)
-        var scorer = self.scorer
+        let transpose = models.contains { $0.uses(kernel) && kernel == .avx512 }
+        var b = BlockBuffers(featureCount: featureCount, modelCount: count)
         let n = held.customerCount
+        var out = ContiguousArray<Float>()
+        out.reserveCapacity(n * count)
+        if count == 0 { return out }
         for done in stride(from: 0, to: n, by: blockSize) {
             let filled = min(blockSize, n - done)
             features.withUnsafeBufferPointer { f in
@@ -154,14 +153,37 @@ public struct ShardScorer {
                     _ = x.update(fromContentsOf: f[(done * featureCount)..<((done + filled) * featureCount)])
                 }
             }
-            for i in 0..<filled {
-                b.ids[i] = held.customerIDs[done + i]; b.regions[i] = held.regions[done + i]; b.segments[i] = held.segments[done + i]
-            }
-            try Self.scoreFilled(&b, count: filled, done: done, models: models, featureCount: featureCount, reuse: reuse, transpose: transpose,
-                                 kernel: kernel, keeping: keeping, keep: keep, keepingFeatures: false, keepFeatures: { _ in }, rules: false,
-                                 events: [], scorer: &scorer, body)
+            for i in 0..<filled { b.ids[i] = held.customerIDs[done + i] }
+            try Self.evaluate(models, block: b.features, count: filled, done: done, featureCount: featureCount, reuse: nil, ids: b.ids,
+                              transpose: transpose, kernel: kernel, columns: &b.columns, props: &b.props, margins: &b.margins)
+            b.props.withUnsafeBufferPointer { out.append(contentsOf: $0[0..<(filled * count)]) }
         }
-        self.scorer = scorer
+        return out
+    }
+
+    /// Every plan model's propensities (customers × models): those `reuse` keeps, and the `evaluated` models'
+    /// from `columns` (customers × evaluated). Kept columns in plan order (a held shard's) are copied at once.
+    private static func everyPropensity(_ reuse: Reuse, columns: ContiguousArray<Float>, evaluated: [Int], customers: Int,
+                                        modelCount: Int) -> ContiguousArray<Float> {
+        let inPlanOrder = reuse.stride == modelCount && (0..<modelCount).allSatisfy { reuse.source[$0] == $0 || reuse.source[$0] < 0 }
+        let total = customers * modelCount, e = evaluated.count, stride = reuse.stride
+        return ContiguousArray(unsafeUninitializedCapacity: total) { out, written in
+            reuse.stored.withUnsafeBufferPointer { stored in
+            columns.withUnsafeBufferPointer { columns in
+                if inPlanOrder, total > 0 {
+                    out.baseAddress!.initialize(from: stored.baseAddress!, count: total)
+                } else {
+                    for m in 0..<modelCount where reuse.source[m] >= 0 {
+                        let col = reuse.source[m]
+                        for i in 0..<customers { out[i &* modelCount &+ m] = stored[i &* stride &+ col] }
+                    }
+                }
+                for (k, m) in evaluated.enumerated() {
+                    for i in 0..<customers { out[i &* modelCount &+ m] = columns[i &* e &+ k] }
+                }
+            }}
+            written = total
+        }
     }
 
     /// One block's buffers, made once per walk: the customers' features (row by row), propensities (customers ×
@@ -338,7 +360,7 @@ public struct ShardScorer {
     public mutating func buildTable(lower: UInt64, upper: UInt64?, reuse: Reuse? = nil, keepPropensities: Bool = false, keepEvery: Bool = false,
                                     keepFatigue: Bool = false, shape: Shape? = nil) throws -> CandidateTable {
         try assemble(lower: lower, upper: upper, reuse: reuse, keepPropensities: keepPropensities, keepEvery: keepEvery, keepFatigue: keepFatigue,
-                     shape: shape, rules: true) { _, _, _, _, _ in false }
+                     shape: shape)
     }
 
     /// Why a held table cannot be rebuilt for a shard.
@@ -348,49 +370,67 @@ public struct ShardScorer {
     }
 
     /// Rebuilds `held` (this shard's table from an earlier run over the same profiles, contacts and campaign,
-    /// made with `keepFatigue`) for new propensities of the models `reuse` evaluates: reads the profiles (not
-    /// the contacts) to evaluate those models, takes the others from `reuse`, and makes again only the
-    /// candidates of the offers that use them (`CustomerScorer.rebuild`). The table equals `buildTable`'s
-    /// with the same `reuse`; a held table of other customers is refused (`HeldTableMismatch`).
+    /// made with `keepFatigue`) for new propensities of the models `reuse` evaluates: evaluates those models on
+    /// the table's kept features (`CandidateTable.features`; on the profiles read again when it kept none for
+    /// this range), takes the others from `reuse`, and makes again only the candidates of the offers that use
+    /// them (`CandidateTable.rebuilt`). The table equals `buildTable`'s with the same `reuse`; a held table of
+    /// other customers is refused (`HeldTableMismatch`).
     public mutating func rebuildTable(_ held: CandidateTable, lower: UInt64, upper: UInt64?, reuse: Reuse, keepPropensities: Bool = false,
                                       keepEvery: Bool = false) throws -> CandidateTable {
         guard held.fatigue != nil else { throw HeldTableMismatch(reason: "it kept no fatigued offers") }
-        let changed = ContiguousArray(plan.offers.indices.filter { reuse.source[plan.offers[$0].model] < 0 }.map { Int32($0) })
+        let modelCount = plan.models.count
+        let evaluated = reuse.evaluated
+        let changed = CandidateTable.ChangedOffers(plan: plan, columns: Dictionary(uniqueKeysWithValues: evaluated.enumerated().map { ($1, $0) }))
         // Its kept features, when they were read from this shard's range for every customer: the profiles are
         // not read.
         let features = held.features.flatMap { f in
             f.lower == lower && f.upper == upper && f.values.count == held.customerCount * plan.schema.count ? f.values : nil
         }
-        var i = 0
-        let table = try held.withHeldBuffers { buffers in try changed.withUnsafeBufferPointer { changed in
-            try assemble(lower: lower, upper: upper, reuse: reuse, keepPropensities: keepPropensities, keepEvery: keepEvery, keepFatigue: true,
-                         shape: Shape(customers: held.customerCount, candidates: held.candidates.count), rules: false,
-                         held: features.map { (held, $0) }) { id, _, _, scorer, table in
-                guard i < buffers.customerIDs.count, buffers.customerIDs[i] == id else {
-                    throw HeldTableMismatch(reason: "customer \(id) is not its customer \(i) (\(i < held.customerCount ? String(held.customerIDs[i]) : "none"))")
-                }
-                scorer.rebuild(buffers, customer: i, changed: changed, into: &table)
-                i += 1
-                return true
+        // The evaluated models' propensities (customers × evaluated, the columns `changed` names).
+        let customers = held.customerCount
+        guard reuse.stored.count >= customers * reuse.stride else {
+            throw ReuseMismatch(customers: customers, stored: reuse.stored.count / max(reuse.stride, 1))
+        }
+        var columns = ContiguousArray<Float>()
+        var decoded = ContiguousArray<Float>()
+        if let features {
+            columns = try evaluateKept(held, features: features, models: evaluated.map { plan.models[$0] })
+        } else {
+            columns.reserveCapacity(customers * evaluated.count)
+            decoded.reserveCapacity(customers * plan.schema.count)
+            func keep(_ block: UnsafeBufferPointer<Float>) {
+                for c in 0..<(block.count / modelCount) { for m in evaluated { columns.append(block[c &* modelCount &+ m]) } }
             }
-        }}
-        guard i == held.customerCount else { throw HeldTableMismatch(reason: "\(i) customers, it has \(held.customerCount)") }
+            var i = 0
+            func check(_ id: UInt64, _ region: UInt16, _ segment: UInt16, _ scorer: inout CustomerScorer) throws {
+                guard i < customers, held.customerIDs[i] == id else {
+                    throw HeldTableMismatch(reason: "customer \(id) is not its customer \(i) (\(i < customers ? String(held.customerIDs[i]) : "none"))")
+                }
+                i += 1
+            }
+            try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keeping: true, rules: false, keep: keep,
+                                keepingFeatures: true, keepFeatures: { decoded.append(contentsOf: $0) }, check)
+            guard i == customers else { throw HeldTableMismatch(reason: "\(i) customers, it has \(customers)") }
+        }
+        var table = columns.withUnsafeBufferPointer { held.rebuilt(changed, propensities: $0, stride: evaluated.count) }
+        table.features = CandidateTable.KeptFeatures(lower: lower, upper: upper, values: features ?? decoded)
+        if keepPropensities {
+            table.propensities = keepEvery ? Self.everyPropensity(reuse, columns: columns, evaluated: evaluated, customers: customers, modelCount: modelCount)
+                : columns
+        }
+        lastShape = Shape(customers: table.customerCount, candidates: table.candidates.count)
         return table
     }
 
-    /// Walks the shard (`forEachCustomer`, with or without `rules`), calls `prepare` for each customer (which
-    /// makes its candidates when the rules were not applied) and appends it to a new table, unless `prepare`
-    /// appended it itself (it returns true then).
-    /// With `keepFatigue` the table also keeps each customer's features (`CandidateTable.features`): a held
-    /// table's own (`held`) when it is rebuilt from them, otherwise those decoded. With `held` (a held table and
-    /// its features) the walk is over them, not the store.
+    /// Walks the shard (`forEachCustomer`, applying the rules) and appends each customer to a new table.
+    /// With `keepFatigue` the table also keeps each customer's fatigued offers and features
+    /// (`CandidateTable.fatigue`, `CandidateTable.features`), what `rebuildTable` needs.
     private mutating func assemble(lower: UInt64, upper: UInt64?, reuse: Reuse?, keepPropensities: Bool, keepEvery: Bool, keepFatigue: Bool,
-                                   shape: Shape?, rules: Bool, held: (CandidateTable, ContiguousArray<Float>)? = nil,
-                                   prepare: (UInt64, UInt16, UInt16, inout CustomerScorer, inout CandidateTable) throws -> Bool) throws -> CandidateTable {
+                                   shape: Shape?) throws -> CandidateTable {
         var table = CandidateTable(rule: scorer.rule, entries: OfferEntries(plan: plan))
         if keepFatigue { table.fatigue = FatigueLog() }
         var features = ContiguousArray<Float>()
-        let keepingFeatures = keepFatigue && held == nil
+        let keepingFeatures = keepFatigue
         var kept = ContiguousArray<Float>()
         let modelCount = plan.models.count
         let evaluated = keepEvery ? Array(0..<modelCount) : reuse?.evaluated ?? Array(0..<modelCount)
@@ -409,19 +449,13 @@ public struct ShardScorer {
             for c in 0..<(block.count / modelCount) { for m in evaluated { kept.append(block[c * modelCount + m]) } }
         }
         func append(_ id: UInt64, _ region: UInt16, _ segment: UInt16, _ scorer: inout CustomerScorer) throws {
-            let appended = try prepare(id, region, segment, &scorer, &table)
             table.fatigued += Int64(scorer.fatiguedOffers.count)
             if keepFatigue { table.fatigue!.append(scorer.fatiguedOffers) }
-            if !appended { table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates, values: scorer.values) }
+            table.append(customerID: id, region: region, segment: segment, candidates: scorer.candidates, values: scorer.values)
         }
-        if let (heldTable, heldFeatures) = held, let reuse {
-            try forEachHeldCustomer(heldTable, features: heldFeatures, reuse: reuse, keeping: keepPropensities && !evaluated.isEmpty, keep: keep, append)
-            table.features = CandidateTable.KeptFeatures(lower: lower, upper: upper, values: heldFeatures)
-        } else {
-            try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keeping: keepPropensities && !evaluated.isEmpty, rules: rules, keep: keep,
-                                keepingFeatures: keepingFeatures, keepFeatures: { features.append(contentsOf: $0) }, append)
-            if keepingFeatures { table.features = CandidateTable.KeptFeatures(lower: lower, upper: upper, values: features) }
-        }
+        try forEachCustomer(lower: lower, upper: upper, reuse: reuse, keeping: keepPropensities && !evaluated.isEmpty, keep: keep,
+                            keepingFeatures: keepingFeatures, keepFeatures: { features.append(contentsOf: $0) }, append)
+        if keepingFeatures { table.features = CandidateTable.KeptFeatures(lower: lower, upper: upper, values: features) }
         if keepPropensities { table.propensities = kept }
         lastShape = Shape(customers: table.customerCount, candidates: table.candidates.count)
         return table

@@ -78,88 +78,130 @@ public struct CandidateTable: Sendable {
         }
     }
 
-    /// A held table's arrays as buffers, reached once for a whole rebuild (`withHeldBuffers`): per customer,
-    /// reaching them through the table retained and released each array.
-    public struct HeldBuffers {
-        public let customerIDs: UnsafeBufferPointer<UInt64>
-        let regions: UnsafeBufferPointer<UInt16>
-        let segments: UnsafeBufferPointer<UInt16>
-        let offsets: UnsafeBufferPointer<Int32>
-        let candidates: UnsafeBufferPointer<Candidate>
-        let values: UnsafeBufferPointer<Float>
-        /// Its offer entries (empty when it has none for every customer).
-        let entryBases: UnsafeBufferPointer<Double>
-        let entrySlots: UnsafeBufferPointer<UInt16>
-        let entryOffsets: UnsafeBufferPointer<Int32>
-        /// Its fatigued offers (`fatigue`; empty when not kept).
-        let fatigueOffsets: UnsafeBufferPointer<Int32>
-        let fatigueOffers: UnsafeBufferPointer<UInt16>
+    /// The offers a rebuild makes again (`rebuilt`) and their rules: the offers whose model's propensities
+    /// changed, each with its channels and their minimum propensities (as `CustomerScorer` applies them).
+    public struct ChangedOffers: Sendable {
+        /// Offer indices, ascending.
+        public let offers: ContiguousArray<Int32>
+        /// Per changed offer: its model's column among the propensities `rebuilt` is given.
+        let column: ContiguousArray<Int32>
+        /// Per changed offer k: its channels `slotStart[k]..<slotStart[k + 1]`, each one's plan index and
+        /// minimum propensity, in the offer's channel order.
+        let slotStart: ContiguousArray<Int32>
+        let slotChannel: ContiguousArray<UInt8>
+        let slotMinPropensity: ContiguousArray<Float>
 
-        /// Customer `i`'s fatigued offers.
-        public func fatigued(_ i: Int) -> UnsafeBufferPointer<UInt16> {
-            UnsafeBufferPointer(rebasing: fatigueOffers[Int(fatigueOffsets[i])..<Int(fatigueOffsets[i + 1])])
-        }
-    }
-
-    /// Calls `body` with this table's arrays as buffers.
-    public func withHeldBuffers<R>(_ body: (HeldBuffers) throws -> R) rethrows -> R {
-        let entries = offerEntries.flatMap { $0.count == customerCount ? $0 : nil } ?? OfferEntries.Block()
-        let log = fatigue ?? FatigueLog()
-        return try customerIDs.withUnsafeBufferPointer { ids in
-            try regions.withUnsafeBufferPointer { regions in
-            try segments.withUnsafeBufferPointer { segments in
-            try offsets.withUnsafeBufferPointer { offsets in
-            try candidates.withUnsafeBufferPointer { candidates in
-            try values.withUnsafeBufferPointer { values in
-            try entries.bases.withUnsafeBufferPointer { bases in
-            try entries.slots.withUnsafeBufferPointer { slots in
-            try entries.offsets.withUnsafeBufferPointer { entryOffsets in
-            try log.offsets.withUnsafeBufferPointer { fatigueOffsets in
-            try log.offers.withUnsafeBufferPointer { fatigueOffers in
-                try body(HeldBuffers(customerIDs: ids, regions: regions, segments: segments, offsets: offsets, candidates: candidates, values: values,
-                                     entryBases: bases, entrySlots: slots, entryOffsets: entryOffsets, fatigueOffsets: fatigueOffsets,
-                                     fatigueOffers: fatigueOffers))
-            }}}}}}}}}}
-        }
-    }
-
-    /// Appends customer `i` of a held table (`held`: its buffers; a table of the same plan) rebuilt for new
-    /// propensities of the offers in `changed` (offer indices, ascending): its id, region, segment and values,
-    /// and every candidate of the other offers, are copied in runs; `make(offer, &candidates)` appends a changed
-    /// offer's candidates. The unchanged offers' entries are copied from the held table too, when it has them
-    /// (`OfferEntries.append`).
-    public mutating func appendRebuilt(from held: HeldBuffers, customer i: Int, changed: UnsafeBufferPointer<Int32>,
-                                       make: (Int, inout ContiguousArray<Candidate>) -> Void) {
-        customerIDs.append(held.customerIDs[i])
-        regions.append(held.regions[i])
-        segments.append(held.segments[i])
-        let n = rule.valueCount
-        values.append(contentsOf: UnsafeBufferPointer(rebasing: held.values[(i * n)..<((i + 1) * n)]))
-        let start = candidates.count
-        let old = held.candidates
-        let end = Int(held.offsets[i + 1])
-        var j = Int(held.offsets[i])
-        for oi32 in changed {
-            let oi = Int(oi32)
-            var e = j
-            while e < end && Int(old[e].offer) < oi { e += 1 }
-            if e > j { candidates.append(contentsOf: UnsafeBufferPointer(rebasing: old[j..<e])) }
-            j = e
-            while j < end && Int(old[j].offer) == oi { j += 1 }
-            make(oi, &candidates)
-        }
-        if j < end { candidates.append(contentsOf: UnsafeBufferPointer(rebasing: old[j..<end])) }
-        offsets.append(Int32(candidates.count))
-        guard let layout = entryLayout else { return }
-        let entries = held.entryOffsets.count > i + 1 ? Int(held.entryOffsets[i])..<Int(held.entryOffsets[i + 1]) : 0..<0
-        let copied = held.entryOffsets.count > i + 1
-            ? OfferEntries.HeldEntries(bases: held.entryBases, slots: held.entrySlots, entries: entries, changed: changed) : nil
-        candidates.withUnsafeBufferPointer { c in
-            values.withUnsafeBufferPointer { v in
-                let mine = UnsafeBufferPointer(rebasing: c[start...]), customerValues = UnsafeBufferPointer(rebasing: v[(v.count - n)...])
-                layout.append(mine, values: customerValues, rule: rule, held: copied, to: &offerEntries!)
+        /// The offers of `plan` whose model is in `columns` (plan model index → its column in the
+        /// propensities given to `rebuilt`).
+        public init(plan: ScoringPlan, columns: [Int: Int]) {
+            var offers = ContiguousArray<Int32>(), column = ContiguousArray<Int32>(), starts = ContiguousArray<Int32>([0])
+            var channels = ContiguousArray<UInt8>(), mins = ContiguousArray<Float>()
+            for (oi, o) in plan.offers.enumerated() {
+                guard let c = columns[o.model] else { continue }
+                offers.append(Int32(oi)); column.append(Int32(c))
+                for k in 0..<o.channels.count { channels.append(UInt8(o.channels[k])); mins.append(o.minPropensity[k]) }
+                starts.append(Int32(channels.count))
             }
+            self.offers = offers; self.column = column
+            slotStart = starts; slotChannel = channels; slotMinPropensity = mins
         }
+    }
+
+    /// This table (a held one, kept with its fatigued offers) rebuilt for new propensities of the `changed`
+    /// offers' models: `propensities[i * stride + column]` is customer i's under the model at that column.
+    /// The customers, their values, fatigued offers and features are shared with this table (they depend on
+    /// the profiles and contacts, not on the propensities); every candidate of an unchanged offer, and its
+    /// offer entry, is copied; a changed offer's candidates are made again by the rules (its channels whose
+    /// minimum propensity the new propensity reaches, none when the offer is fatigued) and its entry with
+    /// them. The result equals the table a fresh scoring makes with those propensities.
+    ///
+    /// The new arrays are written through pointers, a customer at a time, in one pass: appending customer by
+    /// customer to each array checked its uniqueness and capacity, and per run of candidates called `memmove`
+    /// (together a third of a 10 M rescore's scoring).
+    public func rebuilt(_ changed: ChangedOffers, propensities: UnsafeBufferPointer<Float>, stride: Int) -> CandidateTable {
+        precondition(fatigue?.count == customerCount, "a rebuilt table needs its held table's fatigued offers")
+        precondition(propensities.count >= customerCount * stride, "propensities for \(propensities.count / max(stride, 1)) customers, the table has \(customerCount)")
+        var out = CandidateTable(rule: rule, entries: entryLayout)
+        out.customerIDs = customerIDs; out.regions = regions; out.segments = segments; out.values = values
+        out.fatigued = fatigued; out.fatigue = fatigue; out.features = features
+        let n = customerCount
+        // At most every changed channel per customer more than the held table has.
+        let capacity = candidates.count + n * changed.slotChannel.count + 1
+        let heldEntries = offerEntries.flatMap { $0.count == n ? $0 : nil }
+        let log = fatigue!
+        var newOffsets = ContiguousArray<Int32>(), entryOffsets = ContiguousArray<Int32>()
+        var bases = ContiguousArray<Double>(), slots = ContiguousArray<UInt16>(), skips = ContiguousArray<UInt16>()
+        let layout = entryLayout
+        let made = ContiguousArray<Candidate>(unsafeUninitializedCapacity: capacity) { outCands, written in
+            newOffsets = ContiguousArray(unsafeUninitializedCapacity: n + 1) { outOffsets, offsetCount in
+            entryOffsets = ContiguousArray(unsafeUninitializedCapacity: layout == nil ? 0 : n + 1) { outEntryOffsets, entryOffsetCount in
+            bases = ContiguousArray(unsafeUninitializedCapacity: layout == nil ? 0 : capacity) { outBases, baseCount in
+            slots = ContiguousArray(unsafeUninitializedCapacity: layout == nil ? 0 : capacity) { outSlots, slotCount in
+            skips = ContiguousArray(unsafeUninitializedCapacity: layout == nil ? 0 : capacity) { outSkips, skipCount in
+            candidates.withUnsafeBufferPointer { old in
+            offsets.withUnsafeBufferPointer { oldOffsets in
+            values.withUnsafeBufferPointer { allValues in
+            log.offsets.withUnsafeBufferPointer { fatigueOffsets in
+            log.offers.withUnsafeBufferPointer { fatigueOffers in
+            changed.offers.withUnsafeBufferPointer { changedOffers in
+            changed.column.withUnsafeBufferPointer { column in
+            changed.slotStart.withUnsafeBufferPointer { slotStart in
+            changed.slotChannel.withUnsafeBufferPointer { slotChannel in
+            changed.slotMinPropensity.withUnsafeBufferPointer { minPropensity in
+            (heldEntries?.bases ?? []).withUnsafeBufferPointer { heldBases in
+            (heldEntries?.slots ?? []).withUnsafeBufferPointer { heldSlots in
+            (heldEntries?.offsets ?? []).withUnsafeBufferPointer { heldOffsets in
+            func body(_ writer: OfferEntries.Writer?) {
+                let to = outCands.baseAddress!
+                var w = 0, ew = 0
+                outOffsets[0] = 0
+                if writer != nil { outEntryOffsets[0] = 0 }
+                for i in 0..<n {
+                    let start = w
+                    let hi = Int(oldOffsets[i + 1])
+                    var j = Int(oldOffsets[i])
+                    let fatigued = UnsafeBufferPointer(rebasing: fatigueOffers[Int(fatigueOffsets[i])..<Int(fatigueOffsets[i + 1])])
+                    for k in 0..<changedOffers.count {
+                        let oi = Int(changedOffers[k])
+                        var e = j
+                        while e < hi && Int(old[e].offer) < oi { e &+= 1 }
+                        if e > j { (to + w).update(from: old.baseAddress! + j, count: e &- j); w &+= e &- j }
+                        j = e
+                        while j < hi && Int(old[j].offer) == oi { j &+= 1 }
+                        if fatigued.contains(UInt16(oi)) { continue }
+                        let p = propensities[i &* stride &+ Int(column[k])]
+                        for s in Int(slotStart[k])..<Int(slotStart[k + 1]) where p >= minPropensity[s] {
+                            to[w] = Candidate(offer: UInt16(oi), channel: slotChannel[s], propensity: p)
+                            w &+= 1
+                        }
+                    }
+                    if j < hi { (to + w).update(from: old.baseAddress! + j, count: hi &- j); w &+= hi &- j }
+                    outOffsets[i + 1] = Int32(w)
+                    guard let writer else { continue }
+                    let held = heldOffsets.count == n + 1
+                        ? OfferEntries.HeldEntries(bases: heldBases, slots: heldSlots, entries: Int(heldOffsets[i])..<Int(heldOffsets[i + 1]),
+                                                   changed: changedOffers)
+                        : nil
+                    let count = writer.write(UnsafeBufferPointer(start: to + start, count: w &- start),
+                                             values: UnsafeBufferPointer(start: allValues.baseAddress.map { $0 + i &* rule.valueCount }, count: rule.valueCount),
+                                             held: held, bases: outBases.baseAddress! + ew, slots: outSlots.baseAddress! + ew, skips: outSkips.baseAddress! + ew)
+                    ew &+= count
+                    outEntryOffsets[i + 1] = Int32(ew)
+                }
+                written = w
+                offsetCount = n + 1
+                if writer != nil { entryOffsetCount = n + 1; baseCount = ew; slotCount = ew; skipCount = ew }
+            }
+            if let layout { layout.withWriter(rule: rule) { body($0) } } else { body(nil) }
+            }}}}}}}}}}}}}
+            }}}}}
+        }
+        out.candidates = made
+        out.offsets = newOffsets
+        if layout != nil {
+            out.offerEntries = OfferEntries.Block(bases: bases, slots: slots, skips: skips, offsets: entryOffsets)
+        }
+        return out
     }
 
     /// The candidate index range of customer `i`.

@@ -30,6 +30,13 @@ public struct OfferEntries: Sendable {
             skips.reserveCapacity(entries)
         }
 
+        /// A block of these arrays (`offsets` starting at 0 and ending at the entries' count).
+        init(bases: ContiguousArray<Double>, slots: ContiguousArray<UInt16>, skips: ContiguousArray<UInt16>, offsets: ContiguousArray<Int32>) {
+            precondition(offsets.first == 0 && Int(offsets.last ?? -1) == bases.count && slots.count == bases.count && skips.count == bases.count,
+                         "an offer entries block's arrays disagree")
+            self.bases = bases; self.slots = slots; self.skips = skips; self.offsets = offsets
+        }
+
         /// The number of customers.
         var count: Int { offsets.count - 1 }
 
@@ -136,32 +143,51 @@ public struct OfferEntries: Sendable {
 
     /// Appends one customer's entries (its candidates `cands`, grouped by offer, and its kept values) to
     /// `block`: one entry per offer, its mask of eligible channels and its channel-free objective.
-    ///
-    /// With `held` (the customer's entries in a held table's block, for the same candidates of every offer
-    /// but those in `changed`, a rebuild's case) the entry of an unchanged offer is copied from there, its
-    /// skip set to where the offer's candidates now start; only the changed offers' entries are made.
-    func append(_ cands: UnsafeBufferPointer<Candidate>, values: UnsafeBufferPointer<Float>, rule: ExpectedValueRule,
-                held: HeldEntries? = nil, to block: inout Block) {
-        let channelCount = self.channelCount
-        let hi = cands.count
-        let heldBases = held?.bases ?? UnsafeBufferPointer(start: nil, count: 0), heldSlots = held?.slots ?? UnsafeBufferPointer(start: nil, count: 0)
-        var h = held?.entries.lowerBound ?? 0
-        let heldEnd = held?.entries.upperBound ?? 0
-        let changed = held?.changed
+    func append(_ cands: UnsafeBufferPointer<Candidate>, values: UnsafeBufferPointer<Float>, rule: ExpectedValueRule, to block: inout Block) {
+        let hi = max(cands.count, 1)
         // The customer's entries are built on the stack and appended three arrays at once: appending entry
         // by entry checked each array's uniqueness and capacity for every entry.
-        // The rule's tables are reached through their buffers once per customer too: `rule.objective` per
-        // entry retained and released them (a tenth of the entries' time).
-        let propensityObjective = rule.propensityObjective, ruleChannels = rule.channelCount
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(hi, 1)) { bases in
-        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 2 * max(hi, 1)) { slotsAndSkips in
-        position.withUnsafeBufferPointer { position in
-        flatChannelObjective.withUnsafeBufferPointer { channelObjective in
-        offerSlotBase.withUnsafeBufferPointer { slotBase in
-        slotOffer.withUnsafeBufferPointer { slotOffer in
-        rule.offerValueIndex.withUnsafeBufferPointer { valueIndex in
-        rule.offerValue.withUnsafeBufferPointer { fixedValue in
-        rule.pairCost.withUnsafeBufferPointer { pairCost in
+        withWriter(rule: rule) { writer in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: hi) { bases in
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 2 * hi) { slotsAndSkips in
+            let n = writer.write(cands, values: values, held: nil, bases: bases.baseAddress!, slots: slotsAndSkips.baseAddress!,
+                                 skips: slotsAndSkips.baseAddress! + hi)
+            block.bases.append(contentsOf: UnsafeBufferPointer(rebasing: bases[0..<n]))
+            block.slots.append(contentsOf: UnsafeBufferPointer(rebasing: slotsAndSkips[0..<n]))
+            block.skips.append(contentsOf: UnsafeBufferPointer(rebasing: slotsAndSkips[hi..<(hi + n)]))
+            block.offsets.append(Int32(block.bases.count))
+        }}}
+    }
+
+    /// The layout's and a rule's tables as buffers, reached once for as many customers as the caller writes
+    /// (`withWriter`): reaching them per entry through `rule.objective` retained and released them (a tenth of
+    /// the entries' time).
+    struct Writer {
+        let position: UnsafeBufferPointer<Int32>
+        let channelObjective: UnsafeBufferPointer<Double>
+        let slotBase: UnsafeBufferPointer<Int32>
+        let slotOffer: UnsafeBufferPointer<UInt16>
+        let valueIndex: UnsafeBufferPointer<Int32>
+        let fixedValue: UnsafeBufferPointer<Double>
+        let pairCost: UnsafeBufferPointer<Double>
+        let propensityObjective: Bool
+        let ruleChannels: Int
+        let channelCount: Int
+
+        /// Writes one customer's entries (its candidates `cands`, grouped by offer, and its values) to `bases`,
+        /// `slots` and `skips` (room for one entry per candidate each) and returns how many it wrote.
+        ///
+        /// With `held` (the customer's entries in a held table's block, for the same candidates of every offer
+        /// but those in `held.changed`, a rebuild's case) the entry of an unchanged offer is copied from there,
+        /// its skip set to where the offer's candidates now start; only the changed offers' entries are made.
+        @inline(__always)
+        func write(_ cands: UnsafeBufferPointer<Candidate>, values: UnsafeBufferPointer<Float>, held: HeldEntries?,
+                   bases: UnsafeMutablePointer<Double>, slots: UnsafeMutablePointer<UInt16>, skips: UnsafeMutablePointer<UInt16>) -> Int {
+            let hi = cands.count
+            let heldBases = held?.bases ?? UnsafeBufferPointer(start: nil, count: 0), heldSlots = held?.slots ?? UnsafeBufferPointer(start: nil, count: 0)
+            var h = held?.entries.lowerBound ?? 0
+            let heldEnd = held?.entries.upperBound ?? 0
+            let changed = held?.changed
             var j = 0, n = 0
             while j < hi {
                 let c = cands[j]
@@ -172,8 +198,8 @@ public struct OfferEntries: Sendable {
                         var e = j + 1
                         while e < hi && Int(cands[e].offer) == offer { e += 1 }
                         bases[n] = heldBases[h]
-                        slotsAndSkips[n] = heldSlots[h]
-                        slotsAndSkips[hi &+ n] = UInt16(truncatingIfNeeded: j)
+                        slots[n] = heldSlots[h]
+                        skips[n] = UInt16(truncatingIfNeeded: j)
                         n &+= 1
                         h &+= 1
                         j = e
@@ -189,21 +215,33 @@ public struct OfferEntries: Sendable {
                 }
                 let objective = propensityObjective ? Double(c.propensity)
                     : ExpectedValueRule.expectedValue(c, values: values, index: valueIndex, fixed: fixedValue, cost: pairCost, channelCount: ruleChannels)
-                bases[n] = objective + channelObjective[offer &* Self.maxChannels &+ k0]
-                slotsAndSkips[n] = UInt16(Int(slotBase[offer]) + mask)
-                slotsAndSkips[hi &+ n] = UInt16(truncatingIfNeeded: j)
+                bases[n] = objective + channelObjective[offer &* OfferEntries.maxChannels &+ k0]
+                slots[n] = UInt16(Int(slotBase[offer]) + mask)
+                skips[n] = UInt16(truncatingIfNeeded: j)
                 n &+= 1
                 j = e
             }
-            block.bases.append(contentsOf: UnsafeBufferPointer(rebasing: bases[0..<n]))
-            block.slots.append(contentsOf: UnsafeBufferPointer(rebasing: slotsAndSkips[0..<n]))
-            block.skips.append(contentsOf: UnsafeBufferPointer(rebasing: slotsAndSkips[hi..<(hi + n)]))
-            block.offsets.append(Int32(block.bases.count))
-        }}}}}}}}}
+            return n
+        }
+    }
+
+    /// Calls `body` with a writer of this layout's entries for `rule` (the plan's).
+    func withWriter<R>(rule: ExpectedValueRule, _ body: (Writer) throws -> R) rethrows -> R {
+        try position.withUnsafeBufferPointer { position in
+        try flatChannelObjective.withUnsafeBufferPointer { channelObjective in
+        try offerSlotBase.withUnsafeBufferPointer { slotBase in
+        try slotOffer.withUnsafeBufferPointer { slotOffer in
+        try rule.offerValueIndex.withUnsafeBufferPointer { valueIndex in
+        try rule.offerValue.withUnsafeBufferPointer { fixedValue in
+        try rule.pairCost.withUnsafeBufferPointer { pairCost in
+            try body(Writer(position: position, channelObjective: channelObjective, slotBase: slotBase, slotOffer: slotOffer, valueIndex: valueIndex,
+                            fixedValue: fixedValue, pairCost: pairCost, propensityObjective: rule.propensityObjective,
+                            ruleChannels: rule.channelCount, channelCount: channelCount))
+        }}}}}}}
     }
 
     /// A held customer's entries (`entries` of a held block's `bases` and `slots`) and the offers whose
-    /// candidates changed since: `append` copies the others' entries.
+    /// candidates changed since: `Writer.write` copies the others' entries.
     struct HeldEntries {
         var bases: UnsafeBufferPointer<Double>
         var slots: UnsafeBufferPointer<UInt16>

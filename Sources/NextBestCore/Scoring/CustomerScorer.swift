@@ -99,30 +99,9 @@ public struct CustomerScorer {
     }
 
     /// Sets every model's propensity for the current customer (`propensities[m]` for plan model m) without
-    /// applying the rules: for `rebuild`.
+    /// applying the rules: for a walk that only evaluates the models (`ShardScorer.rebuildTable`).
     public mutating func setPropensities(_ propensities: UnsafeBufferPointer<Float>) {
         for m in 0..<modelPropensity.count { modelPropensity[m] = propensities[m] }
-    }
-
-    /// Appends customer `i` of `held` to `table` as `score` would make it with the propensities set now
-    /// (`setPropensities`), when only the propensities of the offers in `changed` (offer indices, ascending)
-    /// differ from those `held` was made with: their candidates are made again by the rules; every other
-    /// candidate, and its offer entry, is copied in runs (`CandidateTable.appendRebuilt`); the values and
-    /// fatigued offers are copied (they depend on the profile and the history, not on the propensities).
-    /// `held` (a held table's buffers, `CandidateTable.withHeldBuffers`) must keep its fatigued offers
-    /// (`CandidateTable.fatigue`). Sets `fatiguedOffers` (the caller logs them); `candidates` and `values` are
-    /// left as they were.
-    public mutating func rebuild(_ held: CandidateTable.HeldBuffers, customer i: Int, changed: UnsafeBufferPointer<Int32>,
-                                 into table: inout CandidateTable) {
-        fatiguedOffers.removeAll(keepingCapacity: true)
-        fatiguedOffers.append(contentsOf: held.fatigued(i))
-        table.appendRebuilt(from: held, customer: i, changed: changed) { oi, out in
-            if fatiguedOffers.contains(UInt16(oi)) { return }
-            let p = modelPropensity[Int(offerModel[oi])]
-            for k in Int(slotStart[oi])..<Int(slotStart[oi + 1]) where p >= slotMinPropensity[k] {
-                out.append(Candidate(offer: UInt16(oi), channel: slotChannel[k], propensity: p))
-            }
-        }
     }
 
     /// Eligibility, fatigue and the customer's values: fills `candidates` from `modelPropensity`.
