@@ -44,4 +44,23 @@ import Testing
                             propensity: 0.1234567, expectedValue: -0.04, to: &out)
         #expect(String(decoding: out, as: UTF8.self) == "42,1,O1,email,0.123457,-0.0400\n")
     }
+
+    /// `FixedDecimal.nearest` is `Int64(v.rounded(.toNearestOrAwayFromZero))`: at halves and their neighbours,
+    /// negative values, magnitudes near 2^52 and 2^53, and a million values of every scale.
+    @Test func nearestIsRoundingHalfAwayFromZero() {
+        var values: [Double] = [0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999999999999994, -0.49999999999999994,
+                                4503599627370495.5, -4503599627370495.5, 4503599627370496, 9007199254740993, -9007199254740991,
+                                1e18, -1e18, 123456.5, 0.1 * 1_000_000, 0.3 * 1_000_000]
+        for k in 0..<200 { let h = Double(k) + 0.5; values += [h, -h, h.nextUp, h.nextDown, -h.nextUp, -h.nextDown] }
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<1_000_000 {
+            var v = Double.random(in: -1...1, using: &g)
+            for _ in 0..<Int.random(in: 0...18, using: &g) { v *= 10 }
+            values.append(v)
+        }
+        let firstWrong = Array(values.lazy.filter { FixedDecimal.nearest($0) != Int64($0.rounded(.toNearestOrAwayFromZero)) }.prefix(5))
+        #expect(firstWrong.isEmpty)
+        let money = values.filter { abs($0) < 9e12 }
+        #expect(money.allSatisfy { RunTotals.micros($0) == Int64(($0 * 1_000_000).rounded(.toNearestOrAwayFromZero)) })
+    }
 }

@@ -54,7 +54,7 @@ public struct RunTotals: Sendable, Equatable {
     }
 
     /// Converts money to the fixed-point unit used in totals.
-    @inlinable public static func micros(_ v: Double) -> Int64 { Int64((v * 1_000_000).rounded(.toNearestOrAwayFromZero)) }
+    @inlinable public static func micros(_ v: Double) -> Int64 { FixedDecimal.nearest(v * 1_000_000) }
 
     /// Grows the region/segment tables to hold `code`.
     @inlinable
