@@ -88,6 +88,9 @@ public struct PrecheckFacts: Sendable, Equatable {
         let customers = s.table.customerCount
         for k in minRows {
             let k32 = Int32(k)
+            // A region's or segment's row is used by every candidate of its customers and by no other
+            // customer's: the others are skipped (they are most of a shard for a row of one region).
+            let byCustomer = rows[k].kind == .region || rows[k].kind == .segment
             var capacity: Int64 = 0
             for p in 0..<pairs { pairCount[p] = 0 }
             s.table.candidates.withUnsafeBufferPointer { cands in
@@ -103,6 +106,7 @@ public struct PrecheckFacts: Sendable, Equatable {
                 for i in 0..<customers {
                     // Every candidate of a customer of the row's region or segment uses it.
                     let everyCandidate = regionRow[i] == k32 || segmentRow[i] == k32
+                    if byCustomer && !everyCandidate { continue }
                     let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
                     var n = 0
                     var bestPair = -1
