@@ -91,9 +91,11 @@ public enum FixedDecimal {
     public static func nearest(_ v: Double) -> Int64 {
         // Toward zero, then the fraction (exact: `v` and its integer part share their leading bits; from 2^52 on
         // `v` is an integer and the fraction is 0).
+        // The step up or down as 0 or 1 (a flag, not a branch: which way a fraction goes is unpredictable).
         let i = Int64(v)
         let f = v - Double(i)
-        return f >= 0.5 ? i &+ 1 : (f <= -0.5 ? i &- 1 : i)
+        let up: Int64 = f >= 0.5 ? 1 : 0, down: Int64 = f <= -0.5 ? 1 : 0
+        return i &+ up &- down
     }
 
     /// 10^decimals (0...10) as a literal: a global table cost a lazy-initialisation check on every call.
