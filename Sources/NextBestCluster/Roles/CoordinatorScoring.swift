@@ -19,9 +19,9 @@ extension Coordinator {
         var fromTables: Int
     }
 
-    /// Scores the shards: hands them out as workers have free threads (`ShardScheduler` decides which), drops
-    /// a worker past its deadline or whose SCORED does not match what it was asked (its shards go back in the
-    /// queue), and waits for another worker while no connected one has room for the shards left.
+    /// Scores the shards: hands them out as workers have free threads, and one more each (`ShardScheduler` decides
+    /// which), drops a worker past its deadline or whose SCORED does not match what it was asked (its shards go
+    /// back in the queue), and waits for another worker while no connected one has room for the shards left.
     ///
     /// A worker sends each shard's propensities (PROPS) just before its SCORED: the first valid copy for a
     /// shard goes to `keepProps` (which writes it with the run), later copies (stragglers) are dropped.
@@ -54,8 +54,15 @@ extension Coordinator {
             let late = plan.expired(at: hub.clock)
             for (copy, allowed) in late { hub.expel(copy.peer, hub.times.missed(.scoring, replies: 1, allowed: allowed) + " (shard \(copy.shard))") }
             if !late.isEmpty { continue }
-            for p in hub.trusted where p.scoring < p.threads {
-                if let (s, _) = plan.pick(for: p.routingID, fits: p.fits, rank: heldRank(for: p, rescore: rescore)) { try send(s, to: p) }
+            // One shard more than the worker's threads: the next one waits on the worker, so a thread that
+            // finishes a shard starts the next at once instead of waiting for this loop to hear of it and
+            // answer (at 10 M a rescore's shards take 20 ms each, and the gaps left the workers idle a tenth
+            // of the scoring stage). The one ahead is a queued shard, never a straggler's copy.
+            for p in hub.trusted where p.scoring <= p.threads {
+                let ahead = p.scoring == p.threads
+                if let (s, straggler) = plan.pick(for: p.routingID, fits: p.fits, rank: heldRank(for: p, rescore: rescore)), !(ahead && straggler) {
+                    try send(s, to: p)
+                }
             }
             try waitForRoom(plan, since: &stalledSince)
             metrics.shards(pending: plan.queue.count, running: plan.running, done: plan.done)

@@ -17,7 +17,7 @@ public struct CandidateTable: Sendable {
     /// Every customer's propensity under every plan model (customers × models), when kept for rescoring.
     public var propensities: ContiguousArray<Float> = []
     /// Every customer's offers removed by fatigue, when kept: what rebuilding the table after a model
-    /// changed needs besides its candidates (`CustomerScorer.rebuild`).
+    /// changed needs besides its candidates (`rebuilt`).
     public var fatigue: FatigueLog? = nil
     /// Every customer's profile features, when kept: with them a rebuild evaluates the changed models without
     /// reading the profiles again (`ShardScorer.rebuildTable`).
