@@ -58,11 +58,18 @@ extension Coordinator {
             // finishes a shard starts the next at once instead of waiting for this loop to hear of it and
             // answer (at 10 M a rescore's shards take 20 ms each, and the gaps left the workers idle a tenth
             // of the scoring stage). The one ahead is a queued shard, never a straggler's copy.
+            //
+            // A shard another connected worker holds (rank 2 in a rescore) costs this worker a full scoring, its
+            // holder a rebuild of a tenth of that: it is taken only by a worker with nothing else to do, while
+            // its holders have at least `stealAfter` such shards left (else they end sooner without help), or
+            // when nothing is being scored at all.
             for p in hub.trusted where p.scoring <= p.threads {
                 let ahead = p.scoring == p.threads
-                if let (s, straggler) = plan.pick(for: p.routingID, fits: p.fits, rank: heldRank(for: p, rescore: rescore)), !(ahead && straggler) {
-                    try send(s, to: p)
-                }
+                let rank = heldRank(for: p, rescore: rescore)
+                guard let (s, straggler) = plan.pick(for: p.routingID, fits: p.fits, rank: rank) else { continue }
+                if ahead && straggler { continue }
+                if rank(s) == 2 && plan.running > 0 && (ahead || plan.queue.lazy.filter({ rank($0) == 2 }).count < Self.stealAfter) { continue }
+                try send(s, to: p)
             }
             try waitForRoom(plan, since: &stalledSince)
             metrics.shards(pending: plan.queue.count, running: plan.running, done: plan.done)
@@ -119,6 +126,9 @@ extension Coordinator {
                               latency: latency, customers: plan.scoredCustomers.reduce(0, +), candidates: plan.scoredCandidates.reduce(0, +),
                               fromHeld: fromHeld, fromTables: fromTables)
     }
+
+    /// The fewest shards held by other workers left in the queue for an idle worker to score one of them.
+    static let stealAfter = 16
 
     /// How `pick` ranks a rescore's shards for worker `p`: first those whose kept propensities `p` holds (sent
     /// without them), then those no connected worker holds, last those another worker holds (which it will
