@@ -377,7 +377,10 @@ public struct ShardScorer {
     /// other customers is refused (`HeldTableMismatch`).
     public mutating func rebuildTable(_ held: CandidateTable, lower: UInt64, upper: UInt64?, reuse: Reuse, keepPropensities: Bool = false,
                                       keepEvery: Bool = false) throws -> CandidateTable {
-        guard held.fatigue != nil else { throw HeldTableMismatch(reason: "it kept no fatigued offers") }
+        guard let fatigue = held.fatigue else { throw HeldTableMismatch(reason: "it kept no fatigued offers") }
+        guard fatigue.count == held.customerCount else {
+            throw HeldTableMismatch(reason: "it kept the fatigued offers of \(fatigue.count) customers for its \(held.customerCount)")
+        }
         let modelCount = plan.models.count
         let evaluated = reuse.evaluated
         let changed = CandidateTable.ChangedOffers(plan: plan, columns: Dictionary(uniqueKeysWithValues: evaluated.enumerated().map { ($1, $0) }))
