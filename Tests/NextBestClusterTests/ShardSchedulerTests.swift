@@ -105,4 +105,20 @@ import NextBestWire
         #expect(s.queue == [0, 1] && s.requeued == 2 && s.stalled)
         #expect(s.smallestQueued == 10)
     }
+
+    /// What the coordinator sends a worker beyond its threads (one shard ahead) and when it scores a rescore's
+    /// shard that another connected worker holds (`Coordinator.takes`).
+    @Test func oneShardAheadAndAnotherWorkersHeldShards() {
+        func takes(ahead: Bool = false, straggler: Bool = false, held: Bool = false, running: Int = 3, left: Int = 0) -> Bool {
+            Coordinator.takes(ahead: ahead, straggler: straggler, heldByAnother: held, running: running, heldByOthersLeft: { left })
+        }
+        // A free thread takes what `pick` chose; the shard ahead is a queued one, never a straggler's copy.
+        #expect(takes() && takes(straggler: true) && takes(ahead: true))
+        #expect(!takes(ahead: true, straggler: true))
+        // Another worker's held shard: only by a worker with a free thread, and only while 16 or more are left.
+        #expect(!takes(held: true, left: Coordinator.stealAfter - 1) && takes(held: true, left: Coordinator.stealAfter))
+        #expect(!takes(ahead: true, held: true, left: 100))
+        // With nothing being scored, anything left is taken (its holder is not taking it).
+        #expect(takes(held: true, running: 0, left: 1) && takes(ahead: true, held: true, running: 0))
+    }
 }

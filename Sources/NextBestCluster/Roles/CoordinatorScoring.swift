@@ -64,11 +64,10 @@ extension Coordinator {
             // its holders have at least `stealAfter` such shards left (else they end sooner without help), or
             // when nothing is being scored at all.
             for p in hub.trusted where p.scoring <= p.threads {
-                let ahead = p.scoring == p.threads
                 let rank = heldRank(for: p, rescore: rescore)
-                guard let (s, straggler) = plan.pick(for: p.routingID, fits: p.fits, rank: rank) else { continue }
-                if ahead && straggler { continue }
-                if rank(s) == 2 && plan.running > 0 && (ahead || plan.queue.lazy.filter({ rank($0) == 2 }).count < Self.stealAfter) { continue }
+                guard let (s, straggler) = plan.pick(for: p.routingID, fits: p.fits, rank: rank),
+                      Self.takes(ahead: p.scoring == p.threads, straggler: straggler, heldByAnother: rank(s) == 2, running: plan.running,
+                                 heldByOthersLeft: { plan.queue.lazy.filter { rank($0) == 2 }.count }) else { continue }
                 try send(s, to: p)
             }
             try waitForRoom(plan, since: &stalledSince)
@@ -129,6 +128,15 @@ extension Coordinator {
 
     /// The fewest shards held by other workers left in the queue for an idle worker to score one of them.
     static let stealAfter = 16
+
+    /// Whether a worker is sent the shard `ShardScheduler.pick` chose for it: `ahead` when all its threads are
+    /// busy (the shard would wait on it), `straggler` for a copy of a shard being scored elsewhere,
+    /// `heldByAnother` for a rescore's shard another connected worker holds, `running` the shards being scored.
+    static func takes(ahead: Bool, straggler: Bool, heldByAnother: Bool, running: Int, heldByOthersLeft: () -> Int) -> Bool {
+        if ahead && straggler { return false }
+        if heldByAnother && running > 0 && (ahead || heldByOthersLeft() < stealAfter) { return false }
+        return true
+    }
 
     /// How `pick` ranks a rescore's shards for worker `p`: first those whose kept propensities `p` holds (sent
     /// without them), then those no connected worker holds, last those another worker holds (which it will
