@@ -31,8 +31,10 @@ import Testing
         return (lists, csv)
     }
 
-    @Test func listsRenderToThePlainFormattersRows() throws {
-        // Ids and names of every length the renderer copies differently: up to 8, 16 and 32 bytes, and longer.
+    /// Offers and channels with names of every length the renderer copies differently (up to 8, 16 and 32
+    /// bytes, and longer), and 502 customers with ids close together and far apart, 1 to 300 rows each and
+    /// values of one to ten LEB128 bytes.
+    static func sample() -> (offers: [String], channels: [String], customers: [(UInt64, [Row])]) {
         let offers = (0..<300).map { k in "OFFER_\(k)" + String(repeating: "x", count: [0, 3, 12, 26, 27, 40][k % 6]) }
         let channels = ["email", "sms", "branch-with-a-name-of-33-bytes-xx", "app"]
         var rng = SystemRandomNumberGenerator()
@@ -48,6 +50,11 @@ import Testing
             }))
         }
         customers.append((UInt64.max, [Row(offer: 1, channel: 0, propensity: 0.0000005, value: -1e12)]))
+        return (offers, channels, customers)
+    }
+
+    @Test func listsRenderToThePlainFormattersRows() throws {
+        let (offers, channels, customers) = Self.sample()
         let (lists, csv) = Self.encode(offers: offers, channels: channels, customers: customers)
         #expect(try NBALists.render(lists) == csv)
         let counted = try NBALists.count(lists)
@@ -55,6 +62,52 @@ import Testing
         #expect(lists.count * 3 < csv.count, "binary lists should be well under the CSV text: \(lists.count) vs \(csv.count) bytes")
         // No customers: no rows.
         #expect(try NBALists.render(NBALists.header(offers: [], channels: [])) == [])
+    }
+
+    /// The readers that skip rows (`skipCustomer`, `skipRows`, `rowPlace`) find the bytes and places that
+    /// reading every value finds, and refuse every truncated prefix that reading refuses.
+    @Test func skippingRowsDelimitsWhatReadingFinds() throws {
+        let (offers, channels, customers) = Self.sample()
+        let lists = Self.encode(offers: offers, channels: channels, customers: customers).lists
+        try lists.withUnsafeBufferPointer { b in
+            var read = try NBALists.Reader(b), skipped = try NBALists.Reader(b), placed = try NBALists.Reader(b)
+            var n = 0
+            while let c = try read.next() {
+                let s = try #require(try skipped.skipCustomer())
+                #expect(s.id == c.id && s.rows == c.rows && s.bytes == c.bytes, "customer \(n)")
+                // Each row's places, its codes skipped, then the next customer's first row read after skipping the rest.
+                let p = try #require(try placed.customer())
+                var again = read
+                again.seek(c.bytes.lowerBound)
+                for r in 0..<p.rows {
+                    let full = try again.row(), place = try placed.rowPlace()
+                    #expect(place.offer == full.offer && place.channel == full.channel, "customer \(n) row \(r)")
+                    if r == 0 { try placed.skipRows(p.rows - 1); break }
+                }
+                #expect(placed.offset == c.bytes.upperBound)
+                n += 1
+            }
+            #expect(n == customers.count)
+            #expect(try skipped.skipCustomer() == nil)
+        }
+        // A prefix that ends inside a customer's rows is refused by both, at every length (the first 30
+        // customers, one of them with 300 rows).
+        let first = Self.encode(offers: offers, channels: channels, customers: Array(customers.prefix(30))).lists
+        for cut in 0..<first.count {
+            let prefix = Array(first.prefix(cut))
+            func walk(skipping: Bool) -> Int? {
+                prefix.withUnsafeBufferPointer { b in
+                    guard var r = try? NBALists.Reader(b) else { return nil }
+                    var n = 0
+                    while true {
+                        guard let c = try? (skipping ? r.skipCustomer() : r.next()) else { return nil }
+                        guard c != nil else { return n }
+                        n += 1
+                    }
+                }
+            }
+            #expect(walk(skipping: true) == walk(skipping: false), "prefix of \(cut) bytes")
+        }
     }
 
     /// The printing of a code as the first release wrote it: one digit at a time from the right, the point

@@ -2,8 +2,11 @@
 /// offer made, sorted by customer id then rank (1 = best). Propensity has 6 decimals, expected value 4.
 public enum NBAFormat {
     public static let header = "customer_id,rank,offer_id,channel,propensity,expected_value\n"
-    public static let propensityDecimals = 6
-    public static let valueDecimals = 4
+    /// Decimals of the propensity column (a literal, so that callers in other modules print with constant
+    /// divisors).
+    @inlinable public static var propensityDecimals: Int { 6 }
+    /// Decimals of the expected-value column.
+    @inlinable public static var valueDecimals: Int { 4 }
 
     /// Appends one row.
     @inlinable
