@@ -5,8 +5,13 @@ import PackageDescription
 // smoke test run the debug binary.
 #if arch(x86_64)
 let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512", "-Ounchecked"])]
+// The price pass keeps each family's best with conditional moves (`SubProblemSolver.keepFamilyBests`); x86's
+// pass that turns conditional moves in loops back into branches made them a mispredicted branch per entry
+// (bench/RESULTS.md, 2026-12-07, fifteenth session).
+let coreSettings: [SwiftSetting] = [.unsafeFlags(["-Xllvm", "-x86-cmov-converter=false"])]
 #else
 let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+let coreSettings: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -78,11 +83,13 @@ let package = Package(
             swiftSettings: kernelSettings
         ),
         // Default optimization: its preconditions stay on in release builds (bench/RESULTS.md: no measured
-        // cost). Only NextBestKernels has unsafe flags; with swift-tools-version 6.2, packages that depend on
-        // these products by version accept them (SwiftPM 6.2 and later).
+        // cost). Its one unsafe flag is an x86 code-generation switch (`coreSettings`); with
+        // swift-tools-version 6.2, packages that depend on these products by version accept unsafe flags
+        // (SwiftPM 6.2 and later).
         .target(
             name: "NextBestCore",
-            dependencies: ["NextBestKernels", "CCoinOR"]
+            dependencies: ["NextBestKernels", "CCoinOR"],
+            swiftSettings: coreSettings
         ),
         // ONNX-ML models (`--format onnx`): onnx.pb.swift generated from Debian's onnx.proto, and the reader
         // that turns a skl2onnx/onnxmltools graph into a `DecisionForest` or `LogisticModel`. Only

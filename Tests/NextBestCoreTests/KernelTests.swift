@@ -187,6 +187,60 @@ import Testing
         }
     }
 
+    /// Two customers solved together (`solvePair`, the pass's usual step with one offer per family) get each
+    /// the list and sum it gets solved alone: lengths that differ (one empty), ties, values at or below 0,
+    /// families reached by several entries in a row and apart.
+    @Test func aPairSolvedTogetherIsEachSolvedAlone() throws {
+        let g = PopulationGenerator(customers: 100, offers: 16, seed: 3, trees: 2, depth: 2)
+        var campaign = g.campaign(estimatingFrom: 100)
+        campaign.perCustomer.maxPerFamily = 1
+        let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
+        let families = plan.families.count
+        #expect(families >= 3)
+        var solver = SubProblemSolver(plan: plan)
+        #expect(solver.solvesPairs)
+        var rng = SplitMix64(seed: 17)
+        // 64 slots; a slot's family, and two price tables (each customer at its own point).
+        let slotFamily = (0..<64).map { s in UInt8(s % 7 < 3 ? 0 : (s / 5) % families) }
+        let prices = (0..<2).map { _ in (0..<64).map { _ in Double(Int(rng.next() % 5)) } }
+        func customer() -> (bases: [Double], slots: [UInt16]) {
+            let n = Int(rng.next() % 30)
+            // Few distinct values, so that ties are common.
+            return ((0..<n).map { _ in Double(Int(rng.next() % 9)) - 2 }, (0..<n).map { _ in UInt16(rng.next() % 64) })
+        }
+        for round in 0..<2_000 {
+            let a = customer(), b = customer()
+            let fa = Double(Int(rng.next() % 3)), fb = Double(Int(rng.next() % 3))
+            var aloneA = ContiguousArray<Int32>(), aloneB = ContiguousArray<Int32>(), pairA = ContiguousArray<Int32>(), pairB = ContiguousArray<Int32>()
+            try slotFamily.withUnsafeBufferPointer { fam in
+                try prices[0].withUnsafeBufferPointer { pa in
+                    try prices[1].withUnsafeBufferPointer { pb in
+                        try a.bases.withUnsafeBufferPointer { ba in
+                            try b.bases.withUnsafeBufferPointer { bb in
+                                try a.slots.withUnsafeBufferPointer { sa in
+                                    try b.slots.withUnsafeBufferPointer { sb in
+                                        // Empty buffers have no base address: a stand-in never read.
+                                        let dummy = UnsafeMutablePointer<UInt16>.allocate(capacity: 1)
+                                        defer { dummy.deallocate() }
+                                        let sa = sa.baseAddress ?? UnsafePointer(dummy), sb = sb.baseAddress ?? UnsafePointer(dummy)
+                                        let va = solver.solve(bases: ba, slots: sa, slotFamily: fam.baseAddress!, price: pa.baseAddress!, fixed: fa, into: &aloneA)
+                                        let vb = solver.solve(bases: bb, slots: sb, slotFamily: fam.baseAddress!, price: pb.baseAddress!, fixed: fb, into: &aloneB)
+                                        let (pva, pvb) = solver.solvePair(bases: ba, slots: sa, price: pa.baseAddress!, fixed: fa,
+                                                                          bases2: bb, slots2: sb, price2: pb.baseAddress!, fixed2: fb,
+                                                                          slotFamily: fam.baseAddress!, into: &pairA, &pairB)
+                                        #expect(pairA == aloneA && pairB == aloneB, "round \(round)")
+                                        #expect(pva == va && pvb == vb, "round \(round)")
+                                        try #require(pairA == aloneA && pairB == aloneB)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A bucket read from a kept pass (`PricingRequest.bucketPass`) gets the lists and totals solving it
     /// again gives: the settle step's pass and split customers are the same whether a shard kept the
     /// passes (the usual case) or took the shard over since and solves them (a restored shard).

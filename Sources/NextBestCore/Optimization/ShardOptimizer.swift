@@ -281,8 +281,8 @@ public struct ShardOptimizer: Sendable {
         let budgetRow = constraints.budgetRow
         let customers = source.count
         let stride = t.stride, slots = t.slots
-        var chosen = ContiguousArray<Int32>()
-        chosen.reserveCapacity(mo)
+        var chosen = ContiguousArray<Int32>(), second = ContiguousArray<Int32>()
+        chosen.reserveCapacity(mo); second.reserveCapacity(mo)
         let skips = skip ?? ContiguousArray(repeating: false, count: CustomerBuckets.count)
         customerRegionRow.withUnsafeBufferPointer { regionRows in
         customerSegmentRow.withUnsafeBufferPointer { segmentRows in
@@ -308,29 +308,37 @@ public struct ShardOptimizer: Sendable {
         source.block.skips.withUnsafeBufferPointer { skips in
         oe.slotFamily.withUnsafeBufferPointer { slotFamily in
         table.offsets.withUnsafeBufferPointer { firstCandidate in
-            for n in 0..<customers {
-                // The n-th list to solve: a position among the source's lists, then its customer.
+            /// The n-th list to solve: its customer, bucket, point and entries (nil: its bucket is taken from a
+            /// kept pass).
+            struct List {
+                var k: Int, i: Int, bucket: Int, bo: Int, ps: Int, region: Int, segment: Int, lo: Int, hi: Int
+                var price: UnsafePointer<Double>, fixed: Double
+            }
+            @inline(__always) func list(_ n: Int) -> List? {
+                // A position among the source's lists, then its customer.
                 let k = source.position(n)
                 let i = source.customers.map { Int($0[k]) } ?? k
                 let bucket = Int(buckets[i]), bo = bucket &* stride
-                if skipBucket[bucket] { continue }
+                if skipBucket[bucket] { return nil }
                 // The customer's point: its tables.
                 let p = Int(pointOfBucket[bucket]), ps = p &* slots
                 let net = nets.baseAddress! + p &* stride
-                let price = prices.baseAddress! + ps
                 let region = bo + Int(regionRows[i]), segment = bo + Int(segmentRows[i])
-                let fixed = net[region - bo] + net[segment - bo]
-                chosen.removeAll(keepingCapacity: true)
-                let lo = Int(offsets[k])
+                return List(k: k, i: i, bucket: bucket, bo: bo, ps: ps, region: region, segment: segment,
+                            lo: Int(offsets[k]), hi: Int(offsets[k + 1]), price: prices.baseAddress! + ps,
+                            fixed: net[region - bo] + net[segment - bo])
+            }
+            @inline(__always) func entries(_ l: List) -> UnsafeBufferPointer<Double> { UnsafeBufferPointer(rebasing: bases[l.lo..<l.hi]) }
+            /// A solved list's selection and totals.
+            @inline(__always) func account(_ l: List, value: Double, chosen: ContiguousArray<Int32>) {
+                let bucket = l.bucket, bo = l.bo, lo = l.lo, i = l.i
                 let slotsOfCustomer = entrySlots.baseAddress! + lo
-                let value = solver.solve(bases: UnsafeBufferPointer(rebasing: bases[lo..<Int(offsets[k + 1])]), slots: slotsOfCustomer,
-                                         slotFamily: slotFamily.baseAddress!, price: price, fixed: fixed, into: &chosen)
                 bucketDual[bucket] += RunTotals.micros(value)
                 let base = i * mo
                 for j in 0..<mo {
                     if j < chosen.count {
                         let e = Int(chosen[j])
-                        let slot = ps + Int(slotsOfCustomer[e])
+                        let slot = l.ps + Int(slotsOfCustomer[e])
                         if writes { selection[base + j] = firstCandidate[i] + Int32(skips[lo + e]) + positions[slot] }
                         // What the chosen channel adds, from the slot: no candidate is read here.
                         let objective = RunTotals.micros(bases[lo + e] - slotObjectives[slot])
@@ -340,11 +348,33 @@ public struct ShardOptimizer: Sendable {
                         if budgetRow >= 0 { use[bo + budgetRow] += slotCosts[slot] }
                         use[bo + Int(slotProductRows[slot])] += 1
                         use[bo + Int(slotChannelRows[slot])] += 1
-                        use[region] += 1
-                        use[segment] += 1
+                        use[l.region] += 1
+                        use[l.segment] += 1
                     } else if writes {
                         selection[base + j] = -1
                     }
+                }
+            }
+            // Two lists at a time when the solver can (`solvePair`), each accounted in list order as alone.
+            let pairs = solver.solvesPairs
+            var n = 0
+            while n < customers {
+                guard let a = list(n) else { n += 1; continue }
+                n += 1
+                var b: List? = nil
+                while pairs && b == nil && n < customers { b = list(n); n += 1 }
+                chosen.removeAll(keepingCapacity: true)
+                if let b {
+                    second.removeAll(keepingCapacity: true)
+                    let (va, vb) = solver.solvePair(bases: entries(a), slots: entrySlots.baseAddress! + a.lo, price: a.price, fixed: a.fixed,
+                                                    bases2: entries(b), slots2: entrySlots.baseAddress! + b.lo, price2: b.price, fixed2: b.fixed,
+                                                    slotFamily: slotFamily.baseAddress!, into: &chosen, &second)
+                    account(a, value: va, chosen: chosen)
+                    account(b, value: vb, chosen: second)
+                } else {
+                    let value = solver.solve(bases: entries(a), slots: entrySlots.baseAddress! + a.lo,
+                                             slotFamily: slotFamily.baseAddress!, price: a.price, fixed: a.fixed, into: &chosen)
+                    account(a, value: value, chosen: chosen)
                 }
             }
         }}}}}

@@ -13,9 +13,12 @@ public struct SubProblemSolver: Sendable {
     private var familyUse: ContiguousArray<Int32>
     private var familyOf: ContiguousArray<Int32> = []
     /// One per family (`maxPerFamily == 1`): the family's best positive value so far (0: none) and its
-    /// entry (-1: none).
+    /// entry (-1: none); one more at the end, where the pass writes an entry that does not better its
+    /// family's best (never read). A second pair of tables for the second customer of `solvePair`.
     private var familyBest: ContiguousArray<Double>
     private var familyBestIndex: ContiguousArray<Int32>
+    private var familyBest2: ContiguousArray<Double>
+    private var familyBestIndex2: ContiguousArray<Int32>
 
     public init(plan: ScoringPlan) {
         maxOffers = plan.campaign.perCustomer.maxOffers
@@ -24,8 +27,10 @@ public struct SubProblemSolver: Sendable {
         order = ContiguousArray(repeating: 0, count: plan.offers.reduce(0) { $0 + $1.channels.count } + 1)
         values = ContiguousArray(repeating: 0, count: plan.offers.reduce(0) { $0 + $1.channels.count } + 1)
         familyUse = ContiguousArray(repeating: 0, count: plan.families.count)
-        familyBest = ContiguousArray(repeating: 0, count: plan.families.count)
-        familyBestIndex = ContiguousArray(repeating: -1, count: plan.families.count)
+        familyBest = ContiguousArray(repeating: 0, count: plan.families.count + 1)
+        familyBestIndex = ContiguousArray(repeating: -1, count: plan.families.count + 1)
+        familyBest2 = familyBest
+        familyBestIndex2 = familyBestIndex
     }
 
     /// Chooses from `candidates` (grouped by offer, channels ascending); appends chosen indices (into
@@ -91,50 +96,119 @@ public struct SubProblemSolver: Sendable {
         return takeBest(count: m, into: &chosen)
     }
 
+    /// Whether `solvePair` applies: a family gives at most one offer.
+    @inlinable public var solvesPairs: Bool { maxPerFamily == 1 }
+
     /// `solve(bases:)` when a family gives at most one offer: the greedy over all offers that skips full
     /// families takes exactly the best offer of each family, best first, so one pass keeps each family's
     /// best (entries come in index order, so the first of equal values stays, as the ties rule asks) and
     /// the pick runs over the families. Same choice, same order, same sum as the general path.
-    ///
-    /// The pass has no data-dependent branch (a family's best starts at 0, so "positive and better" is one
-    /// comparison, and the update is a select): which entries win is unpredictable, and a mispredicted
-    /// branch per entry cost more than the rest of the pass.
     @usableFromInline
     mutating func solveOnePerFamily(bases: UnsafeBufferPointer<Double>, slots: UnsafePointer<UInt16>, slotFamily: UnsafePointer<UInt8>,
                                     price: UnsafePointer<Double>, fixed: Double, into chosen: inout ContiguousArray<Int32>) -> Double {
         let maxOffers = self.maxOffers
         return familyBest.withUnsafeMutableBufferPointer { best in
             familyBestIndex.withUnsafeMutableBufferPointer { bestIndex in
-                let families = best.count
-                for k in 0..<bases.count {
-                    let slot = Int(slots[k])
-                    let v = bases[k] - price[slot] - fixed
-                    let f = Int(slotFamily[slot])
-                    let current = best[f]
-                    let better = v > current
-                    best[f] = better ? v : current
-                    bestIndex[f] = better ? Int32(truncatingIfNeeded: k) : bestIndex[f]
-                }
-                var total = 0.0
-                var taken = 0
-                while taken < maxOffers {
-                    var bf = -1
-                    var bv = 0.0
-                    var bi = Int32.max
-                    for f in 0..<families where bestIndex[f] >= 0 {
-                        if best[f] > bv || (best[f] == bv && bestIndex[f] < bi) { bf = f; bv = best[f]; bi = bestIndex[f] }
-                    }
-                    if bf < 0 { break }
-                    chosen.append(bi)
-                    total += bv
-                    taken += 1
-                    best[bf] = 0
-                    bestIndex[bf] = -1
-                }
-                for f in 0..<families { best[f] = 0; bestIndex[f] = -1 }
-                return total
+                Self.keepFamilyBests(bases: bases, slots: slots, slotFamily: slotFamily, price: price, fixed: fixed,
+                                     best: best.baseAddress!, bestIndex: bestIndex.baseAddress!, spare: best.count - 1)
+                return Self.pickFamilyBests(best, bestIndex, maxOffers: maxOffers, into: &chosen)
             }
         }
+    }
+
+    /// Two customers' sub-problems at once when a family gives at most one offer (`solvesPairs`): each the
+    /// choice `solve(bases:)` makes for it alone, into `chosen` and `chosen2`; returns both sums.
+    ///
+    /// A customer's pass is one chain of dependent steps (an entry's family best is read after the last
+    /// entry's was written), so the core mostly waits; the two customers' passes are independent and run
+    /// interleaved, entry by entry (bench/RESULTS.md, 2026-12-07, fifteenth session).
+    @inlinable
+    public mutating func solvePair(bases: UnsafeBufferPointer<Double>, slots: UnsafePointer<UInt16>, price: UnsafePointer<Double>, fixed: Double,
+                                   bases2: UnsafeBufferPointer<Double>, slots2: UnsafePointer<UInt16>, price2: UnsafePointer<Double>, fixed2: Double,
+                                   slotFamily: UnsafePointer<UInt8>,
+                                   into chosen: inout ContiguousArray<Int32>, _ chosen2: inout ContiguousArray<Int32>) -> (Double, Double) {
+        solvePairImpl(bases: bases, slots: slots, price: price, fixed: fixed, bases2: bases2, slots2: slots2, price2: price2, fixed2: fixed2,
+                      slotFamily: slotFamily, into: &chosen, &chosen2)
+    }
+
+    @usableFromInline
+    mutating func solvePairImpl(bases: UnsafeBufferPointer<Double>, slots: UnsafePointer<UInt16>, price: UnsafePointer<Double>, fixed: Double,
+                                bases2: UnsafeBufferPointer<Double>, slots2: UnsafePointer<UInt16>, price2: UnsafePointer<Double>, fixed2: Double,
+                                slotFamily: UnsafePointer<UInt8>,
+                                into chosen: inout ContiguousArray<Int32>, _ chosen2: inout ContiguousArray<Int32>) -> (Double, Double) {
+        precondition(maxPerFamily == 1, "solvePair is for one offer per family")
+        let maxOffers = self.maxOffers
+        return familyBest.withUnsafeMutableBufferPointer { best in
+        familyBestIndex.withUnsafeMutableBufferPointer { bestIndex in
+        familyBest2.withUnsafeMutableBufferPointer { best2 in
+        familyBestIndex2.withUnsafeMutableBufferPointer { bestIndex2 in
+            let spare = best.count - 1
+            let b = best.baseAddress!, bi = bestIndex.baseAddress!, b2 = best2.baseAddress!, bi2 = bestIndex2.baseAddress!
+            let common = min(bases.count, bases2.count)
+            for k in 0..<common {
+                let slot = Int(slots[k]), slot2 = Int(slots2[k])
+                let v = bases[k] - price[slot] - fixed, v2 = bases2[k] - price2[slot2] - fixed2
+                let f = Int(slotFamily[slot]), f2 = Int(slotFamily[slot2])
+                let to = v > b[f] ? f : spare, to2 = v2 > b2[f2] ? f2 : spare
+                b[to] = v; bi[to] = Int32(truncatingIfNeeded: k)
+                b2[to2] = v2; bi2[to2] = Int32(truncatingIfNeeded: k)
+            }
+            // The longer customer's last entries alone.
+            Self.keepFamilyBests(bases: UnsafeBufferPointer(rebasing: bases[common...]), slots: slots + common, slotFamily: slotFamily,
+                                 price: price, fixed: fixed, best: b, bestIndex: bi, spare: spare, first: common)
+            Self.keepFamilyBests(bases: UnsafeBufferPointer(rebasing: bases2[common...]), slots: slots2 + common, slotFamily: slotFamily,
+                                 price: price2, fixed: fixed2, best: b2, bestIndex: bi2, spare: spare, first: common)
+            return (Self.pickFamilyBests(best, bestIndex, maxOffers: maxOffers, into: &chosen),
+                    Self.pickFamilyBests(best2, bestIndex2, maxOffers: maxOffers, into: &chosen2))
+        }}}}
+    }
+
+    /// Each family's best positive entry (value and index, `first` + its position in `bases`), kept where the
+    /// tables hold the entries seen before. No data-dependent branch (which entries win is unpredictable,
+    /// and a mispredicted branch per entry cost more than the rest of the pass): a family's best starts at
+    /// 0, so "positive and better" is one comparison, and an entry is written where it goes, its family's
+    /// place when it is better and the spare place after the families otherwise, a conditional move. (Written
+    /// as a select of the value, the compiler made the store conditional, a branch per entry; the package
+    /// builds NextBestCore with x86's conversion of conditional moves into branches turned off, which made
+    /// the place a branch too.)
+    @inline(__always) @usableFromInline
+    static func keepFamilyBests(bases: UnsafeBufferPointer<Double>, slots: UnsafePointer<UInt16>, slotFamily: UnsafePointer<UInt8>,
+                                price: UnsafePointer<Double>, fixed: Double, best: UnsafeMutablePointer<Double>,
+                                bestIndex: UnsafeMutablePointer<Int32>, spare: Int, first: Int = 0) {
+        for k in 0..<bases.count {
+            let slot = Int(slots[k])
+            let v = bases[k] - price[slot] - fixed
+            let f = Int(slotFamily[slot])
+            let to = v > best[f] ? f : spare
+            best[to] = v
+            bestIndex[to] = Int32(truncatingIfNeeded: first &+ k)
+        }
+    }
+
+    /// Takes the families' bests, best first (ties: the earlier entry), up to `maxOffers`; appends their
+    /// entries to `chosen`, returns the sum of their values in the order taken, and clears the tables.
+    @inline(__always) @usableFromInline
+    static func pickFamilyBests(_ best: UnsafeMutableBufferPointer<Double>, _ bestIndex: UnsafeMutableBufferPointer<Int32>, maxOffers: Int,
+                                into chosen: inout ContiguousArray<Int32>) -> Double {
+        let families = best.count - 1
+        var total = 0.0
+        var taken = 0
+        while taken < maxOffers {
+            var bf = -1
+            var bv = 0.0
+            var bi = Int32.max
+            for f in 0..<families where bestIndex[f] >= 0 {
+                if best[f] > bv || (best[f] == bv && bestIndex[f] < bi) { bf = f; bv = best[f]; bi = bestIndex[f] }
+            }
+            if bf < 0 { break }
+            chosen.append(bi)
+            total += bv
+            taken += 1
+            best[bf] = 0
+            bestIndex[bf] = -1
+        }
+        for f in 0..<families { best[f] = 0; bestIndex[f] = -1 }
+        return total
     }
 
     /// Takes the `m` values in `values`/`order`/`familyOf` by value (ties: lower `order`), skipping full
