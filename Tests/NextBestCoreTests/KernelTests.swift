@@ -241,6 +241,32 @@ import Testing
         }
     }
 
+    /// The precheck's facts for a region's and a segment's min rows read from the offer entries (built while
+    /// scoring) are the facts the walk over the candidates finds: capacities and cheapest costs, with one and
+    /// two offers per family, with and without a budget; a product's and a channel's min rows (always walked
+    /// over the candidates) alongside.
+    @Test(arguments: [1, 2], [true, false])
+    func precheckFactsFromEntriesAreTheCandidatesFacts(perFamily: Int, budget: Bool) throws {
+        let g = PopulationGenerator(customers: 3_000, offers: 16, seed: 23, trees: 4, depth: 3)
+        var campaign = g.campaign(estimatingFrom: 1_000)
+        campaign.perCustomer.maxPerFamily = perFamily
+        campaign.constraints = .init(budget: budget ? 1_000_000 : nil, products: [.init(name: campaign.offers[0].product, bounds: .init(min: 10, max: nil))],
+                                     regions: [.init(name: g.regions[0], bounds: .init(min: 50, max: nil)), .init(name: g.regions[1], bounds: .init(min: nil, max: 900))],
+                                     segments: [.init(name: g.segments[1], bounds: .init(min: 40, max: 2_000))],
+                                     channels: [.init(name: campaign.offers[0].channels[0].channel, bounds: .init(min: 5, max: nil))])
+        let plan = try ScoringPlan(campaign: campaign, schema: g.schema, models: g.propensityModels())
+        let cs = Self.constraints(g, plan: plan)
+        let withEntries = ShardOptimizer(plan: plan, constraints: cs, table: Self.scored(g, plan: plan, ids: 0..<2_500, entries: true))
+        let walked = ShardOptimizer(plan: plan, constraints: cs, table: Self.scored(g, plan: plan, ids: 0..<2_500), foldOffers: false)
+        #expect(withEntries.entriesAtHand != nil && walked.offerEntries == nil)
+        let a = PrecheckFacts.of(withEntries), b = PrecheckFacts.of(walked)
+        #expect(a == b)
+        // Every min row has customers who could take an offer, each counted once at its cheapest cost.
+        let minRows = cs.rows.indices.filter { cs.rows[$0].lower != nil && cs.rows[$0].kind != .budget }
+        #expect(minRows.count == 4 && minRows.allSatisfy { a.capacity[$0] > 0 })
+        #expect(minRows.allSatisfy { k in (1...Int64(2_500)).contains(a.cheapest[k].reduce(0) { $0 + $1.count }) })
+    }
+
     /// A bucket read from a kept pass (`PricingRequest.bucketPass`) gets the lists and totals solving it
     /// again gives: the settle step's pass and split customers are the same whether a shard kept the
     /// passes (the usual case) or took the shard over since and solves them (a restored shard).

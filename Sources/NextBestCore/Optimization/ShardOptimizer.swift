@@ -25,6 +25,8 @@ public struct ShardOptimizer: Sendable {
     /// Every customer's entries, kept for every pass: the table's (built while scoring), or built at the
     /// first pass over everybody. Building them costs about twice what a pass over them does.
     private var keptEntries: OfferEntries.Block? = nil
+    /// Every customer's offer entries when they are at hand (kept, or built while scoring), in table order.
+    var entriesAtHand: OfferEntries.Block? { keptEntries ?? table.offerEntries }
     /// Each customer's region and segment row (or `constraints.count` for none).
     let customerRegionRow: ContiguousArray<Int32>
     let customerSegmentRow: ContiguousArray<Int32>

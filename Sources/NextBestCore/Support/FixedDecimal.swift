@@ -74,7 +74,7 @@ public enum FixedDecimal {
     /// digits `round(|value| × 10^decimals)` (rounded and clamped exactly as `write` does) zigzag-encoded with
     /// the printed sign (`2n` for `n`, `2n − 1` for `−n`; never "−0"), or `nonFiniteCode` + 0, 1, 2 for
     /// `nan`, `inf`, `-inf`. `write(code:decimals:to:)` prints the same bytes as `write` did.
-    @inlinable
+    @inlinable @inline(__always)
     public static func code(_ value: Double, decimals: Int) -> UInt64 {
         guard value.isFinite else { return nonFiniteCode + (value.isNaN ? 0 : (value < 0 ? 2 : 1)) }
         // Rounded, then clamped to 9.0e17: a value from 9.0e17 on rounds to it or above.
