@@ -85,24 +85,21 @@ func time(_ name: String, _ body: (UnsafePointer<Double>, UnsafePointer<UInt16>,
 }
 
 print("\(bases.count) entries, families \(grouped ? "grouped" : "interleaved")")
-time("select (the first release)") { b, s, best, index in
-    let offsets = offsetPointer
-    var sum = 0.0
-    for c in 0..<customers {
-        select(b + offsets[c], s + offsets[c], offsets[c + 1] - offsets[c], 1.5, best, index)
-        sum += pick(best, index)
+/// One customer at a time with `keep`, then the pick.
+func oneByOne(_ keep: @escaping (UnsafePointer<Double>, UnsafePointer<UInt16>, Int, Double, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Int32>) -> Void)
+    -> (UnsafePointer<Double>, UnsafePointer<UInt16>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Int32>) -> Double {
+    { b, s, best, index in
+        let offsets = offsetPointer
+        var sum = 0.0
+        for c in 0..<customers {
+            keep(b + offsets[c], s + offsets[c], offsets[c + 1] - offsets[c], 1.5, best, index)
+            sum += pick(best, index)
+        }
+        return sum
     }
-    return sum
 }
-time("place") { b, s, best, index in
-    let offsets = offsetPointer
-    var sum = 0.0
-    for c in 0..<customers {
-        place(b + offsets[c], s + offsets[c], offsets[c + 1] - offsets[c], 1.5, best, index)
-        sum += pick(best, index)
-    }
-    return sum
-}
+time("select (the first release)", oneByOne { select($0, $1, $2, $3, $4, $5) })
+time("place", oneByOne { place($0, $1, $2, $3, $4, $5) })
 time("place, two customers at once") { b, s, best, index in
     let best2 = best + families + 1, index2 = index + families + 1
     let price = pricePointer, slotFamily = familyPointer, offsets = offsetPointer
