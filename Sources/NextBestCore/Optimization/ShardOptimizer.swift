@@ -310,12 +310,12 @@ public struct ShardOptimizer: Sendable {
         source.block.skips.withUnsafeBufferPointer { skips in
         oe.slotFamily.withUnsafeBufferPointer { slotFamily in
         table.offsets.withUnsafeBufferPointer { firstCandidate in
-            /// The n-th list to solve: its customer, bucket, point and entries (nil: its bucket is taken from a
-            /// kept pass).
+            /// A list to solve: its customer, bucket, point and entries.
             struct List {
-                var k: Int, i: Int, bucket: Int, bo: Int, ps: Int, region: Int, segment: Int, lo: Int, hi: Int
+                var i: Int, bucket: Int, bo: Int, ps: Int, region: Int, segment: Int, lo: Int, hi: Int
                 var price: UnsafePointer<Double>, fixed: Double
             }
+            /// The n-th list to solve (nil: its bucket is taken from a kept pass).
             @inline(__always) func list(_ n: Int) -> List? {
                 // A position among the source's lists, then its customer.
                 let k = source.position(n)
@@ -326,7 +326,7 @@ public struct ShardOptimizer: Sendable {
                 let p = Int(pointOfBucket[bucket]), ps = p &* slots
                 let net = nets.baseAddress! + p &* stride
                 let region = bo + Int(regionRows[i]), segment = bo + Int(segmentRows[i])
-                return List(k: k, i: i, bucket: bucket, bo: bo, ps: ps, region: region, segment: segment,
+                return List(i: i, bucket: bucket, bo: bo, ps: ps, region: region, segment: segment,
                             lo: Int(offsets[k]), hi: Int(offsets[k + 1]), price: prices.baseAddress! + ps,
                             fixed: net[region - bo] + net[segment - bo])
             }
