@@ -208,6 +208,15 @@ import Testing
             // Few distinct values, so that ties are common.
             return ((0..<n).map { _ in Double(Int(rng.next() % 9)) - 2 }, (0..<n).map { _ in UInt16(rng.next() % 64) })
         }
+        func reference(_ bases: [Double], _ slots: [UInt16], _ price: [Double], _ fixed: Double) -> (chosen: [Int32], sum: Double) {
+            var best: [Int: (value: Double, entry: Int)] = [:]
+            for k in bases.indices {
+                let slot = Int(slots[k]), v = bases[k] - price[slot] - fixed, f = Int(slotFamily[slot])
+                if v > 0 && v > (best[f]?.value ?? 0) { best[f] = (v, k) }
+            }
+            let ranked = best.values.sorted { $0.value != $1.value ? $0.value > $1.value : $0.entry < $1.entry }.prefix(solver.maxOffers)
+            return (ranked.map { Int32($0.entry) }, ranked.reduce(0.0) { $0 + $1.value })
+        }
         for round in 0..<2_000 {
             let a = customer(), b = customer()
             let fa = Double(Int(rng.next() % 3)), fb = Double(Int(rng.next() % 3))
@@ -230,7 +239,12 @@ import Testing
                                                                           slotFamily: fam.baseAddress!, into: &pairA, &pairB)
                                         #expect(pairA == aloneA && pairB == aloneB, "round \(round)")
                                         #expect(pva == va && pvb == vb, "round \(round)")
-                                        try #require(pairA == aloneA && pairB == aloneB)
+                                        // Both against the rule written out: per family its first best positive
+                                        // entry, then the families by value, ties to the earlier entry.
+                                        let refA = reference(a.bases, a.slots, prices[0], fa), refB = reference(b.bases, b.slots, prices[1], fb)
+                                        #expect(Array(aloneA) == refA.chosen && Array(aloneB) == refB.chosen, "round \(round)")
+                                        #expect(va == refA.sum && vb == refB.sum, "round \(round)")
+                                        try #require(pairA == aloneA && pairB == aloneB && Array(aloneA) == refA.chosen)
                                     }
                                 }
                             }

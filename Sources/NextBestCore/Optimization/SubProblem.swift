@@ -19,6 +19,8 @@ public struct SubProblemSolver: Sendable {
     private var familyBestIndex: ContiguousArray<Int32>
     private var familyBest2: ContiguousArray<Double>
     private var familyBestIndex2: ContiguousArray<Int32>
+    /// Scratch for the pick: one key per family (`pickFamilyBests`).
+    private var familyKeys: ContiguousArray<UInt128>
 
     public init(plan: ScoringPlan) {
         maxOffers = plan.campaign.perCustomer.maxOffers
@@ -31,6 +33,7 @@ public struct SubProblemSolver: Sendable {
         familyBestIndex = ContiguousArray(repeating: -1, count: plan.families.count + 1)
         familyBest2 = familyBest
         familyBestIndex2 = familyBestIndex
+        familyKeys = ContiguousArray(repeating: 0, count: max(1, plan.families.count))
     }
 
     /// Chooses from `candidates` (grouped by offer, channels ascending); appends chosen indices (into
@@ -109,9 +112,11 @@ public struct SubProblemSolver: Sendable {
         let maxOffers = self.maxOffers
         return familyBest.withUnsafeMutableBufferPointer { best in
             familyBestIndex.withUnsafeMutableBufferPointer { bestIndex in
-                Self.keepFamilyBests(bases: bases, slots: slots, slotFamily: slotFamily, price: price, fixed: fixed,
-                                     best: best.baseAddress!, bestIndex: bestIndex.baseAddress!, spare: best.count - 1)
-                return Self.pickFamilyBests(best, bestIndex, maxOffers: maxOffers, into: &chosen)
+                familyKeys.withUnsafeMutableBufferPointer { keys in
+                    Self.keepFamilyBests(bases: bases, slots: slots, slotFamily: slotFamily, price: price, fixed: fixed,
+                                         best: best.baseAddress!, bestIndex: bestIndex.baseAddress!, spare: best.count - 1)
+                    return Self.pickFamilyBests(best, bestIndex, keys: keys, maxOffers: maxOffers, into: &chosen)
+                }
             }
         }
     }
@@ -142,6 +147,7 @@ public struct SubProblemSolver: Sendable {
         familyBestIndex.withUnsafeMutableBufferPointer { bestIndex in
         familyBest2.withUnsafeMutableBufferPointer { best2 in
         familyBestIndex2.withUnsafeMutableBufferPointer { bestIndex2 in
+        familyKeys.withUnsafeMutableBufferPointer { keys in
             let spare = best.count - 1
             let b = best.baseAddress!, bi = bestIndex.baseAddress!, b2 = best2.baseAddress!, bi2 = bestIndex2.baseAddress!
             let common = min(bases.count, bases2.count)
@@ -158,9 +164,9 @@ public struct SubProblemSolver: Sendable {
                                  price: price, fixed: fixed, best: b, bestIndex: bi, spare: spare, first: common)
             Self.keepFamilyBests(bases: UnsafeBufferPointer(rebasing: bases2[common...]), slots: slots2 + common, slotFamily: slotFamily,
                                  price: price2, fixed: fixed2, best: b2, bestIndex: bi2, spare: spare, first: common)
-            return (Self.pickFamilyBests(best, bestIndex, maxOffers: maxOffers, into: &chosen),
-                    Self.pickFamilyBests(best2, bestIndex2, maxOffers: maxOffers, into: &chosen2))
-        }}}}
+            return (Self.pickFamilyBests(best, bestIndex, keys: keys, maxOffers: maxOffers, into: &chosen),
+                    Self.pickFamilyBests(best2, bestIndex2, keys: keys, maxOffers: maxOffers, into: &chosen2))
+        }}}}}
     }
 
     /// Each family's best positive entry (value and index, `first` + its position in `bases`), kept where the
@@ -187,27 +193,36 @@ public struct SubProblemSolver: Sendable {
 
     /// Takes the families' bests, best first (ties: the earlier entry), up to `maxOffers`; appends their
     /// entries to `chosen`, returns the sum of their values in the order taken, and clears the tables.
+    ///
+    /// Each family with an entry gets one key, its value's bits above its entry's index reversed (a family's best
+    /// with an entry is positive, and positive doubles order as their bit patterns do; the earlier entry gives
+    /// the larger key), 0 without one; each pick is the largest key, found by conditional moves. Comparing the
+    /// values and the indices apart was a branch on each (half of them mispredicted: the pick was a third of
+    /// the pass at 1 M customers).
     @inline(__always) @usableFromInline
-    static func pickFamilyBests(_ best: UnsafeMutableBufferPointer<Double>, _ bestIndex: UnsafeMutableBufferPointer<Int32>, maxOffers: Int,
-                                into chosen: inout ContiguousArray<Int32>) -> Double {
+    static func pickFamilyBests(_ best: UnsafeMutableBufferPointer<Double>, _ bestIndex: UnsafeMutableBufferPointer<Int32>,
+                                keys: UnsafeMutableBufferPointer<UInt128>, maxOffers: Int, into chosen: inout ContiguousArray<Int32>) -> Double {
         let families = best.count - 1
+        for f in 0..<families {
+            let i = bestIndex[f]
+            let key = UInt128(best[f].bitPattern) << 64 | UInt128(UInt32(bitPattern: Int32.max &- i))
+            keys[f] = i >= 0 ? key : 0
+            best[f] = 0; bestIndex[f] = -1
+        }
         var total = 0.0
         var taken = 0
         while taken < maxOffers {
-            var bf = -1
-            var bv = 0.0
-            var bi = Int32.max
-            for f in 0..<families where bestIndex[f] >= 0 {
-                if best[f] > bv || (best[f] == bv && bestIndex[f] < bi) { bf = f; bv = best[f]; bi = bestIndex[f] }
+            var bk: UInt128 = 0, bf = 0
+            for f in 0..<families {
+                let k = keys[f], larger = k > bk
+                bk = larger ? k : bk; bf = larger ? f : bf
             }
-            if bf < 0 { break }
-            chosen.append(bi)
-            total += bv
+            if bk == 0 { break }
+            chosen.append(Int32.max &- Int32(bitPattern: UInt32(truncatingIfNeeded: bk)))
+            total += Double(bitPattern: UInt64(truncatingIfNeeded: bk >> 64))
             taken += 1
-            best[bf] = 0
-            bestIndex[bf] = -1
+            keys[bf] = 0
         }
-        for f in 0..<families { best[f] = 0; bestIndex[f] = -1 }
         return total
     }
 
