@@ -52,7 +52,7 @@ import Testing
         /// The aggregates of every customer's best option at a request (ties: the first option).
         func evaluate(_ q: PricingRequest) -> Aggregates {
             var a = Aggregates(rows: rows.count)
-            for (i, opts) in options.enumerated() {
+            for (i, opts) in options.enumerated() where q.solves(bucket: CustomerBuckets.of(ids[i])) {
                 let p = q.point(of: ids[i])
                 let net = q.points[p].netWithSentinel, w = q.weights[p]
                 var best = -1, bestValue = 0.0
@@ -130,6 +130,53 @@ import Testing
         #expect(loose.passes == 2 && loose.status == .feasible(converged: true), "\(loose.passes) passes at a 5 % tolerance")
         #expect(strict.passes >= 3, "\(strict.passes) passes at a 1e-9 tolerance")
         #expect((loose.bound - loose.masterValue) / loose.bound <= 0.05)
+    }
+
+    /// The second explore pass leaves out the buckets whose mix has one point (solving them again would
+    /// only repeat the first pass's choice): it solves the buckets with a second point, plus, when the
+    /// master cannot meet every row yet, at most `ladderBucketsPerStep` buckets per step of the ladder. The
+    /// rounds still end at the LP optimum.
+    @Test(arguments: [false, true])
+    func theSecondExplorePassSolvesOnlyTheBucketsItCanAddTo(ladder: Bool) throws {
+        let rows = [ConstraintSet.Row(kind: .product, name: "a", lower: nil, upper: 300),
+                    ConstraintSet.Row(kind: .segment, name: "b", lower: 260, upper: nil)]
+        let toy = Toy(customers: 2_000, seed: 3, rows: rows)
+        let lp = try #require(toy.lpOptimum())
+        let found = try ColumnGeneration(rows: rows, options: .init(maxPasses: 200, gapTolerance: 1e-7)) { toy.evaluate($0) }
+            .run(start: Prices(count: rows.count))
+        func scaled(_ f: Double) -> Prices {
+            var p = found.bestPrices
+            p.upper = p.upper.map { $0 * f }
+            p.lower = p.lower.map { $0 * f }
+            return p
+        }
+        // Every third bucket mixes two points; the others have one. All are below the best prices, so
+        // the master cannot meet the rows with the columns of the first pass and the first explore pass.
+        let twoPoints = (0..<CustomerBuckets.count).map { $0 % 3 == 0 }
+        let mix = PriceMix(points: [scaled(0.7), scaled(0.8)], buckets: twoPoints.map { $0 ? [1, 0] : [0] })
+        var requests: [PricingRequest] = []
+        var options = ColumnGeneration.Options(maxPasses: 200, gapTolerance: 1e-7)
+        options.ladderInExplore = ladder
+        let out = try ColumnGeneration(rows: rows, options: options) { q in requests.append(q); return toy.evaluate(q) }
+            .run(start: scaled(0.6), explore: mix)
+        try #require(requests.count >= 3)
+        let second = requests[2]
+        let solved = (0..<CustomerBuckets.count).filter { second.solves(bucket: $0) }
+        #expect(twoPoints.indices.filter { twoPoints[$0] }.allSatisfy { second.bucketPoint[$0] == 0 }, "a two-point bucket at its second point")
+        let laddered = solved.filter { !twoPoints[$0] }
+        if ladder {
+            // Row b's min is short with these columns, so the one-point buckets' ladder rides along.
+            let steps = second.points.count - mix.points.count
+            #expect(steps > 0)
+            #expect(laddered.count == min(twoPoints.filter { !$0 }.count, options.ladderBucketsPerStep * steps))
+            #expect(laddered.allSatisfy { Int(second.bucketPoint[$0]) >= mix.points.count })
+        } else {
+            #expect(laddered.isEmpty, "\(laddered.count) one-point buckets solved again")
+        }
+        #expect(solved.count < CustomerBuckets.count)
+        #expect(out.status == .feasible(converged: true))
+        #expect(out.masterValue >= lp * (1 - 1e-6), "master \(out.masterValue) vs LP \(lp)")
+        #expect(out.bound >= lp - 1e-3)
     }
 
     @Test func anInfeasibleToyIsProvenWithItsConflict() throws {

@@ -326,6 +326,62 @@ import Testing
         #expect(!kept.isEmpty)
     }
 
+    /// A pass that leaves buckets out (`PricingRequest.unsolved`) gives the solved buckets the totals a
+    /// pass over everybody at the same points gives them, and the others nothing; a kept pass is never
+    /// read for a bucket it left out (the settle step solves that bucket, with the same lists).
+    @Test(arguments: [true, false])
+    func aPassThatLeavesBucketsOutSolvesTheRestAsAWholePass(entries: Bool) throws {
+        let (fast, plain, cs) = try Self.shardPair(seed: 11, perFamily: 1)
+        var partial = entries ? fast : plain
+        var whole = partial
+        var rng = SplitMix64(seed: 4)
+        func point() -> Prices {
+            var p = Prices(count: cs.count)
+            for k in 0..<cs.count {
+                let scale = cs.rows[k].kind == .budget ? 2.0 : 40.0
+                p.upper[k] = rng.unit() < 0.6 ? rng.unit() * scale : 0
+                p.lower[k] = rng.unit() < 0.3 ? rng.unit() * scale : 0
+            }
+            return p
+        }
+        let points = [point(), point()]
+        let left = (0..<CustomerBuckets.count).map { $0 % 4 != 1 }
+        let wholePick = (0..<CustomerBuckets.count).map { UInt8($0 % 2) }
+        let partialPick = wholePick.indices.map { left[$0] ? PricingRequest.unsolved : wholePick[$0] }
+        // First both at point 0 everywhere (kept as pass 1), then pass 2: the whole spread or a part of it.
+        _ = partial.evaluate(PricingRequest(points: [points[0]], weights: [1], pass: 1))
+        _ = whole.evaluate(PricingRequest(points: [points[0]], weights: [1], pass: 1))
+        let a = partial.evaluate(PricingRequest(points: points, weights: [1, 1], bucketPoint: partialPick, pass: 2))
+        let b = whole.evaluate(PricingRequest(points: points, weights: [1, 1], bucketPoint: wholePick, pass: 2))
+        let n = cs.count
+        var solvedOffers: Int64 = 0
+        for bucket in 0..<CustomerBuckets.count {
+            let use = Array(a.bucketUse[(bucket * n)..<((bucket + 1) * n)]), wholeUse = Array(b.bucketUse[(bucket * n)..<((bucket + 1) * n)])
+            if left[bucket] {
+                #expect(a.bucketPrimal[bucket] == 0 && use.allSatisfy { $0 == 0 }, "bucket \(bucket) was left out")
+            } else {
+                #expect(a.bucketPrimal[bucket] == b.bucketPrimal[bucket] && use == wholeUse, "bucket \(bucket)")
+                solvedOffers += use.reduce(0, +)
+            }
+        }
+        #expect(solvedOffers > 0)
+        // The settle step names pass 2 for every bucket at its point of the spread: the buckets pass 2 left
+        // out are solved (the shard kept pass 2, but not their lists), the others copied; both as solving all.
+        let settle = PricingRequest(points: points, weights: [1, 1], bucketPoint: wholePick, bucketPass: Array(repeating: 2, count: CustomerBuckets.count))
+        var plainSettle = settle
+        plainSettle.bucketPass = []
+        var fresh = entries ? fast : plain
+        _ = fresh.evaluate(PricingRequest(points: [points[1]], weights: [1], pass: 1))
+        let settled = partial.evaluate(settle), solved = fresh.evaluate(plainSettle)
+        let sameTotals = settled == solved, sameLists = partial.selection == fresh.selection
+        #expect(sameTotals, "the settle pass's totals differ from solving every bucket")
+        #expect(sameLists, "the settle pass's lists differ from solving every bucket")
+        let active = (0..<CustomerBuckets.count).map { [wholePick[$0], 1 - wholePick[$0]] }
+        // Pass 1 solved everybody at point 0: the tag for a bucket's other point when that is point 0.
+        let passes = (0..<CustomerBuckets.count).map { [UInt32(2), wholePick[$0] == 1 ? UInt32(1) : 0] }
+        #expect(partial.splitCustomers(settle, active: active, passes: passes) == fresh.splitCustomers(plainSettle, active: active))
+    }
+
     /// Two shards over the same customers (offer entries, and the plain candidates path) of a generated
     /// population whose campaign gives `perFamily` offers per family.
     /// With `whileScoring`, the fast shard's table built its entries as it was scored.

@@ -27,6 +27,9 @@ import NextBestTestKit
         .prices(run: 7, round: 3, request: WireMessageTests.request([0, 1.5, -0.0, .greatestFiniteMagnitude], [0.25, 0, 0, 0])),
         .prices(run: 7, round: 4, request: PricingRequest(points: [WireMessageTests.prices([1, 0], [0, 0.5]), WireMessageTests.prices([0, 0], [0, 0])],
                                                           weights: [1, 0], bucketPoint: (0..<CustomerBuckets.count).map { UInt8($0 % 2) })),
+        .prices(run: 7, round: 6, request: PricingRequest(points: [WireMessageTests.prices([1, 0], [0, 0.5]), WireMessageTests.prices([0, 0], [0, 0])],
+                                                          weights: [1, 1], bucketPoint: (0..<CustomerBuckets.count).map { $0 % 3 == 0 ? PricingRequest.unsolved : UInt8($0 % 2) },
+                                                          pass: 6)),
         .prices(run: 7, round: 5, request: PricingRequest(points: [WireMessageTests.prices([1, 0], [0, 0.5])], weights: [1], pass: 5,
                                                           bucketPass: (0..<CustomerBuckets.count).map { UInt32($0 % 3) })),
         .aggregates(run: 7, shard: 12, attempt: 1, round: 3, aggregates: {

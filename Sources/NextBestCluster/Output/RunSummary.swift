@@ -44,7 +44,8 @@ extension RunSummary {
                                           ("relaxed_primal", .fixed(h.relaxedPrimal, decimals: 4)),
                                           ("feasible_objective", h.feasible.map { .fixed($0, decimals: 4) } ?? .null),
                                           ("max_violation", .fixed(h.maxViolation, decimals: 6)),
-                                          ("points", .int(Int64(h.points))), ("seconds", .fixed(h.seconds, decimals: 3))]) })
+                                          ("points", .int(Int64(h.points))), ("buckets", .int(Int64(h.buckets))),
+                                          ("seconds", .fixed(h.seconds, decimals: 3))]) })
     }
 
     /// The optimization report as it appears in `summary.json`.

@@ -22,6 +22,8 @@ public struct ColumnGeneration {
         /// Whether the second explore pass gives the buckets that would repeat the first one's choice the
         /// steps of a ladder when the master cannot meet every row yet (see `run`).
         public var ladderInExplore: Bool = false
+        /// Buckets per step of that ladder at most (the others that would repeat are left out of the pass).
+        public var ladderBucketsPerStep: Int = 2
         public init(maxPasses: Int = 40, gapTolerance: Double = 5e-5, smoothing: Double = 0.7) {
             self.maxPasses = maxPasses; self.gapTolerance = gapTolerance; self.smoothing = smoothing
         }
@@ -166,16 +168,18 @@ public struct ColumnGeneration {
         /// Adds the columns of one evaluation (one per bucket), skipping any equal to one the bucket has.
         func add(_ a: Aggregates, point: Int, pass: UInt32 = 0) -> [Column] { add(a, point: { _ in point }, pass: pass) }
 
-        /// Adds the columns of one evaluation, bucket b's from point `point(b)`.
-        func add(_ a: Aggregates, point: (Int) -> Int, pass: UInt32 = 0) -> [Column] {
+        /// Adds the columns of one evaluation, bucket b's from point `point(b)` (nil: the pass left the
+        /// bucket out, so it has no column).
+        func add(_ a: Aggregates, point: (Int) -> Int?, pass: UInt32 = 0) -> [Column] {
             let n = rows.count
             var added: [Column] = []
             var lpCols: [LinearProgram.Column] = []
             for b in 0..<buckets {
+                guard let point = point(b) else { continue }
                 let use = (0..<n).map { k in Double(a.bucketUse[b * n + k]) * ColumnGeneration.unit(rows[k]) }
                 let objective = Double(a.bucketPrimal[b]) / 1e6
                 if columns.contains(where: { $0.bucket == b && $0.objective == objective && $0.use == use }) { continue }
-                let c = Column(bucket: b, point: point(b), pass: pass, objective: objective, use: use)
+                let c = Column(bucket: b, point: point, pass: pass, objective: objective, use: use)
                 columns.append(c)
                 added.append(c)
                 var entries: [(row: Int32, value: Double)] = []
@@ -243,14 +247,21 @@ public struct ColumnGeneration {
                 var points = explore.points
                 var pick = explore.buckets.map { $0.isEmpty ? UInt8(0) : UInt8($0[j % $0.count]) }
                 // In the second pass the buckets whose mix has one point would only repeat the first pass's
-                // choice. When the master cannot meet every row yet, they take the steps of a ladder instead
-                // (see `ladder`), which phase 1 would otherwise spend a pass of its own on.
+                // choice: the pass leaves them out. When the master cannot meet every row yet, some of them
+                // take the steps of a ladder instead (see `ladder`), which phase 1 would otherwise spend a
+                // pass of its own on.
                 let repeats = explore.buckets.indices.filter { explore.buckets[$0].count <= j }
-                if j > 0, options.ladderInExplore, !repeats.isEmpty, let steps = try ladderWhileShort(start: start, &st), points.count + steps.count <= 255 {
-                    st.points += steps.map { Point(prices: $0, weight: 1) }
-                    for (x, b) in repeats.enumerated() { pick[b] = UInt8(points.count + x % steps.count) }
-                    points += steps
-                    st.laddered = true
+                if j > 0 {
+                    for b in repeats { pick[b] = PricingRequest.unsolved }
+                    if options.ladderInExplore, !repeats.isEmpty, let steps = try ladderWhileShort(start: start, &st), points.count + steps.count <= 255 {
+                        st.points += steps.map { Point(prices: $0, weight: 1) }
+                        let onLadder = min(repeats.count, options.ladderBucketsPerStep * steps.count)
+                        for (x, b) in repeats.prefix(onLadder).enumerated() { pick[b] = UInt8(points.count + x % steps.count) }
+                        points += steps
+                        st.laddered = true
+                    }
+                    // Nothing left to solve: no pass.
+                    if !pick.contains(where: { $0 != PricingRequest.unsolved }) { break }
                 }
                 try spread(points, base: base, pick: pick, &st)
             }
@@ -318,16 +329,20 @@ public struct ColumnGeneration {
     }
 
     /// One pass with each bucket at its own point of `spread` (`pick[bucket]`), all at full weight: no
-    /// bound (no one point for everybody), a column per bucket.
+    /// bound (no one point for everybody), a column per bucket solved (`PricingRequest.unsolved` leaves a
+    /// bucket out; the pass's relaxed objective and violation are then those of the buckets it solved).
     fileprivate func spread(_ spread: [Prices], base: Int, pick: [UInt8], _ st: inout RunState) throws {
         st.passes += 1
         let t0 = st.clock.now
         let a = try evaluate(PricingRequest(points: spread, weights: Array(repeating: 1, count: spread.count), bucketPoint: pick, pass: UInt32(st.passes)))
-        st.history.append(DualSolver.Round(round: st.passes, dual: st.bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
-                                           maxViolation: DualSolver.maxViolation(rows, a), feasible: nil,
-                                           points: Set(pick).count, seconds: Self.seconds(st.clock.now - t0)))
+        let solved = pick.filter { $0 != PricingRequest.unsolved }
+        var round = DualSolver.Round(round: st.passes, dual: st.bestBound, relaxedPrimal: Double(a.primalMicros) / 1e6,
+                                     maxViolation: DualSolver.maxViolation(rows, a), feasible: nil,
+                                     points: Set(solved).count, seconds: Self.seconds(st.clock.now - t0))
+        round.buckets = solved.count
+        st.history.append(round)
         onPass?(DualSolver.Progress(round: st.passes, bestDual: st.bestBound, target: nil))
-        _ = st.master.add(a, point: { base + Int(pick[$0]) }, pass: UInt32(st.passes))
+        _ = st.master.add(a, point: { pick[$0] == PricingRequest.unsolved ? nil : base + Int(pick[$0]) }, pass: UInt32(st.passes))
     }
 
     /// A phase 1 step: solve the master for the least violation; switch to phase 2 once it is met, else

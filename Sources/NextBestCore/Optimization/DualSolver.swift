@@ -36,6 +36,8 @@ public enum DualSolver {
         public var feasible: Double? = nil
         /// Price points the pass solved customers at (1: everybody at one point).
         public var points: Int = 1
+        /// Customer buckets the pass solved (`CustomerBuckets.count`: everybody; fewer when it left some out).
+        public var buckets: Int = CustomerBuckets.count
         /// Wall time of the pass over the shards (the master's solve not included).
         public var seconds: Double = 0
     }

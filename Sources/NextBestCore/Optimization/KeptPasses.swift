@@ -52,6 +52,9 @@ struct KeptPass: Sendable {
     var tag: UInt32
     var lists: ContiguousArray<UInt16>
     var totals: BucketTotals
+    /// Per bucket, whether the pass solved it (a pass may leave buckets out: `PricingRequest.unsolved`);
+    /// only those buckets' lists and totals are the pass's.
+    var solved: [Bool]
 }
 
 extension ShardOptimizer {
@@ -60,7 +63,7 @@ extension ShardOptimizer {
     static let keptPassLimit = 10
 
     /// Keeps slot 0 (just evaluated over everybody) and its totals under `pass`.
-    mutating func keep(pass: UInt32, totals: BucketTotals) {
+    mutating func keep(pass: UInt32, totals: BucketTotals, solved: [Bool]) {
         guard canKeepPasses else { return }
         let mo = maxOffers
         var lists = ContiguousArray<UInt16>(repeating: UInt16.max, count: table.customerCount * mo)
@@ -73,12 +76,12 @@ extension ShardOptimizer {
         }
         kept.removeAll { $0.tag == pass }
         if kept.count >= Self.keptPassLimit { kept.removeFirst(kept.count - Self.keptPassLimit + 1) }
-        kept.append(KeptPass(tag: pass, lists: lists, totals: totals))
+        kept.append(KeptPass(tag: pass, lists: lists, totals: totals, solved: solved))
     }
 
-    /// The kept pass with tag `pass`, if this shard has it.
-    func keptPass(_ pass: UInt32) -> KeptPass? {
-        pass == 0 ? nil : kept.last { $0.tag == pass }
+    /// The kept pass with tag `pass`, if this shard has it and it solved bucket `bucket`.
+    func keptPass(_ pass: UInt32, bucket: Int) -> KeptPass? {
+        pass == 0 ? nil : kept.last { $0.tag == pass }.flatMap { $0.solved[bucket] ? $0 : nil }
     }
 
     /// Copies into `selection` the lists of the buckets whose `request.bucketPass` this shard kept, adds
@@ -89,7 +92,7 @@ extension ShardOptimizer {
         var source = [Int](repeating: -1, count: CustomerBuckets.count)
         for b in 0..<CustomerBuckets.count {
             let tag = request.bucketPass[b]
-            if tag != 0, let k = kept.lastIndex(where: { $0.tag == tag }) { source[b] = k }
+            if tag != 0, let k = kept.lastIndex(where: { $0.tag == tag }), kept[k].solved[b] { source[b] = k }
         }
         guard source.contains(where: { $0 >= 0 }) else { return nil }
         for b in 0..<CustomerBuckets.count where source[b] >= 0 { totals.add(bucket: b, of: kept[source[b]].totals) }

@@ -40,8 +40,12 @@ public struct PricingRequest: Sendable, Equatable {
     public var points: [Prices]
     /// Objective weight per point.
     public var weights: [Double]
-    /// Point per bucket (`CustomerBuckets.count` entries), or empty: every customer at point 0.
+    /// Point per bucket (`CustomerBuckets.count` entries), or empty: every customer at point 0. A bucket
+    /// marked `unsolved` is left out of the pass: its customers are not solved and its totals are zero.
     public var bucketPoint: [UInt8]
+    /// `bucketPoint`'s mark for a bucket the pass leaves out (a request has at most 255 points, so no point
+    /// has this index).
+    public static let unsolved = UInt8.max
     /// A pass over everybody with a tag (not 0) is kept by each shard under it (the last few; see
     /// `KeptPass`). The column generation tags its passes with their numbers.
     public var pass: UInt32 = 0
@@ -58,6 +62,13 @@ public struct PricingRequest: Sendable, Equatable {
     /// Every customer at `prices` with the objective at full weight.
     public init(_ prices: Prices) { self.init(points: [prices], weights: [1]) }
 
+    /// Whether the pass solves every bucket (no bucket is marked `unsolved`).
+    public var solvesEveryBucket: Bool { !bucketPoint.contains(Self.unsolved) }
+
+    /// Whether the pass solves bucket `b`.
+    @inlinable
+    public func solves(bucket b: Int) -> Bool { bucketPoint.isEmpty || bucketPoint[b] != Self.unsolved }
+
     /// One point at full weight for everybody: the rounds' fast path.
     public var isPlain: Bool { points.count == 1 && weights == [1] && bucketPoint.isEmpty }
 
@@ -66,11 +77,11 @@ public struct PricingRequest: Sendable, Equatable {
         !points.isEmpty && points.count <= 255 && weights.count == points.count
             && points.allSatisfy { $0.upper.count == rows && $0.lower.count == rows && ($0.upper + $0.lower).allSatisfy { $0.isFinite && $0 >= 0 } }
             && weights.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 }
-            && (bucketPoint.isEmpty || (bucketPoint.count == CustomerBuckets.count && bucketPoint.allSatisfy { Int($0) < points.count }))
+            && (bucketPoint.isEmpty || (bucketPoint.count == CustomerBuckets.count && bucketPoint.allSatisfy { $0 == Self.unsolved || Int($0) < points.count }))
             && (bucketPass.isEmpty || bucketPass.count == CustomerBuckets.count)
     }
 
-    /// The point customer `id` is solved at.
+    /// The point customer `id` is solved at (not meaningful for a bucket the pass leaves out).
     @inlinable
     public func point(of id: UInt64) -> Int { bucketPoint.isEmpty ? 0 : Int(bucketPoint[CustomerBuckets.of(id)]) }
 }

@@ -102,7 +102,13 @@ public struct ShardOptimizer: Sendable {
         var totals = BucketTotals(rows: constraints.count)
         var selection = selections[0]
         selections[0] = []
-        let skip = sample.isAll ? reuseKept(request, into: &selection, totals: &totals) : nil
+        var skip = sample.isAll ? reuseKept(request, into: &selection, totals: &totals) : nil
+        if !request.solvesEveryBucket {
+            // The buckets the pass leaves out: not solved, no totals (their lists in slot 0 stay as they were).
+            var s = skip ?? ContiguousArray(repeating: false, count: CustomerBuckets.count)
+            for b in 0..<CustomerBuckets.count where !request.solves(bucket: b) { s[b] = true }
+            skip = s
+        }
         var solver = self.solver
         if let oe = offerEntries, request.weights.allSatisfy({ $0 == 1 }) {
             // Every point at full weight: one pass in entry order, each customer at its bucket's point.
@@ -114,7 +120,7 @@ public struct ShardOptimizer: Sendable {
         }
         self.solver = solver
         selections[0] = selection
-        if sample.isAll, request.pass != 0 { keep(pass: request.pass, totals: totals) }
+        if sample.isAll, request.pass != 0 { keep(pass: request.pass, totals: totals, solved: (0..<CustomerBuckets.count).map { request.solves(bucket: $0) }) }
         return totals.aggregates()
     }
 

@@ -106,7 +106,7 @@ extension ShardOptimizer {
     private mutating func alternatives(_ request: PricingRequest, active: [[UInt8]], passes: [[UInt32]], mixed: [Bool]) -> [(Int, [[Int32]])] {
         let mo = maxOffers
         let keptAt: [[KeptPass?]] = active.indices.map { b in
-            active[b].indices.map { x in passes.count == active.count && x < passes[b].count ? keptPass(passes[b][x]) : nil }
+            active[b].indices.map { x in passes.count == active.count && x < passes[b].count ? keptPass(passes[b][x], bucket: b) : nil }
         }
         var solving: PointSolving? = nil
         var found: [(Int, [[Int32]])] = []
