@@ -179,6 +179,31 @@ import Testing
         #expect(out.bound >= lp - 1e-3)
     }
 
+    /// A bucket whose mix point is the first pass's prices (a presolve's best prices are often in its mix)
+    /// is left out of the explore pass: solving it there again would give the column it has.
+    @Test func anExplorePassLeavesOutTheBucketsAtTheFirstPassPrices() throws {
+        let rows = [ConstraintSet.Row(kind: .product, name: "a", lower: nil, upper: 300),
+                    ConstraintSet.Row(kind: .segment, name: "b", lower: 260, upper: nil)]
+        let toy = Toy(customers: 2_000, seed: 5, rows: rows)
+        let lp = try #require(toy.lpOptimum())
+        let found = try ColumnGeneration(rows: rows, options: .init(maxPasses: 200, gapTolerance: 1e-7)) { toy.evaluate($0) }
+            .run(start: Prices(count: rows.count))
+        var other = found.bestPrices
+        other.upper = other.upper.map { $0 * 1.1 }
+        other.lower = other.lower.map { $0 * 1.1 }
+        let atStart = (0..<CustomerBuckets.count).map { $0 % 4 != 0 }
+        let mix = PriceMix(points: [found.bestPrices, other], buckets: atStart.map { $0 ? [0] : [1] })
+        var requests: [PricingRequest] = []
+        let out = try ColumnGeneration(rows: rows, options: .init(maxPasses: 200, gapTolerance: 1e-7)) { q in requests.append(q); return toy.evaluate(q) }
+            .run(start: found.bestPrices, explore: mix)
+        try #require(requests.count >= 2)
+        let explore = requests[1]
+        #expect(atStart.indices.allSatisfy { explore.solves(bucket: $0) == !atStart[$0] })
+        #expect(atStart.indices.filter { !atStart[$0] }.allSatisfy { explore.bucketPoint[$0] == 1 })
+        #expect(out.status == .feasible(converged: true))
+        #expect(out.masterValue >= lp * (1 - 1e-6), "master \(out.masterValue) vs LP \(lp)")
+    }
+
     @Test func anInfeasibleToyIsProvenWithItsConflict() throws {
         // Row b's min needs more customers with its use than row a's max and the options allow.
         let rows = [ConstraintSet.Row(kind: .product, name: "a", lower: nil, upper: 100),

@@ -241,6 +241,9 @@ public struct ColumnGeneration {
             let base = st.points.count
             st.points += explore.points.map { Point(prices: $0, weight: 1) }
             let depth = min(2, explore.buckets.map(\.count).max() ?? 0)
+            // The prices each bucket was solved at so far (the first pass's for all): a pass that would solve
+            // a bucket at one of them again leaves it out (its column would be one the master has).
+            var solvedAt = [[Prices]](repeating: [start], count: CustomerBuckets.count)
             for j in 0..<depth where st.passes < options.maxPasses {
                 // The stop test already holds with the columns so far: the next pass would only add to them.
                 if j > 0, try withinGap(&st) { break }
@@ -251,8 +254,8 @@ public struct ColumnGeneration {
                 // take the steps of a ladder instead (see `ladder`), which phase 1 would otherwise spend a
                 // pass of its own on.
                 let repeats = explore.buckets.indices.filter { explore.buckets[$0].count <= j }
+                for b in pick.indices where solvedAt[b].contains(points[Int(pick[b])]) { pick[b] = PricingRequest.unsolved }
                 if j > 0 {
-                    for b in repeats { pick[b] = PricingRequest.unsolved }
                     if options.ladderInExplore, !repeats.isEmpty, let steps = try ladderWhileShort(start: start, &st), points.count + steps.count <= 255 {
                         st.points += steps.map { Point(prices: $0, weight: 1) }
                         let onLadder = min(repeats.count, options.ladderBucketsPerStep * steps.count)
@@ -260,10 +263,11 @@ public struct ColumnGeneration {
                         points += steps
                         st.laddered = true
                     }
-                    // Nothing left to solve: no pass.
-                    if !pick.contains(where: { $0 != PricingRequest.unsolved }) { break }
                 }
+                // Nothing left to solve: no pass.
+                if !pick.contains(where: { $0 != PricingRequest.unsolved }) { continue }
                 try spread(points, base: base, pick: pick, &st)
+                for (b, p) in pick.enumerated() where p != PricingRequest.unsolved { solvedAt[b].append(points[Int(p)]) }
             }
         }
         rounds: while true {
