@@ -117,7 +117,9 @@ public struct CandidateTable: Sendable {
     ///
     /// The new arrays are written through pointers, a customer at a time, in one pass: appending customer by
     /// customer to each array checked its uniqueness and capacity, and per run of candidates called `memmove`
-    /// (together a third of a 10 M rescore's scoring).
+    /// (together a third of a 10 M rescore's scoring). The held entries between two changed offers are copied
+    /// as a run, their candidate positions moved by what the changed offers before them gained or lost
+    /// (walking every candidate to find its offer's held entry was most of the rebuild's own time).
     public func rebuilt(_ changed: ChangedOffers, propensities: UnsafeBufferPointer<Float>, stride: Int) -> CandidateTable {
         precondition(fatigue?.count == customerCount, "a rebuilt table needs its held table's fatigued offers")
         precondition(propensities.count >= customerCount * stride, "propensities for \(propensities.count / max(stride, 1)) customers, the table has \(customerCount)")
@@ -150,42 +152,74 @@ public struct CandidateTable: Sendable {
             changed.slotMinPropensity.withUnsafeBufferPointer { minPropensity in
             (heldEntries?.bases ?? []).withUnsafeBufferPointer { heldBases in
             (heldEntries?.slots ?? []).withUnsafeBufferPointer { heldSlots in
+            (heldEntries?.skips ?? []).withUnsafeBufferPointer { heldSkips in
             (heldEntries?.offsets ?? []).withUnsafeBufferPointer { heldOffsets in
             func body(_ writer: OfferEntries.Writer?) {
                 let to = outCands.baseAddress!
                 var w = 0, ew = 0
                 outOffsets[0] = 0
                 if writer != nil { outEntryOffsets[0] = 0 }
+                let held = writer != nil && heldOffsets.count == n + 1
+                /// Held entries `h..<end` (offers the change left alone) at `ew`, their candidates `shift` further on.
+                @inline(__always) func copyHeld(_ h: Int, _ end: Int, shift: Int) {
+                    guard end > h else { return }
+                    (outBases.baseAddress! + ew).update(from: heldBases.baseAddress! + h, count: end &- h)
+                    (outSlots.baseAddress! + ew).update(from: heldSlots.baseAddress! + h, count: end &- h)
+                    for x in 0..<(end &- h) { outSkips[ew &+ x] = UInt16(truncatingIfNeeded: Int(heldSkips[h &+ x]) &+ shift) }
+                    ew &+= end &- h
+                }
                 for i in 0..<n {
                     let start = w
                     let hi = Int(oldOffsets[i + 1])
                     var j = Int(oldOffsets[i])
+                    // How much further on the customer's candidates after the changed offers so far are.
+                    var shift = 0
+                    var h = held ? Int(heldOffsets[i]) : 0
+                    let heldEnd = held ? Int(heldOffsets[i + 1]) : 0
                     let fatigued = UnsafeBufferPointer(rebasing: fatigueOffers[Int(fatigueOffsets[i])..<Int(fatigueOffsets[i + 1])])
                     for k in 0..<changedOffers.count {
                         let oi = Int(changedOffers[k])
                         var e = j
                         while e < hi && Int(old[e].offer) < oi { e &+= 1 }
                         if e > j { (to + w).update(from: old.baseAddress! + j, count: e &- j); w &+= e &- j }
+                        let removedFrom = e
                         j = e
                         while j < hi && Int(old[j].offer) == oi { j &+= 1 }
-                        if fatigued.contains(UInt16(oi)) { continue }
-                        let p = propensities[i &* stride &+ Int(column[k])]
-                        for s in Int(slotStart[k])..<Int(slotStart[k + 1]) where p >= minPropensity[s] {
-                            to[w] = Candidate(offer: UInt16(oi), channel: slotChannel[s], propensity: p)
-                            w &+= 1
+                        if held, let writer {
+                            // The held entries of the offers before this one, as they were; this offer's is made again.
+                            var he = h
+                            while he < heldEnd && Int(writer.slotOffer[Int(heldSlots[he])]) < oi { he &+= 1 }
+                            copyHeld(h, he, shift: shift)
+                            h = he
+                            if h < heldEnd && Int(writer.slotOffer[Int(heldSlots[h])]) == oi { h &+= 1 }
                         }
+                        let made = w
+                        if !fatigued.contains(UInt16(oi)) {
+                            let p = propensities[i &* stride &+ Int(column[k])]
+                            for s in Int(slotStart[k])..<Int(slotStart[k + 1]) where p >= minPropensity[s] {
+                                to[w] = Candidate(offer: UInt16(oi), channel: slotChannel[s], propensity: p)
+                                w &+= 1
+                            }
+                        }
+                        if held, let writer, w > made {
+                            let count = writer.write(UnsafeBufferPointer(start: to + made, count: w &- made),
+                                                     values: UnsafeBufferPointer(start: allValues.baseAddress.map { $0 + i &* rule.valueCount }, count: rule.valueCount),
+                                                     bases: outBases.baseAddress! + ew, slots: outSlots.baseAddress! + ew, skips: outSkips.baseAddress! + ew)
+                            for x in 0..<count { outSkips[ew &+ x] &+= UInt16(truncatingIfNeeded: made &- start) }
+                            ew &+= count
+                        }
+                        shift &+= (w &- made) &- (j &- removedFrom)
                     }
                     if j < hi { (to + w).update(from: old.baseAddress! + j, count: hi &- j); w &+= hi &- j }
                     outOffsets[i + 1] = Int32(w)
                     guard let writer else { continue }
-                    let held = heldOffsets.count == n + 1
-                        ? OfferEntries.HeldEntries(bases: heldBases, slots: heldSlots, entries: Int(heldOffsets[i])..<Int(heldOffsets[i + 1]),
-                                                   changed: changedOffers)
-                        : nil
-                    let count = writer.write(UnsafeBufferPointer(start: to + start, count: w &- start),
-                                             values: UnsafeBufferPointer(start: allValues.baseAddress.map { $0 + i &* rule.valueCount }, count: rule.valueCount),
-                                             held: held, bases: outBases.baseAddress! + ew, slots: outSlots.baseAddress! + ew, skips: outSkips.baseAddress! + ew)
-                    ew &+= count
+                    if held {
+                        copyHeld(h, heldEnd, shift: shift)
+                    } else {
+                        ew &+= writer.write(UnsafeBufferPointer(start: to + start, count: w &- start),
+                                            values: UnsafeBufferPointer(start: allValues.baseAddress.map { $0 + i &* rule.valueCount }, count: rule.valueCount),
+                                            bases: outBases.baseAddress! + ew, slots: outSlots.baseAddress! + ew, skips: outSkips.baseAddress! + ew)
+                    }
                     outEntryOffsets[i + 1] = Int32(ew)
                 }
                 written = w
@@ -193,7 +227,7 @@ public struct CandidateTable: Sendable {
                 if writer != nil { entryOffsetCount = n + 1; baseCount = ew; slotCount = ew; skipCount = ew }
             }
             if let layout { layout.withWriter(rule: rule) { body($0) } } else { body(nil) }
-            }}}}}}}}}}}}}
+            }}}}}}}}}}}}}}
             }}}}}
         }
         out.candidates = made

@@ -150,7 +150,7 @@ public struct OfferEntries: Sendable {
         withWriter(rule: rule) { writer in
         withUnsafeTemporaryAllocation(of: Double.self, capacity: hi) { bases in
         withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 2 * hi) { slotsAndSkips in
-            let n = writer.write(cands, values: values, held: nil, bases: bases.baseAddress!, slots: slotsAndSkips.baseAddress!,
+            let n = writer.write(cands, values: values, bases: bases.baseAddress!, slots: slotsAndSkips.baseAddress!,
                                  skips: slotsAndSkips.baseAddress! + hi)
             block.bases.append(contentsOf: UnsafeBufferPointer(rebasing: bases[0..<n]))
             block.slots.append(contentsOf: UnsafeBufferPointer(rebasing: slotsAndSkips[0..<n]))
@@ -175,37 +175,17 @@ public struct OfferEntries: Sendable {
         let channelCount: Int
 
         /// Writes one customer's entries (its candidates `cands`, grouped by offer, and its values) to `bases`,
-        /// `slots` and `skips` (room for one entry per candidate each) and returns how many it wrote.
-        ///
-        /// With `held` (the customer's entries in a held table's block, for the same candidates of every offer
-        /// but those in `held.changed`, a rebuild's case) the entry of an unchanged offer is copied from there,
-        /// its skip set to where the offer's candidates now start; only the changed offers' entries are made.
+        /// `slots` and `skips` (room for one entry per candidate each) and returns how many it wrote. A
+        /// rebuild (`CandidateTable.rebuilt`) writes only the changed offers' entries this way and copies the
+        /// others from the held table's block.
         @inline(__always)
-        func write(_ cands: UnsafeBufferPointer<Candidate>, values: UnsafeBufferPointer<Float>, held: HeldEntries?,
+        func write(_ cands: UnsafeBufferPointer<Candidate>, values: UnsafeBufferPointer<Float>,
                    bases: UnsafeMutablePointer<Double>, slots: UnsafeMutablePointer<UInt16>, skips: UnsafeMutablePointer<UInt16>) -> Int {
             let hi = cands.count
-            let heldBases = held?.bases ?? UnsafeBufferPointer(start: nil, count: 0), heldSlots = held?.slots ?? UnsafeBufferPointer(start: nil, count: 0)
-            var h = held?.entries.lowerBound ?? 0
-            let heldEnd = held?.entries.upperBound ?? 0
-            let changed = held?.changed
             var j = 0, n = 0
             while j < hi {
                 let c = cands[j]
                 let offer = Int(c.offer)
-                if let changed, !changed.contains(Int32(offer)) {
-                    while h < heldEnd && Int(slotOffer[Int(heldSlots[h])]) < offer { h &+= 1 }
-                    if h < heldEnd && Int(slotOffer[Int(heldSlots[h])]) == offer {
-                        var e = j + 1
-                        while e < hi && Int(cands[e].offer) == offer { e += 1 }
-                        bases[n] = heldBases[h]
-                        slots[n] = heldSlots[h]
-                        skips[n] = UInt16(truncatingIfNeeded: j)
-                        n &+= 1
-                        h &+= 1
-                        j = e
-                        continue
-                    }
-                }
                 let k0 = Int(position[offer &* channelCount &+ Int(c.channel)])
                 var mask = 1 << k0
                 var e = j + 1
@@ -238,15 +218,6 @@ public struct OfferEntries: Sendable {
                             fixedValue: fixedValue, pairCost: pairCost, propensityObjective: rule.propensityObjective,
                             ruleChannels: rule.channelCount, channelCount: channelCount))
         }}}}}}}
-    }
-
-    /// A held customer's entries (`entries` of a held block's `bases` and `slots`) and the offers whose
-    /// candidates changed since: `Writer.write` copies the others' entries.
-    struct HeldEntries {
-        var bases: UnsafeBufferPointer<Double>
-        var slots: UnsafeBufferPointer<UInt16>
-        var entries: Range<Int>
-        var changed: UnsafeBufferPointer<Int32>
     }
 
     /// Each slot's best channel for one round.
