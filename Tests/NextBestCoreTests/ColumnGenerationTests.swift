@@ -132,12 +132,16 @@ import Testing
         #expect((loose.bound - loose.masterValue) / loose.bound <= 0.05)
     }
 
-    /// The second explore pass leaves out the buckets whose mix has one point (solving them again would
-    /// only repeat the first pass's choice): it solves the buckets with a second point, plus, when the
-    /// master cannot meet every row yet, at most `ladderBucketsPerStep` buckets per step of the ladder. The
-    /// rounds still end at the LP optimum.
-    @Test(arguments: [false, true])
-    func theSecondExplorePassSolvesOnlyTheBucketsItCanAddTo(ladder: Bool) throws {
+    /// What the second explore pass gives the buckets whose mix has one point (solving them again would
+    /// only repeat the first pass's choice).
+    enum Fill: CaseIterable { case ladderWhileShort, nothingWhileShort, nextPointWhenFeasible, nothingWhenFeasible }
+
+    /// The second explore pass solves the buckets with a second point at it. The one-point buckets are left
+    /// out, unless the master cannot meet every row yet and the ladder rides along (at most
+    /// `ladderBucketsPerStep` of them per step), or it meets every row but not the gap tolerance and the
+    /// next point of phase 2 does (all of them, at one new point). The rounds still end at the LP optimum.
+    @Test(arguments: Fill.allCases)
+    func theSecondExplorePassSolvesOnlyTheBucketsItCanAddTo(fill: Fill) throws {
         let rows = [ConstraintSet.Row(kind: .product, name: "a", lower: nil, upper: 300),
                     ConstraintSet.Row(kind: .segment, name: "b", lower: 260, upper: nil)]
         let toy = Toy(customers: 2_000, seed: 3, rows: rows)
@@ -150,30 +154,40 @@ import Testing
             p.lower = p.lower.map { $0 * f }
             return p
         }
-        // Every third bucket mixes two points; the others have one. All are below the best prices, so
-        // the master cannot meet the rows with the columns of the first pass and the first explore pass.
+        // Every third bucket mixes two points; the others have one. Below the best prices the master cannot
+        // meet the rows with the columns of the first pass and the first explore pass; above them it can, but
+        // gives up value.
+        let short = fill == .ladderWhileShort || fill == .nothingWhileShort
         let twoPoints = (0..<CustomerBuckets.count).map { $0 % 3 == 0 }
-        let mix = PriceMix(points: [scaled(0.7), scaled(0.8)], buckets: twoPoints.map { $0 ? [1, 0] : [0] })
+        let mix = PriceMix(points: short ? [scaled(0.7), scaled(0.8)] : [scaled(1.2), scaled(1.1)], buckets: twoPoints.map { $0 ? [1, 0] : [0] })
         var requests: [PricingRequest] = []
         var options = ColumnGeneration.Options(maxPasses: 200, gapTolerance: 1e-7)
-        options.ladderInExplore = ladder
+        options.ladderInExplore = fill == .ladderWhileShort
+        options.nextPointInExplore = fill == .nextPointWhenFeasible
         let out = try ColumnGeneration(rows: rows, options: options) { q in requests.append(q); return toy.evaluate(q) }
-            .run(start: scaled(0.6), explore: mix)
+            .run(start: scaled(short ? 0.6 : 1.3), explore: mix)
         try #require(requests.count >= 3)
         let second = requests[2]
         let solved = (0..<CustomerBuckets.count).filter { second.solves(bucket: $0) }
         #expect(twoPoints.indices.filter { twoPoints[$0] }.allSatisfy { second.bucketPoint[$0] == 0 }, "a two-point bucket at its second point")
-        let laddered = solved.filter { !twoPoints[$0] }
-        if ladder {
-            // Row b's min is short with these columns, so the one-point buckets' ladder rides along.
-            let steps = second.points.count - mix.points.count
-            #expect(steps > 0)
-            #expect(laddered.count == min(twoPoints.filter { !$0 }.count, options.ladderBucketsPerStep * steps))
-            #expect(laddered.allSatisfy { Int(second.bucketPoint[$0]) >= mix.points.count })
-        } else {
-            #expect(laddered.isEmpty, "\(laddered.count) one-point buckets solved again")
+        let onePoint = solved.filter { !twoPoints[$0] }
+        let added = second.points.count - mix.points.count
+        switch fill {
+        case .ladderWhileShort:
+            #expect(added > 1)
+            #expect(onePoint.count == min(twoPoints.filter { !$0 }.count, options.ladderBucketsPerStep * added))
+            #expect(onePoint.allSatisfy { Int(second.bucketPoint[$0]) >= mix.points.count })
+        case .nextPointWhenFeasible:
+            // One new point, for every one-point bucket: the next phase-2 point, which the rounds would
+            // otherwise have priced everybody at in a pass of their own.
+            #expect(added == 1)
+            #expect(onePoint.count == twoPoints.filter { !$0 }.count)
+            #expect(onePoint.allSatisfy { Int(second.bucketPoint[$0]) == mix.points.count })
+            #expect(second.points.last != found.bestPrices && second.points.last != scaled(1.3))
+        case .nothingWhileShort, .nothingWhenFeasible:
+            #expect(added == 0)
+            #expect(onePoint.isEmpty, "\(onePoint.count) one-point buckets solved again")
         }
-        #expect(solved.count < CustomerBuckets.count)
         #expect(out.status == .feasible(converged: true))
         #expect(out.masterValue >= lp * (1 - 1e-6), "master \(out.masterValue) vs LP \(lp)")
         #expect(out.bound >= lp - 1e-3)

@@ -24,6 +24,10 @@ public struct ColumnGeneration {
         public var ladderInExplore: Bool = false
         /// Buckets per step of that ladder at most (the others that would repeat are left out of the pass).
         public var ladderBucketsPerStep: Int = 2
+        /// Whether, when the master meets every row after the first explore pass but is not within the gap
+        /// tolerance, the second explore pass gives the buckets that would repeat the point the rounds would
+        /// price everybody at next (see `run`).
+        public var nextPointInExplore: Bool = false
         public init(maxPasses: Int = 40, gapTolerance: Double = 5e-5, smoothing: Double = 0.7) {
             self.maxPasses = maxPasses; self.gapTolerance = gapTolerance; self.smoothing = smoothing
         }
@@ -262,6 +266,14 @@ public struct ColumnGeneration {
                         for (x, b) in repeats.prefix(onLadder).enumerated() { pick[b] = UInt8(points.count + x % steps.count) }
                         points += steps
                         st.laddered = true
+                    } else if options.nextPointInExplore, !repeats.isEmpty, st.master.phase == 2, points.count < 255 {
+                        // The master meets every row (`withinGap` just solved it) but is not within the gap: the
+                        // buckets that would repeat take the point the first round would price everybody at,
+                        // so that the pass those buckets' mixes ask for also makes that round's columns.
+                        st.masterValue = -st.master.lp.objective
+                        st.points.append(Point(prices: phaseTwoPoint(st), weight: 1))
+                        for b in repeats { pick[b] = UInt8(points.count) }
+                        points.append(st.points.last!.prices)
                     }
                 }
                 // Nothing left to solve: no pass.
@@ -429,10 +441,7 @@ public struct ColumnGeneration {
         if gap <= options.gapTolerance { st.converged = true; return .stop }
         if st.passes >= options.maxPasses { return .stop }
         let (net, bucketValue) = master.duals()
-        let center = st.bestBound.isFinite ? st.bestPrices.netWithSentinel.dropLast().map { $0 } : net
-        let a = st.smoothing
-        let sep = zip(center, net).map { a * $0 + (1 - a) * $1 }
-        let aggregates = try price(Self.prices(net: sep, rows: rows), weight: 1, &st)
+        let aggregates = try price(phaseTwoPoint(st), weight: 1, &st)
         let added = master.add(aggregates, point: st.points.count - 1, pass: UInt32(st.passes))
         let masterValue = st.masterValue
         let improving = added.contains { master.reducedValue($0, net: net, weight: 1, bucketValue: bucketValue) > 1e-9 * max(1, abs(masterValue)) }
@@ -440,6 +449,15 @@ public struct ColumnGeneration {
         st.smoothing = improving ? options.smoothing : st.smoothing * 0.5
         if !improving && st.smoothing < 1e-3 { st.smoothing = 0 }
         return .next
+    }
+
+    /// The next point of phase 2 from the master's last solve: its duals smoothed toward the prices of the
+    /// best bound (Wentges).
+    fileprivate func phaseTwoPoint(_ st: RunState) -> Prices {
+        let net = st.master.duals().net
+        let center = st.bestBound.isFinite ? st.bestPrices.netWithSentinel.dropLast().map { $0 } : net
+        let a = st.smoothing
+        return Self.prices(net: zip(center, net).map { a * $0 + (1 - a) * $1 }, rows: rows)
     }
 
     /// Per bucket, the points its columns use with positive weight in the master's solution, heaviest

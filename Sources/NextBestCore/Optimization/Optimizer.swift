@@ -180,9 +180,10 @@ public enum Optimizer {
             }
         }
         // Over everybody a pass costs what the presolve's whole level does: the second explore pass also
-        // carries the ladder phase 1 would otherwise spend a pass on.
+        // carries the ladder phase 1 would otherwise spend a pass on, or the first point of phase 2.
         var main = settings
         main.ladderInExplore = true
+        main.nextPointInExplore = true
         let cg = ColumnGeneration(rows: cs.rows, options: main, onPass: onRound) { try group.evaluate($0, sample: .all) }
         let out = try cg.run(start: start, explore: explore)
         if case let .infeasible(rows, shortfall) = out.status { throw Infeasible(conflicts: [conflictText(cs.rows, rows, shortfall)]) }
