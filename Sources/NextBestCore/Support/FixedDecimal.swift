@@ -67,14 +67,18 @@ public enum FixedDecimal {
     }
 
     /// The first code of the non-finite values (`nan`, `inf`, `-inf` follow in that order): above every
-    /// finite code (the largest is 2 × 9.0e17).
-    public static let nonFiniteCode: UInt64 = 1 << 62
+    /// finite code (the largest is 2 × 9.0e17). A literal, not a stored global: reading a global from
+    /// another module is a call (its lazy initialiser), and `code` was then not inlined where rows are written.
+    @inlinable public static var nonFiniteCode: UInt64 { 1 << 62 }
 
     /// The text `write(value, decimals:)` prints, as an integer (kept lists, docs/store.md): the printed
     /// digits `round(|value| × 10^decimals)` (rounded and clamped exactly as `write` does) zigzag-encoded with
     /// the printed sign (`2n` for `n`, `2n − 1` for `−n`; never "−0"), or `nonFiniteCode` + 0, 1, 2 for
     /// `nan`, `inf`, `-inf`. `write(code:decimals:to:)` prints the same bytes as `write` did.
-    @inlinable @inline(__always)
+    ///
+    /// Transparent (inlined before the optimizer runs, so `decimals` folds): with `@inline(__always)` alone
+    /// the optimizer kept it a call from `NBAWriter.lists`, a third of that function's samples.
+    @_transparent
     public static func code(_ value: Double, decimals: Int) -> UInt64 {
         guard value.isFinite else { return nonFiniteCode + (value.isNaN ? 0 : (value < 0 ? 2 : 1)) }
         // Rounded, then clamped to 9.0e17: a value from 9.0e17 on rounds to it or above.
