@@ -71,6 +71,8 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        // A prefetch hint (header only, nothing to link): the price pass's sparse passes (NextBestCore).
+        .systemLibrary(name: "CPrefetch"),
         .systemLibrary(
             name: "CZeroMQ",
             pkgConfig: "libzmq",
@@ -88,7 +90,7 @@ let package = Package(
         // (SwiftPM 6.2 and later).
         .target(
             name: "NextBestCore",
-            dependencies: ["NextBestKernels", "CCoinOR"],
+            dependencies: ["NextBestKernels", "CCoinOR", "CPrefetch"],
             swiftSettings: coreSettings
         ),
         // ONNX-ML models (`--format onnx`): onnx.pb.swift generated from Debian's onnx.proto, and the reader
