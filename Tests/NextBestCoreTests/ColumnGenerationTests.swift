@@ -115,12 +115,7 @@ import Testing
             .run(start: Prices(count: rows.count))
         // From prices 30 % above the best (a weaker bound), a mix of two points in every bucket: the best
         // prices 10 % lower, and 10 % higher.
-        func scaled(_ f: Double) -> Prices {
-            var p = found.bestPrices
-            p.upper = p.upper.map { $0 * f }
-            p.lower = p.lower.map { $0 * f }
-            return p
-        }
+        func scaled(_ f: Double) -> Prices { Self.scaled(found.bestPrices, f) }
         let mix = PriceMix(points: [scaled(0.9), scaled(1.1)], buckets: Array(repeating: [0, 1], count: CustomerBuckets.count))
         func again(tolerance: Double) throws -> ColumnGeneration.Outcome {
             try ColumnGeneration(rows: rows, options: .init(maxPasses: 200, gapTolerance: tolerance)) { toy.evaluate($0) }
@@ -148,12 +143,7 @@ import Testing
         let lp = try #require(toy.lpOptimum())
         let found = try ColumnGeneration(rows: rows, options: .init(maxPasses: 200, gapTolerance: 1e-7)) { toy.evaluate($0) }
             .run(start: Prices(count: rows.count))
-        func scaled(_ f: Double) -> Prices {
-            var p = found.bestPrices
-            p.upper = p.upper.map { $0 * f }
-            p.lower = p.lower.map { $0 * f }
-            return p
-        }
+        func scaled(_ f: Double) -> Prices { Self.scaled(found.bestPrices, f) }
         // Every third bucket mixes two points; the others have one. Below the best prices the master cannot
         // meet the rows with the columns of the first pass and the first explore pass; above them it can, but
         // gives up value.
@@ -202,9 +192,7 @@ import Testing
         let lp = try #require(toy.lpOptimum())
         let found = try ColumnGeneration(rows: rows, options: .init(maxPasses: 200, gapTolerance: 1e-7)) { toy.evaluate($0) }
             .run(start: Prices(count: rows.count))
-        var other = found.bestPrices
-        other.upper = other.upper.map { $0 * 1.1 }
-        other.lower = other.lower.map { $0 * 1.1 }
+        let other = Self.scaled(found.bestPrices, 1.1)
         let atStart = (0..<CustomerBuckets.count).map { $0 % 4 != 0 }
         let mix = PriceMix(points: [found.bestPrices, other], buckets: atStart.map { $0 ? [0] : [1] })
         var requests: [PricingRequest] = []
@@ -216,6 +204,14 @@ import Testing
         #expect(atStart.indices.filter { !atStart[$0] }.allSatisfy { explore.bucketPoint[$0] == 1 })
         #expect(out.status == .feasible(converged: true))
         #expect(out.masterValue >= lp * (1 - 1e-6), "master \(out.masterValue) vs LP \(lp)")
+    }
+
+    /// `p` with every price times `f`.
+    static func scaled(_ p: Prices, _ f: Double) -> Prices {
+        var p = p
+        p.upper = p.upper.map { $0 * f }
+        p.lower = p.lower.map { $0 * f }
+        return p
     }
 
     @Test func anInfeasibleToyIsProvenWithItsConflict() throws {

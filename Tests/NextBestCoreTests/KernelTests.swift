@@ -290,15 +290,7 @@ import Testing
         var keeping = entries ? fast : plain
         var solving = keeping
         var rng = SplitMix64(seed: 9)
-        func point() -> Prices {
-            var p = Prices(count: cs.count)
-            for k in 0..<cs.count {
-                let scale = cs.rows[k].kind == .budget ? 2.0 : 40.0
-                p.upper[k] = rng.unit() < 0.6 ? rng.unit() * scale : 0
-                p.lower[k] = rng.unit() < 0.3 ? rng.unit() * scale : 0
-            }
-            return p
-        }
+        func point() -> Prices { Self.randomPrices(cs, &rng) }
         let points = (0..<4).map { _ in point() }
         // Passes 1–3 at one point each (kept), pass 4 a spread of points 2 and 3 by bucket (kept).
         for (k, p) in points.prefix(3).enumerated() { _ = keeping.evaluate(PricingRequest(points: [p], weights: [1], pass: UInt32(k + 1))) }
@@ -335,15 +327,7 @@ import Testing
         var partial = entries ? fast : plain
         var whole = partial
         var rng = SplitMix64(seed: 4)
-        func point() -> Prices {
-            var p = Prices(count: cs.count)
-            for k in 0..<cs.count {
-                let scale = cs.rows[k].kind == .budget ? 2.0 : 40.0
-                p.upper[k] = rng.unit() < 0.6 ? rng.unit() * scale : 0
-                p.lower[k] = rng.unit() < 0.3 ? rng.unit() * scale : 0
-            }
-            return p
-        }
+        func point() -> Prices { Self.randomPrices(cs, &rng) }
         let points = [point(), point()]
         let left = (0..<CustomerBuckets.count).map { $0 % 4 != 1 }
         let wholePick = (0..<CustomerBuckets.count).map { UInt8($0 % 2) }
