@@ -62,9 +62,6 @@ public struct PricingRequest: Sendable, Equatable {
     /// Every customer at `prices` with the objective at full weight.
     public init(_ prices: Prices) { self.init(points: [prices], weights: [1]) }
 
-    /// Whether the pass solves every bucket (no bucket is marked `unsolved`).
-    public var solvesEveryBucket: Bool { !bucketPoint.contains(Self.unsolved) }
-
     /// Whether the pass solves bucket `b`.
     @inlinable
     public func solves(bucket b: Int) -> Bool { bucketPoint.isEmpty || bucketPoint[b] != Self.unsolved }

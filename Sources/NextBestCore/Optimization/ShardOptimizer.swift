@@ -104,10 +104,11 @@ public struct ShardOptimizer: Sendable {
         var selection = selections[0]
         selections[0] = []
         var skip = sample.isAll ? reuseKept(request, into: &selection, totals: &totals) : nil
-        if !request.solvesEveryBucket {
+        let solved = (0..<CustomerBuckets.count).map { request.solves(bucket: $0) }
+        if solved.contains(false) {
             // The buckets the pass leaves out: not solved, no totals (their lists in slot 0 stay as they were).
             var s = skip ?? ContiguousArray(repeating: false, count: CustomerBuckets.count)
-            for b in 0..<CustomerBuckets.count where !request.solves(bucket: b) { s[b] = true }
+            for b in 0..<CustomerBuckets.count where !solved[b] { s[b] = true }
             skip = s
         }
         var solver = self.solver
@@ -121,7 +122,7 @@ public struct ShardOptimizer: Sendable {
         }
         self.solver = solver
         selections[0] = selection
-        if sample.isAll, request.pass != 0 { keep(pass: request.pass, totals: totals, solved: (0..<CustomerBuckets.count).map { request.solves(bucket: $0) }) }
+        if sample.isAll, request.pass != 0 { keep(pass: request.pass, totals: totals, solved: solved) }
         return totals.aggregates()
     }
 
@@ -322,11 +323,14 @@ public struct ShardOptimizer: Sendable {
                 var i: Int, bucket: Int, bo: Int, ps: Int, region: Int, segment: Int, lo: Int, hi: Int
                 var price: UnsafePointer<Double>, fixed: Double
             }
-            /// The n-th list to solve (nil: its bucket is taken from a kept pass).
-            @inline(__always) func list(_ n: Int) -> List? {
-                // A position among the source's lists, then its customer.
+            /// The n-th list's position among the source's lists, and its customer.
+            @inline(__always) func place(_ n: Int) -> (k: Int, i: Int) {
                 let k = source.position(n)
-                let i = source.customers.map { Int($0[k]) } ?? k
+                return (k, source.customers.map { Int($0[k]) } ?? k)
+            }
+            /// The n-th list to solve (nil: its bucket is taken from a kept pass or left out).
+            @inline(__always) func list(_ n: Int) -> List? {
+                let (k, i) = place(n)
                 let bucket = Int(buckets[i]), bo = bucket &* stride
                 if skipBucket[bucket] { return nil }
                 // The customer's point: its tables.
@@ -371,12 +375,11 @@ public struct ShardOptimizer: Sendable {
             // the buckets or more solved, the streams are dense enough for the CPU (at 1 M a pass over 46 of 64
             // buckets took 0.062–0.066 s with these hints, 0.057–0.058 s without; over 20–21, 0.033–0.036 s
             // against 0.042–0.045 s).
-            let sparse = skipBucket.filter { !$0 }.count * 2 <= CustomerBuckets.count
+            let sparse = skipBucket.reduce(0) { $0 + ($1 ? 0 : 1) } * 2 <= CustomerBuckets.count
             var ahead = 0
             @inline(__always) func fetchNext() {
                 while ahead < customers {
-                    let k = source.position(ahead)
-                    let i = source.customers.map { Int($0[k]) } ?? k
+                    let (k, i) = place(ahead)
                     ahead &+= 1
                     guard !skipBucket[Int(buckets[i])] else { continue }
                     let lo = Int(offsets[k]), hi = Int(offsets[k + 1])
