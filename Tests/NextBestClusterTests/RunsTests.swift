@@ -242,6 +242,25 @@ import NextBestStore
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: remote + "/summary.json"))) as! [String: Any]
         #expect(summary["rescored_from"] as? String == base && summary["models_rescored"] as? [String] == ["logit_all"] && (1...2).contains(summary["workers"] as? Int ?? 0))
         #expect((summary["customers_changed"] as? Int ?? 0) > 0)
+        // Each summary compares its run with the run before it, made during the merge: the local rescore's
+        // with the run it rescored (its top offers tallied by changes.csv's walk), the remote one's with the
+        // local rescore (walked by the comparison). Both are what comparing the finished runs in the store gives.
+        let store = try Store(path: path, readOnly: true, mustExist: true)
+        for (before, dir) in [(base, local), (try runID(local), remote)] {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
+            let since = try #require(json["since_last_night"] as? [String: Any])
+            let finished = try RunComparison.compare(journal: RunRepository(store: store), a: try #require(RunRepository.parse(before)),
+                                                     b: try #require(RunRepository.parse(try runID(dir))), catalogue: RunComparison.Catalogue(store: store), psi: false)
+            // The two rescores' lists are the same; the rescore's differ from the base run's.
+            #expect((finished.topOffer.changed > 0) == (before == base))
+            let want = try #require(try JSONSerialization.jsonObject(with: Data(finished.json.render().utf8)) as? NSDictionary)
+            #expect(NSDictionary(dictionary: since) == want, "\(dir)")
+        }
+    }
+
+    func runID(_ dir: String) throws -> String {
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
+        return json["run_id"] as! String
     }
 
     /// Standing workers hold the propensities and tables of the shards they scored. After a new version of a

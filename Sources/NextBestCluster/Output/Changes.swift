@@ -8,18 +8,28 @@ import NextBestStore
 /// The kept lists (`NBALists`) are compared as they are, without rendering them: when both shards have the
 /// same offer and channel tables (the rescore's usual case) a customer's list changed exactly when its row
 /// bytes differ; otherwise rows are compared by offer id, channel name and printed numbers.
+///
+/// The same walk tallies the customers whose top offer changed (`RunComparison.TopOffer`), which is the
+/// comparison's walk when the run rescored is also the previous run (the usual case): a customer with the
+/// same list has the same top offer, and a changed one's top offers are the ones its line prints.
 public enum Changes {
     public static let header = "customer_id,old_top_offer,new_top_offer\n"
 
+    /// What `write` made: the customers listed, and the top offers' tally of the two runs (run A `base`).
+    public struct Written: Sendable {
+        public var changed: Int
+        public var topOffer: RunComparison.TopOffer
+    }
+
     /// Writes the file from run `base`'s kept lists and the new run's (`new`: shard `s`'s lists, as the merge
-    /// hands them over); returns the number of customers listed. Shard by shard, in order, on the caller's
-    /// thread (it runs beside the merge).
+    /// hands them over). Shard by shard, in order, on the caller's thread (it runs beside the merge).
     /// `read`, when given, is handed each shard of `base` as it is read (for another reader of the same lists).
     public static func write(base: UInt64, shards: Int, journal: RunRepository, new: (Int) throws -> [UInt8], to path: String,
-                             read: (Int, [UInt8], RunTotals) -> Void = { _, _, _ in }) throws -> Int {
+                             read: (Int, [UInt8], RunTotals) -> Void = { _, _, _ in }) throws -> Written {
         let writer = try AtomicFileWriter(path: path)
         writer.append(Array(header.utf8))
         var changed = 0
+        var top = RunComparison.TopOffer()
         var out: [UInt8] = []
         for s in 0..<shards {
             let now = try new(s)
@@ -28,16 +38,17 @@ public enum Changes {
             }
             read(s, old.lists, old.totals)
             out.removeAll(keepingCapacity: true)
-            do { changed += try compare(old.lists, now, into: &out) }
+            do { changed += try compare(old.lists, now, into: &out, top: &top) }
             catch { throw RunRepository.Failure.corrupt("the lists of shard \(s) of run \(RunRepository.name(base)) or of the new run: \(error)") }
             writer.append(out)
         }
         try writer.commit()
-        return changed
+        return Written(changed: changed, topOffer: top)
     }
 
     /// Appends a line per customer whose list differs between lists `a` and `b` (one shard); returns their count.
-    static func compare(_ a: [UInt8], _ b: [UInt8], into out: inout [UInt8]) throws(NBALists.Failure) -> Int {
+    /// Adds the shard's customers to `top` (`a` is run A's shard).
+    static func compare(_ a: [UInt8], _ b: [UInt8], into out: inout [UInt8], top: inout RunComparison.TopOffer) throws(NBALists.Failure) -> Int {
         try a.withUnsafeBufferPointer { a throws(NBALists.Failure) in
             try b.withUnsafeBufferPointer { b throws(NBALists.Failure) in
                 var ra = try NBALists.Reader(a), rb = try NBALists.Reader(b)
@@ -52,6 +63,8 @@ public enum Changes {
                 while ca != nil || cb != nil {
                     let id = min(ca?.id ?? .max, cb?.id ?? .max)
                     let la = ca?.id == id ? ca : nil, lb = cb?.id == id ? cb : nil
+                    top.customers += 1
+                    if la == nil { top.gained += 1 } else if lb == nil { top.lost += 1 }
                     let same: Bool
                     if let la, let lb {
                         if la.rows != lb.rows { same = false }
@@ -65,9 +78,13 @@ public enum Changes {
                         // rescore.
                         out.appendDecimal(id)
                         out.append(UInt8(ascii: ","))
+                        let oldTop = out.count
                         try Self.appendTop(&ra, la, to: &out)
+                        let newTop = out.count + 1
                         out.append(UInt8(ascii: ","))
                         try Self.appendTop(&rb, lb, to: &out)
+                        // Customers in one run only changed their top offer whatever is printed.
+                        if la == nil || lb == nil || !out[oldTop..<(newTop - 1)].elementsEqual(out[newTop...]) { top.changed += 1 }
                         out.append(UInt8(ascii: "\n"))
                         changed += 1
                     }

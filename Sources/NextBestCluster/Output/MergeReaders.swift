@@ -74,9 +74,11 @@ final class MergeReaders: @unchecked Sendable {
     /// Signalled by each reader as it ends.
     private let ended = DispatchSemaphore(value: 0)
     private var started = 0
-    private let changes = Mutex<Result<Int, any Error>?>(nil)
+    private let changes = Mutex<Result<Changes.Written, any Error>?>(nil)
     private let comparison = Mutex<Result<RunComparison, any Error>?>(nil)
     private let hasComparison: Bool
+    /// Whether the comparison's top offers are changes.csv's tally (it compares the same two runs).
+    private let topOffersFromChanges: Bool
 
     /// Starts the readers of run `run`'s lists: changes.csv at `changesPath` against run `base` (same shards)
     /// when given, and the comparison with `previous` when given.
@@ -86,8 +88,10 @@ final class MergeReaders: @unchecked Sendable {
         feeds = [changesFeed, compareFeed].compactMap { $0 }
         hasComparison = previous != nil
         // A rescore of the previous run (the usual case): changes.csv's reader hands the run's lists it reads
-        // to the comparison, so they are read from the store once.
+        // to the comparison, so they are read from the store once, and its walk of both runs' customers
+        // tallies the top offers, so the comparison reads only the shards' tables and totals.
         let shared = base != nil && base == previous ? ListsFeed() : nil
+        topOffersFromChanges = shared != nil
         if let base, let feed = changesFeed {
             start { [self] in
                 let r = Result { try Changes.write(base: base, shards: shards, journal: journal, new: { try feed.take($0).lists }, to: changesPath,
@@ -100,6 +104,7 @@ final class MergeReaders: @unchecked Sendable {
         if let previous, let feed = compareFeed {
             start { [self] in
                 let r = Result { try RunComparison.compare(journal: journal, a: previous, b: run, catalogue: catalogue(), psi: false,
+                                                           topOffers: shared == nil,
                                                            running: { try feed.take($0) }, readA: shared.map { a in { try a.take($0) } }) }
                 if case .failure = r { feed.abandon(); shared?.abandon() }
                 comparison.withLock { $0 = r }
@@ -132,8 +137,13 @@ final class MergeReaders: @unchecked Sendable {
     func finish() throws -> Results {
         for f in feeds { f.close() }
         waitForReaders()
-        let changed = try changes.withLock { $0 }.map { try $0.get() }
-        return Results(changedCustomers: changed, sincePrevious: hasComparison ? comparison.withLock { $0 } : nil)
+        let written = try changes.withLock { $0 }.map { try $0.get() }
+        var since = hasComparison ? comparison.withLock { $0 } : nil
+        if topOffersFromChanges, case .success(var c) = since, let written {
+            c.topOffer = written.topOffer
+            since = .success(c)
+        }
+        return Results(changedCustomers: written?.changed, sincePrevious: since)
     }
 
     /// The merge failed: the readers are stopped and waited for.

@@ -144,13 +144,21 @@ public struct RunComparison: Sendable {
     /// With `running`, run `b` is the one being merged: its lists are not read from the store but taken
     /// from `running` shard by shard (it may wait for the merge), and `b` need not be finished. With
     /// `readA`, run `a`'s lists are taken from there shard by shard (read once by another reader).
+    ///
+    /// Without `topOffers` the customers are not walked, only the shards' tables and totals read, and
+    /// `topOffer` is left empty for the caller, who tallied it elsewhere (a rescore's changes.csv walks the
+    /// same two runs' customers: `Changes.Written.topOffer`).
     public static func compare(journal: RunRepository, a: UInt64, b: UInt64, catalogue: Catalogue, psi: Bool = true,
+                               topOffers: Bool = true,
                                running: ((Int) throws -> (lists: [UInt8], totals: RunTotals))? = nil,
                                readA: ((Int) throws -> (lists: [UInt8], totals: RunTotals))? = nil) throws -> RunComparison {
         let planA = try finishedPlan(journal, a), planB = running == nil ? try finishedPlan(journal, b) : try journal.plan(b)
         let names = NameTable()
-        let wa = try readA.map { KeptListsWalk(plan: planA, names: names, source: $0) } ?? KeptListsWalk(journal: journal, plan: planA, names: names)
-        let wb = try running.map { KeptListsWalk(plan: planB, names: names, source: $0) } ?? KeptListsWalk(journal: journal, plan: planB, names: names)
+        func walk(_ plan: RunRepository.Plan, _ given: ((Int) throws -> (lists: [UInt8], totals: RunTotals))?) throws -> KeptListsWalk {
+            try given.map { KeptListsWalk(plan: plan, names: names, customers: topOffers, source: $0) }
+                ?? KeptListsWalk(journal: journal, plan: plan, names: names, customers: topOffers)
+        }
+        let wa = try walk(planA, readA), wb = try walk(planB, running)
         var top = TopOffer()
         // Both walks at a shard's end decode their next shards on two threads.
         func advance() throws {
@@ -162,6 +170,11 @@ public struct RunComparison: Sendable {
             if let e = failure.withLock({ $0 }) { throw e }
         }
         try advance()
+        // Shard by shard, both runs in step (a run's shards are not held while the other's are read).
+        while !topOffers && (wa.needsShard || wb.needsShard) {
+            if wa.needsShard { try wa.loadNextShard() }
+            if wb.needsShard { try wb.loadNextShard() }
+        }
         var x = try wa.next(), y = try wb.next()
         while x != nil || y != nil {
             let id = min(x?.id ?? .max, y?.id ?? .max)
@@ -390,6 +403,8 @@ final class KeptListsWalk: @unchecked Sendable {
     let names: NameTable
     /// Shard `s`'s lists and totals (nil: not kept).
     let source: (Int) throws -> (lists: [UInt8], totals: RunTotals)?
+    /// Whether customers are decoded (`next()`), or only counted when the totals do not count them.
+    let customers: Bool
     private(set) var offerCounts: [Int64] = []
     private(set) var channelCounts: [Int64] = []
     private(set) var totals = RunTotals(offers: 0, products: 0, channels: 0, regions: 0, segments: 0)
@@ -400,17 +415,18 @@ final class KeptListsWalk: @unchecked Sendable {
     @exclusivity(unchecked) private var position = 0
 
     /// A finished run's walk over its lists kept in `journal` (every shard must be kept).
-    convenience init(journal: RunRepository, plan: RunRepository.Plan, names: NameTable) throws {
+    convenience init(journal: RunRepository, plan: RunRepository.Plan, names: NameTable, customers: Bool = true) throws {
         for s in plan.lower.indices where try !journal.hasMergedRows(plan.run, shard: s) {
             throw RunComparison.Failure.missingShard(run: RunRepository.name(plan.run), shard: s, shards: plan.lower.count)
         }
         let run = plan.run
-        self.init(plan: plan, names: names, source: { try journal.mergedRows(run, shard: $0) })
+        self.init(plan: plan, names: names, customers: customers, source: { try journal.mergedRows(run, shard: $0) })
     }
 
-    /// A walk over lists handed by `source`.
-    init(plan: RunRepository.Plan, names: NameTable, source: @escaping (Int) throws -> (lists: [UInt8], totals: RunTotals)?) {
-        self.plan = plan; self.names = names; self.source = source
+    /// A walk over lists handed by `source`. Without `customers` it yields no customer (`next()` is nil once
+    /// every shard is loaded): only the counts and totals are made.
+    init(plan: RunRepository.Plan, names: NameTable, customers: Bool = true, source: @escaping (Int) throws -> (lists: [UInt8], totals: RunTotals)?) {
+        self.plan = plan; self.names = names; self.customers = customers; self.source = source
     }
 
     /// Whether `next()` would decode a shard first (the current one is used up and another follows).
@@ -460,8 +476,9 @@ final class KeptListsWalk: @unchecked Sendable {
                 let counted = kept.totals.byOffer.count == offerMap.count && kept.totals.byChannel.count == channelMap.count
                 if counted { byOffer = kept.totals.byOffer; byChannel = kept.totals.byChannel }
                 let listed = Int(max(0, min(kept.totals.customersWithOffers, Int64(b.count))))
-                ids.reserveCapacity(listed); tops.reserveCapacity(listed)
-                while let c = try r.customer() {
+                if customers { ids.reserveCapacity(listed); tops.reserveCapacity(listed) }
+                // Without customers to decode, counted rows need no walk.
+                while customers || !counted, let c = try r.customer() {
                     var top: Int32 = -1
                     if counted {
                         if c.rows > 0 { top = Int32(offerMap[try r.rowPlace().offer]); try r.skipRows(c.rows - 1) }
@@ -473,8 +490,7 @@ final class KeptListsWalk: @unchecked Sendable {
                             if k == 0 { top = Int32(offerMap[row.offer]) }
                         }
                     }
-                    ids.append(c.id)
-                    tops.append(top)
+                    if customers { ids.append(c.id); tops.append(top) }
                 }
                 for (i, o) in offerMap.enumerated() { offerCounts[o] += byOffer[i] }
                 for (i, ch) in channelMap.enumerated() { channelCounts[ch] += byChannel[i] }
