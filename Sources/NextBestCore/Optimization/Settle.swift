@@ -12,20 +12,60 @@
 public enum Settle {
     /// The most fractional customers the 0-1 program takes.
     static let maxProgramCustomers = 1_000
-    /// Use of the campaign's rows by one list of a customer: (row, amount in the row's LP unit) pairs
-    /// (money for the budget) and its objective.
-    static func use(_ s: SplitCustomer, _ list: [Int32], rows cs: ConstraintSet) -> (entries: [(row: Int32, value: Double)], micros: [Int64], objective: Double) {
+    /// One list's use of the campaign's rows: its nonzero amounts in row order (micro-money for the budget,
+    /// offers for the others) and its objective in micro-money. Sparse: a list touches a few rows of many
+    /// (dense arrays of every row per list were most of the settle's own time at 10 M).
+    struct Use {
+        var rows: [(row: Int32, micros: Int64)]
+        var objectiveMicros: Int64
+
+        /// The LP entries of the amounts `rows` (money for the budget).
+        static func entries(_ rows: [(row: Int32, micros: Int64)], _ cs: ConstraintSet) -> [(row: Int32, value: Double)] {
+            rows.map { ($0.row, Double($0.micros) * (Int($0.row) == cs.budgetRow ? 1e-6 : 1)) }
+        }
+
+        /// This use less `other`'s, row by row (nonzero differences, in row order).
+        func minus(_ other: Use) -> [(row: Int32, micros: Int64)] {
+            var out: [(row: Int32, micros: Int64)] = []
+            var i = 0, j = 0
+            while i < rows.count || j < other.rows.count {
+                let a = i < rows.count ? rows[i].row : .max, b = j < other.rows.count ? other.rows[j].row : .max
+                let d = (a <= b ? rows[i].micros : 0) - (b <= a ? other.rows[j].micros : 0)
+                if d != 0 { out.append((min(a, b), d)) }
+                if a <= b { i += 1 }
+                if b <= a { j += 1 }
+            }
+            return out
+        }
+
+        /// Adds `sign` times the amounts to the dense per-row `totals`.
+        func add(to totals: inout [Int64], sign: Int64 = 1) {
+            for r in rows { totals[Int(r.row)] += sign * r.micros }
+        }
+    }
+
+    /// The use of `list` (candidates of customer `s`) of the rows of `cs`.
+    static func use(_ s: SplitCustomer, _ list: [Int32], rows cs: ConstraintSet) -> Use {
         let n = cs.count
-        var micros = [Int64](repeating: 0, count: n)
+        var rows: [(row: Int32, micros: Int64)] = []
+        rows.reserveCapacity(5 * list.count)
         var objective: Int64 = 0
+        @inline(__always) func add(_ r: Int32, _ v: Int64) { if r >= 0 && Int(r) < n { rows.append((r, v)) } }
         for c in list {
             guard let o = s.options.first(where: { $0.candidate == c }) else { continue }
             objective += o.objectiveMicros
-            if cs.budgetRow >= 0 { micros[cs.budgetRow] += o.costMicros }
-            for r in [o.productRow, o.channelRow, s.regionRow, s.segmentRow] where Int(r) < n { micros[Int(r)] += 1 }
+            if cs.budgetRow >= 0 { add(Int32(cs.budgetRow), o.costMicros) }
+            add(o.productRow, 1); add(o.channelRow, 1); add(s.regionRow, 1); add(s.segmentRow, 1)
         }
-        let entries = micros.indices.filter { micros[$0] != 0 }.map { k in (Int32(k), Double(micros[k]) * (k == cs.budgetRow ? 1e-6 : 1)) }
-        return (entries, micros, Double(objective) / 1e6)
+        rows.sort { $0.row < $1.row }
+        // Amounts on one row summed, zeros dropped.
+        var merged: [(row: Int32, micros: Int64)] = []
+        merged.reserveCapacity(rows.count)
+        for r in rows {
+            if let last = merged.last, last.row == r.row { merged[merged.count - 1].micros += r.micros } else { merged.append(r) }
+        }
+        merged.removeAll { $0.micros == 0 }
+        return Use(rows: merged, objectiveMicros: objective)
     }
 
     /// The rows' room for `customers` when everybody else uses `others` (micro-money for the budget).
@@ -47,18 +87,19 @@ public enum Settle {
         guard !flat.isEmpty else { return nil }
         // Everybody else's use.
         var others = Array(slotUse.prefix(n))
-        for (shard, i) in flat { let u = use(split[shard][i], split[shard][i].chosen, rows: cs).micros; for k in 0..<n { others[k] -= u[k] } }
+        for (shard, i) in flat { use(split[shard][i], split[shard][i].chosen, rows: cs).add(to: &others, sign: -1) }
         // Step 1: the LP over the alternatives, each customer's first alternative as its reference: a
         // variable per other alternative (its weight), the reference's weight being 1 minus theirs. A
         // customer with two alternatives needs no row of its own (its one weight is at most 1), so the LP
         // has the campaign's rows and one row per customer with three or more (one row per customer made
         // CLP take over a second for 31,000 customers at 10 M).
         var withReference = others
-        var reference: [(micros: [Int64], objective: Double)] = []
+        var reference: [Use] = []
+        reference.reserveCapacity(flat.count)
         for (shard, i) in flat {
             let u = use(split[shard][i], split[shard][i].alternatives[0], rows: cs)
-            for k in 0..<n { withReference[k] += u.micros[k] }
-            reference.append((u.micros, u.objective))
+            u.add(to: &withReference)
+            reference.append(u)
         }
         let room = room(cs, others: withReference)
         var rowLower = room.map(\.lower), rowUpper = room.map(\.upper)
@@ -70,11 +111,8 @@ public enum Settle {
             if alternatives.count > 2 { own = [(Int32(rowLower.count), 1)]; rowLower.append(-.infinity); rowUpper.append(1) }
             for a in alternatives.indices.dropFirst() {
                 let u = use(split[shard][i], alternatives[a], rows: cs)
-                let entries = (0..<n).compactMap { k -> (row: Int32, value: Double)? in
-                    let d = u.micros[k] - reference[f].micros[k]
-                    return d == 0 ? nil : (Int32(k), Double(d) * (k == cs.budgetRow ? 1e-6 : 1))
-                }
-                columns.append(.init(cost: -(u.objective - reference[f].objective), upper: 1, entries: entries + own))
+                columns.append(.init(cost: -(Double(u.objectiveMicros) / 1e6 - Double(reference[f].objectiveMicros) / 1e6), upper: 1,
+                                     entries: Use.entries(u.minus(reference[f]), cs) + own))
                 owner.append((f, a))
             }
         }
@@ -98,10 +136,7 @@ public enum Settle {
         let fractional = flat.indices.filter { pick[$0] < 0 }
         if !fractional.isEmpty {
             var left = others
-            for f in flat.indices where pick[f] >= 0 {
-                let u = use(split[flat[f].0][flat[f].1], lists[f], rows: cs).micros
-                for k in 0..<n { left[k] += u[k] }
-            }
+            for f in flat.indices where pick[f] >= 0 { use(split[flat[f].0][flat[f].1], lists[f], rows: cs).add(to: &left) }
             // An optimal vertex leaves about one customer per binding row fractional; many more means a
             // degenerate LP, and the 0-1 program would be large: those take their heaviest alternative.
             if fractional.count <= maxProgramCustomers, let customers = try withAll(fractional.map { flat[$0] }, split, allCandidates),
@@ -157,7 +192,7 @@ public enum Settle {
             }
             for o in s.options {
                 variables.append(.init(objective: Double(o.objectiveMicros) / 1e6,
-                                       entries: use(s, [o.candidate], rows: cs).entries + [(customerRow, 1), (offerRow[o.offer]!, 1), (familyRow[o.family]!, 1)]))
+                                       entries: Use.entries(use(s, [o.candidate], rows: cs).rows, cs) + [(customerRow, 1), (offerRow[o.offer]!, 1), (familyRow[o.family]!, 1)]))
                 owner.append((x, o.candidate))
             }
         }
