@@ -760,4 +760,47 @@ import Testing
         // Both answers occur often: the uses sit on the limits.
         #expect(refused > compared / 20 && refused < compared - compared / 20, "\(refused) of \(compared) refused")
     }
+
+    /// A slot's state counted ahead (`keepState`, as a worker does after the settle pass) follows the changes
+    /// applied to it, those not applied included (an add with no room left), and is the state counted afresh;
+    /// another pass or a copy over the slot drops it.
+    @Test func aKeptStateFollowsTheChangesAppliedToItsSlot() throws {
+        let g = PopulationGenerator(customers: 3_000, offers: 16, seed: 13, trees: 8, depth: 4)
+        let plan = try ScoringPlan(campaign: g.campaign(estimatingFrom: 1_000), schema: g.schema, models: g.propensityModels())
+        let table = Self.scored(g, plan: plan, customers: 2_000)
+        let cs = Self.constraints(g, plan: plan)
+        var s = ShardOptimizer(plan: plan, constraints: cs, table: table)
+        _ = s.evaluate(Prices(count: cs.count))
+        let before = Repair.state(s, slot: 0)
+        s.keepState(slot: 0)
+        var rng = SplitMix64(seed: 3)
+        var changes: [Repair.Change] = [], full = 0
+        for i in stride(from: 0, to: table.customerCount, by: 3) {
+            let chosen = (0..<s.maxOffers).map { s.selections[0][i * s.maxOffers + $0] }.filter { $0 >= 0 }
+            if chosen.count == s.maxOffers { full += 1 }
+            if let c = chosen.first, rng.unit() < 0.5 { changes.append(.init(customer: Int32(i), remove: c, add: -1)) }
+            if let a = table.range(i).filter({ !chosen.contains(Int32($0)) }).randomElement(using: &rng) {
+                changes.append(.init(customer: Int32(i), remove: -1, add: Int32(a)))
+            }
+        }
+        #expect(full > 10 && changes.count > 500)
+        s.apply(changes, slot: 0)
+        let fresh = Repair.state(s, slot: 0)
+        #expect(fresh != before)
+        #expect(s.state(slot: 0) == fresh)
+        // Changes to another slot leave it alone.
+        s.copySelection(from: 0, to: 1)
+        s.apply(stride(from: 1, to: 300, by: 3).compactMap { i in
+            s.selections[1][i * s.maxOffers] >= 0 ? Repair.Change(customer: Int32(i), remove: s.selections[1][i * s.maxOffers], add: -1) : nil
+        }, slot: 1)
+        #expect(s.state(slot: 0) == fresh && s.state(slot: 1) == Repair.state(s, slot: 1) && s.state(slot: 1) != fresh)
+        // A copy over the slot, and another pass, drop it.
+        s.copySelection(from: 1, to: 0)
+        #expect(s.state(slot: 0) == Repair.state(s, slot: 1))
+        s.keepState(slot: 0)
+        var prices = Prices(count: cs.count)
+        for k in 0..<cs.count { prices.upper[k] = cs.rows[k].kind == .budget ? 0.5 : 3 }
+        _ = s.evaluate(prices)
+        #expect(s.state(slot: 0) == Repair.state(s, slot: 0) && s.state(slot: 0) != Repair.state(s, slot: 1))
+    }
 }

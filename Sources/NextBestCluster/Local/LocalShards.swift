@@ -56,7 +56,7 @@ public final class LocalShards: ShardGroup {
 
     public func state(slot: Int) throws -> SelectionState {
         var st = SelectionState(rows: constraints.count + 1)
-        for x in each({ s, _ in Repair.state(s, slot: slot) }) { st.add(x) }
+        for x in each({ s, _ in s.state(slot: slot) }) { st.add(x) }
         return st
     }
 

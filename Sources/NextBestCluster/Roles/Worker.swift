@@ -576,7 +576,7 @@ final class WorkerShards: @unchecked Sendable {
     func handle(_ m: WireMessage, post: (@Sendable (WireMessage) -> Void)? = nil) -> [WireMessage] {
         dispatchPrecondition(condition: .onQueue(queue))
         switch m {
-        case .prices, .sample, .split, .candidates: return handlePricing(m)
+        case .prices, .sample, .split, .candidates: return handlePricing(m, post: post)
         case .precheck, .copySlot, .stateRequest, .propose, .apply: return handleRepair(m, post: post)
         case .collect, .restore, .drop: return handleShard(m)
         default: return []
@@ -584,7 +584,7 @@ final class WorkerShards: @unchecked Sendable {
     }
 
     /// The requests that evaluate every held shard at prices: PRICES, SAMPLE and SPLIT.
-    private func handlePricing(_ m: WireMessage) -> [WireMessage] {
+    private func handlePricing(_ m: WireMessage, post: (@Sendable (WireMessage) -> Void)?) -> [WireMessage] {
         switch m {
         case let .prices(run, round, request):
             guard self.run == run else { return [] }
@@ -607,7 +607,14 @@ final class WorkerShards: @unchecked Sendable {
                 return [.failed(run: run, reason: "SPLIT not valid for \(context.constraints.count) constraints")]
             }
             let ids = shardIDs
-            return group.each { s, _ in s.splitCustomers(q, active: active, passes: passes) }.enumerated().map { .splits(run: run, shard: ids[$0], seq: seq, customers: $1) }
+            let replies = group.each { s, _ in s.splitCustomers(q, active: active, passes: passes) }.enumerated().map { WireMessage.splits(run: run, shard: ids[$0], seq: seq, customers: $1) }
+            guard let post else { return replies }
+            // The coordinator settles these customers next (its LP, while this worker waits), applies its
+            // changes to slot 0 and asks for that slot's state: it is counted meanwhile, and the changes kept
+            // in it as they are applied.
+            for r in replies { post(r) }
+            _ = group.each { s, _ in s.keepState(slot: Optimizer.Slot.evaluated) }
+            return []
         case let .candidates(run, seq, customers):
             guard self.run == run else { return [] }
             let ids = shardIDs
@@ -635,7 +642,7 @@ final class WorkerShards: @unchecked Sendable {
         case let .stateRequest(run, seq, slot):
             guard self.run == run, validSlot(slot) else { return [] }
             let ids = shardIDs
-            return group.each { s, _ in Repair.state(s, slot: Int(slot)) }.enumerated().map { .state(run: run, shard: ids[$0], seq: seq, state: $1) }
+            return group.each { s, _ in s.state(slot: Int(slot)) }.enumerated().map { .state(run: run, shard: ids[$0], seq: seq, state: $1) }
         case let .propose(run, seq, slot, goal, limit, use):
             guard self.run == run, validSlot(slot) else { return [] }
             guard use.count == context.constraints.count + 1, goal.isValid(rows: context.constraints.count) else {

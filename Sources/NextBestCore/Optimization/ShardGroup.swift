@@ -245,7 +245,7 @@ public final class ShardArray: ShardGroup {
 
     public func state(slot: Int) throws -> SelectionState {
         var st = SelectionState(rows: constraints.count + 1)
-        for s in shards { st.add(Repair.state(s, slot: slot)) }
+        for s in shards { st.add(s.state(slot: slot)) }
         return st
     }
 

@@ -19,6 +19,9 @@ public struct ShardOptimizer: Sendable {
     public private(set) var selections: [ContiguousArray<Int32>]
     /// The selection of the last `evaluate`.
     public var selection: ContiguousArray<Int32> { selections[0] }
+    /// A slot's state counted ahead (`keepState`), kept up to date by `apply` and dropped by any other
+    /// change of that slot.
+    private var keptState: (slot: Int, state: SelectionState)? = nil
     public let maxOffers: Int
     var solver: SubProblemSolver
     /// The layout of one entry per (customer, offer) for the rounds, when the campaign's shape allows it.
@@ -122,6 +125,7 @@ public struct ShardOptimizer: Sendable {
         }
         self.solver = solver
         selections[0] = selection
+        if keptState?.slot == 0 { keptState = nil }
         if sample.isAll, request.pass != 0 { keep(pass: request.pass, totals: totals, solved: solved) }
         return totals.aggregates()
     }
@@ -423,6 +427,20 @@ public struct ShardOptimizer: Sendable {
     /// Copies one selection slot over another.
     public mutating func copySelection(from: Int, to: Int) {
         selections[to] = selections[from]
+        if keptState?.slot == to { keptState = from == to ? keptState : nil }
+    }
+
+    /// Slot `slot`'s use of every row and objective (`Repair.state`): the state kept for it, if any.
+    public func state(slot: Int) -> SelectionState {
+        if let kept = keptState, kept.slot == slot { return kept.state }
+        return Repair.state(self, slot: slot)
+    }
+
+    /// Counts slot `slot`'s state now and keeps it: `apply` keeps it up to date, so that `state` answers at
+    /// once. A worker does this after the settle pass, while the coordinator solves the settle's programs
+    /// (its changes touch a few customers; counting the state afterwards read every chosen candidate).
+    public mutating func keepState(slot: Int) {
+        keptState = (slot, Repair.state(self, slot: slot))
     }
 
     /// Whether a change names a customer of this shard and candidates of that customer (a change read
@@ -434,12 +452,36 @@ public struct ShardOptimizer: Sendable {
     }
 
     /// Applies repair changes to a slot's selection: each removes one chosen candidate and/or adds one.
+    /// The kept state of the slot, if any, follows: what each change removes and adds is counted out of it
+    /// and into it as `Repair.state` counts it.
     public mutating func apply(_ changes: [Repair.Change], slot: Int) {
         let mo = maxOffers
+        var kept = keptState?.slot == slot ? keptState?.state : nil
+        keptState = nil
         for m in changes {
-            let base = Int(m.customer) * mo
-            if m.remove >= 0, let j = (0..<mo).first(where: { selections[slot][base + $0] == m.remove }) { selections[slot][base + j] = -1 }
-            if m.add >= 0, let j = (0..<mo).first(where: { selections[slot][base + $0] == -1 }) { selections[slot][base + j] = m.add }
+            let i = Int(m.customer), base = i * mo
+            if m.remove >= 0, let j = (0..<mo).first(where: { selections[slot][base + $0] == m.remove }) {
+                selections[slot][base + j] = -1
+                if kept != nil { count(candidate: Int(m.remove), customer: i, sign: -1, into: &kept!) }
+            }
+            if m.add >= 0, let j = (0..<mo).first(where: { selections[slot][base + $0] == -1 }) {
+                selections[slot][base + j] = m.add
+                if kept != nil { count(candidate: Int(m.add), customer: i, sign: 1, into: &kept!) }
+            }
         }
+        if let kept { keptState = (slot, kept) }
+    }
+
+    /// Counts chosen candidate `ci` of customer `i` into (`sign` 1) or out of (-1) a state, as `Repair.state`
+    /// counts each chosen candidate.
+    func count(candidate ci: Int, customer i: Int, sign: Int64, into st: inout SelectionState) {
+        let c = table.candidates[ci]
+        let budget = constraints.budgetRow >= 0 ? constraints.budgetRow : constraints.count
+        st.use[budget] &+= sign &* pairCostMicros[Int(c.offer) * channelCount + Int(c.channel)]
+        st.use[Int(productRowOfOffer[Int(c.offer)])] &+= sign
+        st.use[Int(channelRowOf[Int(c.channel)])] &+= sign
+        st.use[Int(customerRegionRow[i])] &+= sign
+        st.use[Int(customerSegmentRow[i])] &+= sign
+        st.objectiveMicros &+= sign &* table.values.withUnsafeBufferPointer { RunTotals.micros(table.rule.objective(c, values: table.customerValues($0, i))) }
     }
 }
