@@ -131,7 +131,7 @@ let package = Package(
         .target(
             name: "NextBestCluster",
             dependencies: [
-                "NextBestCore", "NextBestStore", "NextBestWire", "NextBestTelemetry", "NextBestReport",
+                "NextBestCore", "NextBestStore", "NextBestWire", "NextBestTelemetry", "NextBestReport", "CPrefetch",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),

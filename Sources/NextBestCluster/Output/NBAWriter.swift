@@ -61,7 +61,10 @@ public enum NBAWriter {
             s.table.values.withUnsafeBufferPointer { allValues in
             s.selections[slot].withUnsafeBufferPointer { sel in
             counts.withUnsafeMutableBufferPointer { count in
-                for i in 0..<s.table.customerCount {
+                let customers = s.table.customerCount
+                for i in 0..<customers {
+                    // The candidates chosen for the customer `chosenAhead` on are asked for first.
+                    if i &+ ShardOptimizer.chosenAhead < customers { ShardOptimizer.prefetchChosen(sel, cands, customer: i &+ ShardOptimizer.chosenAhead, maxOffers: mo) }
                     let values = s.table.customerValues(allValues, i)
                     var n = 0
                     for j in 0..<mo {

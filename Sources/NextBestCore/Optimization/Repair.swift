@@ -174,7 +174,11 @@ public enum Repair {
                   s.channelRowOf.withUnsafeBufferPointer { crow in
                     s.customerRegionRow.withUnsafeBufferPointer { rrow in
                       s.customerSegmentRow.withUnsafeBufferPointer { srow in
-                        for i in 0..<s.table.customerCount {
+                        let customers = s.table.customerCount
+                        for i in 0..<customers {
+                          if i &+ ShardOptimizer.chosenAhead < customers {
+                            ShardOptimizer.prefetchChosen(sel, cands, customer: i &+ ShardOptimizer.chosenAhead, maxOffers: mo)
+                          }
                           for j in 0..<mo {
                             let ci = sel[i &* mo &+ j]
                             guard ci >= 0 else { continue }
