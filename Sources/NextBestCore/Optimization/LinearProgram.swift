@@ -50,25 +50,49 @@ public final class LinearProgram {
     /// Appends columns; returns the index of the first.
     @discardableResult
     public func add(_ columns: [Column]) -> Int {
-        let first = columnCount
-        guard !columns.isEmpty else { return first }
-        let (starts, rows, values) = Self.columnMajor(columns.map(\.entries))
-        let lo = columns.map { Self.finite($0.lower) }, up = columns.map { Self.finite($0.upper) }, cost = columns.map(\.cost)
-        Clp_addColumns(model, Int32(columns.count), lo, up, cost, starts, rows, values)
-        columnCount += columns.count
-        return first
+        var batch = ColumnBatch()
+        for c in columns {
+            for e in c.entries { batch.entry(row: e.row, value: e.value) }
+            batch.close(cost: c.cost, lower: c.lower, upper: c.upper)
+        }
+        return add(batch)
     }
 
-    /// Columns' nonzero entries in the column-major arrays COIN-OR's loaders take (starts, rows, values).
-    static func columnMajor(_ columns: [[(row: Int32, value: Double)]]) -> ([CoinBigIndex], [Int32], [Double]) {
+    /// Columns in the column-major arrays COIN-OR's loaders take, written one entry at a time (no array
+    /// per column): a column's nonzero entries (`entry`), then its cost and bounds (`close`).
+    public struct ColumnBatch {
         var starts: [CoinBigIndex] = [0]
         var rows: [Int32] = []
         var values: [Double] = []
-        for entries in columns {
-            for e in entries where e.value != 0 { rows.append(e.row); values.append(e.value) }
-            starts.append(CoinBigIndex(rows.count))
+        var lower: [Double] = []
+        var upper: [Double] = []
+        var cost: [Double] = []
+
+        public init() {}
+
+        /// The columns closed so far.
+        public var count: Int { cost.count }
+
+        /// An entry of the column being written (zeros are left out).
+        public mutating func entry(row: Int32, value: Double) {
+            if value != 0 { rows.append(row); values.append(value) }
         }
-        return (starts, rows, values)
+
+        /// Ends the column being written.
+        public mutating func close(cost c: Double, lower lo: Double = 0, upper up: Double = .infinity) {
+            starts.append(CoinBigIndex(rows.count))
+            cost.append(c); lower.append(LinearProgram.finite(lo)); upper.append(LinearProgram.finite(up))
+        }
+    }
+
+    /// Adds the columns of `batch`; returns the index of the first.
+    @discardableResult
+    public func add(_ batch: ColumnBatch) -> Int {
+        let first = columnCount
+        guard batch.count > 0 else { return first }
+        Clp_addColumns(model, Int32(batch.count), batch.lower, batch.upper, batch.cost, batch.starts, batch.rows, batch.values)
+        columnCount += batch.count
+        return first
     }
 
     /// Changes the costs of all columns (`costs.count == columnCount`).
@@ -130,7 +154,12 @@ public enum IntegerProgram {
         if variables.isEmpty { return rows.allSatisfy { $0.lower <= 1e-9 && $0.upper >= -1e-9 } ? [] : nil }
         let model = Cbc_newModel()!
         defer { Cbc_deleteModel(model) }
-        let (starts, index, value) = LinearProgram.columnMajor(variables.map(\.entries))
+        var batch = LinearProgram.ColumnBatch()
+        for v in variables {
+            for e in v.entries { batch.entry(row: e.row, value: e.value) }
+            batch.close(cost: v.objective)
+        }
+        let (starts, index, value) = (batch.starts, batch.rows, batch.values)
         let n = variables.count
         let colLo = [Double](repeating: 0, count: n), colUp = [Double](repeating: 1, count: n)
         let obj = variables.map(\.objective)

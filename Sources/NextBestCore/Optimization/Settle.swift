@@ -13,59 +13,47 @@ public enum Settle {
     /// The most fractional customers the 0-1 program takes.
     static let maxProgramCustomers = 1_000
     /// One list's use of the campaign's rows: its nonzero amounts in row order (micro-money for the budget,
-    /// offers for the others) and its objective in micro-money. Sparse: a list touches a few rows of many
-    /// (dense arrays of every row per list were most of the settle's own time at 10 M).
-    struct Use {
-        var rows: [(row: Int32, micros: Int64)]
-        var objectiveMicros: Int64
+    /// offers for the others). Sparse: a list touches a few rows of many (dense arrays of every row per list
+    /// were most of the settle's own time at 10 M).
+    typealias Amounts = [(row: Int32, micros: Int64)]
 
-        /// The LP entries of the amounts `rows` (money for the budget).
-        static func entries(_ rows: [(row: Int32, micros: Int64)], _ cs: ConstraintSet) -> [(row: Int32, value: Double)] {
-            rows.map { ($0.row, Double($0.micros) * (Int($0.row) == cs.budgetRow ? 1e-6 : 1)) }
-        }
-
-        /// This use less `other`'s, row by row (nonzero differences, in row order).
-        func minus(_ other: Use) -> [(row: Int32, micros: Int64)] {
-            var out: [(row: Int32, micros: Int64)] = []
-            var i = 0, j = 0
-            while i < rows.count || j < other.rows.count {
-                let a = i < rows.count ? rows[i].row : .max, b = j < other.rows.count ? other.rows[j].row : .max
-                let d = (a <= b ? rows[i].micros : 0) - (b <= a ? other.rows[j].micros : 0)
-                if d != 0 { out.append((min(a, b), d)) }
-                if a <= b { i += 1 }
-                if b <= a { j += 1 }
-            }
-            return out
-        }
-
-        /// Adds `sign` times the amounts to the dense per-row `totals`.
-        func add(to totals: inout [Int64], sign: Int64 = 1) {
-            for r in rows { totals[Int(r.row)] += sign * r.micros }
-        }
-    }
-
-    /// The use of `list` (candidates of customer `s`) of the rows of `cs`.
-    static func use(_ s: SplitCustomer, _ list: [Int32], rows cs: ConstraintSet) -> Use {
+    /// The use of `list` (candidates of customer `s`) of the rows of `cs` into `out` (emptied first; its
+    /// storage is reused from list to list), and the list's objective in micro-money.
+    static func use(_ s: SplitCustomer, _ list: [Int32], rows cs: ConstraintSet, into out: inout Amounts) -> Int64 {
         let n = cs.count
-        var rows: [(row: Int32, micros: Int64)] = []
-        rows.reserveCapacity(5 * list.count)
+        out.removeAll(keepingCapacity: true)
         var objective: Int64 = 0
-        @inline(__always) func add(_ r: Int32, _ v: Int64) { if r >= 0 && Int(r) < n { rows.append((r, v)) } }
+        @inline(__always) func add(_ r: Int32, _ v: Int64) { if r >= 0 && Int(r) < n { out.append((r, v)) } }
         for c in list {
             guard let o = s.options.first(where: { $0.candidate == c }) else { continue }
             objective += o.objectiveMicros
             if cs.budgetRow >= 0 { add(Int32(cs.budgetRow), o.costMicros) }
             add(o.productRow, 1); add(o.channelRow, 1); add(s.regionRow, 1); add(s.segmentRow, 1)
         }
-        rows.sort { $0.row < $1.row }
-        // Amounts on one row summed, zeros dropped.
-        var merged: [(row: Int32, micros: Int64)] = []
-        merged.reserveCapacity(rows.count)
-        for r in rows {
-            if let last = merged.last, last.row == r.row { merged[merged.count - 1].micros += r.micros } else { merged.append(r) }
+        // In row order (a few entries: insertion), amounts on one row summed, zeros dropped.
+        for k in out.indices.dropFirst() {
+            let x = out[k]
+            var j = k
+            while j > 0 && out[j - 1].row > x.row { out[j] = out[j - 1]; j -= 1 }
+            out[j] = x
         }
-        merged.removeAll { $0.micros == 0 }
-        return Use(rows: merged, objectiveMicros: objective)
+        var w = 0
+        for k in out.indices {
+            if w > 0 && out[w - 1].row == out[k].row { out[w - 1].micros += out[k].micros } else { out[w] = out[k]; w += 1 }
+        }
+        out.removeLast(out.count - w)
+        out.removeAll { $0.micros == 0 }
+        return objective
+    }
+
+    /// Adds `sign` times the amounts `a` to the dense per-row `totals`.
+    static func add(_ a: Amounts, to totals: inout [Int64], sign: Int64 = 1) {
+        for r in a { totals[Int(r.row)] += sign * r.micros }
+    }
+
+    /// The LP value of `micros` on row `row` (money for the budget).
+    @inline(__always) static func value(_ micros: Int64, row: Int32, _ cs: ConstraintSet) -> Double {
+        Double(micros) * (Int(row) == cs.budgetRow ? 1e-6 : 1)
     }
 
     /// The rows' room for `customers` when everybody else uses `others` (micro-money for the budget).
@@ -80,53 +68,80 @@ public enum Settle {
     /// The changes to slot 0 per shard that settle `split` (whose current lists are in `slotUse`, the
     /// slot's use of every row), or nil when nothing better than the current lists was found.
     /// `allCandidates` gives customers (per shard, their indices) with every candidate of theirs.
+    ///
+    /// Tens of thousands of customers at 10 M: their amounts and weights are kept in flat arrays, and the LP's
+    /// columns are written straight in the column-major form CLP takes (no array per list or column).
     public static func changes(_ split: [[SplitCustomer]], rows cs: ConstraintSet, slotUse: [Int64],
                                allCandidates: ([[Int32]]) throws -> [[SplitCustomer]]) throws -> [[Repair.Change]]? {
         let n = cs.count
         let flat = split.enumerated().flatMap { shard, list in list.indices.map { (shard, $0) } }
         guard !flat.isEmpty else { return nil }
+        var scratch: Amounts = []
         // Everybody else's use.
         var others = Array(slotUse.prefix(n))
-        for (shard, i) in flat { use(split[shard][i], split[shard][i].chosen, rows: cs).add(to: &others, sign: -1) }
+        for list in split { for s in list { _ = use(s, s.chosen, rows: cs, into: &scratch); add(scratch, to: &others, sign: -1) } }
         // Step 1: the LP over the alternatives, each customer's first alternative as its reference: a
         // variable per other alternative (its weight), the reference's weight being 1 minus theirs. A
         // customer with two alternatives needs no row of its own (its one weight is at most 1), so the LP
         // has the campaign's rows and one row per customer with three or more (one row per customer made
         // CLP take over a second for 31,000 customers at 10 M).
         var withReference = others
-        var reference: [Use] = []
-        reference.reserveCapacity(flat.count)
-        for (shard, i) in flat {
-            let u = use(split[shard][i], split[shard][i].alternatives[0], rows: cs)
-            u.add(to: &withReference)
-            reference.append(u)
+        // Customer f's reference amounts are `reference[referenceStart[f]..<referenceStart[f + 1]]`; its
+        // alternatives' weights `weight[weightStart[f]..<weightStart[f + 1]]`.
+        var reference: Amounts = [], referenceStart = [0], referenceObjective: [Int64] = [], weightStart = [0]
+        reference.reserveCapacity(8 * flat.count); referenceStart.reserveCapacity(flat.count + 1)
+        referenceObjective.reserveCapacity(flat.count); weightStart.reserveCapacity(flat.count + 1)
+        for list in split {
+            for s in list {
+                referenceObjective.append(use(s, s.alternatives[0], rows: cs, into: &scratch))
+                add(scratch, to: &withReference)
+                reference += scratch
+                referenceStart.append(reference.count)
+                weightStart.append(weightStart.last! + s.alternatives.count)
+            }
         }
         let room = room(cs, others: withReference)
         var rowLower = room.map(\.lower), rowUpper = room.map(\.upper)
         var owner: [(customer: Int, alternative: Int)] = []
-        var columns: [LinearProgram.Column] = []
-        for (f, (shard, i)) in flat.enumerated() {
-            let alternatives = split[shard][i].alternatives
-            var own: [(row: Int32, value: Double)] = []
-            if alternatives.count > 2 { own = [(Int32(rowLower.count), 1)]; rowLower.append(-.infinity); rowUpper.append(1) }
-            for a in alternatives.indices.dropFirst() {
-                let u = use(split[shard][i], alternatives[a], rows: cs)
-                columns.append(.init(cost: -(Double(u.objectiveMicros) / 1e6 - Double(reference[f].objectiveMicros) / 1e6), upper: 1,
-                                     entries: Use.entries(u.minus(reference[f]), cs) + own))
-                owner.append((f, a))
+        var columns = LinearProgram.ColumnBatch()
+        var f = 0
+        for list in split {
+            for s in list {
+                let alternatives = s.alternatives
+                let own = alternatives.count > 2 ? Int32(rowLower.count) : -1
+                if own >= 0 { rowLower.append(-.infinity); rowUpper.append(1) }
+                let ref = referenceStart[f]..<referenceStart[f + 1]
+                for a in alternatives.indices.dropFirst() {
+                    let objective = use(s, alternatives[a], rows: cs, into: &scratch)
+                    // This alternative's amounts less the reference's, row by row.
+                    var i = 0, j = ref.lowerBound
+                    while i < scratch.count || j < ref.upperBound {
+                        let x = i < scratch.count ? scratch[i].row : .max, y = j < ref.upperBound ? reference[j].row : .max
+                        let d = (x <= y ? scratch[i].micros : 0) - (y <= x ? reference[j].micros : 0)
+                        if d != 0 { columns.entry(row: min(x, y), value: value(d, row: min(x, y), cs)) }
+                        if x <= y { i += 1 }
+                        if y <= x { j += 1 }
+                    }
+                    if own >= 0 { columns.entry(row: own, value: 1) }
+                    columns.close(cost: -(Double(objective) / 1e6 - Double(referenceObjective[f]) / 1e6), upper: 1)
+                    owner.append((f, a))
+                }
+                f += 1
             }
         }
         let lp = LinearProgram(rowLower: rowLower, rowUpper: rowUpper)
         lp.add(columns)
         guard lp.solve() == .optimal else { return nil }
         let z = lp.primal
-        var weight = flat.indices.map { f in [Double](repeating: 0, count: split[flat[f].0][flat[f].1].alternatives.count) }
-        weight = weight.map { w in var w = w; w[0] = 1; return w }
-        for (j, o) in owner.enumerated() { weight[o.customer][o.alternative] = z[j]; weight[o.customer][0] -= z[j] }
+        var weight = [Double](repeating: 0, count: weightStart.last!)
+        for f in flat.indices { weight[weightStart[f]] = 1 }
+        // The reference's weight is 1 less the others'.
+        for (j, o) in owner.enumerated() { weight[weightStart[o.customer] + o.alternative] = z[j]; weight[weightStart[o.customer]] -= z[j] }
         var pick = [Int](repeating: -1, count: flat.count)
         var heaviest = [(alternative: Int, weight: Double)](repeating: (0, -1), count: flat.count)
         for f in flat.indices {
-            for (a, w) in weight[f].enumerated() {
+            for a in 0..<(weightStart[f + 1] - weightStart[f]) {
+                let w = weight[weightStart[f] + a]
                 if w > 1 - 1e-7 { pick[f] = a }
                 if w > heaviest[f].weight { heaviest[f] = (a, w) }
             }
@@ -136,7 +151,7 @@ public enum Settle {
         let fractional = flat.indices.filter { pick[$0] < 0 }
         if !fractional.isEmpty {
             var left = others
-            for f in flat.indices where pick[f] >= 0 { use(split[flat[f].0][flat[f].1], lists[f], rows: cs).add(to: &left) }
+            for f in flat.indices where pick[f] >= 0 { _ = use(split[flat[f].0][flat[f].1], lists[f], rows: cs, into: &scratch); add(scratch, to: &left) }
             // An optimal vertex leaves about one customer per binding row fractional; many more means a
             // degenerate LP, and the 0-1 program would be large: those take their heaviest alternative.
             if fractional.count <= maxProgramCustomers, let customers = try withAll(fractional.map { flat[$0] }, split, allCandidates),
@@ -149,9 +164,9 @@ public enum Settle {
         var out = split.map { _ in [Repair.Change]() }
         for (f, (shard, i)) in flat.enumerated() {
             let s = split[shard][i]
-            let now = Set(lists[f]), before = Set(s.chosen)
-            out[shard] += s.chosen.filter { !now.contains($0) }.map { Repair.Change(customer: s.customer, remove: $0, add: -1) }
-            out[shard] += lists[f].filter { !before.contains($0) }.map { Repair.Change(customer: s.customer, remove: -1, add: $0) }
+            // A few candidates each: looked up in the lists themselves.
+            for c in s.chosen where !lists[f].contains(c) { out[shard].append(Repair.Change(customer: s.customer, remove: c, add: -1)) }
+            for c in lists[f] where !s.chosen.contains(c) { out[shard].append(Repair.Change(customer: s.customer, remove: -1, add: c)) }
         }
         return out
     }
@@ -182,6 +197,11 @@ public enum Settle {
         var rows = room(cs, others: others)
         var variables: [IntegerProgram.Variable] = []
         var owner: [(customer: Int, candidate: Int32)] = []
+        var scratch: Amounts = []
+        func amounts(_ s: SplitCustomer, _ candidate: Int32) -> [(row: Int32, value: Double)] {
+            _ = use(s, [candidate], rows: cs, into: &scratch)
+            return scratch.map { ($0.row, value($0.micros, row: $0.row, cs)) }
+        }
         for (x, s) in customers.enumerated() {
             let customerRow = Int32(rows.count)
             rows.append(.init(lower: -.infinity, upper: Double(s.maxOffers)))
@@ -192,7 +212,7 @@ public enum Settle {
             }
             for o in s.options {
                 variables.append(.init(objective: Double(o.objectiveMicros) / 1e6,
-                                       entries: Use.entries(use(s, [o.candidate], rows: cs).rows, cs) + [(customerRow, 1), (offerRow[o.offer]!, 1), (familyRow[o.family]!, 1)]))
+                                       entries: amounts(s, o.candidate) + [(customerRow, 1), (offerRow[o.offer]!, 1), (familyRow[o.family]!, 1)]))
                 owner.append((x, o.candidate))
             }
         }
