@@ -45,7 +45,7 @@ if [ "$standing" = 1 ]; then
   # place before each full run, which must not happen under a store a worker has open.
   mkdir -p "$w/ws" && cp "$w/s/data.mdb" "$w/ws/data.mdb"
   port=$((20000 + RANDOM % 20000))
-  for k in $(seq 1 "$workers"); do "$bin" worker --connect "tcp://127.0.0.1:$port" --store "$w/ws" --threads 1 --quiet --id "standing-$k" & pids+=($!); done
+  for k in $(seq 1 "$workers"); do GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}" "$bin" worker --connect "tcp://127.0.0.1:$port" --store "$w/ws" --threads 1 --quiet --id "standing-$k" & pids+=($!); done
   trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT
 fi
 cp -r "$w/s/data.mdb" "$w/base.mdb"

@@ -26,7 +26,7 @@ rm -rf "$w" && mkdir -p "$w"
 "$bin" generate --customers "$customers" --seed "$seed" --store "$w/s" --files "$w/f" --quiet >/dev/null 2>&1
 port=$((20000 + RANDOM % 20000))
 pids=()
-for k in 1 2; do "$bin" worker --connect "tcp://127.0.0.1:$port" --store "$w/s" --threads 1 --quiet --id "standing-$k" & pids+=($!); done
+for k in 1 2; do GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}" "$bin" worker --connect "tcp://127.0.0.1:$port" --store "$w/s" --threads 1 --quiet --id "standing-$k" & pids+=($!); done
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT
 report() { python3 "$here/tools/run_line.py" "$1/summary.json" "$2" "$3"; }
 run_id() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['run_id'])" "$1/summary.json"; }

@@ -85,6 +85,7 @@ public enum LocalCluster {
         for k in 0..<options.workers {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: options.executable)
+            p.environment = WorkerEnvironment.withHugePages()
             p.arguments = ["worker", "--connect", endpoint, "--store", co.storePath, "--threads", String(options.threadsPerWorker),
                            "--once", "--quiet", "--parent-pid", String(getpid()), "--id", "local-\(getpid())-\(k + 1)",
                            "--log-format", options.logFormat.rawValue] + curveArguments
