@@ -427,7 +427,7 @@ public struct ShardOptimizer: Sendable {
     /// Copies one selection slot over another.
     public mutating func copySelection(from: Int, to: Int) {
         selections[to] = selections[from]
-        if keptState?.slot == to { keptState = from == to ? keptState : nil }
+        if keptState?.slot == to, from != to { keptState = nil }
     }
 
     /// How many customers ahead the walks over a whole selection (`Repair.state`, the lists of the output) ask
