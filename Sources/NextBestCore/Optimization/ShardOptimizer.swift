@@ -471,8 +471,9 @@ public struct ShardOptimizer: Sendable {
     /// and into it as `Repair.state` counts it.
     public mutating func apply(_ changes: [Repair.Change], slot: Int) {
         let mo = maxOffers
+        // Another slot's kept state stays as it is.
         var kept = keptState?.slot == slot ? keptState?.state : nil
-        keptState = nil
+        if kept != nil { keptState = nil }
         for m in changes {
             let i = Int(m.customer), base = i * mo
             if m.remove >= 0, let j = (0..<mo).first(where: { selections[slot][base + $0] == m.remove }) {
